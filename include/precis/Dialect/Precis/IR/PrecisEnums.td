@@ -1,0 +1,53 @@
+//===- PrecisEnums.td - precis enums and enum attributes ---*- tablegen -*-===//
+//
+// Enumerations used by precis ops: the precision class every op declares, comparison kinds,
+// loss reductions and GELU approximations.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_ENUMS_TD
+#define PRECIS_ENUMS_TD
+
+include "precis/Dialect/Precis/IR/PrecisBase.td"
+include "mlir/IR/EnumAttr.td"
+
+/// The precision class of an op (DESIGN.md decision 2).
+def Precis_PrecisionClass : I32EnumAttr<"PrecisionClass", "precision class of an op", [
+    /// Matmul, gemm, convolution: run in the low precision, accumulate in fp32.
+    I32EnumAttrCase<"Compute", 0, "compute">,
+    /// Reductions, softmax, norms, exp/log/pow, losses, optimizer updates: stay fp32.
+    I32EnumAttrCase<"Sensitive", 1, "sensitive">,
+    /// Element-wise and data movement: run in the precision of the inputs.
+    I32EnumAttrCase<"Follow", 2, "follow">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
+def Precis_CompareKind : I32EnumAttr<"CompareKind", "comparison predicate", [
+    I32EnumAttrCase<"EQ", 0, "eq">,
+    I32EnumAttrCase<"LT", 1, "lt">,
+    I32EnumAttrCase<"LE", 2, "le">,
+    I32EnumAttrCase<"GT", 3, "gt">,
+    I32EnumAttrCase<"GE", 4, "ge">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
+def Precis_LossReduction : I32EnumAttr<"LossReduction", "loss reduction", [
+    I32EnumAttrCase<"None", 0, "none">,
+    I32EnumAttrCase<"Sum", 1, "sum">,
+    I32EnumAttrCase<"Mean", 2, "mean">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
+def Precis_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
+    /// 0.5 x (1 + erf(x / sqrt 2)).
+    I32EnumAttrCase<"None", 0, "none">,
+    /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    I32EnumAttrCase<"Tanh", 1, "tanh">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
+#endif // PRECIS_ENUMS_TD

@@ -1,0 +1,57 @@
+//===- PrecisOps.h - precis dialect, attributes and ops ---------*- C++ -*-===//
+//
+// The one header to include for the `precis` dialect: the dialect class, its enums and
+// attributes, the precision-class traits and interface, and every op.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_DIALECT_PRECIS_IR_PRECISOPS_H
+#define PRECIS_DIALECT_PRECIS_IR_PRECISOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "precis/Dialect/Precis/IR/PrecisDialect.h.inc"
+#include "precis/Dialect/Precis/IR/PrecisEnums.h.inc"
+
+namespace mlir::precis {
+
+/// Traits that give an op its precision class; `PrecisionOpInterface::getPrecisionClass`
+/// resolves to the static method of whichever one the op carries.
+template <typename ConcreteType>
+class ComputePrecision : public OpTrait::TraitBase<ConcreteType, ComputePrecision> {
+public:
+  static PrecisionClass getPrecisionClass() { return PrecisionClass::Compute; }
+
+  /// The type products are accumulated in: the op's `acc_type`, fp32 when absent.
+  Type getAccumulationType() {
+    if (auto acc = this->getOperation()->template getAttrOfType<TypeAttr>("acc_type"))
+      return acc.getValue();
+    return Float32Type::get(this->getOperation()->getContext());
+  }
+};
+template <typename ConcreteType>
+class SensitivePrecision : public OpTrait::TraitBase<ConcreteType, SensitivePrecision> {
+public:
+  static PrecisionClass getPrecisionClass() { return PrecisionClass::Sensitive; }
+};
+template <typename ConcreteType>
+class FollowPrecision : public OpTrait::TraitBase<ConcreteType, FollowPrecision> {
+public:
+  static PrecisionClass getPrecisionClass() { return PrecisionClass::Follow; }
+};
+
+} // namespace mlir::precis
+
+#include "precis/Dialect/Precis/IR/PrecisInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "precis/Dialect/Precis/IR/PrecisOps.h.inc"
+
+#endif // PRECIS_DIALECT_PRECIS_IR_PRECISOPS_H

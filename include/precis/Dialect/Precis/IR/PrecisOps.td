@@ -1,0 +1,599 @@
+//===- PrecisOps.td - precis operations --------------------*- tablegen -*-===//
+//
+// Every operation of the `precis` dialect. Ops are grouped by precision class: compute ops
+// (contractions) first, then sensitive ops (reductions, normalisations, transcendental
+// functions, losses), then follow ops (element-wise and data movement). Semantics follow the
+// ONNX operator of the same name unless the description says otherwise; broadcasting is
+// NumPy-style.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_OPS_TD
+#define PRECIS_OPS_TD
+
+include "precis/Dialect/Precis/IR/PrecisBase.td"
+include "precis/Dialect/Precis/IR/PrecisEnums.td"
+include "precis/Dialect/Precis/IR/PrecisInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Precis_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Precis_Dialect, mnemonic, traits # [PrecisionOpInterface]>;
+
+/// Contractions: operands in the chosen precision, accumulation in `acc_type` (fp32 default).
+class Precis_ComputeOp<string mnemonic, list<Trait> traits = []>
+    : Precis_Op<mnemonic, traits # [ComputePrecision, Pure]>;
+/// Ops whose numerics need fp32 (reductions, norms, exp/log/pow, losses).
+class Precis_SensitiveOp<string mnemonic, list<Trait> traits = []>
+    : Precis_Op<mnemonic, traits # [SensitivePrecision]>;
+/// Ops that run in the precision of their inputs.
+class Precis_FollowOp<string mnemonic, list<Trait> traits = []>
+    : Precis_Op<mnemonic, traits # [FollowPrecision]>;
+
+//===----------------------------------------------------------------------===//
+// Compute ops.
+//===----------------------------------------------------------------------===//
+
+def Precis_MatmulOp : Precis_ComputeOp<"matmul"> {
+  let summary = "(batched) matrix multiplication";
+  let description = [{
+    `result[..., m, n] = sum_k A[..., m, k] * B[..., k, n]` where `A` is `lhs` (transposed in its
+    last two dimensions when `transpose_lhs` is set) and `B` is `rhs` (likewise). Both operands
+    have rank >= 2; leading (batch) dimensions broadcast. Operands share one element type; the
+    products are accumulated in `acc_type` (fp32 when absent) and the result may be wider than the operands.
+
+    ```mlir
+    %2 = precis.matmul %0, %1 {transpose_rhs = true}
+        : (tensor<4x16x32xbf16>, tensor<64x32xbf16>) -> tensor<4x16x64xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$lhs, Precis_FloatTensor:$rhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_lhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_rhs,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let builders = [
+    // Result element type = operand element type; shape inferred.
+    OpBuilder<(ins "Value":$lhs, "Value":$rhs, "bool":$transposeLhs, "bool":$transposeRhs)>,
+  ];
+}
+
+def Precis_GemmOp : Precis_ComputeOp<"gemm"> {
+  let summary = "general matrix multiplication: alpha * op(A) op(B) + beta * C";
+  let description = [{
+    ONNX `Gemm`: rank-2 `a` and `b`, optionally transposed, and an optional `c` that broadcasts
+    to the `[M, N]` result.
+
+    ```mlir
+    %3 = precis.gemm %0, %1, %2 {transpose_b = true}
+        : (tensor<8x32xf32>, tensor<10x32xf32>, tensor<10xf32>) -> tensor<8x10xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$a, Precis_FloatTensor:$b,
+                   Optional<Precis_FloatTensor>:$c,
+                   DefaultValuedAttr<F32Attr, "1.0f">:$alpha,
+                   DefaultValuedAttr<F32Attr, "1.0f">:$beta,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_a,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_b,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$a `,` $b (`,` $c^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_Conv2DOp : Precis_ComputeOp<"conv2d"> {
+  let summary = "2-D convolution, NCHW input, OIHW weight";
+  let description = [{
+    `input` is `[N, C, H, W]`, `weight` is `[O, C / groups, KH, KW]`, the optional `bias` is
+    `[O]`. `pads` is `[top, left, bottom, right]`. The output spatial size is
+    `floor((H + top + bottom - dilation * (KH - 1) - 1) / stride) + 1`.
+
+    ```mlir
+    %3 = precis.conv2d %0, %1, %2 {pads = array<i64: 1, 1, 1, 1>}
+        : (tensor<8x1x16x16xf32>, tensor<8x1x3x3xf32>, tensor<8xf32>) -> tensor<8x8x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$weight,
+                   Optional<Precis_FloatTensor>:$bias,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations,
+                   DefaultValuedAttr<I64Attr, "1">:$groups,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise ops.
+//===----------------------------------------------------------------------===//
+
+/// Binary element-wise op with NumPy broadcasting; operands share the element type.
+class Precis_BinaryOp<string mnemonic, list<Trait> traits = []>
+    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultElementType,
+                                          InferTypeOpAdaptor]> {
+  let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Precis_AddOp : Precis_BinaryOp<"add", [Commutative]> {
+  let summary = "element-wise addition";
+  let description = "`%2 = precis.add %0, %1 : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>`";
+}
+def Precis_SubOp : Precis_BinaryOp<"sub"> {
+  let summary = "element-wise subtraction";
+  let description = "`%2 = precis.sub %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>`";
+}
+def Precis_MulOp : Precis_BinaryOp<"mul", [Commutative]> {
+  let summary = "element-wise multiplication";
+  let description = "`%2 = precis.mul %0, %1 : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>`";
+}
+def Precis_DivOp : Precis_BinaryOp<"div"> {
+  let summary = "element-wise division (integer division truncates)";
+  let description = "`%2 = precis.div %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>`";
+}
+def Precis_MaxOp : Precis_BinaryOp<"max", [Commutative]> {
+  let summary = "element-wise maximum (NaN propagates)";
+  let description = "`%2 = precis.max %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>`";
+}
+def Precis_MinOp : Precis_BinaryOp<"min", [Commutative]> {
+  let summary = "element-wise minimum (NaN propagates)";
+  let description = "`%2 = precis.min %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>`";
+}
+
+def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElementType,
+                                             InferTypeOpAdaptor]> {
+  let summary = "element-wise power, base ** exponent";
+  let description = [{
+    Sensitive: `x ** 2` of an fp16 activation overflows long before `x` does.
+    `%2 = precis.pow %0, %1 : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$lhs, Precis_FloatTensor:$rhs);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+/// Unary element-wise op on floats; the result has the operand's type.
+class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
+    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultType]> {
+  let arguments = (ins Precis_FloatTensor:$input);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+class Precis_UnarySensitiveOp<string mnemonic, list<Trait> traits = []>
+    : Precis_SensitiveOp<mnemonic, traits # [Pure, SameOperandsAndResultType]> {
+  let arguments = (ins Precis_FloatTensor:$input);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Precis_NegOp : Precis_FollowOp<"neg", [Pure, SameOperandsAndResultType]> {
+  let summary = "element-wise negation";
+  let description = "`%1 = precis.neg %0 : tensor<4xf32>`";
+  let arguments = (ins Precis_NumericTensor:$input);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, SameOperandsAndResultType]> {
+  let summary = "element-wise absolute value";
+  let description = "`%1 = precis.abs %0 : tensor<4xf32>`";
+  let arguments = (ins Precis_NumericTensor:$input);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+def Precis_ReluOp : Precis_UnaryFollowOp<"relu"> {
+  let summary = "max(x, 0)";
+  let description = "`%1 = precis.relu %0 : tensor<4xf32>`";
+}
+def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndResultType]> {
+  let summary = "x if x >= 0 else alpha * x";
+  let description = "`%1 = precis.leaky_relu %0 {alpha = 0.01 : f32} : tensor<4xf32>`";
+  let arguments = (ins Precis_FloatTensor:$input,
+                   DefaultValuedAttr<F32Attr, "0.01f">:$alpha);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, SameOperandsAndResultType]> {
+  let summary = "Gaussian error linear unit";
+  let description = [{
+    `approximation` is `none` (erf form) or `tanh`. The importer also forms this op from the
+    written-out Erf and Tanh decompositions PyTorch exports.
+    `%1 = precis.gelu %0 approximation = tanh : tensor<4xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input,
+                   DefaultValuedAttr<Precis_GeluApproximation,
+                                     "GeluApproximation::None">:$approximation);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input (`approximation` `=` $approximation^)? attr-dict `:` type($input)";
+}
+def Precis_TanhOp : Precis_UnaryFollowOp<"tanh"> {
+  let summary = "element-wise hyperbolic tangent";
+  let description = "`%1 = precis.tanh %0 : tensor<4xf32>`";
+}
+def Precis_SigmoidOp : Precis_UnaryFollowOp<"sigmoid"> {
+  let summary = "element-wise logistic sigmoid";
+  let description = "`%1 = precis.sigmoid %0 : tensor<4xf32>`";
+}
+def Precis_ErfOp : Precis_UnaryFollowOp<"erf"> {
+  let summary = "element-wise error function";
+  let description = "`%1 = precis.erf %0 : tensor<4xf32>`";
+}
+def Precis_SqrtOp : Precis_UnaryFollowOp<"sqrt"> {
+  let summary = "element-wise square root";
+  let description = "`%1 = precis.sqrt %0 : tensor<4xf32>`";
+}
+def Precis_ExpOp : Precis_UnarySensitiveOp<"exp"> {
+  let summary = "element-wise exponential";
+  let description = "Sensitive: overflows fp16 at 11.1. `%1 = precis.exp %0 : tensor<4xf32>`";
+}
+def Precis_LogOp : Precis_UnarySensitiveOp<"log"> {
+  let summary = "element-wise natural logarithm";
+  let description = "`%1 = precis.log %0 : tensor<4xf32>`";
+}
+def Precis_RsqrtOp : Precis_UnarySensitiveOp<"rsqrt"> {
+  let summary = "element-wise reciprocal square root";
+  let description = "`%1 = precis.rsqrt %0 : tensor<4xf32>`";
+}
+def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
+  let summary = "element-wise 1 / x";
+  let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
+}
+
+def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameTypeOperands, InferTypeOpAdaptor]> {
+  let summary = "element-wise comparison producing i1";
+  let description = [{
+    `%2 = precis.compare lt, %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>`
+  }];
+  let arguments = (ins Precis_CompareKind:$kind, Precis_Tensor:$lhs, Precis_Tensor:$rhs);
+  let results = (outs Precis_BoolTensor:$result);
+  let assemblyFormat = "$kind `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Precis_NotOp : Precis_FollowOp<"not", [Pure, SameOperandsAndResultType]> {
+  let summary = "element-wise logical not";
+  let description = "`%1 = precis.not %0 : tensor<4xi1>`";
+  let arguments = (ins Precis_BoolTensor:$input);
+  let results = (outs Precis_BoolTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor]> {
+  let summary = "element-wise select: condition ? on_true : on_false";
+  let description = [{
+    The three operands broadcast together; `on_true` and `on_false` share the element type.
+    `%3 = precis.where %0, %1, %2 : (tensor<4x4xi1>, tensor<2x4x4xf32>, tensor<f32>) -> tensor<2x4x4xf32>`
+  }];
+  let arguments = (ins Precis_BoolTensor:$condition, Precis_Tensor:$on_true,
+                   Precis_Tensor:$on_false);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat =
+      "$condition `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)";
+}
+
+def Precis_CastOp : Precis_FollowOp<"cast", [Pure, SameOperandsAndResultShape]> {
+  let summary = "element type conversion";
+  let description = [{
+    Converts element-wise. Float-to-float narrowing rounds to nearest even; conversions to fp8
+    saturate to the largest finite value (CUDA's `__NV_SATFINITE`), as `numerics.h` defines.
+    Float-to-int truncates toward zero; to `i1` is `x != 0`.
+    `%1 = precis.cast %0 : tensor<4xf32> to tensor<4xbf16>`
+  }];
+  let arguments = (ins Precis_Tensor:$input);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasFolder = 1;
+}
+
+def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor]> {
+  let summary = "dropout with an explicit seed; identity when not training";
+  let description = [{
+    In training mode zeroes each element with probability `ratio` and scales the rest by
+    `1 / (1 - ratio)`; `mask` marks the kept elements. Otherwise `output = input` and the mask is
+    all true.
+    `%1, %mask = precis.dropout %0 {ratio = 0.1 : f32, training = true} : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xi1>)`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input,
+                   DefaultValuedAttr<F32Attr, "0.5f">:$ratio,
+                   DefaultValuedAttr<BoolAttr, "false">:$training,
+                   DefaultValuedAttr<I64Attr, "0">:$seed);
+  let results = (outs Precis_FloatTensor:$output, Precis_BoolTensor:$mask);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement.
+//===----------------------------------------------------------------------===//
+
+def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "reshape to the static result type (same element count)";
+  let description = "`%1 = precis.reshape %0 : tensor<2x3xf32> to tensor<6xf32>`";
+  let arguments = (ins Precis_Tensor:$input);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Precis_TransposeOp : Precis_FollowOp<"transpose", [Pure, InferTypeOpAdaptor]> {
+  let summary = "permute dimensions: result dim i = input dim perm[i]";
+  let description = [{
+    `%1 = precis.transpose %0 {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_ConcatOp : Precis_FollowOp<"concat", [Pure, InferTypeOpAdaptor]> {
+  let summary = "concatenate along `axis`";
+  let description = [{
+    `%2 = precis.concat %0, %1 {axis = 0 : i64} : (tensor<2xf32>, tensor<3xf32>) -> tensor<5xf32>`
+  }];
+  let arguments = (ins Variadic<Precis_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_SplitOp : Precis_FollowOp<"split", [Pure]> {
+  let summary = "split along `axis` into pieces sized by the result types";
+  let description = [{
+    `%1:2 = precis.split %0 {axis = 1 : i64} : (tensor<4x6xf32>) -> (tensor<4x2xf32>, tensor<4x4xf32>)`
+  }];
+  let arguments = (ins Precis_Tensor:$input, I64Attr:$axis);
+  let results = (outs Variadic<Precis_Tensor>:$results);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor]> {
+  let summary = "strided slice with one static (start, limit, step) per dimension";
+  let description = [{
+    Dimension `i` of the result takes `start[i], start[i] + step[i], ...` while short of
+    `limit[i]` (steps may be negative: then while greater than `limit[i]`). Indices are already
+    clamped and non-negative, except a negative-step limit of -1 meaning "through index 0".
+    `%1 = precis.slice %0 {start = array<i64: 0, 1>, limit = array<i64: 4, 3>, step = array<i64: 1, 1>} : (tensor<4x4xf32>) -> tensor<4x2xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$input, DenseI64ArrayAttr:$start,
+                   DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$step);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor]> {
+  let summary = "gather slices of `data` along `axis` (embedding lookup)";
+  let description = [{
+    Result shape is `data.shape[:axis] + indices.shape + data.shape[axis+1:]`. Negative indices
+    count from the end, as in ONNX.
+    `%2 = precis.gather %0, %1 {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices,
+                   DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, SameOperandsAndResultElementType]> {
+  let summary = "broadcast to the static result shape";
+  let description = "`%1 = precis.expand %0 : tensor<1x4xf32> to tensor<3x4xf32>`";
+  let arguments = (ins Precis_Tensor:$input);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and normalisation.
+//===----------------------------------------------------------------------===//
+
+class Precis_ReduceOp<string mnemonic>
+    : Precis_SensitiveOp<mnemonic, [Pure, SameOperandsAndResultElementType,
+                                    InferTypeOpAdaptor]> {
+  let arguments = (ins Precis_NumericTensor:$input, DenseI64ArrayAttr:$axes,
+                   DefaultValuedAttr<BoolAttr, "true">:$keepdims);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
+  let summary = "sum over `axes` (empty `axes`: over all dimensions)";
+  let description = "`%1 = precis.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>`";
+}
+def Precis_ReduceMeanOp : Precis_ReduceOp<"reduce_mean"> {
+  let summary = "mean over `axes` (empty `axes`: over all dimensions)";
+  let description = "`%1 = precis.reduce_mean %0 {axes = array<i64: -1>} : (tensor<4x8xf32>) -> tensor<4x1xf32>`";
+}
+def Precis_ReduceMaxOp : Precis_ReduceOp<"reduce_max"> {
+  let summary = "maximum over `axes` (empty `axes`: over all dimensions)";
+  let description = "`%1 = precis.reduce_max %0 {axes = array<i64: 0>} : (tensor<4x8xf32>) -> tensor<1x8xf32>`";
+}
+
+def Precis_SoftmaxOp : Precis_SensitiveOp<"softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "softmax along `axis`";
+  let description = "`%1 = precis.softmax %0 {axis = -1 : i64} : tensor<4x8xf32>`";
+  let arguments = (ins Precis_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+def Precis_LogSoftmaxOp : Precis_SensitiveOp<"log_softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "log of softmax along `axis`";
+  let description = "`%1 = precis.log_softmax %0 {axis = 1 : i64} : tensor<4x8xf32>`";
+  let arguments = (ins Precis_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Precis_LayerNormOp : Precis_SensitiveOp<"layer_norm", [Pure]> {
+  let summary = "layer normalisation over the dimensions from `axis` on";
+  let description = [{
+    `(x - mean) / sqrt(var + epsilon) * scale + bias`, statistics over dimensions
+    `axis ... rank-1`; `scale` and `bias` broadcast to those dimensions.
+    `%3 = precis.layer_norm %0, %1, %2 {axis = -1 : i64, epsilon = 1.0e-5 : f32} : (tensor<8x16x32xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$scale,
+                   Optional<Precis_FloatTensor>:$bias,
+                   DefaultValuedAttr<I64Attr, "-1">:$axis,
+                   DefaultValuedAttr<F32Attr, "1.0e-5f">:$epsilon);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdaptor]> {
+  let summary = "batch normalisation over NC... input, per channel";
+  let description = [{
+    In training mode the statistics come from the batch (biased variance for normalising) and
+    the running statistics are updated:
+    `new_mean = momentum * mean + (1 - momentum) * batch_mean` (ONNX convention), likewise the
+    variance with the unbiased batch variance. In inference mode the running statistics are used
+    and returned unchanged.
+    `%y, %m, %v = precis.batch_norm %x, %s, %b, %mean, %var {training = true} : (...) -> (...)`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$scale,
+                   Precis_FloatTensor:$bias, Precis_FloatTensor:$running_mean,
+                   Precis_FloatTensor:$running_var,
+                   DefaultValuedAttr<F32Attr, "1.0e-5f">:$epsilon,
+                   DefaultValuedAttr<F32Attr, "0.9f">:$momentum,
+                   DefaultValuedAttr<BoolAttr, "false">:$training);
+  let results = (outs Precis_FloatTensor:$result, Precis_FloatTensor:$new_running_mean,
+                 Precis_FloatTensor:$new_running_var);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling.
+//===----------------------------------------------------------------------===//
+
+class Precis_Pool2DOp<string mnemonic>
+    : Precis_FollowOp<mnemonic, [Pure, SameOperandsAndResultElementType,
+                                 InferTypeOpAdaptor]> {
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+def Precis_MaxPool2DOp : Precis_Pool2DOp<"max_pool2d"> {
+  let summary = "2-D max pooling over NCHW";
+  let description = [{
+    Padding is `-inf`; `pads` is `[top, left, bottom, right]`; `ceil_mode` rounds the output
+    size up.
+    `%1 = precis.max_pool2d %0 {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<8x8x16x16xf32>) -> tensor<8x8x8x8xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+}
+def Precis_AvgPool2DOp : Precis_Pool2DOp<"avg_pool2d"> {
+  let summary = "2-D average pooling over NCHW";
+  let description = [{
+    `count_include_pad` decides whether padded positions count in the divisor.
+    `%1 = precis.avg_pool2d %0 {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<8x8x16x16xf32>) -> tensor<8x8x8x8xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                   DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+}
+
+class Precis_GlobalPoolOp<string mnemonic>
+    : Precis_FollowOp<mnemonic, [Pure, SameOperandsAndResultElementType,
+                                 InferTypeOpAdaptor]> {
+  let arguments = (ins Precis_FloatTensor:$input);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+def Precis_GlobalAvgPoolOp : Precis_GlobalPoolOp<"global_avg_pool"> {
+  let summary = "mean over all spatial dimensions of N C D1 ... Dk, keeping them as size 1";
+  let description = "`%1 = precis.global_avg_pool %0 : (tensor<8x16x4x4xf32>) -> tensor<8x16x1x1xf32>`";
+}
+def Precis_GlobalMaxPoolOp : Precis_GlobalPoolOp<"global_max_pool"> {
+  let summary = "maximum over all spatial dimensions, keeping them as size 1";
+  let description = "`%1 = precis.global_max_pool %0 : (tensor<8x16x4x4xf32>) -> tensor<8x16x1x1xf32>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Losses.
+//===----------------------------------------------------------------------===//
+
+def Precis_SoftmaxCrossEntropyOp
+    : Precis_SensitiveOp<"softmax_cross_entropy", [Pure, InferTypeOpAdaptor]> {
+  let summary = "softmax cross-entropy loss over class dimension 1";
+  let description = [{
+    `scores` is `[N, C, D1, ...]`, `labels` is `[N, D1, ...]`, the optional `weights` is `[C]`.
+    Entries whose label equals `ignore_index` contribute nothing (and nothing to the mean's
+    divisor). `log_prob` is the log-softmax of `scores`.
+    `%l, %lp = precis.softmax_cross_entropy mean %0, %1 : (tensor<8x10xf32>, tensor<8xi64>) -> (tensor<f32>, tensor<8x10xf32>)`
+  }];
+  let arguments = (ins Precis_FloatTensor:$scores, Precis_IndexTensor:$labels,
+                   Optional<Precis_FloatTensor>:$weights,
+                   Precis_LossReduction:$reduction,
+                   OptionalAttr<I64Attr>:$ignore_index);
+  let results = (outs Precis_FloatTensor:$loss, Precis_FloatTensor:$log_prob);
+  let assemblyFormat = "$reduction $scores `,` $labels (`,` $weights^)? attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor]> {
+  let summary = "negative log-likelihood loss over class dimension 1";
+  let description = [{
+    `input` holds log-probabilities `[N, C, D1, ...]`; `target` is `[N, D1, ...]`.
+    `%l = precis.nll_loss mean %0, %1 : (tensor<8x10xf32>, tensor<8xi64>) -> tensor<f32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, Precis_IndexTensor:$target,
+                   Optional<Precis_FloatTensor>:$weights,
+                   Precis_LossReduction:$reduction,
+                   OptionalAttr<I64Attr>:$ignore_index);
+  let results = (outs Precis_FloatTensor:$loss);
+  let assemblyFormat = "$reduction $input `,` $target (`,` $weights^)? attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Values.
+//===----------------------------------------------------------------------===//
+
+def Precis_ConstantOp : Precis_FollowOp<"constant", [Pure, ConstantLike,
+                                              AllTypesMatch<["value", "result"]>]> {
+  let summary = "a constant tensor";
+  let description = "`%0 = precis.constant dense<[1.0, 2.0]> : tensor<2xf32>`";
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$value attr-dict";
+  let hasFolder = 1;
+}
+
+def Precis_ParameterOp : Precis_FollowOp<"parameter", [Pure, AllTypesMatch<["value", "result"]>]> {
+  let summary = "a named model parameter (an ONNX initializer) with its initial value";
+  let description = [{
+    Keeps the ONNX initializer name so passes, reports and `precis export` can name it. The
+    autodiff pass decides which parameters are trained (a float parameter with a
+    differentiable path to the loss); the rest act as constants.
+    `%0 = precis.parameter "fc1.weight" = dense_resource<fc1.weight> : tensor<64x32xf32>`
+  }];
+  let arguments = (ins StrAttr:$name, ElementsAttr:$value);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$name `=` $value attr-dict";
+  let hasVerifier = 1;
+}
+
+#endif // PRECIS_OPS_TD

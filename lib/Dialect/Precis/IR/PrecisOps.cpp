@@ -1,0 +1,698 @@
+//===- PrecisOps.cpp - precis op verifiers, inference, folders --*- C++ -*-===//
+//
+// Shape inference (through InferTypeOpAdaptor), verifiers for every invariant the op
+// descriptions state, custom builders and folders of the precis ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "precis/Dialect/Precis/IR/PrecisOps.h"
+
+#include "mlir/Dialect/Traits.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::precis;
+
+//===----------------------------------------------------------------------===//
+// Helpers.
+//===----------------------------------------------------------------------===//
+
+static RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+/// Resolves a possibly negative axis against `rank`; nullopt when out of range.
+static std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    return std::nullopt;
+  return axis < 0 ? axis + rank : axis;
+}
+
+/// NumPy broadcast of all `types`' shapes, or an error naming both offending shapes.
+static FailureOr<SmallVector<int64_t>> broadcastShapes(std::optional<Location> loc,
+                                                       ArrayRef<Type> types) {
+  SmallVector<int64_t> shape;
+  for (Type t : types) {
+    auto rt = cast<RankedTensorType>(t);
+    SmallVector<int64_t> next;
+    if (!OpTrait::util::getBroadcastedShape(shape, rt.getShape(), next)) {
+      (void)emitOptionalError(loc, "shapes [", llvm::make_range(shape.begin(), shape.end()),
+                              "] and ", rt, " do not broadcast");
+      return failure();
+    }
+    shape = std::move(next);
+  }
+  return shape;
+}
+
+/// Shape of a (batched) matmul result, or an error.
+static FailureOr<SmallVector<int64_t>>
+inferMatmulShape(std::optional<Location> loc, RankedTensorType lhs, RankedTensorType rhs,
+                 bool transposeLhs, bool transposeRhs) {
+  if (lhs.getRank() < 2 || rhs.getRank() < 2) {
+    (void)emitOptionalError(loc, "matmul operands must have rank >= 2, got ", lhs, " and ",
+                            rhs);
+    return failure();
+  }
+  ArrayRef<int64_t> a = lhs.getShape(), b = rhs.getShape();
+  int64_t m = a[a.size() - (transposeLhs ? 1 : 2)], ka = a[a.size() - (transposeLhs ? 2 : 1)];
+  int64_t kb = b[b.size() - (transposeRhs ? 1 : 2)], n = b[b.size() - (transposeRhs ? 2 : 1)];
+  if (ka != kb) {
+    (void)emitOptionalError(loc, "matmul contraction sizes differ: ", ka, " vs ", kb);
+    return failure();
+  }
+  SmallVector<int64_t> batch;
+  if (!OpTrait::util::getBroadcastedShape(a.drop_back(2), b.drop_back(2), batch)) {
+    (void)emitOptionalError(loc, "matmul batch dimensions do not broadcast: ", lhs, " and ",
+                            rhs);
+    return failure();
+  }
+  batch.push_back(m);
+  batch.push_back(n);
+  return batch;
+}
+
+/// Output size of one pooled or convolved spatial dimension.
+static int64_t windowOutputSize(int64_t in, int64_t padBefore, int64_t padAfter, int64_t kernel,
+                                int64_t stride, int64_t dilation, bool ceilMode) {
+  int64_t span = in + padBefore + padAfter - dilation * (kernel - 1) - 1;
+  int64_t out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1;
+  // ONNX: with ceil_mode, a last window that starts inside the right padding is dropped.
+  if (ceilMode && (out - 1) * stride >= in + padBefore)
+    --out;
+  return out;
+}
+
+/// Checks `values` has `size` entries, each at least `min`.
+static LogicalResult checkWindowAttr(Operation *op, StringRef name, ArrayRef<int64_t> values,
+                                     size_t size, int64_t min) {
+  if (values.size() != size)
+    return op->emitOpError() << "expects " << size << " values in '" << name << "', got "
+                             << values.size();
+  for (int64_t v : values)
+    if (v < min)
+      return op->emitOpError() << "expects '" << name << "' values >= " << min << ", got " << v;
+  return success();
+}
+
+
+//===----------------------------------------------------------------------===//
+// Compute ops.
+//===----------------------------------------------------------------------===//
+
+void MatmulOp::build(OpBuilder &builder, OperationState &state, Value lhs, Value rhs,
+                     bool transposeLhs, bool transposeRhs) {
+  auto shape = inferMatmulShape(std::nullopt, tensorType(lhs), tensorType(rhs), transposeLhs,
+                                transposeRhs);
+  // An invalid combination still builds (with the lhs shape) so the verifier can report it.
+  auto resultType = RankedTensorType::get(succeeded(shape) ? ArrayRef<int64_t>(*shape)
+                                                           : tensorType(lhs).getShape(),
+                                          tensorType(lhs).getElementType());
+  build(builder, state, resultType, lhs, rhs, transposeLhs, transposeRhs, TypeAttr());
+}
+
+/// Contraction ops share these element-type rules: operands agree, the result is at least as
+/// wide as the operands (or equal), and accumulation is in a float type at least as wide.
+static LogicalResult verifyContractionTypes(Operation *op, TypeRange operands, Type result,
+                                            Type accType) {
+  Type elt = cast<RankedTensorType>(operands.front()).getElementType();
+  for (Type t : operands)
+    if (cast<RankedTensorType>(t).getElementType() != elt)
+      return op->emitOpError() << "expects all operands to share one element type, got "
+                               << operands;
+  auto acc = dyn_cast<FloatType>(accType);
+  if (!acc || acc.getWidth() < 16)
+    return op->emitOpError() << "expects a float accumulation type of 16 bits or more, got "
+                             << accType;
+  if (acc.getWidth() < cast<FloatType>(elt).getWidth())
+    return op->emitOpError() << "accumulation type " << accType
+                             << " is narrower than the operands' " << elt;
+  return success();
+}
+
+LogicalResult MatmulOp::verify() {
+  if (failed(verifyContractionTypes(*this, getOperandTypes(), getType(), getAccumulationType())))
+    return failure();
+  auto shape = inferMatmulShape(getLoc(), getLhs().getType(), getRhs().getType(),
+                                getTransposeLhs(), getTransposeRhs());
+  if (failed(shape))
+    return failure();
+  if (getType().getShape() != ArrayRef<int64_t>(*shape))
+    return emitOpError() << "result shape " << getType() << " does not match the inferred ["
+                         << *shape << "]";
+  return success();
+}
+
+LogicalResult GemmOp::verify() {
+  auto a = getA().getType(), b = getB().getType();
+  if (a.getRank() != 2 || b.getRank() != 2 || getType().getRank() != 2)
+    return emitOpError() << "expects rank-2 operands and result";
+  if (failed(verifyContractionTypes(*this, getOperandTypes(), getType(), getAccumulationType())))
+    return failure();
+  auto shape = inferMatmulShape(getLoc(), a, b, getTransposeA(), getTransposeB());
+  if (failed(shape))
+    return failure();
+  if (getType().getShape() != ArrayRef<int64_t>(*shape))
+    return emitOpError() << "result shape " << getType() << " does not match the inferred ["
+                         << *shape << "]";
+  if (Value c = getC()) {
+    SmallVector<int64_t> out;
+    if (!OpTrait::util::getBroadcastedShape(tensorType(c).getShape(), *shape, out) ||
+        ArrayRef<int64_t>(out) != ArrayRef<int64_t>(*shape))
+      return emitOpError() << "operand C " << c.getType() << " does not broadcast to ["
+                           << *shape << "]";
+  }
+  return success();
+}
+
+LogicalResult Conv2DOp::verify() {
+  auto in = getInput().getType(), w = getWeight().getType();
+  if (in.getRank() != 4 || w.getRank() != 4 || getType().getRank() != 4)
+    return emitOpError() << "expects rank-4 NCHW input, OIHW weight and result";
+  if (failed(verifyContractionTypes(*this, getOperandTypes(), getType(), getAccumulationType())))
+    return failure();
+  if (failed(checkWindowAttr(*this, "strides", getStrides(), 2, 1)) ||
+      failed(checkWindowAttr(*this, "dilations", getDilations(), 2, 1)) ||
+      failed(checkWindowAttr(*this, "pads", getPads(), 4, 0)))
+    return failure();
+  int64_t groups = getGroups();
+  if (groups < 1 || in.getDimSize(1) % groups || w.getDimSize(0) % groups)
+    return emitOpError() << "groups " << groups << " must divide input channels "
+                         << in.getDimSize(1) << " and output channels " << w.getDimSize(0);
+  if (w.getDimSize(1) * groups != in.getDimSize(1))
+    return emitOpError() << "weight has " << w.getDimSize(1) << " input channels per group, "
+                         << "expected " << in.getDimSize(1) / groups;
+  if (Value bias = getBias())
+    if (tensorType(bias).getRank() != 1 || tensorType(bias).getDimSize(0) != w.getDimSize(0))
+      return emitOpError() << "bias must be [" << w.getDimSize(0) << "], got " << bias.getType();
+  auto s = getStrides(), p = getPads(), d = getDilations();
+  SmallVector<int64_t> expected = {in.getDimSize(0), w.getDimSize(0)};
+  for (int i = 0; i < 2; ++i) {
+    int64_t size = windowOutputSize(in.getDimSize(2 + i), p[i], p[2 + i], w.getDimSize(2 + i),
+                                    s[i], d[i], /*ceilMode=*/false);
+    if (size < 1)
+      return emitOpError() << "kernel larger than padded input in spatial dimension " << i;
+    expected.push_back(size);
+  }
+  if (getType().getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError() << "result shape " << getType() << " does not match the inferred ["
+                         << expected << "]";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Element-wise ops.
+//===----------------------------------------------------------------------===//
+
+/// Binary element-wise ops: the result broadcasts both operands, in their element type.
+template <typename Adaptor>
+static LogicalResult inferBinary(std::optional<Location> loc, Adaptor adaptor,
+                                 SmallVectorImpl<Type> &types) {
+  auto shape = broadcastShapes(loc, {adaptor.getLhs().getType(), adaptor.getRhs().getType()});
+  if (failed(shape))
+    return failure();
+  types.push_back(RankedTensorType::get(*shape, tensorType(adaptor.getLhs()).getElementType()));
+  return success();
+}
+
+#define PRECIS_BINARY_INFER(OP)                                                                \
+  LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location> loc,             \
+                                     Adaptor adaptor, SmallVectorImpl<Type> &types) {        \
+    return inferBinary(loc, adaptor, types);                                                   \
+  }
+PRECIS_BINARY_INFER(AddOp)
+PRECIS_BINARY_INFER(SubOp)
+PRECIS_BINARY_INFER(MulOp)
+PRECIS_BINARY_INFER(DivOp)
+PRECIS_BINARY_INFER(MaxOp)
+PRECIS_BINARY_INFER(MinOp)
+PRECIS_BINARY_INFER(PowOp)
+#undef PRECIS_BINARY_INFER
+
+LogicalResult CompareOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  auto shape = broadcastShapes(loc, {adaptor.getLhs().getType(), adaptor.getRhs().getType()});
+  if (failed(shape))
+    return failure();
+  types.push_back(RankedTensorType::get(*shape, IntegerType::get(ctx, 1)));
+  return success();
+}
+
+LogicalResult WhereOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  Type t = tensorType(adaptor.getOnTrue()).getElementType();
+  if (t != tensorType(adaptor.getOnFalse()).getElementType())
+    return emitOptionalError(loc, "where branches differ in element type: ",
+                             adaptor.getOnTrue().getType(), " vs ",
+                             adaptor.getOnFalse().getType());
+  auto shape = broadcastShapes(loc, {adaptor.getCondition().getType(),
+                                     adaptor.getOnTrue().getType(),
+                                     adaptor.getOnFalse().getType()});
+  if (failed(shape))
+    return failure();
+  types.push_back(RankedTensorType::get(*shape, t));
+  return success();
+}
+
+OpFoldResult CastOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  return {};
+}
+
+LogicalResult DropoutOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  auto t = tensorType(adaptor.getInput());
+  types.push_back(t);
+  types.push_back(RankedTensorType::get(t.getShape(), IntegerType::get(ctx, 1)));
+  return success();
+}
+
+LogicalResult DropoutOp::verify() {
+  float ratio = getRatio().convertToFloat();
+  if (!(ratio >= 0.0f && ratio < 1.0f))
+    return emitOpError() << "expects ratio in [0, 1), got " << ratio;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement.
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReshapeOp::verify() {
+  if (getInput().getType().getNumElements() != getType().getNumElements())
+    return emitOpError() << "cannot reshape " << getInput().getType() << " to " << getType()
+                         << ": element counts differ";
+  return success();
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  // reshape(reshape(x)) -> reshape(x).
+  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
+    getInputMutable().assign(inner.getInput());
+    return getResult();
+  }
+  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
+    return dense.reshape(getType());
+  return {};
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  auto t = tensorType(adaptor.getInput());
+  ArrayRef<int64_t> perm = adaptor.getPerm();
+  if (static_cast<int64_t>(perm.size()) != t.getRank())
+    return emitOptionalError(loc, "transpose permutation has ", perm.size(),
+                             " entries for rank ", t.getRank());
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= t.getRank())
+      return emitOptionalError(loc, "transpose permutation entry ", p, " out of range");
+    shape.push_back(t.getDimSize(p));
+  }
+  types.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+LogicalResult TransposeOp::verify() {
+  SmallVector<bool> seen(getPerm().size(), false);
+  for (int64_t p : getPerm()) {
+    if (seen[p])
+      return emitOpError() << "permutation repeats dimension " << p;
+    seen[p] = true;
+  }
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  auto inputs = adaptor.getInputs();
+  if (inputs.empty())
+    return emitOptionalError(loc, "concat needs at least one input");
+  auto first = tensorType(inputs.front());
+  auto axis = normalizeAxis(adaptor.getAxis(), first.getRank());
+  if (!axis)
+    return emitOptionalError(loc, "concat axis ", adaptor.getAxis(), " out of range for rank ",
+                             first.getRank());
+  SmallVector<int64_t> shape(first.getShape());
+  shape[*axis] = 0;
+  for (Value v : inputs) {
+    auto t = tensorType(v);
+    if (t.getRank() != first.getRank() || t.getElementType() != first.getElementType())
+      return emitOptionalError(loc, "concat inputs differ in rank or element type: ", first,
+                               " vs ", t);
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      if (d != *axis && t.getDimSize(d) != first.getDimSize(d))
+        return emitOptionalError(loc, "concat inputs differ outside the axis: ", first, " vs ",
+                                 t);
+    shape[*axis] += t.getDimSize(*axis);
+  }
+  types.push_back(RankedTensorType::get(shape, first.getElementType()));
+  return success();
+}
+
+LogicalResult ConcatOp::verify() { return success(); }
+
+LogicalResult SplitOp::verify() {
+  auto in = getInput().getType();
+  auto axis = normalizeAxis(getAxis(), in.getRank());
+  if (!axis)
+    return emitOpError() << "axis " << getAxis() << " out of range for rank " << in.getRank();
+  if (getNumResults() == 0)
+    return emitOpError() << "expects at least one result";
+  int64_t total = 0;
+  for (Type t : getResultTypes()) {
+    auto rt = cast<RankedTensorType>(t);
+    if (rt.getRank() != in.getRank() || rt.getElementType() != in.getElementType())
+      return emitOpError() << "result " << rt << " differs from the input " << in
+                           << " in rank or element type";
+    for (int64_t d = 0; d < rt.getRank(); ++d)
+      if (d != *axis && rt.getDimSize(d) != in.getDimSize(d))
+        return emitOpError() << "result " << rt << " differs from the input outside the axis";
+    total += rt.getDimSize(*axis);
+  }
+  if (total != in.getDimSize(*axis))
+    return emitOpError() << "results cover " << total << " of the axis' " << in.getDimSize(*axis)
+                         << " entries";
+  return success();
+}
+
+/// Number of elements a slice takes from one dimension.
+static int64_t sliceCount(int64_t start, int64_t limit, int64_t step) {
+  if (step > 0)
+    return limit > start ? (limit - start + step - 1) / step : 0;
+  return start > limit ? (start - limit - step - 1) / -step : 0;
+}
+
+LogicalResult SliceOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  auto t = tensorType(adaptor.getInput());
+  auto start = adaptor.getStart(), limit = adaptor.getLimit(), step = adaptor.getStep();
+  if (static_cast<int64_t>(start.size()) != t.getRank() || start.size() != limit.size() ||
+      start.size() != step.size())
+    return emitOptionalError(loc, "slice needs one start, limit and step per dimension of ", t);
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < t.getRank(); ++d) {
+    if (step[d] == 0)
+      return emitOptionalError(loc, "slice step is zero in dimension ", d);
+    shape.push_back(sliceCount(start[d], limit[d], step[d]));
+  }
+  types.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  auto t = getInput().getType();
+  for (int64_t d = 0; d < t.getRank(); ++d) {
+    int64_t size = t.getDimSize(d), s = getStart()[d], l = getLimit()[d];
+    bool ok = getStep()[d] > 0 ? (s >= 0 && s <= size && l >= 0 && l <= size)
+                               : (s >= -1 && s < size && l >= -1 && l < size);
+    if (!ok && getType().getDimSize(d) != 0)
+      return emitOpError() << "slice bounds [" << s << ", " << l << ") out of range for "
+                           << "dimension " << d << " of size " << size;
+  }
+  return success();
+}
+
+LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  auto data = tensorType(adaptor.getData()), indices = tensorType(adaptor.getIndices());
+  auto axis = normalizeAxis(adaptor.getAxis(), data.getRank());
+  if (!axis)
+    return emitOptionalError(loc, "gather axis ", adaptor.getAxis(), " out of range for ", data);
+  SmallVector<int64_t> shape(data.getShape().take_front(*axis));
+  llvm::append_range(shape, indices.getShape());
+  llvm::append_range(shape, data.getShape().drop_front(*axis + 1));
+  types.push_back(RankedTensorType::get(shape, data.getElementType()));
+  return success();
+}
+
+LogicalResult GatherOp::verify() { return success(); }
+
+LogicalResult ExpandOp::verify() {
+  SmallVector<int64_t> out;
+  if (!OpTrait::util::getBroadcastedShape(getInput().getType().getShape(), getType().getShape(),
+                                          out) ||
+      ArrayRef<int64_t>(out) != getType().getShape())
+    return emitOpError() << "cannot broadcast " << getInput().getType() << " to " << getType();
+  return success();
+}
+
+OpFoldResult ExpandOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
+    if (dense.isSplat())
+      return DenseElementsAttr::get(getType(), dense.getSplatValue<Attribute>());
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and normalisation.
+//===----------------------------------------------------------------------===//
+
+/// Reduced shape; `axes` empty means every dimension.
+template <typename Adaptor>
+static LogicalResult inferReduce(std::optional<Location> loc, Adaptor adaptor,
+                                 SmallVectorImpl<Type> &types) {
+  auto t = tensorType(adaptor.getInput());
+  SmallVector<bool> reduced(t.getRank(), adaptor.getAxes().empty());
+  for (int64_t a : adaptor.getAxes()) {
+    auto axis = normalizeAxis(a, t.getRank());
+    if (!axis)
+      return emitOptionalError(loc, "reduction axis ", a, " out of range for ", t);
+    reduced[*axis] = true;
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < t.getRank(); ++d) {
+    if (!reduced[d])
+      shape.push_back(t.getDimSize(d));
+    else if (adaptor.getKeepdims())
+      shape.push_back(1);
+  }
+  types.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+template <typename OpT>
+static LogicalResult verifyReduce(OpT op) {
+  int64_t rank = op.getInput().getType().getRank();
+  SmallVector<bool> seen(rank, false);
+  for (int64_t a : op.getAxes()) {
+    int64_t axis = *normalizeAxis(a, rank); // range checked by inference
+    if (seen[axis])
+      return op.emitOpError() << "reduces dimension " << axis << " twice";
+    seen[axis] = true;
+  }
+  return success();
+}
+
+#define PRECIS_REDUCE(OP)                                                                      \
+  LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location> loc,             \
+                                     Adaptor adaptor, SmallVectorImpl<Type> &types) {        \
+    return inferReduce(loc, adaptor, types);                                                   \
+  }                                                                                            \
+  LogicalResult OP::verify() { return verifyReduce(*this); }
+PRECIS_REDUCE(ReduceSumOp)
+PRECIS_REDUCE(ReduceMeanOp)
+PRECIS_REDUCE(ReduceMaxOp)
+#undef PRECIS_REDUCE
+
+LogicalResult SoftmaxOp::verify() {
+  if (!normalizeAxis(getAxis(), getType().getRank()))
+    return emitOpError() << "axis " << getAxis() << " out of range for " << getType();
+  return success();
+}
+
+LogicalResult LogSoftmaxOp::verify() {
+  if (!normalizeAxis(getAxis(), getType().getRank()))
+    return emitOpError() << "axis " << getAxis() << " out of range for " << getType();
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  auto in = getInput().getType();
+  auto axis = normalizeAxis(getAxis(), in.getRank());
+  if (!axis)
+    return emitOpError() << "axis " << getAxis() << " out of range for " << in;
+  if (getType() != in)
+    return emitOpError() << "result type " << getType() << " differs from the input " << in;
+  ArrayRef<int64_t> normalized = in.getShape().drop_front(*axis);
+  for (Value v : {getScale(), getBias()}) {
+    if (!v)
+      continue;
+    SmallVector<int64_t> out;
+    if (!OpTrait::util::getBroadcastedShape(tensorType(v).getShape(), normalized, out) ||
+        ArrayRef<int64_t>(out) != normalized)
+      return emitOpError() << "scale/bias " << v.getType()
+                           << " does not broadcast to the normalised dimensions [" << normalized
+                           << "]";
+  }
+  return success();
+}
+
+LogicalResult BatchNormOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getInput().getType());
+  types.push_back(adaptor.getRunningMean().getType());
+  types.push_back(adaptor.getRunningVar().getType());
+  return success();
+}
+
+LogicalResult BatchNormOp::verify() {
+  auto in = getInput().getType();
+  if (in.getRank() < 2)
+    return emitOpError() << "expects input of rank >= 2 (N, C, ...), got " << in;
+  int64_t c = in.getDimSize(1);
+  for (Value v : {getScale(), getBias(), getRunningMean(), getRunningVar()})
+    if (tensorType(v).getRank() != 1 || tensorType(v).getDimSize(0) != c)
+      return emitOpError() << "per-channel operands must be [" << c << "], got " << v.getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling.
+//===----------------------------------------------------------------------===//
+
+static LogicalResult inferPool(std::optional<Location> loc, RankedTensorType in,
+                               ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                               ArrayRef<int64_t> pads, ArrayRef<int64_t> dilations,
+                               bool ceilMode, SmallVectorImpl<Type> &types) {
+  if (in.getRank() != 4)
+    return emitOptionalError(loc, "2-D pooling expects an NCHW input, got ", in);
+  if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations.size() != 2)
+    return emitOptionalError(loc, "2-D pooling expects 2 kernel sizes, 2 strides, 2 dilations "
+                                  "and 4 pads");
+  SmallVector<int64_t> shape = {in.getDimSize(0), in.getDimSize(1)};
+  for (int i = 0; i < 2; ++i) {
+    if (kernel[i] < 1 || strides[i] < 1 || dilations[i] < 1)
+      return emitOptionalError(loc, "pooling kernel, strides and dilations must be positive");
+    int64_t size = windowOutputSize(in.getDimSize(2 + i), pads[i], pads[2 + i], kernel[i],
+                                    strides[i], dilations[i], ceilMode);
+    if (size < 1)
+      return emitOptionalError(loc, "pooling window larger than the padded input");
+    shape.push_back(size);
+  }
+  types.push_back(RankedTensorType::get(shape, in.getElementType()));
+  return success();
+}
+
+LogicalResult MaxPool2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferPool(loc, tensorType(adaptor.getInput()), adaptor.getKernel(),
+                   adaptor.getStrides(), adaptor.getPads(), adaptor.getDilations(),
+                   adaptor.getCeilMode(), types);
+}
+
+LogicalResult AvgPool2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  SmallVector<int64_t> dilations = {1, 1};
+  return inferPool(loc, tensorType(adaptor.getInput()), adaptor.getKernel(),
+                   adaptor.getStrides(), adaptor.getPads(), dilations, adaptor.getCeilMode(),
+                   types);
+}
+
+template <typename OpT>
+static LogicalResult verifyPool(OpT op) {
+  ArrayRef<int64_t> pads = op.getPads(), kernel = op.getKernel();
+  for (int i = 0; i < 2; ++i)
+    if (pads[i] < 0 || pads[i + 2] < 0 || pads[i] >= kernel[i] || pads[i + 2] >= kernel[i])
+      return op.emitOpError() << "pads must be non-negative and smaller than the kernel";
+  return success();
+}
+LogicalResult MaxPool2DOp::verify() { return verifyPool(*this); }
+LogicalResult AvgPool2DOp::verify() { return verifyPool(*this); }
+
+template <typename Adaptor>
+static LogicalResult inferGlobalPool(std::optional<Location> loc, Adaptor adaptor,
+                                     SmallVectorImpl<Type> &types) {
+  auto t = tensorType(adaptor.getInput());
+  if (t.getRank() < 3)
+    return emitOptionalError(loc, "global pooling expects N, C and spatial dimensions, got ", t);
+  SmallVector<int64_t> shape = {t.getDimSize(0), t.getDimSize(1)};
+  shape.append(t.getRank() - 2, 1);
+  types.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+LogicalResult GlobalAvgPoolOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferGlobalPool(loc, adaptor, types);
+}
+LogicalResult GlobalMaxPoolOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  return inferGlobalPool(loc, adaptor, types);
+}
+LogicalResult GlobalAvgPoolOp::verify() { return success(); }
+LogicalResult GlobalMaxPoolOp::verify() { return success(); }
+
+//===----------------------------------------------------------------------===//
+// Losses.
+//===----------------------------------------------------------------------===//
+
+/// Loss result shape: a scalar when reduced, the label shape otherwise.
+static Type lossType(RankedTensorType scores, RankedTensorType labels,
+                     LossReduction reduction) {
+  if (reduction == LossReduction::None)
+    return RankedTensorType::get(labels.getShape(), scores.getElementType());
+  return RankedTensorType::get({}, scores.getElementType());
+}
+
+/// scores [N, C, D...] against labels [N, D...] and optional weights [C].
+static LogicalResult verifyLossOperands(Operation *op, RankedTensorType scores,
+                                        RankedTensorType labels, Value weights) {
+  if (scores.getRank() < 2)
+    return op->emitOpError() << "expects scores of rank >= 2 (N, C, ...), got " << scores;
+  SmallVector<int64_t> expected = {scores.getDimSize(0)};
+  llvm::append_range(expected, scores.getShape().drop_front(2));
+  if (labels.getShape() != ArrayRef<int64_t>(expected))
+    return op->emitOpError() << "labels " << labels << " do not match scores " << scores
+                             << " (expected [" << expected << "])";
+  if (weights && (tensorType(weights).getRank() != 1 ||
+                  tensorType(weights).getDimSize(0) != scores.getDimSize(1)))
+    return op->emitOpError() << "weights must be [" << scores.getDimSize(1) << "], got "
+                             << weights.getType();
+  return success();
+}
+
+LogicalResult SoftmaxCrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                                      Adaptor adaptor,
+                                                      SmallVectorImpl<Type> &types) {
+  auto scores = tensorType(adaptor.getScores());
+  types.push_back(lossType(scores, tensorType(adaptor.getLabels()), adaptor.getReduction()));
+  types.push_back(scores);
+  return success();
+}
+
+LogicalResult SoftmaxCrossEntropyOp::verify() {
+  return verifyLossOperands(*this, getScores().getType(), getLabels().getType(), getWeights());
+}
+
+LogicalResult NllLossOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  types.push_back(lossType(tensorType(adaptor.getInput()), tensorType(adaptor.getTarget()),
+                           adaptor.getReduction()));
+  return success();
+}
+
+LogicalResult NllLossOp::verify() {
+  return verifyLossOperands(*this, getInput().getType(), getTarget().getType(), getWeights());
+}
+
+//===----------------------------------------------------------------------===//
+// Values.
+//===----------------------------------------------------------------------===//
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult ParameterOp::verify() {
+  if (getName().empty())
+    return emitOpError() << "expects a non-empty parameter name";
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "precis/Dialect/Precis/IR/PrecisOps.cpp.inc"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package precis needs to build and test. Idempotent: packages that are
+# already installed are skipped, so a second run costs only the dpkg query.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build python3 python3-numpy
+  llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
+  libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
+  libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,24 @@
+# lit configuration for precis: .mlir pass/dialect tests and .onnxtxt importer tests.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "PRECIS"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".onnxtxt", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.precis_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "Inputs"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%precis_src", config.precis_src_root))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.precis_tools_dir, append_path=False)
+
+tool_dirs = [config.precis_tools_dir, config.llvm_tools_dir]
+tools = ["precis-opt", "precis", ToolSubst("%python", config.python_executable, unresolved="ignore")]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
