@@ -407,7 +407,12 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *, std::optional<Location> l
 
 LogicalResult SliceOp::verify() {
   auto t = getInput().getType();
+  if (getStart().size() != static_cast<size_t>(t.getRank()) ||
+      getLimit().size() != getStart().size() || getStep().size() != getStart().size())
+    return emitOpError() << "needs one start, limit and step per dimension of " << t;
   for (int64_t d = 0; d < t.getRank(); ++d) {
+    if (getStep()[d] == 0)
+      return emitOpError() << "slice step is zero in dimension " << d;
     int64_t size = t.getDimSize(d), s = getStart()[d], l = getLimit()[d];
     bool ok = getStep()[d] > 0 ? (s >= 0 && s <= size && l >= 0 && l <= size)
                                : (s >= -1 && s < size && l >= -1 && l < size);
@@ -483,10 +488,12 @@ static LogicalResult verifyReduce(OpT op) {
   int64_t rank = op.getInput().getType().getRank();
   SmallVector<bool> seen(rank, false);
   for (int64_t a : op.getAxes()) {
-    int64_t axis = *normalizeAxis(a, rank); // range checked by inference
-    if (seen[axis])
-      return op.emitOpError() << "reduces dimension " << axis << " twice";
-    seen[axis] = true;
+    auto axis = normalizeAxis(a, rank);
+    if (!axis)
+      return op.emitOpError() << "reduction axis " << a << " out of range for rank " << rank;
+    if (seen[*axis])
+      return op.emitOpError() << "reduces dimension " << *axis << " twice";
+    seen[*axis] = true;
   }
   return success();
 }

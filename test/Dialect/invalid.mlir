@@ -1,0 +1,361 @@
+// RUN: precis-opt %s -split-input-file -verify-diagnostics
+
+func.func @matmul_contraction(%a: tensor<4x8xf32>, %b: tensor<9x16xf32>) {
+  // expected-error @+1 {{matmul contraction sizes differ: 8 vs 9}}
+  %0 = precis.matmul %a, %b : (tensor<4x8xf32>, tensor<9x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_result_shape(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) {
+  // expected-error @+1 {{result shape 'tensor<4x15xf32>' does not match the inferred [4, 16]}}
+  %0 = precis.matmul %a, %b : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x15xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_batch(%a: tensor<2x4x8xf32>, %b: tensor<3x8x16xf32>) {
+  // expected-error @+1 {{matmul batch dimensions do not broadcast}}
+  %0 = precis.matmul %a, %b : (tensor<2x4x8xf32>, tensor<3x8x16xf32>) -> tensor<2x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_mixed_types(%a: tensor<4x8xbf16>, %b: tensor<8x16xf16>) {
+  // expected-error @+1 {{expects all operands to share one element type}}
+  %0 = precis.matmul %a, %b : (tensor<4x8xbf16>, tensor<8x16xf16>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_narrow_acc(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) {
+  // expected-error @+1 {{accumulation type 'bf16' is narrower than the operands' 'f32'}}
+  %0 = precis.matmul %a, %b {acc_type = bf16} : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_rank1(%a: tensor<8xf32>, %b: tensor<8x16xf32>) {
+  // expected-error @+1 {{matmul operands must have rank >= 2}}
+  %0 = precis.matmul %a, %b : (tensor<8xf32>, tensor<8x16xf32>) -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @gemm_bias(%a: tensor<8x32xf32>, %b: tensor<32x10xf32>, %c: tensor<8x3xf32>) {
+  // expected-error @+1 {{operand C 'tensor<8x3xf32>' does not broadcast to [8, 10]}}
+  %0 = precis.gemm %a, %b, %c : (tensor<8x32xf32>, tensor<32x10xf32>, tensor<8x3xf32>) -> tensor<8x10xf32>
+  return
+}
+
+// -----
+
+func.func @gemm_rank(%a: tensor<2x8x32xf32>, %b: tensor<32x10xf32>) {
+  // expected-error @+1 {{expects rank-2 operands and result}}
+  %0 = precis.gemm %a, %b : (tensor<2x8x32xf32>, tensor<32x10xf32>) -> tensor<8x10xf32>
+  return
+}
+
+// -----
+
+func.func @conv_groups(%x: tensor<1x4x8x8xf32>, %w: tensor<6x2x3x3xf32>) {
+  // expected-error @+1 {{groups 4 must divide input channels 4 and output channels 6}}
+  %0 = precis.conv2d %x, %w {groups = 4 : i64} : (tensor<1x4x8x8xf32>, tensor<6x2x3x3xf32>) -> tensor<1x6x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x4x8x8xf32>, %w: tensor<6x3x3x3xf32>) {
+  // expected-error @+1 {{weight has 3 input channels per group, expected 4}}
+  %0 = precis.conv2d %x, %w : (tensor<1x4x8x8xf32>, tensor<6x3x3x3xf32>) -> tensor<1x6x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_output(%x: tensor<1x4x8x8xf32>, %w: tensor<6x4x3x3xf32>) {
+  // expected-error @+1 {{result shape 'tensor<1x6x8x8xf32>' does not match the inferred [1, 6, 6, 6]}}
+  %0 = precis.conv2d %x, %w : (tensor<1x4x8x8xf32>, tensor<6x4x3x3xf32>) -> tensor<1x6x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_pads(%x: tensor<1x4x8x8xf32>, %w: tensor<6x4x3x3xf32>) {
+  // expected-error @+1 {{expects 4 values in 'pads', got 2}}
+  %0 = precis.conv2d %x, %w {pads = array<i64: 1, 1>} : (tensor<1x4x8x8xf32>, tensor<6x4x3x3xf32>) -> tensor<1x6x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_bias(%x: tensor<1x4x8x8xf32>, %w: tensor<6x4x3x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{bias must be [6], got 'tensor<4xf32>'}}
+  %0 = precis.conv2d %x, %w, %b : (tensor<1x4x8x8xf32>, tensor<6x4x3x3xf32>, tensor<4xf32>) -> tensor<1x6x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @add_broadcast(%a: tensor<4x8xf32>, %b: tensor<3xf32>) {
+  // expected-error @+2 {{do not broadcast}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.add %a, %b : (tensor<4x8xf32>, tensor<3xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @add_element_types(%a: tensor<4xf32>, %b: tensor<4xbf16>) {
+  // expected-error @+1 {{requires the same element type for all operands and results}}
+  %0 = precis.add %a, %b : (tensor<4xf32>, tensor<4xbf16>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @add_result(%a: tensor<4xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{inferred type(s) 'tensor<4xf32>' are incompatible with return type(s) of operation 'tensor<8xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.add %a, %b : (tensor<4xf32>, tensor<4xf32>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @dynamic_shape(%a: tensor<?xf32>) {
+  // expected-error @+1 {{must be statically shaped tensor}}
+  %0 = precis.relu %a : tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @where_types(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xf16>) {
+  // expected-error @+2 {{where branches differ in element type}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.where %c, %a, %b : (tensor<4xi1>, tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @compare_types(%a: tensor<4xf32>, %b: tensor<4xi64>) {
+  // expected-error @+1 {{requires all operands to have the same type}}
+  %0 = precis.compare eq, %a, %b : (tensor<4xf32>, tensor<4xi64>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @cast_shape(%a: tensor<4xf32>) {
+  // expected-error @+1 {{requires the same shape for all operands and results}}
+  %0 = precis.cast %a : tensor<4xf32> to tensor<5xbf16>
+  return
+}
+
+// -----
+
+func.func @dropout_ratio(%a: tensor<4xf32>) {
+  // expected-error @+1 {{expects ratio in [0, 1), got 1}}
+  %0:2 = precis.dropout %a {ratio = 1.0 : f32} : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xi1>)
+  return
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{cannot reshape 'tensor<2x3xf32>' to 'tensor<7xf32>': element counts differ}}
+  %0 = precis.reshape %a : tensor<2x3xf32> to tensor<7xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_repeat(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{permutation repeats dimension 0}}
+  %0 = precis.transpose %a {perm = array<i64: 0, 0>} : (tensor<2x3xf32>) -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_rank(%a: tensor<2x3xf32>) {
+  // expected-error @+2 {{transpose permutation has 3 entries for rank 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.transpose %a {perm = array<i64: 0, 1, 2>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @concat_mismatch(%a: tensor<2x3xf32>, %b: tensor<3x3xf32>) {
+  // expected-error @+2 {{concat inputs differ outside the axis}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.concat %a, %b {axis = 1 : i64} : (tensor<2x3xf32>, tensor<3x3xf32>) -> tensor<2x6xf32>
+  return
+}
+
+// -----
+
+func.func @concat_axis(%a: tensor<2x3xf32>) {
+  // expected-error @+2 {{concat axis 2 out of range for rank 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.concat %a {axis = 2 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @split_cover(%a: tensor<4x6xf32>) {
+  // expected-error @+1 {{results cover 5 of the axis' 6 entries}}
+  %0:2 = precis.split %a {axis = 1 : i64} : (tensor<4x6xf32>) -> (tensor<4x2xf32>, tensor<4x3xf32>)
+  return
+}
+
+// -----
+
+func.func @slice_step(%a: tensor<4xf32>) {
+  // expected-error @+1 {{slice step is zero in dimension 0}}
+  %0 = precis.slice %a {start = array<i64: 0>, limit = array<i64: 4>, step = array<i64: 0>} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @slice_bounds(%a: tensor<4xf32>) {
+  // expected-error @+1 {{slice bounds [0, 6) out of range for dimension 0 of size 4}}
+  %0 = precis.slice %a {start = array<i64: 0>, limit = array<i64: 6>, step = array<i64: 1>} : (tensor<4xf32>) -> tensor<6xf32>
+  return
+}
+
+// -----
+
+func.func @gather_axis(%a: tensor<4x8xf32>, %i: tensor<3xi64>) {
+  // expected-error @+2 {{gather axis 2 out of range}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.gather %a, %i {axis = 2 : i64} : (tensor<4x8xf32>, tensor<3xi64>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_indices(%a: tensor<4x8xf32>, %i: tensor<3xf32>) {
+  // expected-error @+1 {{operand #1 must be statically shaped tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %0 = precis.gather %a, %i : (tensor<4x8xf32>, tensor<3xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @expand_shape(%a: tensor<2x4xf32>) {
+  // expected-error @+1 {{cannot broadcast 'tensor<2x4xf32>' to 'tensor<3x4xf32>'}}
+  %0 = precis.expand %a : tensor<2x4xf32> to tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_axis(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{reduction axis 2 out of range}}
+  %0 = precis.reduce_sum %a {axes = array<i64: 2>} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_twice(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{reduces dimension 1 twice}}
+  %0 = precis.reduce_mean %a {axes = array<i64: 1, -1>} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_axis(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 2 out of range}}
+  %0 = precis.softmax %a {axis = 2 : i64} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_scale(%a: tensor<4x8xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{does not broadcast to the normalised dimensions [8]}}
+  %0 = precis.layer_norm %a, %s : (tensor<4x8xf32>, tensor<4xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @batch_norm_channels(%x: tensor<2x3x4x4xf32>, %c: tensor<3xf32>, %d: tensor<4xf32>) {
+  // expected-error @+1 {{per-channel operands must be [3], got 'tensor<4xf32>'}}
+  %0:3 = precis.batch_norm %x, %c, %c, %c, %d : (tensor<2x3x4x4xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<4xf32>) -> (tensor<2x3x4x4xf32>, tensor<3xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @pool_rank(%x: tensor<3x4x4xf32>) {
+  // expected-error @+2 {{2-D pooling expects an NCHW input}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.max_pool2d %x {kernel = array<i64: 2, 2>} : (tensor<3x4x4xf32>) -> tensor<3x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @pool_pads(%x: tensor<1x1x4x4xf32>) {
+  // expected-error @+1 {{pads must be non-negative and smaller than the kernel}}
+  %0 = precis.avg_pool2d %x {kernel = array<i64: 2, 2>, pads = array<i64: 2, 0, 0, 0>} : (tensor<1x1x4x4xf32>) -> tensor<1x1x5x3xf32>
+  return
+}
+
+// -----
+
+func.func @global_pool_rank(%x: tensor<4x8xf32>) {
+  // expected-error @+2 {{global pooling expects N, C and spatial dimensions}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.global_avg_pool %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @loss_labels(%s: tensor<8x10xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{labels 'tensor<4xi64>' do not match scores 'tensor<8x10xf32>' (expected [8])}}
+  %0:2 = precis.softmax_cross_entropy mean %s, %l : (tensor<8x10xf32>, tensor<4xi64>) -> (tensor<f32>, tensor<8x10xf32>)
+  return
+}
+
+// -----
+
+func.func @loss_weights(%s: tensor<8x10xf32>, %l: tensor<8xi64>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{weights must be [10], got 'tensor<8xf32>'}}
+  %0 = precis.nll_loss mean %s, %l, %w : (tensor<8x10xf32>, tensor<8xi64>, tensor<8xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @loss_reduced_shape(%s: tensor<8x10xf32>, %l: tensor<8xi64>) {
+  // expected-error @+2 {{inferred type(s) 'tensor<f32>' are incompatible with return type(s) of operation 'tensor<8xf32>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = precis.nll_loss mean %s, %l : (tensor<8x10xf32>, tensor<8xi64>) -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @parameter_name() {
+  // expected-error @+1 {{expects a non-empty parameter name}}
+  %0 = precis.parameter "" = dense<1.0> : tensor<2xf32>
+  return
+}

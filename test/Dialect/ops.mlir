@@ -1,0 +1,155 @@
+// RUN: precis-opt %s -split-input-file | precis-opt -split-input-file | FileCheck %s
+// RUN: precis-opt %s -split-input-file -mlir-print-op-generic | precis-opt -split-input-file | FileCheck %s
+
+// Every op parses, verifies, prints and parses back to the same form.
+
+// CHECK-LABEL: func @compute
+func.func @compute(%a: tensor<4x16x32xbf16>, %b: tensor<64x32xbf16>, %c: tensor<8x32xf32>,
+                   %d: tensor<10x32xf32>, %e: tensor<10xf32>, %x: tensor<2x4x9x9xf16>,
+                   %w: tensor<8x2x3x3xf16>, %wb: tensor<8xf16>, %w2: tensor<8x4x3x3xf16>) {
+  // CHECK: precis.matmul %{{.*}}, %{{.*}} {acc_type = f32, transpose_rhs = true} : (tensor<4x16x32xbf16>, tensor<64x32xbf16>) -> tensor<4x16x64xf32>
+  %0 = precis.matmul %a, %b {transpose_rhs = true, acc_type = f32} : (tensor<4x16x32xbf16>, tensor<64x32xbf16>) -> tensor<4x16x64xf32>
+  // CHECK: precis.gemm %{{.*}}, %{{.*}}, %{{.*}} {alpha = 5.000000e-01 : f32, transpose_b = true}
+  %1 = precis.gemm %c, %d, %e {transpose_b = true, alpha = 0.5 : f32} : (tensor<8x32xf32>, tensor<10x32xf32>, tensor<10xf32>) -> tensor<8x10xf32>
+  // CHECK: precis.gemm %{{.*}}, %{{.*}} {transpose_b = true} : (tensor<8x32xf32>, tensor<10x32xf32>) -> tensor<8x10xf32>
+  %2 = precis.gemm %c, %d {transpose_b = true} : (tensor<8x32xf32>, tensor<10x32xf32>) -> tensor<8x10xf32>
+  // CHECK: precis.conv2d %{{.*}}, %{{.*}}, %{{.*}} {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>}
+  %3 = precis.conv2d %x, %w, %wb {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<2x4x9x9xf16>, tensor<8x2x3x3xf16>, tensor<8xf16>) -> tensor<2x8x5x5xf16>
+  // CHECK: precis.conv2d %{{.*}}, %{{.*}} {dilations = array<i64: 2, 2>} : (tensor<2x4x9x9xf16>, tensor<8x4x3x3xf16>) -> tensor<2x8x5x5xf16>
+  %4 = precis.conv2d %x, %w2 {dilations = array<i64: 2, 2>} : (tensor<2x4x9x9xf16>, tensor<8x4x3x3xf16>) -> tensor<2x8x5x5xf16>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @elementwise
+func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, %i: tensor<4xi64>) {
+  // CHECK: precis.add %{{.*}}, %{{.*}} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %0 = precis.add %a, %b : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.sub
+  %1 = precis.sub %a, %s : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  // CHECK: precis.mul
+  %2 = precis.mul %b, %a : (tensor<8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.div
+  %3 = precis.div %a, %a : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.pow
+  %4 = precis.pow %a, %s : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  // CHECK: precis.max
+  %5 = precis.max %a, %b : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.min
+  %6 = precis.min %a, %b : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.add {{.*}} : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
+  %7 = precis.add %i, %i : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
+  // CHECK: precis.neg %{{.*}} : tensor<4x8xf32>
+  %8 = precis.neg %a : tensor<4x8xf32>
+  // CHECK: precis.abs
+  %9 = precis.abs %a : tensor<4x8xf32>
+  // CHECK: precis.relu
+  %10 = precis.relu %a : tensor<4x8xf32>
+  // CHECK: precis.leaky_relu %{{.*}} {alpha = 2.000000e-01 : f32} : tensor<4x8xf32>
+  %11 = precis.leaky_relu %a {alpha = 0.2 : f32} : tensor<4x8xf32>
+  // CHECK: precis.gelu %{{.*}} : tensor<4x8xf32>
+  %12 = precis.gelu %a : tensor<4x8xf32>
+  // CHECK: precis.gelu %{{.*}} approximation = tanh : tensor<4x8xf32>
+  %13 = precis.gelu %a approximation = tanh : tensor<4x8xf32>
+  // CHECK: precis.tanh
+  %14 = precis.tanh %a : tensor<4x8xf32>
+  // CHECK: precis.sigmoid
+  %15 = precis.sigmoid %a : tensor<4x8xf32>
+  // CHECK: precis.erf
+  %16 = precis.erf %a : tensor<4x8xf32>
+  // CHECK: precis.exp
+  %17 = precis.exp %a : tensor<4x8xf32>
+  // CHECK: precis.log
+  %18 = precis.log %a : tensor<4x8xf32>
+  // CHECK: precis.sqrt
+  %19 = precis.sqrt %a : tensor<4x8xf32>
+  // CHECK: precis.rsqrt
+  %20 = precis.rsqrt %a : tensor<4x8xf32>
+  // CHECK: precis.reciprocal
+  %21 = precis.reciprocal %a : tensor<4x8xf32>
+  // CHECK: precis.compare ge, %{{.*}}, %{{.*}} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xi1>
+  %22 = precis.compare ge, %a, %a : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xi1>
+  // CHECK: precis.not %{{.*}} : tensor<4x8xi1>
+  %23 = precis.not %22 : tensor<4x8xi1>
+  // CHECK: precis.where %{{.*}}, %{{.*}}, %{{.*}} : (tensor<4x8xi1>, tensor<8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %24 = precis.where %23, %b, %s : (tensor<4x8xi1>, tensor<8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xbf16>
+  %25 = precis.cast %a : tensor<4x8xf32> to tensor<4x8xbf16>
+  // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xf8E4M3FN>
+  %26 = precis.cast %a : tensor<4x8xf32> to tensor<4x8xf8E4M3FN>
+  // CHECK: precis.dropout %{{.*}} {ratio = 1.000000e-01 : f32, seed = 7 : i64, training = true} : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
+  %27:2 = precis.dropout %a {ratio = 0.1 : f32, training = true, seed = 7} : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @data_movement
+func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: tensor<8x16xi64>, %r: tensor<1x4xf32>) {
+  // CHECK: precis.reshape %{{.*}} : tensor<2x3x4xf32> to tensor<6x4xf32>
+  %0 = precis.reshape %a : tensor<2x3x4xf32> to tensor<6x4xf32>
+  // CHECK: precis.transpose %{{.*}} {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
+  %1 = precis.transpose %a {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
+  // CHECK: precis.concat %{{.*}}, %{{.*}} {axis = -1 : i64} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x8xf32>
+  %2 = precis.concat %a, %a {axis = -1 : i64} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x8xf32>
+  // CHECK: precis.split %{{.*}} {axis = 2 : i64} : (tensor<2x3x4xf32>) -> (tensor<2x3x1xf32>, tensor<2x3x3xf32>)
+  %3:2 = precis.split %a {axis = 2 : i64} : (tensor<2x3x4xf32>) -> (tensor<2x3x1xf32>, tensor<2x3x3xf32>)
+  // CHECK: precis.slice %{{.*}} {limit = array<i64: 2, 3, -1>, start = array<i64: 0, 1, 3>, step = array<i64: 1, 1, -2>} : (tensor<2x3x4xf32>) -> tensor<2x2x2xf32>
+  %4 = precis.slice %a {start = array<i64: 0, 1, 3>, limit = array<i64: 2, 3, -1>, step = array<i64: 1, 1, -2>} : (tensor<2x3x4xf32>) -> tensor<2x2x2xf32>
+  // CHECK: precis.gather %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
+  %5 = precis.gather %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
+  // CHECK: precis.expand %{{.*}} : tensor<1x4xf32> to tensor<3x4xf32>
+  %6 = precis.expand %r : tensor<1x4xf32> to tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @reductions_and_norms
+func.func @reductions_and_norms(%a: tensor<4x8xf32>, %x: tensor<8x16x32xf32>, %g: tensor<32xf32>,
+                                %img: tensor<2x3x5x5xf32>, %c: tensor<3xf32>) {
+  // CHECK: precis.reduce_sum %{{.*}} {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>
+  %0 = precis.reduce_sum %a {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>
+  // CHECK: precis.reduce_mean %{{.*}} {axes = array<i64: -1>} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  %1 = precis.reduce_mean %a {axes = array<i64: -1>} : (tensor<4x8xf32>) -> tensor<4x1xf32>
+  // CHECK: precis.reduce_max %{{.*}} {axes = array<i64>, keepdims = false} : (tensor<4x8xf32>) -> tensor<f32>
+  %2 = precis.reduce_max %a {axes = array<i64>, keepdims = false} : (tensor<4x8xf32>) -> tensor<f32>
+  // CHECK: precis.softmax %{{.*}} {axis = 1 : i64} : tensor<4x8xf32>
+  %3 = precis.softmax %a {axis = 1 : i64} : tensor<4x8xf32>
+  // CHECK: precis.log_softmax %{{.*}} : tensor<4x8xf32>
+  %4 = precis.log_softmax %a : tensor<4x8xf32>
+  // CHECK: precis.layer_norm %{{.*}}, %{{.*}}, %{{.*}} : (tensor<8x16x32xf32>
+  %5 = precis.layer_norm %x, %g, %g {epsilon = 1.0e-5 : f32, axis = -1 : i64} : (tensor<8x16x32xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>
+  // CHECK: precis.batch_norm {{.*}} {training = true}
+  %6:3 = precis.batch_norm %img, %c, %c, %c, %c {training = true} : (tensor<2x3x5x5xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<2x3x5x5xf32>, tensor<3xf32>, tensor<3xf32>)
+  // CHECK: precis.max_pool2d %{{.*}} {ceil_mode = true, kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x3x3xf32>
+  %7 = precis.max_pool2d %img {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, ceil_mode = true} : (tensor<2x3x5x5xf32>) -> tensor<2x3x3x3xf32>
+  // CHECK: precis.avg_pool2d %{{.*}} {count_include_pad = true, kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x5x5xf32>
+  %8 = precis.avg_pool2d %img {kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, count_include_pad = true} : (tensor<2x3x5x5xf32>) -> tensor<2x3x5x5xf32>
+  // CHECK: precis.global_avg_pool %{{.*}} : (tensor<2x3x5x5xf32>) -> tensor<2x3x1x1xf32>
+  %9 = precis.global_avg_pool %img : (tensor<2x3x5x5xf32>) -> tensor<2x3x1x1xf32>
+  // CHECK: precis.global_max_pool
+  %10 = precis.global_max_pool %img : (tensor<2x3x5x5xf32>) -> tensor<2x3x1x1xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @losses_and_values
+func.func @losses_and_values(%s: tensor<8x10xf32>, %l: tensor<8xi64>, %w: tensor<10xf32>,
+                             %s3: tensor<2x5x7xf32>, %l3: tensor<2x7xi64>) {
+  // CHECK: precis.softmax_cross_entropy mean %{{.*}}, %{{.*}} : (tensor<8x10xf32>, tensor<8xi64>) -> (tensor<f32>, tensor<8x10xf32>)
+  %0:2 = precis.softmax_cross_entropy mean %s, %l : (tensor<8x10xf32>, tensor<8xi64>) -> (tensor<f32>, tensor<8x10xf32>)
+  // CHECK: precis.softmax_cross_entropy none %{{.*}}, %{{.*}}, %{{.*}} {ignore_index = -100 : i64} : (tensor<8x10xf32>, tensor<8xi64>, tensor<10xf32>) -> (tensor<8xf32>, tensor<8x10xf32>)
+  %1:2 = precis.softmax_cross_entropy none %s, %l, %w {ignore_index = -100 : i64} : (tensor<8x10xf32>, tensor<8xi64>, tensor<10xf32>) -> (tensor<8xf32>, tensor<8x10xf32>)
+  // CHECK: precis.nll_loss sum %{{.*}}, %{{.*}} : (tensor<2x5x7xf32>, tensor<2x7xi64>) -> tensor<f32>
+  %2 = precis.nll_loss sum %s3, %l3 : (tensor<2x5x7xf32>, tensor<2x7xi64>) -> tensor<f32>
+  // CHECK: precis.constant dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>
+  %3 = precis.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  // CHECK: precis.parameter "fc1.weight" = dense<5.000000e-01> : tensor<4x2xf32>
+  %4 = precis.parameter "fc1.weight" = dense<0.5> : tensor<4x2xf32>
+  // CHECK: precis.parameter "mask" = dense<true> : tensor<4x4xi1>
+  %5 = precis.parameter "mask" = dense<true> : tensor<4x4xi1>
+  return
+}
