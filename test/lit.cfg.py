@@ -17,7 +17,7 @@ config.substitutions.append(("%precis_src", config.precis_src_root))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
-llvm_config.with_environment("PATH", config.precis_tools_dir, append_path=False)
+llvm_config.with_environment("PATH", config.precis_tools_dir, append_path=True)
 
 tool_dirs = [config.precis_tools_dir, config.llvm_tools_dir]
 tools = ["precis-opt", "precis", ToolSubst("%python", config.python_executable, unresolved="ignore")]

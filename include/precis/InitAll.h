@@ -9,6 +9,7 @@
 #define PRECIS_INITALL_H
 
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
+#include "precis/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -23,6 +24,7 @@ inline void registerAllDialects(mlir::DialectRegistry &registry) {
 
 /// precis passes plus the generic MLIR passes the pipelines use.
 inline void registerAllPasses() {
+  mlir::precis::registerPrecisPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();

@@ -148,7 +148,7 @@ func.func @where_types(%c: tensor<4xi1>, %a: tensor<4xf32>, %b: tensor<4xf16>) {
 // -----
 
 func.func @compare_types(%a: tensor<4xf32>, %b: tensor<4xi64>) {
-  // expected-error @+1 {{requires all operands to have the same type}}
+  // expected-error @+1 {{requires the same element type for all operands}}
   %0 = precis.compare eq, %a, %b : (tensor<4xf32>, tensor<4xi64>) -> tensor<4xi1>
   return
 }

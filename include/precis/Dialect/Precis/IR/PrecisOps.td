@@ -245,10 +245,12 @@ def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
   let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
 }
 
-def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameTypeOperands, InferTypeOpAdaptor]> {
+def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameOperandsElementType,
+                                                    InferTypeOpAdaptor]> {
   let summary = "element-wise comparison producing i1";
   let description = [{
-    `%2 = precis.compare lt, %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xi1>`
+    The operands share an element type and broadcast like the binary arithmetic ops.
+    `%2 = precis.compare lt, %0, %1 : (tensor<4xf32>, tensor<f32>) -> tensor<4xi1>`
   }];
   let arguments = (ins Precis_CompareKind:$kind, Precis_Tensor:$lhs, Precis_Tensor:$rhs);
   let results = (outs Precis_BoolTensor:$result);

@@ -1,0 +1,45 @@
+//===- OnnxImporter.h - ONNX model to precis IR -----------------*- C++ -*-===//
+//
+// Entry point of the ONNX importer: reads a model (binary ModelProto, optionally with external
+// data, or the ONNX textual format), validates every node against what precis supports, folds
+// the model's shape arithmetic and builds `func.func @forward` in the precis dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_IMPORT_ONNXIMPORTER_H
+#define PRECIS_IMPORT_ONNXIMPORTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <optional>
+
+namespace precis {
+
+/// Options of `importOnnxFile`.
+struct ImportOptions {
+  /// Binds a symbolic (dim_param or unknown) leading dimension of every graph input. precis IR
+  /// is statically shaped: any other symbolic dimension is an error.
+  std::optional<int64_t> batchSize;
+};
+
+/// Imports the ONNX model at `path` into a new module holding `func.func @forward`.
+///
+/// Files ending in `.onnxtxt`, `.onnxtext` or `.txt` are parsed as the ONNX textual format,
+/// anything else as a binary ModelProto; tensors with external data are read relative to the
+/// model's directory. The function is verified, then cleaned up: written-out GELUs become
+/// `precis.gelu` (precis-recognize-gelu), dead ops go (canonicalize), duplicates merge (CSE).
+/// On failure returns null after emitting every problem as a diagnostic
+/// through `context`'s diagnostic engine; it never exits or throws.
+///
+/// Loads the dialects it needs into `context`. Not thread-safe with respect to `context`:
+/// callers must not use the context concurrently while an import runs.
+mlir::OwningOpRef<mlir::ModuleOp> importOnnxFile(mlir::MLIRContext &context, llvm::StringRef path,
+                                                 const ImportOptions &options);
+
+} // namespace precis
+
+#endif // PRECIS_IMPORT_ONNXIMPORTER_H

@@ -1,0 +1,318 @@
+//===- DefaultDomainElementwise.cpp - element-wise ONNX ops ---------------===//
+//
+// Handlers for the default domain's element-wise ops: arithmetic (with NumPy broadcasting,
+// on floats and integers alike), activations, comparisons and logic, casts, Identity and
+// Dropout. Each folds on the host when all its inputs are known at import time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace precis::onnx_import {
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Arithmetic.
+//===----------------------------------------------------------------------===//
+
+/// Add, Sub, Mul, Div: both operands of one element type, broadcast.
+template <typename OpTy, HostBinary Fn> LogicalResult importBinary(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1})))
+    return failure();
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostBinary(Fn, *ctx.getConstant(0), *ctx.getConstant(1), ctx.getLoc()));
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
+  return ctx.emit<OpTy>(lhs.getType(), lhs, rhs);
+}
+
+/// Pow allows an exponent of another numeric type: it is cast to the base's type.
+LogicalResult importPow(NodeContext &ctx) {
+  Type baseType = ctx.getInputElementType(0);
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostBinary(HostBinary::Pow, *ctx.getConstant(0),
+                                       hostCast(*ctx.getConstant(1), baseType), ctx.getLoc()));
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value base = ctx.getInput(0);
+  Value exponent;
+  if (const HostTensor *c = ctx.getConstant(1))
+    exponent = ctx.materialize(hostCast(*c, baseType));
+  else
+    exponent = ctx.castTo(ctx.getInput(1), baseType);
+  return ctx.emit<PowOp>(base.getType(), base, exponent);
+}
+
+/// Max, Min: variadic, folded pairwise left to right.
+template <typename OpTy, HostBinary Fn> LogicalResult importVariadic(NodeContext &ctx) {
+  SmallVector<unsigned> all;
+  for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
+    all.push_back(i);
+  if (failed(ctx.requireSameElementType(all)))
+    return failure();
+  if (ctx.allInputsConstant()) {
+    HostTensor acc = *ctx.getConstant(0);
+    for (unsigned i = 1; i < ctx.getNumInputs(); ++i) {
+      FailureOr<HostTensor> next = hostBinary(Fn, acc, *ctx.getConstant(i), ctx.getLoc());
+      if (failed(next))
+        return failure();
+      acc = std::move(*next);
+    }
+    return ctx.setOutput(0, std::move(acc));
+  }
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  Value acc = ctx.getInput(0);
+  for (unsigned i = 1; i < ctx.getNumInputs(); ++i) {
+    auto op = ctx.createInferred<OpTy>(acc.getType(), acc, ctx.getInput(i));
+    if (failed(op))
+      return failure();
+    acc = *op;
+  }
+  return ctx.setOutput(0, acc);
+}
+
+/// Clip(x, min, max) = min(max(x, min), max); either bound may be absent.
+LogicalResult importClip(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})))
+    return failure();
+  if (ctx.allInputsConstant()) {
+    HostTensor acc = *ctx.getConstant(0);
+    for (auto [i, fn] : {std::pair(1u, HostBinary::Max), std::pair(2u, HostBinary::Min)}) {
+      if (!ctx.hasInput(i))
+        continue;
+      FailureOr<HostTensor> next = hostBinary(fn, acc, *ctx.getConstant(i), ctx.getLoc());
+      if (failed(next))
+        return failure();
+      acc = std::move(*next);
+    }
+    return ctx.setOutput(0, std::move(acc));
+  }
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  Value acc = ctx.getInput(0);
+  if (ctx.hasInput(1)) {
+    auto op = ctx.createInferred<MaxOp>(acc.getType(), acc, ctx.getInput(1));
+    if (failed(op))
+      return failure();
+    acc = *op;
+  }
+  if (ctx.hasInput(2)) {
+    auto op = ctx.createInferred<MinOp>(acc.getType(), acc, ctx.getInput(2));
+    if (failed(op))
+      return failure();
+    acc = *op;
+  }
+  return ctx.setOutput(0, acc);
+}
+
+//===----------------------------------------------------------------------===//
+// Unary functions.
+//===----------------------------------------------------------------------===//
+
+/// Float-only unary ops (activations, transcendental functions).
+template <typename OpTy, HostUnary Fn> LogicalResult importUnaryFloat(NodeContext &ctx) {
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostUnary(Fn, *ctx.getConstant(0), ctx.getLoc()));
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0, ctx.getBuilder().create<OpTy>(ctx.getLoc(), x.getType(), x));
+}
+
+/// Neg and Abs also take integers.
+template <typename OpTy, HostUnary Fn> LogicalResult importUnaryNumeric(NodeContext &ctx) {
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostUnary(Fn, *ctx.getConstant(0), ctx.getLoc()));
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0, ctx.getBuilder().create<OpTy>(ctx.getLoc(), x.getType(), x));
+}
+
+LogicalResult importLeakyRelu(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  float alpha = ctx.getFloat("alpha", 0.01f);
+  return ctx.setOutput(
+      0, ctx.getBuilder().create<LeakyReluOp>(ctx.getLoc(), x.getType(), x,
+                                              ctx.getBuilder().getF32FloatAttr(alpha)));
+}
+
+LogicalResult importGelu(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  auto approximation = ctx.getString("approximate", "none") == "tanh" ? GeluApproximation::Tanh
+                                                                      : GeluApproximation::None;
+  return ctx.setOutput(
+      0, ctx.getBuilder().create<GeluOp>(ctx.getLoc(), x.getType(), x, approximation));
+}
+
+void checkGelu(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
+  std::string approximate = getStringAttribute(node, "approximate", "none");
+  if (approximate != "none" && approximate != "tanh")
+    problems.push_back("approximate='" + approximate + "' is not 'none' or 'tanh'");
+}
+
+//===----------------------------------------------------------------------===//
+// Comparisons and logic.
+//===----------------------------------------------------------------------===//
+
+template <CompareKind Kind, HostBinary Fn> LogicalResult importCompare(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1})))
+    return failure();
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostBinary(Fn, *ctx.getConstant(0), *ctx.getConstant(1), ctx.getLoc()));
+  Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
+  return ctx.emit<CompareOp>(lhs.getType(), Kind, lhs, rhs);
+}
+
+LogicalResult importNot(NodeContext &ctx) {
+  if (failed(ctx.requireBool(0)))
+    return failure();
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostUnary(HostUnary::Not, *ctx.getConstant(0), ctx.getLoc()));
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0, ctx.getBuilder().create<NotOp>(ctx.getLoc(), x.getType(), x));
+}
+
+/// And(a, b) = where(a, b, false); Or(a, b) = where(a, true, b).
+template <HostBinary Fn> LogicalResult importLogical(NodeContext &ctx) {
+  if (failed(ctx.requireBool(0)) || failed(ctx.requireBool(1)))
+    return failure();
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(0, hostBinary(Fn, *ctx.getConstant(0), *ctx.getConstant(1), ctx.getLoc()));
+  Value a = ctx.getInput(0), b = ctx.getInput(1);
+  Value constant = ctx.materialize(HostTensor::fromInts(
+      RankedTensorType::get({}, ctx.getBuilder().getI1Type()), {Fn == HostBinary::Or}));
+  if (Fn == HostBinary::And)
+    return ctx.emit<WhereOp>(a.getType(), a, b, constant);
+  return ctx.emit<WhereOp>(a.getType(), a, constant, b);
+}
+
+LogicalResult importWhere(NodeContext &ctx) {
+  if (failed(ctx.requireBool(0)) || failed(ctx.requireSameElementType({1, 2})))
+    return failure();
+  if (ctx.allInputsConstant())
+    return ctx.setOutput(
+        0, hostWhere(*ctx.getConstant(0), *ctx.getConstant(1), *ctx.getConstant(2), ctx.getLoc()));
+  Value cond = ctx.getInput(0), onTrue = ctx.getInput(1), onFalse = ctx.getInput(2);
+  return ctx.emit<WhereOp>(onTrue.getType(), cond, onTrue, onFalse);
+}
+
+//===----------------------------------------------------------------------===//
+// Casts and forwarding.
+//===----------------------------------------------------------------------===//
+
+LogicalResult importCastTo(NodeContext &ctx, Type elementType) {
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, hostCast(*c, elementType));
+  return ctx.setOutput(0, ctx.castTo(ctx.getInput(0), elementType));
+}
+
+LogicalResult importCast(NodeContext &ctx) {
+  return importCastTo(ctx, convertElementType(ctx.getInt("to", 0), ctx.getContext()));
+}
+
+void checkCast(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
+  const onnx::AttributeProto *to = findAttribute(node, "to");
+  if (!to)
+    problems.push_back("the 'to' attribute is missing");
+  else if (!isSupportedElementType(to->i()))
+    problems.push_back("casts to unsupported element type " + onnxTypeName(to->i()));
+}
+
+LogicalResult importCastLike(NodeContext &ctx) {
+  return importCastTo(ctx, ctx.getInputElementType(1));
+}
+
+LogicalResult importIdentity(NodeContext &ctx) { return ctx.forwardInput(0, 0); }
+
+/// Dropout: identity unless `training_mode` is true (and the ratio non-zero); then
+/// `precis.dropout`. Ratio and training mode must be known at import time.
+LogicalResult importDropout(NodeContext &ctx) {
+  double ratio = 0.5;
+  bool training = false;
+  if (ctx.hasInput(1)) {
+    FailureOr<const HostTensor *> r = ctx.requireConstant(1, "ratio");
+    if (failed(r))
+      return failure();
+    ratio = (*r)->getDouble(0);
+  }
+  if (ctx.hasInput(2)) {
+    FailureOr<const HostTensor *> t = ctx.requireConstant(2, "training_mode");
+    if (failed(t))
+      return failure();
+    training = (*t)->getInt(0) != 0;
+  }
+  if (ratio < 0.0 || ratio >= 1.0)
+    return ctx.emitError() << "ratio " << ratio << " is outside [0, 1)";
+  RankedTensorType type = ctx.getInputType(0);
+  auto maskType = RankedTensorType::get(type.getShape(), ctx.getBuilder().getI1Type());
+  if (!training || ratio == 0.0) {
+    if (ctx.isOutputUsed(1)) {
+      HostTensor mask(maskType);
+      for (int64_t i = 0, e = mask.size(); i < e; ++i)
+        mask.setInt(i, 1);
+      (void)ctx.setOutput(1, std::move(mask));
+    }
+    return ctx.forwardInput(0, 0);
+  }
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  OpBuilder &b = ctx.getBuilder();
+  return ctx.emit<DropoutOp>(type, maskType, ctx.getInput(0),
+                             b.getF32FloatAttr(static_cast<float>(ratio)), b.getBoolAttr(true),
+                             b.getI64IntegerAttr(ctx.getInt("seed", 0)));
+}
+
+} // namespace
+
+void populateElementwiseHandlers(HandlerRegistry &r) {
+  constexpr int64_t kMax = 21;
+  r.add("Add", 13, kMax, importBinary<AddOp, HostBinary::Add>);
+  r.add("Sub", 13, kMax, importBinary<SubOp, HostBinary::Sub>);
+  r.add("Mul", 13, kMax, importBinary<MulOp, HostBinary::Mul>);
+  r.add("Div", 13, kMax, importBinary<DivOp, HostBinary::Div>);
+  r.add("Pow", 13, kMax, importPow);
+  r.add("Max", 13, kMax, importVariadic<MaxOp, HostBinary::Max>);
+  r.add("Min", 13, kMax, importVariadic<MinOp, HostBinary::Min>);
+  r.add("Clip", 13, kMax, importClip);
+
+  r.add("Neg", 13, kMax, importUnaryNumeric<NegOp, HostUnary::Neg>);
+  r.add("Abs", 13, kMax, importUnaryNumeric<AbsOp, HostUnary::Abs>);
+  r.add("Relu", 13, kMax, importUnaryFloat<ReluOp, HostUnary::Relu>);
+  r.add("Tanh", 13, kMax, importUnaryFloat<TanhOp, HostUnary::Tanh>);
+  r.add("Sigmoid", 13, kMax, importUnaryFloat<SigmoidOp, HostUnary::Sigmoid>);
+  r.add("Erf", 13, kMax, importUnaryFloat<ErfOp, HostUnary::Erf>);
+  r.add("Exp", 13, kMax, importUnaryFloat<ExpOp, HostUnary::Exp>);
+  r.add("Log", 13, kMax, importUnaryFloat<LogOp, HostUnary::Log>);
+  r.add("Sqrt", 13, kMax, importUnaryFloat<SqrtOp, HostUnary::Sqrt>);
+  r.add("Reciprocal", 13, kMax, importUnaryFloat<ReciprocalOp, HostUnary::Reciprocal>);
+  r.add("LeakyRelu", 13, kMax, importLeakyRelu);
+  r.add("Gelu", 20, kMax, importGelu, checkGelu);
+
+  r.add("Equal", 13, kMax, importCompare<CompareKind::EQ, HostBinary::Equal>);
+  r.add("Less", 13, kMax, importCompare<CompareKind::LT, HostBinary::Less>);
+  r.add("LessOrEqual", 13, kMax, importCompare<CompareKind::LE, HostBinary::LessOrEqual>);
+  r.add("Greater", 13, kMax, importCompare<CompareKind::GT, HostBinary::Greater>);
+  r.add("GreaterOrEqual", 13, kMax, importCompare<CompareKind::GE, HostBinary::GreaterOrEqual>);
+  r.add("Not", 13, kMax, importNot);
+  r.add("And", 13, kMax, importLogical<HostBinary::And>);
+  r.add("Or", 13, kMax, importLogical<HostBinary::Or>);
+  r.add("Where", 13, kMax, importWhere);
+
+  r.add("Cast", 13, kMax, importCast, checkCast);
+  r.add("CastLike", 15, kMax, importCastLike);
+  r.add("Identity", 13, kMax, importIdentity);
+  r.add("Dropout", 13, kMax, importDropout);
+}
+
+} // namespace precis::onnx_import

@@ -1,0 +1,463 @@
+//===- DefaultDomainNN.cpp - neural-network ONNX ops ----------------------===//
+//
+// Handlers for contractions (MatMul, Gemm, Conv), reductions, softmax and normalisations,
+// pooling and losses. Shapes are checked here so that a malformed model gets an importer
+// error at the node rather than a verifier failure.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace precis::onnx_import {
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Contractions.
+//===----------------------------------------------------------------------===//
+
+/// If `v` is a `precis.transpose` that swaps exactly the last two dimensions, returns its
+/// input: the matmul then takes the operand transposed instead (cuBLASLt's TN layout).
+Value swappedLastTwo(Value v) {
+  auto transpose = v.getDefiningOp<TransposeOp>();
+  if (!transpose)
+    return nullptr;
+  ArrayRef<int64_t> perm = transpose.getPerm();
+  int64_t rank = perm.size();
+  if (rank < 2)
+    return nullptr;
+  for (int64_t d = 0; d < rank - 2; ++d)
+    if (perm[d] != d)
+      return nullptr;
+  if (perm[rank - 2] != rank - 1 || perm[rank - 1] != rank - 2)
+    return nullptr;
+  return transpose.getInput();
+}
+
+/// MatMul with NumPy semantics: 1-D operands are promoted to matrices (and the added
+/// dimension removed from the result), batch dimensions broadcast.
+LogicalResult importMatMul(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1})) || failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType a = ctx.getInputType(0), b = ctx.getInputType(1);
+  if (a.getRank() == 0 || b.getRank() == 0)
+    return ctx.emitError() << "operands must have rank >= 1, got " << a << " and " << b;
+  Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
+  if (a.getRank() == 1)
+    lhs = ctx.reshape(lhs, {1, a.getDimSize(0)});
+  if (b.getRank() == 1)
+    rhs = ctx.reshape(rhs, {b.getDimSize(0), 1});
+  auto lt = cast<RankedTensorType>(lhs.getType()), rt = cast<RankedTensorType>(rhs.getType());
+  int64_t k1 = lt.getShape().back(), k2 = rt.getShape()[rt.getRank() - 2];
+  if (k1 != k2)
+    return ctx.emitError() << "contraction dimensions differ: " << a << " times " << b;
+  auto batch = broadcastShapes(lt.getShape().drop_back(2), rt.getShape().drop_back(2));
+  if (!batch)
+    return ctx.emitError() << "batch dimensions of " << a << " and " << b << " do not broadcast";
+
+  bool transposeLhs = false, transposeRhs = false;
+  if (Value inner = swappedLastTwo(lhs)) {
+    lhs = inner;
+    transposeLhs = true;
+  }
+  if (Value inner = swappedLastTwo(rhs)) {
+    rhs = inner;
+    transposeRhs = true;
+  }
+  Value result =
+      ctx.getBuilder().create<MatmulOp>(ctx.getLoc(), lhs, rhs, transposeLhs, transposeRhs);
+  SmallVector<int64_t> shape(cast<RankedTensorType>(result.getType()).getShape());
+  if (b.getRank() == 1)
+    shape.pop_back();
+  if (a.getRank() == 1)
+    shape.erase(shape.end() - (b.getRank() == 1 ? 1 : 2));
+  return ctx.setOutput(0, ctx.reshape(result, shape));
+}
+
+LogicalResult importGemm(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType a = ctx.getInputType(0), b = ctx.getInputType(1);
+  if (a.getRank() != 2 || b.getRank() != 2)
+    return ctx.emitError() << "expects rank-2 A and B, got " << a << " and " << b;
+  bool transA = ctx.getInt("transA", 0), transB = ctx.getInt("transB", 0);
+  int64_t m = a.getDimSize(transA ? 1 : 0), ka = a.getDimSize(transA ? 0 : 1);
+  int64_t kb = b.getDimSize(transB ? 1 : 0), n = b.getDimSize(transB ? 0 : 1);
+  if (ka != kb)
+    return ctx.emitError() << "contraction dimensions differ: " << a << " and " << b
+                           << " (transA = " << transA << ", transB = " << transB << ")";
+  if (ctx.hasInput(2)) {
+    RankedTensorType ct = ctx.getInputType(2);
+    auto shape = broadcastShapes(ct.getShape(), {m, n});
+    if (!shape || ArrayRef<int64_t>(*shape) != ArrayRef<int64_t>({m, n}))
+      return ctx.emitError() << "C " << ct << " does not broadcast to [" << m << ", " << n << "]";
+  }
+  OpBuilder &builder = ctx.getBuilder();
+  auto type = RankedTensorType::get({m, n}, a.getElementType());
+  Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
+  Value c = ctx.hasInput(2) ? ctx.getInput(2) : Value();
+  return ctx.setOutput(
+      0, builder.create<GemmOp>(
+             ctx.getLoc(), type, lhs, rhs, c, builder.getF32FloatAttr(ctx.getFloat("alpha", 1.0f)),
+             builder.getF32FloatAttr(ctx.getFloat("beta", 1.0f)), builder.getBoolAttr(transA),
+             builder.getBoolAttr(transB), TypeAttr()));
+}
+
+/// Padding `[top, left, bottom, right]` of a 2-D window op: explicit `pads` or auto_pad.
+/// SAME_* pads so that the output has ceil(in / stride) entries, the odd one at the end
+/// (SAME_UPPER) or the beginning (SAME_LOWER).
+FailureOr<SmallVector<int64_t>> windowPads(NodeContext &ctx, ArrayRef<int64_t> inSpatial,
+                                           ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                                           ArrayRef<int64_t> dilations) {
+  std::string autoPad = ctx.getString("auto_pad", "NOTSET");
+  if (autoPad == "NOTSET") {
+    SmallVector<int64_t> pads = ctx.getInts("pads");
+    if (pads.empty())
+      pads.assign(4, 0);
+    if (pads.size() != 4)
+      return ctx.emitError() << "expects 4 pads for a 2-D window, got " << pads.size();
+    return pads;
+  }
+  SmallVector<int64_t> pads(4, 0);
+  if (autoPad == "VALID")
+    return pads;
+  for (int i = 0; i < 2; ++i) {
+    int64_t out = (inSpatial[i] + strides[i] - 1) / strides[i];
+    int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] +
+                                             1 - inSpatial[i]);
+    int64_t small = total / 2;
+    pads[i] = autoPad == "SAME_LOWER" ? total - small : small;
+    pads[i + 2] = total - pads[i];
+  }
+  return pads;
+}
+
+/// The 2-D window attributes shared by Conv and the pools.
+struct Window {
+  SmallVector<int64_t> kernel, strides, pads, dilations;
+};
+
+/// Reads kernel_shape (or `kernel` when the op infers it), strides, dilations and pads.
+FailureOr<Window> readWindow(NodeContext &ctx, RankedTensorType input, ArrayRef<int64_t> kernel) {
+  if (input.getRank() != 4)
+    return ctx.emitError() << "only 2-D windows (NCHW input) are supported, got " << input;
+  Window w;
+  w.kernel =
+      ctx.hasAttr("kernel_shape") ? ctx.getInts("kernel_shape") : SmallVector<int64_t>(kernel);
+  w.strides = ctx.getInts("strides");
+  w.dilations = ctx.getInts("dilations");
+  if (w.strides.empty())
+    w.strides.assign(2, 1);
+  if (w.dilations.empty())
+    w.dilations.assign(2, 1);
+  if (w.kernel.size() != 2 || w.strides.size() != 2 || w.dilations.size() != 2)
+    return ctx.emitError() << "expects a 2-D kernel_shape, strides and dilations";
+  for (int i = 0; i < 2; ++i)
+    if (w.kernel[i] < 1 || w.strides[i] < 1 || w.dilations[i] < 1)
+      return ctx.emitError() << "kernel, strides and dilations must be positive";
+  FailureOr<SmallVector<int64_t>> pads =
+      windowPads(ctx, input.getShape().drop_front(2), w.kernel, w.strides, w.dilations);
+  if (failed(pads))
+    return failure();
+  if (llvm::any_of(*pads, [](int64_t p) { return p < 0; }))
+    return ctx.emitError() << "pads [" << *pads << "] must be non-negative";
+  w.pads = *pads;
+  return w;
+}
+
+LogicalResult importConv(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType x = ctx.getInputType(0), w = ctx.getInputType(1);
+  if (w.getRank() != 4)
+    return ctx.emitError() << "only 2-D convolution is supported, got weight " << w;
+  FailureOr<Window> window = readWindow(ctx, x, w.getShape().drop_front(2));
+  if (failed(window))
+    return failure();
+  if (ArrayRef<int64_t>(window->kernel) != w.getShape().drop_front(2))
+    return ctx.emitError() << "kernel_shape [" << window->kernel << "] differs from the weight "
+                           << w;
+  int64_t groups = ctx.getInt("group", 1);
+  if (groups < 1 || x.getDimSize(1) % groups || w.getDimSize(0) % groups ||
+      w.getDimSize(1) * groups != x.getDimSize(1))
+    return ctx.emitError() << "input " << x << " and weight " << w << " do not match for " << groups
+                           << " group(s)";
+  if (ctx.hasInput(2)) {
+    RankedTensorType b = ctx.getInputType(2);
+    if (b.getRank() != 1 || b.getDimSize(0) != w.getDimSize(0))
+      return ctx.emitError() << "bias must be [" << w.getDimSize(0) << "], got " << b;
+  }
+  SmallVector<int64_t> shape = {x.getDimSize(0), w.getDimSize(0)};
+  for (int i = 0; i < 2; ++i) {
+    int64_t span = x.getDimSize(2 + i) + window->pads[i] + window->pads[2 + i] -
+                   window->dilations[i] * (window->kernel[i] - 1) - 1;
+    if (span < 0)
+      return ctx.emitError() << "the kernel is larger than the padded input";
+    shape.push_back(span / window->strides[i] + 1);
+  }
+  Value input = ctx.getInput(0), weight = ctx.getInput(1);
+  Value bias = ctx.hasInput(2) ? ctx.getInput(2) : Value();
+  return ctx.setOutput(0, ctx.getBuilder().create<Conv2DOp>(
+                              ctx.getLoc(), RankedTensorType::get(shape, x.getElementType()), input,
+                              weight, bias, window->strides, window->pads, window->dilations,
+                              groups, TypeAttr()));
+}
+
+void checkWindowOp(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
+  std::string autoPad = getStringAttribute(node, "auto_pad", "NOTSET");
+  if (autoPad != "NOTSET" && autoPad != "VALID" && autoPad != "SAME_UPPER" &&
+      autoPad != "SAME_LOWER")
+    problems.push_back("auto_pad='" + autoPad + "' is not a valid padding mode");
+  if (const onnx::AttributeProto *kernel = findAttribute(node, "kernel_shape"))
+    if (kernel->ints_size() != 2)
+      problems.push_back("only 2-D windows are supported (kernel_shape has " +
+                         std::to_string(kernel->ints_size()) + " entries)");
+  if (node.op_type() == "AveragePool")
+    if (const onnx::AttributeProto *dilations = findAttribute(node, "dilations"))
+      for (int64_t d : dilations->ints())
+        if (d != 1)
+          problems.push_back("dilated average pooling is not supported");
+}
+
+//===----------------------------------------------------------------------===//
+// Pooling.
+//===----------------------------------------------------------------------===//
+
+/// Pooling windows must overlap the input: each pad smaller than the kernel.
+FailureOr<Window> readPoolWindow(NodeContext &ctx) {
+  FailureOr<Window> w = readWindow(ctx, ctx.getInputType(0), {});
+  if (failed(w))
+    return failure();
+  for (int i = 0; i < 4; ++i)
+    if (w->pads[i] >= w->kernel[i % 2])
+      return ctx.emitError() << "pads [" << w->pads << "] must be smaller than the kernel ["
+                             << w->kernel << "]";
+  return w;
+}
+
+LogicalResult importMaxPool(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  if (ctx.isOutputUsed(1))
+    return ctx.emitError() << "the Indices output is not supported";
+  FailureOr<Window> w = readPoolWindow(ctx);
+  if (failed(w))
+    return failure();
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  return ctx.emit<MaxPool2DOp>(x.getType(), x, b.getDenseI64ArrayAttr(w->kernel),
+                               b.getDenseI64ArrayAttr(w->strides), b.getDenseI64ArrayAttr(w->pads),
+                               b.getDenseI64ArrayAttr(w->dilations),
+                               b.getBoolAttr(ctx.getInt("ceil_mode", 0)));
+}
+
+LogicalResult importAveragePool(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  FailureOr<Window> w = readPoolWindow(ctx);
+  if (failed(w))
+    return failure();
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  return ctx.emit<AvgPool2DOp>(x.getType(), x, b.getDenseI64ArrayAttr(w->kernel),
+                               b.getDenseI64ArrayAttr(w->strides), b.getDenseI64ArrayAttr(w->pads),
+                               b.getBoolAttr(ctx.getInt("ceil_mode", 0)),
+                               b.getBoolAttr(ctx.getInt("count_include_pad", 0)));
+}
+
+template <typename OpTy> LogicalResult importGlobalPool(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  return ctx.emit<OpTy>(x.getType(), x);
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and normalisation.
+//===----------------------------------------------------------------------===//
+
+/// ReduceSum (axes input since opset 13), ReduceMean and ReduceMax (axes input since 18,
+/// attribute before). Empty axes reduce everything unless noop_with_empty_axes.
+template <typename OpTy, HostReduce Fn, int64_t AxesInputSince>
+LogicalResult importReduce(NodeContext &ctx) {
+  SmallVector<int64_t> axes;
+  if (ctx.getOpset() >= AxesInputSince) {
+    if (ctx.hasInput(1)) {
+      FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "axes");
+      if (failed(requested))
+        return failure();
+      axes = *requested;
+    }
+  } else {
+    axes = ctx.getInts("axes");
+  }
+  if (axes.empty() && ctx.getInt("noop_with_empty_axes", 0))
+    return ctx.forwardInput(0, 0);
+  RankedTensorType in = ctx.getInputType(0);
+  SmallVector<int64_t> normalized;
+  for (int64_t a : axes) {
+    FailureOr<int64_t> axis = ctx.normalizeAxis(a, in.getRank(), "axis");
+    if (failed(axis))
+      return failure();
+    if (llvm::is_contained(normalized, *axis))
+      return ctx.emitError() << "axis " << *axis << " appears twice";
+    normalized.push_back(*axis);
+  }
+  bool keepdims = ctx.getInt("keepdims", 1) != 0;
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, hostReduce(Fn, *c, normalized, keepdims));
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  return ctx.emit<OpTy>(x.getType(), x, normalized, keepdims);
+}
+
+template <typename OpTy> LogicalResult importSoftmax(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", -1), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  return ctx.setOutput(0, ctx.getBuilder().create<OpTy>(ctx.getLoc(), in, ctx.getInput(0),
+                                                        static_cast<uint64_t>(*axis)));
+}
+
+/// LayerNormalization: only the normalised output; the Mean and InvStdDev outputs are not
+/// supported.
+LogicalResult importLayerNormalization(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
+    return failure();
+  if (ctx.isOutputUsed(1) || ctx.isOutputUsed(2))
+    return ctx.emitError() << "the Mean and InvStdDev outputs are not supported";
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", -1), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  ArrayRef<int64_t> normalized = in.getShape().drop_front(*axis);
+  for (unsigned i : {1u, 2u}) {
+    if (!ctx.hasInput(i))
+      continue;
+    auto shape = broadcastShapes(ctx.getInputType(i).getShape(), normalized);
+    if (!shape || ArrayRef<int64_t>(*shape) != normalized)
+      return ctx.emitError() << (i == 1 ? "scale " : "bias ") << ctx.getInputType(i)
+                             << " does not broadcast to the normalised dimensions [" << normalized
+                             << "]";
+  }
+  OpBuilder &b = ctx.getBuilder();
+  Value input = ctx.getInput(0), scale = ctx.getInput(1);
+  Value bias = ctx.hasInput(2) ? ctx.getInput(2) : Value();
+  return ctx.setOutput(0, b.create<LayerNormOp>(ctx.getLoc(), in, input, scale, bias,
+                                                b.getI64IntegerAttr(*axis),
+                                                b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f))));
+}
+
+/// BatchNormalization: `training_mode` (opset 14+) selects batch statistics and produces the
+/// updated running mean and variance as outputs 1 and 2.
+LogicalResult importBatchNormalization(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2, 3, 4})) || failed(ctx.requireFloat(0)))
+    return failure();
+  if (ctx.isOutputUsed(3) || ctx.isOutputUsed(4))
+    return ctx.emitError() << "the saved mean and variance outputs are not supported";
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() < 2)
+    return ctx.emitError() << "expects an input of rank >= 2 (N, C, ...), got " << in;
+  for (unsigned i = 1; i < 5; ++i) {
+    RankedTensorType t = ctx.getInputType(i);
+    if (t.getRank() != 1 || t.getDimSize(0) != in.getDimSize(1))
+      return ctx.emitError() << "per-channel input " << i << " must be [" << in.getDimSize(1)
+                             << "], got " << t;
+  }
+  bool training = ctx.getOpset() >= 14 ? ctx.getInt("training_mode", 0) != 0
+                                       : ctx.isOutputUsed(1) || ctx.isOutputUsed(2);
+  OpBuilder &b = ctx.getBuilder();
+  SmallVector<Value, 5> operands;
+  for (unsigned i = 0; i < 5; ++i)
+    operands.push_back(ctx.getInput(i));
+  return ctx.emit<BatchNormOp>(
+      in, ctx.getInputType(3), ctx.getInputType(4), operands[0], operands[1], operands[2],
+      operands[3], operands[4], b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)),
+      b.getF32FloatAttr(ctx.getFloat("momentum", 0.9f)), b.getBoolAttr(training));
+}
+
+//===----------------------------------------------------------------------===//
+// Losses.
+//===----------------------------------------------------------------------===//
+
+LossReduction lossReduction(const std::string &name) {
+  return name == "none"  ? LossReduction::None
+         : name == "sum" ? LossReduction::Sum
+                         : LossReduction::Mean;
+}
+
+void checkLoss(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
+  std::string reduction = getStringAttribute(node, "reduction", "mean");
+  if (reduction != "none" && reduction != "sum" && reduction != "mean")
+    problems.push_back("reduction='" + reduction + "' is not 'none', 'sum' or 'mean'");
+}
+
+/// Scores [N, C, D...] against labels [N, D...] and optional weights [C].
+LogicalResult checkLossShapes(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)) || failed(ctx.requireIndex(1)) ||
+      failed(ctx.requireSameElementType({0, 2})))
+    return failure();
+  RankedTensorType scores = ctx.getInputType(0), labels = ctx.getInputType(1);
+  if (scores.getRank() < 2)
+    return ctx.emitError() << "expects scores of rank >= 2 (N, C, ...), got " << scores;
+  SmallVector<int64_t> expected = {scores.getDimSize(0)};
+  llvm::append_range(expected, scores.getShape().drop_front(2));
+  if (labels.getShape() != ArrayRef<int64_t>(expected))
+    return ctx.emitError() << "labels " << labels << " do not match scores " << scores;
+  if (ctx.hasInput(2)) {
+    RankedTensorType w = ctx.getInputType(2);
+    if (w.getRank() != 1 || w.getDimSize(0) != scores.getDimSize(1))
+      return ctx.emitError() << "weights must be [" << scores.getDimSize(1) << "], got " << w;
+  }
+  return success();
+}
+
+template <typename OpTy> LogicalResult importLoss(NodeContext &ctx) {
+  if (failed(checkLossShapes(ctx)))
+    return failure();
+  OpBuilder &b = ctx.getBuilder();
+  Value scores = ctx.getInput(0), labels = ctx.getInput(1);
+  Value weights = ctx.hasInput(2) ? ctx.getInput(2) : Value();
+  IntegerAttr ignoreIndex =
+      ctx.hasAttr("ignore_index") ? b.getI64IntegerAttr(ctx.getInt("ignore_index", 0)) : nullptr;
+  LossReduction reduction = lossReduction(ctx.getString("reduction", "mean"));
+  Type type = scores.getType();
+  if constexpr (std::is_same_v<OpTy, SoftmaxCrossEntropyOp>)
+    return ctx.emit<OpTy>(type, type, scores, labels, weights, reduction, ignoreIndex);
+  else
+    return ctx.emit<OpTy>(type, scores, labels, weights, reduction, ignoreIndex);
+}
+
+} // namespace
+
+void populateNeuralNetHandlers(HandlerRegistry &r) {
+  constexpr int64_t kMax = 21;
+  r.add("MatMul", 13, kMax, importMatMul);
+  r.add("Gemm", 13, kMax, importGemm);
+  r.add("Conv", 13, kMax, importConv, checkWindowOp);
+
+  r.add("MaxPool", 13, kMax, importMaxPool, checkWindowOp);
+  r.add("AveragePool", 13, kMax, importAveragePool, checkWindowOp);
+  r.add("GlobalAveragePool", 13, kMax, importGlobalPool<GlobalAvgPoolOp>);
+  r.add("GlobalMaxPool", 13, kMax, importGlobalPool<GlobalMaxPoolOp>);
+
+  r.add("ReduceSum", 13, kMax, importReduce<ReduceSumOp, HostReduce::Sum, 13>);
+  r.add("ReduceMean", 13, kMax, importReduce<ReduceMeanOp, HostReduce::Mean, 18>);
+  r.add("ReduceMax", 13, kMax, importReduce<ReduceMaxOp, HostReduce::Max, 18>);
+  r.add("Softmax", 13, kMax, importSoftmax<SoftmaxOp>);
+  r.add("LogSoftmax", 13, kMax, importSoftmax<LogSoftmaxOp>);
+  r.add("LayerNormalization", 17, kMax, importLayerNormalization);
+  r.add("BatchNormalization", 13, kMax, importBatchNormalization);
+
+  r.add("SoftmaxCrossEntropyLoss", 13, kMax, importLoss<SoftmaxCrossEntropyOp>, checkLoss);
+  r.add("NegativeLogLikelihoodLoss", 13, kMax, importLoss<NllLossOp>, checkLoss);
+}
+
+} // namespace precis::onnx_import

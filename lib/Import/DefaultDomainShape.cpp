@@ -1,0 +1,542 @@
+//===- DefaultDomainShape.cpp - shape and data-movement ONNX ops ----------===//
+//
+// Handlers for the ops that compute or use shapes: Shape, Size, Constant, ConstantOfShape and
+// Range always produce import-time values; Reshape, Squeeze, Unsqueeze, Expand, Slice, Split
+// and Tile need their shape-like inputs known at import time (after folding) and become
+// static precis ops; Transpose, Concat and Gather fold when their inputs are known and are
+// emitted otherwise. Together they remove PyTorch's shape arithmetic at import.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include <numeric>
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace precis::onnx_import {
+
+namespace {
+
+int64_t product(ArrayRef<int64_t> values) {
+  return std::accumulate(values.begin(), values.end(), int64_t(1), std::multiplies<>());
+}
+
+/// Binds output 0 to `input` reshaped to `shape`: on the host when the input is known.
+LogicalResult setReshaped(NodeContext &ctx, ArrayRef<int64_t> shape) {
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, c->reshaped(shape));
+  return ctx.setOutput(0, ctx.reshape(ctx.getInput(0), shape));
+}
+
+/// Normalises `axes` against `rank`, rejecting out-of-range and repeated axes.
+FailureOr<SmallVector<int64_t>> normalizeAxes(NodeContext &ctx, ArrayRef<int64_t> axes,
+                                              int64_t rank) {
+  SmallVector<int64_t> out;
+  for (int64_t a : axes) {
+    FailureOr<int64_t> axis = ctx.normalizeAxis(a, rank, "axis");
+    if (failed(axis))
+      return failure();
+    if (llvm::is_contained(out, *axis))
+      return ctx.emitError() << "axis " << *axis << " appears twice";
+    out.push_back(*axis);
+  }
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Values known at import time.
+//===----------------------------------------------------------------------===//
+
+LogicalResult importConstant(NodeContext &ctx) {
+  MLIRContext *context = ctx.getContext();
+  auto f32 = Float32Type::get(context);
+  if (ctx.hasAttr("value"))
+    return ctx.setOutput(0, ctx.getTensor("value"));
+  if (ctx.hasAttr("value_float"))
+    return ctx.setOutput(0, HostTensor::fromDoubles(RankedTensorType::get({}, f32),
+                                                    {ctx.getFloat("value_float", 0)}));
+  if (ctx.hasAttr("value_int"))
+    return ctx.setOutput(
+        0, HostTensor::fromInts(RankedTensorType::get({}, IntegerType::get(context, 64)),
+                                {ctx.getInt("value_int", 0)}));
+  if (ctx.hasAttr("value_ints"))
+    return ctx.setOutput(0, HostTensor::i64Vector(context, ctx.getInts("value_ints")));
+  SmallVector<double> values;
+  if (const onnx::AttributeProto *floats = findAttribute(ctx.getNode(), "value_floats"))
+    values.assign(floats->floats().begin(), floats->floats().end());
+  return ctx.setOutput(
+      0, HostTensor::fromDoubles(RankedTensorType::get({static_cast<int64_t>(values.size())}, f32),
+                                 values));
+}
+
+void checkConstant(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
+  for (StringRef name : {"value", "value_float", "value_floats", "value_int", "value_ints"})
+    if (findAttribute(node, name))
+      return;
+  for (StringRef name : {"value_string", "value_strings", "sparse_value"})
+    if (findAttribute(node, name)) {
+      problems.push_back("attribute '" + name.str() +
+                         "' (string or sparse constants) is not "
+                         "supported");
+      return;
+    }
+  problems.push_back("no value attribute");
+}
+
+/// Shape(x)[start:end] (opset 15 adds start and end, clamped like Python slices).
+LogicalResult importShape(NodeContext &ctx) {
+  ArrayRef<int64_t> shape = ctx.getInputType(0).getShape();
+  int64_t rank = shape.size();
+  auto clampIndex = [&](int64_t i) {
+    if (i < 0)
+      i += rank;
+    return std::clamp<int64_t>(i, 0, rank);
+  };
+  int64_t start = clampIndex(ctx.getInt("start", 0));
+  int64_t end = ctx.hasAttr("end") ? clampIndex(ctx.getInt("end", rank)) : rank;
+  SmallVector<int64_t> dims;
+  for (int64_t d = start; d < end; ++d)
+    dims.push_back(shape[d]);
+  return ctx.setOutput(0, HostTensor::i64Vector(ctx.getContext(), dims));
+}
+
+LogicalResult importSize(NodeContext &ctx) {
+  auto type = RankedTensorType::get({}, IntegerType::get(ctx.getContext(), 64));
+  return ctx.setOutput(0, HostTensor::fromInts(type, {ctx.getInputType(0).getNumElements()}));
+}
+
+LogicalResult importConstantOfShape(NodeContext &ctx) {
+  FailureOr<SmallVector<int64_t>> shape = ctx.requireInts(0, "shape");
+  if (failed(shape))
+    return failure();
+  for (int64_t d : *shape)
+    if (d < 0)
+      return ctx.emitError() << "negative dimension " << d << " in the shape";
+  HostTensor value =
+      HostTensor::fromDoubles(RankedTensorType::get({}, Float32Type::get(ctx.getContext())), {0.0});
+  if (ctx.hasAttr("value")) {
+    FailureOr<HostTensor> attr = ctx.getTensor("value");
+    if (failed(attr))
+      return failure();
+    if (attr->size() != 1)
+      return ctx.emitError() << "the 'value' attribute must hold one element";
+    value = attr->reshaped({});
+  }
+  return ctx.setOutput(0, hostExpand(value, *shape));
+}
+
+/// Range(start, limit, delta): all three must be known (the result's size depends on them).
+LogicalResult importRange(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})))
+    return failure();
+  const HostTensor *args[3];
+  for (unsigned i = 0; i < 3; ++i) {
+    FailureOr<const HostTensor *> c = ctx.requireConstant(i, i == 0   ? "start"
+                                                             : i == 1 ? "limit"
+                                                                      : "delta");
+    if (failed(c))
+      return failure();
+    if ((*c)->size() != 1)
+      return ctx.emitError() << "expects scalar start, limit and delta";
+    args[i] = *c;
+  }
+  double start = args[0]->getDouble(0), limit = args[1]->getDouble(0);
+  double delta = args[2]->getDouble(0);
+  if (delta == 0)
+    return ctx.emitError() << "delta is zero";
+  int64_t count = std::max<int64_t>(static_cast<int64_t>(std::ceil((limit - start) / delta)), 0);
+  HostTensor out(RankedTensorType::get({count}, args[0]->getElementType()));
+  for (int64_t i = 0; i < count; ++i) {
+    if (out.isFloat())
+      out.setDouble(i, start + i * delta);
+    else
+      out.setInt(i, args[0]->getInt(0) + i * args[2]->getInt(0));
+  }
+  return ctx.setOutput(0, std::move(out));
+}
+
+//===----------------------------------------------------------------------===//
+// Reshaping.
+//===----------------------------------------------------------------------===//
+
+/// Reshape: 0 copies the input dimension (unless allowzero), -1 takes the rest.
+LogicalResult importReshape(NodeContext &ctx) {
+  FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "shape");
+  if (failed(requested))
+    return failure();
+  ArrayRef<int64_t> in = ctx.getInputType(0).getShape();
+  bool allowZero = ctx.getInt("allowzero", 0) != 0;
+  SmallVector<int64_t> shape;
+  std::optional<size_t> inferred;
+  for (auto [i, d] : llvm::enumerate(*requested)) {
+    if (d == 0 && !allowZero) {
+      if (i >= in.size())
+        return ctx.emitError() << "shape entry " << i << " is 0 (copy), but the input "
+                               << ctx.getInputType(0) << " has no dimension " << i;
+      shape.push_back(in[i]);
+    } else if (d == -1) {
+      if (inferred)
+        return ctx.emitError() << "the shape has more than one -1";
+      inferred = i;
+      shape.push_back(1);
+    } else if (d < -1) {
+      return ctx.emitError() << "invalid shape entry " << d;
+    } else {
+      shape.push_back(d);
+    }
+  }
+  int64_t total = product(in), known = product(shape);
+  if (inferred) {
+    if (known == 0 || total % known)
+      return ctx.emitError() << "cannot infer the -1 in shape [" << *requested << "] for "
+                             << ctx.getInputType(0);
+    shape[*inferred] = total / known;
+  } else if (known != total) {
+    return ctx.emitError() << "cannot reshape " << ctx.getInputType(0) << " to [" << shape
+                           << "]: element counts differ";
+  }
+  return setReshaped(ctx, shape);
+}
+
+LogicalResult importFlatten(NodeContext &ctx) {
+  ArrayRef<int64_t> in = ctx.getInputType(0).getShape();
+  int64_t rank = in.size(), axis = ctx.getInt("axis", 1);
+  if (axis < -rank || axis > rank)
+    return ctx.emitError() << "axis " << axis << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  return setReshaped(ctx, {product(in.take_front(axis)), product(in.drop_front(axis))});
+}
+
+/// Squeeze: the listed size-1 axes, or every size-1 axis when none are given.
+LogicalResult importSqueeze(NodeContext &ctx) {
+  ArrayRef<int64_t> in = ctx.getInputType(0).getShape();
+  SmallVector<int64_t> axes;
+  if (ctx.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "axes");
+    if (failed(requested))
+      return failure();
+    FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(ctx, *requested, in.size());
+    if (failed(normalized))
+      return failure();
+    axes = *normalized;
+    for (int64_t a : axes)
+      if (in[a] != 1)
+        return ctx.emitError() << "cannot squeeze dimension " << a << " of size " << in[a];
+  } else {
+    for (auto [d, size] : llvm::enumerate(in))
+      if (size == 1)
+        axes.push_back(d);
+  }
+  SmallVector<int64_t> shape;
+  for (auto [d, size] : llvm::enumerate(in))
+    if (!llvm::is_contained(axes, static_cast<int64_t>(d)))
+      shape.push_back(size);
+  return setReshaped(ctx, shape);
+}
+
+/// Unsqueeze: axes index the output, whose rank is the input's plus the number of axes.
+LogicalResult importUnsqueeze(NodeContext &ctx) {
+  FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "axes");
+  if (failed(requested))
+    return failure();
+  ArrayRef<int64_t> in = ctx.getInputType(0).getShape();
+  int64_t rank = in.size() + requested->size();
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes(ctx, *requested, rank);
+  if (failed(axes))
+    return failure();
+  SmallVector<int64_t> shape;
+  const int64_t *next = in.begin();
+  for (int64_t d = 0; d < rank; ++d)
+    shape.push_back(llvm::is_contained(*axes, d) ? 1 : *next++);
+  return setReshaped(ctx, shape);
+}
+
+/// Expand broadcasts both ways: the result is the broadcast of the input shape and `shape`.
+LogicalResult importExpand(NodeContext &ctx) {
+  FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "shape");
+  if (failed(requested))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  auto shape = broadcastShapes(in.getShape(), *requested);
+  if (!shape)
+    return ctx.emitError() << "cannot expand " << in << " to [" << *requested << "]";
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, hostExpand(*c, *shape));
+  if (ArrayRef<int64_t>(*shape) == in.getShape())
+    return ctx.forwardInput(0, 0);
+  return ctx.setOutput(
+      0, ctx.getBuilder().create<ExpandOp>(
+             ctx.getLoc(), RankedTensorType::get(*shape, in.getElementType()), ctx.getInput(0)));
+}
+
+/// Tile(x, repeats) = reshape(expand(reshape(x, [1, d0, 1, d1, ...]), [r0, d0, r1, d1, ...]),
+/// [r0 * d0, r1 * d1, ...]).
+LogicalResult importTile(NodeContext &ctx) {
+  FailureOr<SmallVector<int64_t>> repeats = ctx.requireInts(1, "repeats");
+  if (failed(repeats))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  if (static_cast<int64_t>(repeats->size()) != in.getRank())
+    return ctx.emitError() << "expects one repeat count per dimension of " << in;
+  SmallVector<int64_t> interleaved, expanded, result;
+  for (auto [d, r] : llvm::zip(in.getShape(), *repeats)) {
+    if (r < 0)
+      return ctx.emitError() << "negative repeat count " << r;
+    interleaved.append({1, d});
+    expanded.append({r, d});
+    result.push_back(r * d);
+  }
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, hostExpand(c->reshaped(interleaved), expanded).reshaped(result));
+  Value x = ctx.reshape(ctx.getInput(0), interleaved);
+  x = ctx.getBuilder().create<ExpandOp>(ctx.getLoc(),
+                                        RankedTensorType::get(expanded, in.getElementType()), x);
+  return ctx.setOutput(0, ctx.reshape(x, result));
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement.
+//===----------------------------------------------------------------------===//
+
+LogicalResult importTranspose(NodeContext &ctx) {
+  int64_t rank = ctx.getInputType(0).getRank();
+  SmallVector<int64_t> perm = ctx.getInts("perm");
+  if (!ctx.hasAttr("perm"))
+    for (int64_t d = rank - 1; d >= 0; --d)
+      perm.push_back(d);
+  SmallVector<bool> seen(rank, false);
+  if (static_cast<int64_t>(perm.size()) != rank)
+    return ctx.emitError() << "perm has " << perm.size() << " entries for rank " << rank;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p])
+      return ctx.emitError() << "perm [" << perm << "] is not a permutation";
+    seen[p] = true;
+  }
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, hostTranspose(*c, perm));
+  if (llvm::equal(perm, llvm::seq<int64_t>(0, rank)))
+    return ctx.forwardInput(0, 0);
+  Value x = ctx.getInput(0);
+  return ctx.emit<TransposeOp>(x.getType(), x, perm);
+}
+
+LogicalResult importConcat(NodeContext &ctx) {
+  SmallVector<unsigned> all;
+  for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
+    all.push_back(i);
+  if (failed(ctx.requireSameElementType(all)))
+    return failure();
+  RankedTensorType first = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), first.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  for (unsigned i = 1; i < ctx.getNumInputs(); ++i) {
+    RankedTensorType t = ctx.getInputType(i);
+    bool ok = t.getRank() == first.getRank();
+    for (int64_t d = 0; ok && d < t.getRank(); ++d)
+      ok = d == *axis || t.getDimSize(d) == first.getDimSize(d);
+    if (!ok)
+      return ctx.emitError() << "inputs " << first << " and " << t
+                             << " differ outside the concatenation axis " << *axis;
+  }
+  if (ctx.allInputsConstant()) {
+    SmallVector<const HostTensor *> inputs;
+    for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
+      inputs.push_back(ctx.getConstant(i));
+    return ctx.setOutput(0, hostConcat(inputs, *axis));
+  }
+  SmallVector<Value> inputs;
+  for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
+    inputs.push_back(ctx.getInput(i));
+  return ctx.emit<ConcatOp>(first, inputs, ctx.getBuilder().getI64IntegerAttr(*axis));
+}
+
+/// Split sizes come from the `split` input (opset 13), the `num_outputs` attribute (opset 18:
+/// chunks of ceil(dim / n), the last one smaller) or an even split over the outputs.
+LogicalResult importSplit(NodeContext &ctx) {
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  int64_t extent = in.getDimSize(*axis);
+  SmallVector<int64_t> sizes;
+  if (ctx.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> split = ctx.requireInts(1, "split");
+    if (failed(split))
+      return failure();
+    sizes = *split;
+  } else {
+    int64_t n = ctx.hasAttr("num_outputs") ? ctx.getInt("num_outputs", 1) : ctx.getNumOutputs();
+    if (n < 1)
+      return ctx.emitError() << "num_outputs must be positive";
+    if (!ctx.hasAttr("num_outputs") && extent % n)
+      return ctx.emitError() << "dimension " << *axis << " of size " << extent
+                             << " does not split evenly into " << n << " outputs";
+    int64_t chunk = (extent + n - 1) / n;
+    for (int64_t i = 0, left = extent; i < n; ++i, left -= chunk)
+      sizes.push_back(std::clamp<int64_t>(left, 0, chunk));
+  }
+  if (static_cast<int64_t>(sizes.size()) != ctx.getNumOutputs())
+    return ctx.emitError() << "has " << ctx.getNumOutputs() << " outputs but " << sizes.size()
+                           << " split sizes";
+  if (std::accumulate(sizes.begin(), sizes.end(), int64_t(0)) != extent ||
+      llvm::any_of(sizes, [](int64_t s) { return s < 0; }))
+    return ctx.emitError() << "split sizes [" << sizes << "] do not add up to dimension " << *axis
+                           << " of size " << extent;
+
+  if (const HostTensor *c = ctx.getConstant(0)) {
+    SmallVector<int64_t> start(in.getRank(), 0), limit(in.getShape()), step(in.getRank(), 1);
+    for (auto [i, size] : llvm::enumerate(sizes)) {
+      limit[*axis] = start[*axis] + size;
+      (void)ctx.setOutput(i, hostSlice(*c, start, limit, step));
+      start[*axis] += size;
+    }
+    return success();
+  }
+  SmallVector<Type> types;
+  for (int64_t size : sizes) {
+    SmallVector<int64_t> shape(in.getShape());
+    shape[*axis] = size;
+    types.push_back(RankedTensorType::get(shape, in.getElementType()));
+  }
+  auto split = ctx.getBuilder().create<SplitOp>(ctx.getLoc(), types, ctx.getInput(0),
+                                                static_cast<uint64_t>(*axis));
+  for (auto [i, result] : llvm::enumerate(split.getResults()))
+    (void)ctx.setOutput(i, result);
+  return success();
+}
+
+/// Slice: ONNX's starts/ends/axes/steps, clamped and normalised to one non-negative
+/// (start, limit, step) per dimension as `precis.slice` takes them.
+LogicalResult importSlice(NodeContext &ctx) {
+  RankedTensorType in = ctx.getInputType(0);
+  int64_t rank = in.getRank();
+  FailureOr<SmallVector<int64_t>> starts = ctx.requireInts(1, "starts");
+  FailureOr<SmallVector<int64_t>> ends =
+      succeeded(starts) ? ctx.requireInts(2, "ends") : FailureOr<SmallVector<int64_t>>();
+  if (failed(starts) || failed(ends))
+    return failure();
+  size_t n = starts->size();
+  SmallVector<int64_t> axes, steps(n, 1);
+  for (size_t i = 0; i < n; ++i)
+    axes.push_back(i);
+  if (ctx.hasInput(3)) {
+    FailureOr<SmallVector<int64_t>> a = ctx.requireInts(3, "axes");
+    if (failed(a))
+      return failure();
+    axes = *a;
+  }
+  if (ctx.hasInput(4)) {
+    FailureOr<SmallVector<int64_t>> s = ctx.requireInts(4, "steps");
+    if (failed(s))
+      return failure();
+    steps = *s;
+  }
+  if (ends->size() != n || axes.size() != n || steps.size() != n)
+    return ctx.emitError() << "starts, ends, axes and steps differ in length";
+  FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(ctx, axes, rank);
+  if (failed(normalized))
+    return failure();
+
+  SmallVector<int64_t> start(rank, 0), limit(in.getShape()), step(rank, 1);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t d = (*normalized)[i], dim = in.getDimSize(d), st = steps[i];
+    int64_t s = (*starts)[i], e = (*ends)[i];
+    if (st == 0)
+      return ctx.emitError() << "step is zero for axis " << d;
+    if (s < 0)
+      s += dim;
+    if (e < 0)
+      e += dim;
+    if (st > 0) {
+      s = std::clamp<int64_t>(s, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+    } else if (dim == 0) {
+      s = e = -1;
+    } else {
+      s = std::clamp<int64_t>(s, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+    }
+    start[d] = s;
+    limit[d] = e;
+    step[d] = st;
+  }
+  if (const HostTensor *c = ctx.getConstant(0))
+    return ctx.setOutput(0, hostSlice(*c, start, limit, step));
+  bool identity = true;
+  for (int64_t d = 0; d < rank; ++d)
+    identity &= start[d] == 0 && limit[d] == in.getDimSize(d) && step[d] == 1;
+  if (identity)
+    return ctx.forwardInput(0, 0);
+  Value x = ctx.getInput(0);
+  return ctx.emit<SliceOp>(x.getType(), x, start, limit, step);
+}
+
+/// Gather: known indices are range-checked and made non-negative at import.
+LogicalResult importGather(NodeContext &ctx) {
+  if (failed(ctx.requireIndex(1)))
+    return failure();
+  RankedTensorType data = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), data.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  const HostTensor *indices = ctx.getConstant(1);
+  if (const HostTensor *c = ctx.getConstant(0); c && indices)
+    return ctx.setOutput(0, hostGather(*c, *indices, *axis, ctx.getLoc()));
+  Value indexValue;
+  if (indices) {
+    HostTensor normalized = *indices;
+    int64_t extent = data.getDimSize(*axis);
+    bool changed = false;
+    for (int64_t i = 0, e = normalized.size(); i < e; ++i) {
+      int64_t index = normalized.getInt(i);
+      if (index < -extent || index >= extent)
+        return ctx.emitError() << "index " << index << " is out of range for dimension " << *axis
+                               << " of size " << extent;
+      if (index < 0) {
+        normalized.setInt(i, index + extent);
+        changed = true;
+      }
+    }
+    // Unchanged indices keep their binding (and an initializer's name).
+    indexValue = changed ? ctx.materialize(normalized) : ctx.getInput(1);
+  } else {
+    indexValue = ctx.getInput(1);
+  }
+  Value x = ctx.getInput(0);
+  return ctx.emit<GatherOp>(x.getType(), x, indexValue, static_cast<uint64_t>(*axis));
+}
+
+void checkSplit(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
+  if (findAttribute(node, "num_outputs") && node.input_size() > 1 && !node.input(1).empty())
+    problems.push_back("both the 'split' input and the 'num_outputs' attribute are given");
+}
+
+} // namespace
+
+void populateShapeHandlers(HandlerRegistry &r) {
+  constexpr int64_t kMax = 21;
+  r.add("Constant", 13, kMax, importConstant, checkConstant);
+  r.add("Shape", 13, kMax, importShape);
+  r.add("Size", 13, kMax, importSize);
+  r.add("ConstantOfShape", 13, kMax, importConstantOfShape);
+  r.add("Range", 13, kMax, importRange);
+
+  r.add("Reshape", 13, kMax, importReshape);
+  r.add("Flatten", 13, kMax, importFlatten);
+  r.add("Squeeze", 13, kMax, importSqueeze);
+  r.add("Unsqueeze", 13, kMax, importUnsqueeze);
+  r.add("Expand", 13, kMax, importExpand);
+  r.add("Tile", 13, kMax, importTile);
+
+  r.add("Transpose", 13, kMax, importTranspose);
+  r.add("Concat", 13, kMax, importConcat);
+  r.add("Split", 13, kMax, importSplit, checkSplit);
+  r.add("Slice", 13, kMax, importSlice);
+  r.add("Gather", 13, kMax, importGather);
+}
+
+} // namespace precis::onnx_import

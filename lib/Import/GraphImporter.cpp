@@ -1,0 +1,553 @@
+//===- GraphImporter.cpp - build @forward from a validated ONNX graph -----===//
+//
+// Walks the nodes of a validated ONNX graph in order and calls each node's handler. Values
+// are tracked by ONNX name as `Binding`s: an SSA value, a value known at import time (folded
+// on the host and never emitted unless an emitted op needs it), or a float initializer that
+// becomes a `precis.parameter` on first use. Constants and parameters are materialised at the
+// top of the function; parameters end up in initializer order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace precis::onnx_import {
+
+//===----------------------------------------------------------------------===//
+// Handler registry.
+//===----------------------------------------------------------------------===//
+
+const HandlerRegistry &HandlerRegistry::get() {
+  static const HandlerRegistry registry = [] {
+    HandlerRegistry r;
+    populateElementwiseHandlers(r);
+    populateShapeHandlers(r);
+    populateNeuralNetHandlers(r);
+    return r;
+  }();
+  return registry;
+}
+
+void HandlerRegistry::add(StringRef opType, int64_t minOpset, int64_t maxOpset, ImportFn import,
+                          CheckFn check) {
+  handlers[opType].push_back({minOpset, maxOpset, import, check});
+}
+
+const OpHandler *HandlerRegistry::lookup(StringRef opType, int64_t opset) const {
+  for (const OpHandler &h : handlersFor(opType))
+    if (opset >= h.minOpset && opset <= h.maxOpset)
+      return &h;
+  return nullptr;
+}
+
+ArrayRef<OpHandler> HandlerRegistry::handlersFor(StringRef opType) const {
+  auto it = handlers.find(opType);
+  if (it == handlers.end())
+    return {};
+  return it->second;
+}
+
+const onnx::AttributeProto *findAttribute(const onnx::NodeProto &node, StringRef name) {
+  for (const onnx::AttributeProto &attr : node.attribute())
+    if (attr.name() == name)
+      return &attr;
+  return nullptr;
+}
+
+std::string getStringAttribute(const onnx::NodeProto &node, StringRef name, StringRef dflt) {
+  const onnx::AttributeProto *attr = findAttribute(node, name);
+  return attr ? attr->s() : dflt.str();
+}
+
+//===----------------------------------------------------------------------===//
+// GraphImporter.
+//===----------------------------------------------------------------------===//
+
+RankedTensorType Binding::getType() const {
+  if (value)
+    return cast<RankedTensorType>(value.getType());
+  if (constant)
+    return constant->getType();
+  return cast<RankedTensorType>(parameter.getType());
+}
+
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext &context, const onnx::ModelProto &model, int64_t opset, StringRef path,
+                const ImportOptions &options)
+      : context(context), graph(model.graph()), opset(opset), options(options),
+        fileLoc(FileLineColLoc::get(&context, path, 0, 0)), builder(&context) {}
+
+  OwningOpRef<ModuleOp> run();
+
+  Binding *lookup(StringRef name) {
+    auto it = bindings.find(name);
+    return it == bindings.end() ? nullptr : &it->second;
+  }
+  void bind(StringRef name, Binding binding) { bindings.insert_or_assign(name, binding); }
+  bool isUsed(StringRef name) const { return usedNames.contains(name); }
+  OpBuilder &getBuilder() { return builder; }
+
+  /// The SSA value of `binding`, materialising a constant or parameter on first use.
+  Value materialize(Binding &binding);
+  /// A `precis.constant` at the top of the function.
+  Value createConstant(const HostTensor &value, Location loc);
+
+private:
+  Location nodeLoc(const onnx::NodeProto &node, int index);
+  LogicalResult bindInputs(SmallVectorImpl<Type> &argTypes, SmallVectorImpl<std::string> &argNames);
+  LogicalResult bindInitializers();
+  LogicalResult importNode(const onnx::NodeProto &node, int index);
+  LogicalResult buildReturn(func::FuncOp func);
+  void orderParameters();
+  /// A builder inserting after the last materialised constant or parameter.
+  OpBuilder &topBuilder();
+
+  MLIRContext &context;
+  const onnx::GraphProto &graph;
+  int64_t opset;
+  const ImportOptions &options;
+  Location fileLoc;
+  OpBuilder builder;
+  OpBuilder constantBuilder{&context};
+  Block *entry = nullptr;
+  Operation *lastConstant = nullptr;
+  llvm::StringMap<Binding> bindings;
+  llvm::StringMap<Value> parameters;
+  llvm::StringSet<> usedNames;
+};
+
+Location GraphImporter::nodeLoc(const onnx::NodeProto &node, int index) {
+  std::string name =
+      node.name().empty() ? llvm::formatv("{0}_{1}", node.op_type(), index).str() : node.name();
+  return NameLoc::get(StringAttr::get(&context, name), fileLoc);
+}
+
+OpBuilder &GraphImporter::topBuilder() {
+  if (lastConstant)
+    constantBuilder.setInsertionPointAfter(lastConstant);
+  else
+    constantBuilder.setInsertionPointToStart(entry);
+  return constantBuilder;
+}
+
+Value GraphImporter::createConstant(const HostTensor &value, Location loc) {
+  auto op = topBuilder().create<ConstantOp>(loc, value.toAttr());
+  lastConstant = op;
+  return op;
+}
+
+Value GraphImporter::materialize(Binding &binding) {
+  if (binding.value)
+    return binding.value;
+  if (!binding.parameterName.empty()) {
+    Value &param = parameters[binding.parameterName];
+    if (!param) {
+      DenseElementsAttr value = binding.parameter ? binding.parameter : binding.constant->toAttr();
+      auto op = topBuilder().create<ParameterOp>(binding.loc, value.getType(),
+                                                 binding.parameterName, value);
+      lastConstant = op;
+      param = op;
+    }
+    binding.value = param;
+  } else {
+    binding.value = createConstant(*binding.constant, binding.loc);
+  }
+  return binding.value;
+}
+
+/// Graph inputs that are not initializers become function arguments. precis IR is statically
+/// shaped: the batch option binds a symbolic leading dimension, any other one is an error.
+LogicalResult GraphImporter::bindInputs(SmallVectorImpl<Type> &argTypes,
+                                        SmallVectorImpl<std::string> &argNames) {
+  llvm::StringSet<> initializers;
+  for (const onnx::TensorProto &init : graph.initializer())
+    initializers.insert(init.name());
+  bool ok = true;
+  for (const onnx::ValueInfoProto &input : graph.input()) {
+    if (initializers.contains(input.name()))
+      continue;
+    const onnx::TypeProto_Tensor &tensor = input.type().tensor_type();
+    Type elt = convertElementType(tensor.elem_type(), &context);
+    if (!tensor.has_shape()) {
+      emitError(fileLoc) << "graph input '" << input.name()
+                         << "' has no shape; precis needs static shapes";
+      ok = false;
+      continue;
+    }
+    SmallVector<int64_t> shape;
+    for (auto [d, dim] : llvm::enumerate(tensor.shape().dim())) {
+      if (dim.has_dim_value() && dim.dim_value() >= 0) {
+        shape.push_back(dim.dim_value());
+        continue;
+      }
+      std::string what = dim.has_dim_param() ? "symbolic dimension '" + dim.dim_param() + "'"
+                                             : std::string("unknown dimension");
+      if (d == 0 && options.batchSize) {
+        shape.push_back(*options.batchSize);
+        continue;
+      }
+      InFlightDiagnostic diag = emitError(fileLoc)
+                                << "graph input '" << input.name() << "' has a " << what
+                                << " at index " << d << "; precis needs static shapes";
+      if (d == 0)
+        diag << " (bind the batch dimension with --batch N)";
+      else
+        diag << " (only the leading dimension can be bound, with --batch N)";
+      ok = false;
+    }
+    if (!ok)
+      continue;
+    argTypes.push_back(RankedTensorType::get(shape, elt));
+    argNames.push_back(input.name());
+  }
+  return success(ok);
+}
+
+/// Float initializers stay parameters (the autodiff pass decides what trains); the others
+/// are constants that take part in folding and keep their name if they are emitted.
+LogicalResult GraphImporter::bindInitializers() {
+  for (const onnx::TensorProto &init : graph.initializer()) {
+    Location loc = NameLoc::get(StringAttr::get(&context, init.name()), fileLoc);
+    FailureOr<DenseElementsAttr> value = decodeTensor(init, loc);
+    if (failed(value))
+      return failure();
+    Binding binding(loc);
+    binding.parameterName = init.name();
+    if (isa<FloatType>(value->getElementType()))
+      binding.parameter = *value;
+    else
+      binding.constant = std::make_shared<HostTensor>(HostTensor::fromAttr(*value));
+    bind(init.name(), binding);
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::importNode(const onnx::NodeProto &node, int index) {
+  Location loc = nodeLoc(node, index);
+  for (const std::string &input : node.input())
+    if (!input.empty() && !lookup(input))
+      return emitError(loc) << node.op_type() << ": input '" << input
+                            << "' is not a graph input, an initializer or the output of an "
+                               "earlier node";
+  // Validation checked every node against the registry.
+  const OpHandler *handler = HandlerRegistry::get().lookup(node.op_type(), opset);
+  NodeContext ctx(*this, node, opset, loc);
+  builder.setInsertionPointToEnd(entry);
+  if (failed(handler->import(ctx)))
+    return failure();
+  for (auto [i, output] : llvm::enumerate(node.output()))
+    if (!output.empty() && isUsed(output) && !lookup(output))
+      return emitError(loc) << node.op_type() << ": output " << i << " ('" << output
+                            << "') is not supported by the importer";
+  return success();
+}
+
+LogicalResult GraphImporter::buildReturn(func::FuncOp func) {
+  SmallVector<Value> results;
+  for (const onnx::ValueInfoProto &output : graph.output()) {
+    Binding *binding = lookup(output.name());
+    if (!binding)
+      return emitError(fileLoc) << "graph output '" << output.name() << "' is never computed";
+    Value value = materialize(*binding);
+    auto type = cast<RankedTensorType>(value.getType());
+    const onnx::TypeProto_Tensor &declared = output.type().tensor_type();
+    Type declaredElt = convertElementType(declared.elem_type(), &context);
+    bool mismatch = declaredElt && declaredElt != type.getElementType();
+    if (declared.has_shape()) {
+      mismatch |= declared.shape().dim_size() != type.getRank();
+      for (auto [d, dim] : llvm::enumerate(declared.shape().dim()))
+        if (dim.has_dim_value() && d < static_cast<size_t>(type.getRank()) &&
+            dim.dim_value() != type.getDimSize(d))
+          mismatch = true;
+    }
+    if (mismatch)
+      return emitError(fileLoc) << "graph output '" << output.name() << "' computes " << type
+                                << ", which differs from its declared type";
+    results.push_back(value);
+  }
+  builder.setInsertionPointToEnd(entry);
+  builder.create<func::ReturnOp>(fileLoc, results);
+  func.setFunctionType(
+      builder.getFunctionType(entry->getArgumentTypes(), ValueRange(results).getTypes()));
+  for (auto [i, output] : llvm::enumerate(graph.output()))
+    func.setResultAttr(i, "precis.onnx_name", builder.getStringAttr(output.name()));
+  return success();
+}
+
+/// Moves the parameters to the top in initializer order, so that the IR does not depend on
+/// the order in which handlers first used them.
+void GraphImporter::orderParameters() {
+  llvm::StringMap<size_t> position;
+  for (auto [i, init] : llvm::enumerate(graph.initializer()))
+    position[init.name()] = i;
+  SmallVector<ParameterOp> params(entry->getOps<ParameterOp>());
+  llvm::stable_sort(params, [&](ParameterOp a, ParameterOp b) {
+    return position.lookup(a.getName()) < position.lookup(b.getName());
+  });
+  Operation *previous = nullptr;
+  for (ParameterOp param : params) {
+    if (previous)
+      param->moveAfter(previous);
+    else
+      param->moveBefore(entry, entry->begin());
+    previous = param;
+  }
+}
+
+OwningOpRef<ModuleOp> GraphImporter::run() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  for (const onnx::NodeProto &node : graph.node())
+    for (const std::string &input : node.input())
+      usedNames.insert(input);
+  for (const onnx::ValueInfoProto &output : graph.output())
+    usedNames.insert(output.name());
+
+  SmallVector<Type> argTypes;
+  SmallVector<std::string> argNames;
+  if (failed(bindInputs(argTypes, argNames)))
+    return nullptr;
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func =
+      builder.create<func::FuncOp>(fileLoc, "forward", builder.getFunctionType(argTypes, {}));
+  entry = func.addEntryBlock();
+  for (auto [i, name] : llvm::enumerate(argNames)) {
+    func.setArgAttr(i, "precis.onnx_name", builder.getStringAttr(name));
+    Binding binding(NameLoc::get(StringAttr::get(&context, name), fileLoc));
+    binding.value = entry->getArgument(i);
+    bind(name, binding);
+  }
+  if (failed(bindInitializers()))
+    return nullptr;
+  for (auto [index, node] : llvm::enumerate(graph.node()))
+    if (failed(importNode(node, index)))
+      return nullptr;
+  if (failed(buildReturn(func)))
+    return nullptr;
+  orderParameters();
+  return module;
+}
+
+OwningOpRef<ModuleOp> importGraph(MLIRContext &context, const onnx::ModelProto &model,
+                                  int64_t opset, StringRef path, const ImportOptions &options) {
+  return GraphImporter(context, model, opset, path, options).run();
+}
+
+//===----------------------------------------------------------------------===//
+// NodeContext.
+//===----------------------------------------------------------------------===//
+
+NodeContext::NodeContext(GraphImporter &graph, const onnx::NodeProto &node, int64_t opset,
+                         Location loc)
+    : graph(graph), node(node), opset(opset), loc(loc), builder(graph.getBuilder()) {}
+
+Binding &NodeContext::binding(unsigned i) const { return *graph.lookup(node.input(i)); }
+
+bool NodeContext::hasInput(unsigned i) const {
+  return i < static_cast<unsigned>(node.input_size()) && !node.input(i).empty();
+}
+
+RankedTensorType NodeContext::getInputType(unsigned i) const { return binding(i).getType(); }
+
+const HostTensor *NodeContext::getConstant(unsigned i) const {
+  return hasInput(i) ? binding(i).constant.get() : nullptr;
+}
+
+bool NodeContext::allInputsConstant() const {
+  for (unsigned i = 0, e = getNumInputs(); i < e; ++i)
+    if (hasInput(i) && !getConstant(i))
+      return false;
+  return true;
+}
+
+Value NodeContext::getInput(unsigned i) { return graph.materialize(binding(i)); }
+
+FailureOr<const HostTensor *> NodeContext::requireConstant(unsigned i, StringRef role) {
+  if (!hasInput(i))
+    return emitError() << "the '" << role << "' input (input " << i << ") is missing";
+  if (const HostTensor *value = getConstant(i))
+    return value;
+  InFlightDiagnostic diag = emitError() << "the '" << role << "' input ('" << node.input(i)
+                                        << "') must be known at import time, but ";
+  if (binding(i).parameter)
+    diag << "it is the float initializer '" << binding(i).parameterName
+         << "', which precis keeps as a parameter";
+  else
+    diag << "it depends on graph inputs";
+  return diag << "; precis IR is statically shaped";
+}
+
+FailureOr<SmallVector<int64_t>> NodeContext::requireInts(unsigned i, StringRef role) {
+  FailureOr<const HostTensor *> value = requireConstant(i, role);
+  if (failed(value))
+    return failure();
+  if ((*value)->isFloat())
+    return emitError() << "the '" << role << "' input must be an integer tensor, got "
+                       << (*value)->getType();
+  return (*value)->toInts();
+}
+
+LogicalResult NodeContext::requireSameElementType(ArrayRef<unsigned> inputs) {
+  Type first;
+  for (unsigned i : inputs) {
+    if (!hasInput(i))
+      continue;
+    Type t = getInputElementType(i);
+    if (!first) {
+      first = t;
+      continue;
+    }
+    if (t != first)
+      return emitError() << "operands have different element types (" << first << " and " << t
+                         << "); ONNX requires them to match";
+  }
+  return success();
+}
+
+static LogicalResult requireKind(NodeContext &ctx, unsigned i, bool ok, StringRef what) {
+  if (ok)
+    return success();
+  return ctx.emitError() << "input " << i << " has element type " << ctx.getInputElementType(i)
+                         << ", but precis supports " << what << " here";
+}
+
+LogicalResult NodeContext::requireFloat(unsigned i) {
+  return requireKind(*this, i, isa<FloatType>(getInputElementType(i)), "only float tensors");
+}
+
+LogicalResult NodeContext::requireNumeric(unsigned i) {
+  Type t = getInputElementType(i);
+  return requireKind(*this, i, isa<FloatType>(t) || t.isInteger(32) || t.isInteger(64),
+                     "float, int32 and int64 tensors");
+}
+
+LogicalResult NodeContext::requireIndex(unsigned i) {
+  Type t = getInputElementType(i);
+  return requireKind(*this, i, t.isInteger(32) || t.isInteger(64), "int32 and int64 indices");
+}
+
+LogicalResult NodeContext::requireBool(unsigned i) {
+  return requireKind(*this, i, getInputElementType(i).isInteger(1), "bool tensors");
+}
+
+bool NodeContext::isOutputUsed(unsigned i) const {
+  return i < static_cast<unsigned>(node.output_size()) && !node.output(i).empty() &&
+         graph.isUsed(node.output(i));
+}
+
+LogicalResult NodeContext::setOutput(unsigned i, Value value) {
+  if (i >= static_cast<unsigned>(node.output_size()) || node.output(i).empty())
+    return success();
+  Binding binding(loc);
+  binding.value = value;
+  graph.bind(node.output(i), binding);
+  return success();
+}
+
+LogicalResult NodeContext::setOutput(unsigned i, HostTensor value) {
+  if (i >= static_cast<unsigned>(node.output_size()) || node.output(i).empty())
+    return success();
+  Binding binding(loc);
+  binding.constant = std::make_shared<HostTensor>(std::move(value));
+  graph.bind(node.output(i), binding);
+  return success();
+}
+
+LogicalResult NodeContext::setOutput(unsigned i, FailureOr<HostTensor> value) {
+  if (failed(value))
+    return failure();
+  return setOutput(i, std::move(*value));
+}
+
+LogicalResult NodeContext::forwardInput(unsigned i, unsigned j) {
+  if (i < static_cast<unsigned>(node.output_size()) && !node.output(i).empty())
+    graph.bind(node.output(i), binding(j));
+  return success();
+}
+
+const onnx::AttributeProto *NodeContext::findAttr(StringRef name) const {
+  return findAttribute(node, name);
+}
+
+bool NodeContext::hasAttr(StringRef name) const { return findAttr(name); }
+
+int64_t NodeContext::getInt(StringRef name, int64_t defaultValue) const {
+  const onnx::AttributeProto *attr = findAttr(name);
+  return attr ? attr->i() : defaultValue;
+}
+
+float NodeContext::getFloat(StringRef name, float defaultValue) const {
+  const onnx::AttributeProto *attr = findAttr(name);
+  return attr ? attr->f() : defaultValue;
+}
+
+std::string NodeContext::getString(StringRef name, StringRef defaultValue) const {
+  const onnx::AttributeProto *attr = findAttr(name);
+  return attr ? attr->s() : defaultValue.str();
+}
+
+SmallVector<int64_t> NodeContext::getInts(StringRef name) const {
+  SmallVector<int64_t> values;
+  if (const onnx::AttributeProto *attr = findAttr(name))
+    values.assign(attr->ints().begin(), attr->ints().end());
+  return values;
+}
+
+FailureOr<HostTensor> NodeContext::getTensor(StringRef name) {
+  const onnx::AttributeProto *attr = findAttr(name);
+  if (!attr || !attr->has_t())
+    return emitError() << "missing tensor attribute '" << name << "'";
+  FailureOr<DenseElementsAttr> value = decodeTensor(attr->t(), loc);
+  if (failed(value))
+    return failure();
+  return HostTensor::fromAttr(*value);
+}
+
+InFlightDiagnostic NodeContext::emitError() {
+  return mlir::emitError(loc) << node.op_type() << ": ";
+}
+
+FailureOr<int64_t> NodeContext::normalizeAxis(int64_t axis, int64_t rank, StringRef what) {
+  if (axis < -rank || axis >= rank)
+    return emitError() << what << " " << axis << " is out of range for rank " << rank;
+  return axis < 0 ? axis + rank : axis;
+}
+
+LogicalResult NodeContext::reinferResultTypes(Operation *op) {
+  auto iface = cast<InferTypeOpInterface>(op);
+  SmallVector<Type> types;
+  if (failed(iface.inferReturnTypes(op->getContext(), op->getLoc(), op->getOperands(),
+                                    op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+                                    op->getRegions(), types))) {
+    op->erase();
+    return failure();
+  }
+  for (auto [result, type] : llvm::zip(op->getResults(), types))
+    result.setType(type);
+  return success();
+}
+
+Value NodeContext::reshape(Value value, ArrayRef<int64_t> shape) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getShape() == shape)
+    return value;
+  return builder.create<ReshapeOp>(loc, RankedTensorType::get(shape, type.getElementType()), value);
+}
+
+Value NodeContext::castTo(Value value, Type elementType) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getElementType() == elementType)
+    return value;
+  return builder.create<CastOp>(loc, RankedTensorType::get(type.getShape(), elementType), value);
+}
+
+Value NodeContext::materialize(const HostTensor &value) { return graph.createConstant(value, loc); }
+
+} // namespace precis::onnx_import

@@ -1,0 +1,677 @@
+//===- HostTensor.cpp - import-time tensor values and their folding -------===//
+//
+// The importer folds shape arithmetic (Shape -> Gather -> Unsqueeze -> Concat -> Reshape and
+// friends) on the host so that precis IR is statically shaped and free of it. This file holds
+// the value those folds work on and a small reference implementation of each folded op.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+
+namespace precis::onnx_import {
+
+//===----------------------------------------------------------------------===//
+// Element types.
+//===----------------------------------------------------------------------===//
+
+// ONNX TensorProto::DataType numbers of the 8-bit float types (onnx >= 1.14). libonnx 1.12
+// lacks the enumerators, but data_type is a plain int32 field, so newer models still carry them.
+static constexpr int32_t kOnnxFloat8E4M3FN = 17;
+static constexpr int32_t kOnnxFloat8E5M2 = 19;
+
+Type convertElementType(int32_t onnxType, MLIRContext *context) {
+  if (!isSupportedElementType(onnxType))
+    return nullptr;
+  Builder b(context);
+  switch (onnxType) {
+  case onnx::TensorProto::FLOAT:
+    return b.getF32Type();
+  case onnx::TensorProto::DOUBLE:
+    return b.getF64Type();
+  case onnx::TensorProto::FLOAT16:
+    return b.getF16Type();
+  case onnx::TensorProto::BFLOAT16:
+    return b.getBF16Type();
+  case kOnnxFloat8E4M3FN:
+    return b.getFloat8E4M3FNType();
+  case kOnnxFloat8E5M2:
+    return b.getFloat8E5M2Type();
+  case onnx::TensorProto::INT64:
+    return b.getI64Type();
+  case onnx::TensorProto::INT32:
+    return b.getI32Type();
+  case onnx::TensorProto::INT8:
+    return b.getI8Type();
+  case onnx::TensorProto::UINT8:
+    return b.getIntegerType(8, /*isSigned=*/false);
+  case onnx::TensorProto::BOOL:
+    return b.getI1Type();
+  default:
+    return nullptr;
+  }
+}
+
+bool isSupportedElementType(int32_t onnxType) {
+  switch (onnxType) {
+  case onnx::TensorProto::FLOAT:
+  case onnx::TensorProto::DOUBLE:
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16:
+  case kOnnxFloat8E4M3FN:
+  case kOnnxFloat8E5M2:
+  case onnx::TensorProto::INT64:
+  case onnx::TensorProto::INT32:
+  case onnx::TensorProto::INT8:
+  case onnx::TensorProto::UINT8:
+  case onnx::TensorProto::BOOL:
+    return true;
+  default:
+    return false;
+  }
+}
+
+std::string onnxTypeName(int32_t onnxType) {
+  static const char *const names[] = {
+      "undefined",      "float",      "uint8",          "int8",       "uint16",   "int16",
+      "int32",          "int64",      "string",         "bool",       "float16",  "double",
+      "uint32",         "uint64",     "complex64",      "complex128", "bfloat16", "float8e4m3fn",
+      "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",      "int4",     "float4e2m1"};
+  if (onnxType >= 0 && onnxType < static_cast<int32_t>(std::size(names)))
+    return names[onnxType];
+  return "data type " + std::to_string(onnxType);
+}
+
+//===----------------------------------------------------------------------===//
+// HostTensor.
+//===----------------------------------------------------------------------===//
+
+/// Rounds `v` to the nearest value of `type` (ties to even), as a conversion to it would.
+static double roundToFloatType(double v, FloatType type) {
+  if (type.isF64())
+    return v;
+  if (type.isF32())
+    return static_cast<double>(static_cast<float>(v));
+  APFloat f(v);
+  bool losesInfo;
+  f.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
+  return f.convertToDouble();
+}
+
+/// Wraps `v` to the width and signedness of `type` (bool: non-zero is true).
+static int64_t wrapToIntType(int64_t v, Type type) {
+  auto intType = cast<IntegerType>(type);
+  switch (intType.getWidth()) {
+  case 1:
+    return v != 0;
+  case 8:
+    return intType.isUnsigned() ? static_cast<int64_t>(static_cast<uint8_t>(v))
+                                : static_cast<int64_t>(static_cast<int8_t>(v));
+  case 32:
+    return static_cast<int32_t>(v);
+  default:
+    return v;
+  }
+}
+
+/// Truncates toward zero, saturating at the int64 range (NaN becomes 0).
+static int64_t truncateToInt(double v) {
+  if (std::isnan(v))
+    return 0;
+  if (v >= 9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::max();
+  if (v <= -9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(std::trunc(v));
+}
+
+HostTensor::HostTensor(RankedTensorType type) : type(type) {
+  if (isFloat())
+    floats.assign(size(), 0.0);
+  else
+    ints.assign(size(), 0);
+}
+
+HostTensor HostTensor::fromInts(RankedTensorType type, ArrayRef<int64_t> values) {
+  HostTensor t(type);
+  for (auto [i, v] : llvm::enumerate(values))
+    t.setInt(i, v);
+  return t;
+}
+
+HostTensor HostTensor::fromDoubles(RankedTensorType type, ArrayRef<double> values) {
+  HostTensor t(type);
+  for (auto [i, v] : llvm::enumerate(values))
+    t.setDouble(i, v);
+  return t;
+}
+
+HostTensor HostTensor::i64Vector(MLIRContext *context, ArrayRef<int64_t> values) {
+  auto type =
+      RankedTensorType::get({static_cast<int64_t>(values.size())}, IntegerType::get(context, 64));
+  return fromInts(type, values);
+}
+
+HostTensor HostTensor::fromAttr(DenseElementsAttr attr) {
+  HostTensor t(cast<RankedTensorType>(attr.getType()));
+  if (t.isFloat()) {
+    for (auto [i, v] : llvm::enumerate(attr.getValues<APFloat>()))
+      t.floats[i] = v.convertToDouble();
+  } else if (t.getElementType().isInteger(1)) {
+    for (auto [i, v] : llvm::enumerate(attr.getValues<bool>()))
+      t.ints[i] = v;
+  } else {
+    bool isUnsigned = t.getElementType().isUnsignedInteger();
+    for (auto [i, v] : llvm::enumerate(attr.getValues<APInt>()))
+      t.ints[i] = isUnsigned ? static_cast<int64_t>(v.getZExtValue()) : v.getSExtValue();
+  }
+  return t;
+}
+
+int64_t HostTensor::getInt(int64_t i) const {
+  return isFloat() ? truncateToInt(floats[i]) : ints[i];
+}
+
+double HostTensor::getDouble(int64_t i) const {
+  return isFloat() ? floats[i] : static_cast<double>(ints[i]);
+}
+
+void HostTensor::setInt(int64_t i, int64_t v) {
+  if (isFloat())
+    floats[i] = roundToFloatType(static_cast<double>(v), cast<FloatType>(getElementType()));
+  else
+    ints[i] = wrapToIntType(v, getElementType());
+}
+
+void HostTensor::setDouble(int64_t i, double v) {
+  if (isFloat())
+    floats[i] = roundToFloatType(v, cast<FloatType>(getElementType()));
+  else
+    ints[i] = wrapToIntType(truncateToInt(v), getElementType());
+}
+
+SmallVector<int64_t> HostTensor::toInts() const {
+  SmallVector<int64_t> out;
+  for (int64_t i = 0, e = size(); i < e; ++i)
+    out.push_back(getInt(i));
+  return out;
+}
+
+HostTensor HostTensor::reshaped(ArrayRef<int64_t> shape) const {
+  HostTensor t = *this;
+  t.type = RankedTensorType::get(shape, getElementType());
+  return t;
+}
+
+DenseElementsAttr HostTensor::toAttr() const {
+  Type elt = getElementType();
+  // A splat (a ConstantOfShape mask, say) is stored as one element.
+  bool splat = isFloat() ? llvm::all_equal(floats) : llvm::all_equal(ints);
+  int64_t count = splat ? std::min<int64_t>(size(), 1) : size();
+  auto toAPFloat = [&](double v) {
+    APFloat f(v);
+    bool losesInfo;
+    f.convert(cast<FloatType>(elt).getFloatSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
+    return f;
+  };
+  if (isFloat()) {
+    SmallVector<APFloat> values;
+    for (int64_t i = 0; i < count; ++i)
+      values.push_back(toAPFloat(floats[i]));
+    return splat && count ? DenseElementsAttr::get(type, values.front())
+                          : DenseElementsAttr::get(type, values);
+  }
+  if (elt.isInteger(1)) {
+    SmallVector<bool> values(ints.begin(), ints.begin() + count);
+    return splat && count ? DenseElementsAttr::get(type, values.front())
+                          : DenseElementsAttr::get(type, values);
+  }
+  SmallVector<APInt> values;
+  for (int64_t i = 0; i < count; ++i)
+    values.push_back(APInt(elt.getIntOrFloatBitWidth(), static_cast<uint64_t>(ints[i]),
+                           /*isSigned=*/!elt.isUnsignedInteger()));
+  return splat && count ? DenseElementsAttr::get(type, values.front())
+                        : DenseElementsAttr::get(type, values);
+}
+
+//===----------------------------------------------------------------------===//
+// Index arithmetic.
+//===----------------------------------------------------------------------===//
+
+/// Row-major strides of `shape`.
+static SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> strides(shape.size(), 1);
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * shape[d + 1];
+  return strides;
+}
+
+/// The multi-index of flat element `flat` of `shape`.
+static SmallVector<int64_t> unflatten(int64_t flat, ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> index(shape.size());
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    index[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  return index;
+}
+
+/// For every element of `resultShape`, the flat index of the element of a tensor of `shape`
+/// that NumPy broadcasting reads (shapes right-aligned, size-1 dimensions repeated).
+static std::vector<int64_t> broadcastIndices(ArrayRef<int64_t> shape,
+                                             ArrayRef<int64_t> resultShape) {
+  SmallVector<int64_t> strides = stridesOf(shape);
+  int64_t offset = resultShape.size() - shape.size();
+  int64_t count = 1;
+  for (int64_t s : resultShape)
+    count *= s;
+  std::vector<int64_t> out(count);
+  for (int64_t flat = 0; flat < count; ++flat) {
+    SmallVector<int64_t> index = unflatten(flat, resultShape);
+    int64_t src = 0;
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d] != 1)
+        src += index[d + offset] * strides[d];
+    out[flat] = src;
+  }
+  return out;
+}
+
+/// A tensor of `type` whose element i is element `sources[i]` of `input`.
+static HostTensor gatherElements(const HostTensor &input, RankedTensorType type,
+                                 ArrayRef<int64_t> sources) {
+  HostTensor out(type);
+  for (auto [i, src] : llvm::enumerate(sources)) {
+    if (input.isFloat())
+      out.setDouble(i, input.getDouble(src));
+    else
+      out.setInt(i, input.getInt(src));
+  }
+  return out;
+}
+
+std::optional<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  size_t rank = std::max(a.size(), b.size());
+  SmallVector<int64_t> out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t x = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t y = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (x != y && x != 1 && y != 1)
+      return std::nullopt;
+    out[i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Folded ops.
+//===----------------------------------------------------------------------===//
+
+static bool isComparison(HostBinary fn) {
+  return fn == HostBinary::Equal || fn == HostBinary::Less || fn == HostBinary::LessOrEqual ||
+         fn == HostBinary::Greater || fn == HostBinary::GreaterOrEqual;
+}
+
+/// `x ** n` for integers, by squaring (negative exponents give 0 except for bases 1 and -1).
+static int64_t intPow(int64_t x, int64_t n) {
+  if (n < 0)
+    return x == 1 ? 1 : x == -1 ? (n % 2 ? -1 : 1) : 0;
+  int64_t result = 1;
+  for (; n; n >>= 1, x *= x)
+    if (n & 1)
+      result *= x;
+  return result;
+}
+
+FailureOr<HostTensor> hostBinary(HostBinary fn, const HostTensor &lhs, const HostTensor &rhs,
+                                 Location loc) {
+  auto shape = broadcastShapes(lhs.getShape(), rhs.getShape());
+  if (!shape)
+    return emitError(loc) << "shapes " << lhs.getType() << " and " << rhs.getType()
+                          << " do not broadcast";
+  Type elt = isComparison(fn) ? IntegerType::get(loc.getContext(), 1) : lhs.getElementType();
+  HostTensor out(RankedTensorType::get(*shape, elt));
+  std::vector<int64_t> li = broadcastIndices(lhs.getShape(), *shape);
+  std::vector<int64_t> ri = broadcastIndices(rhs.getShape(), *shape);
+  for (int64_t i = 0, e = out.size(); i < e; ++i) {
+    if (lhs.isFloat()) {
+      double a = lhs.getDouble(li[i]), b = rhs.getDouble(ri[i]);
+      switch (fn) {
+      case HostBinary::Add:
+        out.setDouble(i, a + b);
+        break;
+      case HostBinary::Sub:
+        out.setDouble(i, a - b);
+        break;
+      case HostBinary::Mul:
+        out.setDouble(i, a * b);
+        break;
+      case HostBinary::Div:
+        out.setDouble(i, a / b);
+        break;
+      case HostBinary::Pow:
+        out.setDouble(i, std::pow(a, b));
+        break;
+      case HostBinary::Max:
+        out.setDouble(i, std::isnan(a) || a > b ? a : b);
+        break;
+      case HostBinary::Min:
+        out.setDouble(i, std::isnan(a) || a < b ? a : b);
+        break;
+      case HostBinary::Equal:
+        out.setInt(i, a == b);
+        break;
+      case HostBinary::Less:
+        out.setInt(i, a < b);
+        break;
+      case HostBinary::LessOrEqual:
+        out.setInt(i, a <= b);
+        break;
+      case HostBinary::Greater:
+        out.setInt(i, a > b);
+        break;
+      case HostBinary::GreaterOrEqual:
+        out.setInt(i, a >= b);
+        break;
+      case HostBinary::And:
+        out.setInt(i, a != 0 && b != 0);
+        break;
+      case HostBinary::Or:
+        out.setInt(i, a != 0 || b != 0);
+        break;
+      }
+      continue;
+    }
+    int64_t a = lhs.getInt(li[i]), b = rhs.getInt(ri[i]);
+    switch (fn) {
+    case HostBinary::Add:
+      out.setInt(i, static_cast<int64_t>(uint64_t(a) + uint64_t(b)));
+      break;
+    case HostBinary::Sub:
+      out.setInt(i, static_cast<int64_t>(uint64_t(a) - uint64_t(b)));
+      break;
+    case HostBinary::Mul:
+      out.setInt(i, static_cast<int64_t>(uint64_t(a) * uint64_t(b)));
+      break;
+    case HostBinary::Div:
+      if (b == 0)
+        return emitError(loc) << "integer division by zero while folding";
+      out.setInt(i, a == std::numeric_limits<int64_t>::min() && b == -1 ? a : a / b);
+      break;
+    case HostBinary::Pow:
+      out.setInt(i, intPow(a, b));
+      break;
+    case HostBinary::Max:
+      out.setInt(i, std::max(a, b));
+      break;
+    case HostBinary::Min:
+      out.setInt(i, std::min(a, b));
+      break;
+    case HostBinary::Equal:
+      out.setInt(i, a == b);
+      break;
+    case HostBinary::Less:
+      out.setInt(i, a < b);
+      break;
+    case HostBinary::LessOrEqual:
+      out.setInt(i, a <= b);
+      break;
+    case HostBinary::Greater:
+      out.setInt(i, a > b);
+      break;
+    case HostBinary::GreaterOrEqual:
+      out.setInt(i, a >= b);
+      break;
+    case HostBinary::And:
+      out.setInt(i, a && b);
+      break;
+    case HostBinary::Or:
+      out.setInt(i, a || b);
+      break;
+    }
+  }
+  return out;
+}
+
+FailureOr<HostTensor> hostUnary(HostUnary fn, const HostTensor &input, Location loc) {
+  HostTensor out(input.getType());
+  for (int64_t i = 0, e = input.size(); i < e; ++i) {
+    if (!input.isFloat()) {
+      int64_t x = input.getInt(i);
+      switch (fn) {
+      case HostUnary::Neg:
+        out.setInt(i, static_cast<int64_t>(0 - uint64_t(x)));
+        break;
+      case HostUnary::Abs:
+        out.setInt(i, x < 0 ? -x : x);
+        break;
+      case HostUnary::Relu:
+        out.setInt(i, std::max<int64_t>(x, 0));
+        break;
+      case HostUnary::Not:
+        out.setInt(i, !x);
+        break;
+      default:
+        return emitError(loc) << "cannot fold this function on integers";
+      }
+      continue;
+    }
+    double x = input.getDouble(i);
+    switch (fn) {
+    case HostUnary::Neg:
+      out.setDouble(i, -x);
+      break;
+    case HostUnary::Abs:
+      out.setDouble(i, std::fabs(x));
+      break;
+    case HostUnary::Sqrt:
+      out.setDouble(i, std::sqrt(x));
+      break;
+    case HostUnary::Reciprocal:
+      out.setDouble(i, 1.0 / x);
+      break;
+    case HostUnary::Exp:
+      out.setDouble(i, std::exp(x));
+      break;
+    case HostUnary::Log:
+      out.setDouble(i, std::log(x));
+      break;
+    case HostUnary::Erf:
+      out.setDouble(i, std::erf(x));
+      break;
+    case HostUnary::Tanh:
+      out.setDouble(i, std::tanh(x));
+      break;
+    case HostUnary::Sigmoid:
+      out.setDouble(i, 1.0 / (1.0 + std::exp(-x)));
+      break;
+    case HostUnary::Relu:
+      out.setDouble(i, x > 0 ? x : 0.0);
+      break;
+    case HostUnary::Not:
+      return emitError(loc) << "cannot fold Not on floats";
+    }
+  }
+  return out;
+}
+
+HostTensor hostCast(const HostTensor &input, Type elementType) {
+  HostTensor out(RankedTensorType::get(input.getShape(), elementType));
+  for (int64_t i = 0, e = input.size(); i < e; ++i) {
+    if (elementType.isInteger(1))
+      out.setInt(i, input.getDouble(i) != 0.0);
+    else if (input.isFloat())
+      out.setDouble(i, input.getDouble(i));
+    else
+      out.setInt(i, input.getInt(i));
+  }
+  return out;
+}
+
+FailureOr<HostTensor> hostWhere(const HostTensor &cond, const HostTensor &onTrue,
+                                const HostTensor &onFalse, Location loc) {
+  auto shape = broadcastShapes(cond.getShape(), onTrue.getShape());
+  if (shape)
+    shape = broadcastShapes(*shape, onFalse.getShape());
+  if (!shape)
+    return emitError(loc) << "shapes " << cond.getType() << ", " << onTrue.getType() << " and "
+                          << onFalse.getType() << " do not broadcast";
+  HostTensor out(RankedTensorType::get(*shape, onTrue.getElementType()));
+  std::vector<int64_t> ci = broadcastIndices(cond.getShape(), *shape);
+  std::vector<int64_t> ti = broadcastIndices(onTrue.getShape(), *shape);
+  std::vector<int64_t> fi = broadcastIndices(onFalse.getShape(), *shape);
+  for (int64_t i = 0, e = out.size(); i < e; ++i) {
+    const HostTensor &src = cond.getInt(ci[i]) ? onTrue : onFalse;
+    int64_t j = cond.getInt(ci[i]) ? ti[i] : fi[i];
+    if (out.isFloat())
+      out.setDouble(i, src.getDouble(j));
+    else
+      out.setInt(i, src.getInt(j));
+  }
+  return out;
+}
+
+HostTensor hostTranspose(const HostTensor &input, ArrayRef<int64_t> perm) {
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back(input.getShape()[p]);
+  SmallVector<int64_t> inStrides = stridesOf(input.getShape());
+  std::vector<int64_t> sources(input.size());
+  for (int64_t flat = 0, e = input.size(); flat < e; ++flat) {
+    SmallVector<int64_t> index = unflatten(flat, shape);
+    int64_t src = 0;
+    for (size_t d = 0; d < perm.size(); ++d)
+      src += index[d] * inStrides[perm[d]];
+    sources[flat] = src;
+  }
+  return gatherElements(input, RankedTensorType::get(shape, input.getElementType()), sources);
+}
+
+HostTensor hostSlice(const HostTensor &input, ArrayRef<int64_t> start, ArrayRef<int64_t> limit,
+                     ArrayRef<int64_t> step) {
+  SmallVector<int64_t> shape;
+  for (size_t d = 0; d < start.size(); ++d) {
+    int64_t n = step[d] > 0
+                    ? (limit[d] > start[d] ? (limit[d] - start[d] + step[d] - 1) / step[d] : 0)
+                    : (start[d] > limit[d] ? (start[d] - limit[d] - step[d] - 1) / -step[d] : 0);
+    shape.push_back(n);
+  }
+  SmallVector<int64_t> inStrides = stridesOf(input.getShape());
+  auto type = RankedTensorType::get(shape, input.getElementType());
+  std::vector<int64_t> sources(type.getNumElements());
+  for (int64_t flat = 0, e = sources.size(); flat < e; ++flat) {
+    SmallVector<int64_t> index = unflatten(flat, shape);
+    int64_t src = 0;
+    for (size_t d = 0; d < shape.size(); ++d)
+      src += (start[d] + index[d] * step[d]) * inStrides[d];
+    sources[flat] = src;
+  }
+  return gatherElements(input, type, sources);
+}
+
+FailureOr<HostTensor> hostGather(const HostTensor &data, const HostTensor &indices, int64_t axis,
+                                 Location loc) {
+  ArrayRef<int64_t> dataShape = data.getShape();
+  SmallVector<int64_t> shape(dataShape.take_front(axis));
+  llvm::append_range(shape, indices.getShape());
+  llvm::append_range(shape, dataShape.drop_front(axis + 1));
+  int64_t outer = 1, inner = 1, extent = dataShape[axis];
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= dataShape[d];
+  for (size_t d = axis + 1; d < dataShape.size(); ++d)
+    inner *= dataShape[d];
+  std::vector<int64_t> sources;
+  sources.reserve(outer * indices.size() * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0, e = indices.size(); k < e; ++k) {
+      int64_t index = indices.getInt(k);
+      if (index < -extent || index >= extent)
+        return emitError(loc) << "Gather index " << index << " out of range for dimension " << axis
+                              << " of size " << extent;
+      if (index < 0)
+        index += extent;
+      for (int64_t i = 0; i < inner; ++i)
+        sources.push_back((o * extent + index) * inner + i);
+    }
+  return gatherElements(data, RankedTensorType::get(shape, data.getElementType()), sources);
+}
+
+HostTensor hostConcat(ArrayRef<const HostTensor *> inputs, int64_t axis) {
+  SmallVector<int64_t> shape(inputs.front()->getShape());
+  shape[axis] = 0;
+  for (const HostTensor *t : inputs)
+    shape[axis] += t->getShape()[axis];
+  auto type = RankedTensorType::get(shape, inputs.front()->getElementType());
+  HostTensor out(type);
+  int64_t outer = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= shape[d];
+  int64_t next = 0;
+  for (int64_t o = 0; o < outer; ++o)
+    for (const HostTensor *t : inputs) {
+      int64_t chunk = t->size() / std::max<int64_t>(outer, 1);
+      for (int64_t i = 0; i < chunk; ++i, ++next) {
+        if (out.isFloat())
+          out.setDouble(next, t->getDouble(o * chunk + i));
+        else
+          out.setInt(next, t->getInt(o * chunk + i));
+      }
+    }
+  return out;
+}
+
+HostTensor hostExpand(const HostTensor &input, ArrayRef<int64_t> shape) {
+  return gatherElements(input, RankedTensorType::get(shape, input.getElementType()),
+                        broadcastIndices(input.getShape(), shape));
+}
+
+HostTensor hostReduce(HostReduce fn, const HostTensor &input, ArrayRef<int64_t> axes,
+                      bool keepdims) {
+  int64_t rank = input.getRank();
+  SmallVector<bool> reduced(rank, axes.empty());
+  for (int64_t a : axes)
+    reduced[a] = true;
+  SmallVector<int64_t> keptShape;
+  for (int64_t d = 0; d < rank; ++d)
+    keptShape.push_back(reduced[d] ? 1 : input.getShape()[d]);
+  SmallVector<int64_t> outStrides = stridesOf(keptShape);
+  int64_t outSize = 1;
+  for (int64_t s : keptShape)
+    outSize *= s;
+  std::vector<double> acc(outSize, fn == HostReduce::Max ? -INFINITY : 0.0);
+  int64_t count = outSize ? input.size() / outSize : 0;
+  for (int64_t flat = 0, e = input.size(); flat < e; ++flat) {
+    SmallVector<int64_t> index = unflatten(flat, input.getShape());
+    int64_t dst = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!reduced[d])
+        dst += index[d] * outStrides[d];
+    double v = input.getDouble(flat);
+    switch (fn) {
+    case HostReduce::Sum:
+    case HostReduce::Mean:
+      acc[dst] += v;
+      break;
+    case HostReduce::Max:
+      acc[dst] = std::max(acc[dst], v);
+      break;
+    }
+  }
+  if (fn == HostReduce::Mean)
+    for (double &v : acc)
+      v /= count;
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!reduced[d] || keepdims)
+      shape.push_back(keptShape[d]);
+  return HostTensor::fromDoubles(RankedTensorType::get(shape, input.getElementType()), acc);
+}
+
+} // namespace precis::onnx_import

@@ -1,0 +1,335 @@
+//===- Importer.h - ONNX importer internals ---------------------*- C++ -*-===//
+//
+// Shared by the files of lib/Import (not installed): the host tensors that carry values known
+// at import time, the per-node context every op handler works through, and the registry that
+// maps an ONNX op type and opset to its handler (torch-mlir's TorchOnnxToTorch style: one small
+// handler per op, grouped by family in DefaultDomain*.cpp).
+//
+// Every file that includes this header includes onnx headers and is compiled with
+// -fexceptions; only the loader and the validator call onnx code that throws, and they catch
+// everything it throws.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_LIB_IMPORT_IMPORTER_H
+#define PRECIS_LIB_IMPORT_IMPORTER_H
+
+#include "precis/Dialect/Precis/IR/PrecisOps.h"
+#include "precis/Import/OnnxImporter.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringRef.h"
+
+#include "onnx/onnx_pb.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace precis::onnx_import {
+
+//===----------------------------------------------------------------------===//
+// Element types.
+//===----------------------------------------------------------------------===//
+
+/// The MLIR element type of an ONNX `TensorProto::DataType`, or null when precis does not
+/// support it.
+mlir::Type convertElementType(int32_t onnxType, mlir::MLIRContext *context);
+
+/// True if precis supports the ONNX data type (no context needed).
+bool isSupportedElementType(int32_t onnxType);
+
+/// The ONNX spelling of a data type ("float", "int64", "complex64", ...).
+std::string onnxTypeName(int32_t onnxType);
+
+//===----------------------------------------------------------------------===//
+// Host tensors.
+//===----------------------------------------------------------------------===//
+
+/// A tensor whose value is known at import time: Constant nodes, non-float initializers and
+/// everything folded from them (shape arithmetic). Float elements are held as doubles (exact
+/// for every supported float type; results are rounded to the element type after each host
+/// op), integer and bool elements as int64 (wrapped to the element width).
+class HostTensor {
+public:
+  /// A zero-filled tensor of `type`.
+  explicit HostTensor(mlir::RankedTensorType type);
+
+  static HostTensor fromInts(mlir::RankedTensorType type, llvm::ArrayRef<int64_t> values);
+  static HostTensor fromDoubles(mlir::RankedTensorType type, llvm::ArrayRef<double> values);
+  /// A rank-1 int64 tensor (shapes, axes, indices).
+  static HostTensor i64Vector(mlir::MLIRContext *context, llvm::ArrayRef<int64_t> values);
+  /// Decodes a DenseElementsAttr of a supported element type.
+  static HostTensor fromAttr(mlir::DenseElementsAttr attr);
+
+  mlir::RankedTensorType getType() const { return type; }
+  mlir::Type getElementType() const { return type.getElementType(); }
+  llvm::ArrayRef<int64_t> getShape() const { return type.getShape(); }
+  int64_t getRank() const { return type.getRank(); }
+  int64_t size() const { return type.getNumElements(); }
+  bool isFloat() const { return mlir::isa<mlir::FloatType>(getElementType()); }
+
+  /// Element `i` converted (float elements truncate toward zero as integers).
+  int64_t getInt(int64_t i) const;
+  double getDouble(int64_t i) const;
+  /// Stores `v` in element `i`, rounded or wrapped to the element type.
+  void setInt(int64_t i, int64_t v);
+  void setDouble(int64_t i, double v);
+
+  /// All elements as int64 (for shapes, axes, indices).
+  llvm::SmallVector<int64_t> toInts() const;
+  /// The same elements under another shape of the same element count.
+  HostTensor reshaped(llvm::ArrayRef<int64_t> shape) const;
+  /// A DenseElementsAttr for `precis.constant` / `precis.parameter`.
+  mlir::DenseElementsAttr toAttr() const;
+
+private:
+  mlir::RankedTensorType type;
+  std::vector<double> floats;
+  std::vector<int64_t> ints;
+};
+
+/// Element-wise binary functions that fold on the host.
+enum class HostBinary {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Max,
+  Min,
+  Equal,
+  Less,
+  LessOrEqual,
+  Greater,
+  GreaterOrEqual,
+  And,
+  Or
+};
+/// Element-wise unary functions that fold on the host.
+enum class HostUnary { Neg, Abs, Sqrt, Reciprocal, Exp, Log, Erf, Tanh, Sigmoid, Relu, Not };
+enum class HostReduce { Sum, Mean, Max };
+
+/// NumPy broadcast of two shapes; nullopt when they do not broadcast.
+std::optional<llvm::SmallVector<int64_t>> broadcastShapes(llvm::ArrayRef<int64_t> a,
+                                                          llvm::ArrayRef<int64_t> b);
+
+/// Host evaluation of the ops the importer folds. Each reports problems (integer division by
+/// zero, an index out of range) as an error at `loc`.
+mlir::FailureOr<HostTensor> hostBinary(HostBinary fn, const HostTensor &lhs, const HostTensor &rhs,
+                                       mlir::Location loc);
+mlir::FailureOr<HostTensor> hostUnary(HostUnary fn, const HostTensor &input, mlir::Location loc);
+HostTensor hostCast(const HostTensor &input, mlir::Type elementType);
+mlir::FailureOr<HostTensor> hostWhere(const HostTensor &cond, const HostTensor &onTrue,
+                                      const HostTensor &onFalse, mlir::Location loc);
+HostTensor hostTranspose(const HostTensor &input, llvm::ArrayRef<int64_t> perm);
+/// `start`/`limit`/`step` normalised as `precis.slice` takes them.
+HostTensor hostSlice(const HostTensor &input, llvm::ArrayRef<int64_t> start,
+                     llvm::ArrayRef<int64_t> limit, llvm::ArrayRef<int64_t> step);
+mlir::FailureOr<HostTensor> hostGather(const HostTensor &data, const HostTensor &indices,
+                                       int64_t axis, mlir::Location loc);
+HostTensor hostConcat(llvm::ArrayRef<const HostTensor *> inputs, int64_t axis);
+HostTensor hostExpand(const HostTensor &input, llvm::ArrayRef<int64_t> shape);
+HostTensor hostReduce(HostReduce fn, const HostTensor &input, llvm::ArrayRef<int64_t> axes,
+                      bool keepdims);
+
+//===----------------------------------------------------------------------===//
+// Values and nodes.
+//===----------------------------------------------------------------------===//
+
+/// What the importer knows about one ONNX value name. Exactly one of `value`, `constant` and
+/// `parameter` describes it at first; a constant or parameter also gets `value` once an
+/// emitted op uses it.
+struct Binding {
+  /// The SSA value, once there is one.
+  mlir::Value value;
+  /// The value when known at import time (never a float initializer: those stay parameters).
+  std::shared_ptr<const HostTensor> constant;
+  /// A float initializer not yet materialised.
+  mlir::DenseElementsAttr parameter;
+  /// Set when this is an initializer (unchanged): it materialises as `precis.parameter`.
+  std::string parameterName;
+  /// Location of the op that materialises a constant or parameter.
+  mlir::Location loc;
+
+  explicit Binding(mlir::Location loc) : loc(loc) {}
+  mlir::RankedTensorType getType() const;
+};
+
+class GraphImporter;
+
+/// Everything an op handler sees of its node: typed access to inputs, attributes and known
+/// constants, output binding, op creation with inferred types, and errors at the node.
+class NodeContext {
+public:
+  NodeContext(GraphImporter &graph, const onnx::NodeProto &node, int64_t opset, mlir::Location loc);
+
+  const onnx::NodeProto &getNode() const { return node; }
+  llvm::StringRef getOpType() const { return node.op_type(); }
+  int64_t getOpset() const { return opset; }
+  mlir::Location getLoc() const { return loc; }
+  mlir::OpBuilder &getBuilder() { return builder; }
+  mlir::MLIRContext *getContext() { return builder.getContext(); }
+
+  /// Inputs. An optional input is absent when missing or named "".
+  unsigned getNumInputs() const { return node.input_size(); }
+  bool hasInput(unsigned i) const;
+  mlir::RankedTensorType getInputType(unsigned i) const;
+  mlir::Type getInputElementType(unsigned i) const { return getInputType(i).getElementType(); }
+  /// The input's import-time value, or null.
+  const HostTensor *getConstant(unsigned i) const;
+  /// True when every present input is known at import time.
+  bool allInputsConstant() const;
+  /// The input as an SSA value (materialising a constant or parameter on first use).
+  mlir::Value getInput(unsigned i);
+  /// The input's import-time value, or an error explaining that `role` must be constant.
+  mlir::FailureOr<const HostTensor *> requireConstant(unsigned i, llvm::StringRef role);
+  /// A constant integer input's elements (`role` names it in the error).
+  mlir::FailureOr<llvm::SmallVector<int64_t>> requireInts(unsigned i, llvm::StringRef role);
+
+  /// Element-type checks with importer errors (rather than verifier failures).
+  mlir::LogicalResult requireSameElementType(llvm::ArrayRef<unsigned> inputs);
+  mlir::LogicalResult requireFloat(unsigned i);
+  /// float, i32 or i64: what precis arithmetic accepts.
+  mlir::LogicalResult requireNumeric(unsigned i);
+  mlir::LogicalResult requireIndex(unsigned i);
+  mlir::LogicalResult requireBool(unsigned i);
+
+  /// Outputs. An optional output is used when a node or the graph's outputs consume it.
+  unsigned getNumOutputs() const { return node.output_size(); }
+  bool isOutputUsed(unsigned i) const;
+  mlir::LogicalResult setOutput(unsigned i, mlir::Value value);
+  mlir::LogicalResult setOutput(unsigned i, HostTensor value);
+  mlir::LogicalResult setOutput(unsigned i, mlir::FailureOr<HostTensor> value);
+  /// Output `i` is input `j` unchanged (Identity, inference-mode Dropout).
+  mlir::LogicalResult forwardInput(unsigned i, unsigned j);
+
+  /// Attributes, with ONNX defaults when absent.
+  bool hasAttr(llvm::StringRef name) const;
+  int64_t getInt(llvm::StringRef name, int64_t defaultValue) const;
+  float getFloat(llvm::StringRef name, float defaultValue) const;
+  std::string getString(llvm::StringRef name, llvm::StringRef defaultValue) const;
+  llvm::SmallVector<int64_t> getInts(llvm::StringRef name) const;
+  /// Decoded tensor attribute, or an error (unsupported type, bad data).
+  mlir::FailureOr<HostTensor> getTensor(llvm::StringRef name);
+
+  /// An error at the node, prefixed with its op type.
+  mlir::InFlightDiagnostic emitError();
+
+  /// Resolves a possibly negative `axis` for `rank`, or reports `what` out of range.
+  mlir::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank, llvm::StringRef what);
+
+  /// Builds `OpTy` at the node (the arguments start with placeholder result types), then
+  /// infers its real result types through InferTypeOpInterface. Inference problems (shapes
+  /// that do not broadcast, ...) become errors at the node instead of aborting.
+  template <typename OpTy, typename... Args> mlir::FailureOr<OpTy> createInferred(Args &&...args) {
+    auto op = builder.create<OpTy>(loc, std::forward<Args>(args)...);
+    if (mlir::failed(reinferResultTypes(op)))
+      return mlir::failure();
+    return op;
+  }
+  /// `createInferred`, then binds the op's results to outputs 0, 1, ...
+  template <typename OpTy, typename... Args> mlir::LogicalResult emit(Args &&...args) {
+    auto op = createInferred<OpTy>(std::forward<Args>(args)...);
+    if (mlir::failed(op))
+      return mlir::failure();
+    for (auto [i, result] : llvm::enumerate((*op)->getResults()))
+      if (mlir::failed(setOutput(i, result)))
+        return mlir::failure();
+    return mlir::success();
+  }
+
+  /// `precis.reshape` of `value` to `shape` (no op when the shape already matches).
+  mlir::Value reshape(mlir::Value value, llvm::ArrayRef<int64_t> shape);
+  /// `precis.cast` of `value` to `elementType` (no op when it already has it).
+  mlir::Value castTo(mlir::Value value, mlir::Type elementType);
+  /// A `precis.constant` for a host tensor at the node.
+  mlir::Value materialize(const HostTensor &value);
+
+private:
+  mlir::LogicalResult reinferResultTypes(mlir::Operation *op);
+  const onnx::AttributeProto *findAttr(llvm::StringRef name) const;
+  Binding &binding(unsigned i) const;
+
+  GraphImporter &graph;
+  const onnx::NodeProto &node;
+  int64_t opset;
+  mlir::Location loc;
+  mlir::OpBuilder &builder;
+};
+
+//===----------------------------------------------------------------------===//
+// Handlers.
+//===----------------------------------------------------------------------===//
+
+/// Imports one node: binds every used output, or reports an error and fails.
+using ImportFn = mlir::LogicalResult (*)(NodeContext &);
+/// Static checks of a node's attributes, run on every node before anything is emitted: appends
+/// one message per unsupported attribute value.
+using CheckFn = void (*)(const onnx::NodeProto &, int64_t opset,
+                         llvm::SmallVectorImpl<std::string> &problems);
+
+struct OpHandler {
+  int64_t minOpset;
+  int64_t maxOpset;
+  ImportFn import;
+  CheckFn check;
+};
+
+/// Handlers of the default ONNX domain, keyed by op type and opset range.
+class HandlerRegistry {
+public:
+  /// Every handler; built on first use (thread-safe).
+  static const HandlerRegistry &get();
+
+  void add(llvm::StringRef opType, int64_t minOpset, int64_t maxOpset, ImportFn import,
+           CheckFn check = nullptr);
+  /// The handler for `opType` at `opset`, or null.
+  const OpHandler *lookup(llvm::StringRef opType, int64_t opset) const;
+  /// The opset ranges `opType` is handled at (empty: unknown op).
+  llvm::ArrayRef<OpHandler> handlersFor(llvm::StringRef opType) const;
+
+private:
+  llvm::StringMap<llvm::SmallVector<OpHandler, 1>> handlers;
+};
+
+void populateElementwiseHandlers(HandlerRegistry &registry);
+void populateShapeHandlers(HandlerRegistry &registry);
+void populateNeuralNetHandlers(HandlerRegistry &registry);
+
+/// Attribute lookup on a raw node, for CheckFns.
+const onnx::AttributeProto *findAttribute(const onnx::NodeProto &node, llvm::StringRef name);
+std::string getStringAttribute(const onnx::NodeProto &node, llvm::StringRef name,
+                               llvm::StringRef dflt);
+
+/// Reads the model at `path` (binary or text) and resolves its external data. Errors are
+/// reported at `fileLoc`.
+mlir::LogicalResult loadModel(llvm::StringRef path, onnx::ModelProto &model,
+                              mlir::Location fileLoc);
+
+/// Checks that precis can import the model: opset range, every node's op, domain, opset and
+/// attributes, every element type; runs the ONNX checker and shape inference at opsets libonnx
+/// knows. Reports all unsupported nodes in one diagnostic. Sets `opset` to the default
+/// domain's opset.
+mlir::LogicalResult validateModel(onnx::ModelProto &model, mlir::Location fileLoc, int64_t &opset);
+
+/// Builds the module for a model that passed validation (every node has a handler at
+/// `opset`); errors are emitted as diagnostics and give null.
+mlir::OwningOpRef<mlir::ModuleOp> importGraph(mlir::MLIRContext &context,
+                                              const onnx::ModelProto &model, int64_t opset,
+                                              llvm::StringRef path, const ImportOptions &options);
+
+/// Decodes a TensorProto's data (already resolved from external storage) as a DenseElementsAttr
+/// of its type; errors name the tensor.
+mlir::FailureOr<mlir::DenseElementsAttr> decodeTensor(const onnx::TensorProto &tensor,
+                                                      mlir::Location loc);
+
+} // namespace precis::onnx_import
+
+#endif // PRECIS_LIB_IMPORT_IMPORTER_H
