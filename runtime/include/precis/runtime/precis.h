@@ -1,0 +1,181 @@
+/*===- precis.h - C API of the precis runtime -----------------------------===*
+ *
+ * Loads .precis artifacts and runs their functions; usable from C99 and C++. A thin layer over
+ * the C++ Session (Session.h); see docs/runtime.md for an embedding example.
+ *
+ * Errors: every call that can fail returns a precis_status_t. NULL means success; anything
+ * else is an error the caller owns and must release with precis_status_free, after reading
+ * precis_status_code and precis_status_message. Out-parameters are written only on success.
+ *
+ * Ownership, in general: pointers passed in are borrowed for the duration of the call only;
+ * objects returned through `out_*` parameters are owned by the caller and released with the
+ * function named in their documentation; `const char *` and precis_value_info_t results are
+ * borrowed from the session and stay valid until it is released.
+ *
+ * Thread-safety: a session is not thread-safe; calls on one session must not overlap (the
+ * const accessors may overlap each other). Distinct sessions are independent and may be used
+ * from different threads concurrently. Status and tensor functions are thread-safe on
+ * distinct objects.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef PRECIS_RUNTIME_PRECIS_H
+#define PRECIS_RUNTIME_PRECIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===-------------------------------------------------------------------===*
+ * Status
+ *===-------------------------------------------------------------------===*/
+
+typedef enum precis_status_code_e {
+  PRECIS_OK = 0,
+  PRECIS_INVALID_ARGUMENT = 1, /* bad caller input: shapes, dtypes, names */
+  PRECIS_INVALID_ARTIFACT = 2, /* a corrupt, truncated or incompatible artifact */
+  PRECIS_NOT_FOUND = 3,        /* a file, function or parameter that does not exist */
+  PRECIS_UNIMPLEMENTED = 4,    /* a kernel or dtype combination the backend lacks */
+  PRECIS_INTERNAL = 5,         /* a bug, a failing backend library, out of memory */
+  PRECIS_UNAVAILABLE = 6,      /* a missing device, driver or backend */
+  PRECIS_IO_ERROR = 7,         /* reading or writing files */
+} precis_status_code_t;
+
+/* An error; NULL is success. */
+typedef struct precis_status_s *precis_status_t;
+
+/* The code of `status`; PRECIS_OK for NULL. */
+precis_status_code_t precis_status_code(precis_status_t status);
+/* The message of `status`, borrowed until precis_status_free; "" for NULL. */
+const char *precis_status_message(precis_status_t status);
+/* Releases `status`; NULL is allowed. */
+void precis_status_free(precis_status_t status);
+
+/*===-------------------------------------------------------------------===*
+ * Tensors
+ *===-------------------------------------------------------------------===*/
+
+/* Element types; values match the artifact schema's DType. A fixed-size integer (not the enum
+ * type) in structs and signatures, so the ABI does not depend on the compiler's enum size and
+ * any value a caller stores can be checked. */
+typedef int32_t precis_dtype_t;
+enum precis_dtype_e {
+  PRECIS_DTYPE_UNSPECIFIED = 0,
+  PRECIS_DTYPE_F32 = 1,
+  PRECIS_DTYPE_F16 = 2,
+  PRECIS_DTYPE_BF16 = 3,
+  PRECIS_DTYPE_F8E4M3FN = 4,
+  PRECIS_DTYPE_F8E5M2 = 5,
+  PRECIS_DTYPE_F64 = 6,
+  PRECIS_DTYPE_I64 = 7,
+  PRECIS_DTYPE_I32 = 8,
+  PRECIS_DTYPE_I8 = 9,
+  PRECIS_DTYPE_U8 = 10,
+  PRECIS_DTYPE_BOOL = 11, /* one byte per element, 0 or 1 */
+};
+
+/* Bytes per element (0 for unknown types). */
+size_t precis_dtype_size(precis_dtype_t dtype);
+/* "f32", "bf16", ...; a static string. */
+const char *precis_dtype_name(precis_dtype_t dtype);
+
+/* A dense, row-major, little-endian tensor. The struct owns nothing by itself: tensors the
+ * caller passes in (inputs, new parameter values) point at caller memory, borrowed for the
+ * call; tensors the runtime returns (run outputs, parameters) point at memory the runtime
+ * allocated for the caller, released with precis_tensors_free. */
+typedef struct precis_tensor_t {
+  precis_dtype_t dtype;
+  size_t rank;
+  const int64_t *shape; /* `rank` dimensions; may be NULL when rank is 0 */
+  void *data;           /* `byte_size` bytes; may be NULL when byte_size is 0 */
+  size_t byte_size;     /* product(shape) * precis_dtype_size(dtype) */
+} precis_tensor_t;
+
+/* Releases `count` tensors returned by the runtime, with their shapes and data, and the
+ * array itself. NULL is allowed. Never pass caller-built tensors. */
+void precis_tensors_free(precis_tensor_t *tensors, size_t count);
+
+/*===-------------------------------------------------------------------===*
+ * Sessions
+ *===-------------------------------------------------------------------===*/
+
+typedef struct precis_session_options_t {
+  const char *backend;     /* "cpu" (the default; NULL means "cpu") */
+  int32_t num_threads;     /* kernel threads; 0 (default) = one per hardware thread */
+  int32_t copy_parameters; /* nonzero: copy all parameters into writable memory at creation */
+} precis_session_options_t;
+
+/* Fills `options` with the defaults. Call it before setting fields, so that fields added in
+ * later versions get their defaults. */
+void precis_session_options_init(precis_session_options_t *options);
+
+/* A loaded artifact bound to a backend, with its own activation memory. */
+typedef struct precis_session_s precis_session_t;
+
+/* Loads and validates the artifact at `path` (memory-mapped: the file must not change while
+ * the session lives). `options` may be NULL for the defaults. On success `*out_session` is
+ * owned by the caller; release it with precis_session_release. */
+precis_status_t precis_session_create_from_file(const char *path,
+                                                const precis_session_options_t *options,
+                                                precis_session_t **out_session);
+/* As above, from `size` bytes at `data`, which are copied: the caller may free them when the
+ * call returns. */
+precis_status_t precis_session_create_from_memory(const void *data, size_t size,
+                                                  const precis_session_options_t *options,
+                                                  precis_session_t **out_session);
+/* Releases `session` and everything borrowed from it; NULL is allowed. */
+void precis_session_release(precis_session_t *session);
+
+/* Functions, by index in [0, count). The name is borrowed from the session. */
+size_t precis_session_function_count(const precis_session_t *session);
+const char *precis_session_function_name(const precis_session_t *session, size_t index);
+
+/* The name and type of a function input or output, or of a parameter; every pointer is
+ * borrowed from the session. */
+typedef struct precis_value_info_t {
+  const char *name; /* "" when the value has no name */
+  precis_dtype_t dtype;
+  size_t rank;
+  const int64_t *shape;
+} precis_value_info_t;
+
+/* The number of inputs and outputs of `function` (NotFound when it does not exist). */
+precis_status_t precis_session_function_signature(const precis_session_t *session,
+                                                  const char *function, size_t *out_num_inputs,
+                                                  size_t *out_num_outputs);
+precis_status_t precis_session_input_info(const precis_session_t *session, const char *function,
+                                          size_t index, precis_value_info_t *out_info);
+precis_status_t precis_session_output_info(const precis_session_t *session, const char *function,
+                                           size_t index, precis_value_info_t *out_info);
+
+/* Runs `function` on `num_inputs` inputs (each must match the function's input dtype and shape
+ * exactly; borrowed for the call and only read). On success `*out_outputs` is an array of
+ * `*out_num_outputs` tensors owned by the caller: release it with precis_tensors_free. */
+precis_status_t precis_session_run(precis_session_t *session, const char *function,
+                                   const precis_tensor_t *inputs, size_t num_inputs,
+                                   precis_tensor_t **out_outputs, size_t *out_num_outputs);
+
+/* Parameters (named weights and constants), by index in [0, count). */
+size_t precis_session_parameter_count(const precis_session_t *session);
+precis_status_t precis_session_parameter_info(const precis_session_t *session, size_t index,
+                                              precis_value_info_t *out_info);
+/* Copies parameter `name` into a new tensor `*out_tensor` (an array of one) owned by the
+ * caller: release it with precis_tensors_free(*out_tensor, 1). */
+precis_status_t precis_session_get_parameter(const precis_session_t *session, const char *name,
+                                             precis_tensor_t **out_tensor);
+/* Overwrites parameter `name` with `value` (same dtype and shape; borrowed for the call). */
+precis_status_t precis_session_set_parameter(precis_session_t *session, const char *name,
+                                             const precis_tensor_t *value);
+
+/* Bytes of the activation arena, and of the parameters and constants the artifact uses. */
+uint64_t precis_session_arena_bytes(const precis_session_t *session);
+uint64_t precis_session_parameter_bytes(const precis_session_t *session);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* PRECIS_RUNTIME_PRECIS_H */

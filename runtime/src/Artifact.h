@@ -1,0 +1,110 @@
+//===- Artifact.h - loading and validating .precis artifacts -----*- C++ -*-===//
+//
+// An Artifact is the bytes of a .precis file (mmapped, or copied from a caller's buffer) plus
+// its manifest, checked and converted into plain descriptors the executor can use without
+// further checks. Loading validates everything the manifest says before anything uses it:
+// every index is in range, every offset and size lies inside the memory it names (with
+// overflow-safe arithmetic), every value has a known dtype and a representable size, every
+// function reads only values that are bound or written before the read. A bad artifact is an
+// InvalidArtifact status naming what is wrong, never a crash or an out-of-bounds read.
+//
+// What loading cannot check is backend-specific (does the backend have a kernel for each op
+// kind, do the operand shapes suit it): the Session checks the first, kernels the second.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_RUNTIME_SRC_ARTIFACT_H
+#define PRECIS_RUNTIME_SRC_ARTIFACT_H
+
+#include "Status.h"
+#include "cpu/Kernel.h"
+#include "precis/schema/ArtifactFormat.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace precis::rt {
+
+using schema::kFormatVersion;
+
+/// Where a value's bytes live.
+enum class Storage {
+  Arena, ///< activation: `offset` into the session's arena
+  Blob,  ///< parameter or constant: `offset` into the data section (blob `index`)
+  Input, ///< the `index`-th input of the function that reads it
+};
+
+struct ValueDesc {
+  std::string name; ///< ONNX name; empty for temporaries
+  DType dtype = DType::Unspecified;
+  std::vector<int64_t> shape;
+  uint64_t byteSize = 0;
+  Storage storage = Storage::Arena;
+  uint64_t offset = 0; ///< arena offset, or data-section offset of the blob
+  uint32_t index = 0;  ///< blob index, or input ordinal
+
+  /// A parameter is a named blob: it can be read and replaced by name.
+  bool isParameter() const { return storage == Storage::Blob && !name.empty(); }
+};
+
+struct OpDesc {
+  std::string kind;
+  std::string name; ///< the ONNX node it came from
+  std::vector<uint32_t> inputs, outputs;
+  Attrs attrs;
+};
+
+struct FunctionDesc {
+  std::string name;
+  std::vector<uint32_t> inputs, outputs;
+  std::vector<OpDesc> ops;
+};
+
+/// A loaded, validated artifact. Immutable after load.
+class Artifact {
+public:
+  /// Maps the file at `path` read-only.
+  static Status openFile(const std::string &path, std::unique_ptr<Artifact> *out);
+  /// Copies `size` bytes at `data` (so the caller may free them on return, and blobs get the
+  /// alignment the format promises whatever the buffer's alignment).
+  static Status fromMemory(const void *data, size_t size, std::unique_ptr<Artifact> *out);
+  ~Artifact();
+  Artifact(const Artifact &) = delete;
+  Artifact &operator=(const Artifact &) = delete;
+
+  const std::string &producer() const { return producer_; }
+  const std::string &target() const { return target_; }
+  uint64_t arenaSize() const { return arenaSize_; }
+  const std::vector<ValueDesc> &values() const { return values_; }
+  const std::vector<FunctionDesc> &functions() const { return functions_; }
+  /// Bytes of the distinct blobs the values use.
+  uint64_t usedBlobBytes() const { return usedBlobBytes_; }
+  /// The bytes of blob-backed value `v` (read-only memory when the file is mapped).
+  const uint8_t *blobData(const ValueDesc &v) const { return dataSection_ + v.offset; }
+
+private:
+  Artifact() = default;
+  Status parse(); // checks bytes_[0, size_) and fills the descriptors
+
+  // The whole file: mapped (mapped_ true) or an owned heap copy.
+  const uint8_t *bytes_ = nullptr;
+  uint64_t size_ = 0;
+  bool mapped_ = false;
+
+  const uint8_t *dataSection_ = nullptr;
+  uint64_t dataSize_ = 0;
+  std::string producer_, target_;
+  uint64_t arenaSize_ = 0;
+  uint64_t usedBlobBytes_ = 0;
+  std::vector<ValueDesc> values_;
+  std::vector<FunctionDesc> functions_;
+};
+
+/// `s` quoted and escaped for a message (non-printable bytes as \xNN, long names cut).
+std::string quoted(const std::string &s);
+
+} // namespace precis::rt
+
+#endif // PRECIS_RUNTIME_SRC_ARTIFACT_H

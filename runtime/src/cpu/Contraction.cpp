@@ -1,0 +1,802 @@
+//===- Contraction.cpp - matmul, gemm, conv2d through oneDNN --------------===//
+//
+// The compute-class ops. Every contraction accumulates in fp32 (fp64 for f64 operands) and
+// rounds once, when its fp32 result is written to the output dtype (numerics.h), which is
+// where a GPU rounds too:
+//
+//   f32 operands        oneDNN f32 primitive (fpmath mode strict: no implicit bf16 / tf32).
+//   bf16 operands       oneDNN bf16 x bf16 -> f32 primitive (native on AVX512-BF16), unless
+//                       the operands are small enough for a subnormal to arise (which the
+//                       native path would flush; see bf16NativeIsExact) or oneDNN has no bf16
+//                       implementation: then they are decoded to f32 (exact) and the f32
+//                       primitive runs. The same products, accumulated in fp32 either way.
+//   f16, fp8 operands   decoded to f32 exactly (numerics.h), then the f32 primitive.
+//   f64 operands        plain loops in double (oneDNN has no f64 contractions).
+//
+// oneDNN is used through its C API (dnnl.h), which reports errors as status codes, so this
+// file builds under -fno-exceptions. Primitives are cached per (op, shapes, strides, dtypes,
+// attributes, thread count) in a small mutex-protected FIFO cache and run with a user-managed
+// scratchpad allocated per call, so one primitive may execute on several threads at once.
+// oneDNN here uses the OpenMP runtime; the calling thread's OpenMP thread count is set to
+// ctx.numThreads around creation and execution (oneDNN sizes its parallel regions from it).
+//
+//===----------------------------------------------------------------------===//
+
+#include "cpu/KernelSupport.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace precis::rt::cpu {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// oneDNN plumbing.
+//===----------------------------------------------------------------------===//
+
+dnnl_engine_t cpuEngine() {
+  // Created once, never destroyed: primitives cached until exit refer to it.
+  static dnnl_engine_t engine = [] {
+    dnnl_engine_t e = nullptr;
+    if (dnnl_engine_create(&e, dnnl_cpu, 0) != dnnl_success)
+      e = nullptr;
+    return e;
+  }();
+  return engine;
+}
+
+Status dnnlError(const char *what, dnnl_status_t st) {
+  return internalError(std::string("oneDNN ") + what + " failed with status " +
+                       std::to_string(static_cast<int>(st)));
+}
+
+struct Primitive {
+  dnnl_primitive_desc_t pd = nullptr;
+  dnnl_primitive_t prim = nullptr;
+  size_t scratchpadBytes = 0;
+  std::string impl;
+  Primitive() = default;
+  Primitive(const Primitive &) = delete;
+  Primitive &operator=(const Primitive &) = delete;
+  ~Primitive() {
+    if (prim)
+      dnnl_primitive_destroy(prim);
+    if (pd)
+      dnnl_primitive_desc_destroy(pd);
+  }
+};
+using PrimitivePtr = std::shared_ptr<const Primitive>;
+
+/// Created primitives by key. FIFO eviction; entries are shared_ptrs, so an evicted primitive
+/// that another thread is still executing lives until that execution ends.
+class PrimitiveCache {
+public:
+  PrimitivePtr find(const std::string &key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : it->second;
+  }
+  PrimitivePtr insert(const std::string &key, PrimitivePtr p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = map_.emplace(key, p);
+    if (!inserted)
+      return it->second; // another thread created it first
+    order_.push_back(key);
+    if (order_.size() > kCapacity) {
+      map_.erase(order_.front());
+      order_.pop_front();
+    }
+    return p;
+  }
+
+private:
+  static constexpr size_t kCapacity = 256;
+  std::mutex mu_;
+  std::unordered_map<std::string, PrimitivePtr> map_;
+  std::deque<std::string> order_;
+};
+
+PrimitiveCache &primitiveCache() {
+  static PrimitiveCache *cache = new PrimitiveCache; // never destroyed, like the engine
+  return *cache;
+}
+
+/// Sets the calling thread's OpenMP thread count for the lifetime of the object.
+class ScopedOmpThreads {
+public:
+  explicit ScopedOmpThreads(int n) {
+#ifdef _OPENMP
+    saved_ = omp_get_max_threads();
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+  }
+  ~ScopedOmpThreads() {
+#ifdef _OPENMP
+    omp_set_num_threads(saved_);
+#endif
+  }
+
+private:
+  int saved_ = 1;
+};
+
+/// Cache key builder: the integers that determine a primitive, as bytes.
+class Key {
+public:
+  explicit Key(const char *op) : s_(op) { s_.push_back('\0'); }
+  Key &add(int64_t v) {
+    s_.append(reinterpret_cast<const char *>(&v), sizeof v);
+    return *this;
+  }
+  Key &add(const int64_t *v, int n) {
+    add(n);
+    for (int i = 0; i < n; ++i)
+      add(v[i]);
+    return *this;
+  }
+  const std::string &str() const { return s_; }
+
+private:
+  std::string s_;
+};
+
+/// Creates the primitive for `opDesc` (any oneDNN op descriptor) or returns the cached one.
+/// Returns Unimplemented when oneDNN has no implementation for it.
+Status getPrimitive(const Key &key, const void *opDesc, PrimitivePtr &out) {
+  if ((out = primitiveCache().find(key.str())))
+    return Status::ok();
+  if (!cpuEngine())
+    return internalError("oneDNN: cannot create the CPU engine");
+  dnnl_primitive_attr_t attr = nullptr;
+  dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+  if (st != dnnl_success)
+    return dnnlError("primitive_attr_create", st);
+  dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+  dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_strict);
+  auto p = std::make_shared<Primitive>();
+  st = dnnl_primitive_desc_create(&p->pd, static_cast<const_dnnl_op_desc_t>(opDesc), attr,
+                                  cpuEngine(), nullptr);
+  dnnl_primitive_attr_destroy(attr);
+  if (st == dnnl_unimplemented)
+    return unimplemented("oneDNN has no implementation for this configuration");
+  if (st != dnnl_success)
+    return dnnlError("primitive_desc_create", st);
+  st = dnnl_primitive_create(&p->prim, p->pd);
+  if (st != dnnl_success)
+    return dnnlError("primitive_create", st);
+  const dnnl_memory_desc_t *scratch =
+      dnnl_primitive_desc_query_md(p->pd, dnnl_query_scratchpad_md, 0);
+  p->scratchpadBytes = scratch ? dnnl_memory_desc_get_size(scratch) : 0;
+  const char *impl = nullptr;
+  if (dnnl_primitive_desc_query(p->pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+    p->impl = impl;
+  out = primitiveCache().insert(key.str(), std::move(p));
+  return Status::ok();
+}
+
+/// Executes `p` with (argument id, buffer) pairs; memory descriptors come from the primitive.
+Status execute(const Primitive &p, const std::vector<std::pair<int, const void *>> &args) {
+  std::vector<dnnl_exec_arg_t> execArgs;
+  std::vector<dnnl_memory_t> mems;
+  // One grow-only scratchpad per calling thread: a kernel call runs to completion on its
+  // thread, and reusing the buffer saves an allocation (and its page faults) per call.
+  thread_local std::unique_ptr<char[]> scratchpad;
+  thread_local size_t scratchpadCapacity = 0;
+  if (p.scratchpadBytes > scratchpadCapacity) {
+    scratchpad.reset(new char[p.scratchpadBytes]);
+    scratchpadCapacity = p.scratchpadBytes;
+  }
+  auto cleanup = [&] {
+    for (dnnl_memory_t m : mems)
+      dnnl_memory_destroy(m);
+  };
+  auto addArg = [&](int id, const void *ptr) -> dnnl_status_t {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, id);
+    if (!md)
+      return dnnl_invalid_arguments;
+    dnnl_memory_t m = nullptr;
+    dnnl_status_t st = dnnl_memory_create(&m, md, cpuEngine(), const_cast<void *>(ptr));
+    if (st != dnnl_success)
+      return st;
+    mems.push_back(m);
+    execArgs.push_back({id, m});
+    return dnnl_success;
+  };
+  for (const auto &[id, ptr] : args) {
+    dnnl_status_t st = addArg(id, ptr);
+    if (st != dnnl_success) {
+      cleanup();
+      return dnnlError("memory_create", st);
+    }
+  }
+  if (p.scratchpadBytes) {
+    dnnl_status_t st = addArg(DNNL_ARG_SCRATCHPAD, scratchpad.get());
+    if (st != dnnl_success) {
+      cleanup();
+      return dnnlError("memory_create (scratchpad)", st);
+    }
+  }
+  dnnl_stream_t stream = nullptr;
+  dnnl_status_t st = dnnl_stream_create(&stream, cpuEngine(), dnnl_stream_default_flags);
+  if (st == dnnl_success) {
+    st = dnnl_primitive_execute(p.prim, stream, static_cast<int>(execArgs.size()), execArgs.data());
+    if (st == dnnl_success)
+      st = dnnl_stream_wait(stream);
+    dnnl_stream_destroy(stream);
+  }
+  cleanup();
+  return st == dnnl_success ? Status::ok() : dnnlError("primitive_execute", st);
+}
+
+//===----------------------------------------------------------------------===//
+// Operands.
+//===----------------------------------------------------------------------===//
+
+/// `t` (any float dtype) decoded to float, exactly for the narrow formats.
+std::vector<float> decodeToFloat(const KernelContext &ctx, const TensorView &t) {
+  std::vector<float> v(static_cast<size_t>(t.numElements()));
+  auto none = [] { return Status::ok(); };
+  (void)visitFloat(t.dtype, none, [&](auto tag) {
+    using T = decltype(tag);
+    const auto *p = static_cast<const typename T::S *>(t.data);
+    parallelFor(ctx, t.numElements(), kGrainCheap, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        v[i] = static_cast<float>(T::E::load(p[i]));
+    });
+    return Status::ok();
+  });
+  return v;
+}
+
+/// Operands ready for oneDNN: either the tensors' own f32 / bf16 buffers or f32 copies.
+struct Operands {
+  dnnl_data_type_t dt = dnnl_f32;
+  std::vector<const void *> ptrs;
+  std::vector<std::vector<float>> decoded;
+};
+
+/// The smallest exponent field among the non-zero elements of a bf16 tensor (255 when all are
+/// zero); 0 means a subnormal is present.
+uint32_t bf16MinExponentField(const KernelContext &ctx, const TensorView &t) {
+  const uint16_t *p = static_cast<const uint16_t *>(t.data);
+  const int64_t n = t.numElements();
+  const int64_t chunks =
+      std::max<int64_t>(1, std::min<int64_t>(threadBudget(ctx), n / kGrainCheap));
+  std::vector<uint32_t> mins(static_cast<size_t>(chunks), 255);
+  parallelFor(ctx, chunks, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      uint32_t m = 255;
+      for (int64_t i = n * c / chunks; i < n * (c + 1) / chunks; ++i) {
+        const uint32_t mag = p[i] & 0x7FFFu;
+        const uint32_t e = mag == 0 ? 255u : mag >> 7;
+        m = e < m ? e : m;
+      }
+      mins[c] = m;
+    }
+  });
+  return *std::min_element(mins.begin(), mins.end());
+}
+
+/// Whether oneDNN's native bf16 path computes exactly what fp32 accumulation of the decoded
+/// operands does. AVX512-BF16's vdpbf16ps runs with DAZ and FTZ: it flushes subnormal inputs,
+/// products and partial sums, where a GPU (and the f32 path) keeps them. A product of bf16
+/// values with exponents ea, eb is a multiple of 2^(ea + eb - 14), and so is every partial sum
+/// of such products, so when min(ea) + min(eb) - 14 >= -126 over the non-zero elements nothing
+/// subnormal can arise and the native path is exact.
+bool bf16NativeIsExact(const KernelContext &ctx, const TensorView &a, const TensorView &b) {
+  const uint32_t ea = bf16MinExponentField(ctx, a);
+  if (ea == 0)
+    return false;
+  const uint32_t eb = bf16MinExponentField(ctx, b);
+  // Fields are biased by 127: (ea - 127) + (eb - 127) - 14 >= -126.
+  return eb != 0 && ea + eb >= 142;
+}
+
+/// Uses f32 and (unless `forceF32`, or when the bf16 operands could produce subnormals) bf16
+/// buffers in place and decodes everything else.
+Operands prepareOperands(const KernelContext &ctx, const std::vector<const TensorView *> &ts,
+                         bool forceF32) {
+  Operands ops;
+  const DType d = ts[0]->dtype;
+  if (d == DType::BF16 && !forceF32)
+    forceF32 = !bf16NativeIsExact(ctx, *ts[0], *ts[1]);
+  const bool native = d == DType::F32 || (d == DType::BF16 && !forceF32);
+  ops.dt = d == DType::BF16 && native ? dnnl_bf16 : dnnl_f32;
+  for (const TensorView *t : ts) {
+    if (native) {
+      ops.ptrs.push_back(t->data);
+    } else {
+      ops.decoded.push_back(decodeToFloat(ctx, *t));
+      ops.ptrs.push_back(ops.decoded.back().data());
+    }
+  }
+  return ops;
+}
+
+/// Checks `acc_type` (a DType integer; absent means f32): f32, or f64 for f64 operands.
+Status checkAccType(const char *kind, const Attrs &attrs, DType operand) {
+  const int64_t acc = attrs.getInt("acc_type", static_cast<int64_t>(DType::F32));
+  if (acc == static_cast<int64_t>(DType::F32) ||
+      (operand == DType::F64 && acc == static_cast<int64_t>(DType::F64)))
+    return Status::ok();
+  return unimplemented(std::string("cpu kernel '") + kind +
+                       "' accumulates in f32 (f64 for f64 "
+                       "operands), not in " +
+                       dtypeName(static_cast<DType>(acc)));
+}
+
+//===----------------------------------------------------------------------===//
+// Matrix products.
+//===----------------------------------------------------------------------===//
+
+/// A (batched) product dst[b, m, n] = sum_k A[b', m, k] B[b'', k, n] over `nd` dimensions
+/// (batch dims first, broadcast where an operand's batch dim is 1). Strides are in elements.
+struct MatmulProblem {
+  int nd = 2;
+  int64_t aDims[DNNL_MAX_NDIMS], aStrides[DNNL_MAX_NDIMS];
+  int64_t bDims[DNNL_MAX_NDIMS], bStrides[DNNL_MAX_NDIMS];
+  int64_t cDims[DNNL_MAX_NDIMS];
+};
+
+/// Runs one oneDNN matmul: A and B of type `dt`, f32 dst (contiguous).
+Status onednnMatmul(const KernelContext &ctx, const MatmulProblem &pr, dnnl_data_type_t dt,
+                    const void *a, const void *b, float *dst) {
+  const int nt = threadBudget(ctx);
+  Key key("matmul");
+  key.add(dt)
+      .add(nt)
+      .add(pr.aDims, pr.nd)
+      .add(pr.aStrides, pr.nd)
+      .add(pr.bDims, pr.nd)
+      .add(pr.bStrides, pr.nd)
+      .add(pr.cDims, pr.nd);
+  ScopedOmpThreads threads(nt);
+  PrimitivePtr prim;
+  dnnl_memory_desc_t amd, bmd, cmd;
+  dnnl_dims_t ad, as, bd, bs, cd, cs;
+  for (int i = 0; i < pr.nd; ++i) {
+    ad[i] = pr.aDims[i];
+    as[i] = pr.aStrides[i];
+    bd[i] = pr.bDims[i];
+    bs[i] = pr.bStrides[i];
+    cd[i] = pr.cDims[i];
+  }
+  cs[pr.nd - 1] = 1;
+  for (int i = pr.nd - 2; i >= 0; --i)
+    cs[i] = cs[i + 1] * cd[i + 1];
+  if (dnnl_memory_desc_init_by_strides(&amd, pr.nd, ad, dt, as) != dnnl_success ||
+      dnnl_memory_desc_init_by_strides(&bmd, pr.nd, bd, dt, bs) != dnnl_success ||
+      dnnl_memory_desc_init_by_strides(&cmd, pr.nd, cd, dnnl_f32, cs) != dnnl_success)
+    return unimplemented("oneDNN rejects the matmul memory descriptors");
+  dnnl_matmul_desc_t desc;
+  if (dnnl_matmul_desc_init(&desc, &amd, &bmd, nullptr, &cmd) != dnnl_success)
+    return unimplemented("oneDNN rejects the matmul descriptor");
+  PRECIS_RETURN_IF_ERROR(getPrimitive(key, &desc, prim));
+  return execute(*prim, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}});
+}
+
+/// The logical [M, K] view of a row-major operand stored as [.., M, K] (or [.., K, M] when
+/// transposed): (dims, strides) of its last two dimensions.
+void matrixView(int64_t rows, int64_t cols, bool transposed, int64_t *dims, int64_t *strides) {
+  dims[0] = rows;
+  dims[1] = cols;
+  if (!transposed) {
+    strides[0] = cols;
+    strides[1] = 1;
+  } else {
+    strides[0] = 1;
+    strides[1] = rows;
+  }
+}
+
+struct MatmulShapes {
+  int64_t M, K, N;
+  std::vector<int64_t> batch;          // the result's batch dims
+  std::vector<int64_t> aBatch, bBatch; // the operands' batch dims, padded with 1s to batch's rank
+};
+
+/// dst (contiguous f32 [batch..., M, N]) = op(A) op(B) for f32 / bf16 / f16 / fp8 operands.
+Status matmulToF32(const KernelContext &ctx, const TensorView &A, const TensorView &B, bool ta,
+                   bool tb, const MatmulShapes &s, float *dst) {
+  const int64_t nb = static_cast<int64_t>(s.batch.size());
+  const int64_t aBatchCount = product(s.aBatch, 0, s.aBatch.size());
+  const int64_t bBatchCount = product(s.bBatch, 0, s.bBatch.size());
+  const int64_t outBatchCount = product(s.batch, 0, s.batch.size());
+
+  // Builds the problem: batch dims folded into M when B is shared and A is not transposed,
+  // otherwise the full broadcast batch (oneDNN's matmul broadcasts batch dims of size 1 in
+  // either operand).
+  auto build = [&]() {
+    MatmulProblem pr;
+    if (bBatchCount == 1 && !ta && aBatchCount == outBatchCount) {
+      const int64_t M = s.M * aBatchCount;
+      pr.nd = 2;
+      matrixView(M, s.K, ta, pr.aDims, pr.aStrides);
+      matrixView(s.K, s.N, tb, pr.bDims, pr.bStrides);
+      pr.cDims[0] = M;
+      pr.cDims[1] = s.N;
+      return pr;
+    }
+    pr.nd = static_cast<int>(nb + 2);
+    const std::vector<int64_t> aStr = contiguousStrides(s.aBatch);
+    const std::vector<int64_t> bStr = contiguousStrides(s.bBatch);
+    for (int64_t i = 0; i < nb; ++i) {
+      pr.aDims[i] = s.aBatch[i];
+      pr.aStrides[i] = aStr[i] * s.M * s.K;
+      pr.bDims[i] = s.bBatch[i];
+      pr.bStrides[i] = bStr[i] * s.K * s.N;
+      pr.cDims[i] = s.batch[i];
+    }
+    matrixView(s.M, s.K, ta, pr.aDims + nb, pr.aStrides + nb);
+    matrixView(s.K, s.N, tb, pr.bDims + nb, pr.bStrides + nb);
+    pr.cDims[nb] = s.M;
+    pr.cDims[nb + 1] = s.N;
+    return pr;
+  };
+
+  auto run = [&](const Operands &ops) -> Status {
+    MatmulProblem pr = build();
+    if (pr.nd > DNNL_MAX_NDIMS)
+      return unimplemented("matmul: too many batch dimensions for oneDNN");
+    return onednnMatmul(ctx, pr, ops.dt, ops.ptrs[0], ops.ptrs[1], dst);
+  };
+
+  Status st = run(prepareOperands(ctx, {&A, &B}, false));
+  if (st.code() == StatusCode::Unimplemented && A.dtype == DType::BF16)
+    st = run(prepareOperands(ctx, {&A, &B}, true)); // no bf16 implementation: decode
+  return st;
+}
+
+/// The f64 path: dst[b, m, n] = sum_k A B in double.
+void matmulF64(const KernelContext &ctx, const TensorView &A, const TensorView &B, bool ta, bool tb,
+               const MatmulShapes &s, double *dst) {
+  const double *pa = static_cast<const double *>(A.data);
+  const double *pb = static_cast<const double *>(B.data);
+  const int64_t nb = static_cast<int64_t>(s.batch.size());
+  std::vector<int64_t> aS, bS;
+  broadcastStrides(s.aBatch, s.batch, aS);
+  broadcastStrides(s.bBatch, s.batch, bS);
+  const int64_t batches = product(s.batch, 0, s.batch.size());
+  const int64_t M = s.M, K = s.K, N = s.N;
+  parallelFor(ctx, batches * M, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(K * N, 1)),
+              [&](int64_t b, int64_t e) {
+                for (int64_t w = b; w < e; ++w) {
+                  const int64_t bi = w / M, m = w % M;
+                  int64_t aOff = 0, bOff = 0, r = bi;
+                  for (int64_t d = nb - 1; d >= 0; --d) {
+                    const int64_t idx = r % s.batch[d];
+                    r /= s.batch[d];
+                    aOff += idx * aS[d];
+                    bOff += idx * bS[d];
+                  }
+                  const double *a = pa + aOff * M * K;
+                  const double *bm = pb + bOff * K * N;
+                  double *c = dst + w * N;
+                  std::fill(c, c + N, 0.0);
+                  for (int64_t k = 0; k < K; ++k) {
+                    const double av = ta ? a[k * M + m] : a[m * K + k];
+                    if (!tb) {
+                      const double *brow = bm + k * N;
+                      for (int64_t n = 0; n < N; ++n)
+                        c[n] += av * brow[n];
+                    } else {
+                      for (int64_t n = 0; n < N; ++n)
+                        c[n] += av * bm[n * K + k];
+                    }
+                  }
+                }
+              });
+}
+
+/// Stores doubles to a float output of any float dtype.
+void storeDoubles(const KernelContext &ctx, const double *src, const TensorView &out) {
+  auto none = [] { return Status::ok(); };
+  (void)visitFloat(out.dtype, none, [&](auto tag) {
+    using T = decltype(tag);
+    auto *o = static_cast<typename T::S *>(out.data);
+    parallelFor(ctx, out.numElements(), kGrainCheap, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        o[i] = T::E::store(static_cast<typename T::C>(src[i]));
+    });
+    return Status::ok();
+  });
+}
+
+} // namespace
+
+PRECIS_CPU_KERNEL(matmulKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("matmul", inputs, outputs, 2, 2, 1));
+  const TensorView &A = inputs[0], &B = inputs[1], &out = outputs[0];
+  if (A.dtype != B.dtype || !isFloat(A.dtype) || !isFloat(out.dtype))
+    return unsupportedDtypes("matmul", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkAccType("matmul", attrs, A.dtype));
+  const bool ta = attrs.getInt("transpose_lhs", 0) != 0;
+  const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
+  if (A.rank() < 2 || B.rank() < 2)
+    return badShape("matmul", "operands must have rank >= 2");
+  const int64_t ra = A.rank(), rb = B.rank();
+  MatmulShapes s;
+  s.M = ta ? A.shape[ra - 1] : A.shape[ra - 2];
+  s.K = ta ? A.shape[ra - 2] : A.shape[ra - 1];
+  const int64_t K2 = tb ? B.shape[rb - 1] : B.shape[rb - 2];
+  s.N = tb ? B.shape[rb - 2] : B.shape[rb - 1];
+  if (s.K != K2)
+    return badShape("matmul", "contraction sizes differ: " + shapeString(A.shape) + " and " +
+                                  shapeString(B.shape));
+  const int64_t ro = std::max(ra, rb);
+  if (out.rank() != ro || out.shape[ro - 2] != s.M || out.shape[ro - 1] != s.N)
+    return badShape("matmul", "result shape " + shapeString(out.shape) + " does not match " +
+                                  shapeString(A.shape) + " x " + shapeString(B.shape));
+  s.batch.assign(out.shape.begin(), out.shape.end() - 2);
+  s.aBatch.assign(static_cast<size_t>(ro - ra), 1);
+  s.aBatch.insert(s.aBatch.end(), A.shape.begin(), A.shape.end() - 2);
+  s.bBatch.assign(static_cast<size_t>(ro - rb), 1);
+  s.bBatch.insert(s.bBatch.end(), B.shape.begin(), B.shape.end() - 2);
+  for (size_t i = 0; i < s.batch.size(); ++i)
+    if ((s.aBatch[i] != s.batch[i] && s.aBatch[i] != 1) ||
+        (s.bBatch[i] != s.batch[i] && s.bBatch[i] != 1) ||
+        s.batch[i] != std::max(s.aBatch[i], s.bBatch[i]))
+      return badShape("matmul", "batch dimensions of " + shapeString(A.shape) + " and " +
+                                    shapeString(B.shape) + " do not broadcast to " +
+                                    shapeString(out.shape));
+  const int64_t n = out.numElements();
+  if (n == 0)
+    return Status::ok();
+  if (A.dtype == DType::F64) {
+    std::vector<double> tmp;
+    double *dst = static_cast<double *>(out.data);
+    if (out.dtype != DType::F64) {
+      tmp.resize(static_cast<size_t>(n));
+      dst = tmp.data();
+    }
+    matmulF64(ctx, A, B, ta, tb, s, dst);
+    if (out.dtype != DType::F64)
+      storeDoubles(ctx, dst, out);
+    return Status::ok();
+  }
+  std::vector<float> tmp;
+  float *dst = static_cast<float *>(out.data);
+  if (out.dtype != DType::F32) {
+    tmp.resize(static_cast<size_t>(n));
+    dst = tmp.data();
+  }
+  if (s.K == 0)
+    std::fill(dst, dst + n, 0.0f);
+  else
+    PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
+  if (out.dtype != DType::F32)
+    storeFloats(ctx, dst, n, out);
+  return Status::ok();
+}
+
+/// result = alpha * op(a) op(b) + beta * c, c broadcast to [M, N]. As in ONNX's reference, a
+/// present c is always read (beta * NaN is NaN even for beta = 0).
+PRECIS_CPU_KERNEL(gemmKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("gemm", inputs, outputs, 2, 3, 1));
+  const TensorView &A = inputs[0], &B = inputs[1], &out = outputs[0];
+  const TensorView *Cm = inputs.size() > 2 ? &inputs[2] : nullptr;
+  if (A.dtype != B.dtype || !isFloat(A.dtype) || !isFloat(out.dtype) || (Cm && !isFloat(Cm->dtype)))
+    return unsupportedDtypes("gemm", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkAccType("gemm", attrs, A.dtype));
+  const bool ta = attrs.getInt("transpose_a", 0) != 0;
+  const bool tb = attrs.getInt("transpose_b", 0) != 0;
+  const double alpha = attrs.getFloat("alpha", 1.0), beta = attrs.getFloat("beta", 1.0);
+  if (A.rank() != 2 || B.rank() != 2)
+    return badShape("gemm", "a and b must have rank 2");
+  MatmulShapes s;
+  s.M = ta ? A.shape[1] : A.shape[0];
+  s.K = ta ? A.shape[0] : A.shape[1];
+  s.N = tb ? B.shape[0] : B.shape[1];
+  if ((tb ? B.shape[1] : B.shape[0]) != s.K)
+    return badShape("gemm", "contraction sizes differ");
+  if (out.shape != std::vector<int64_t>{s.M, s.N})
+    return badShape("gemm", "result shape " + shapeString(out.shape) + " should be " +
+                                shapeString({s.M, s.N}));
+  std::vector<int64_t> cStrides;
+  if (Cm && !broadcastStrides(Cm->shape, out.shape, cStrides))
+    return badShape("gemm", "c " + shapeString(Cm->shape) + " does not broadcast to " +
+                                shapeString(out.shape));
+  const int64_t n = out.numElements();
+  if (n == 0)
+    return Status::ok();
+
+  auto epilogue = [&](auto *acc, auto *res) {
+    using Acc = std::remove_pointer_t<decltype(acc)>;
+    const Acc a = static_cast<Acc>(alpha), b = static_cast<Acc>(beta);
+    if (!Cm) {
+      if (a != Acc(1))
+        for (int64_t i = 0; i < n; ++i)
+          res[i] = a * acc[i];
+      return;
+    }
+    std::vector<Acc> c(static_cast<size_t>(Cm->numElements()));
+    for (size_t i = 0; i < c.size(); ++i)
+      c[i] = Cm->dtype == DType::F64 ? static_cast<Acc>(static_cast<const double *>(Cm->data)[i])
+                                     : static_cast<Acc>(loadAsFloat(*Cm, static_cast<int64_t>(i)));
+    parallelFor(ctx, s.M, std::max<int64_t>(1, kGrainCheap / s.N), [&](int64_t rb, int64_t re) {
+      for (int64_t i = rb; i < re; ++i)
+        for (int64_t j = 0; j < s.N; ++j)
+          res[i * s.N + j] = a * acc[i * s.N + j] + b * c[i * cStrides[0] + j * cStrides[1]];
+    });
+  };
+
+  if (A.dtype == DType::F64) {
+    std::vector<double> tmp(static_cast<size_t>(n));
+    matmulF64(ctx, A, B, ta, tb, s, tmp.data());
+    epilogue(tmp.data(), tmp.data());
+    storeDoubles(ctx, tmp.data(), out);
+    return Status::ok();
+  }
+  std::vector<float> tmp;
+  float *dst = static_cast<float *>(out.data);
+  if (out.dtype != DType::F32) {
+    tmp.resize(static_cast<size_t>(n));
+    dst = tmp.data();
+  }
+  if (s.K == 0)
+    std::fill(dst, dst + n, 0.0f);
+  else
+    PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
+  epilogue(dst, dst);
+  if (out.dtype != DType::F32)
+    storeFloats(ctx, dst, n, out);
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct ConvGeometry {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, G;
+  int64_t sh, sw, dh, dw, pt, pl, pb, pr;
+};
+
+Status onednnConv(const KernelContext &ctx, const ConvGeometry &g, dnnl_data_type_t dt,
+                  const void *x, const void *w, const float *bias, float *dst) {
+  const int nt = threadBudget(ctx);
+  Key key("conv2d");
+  const int64_t k[] = {dt,  nt,   g.N,  g.C,  g.H,  g.W,  g.O,  g.KH, g.KW, g.OH,           g.OW,
+                       g.G, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.pb, g.pr, bias != nullptr};
+  key.add(k, static_cast<int>(sizeof k / sizeof k[0]));
+  ScopedOmpThreads threads(nt);
+  dnnl_memory_desc_t xmd, wmd, bmd, ymd;
+  const dnnl_dims_t xd = {g.N, g.C, g.H, g.W}, yd = {g.N, g.O, g.OH, g.OW}, bd = {g.O};
+  const dnnl_dims_t wd1 = {g.O, g.C, g.KH, g.KW};
+  const dnnl_dims_t wdG = {g.G, g.O / g.G, g.C / g.G, g.KH, g.KW};
+  if (dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dt, dnnl_abcd) != dnnl_success ||
+      dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, dnnl_abcd) != dnnl_success ||
+      dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a) != dnnl_success ||
+      (g.G == 1 ? dnnl_memory_desc_init_by_tag(&wmd, 4, wd1, dt, dnnl_abcd)
+                : dnnl_memory_desc_init_by_tag(&wmd, 5, wdG, dt, dnnl_abcde)) != dnnl_success)
+    return unimplemented("oneDNN rejects the convolution memory descriptors");
+  const dnnl_dims_t strides = {g.sh, g.sw}, dilates = {g.dh - 1, g.dw - 1};
+  const dnnl_dims_t padL = {g.pt, g.pl}, padR = {g.pb, g.pr};
+  dnnl_convolution_desc_t desc;
+  if (dnnl_dilated_convolution_forward_desc_init(
+          &desc, dnnl_forward_inference, dnnl_convolution_direct, &xmd, &wmd, bias ? &bmd : nullptr,
+          &ymd, strides, dilates, padL, padR) != dnnl_success)
+    return unimplemented("oneDNN rejects the convolution descriptor");
+  PrimitivePtr prim;
+  PRECIS_RETURN_IF_ERROR(getPrimitive(key, &desc, prim));
+  std::vector<std::pair<int, const void *>> args = {
+      {DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
+  if (bias)
+    args.push_back({DNNL_ARG_BIAS, bias});
+  return execute(*prim, args);
+}
+
+void convF64(const KernelContext &ctx, const ConvGeometry &g, const double *x, const double *w,
+             const std::vector<double> &bias, double *y) {
+  const int64_t cg = g.C / g.G, og = g.O / g.G;
+  parallelFor(ctx, g.N * g.O, 1, [&](int64_t b, int64_t e) {
+    for (int64_t no = b; no < e; ++no) {
+      const int64_t n = no / g.O, o = no % g.O, grp = o / og;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          double acc = bias.empty() ? 0.0 : bias[o];
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t i = 0; i < g.KH; ++i) {
+              const int64_t h = oh * g.sh - g.pt + i * g.dh;
+              if (h < 0 || h >= g.H)
+                continue;
+              for (int64_t j = 0; j < g.KW; ++j) {
+                const int64_t ww = ow * g.sw - g.pl + j * g.dw;
+                if (ww < 0 || ww >= g.W)
+                  continue;
+                acc += x[((n * g.C + grp * cg + c) * g.H + h) * g.W + ww] *
+                       w[((o * cg + c) * g.KH + i) * g.KW + j];
+              }
+            }
+          y[(no * g.OH + oh) * g.OW + ow] = acc;
+        }
+    }
+  });
+}
+
+} // namespace
+
+PRECIS_CPU_KERNEL(conv2dKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("conv2d", inputs, outputs, 2, 3, 1));
+  const TensorView &X = inputs[0], &Wt = inputs[1], &out = outputs[0];
+  const TensorView *bias = inputs.size() > 2 ? &inputs[2] : nullptr;
+  if (X.dtype != Wt.dtype || !isFloat(X.dtype) || !isFloat(out.dtype) ||
+      (bias && !isFloat(bias->dtype)))
+    return unsupportedDtypes("conv2d", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkAccType("conv2d", attrs, X.dtype));
+  if (X.rank() != 4 || Wt.rank() != 4 || out.rank() != 4)
+    return badShape("conv2d", "input, weight and result must have rank 4");
+  const std::vector<int64_t> st = attrs.getInts("strides", {1, 1});
+  const std::vector<int64_t> pd = attrs.getInts("pads", {0, 0, 0, 0});
+  const std::vector<int64_t> dl = attrs.getInts("dilations", {1, 1});
+  const int64_t G = attrs.getInt("groups", 1);
+  if (st.size() != 2 || pd.size() != 4 || dl.size() != 2)
+    return badShape("conv2d", "strides and dilations need 2 values, pads 4");
+  ConvGeometry g{X.shape[0],  X.shape[1],   X.shape[2],   X.shape[3], Wt.shape[0], Wt.shape[2],
+                 Wt.shape[3], out.shape[2], out.shape[3], G,          st[0],       st[1],
+                 dl[0],       dl[1],        pd[0],        pd[1],      pd[2],       pd[3]};
+  if (G < 1 || g.C % G != 0 || g.O % G != 0 || Wt.shape[1] * G != g.C)
+    return badShape("conv2d", "weight " + shapeString(Wt.shape) + " and groups " +
+                                  std::to_string(G) + " do not fit input " + shapeString(X.shape));
+  if (g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.pt < 0 || g.pl < 0 || g.pb < 0 || g.pr < 0)
+    return badShape("conv2d", "strides and dilations must be positive, pads non-negative");
+  const int64_t eh = (g.H + g.pt + g.pb - g.dh * (g.KH - 1) - 1) / g.sh + 1;
+  const int64_t ew = (g.W + g.pl + g.pr - g.dw * (g.KW - 1) - 1) / g.sw + 1;
+  if (out.shape[0] != g.N || out.shape[1] != g.O || out.shape[2] != eh || out.shape[3] != ew)
+    return badShape("conv2d", "result shape " + shapeString(out.shape) + " should be " +
+                                  shapeString({g.N, g.O, eh, ew}));
+  if (bias && bias->numElements() != g.O)
+    return badShape("conv2d", "bias must have O elements");
+  const int64_t n = out.numElements();
+  if (n == 0)
+    return Status::ok();
+
+  if (X.dtype == DType::F64) {
+    std::vector<double> b;
+    if (bias)
+      for (int64_t o = 0; o < g.O; ++o)
+        b.push_back(bias->dtype == DType::F64 ? static_cast<const double *>(bias->data)[o]
+                                              : loadAsFloat(*bias, o));
+    std::vector<double> tmp;
+    double *dst = static_cast<double *>(out.data);
+    if (out.dtype != DType::F64) {
+      tmp.resize(static_cast<size_t>(n));
+      dst = tmp.data();
+    }
+    convF64(ctx, g, static_cast<const double *>(X.data), static_cast<const double *>(Wt.data), b,
+            dst);
+    if (out.dtype != DType::F64)
+      storeDoubles(ctx, dst, out);
+    return Status::ok();
+  }
+  std::vector<float> b;
+  if (bias)
+    b = toFloatVector(*bias);
+  std::vector<float> tmp;
+  float *dst = static_cast<float *>(out.data);
+  if (out.dtype != DType::F32) {
+    tmp.resize(static_cast<size_t>(n));
+    dst = tmp.data();
+  }
+  auto run = [&](bool forceF32) {
+    Operands ops = prepareOperands(ctx, {&X, &Wt}, forceF32);
+    return onednnConv(ctx, g, ops.dt, ops.ptrs[0], ops.ptrs[1], bias ? b.data() : nullptr, dst);
+  };
+  Status s = run(false);
+  if (s.code() == StatusCode::Unimplemented && X.dtype == DType::BF16)
+    s = run(true);
+  PRECIS_RETURN_IF_ERROR(s);
+  if (out.dtype != DType::F32)
+    storeFloats(ctx, dst, n, out);
+  return Status::ok();
+}
+
+} // namespace precis::rt::cpu

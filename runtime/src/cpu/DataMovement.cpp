@@ -1,0 +1,263 @@
+//===- DataMovement.cpp - reshape, transpose, concat, split, slice, gather, expand ===//
+//
+// Kernels that move elements without looking at their values, so they work on every dtype by
+// element size. Each one validates the shapes it is given against its attributes (a bad
+// artifact must produce an error, never an out-of-bounds access) and then runs as contiguous
+// memcpy blocks or a strided copy (KernelSupport.h's stridedCopy).
+//
+//===----------------------------------------------------------------------===//
+
+#include "cpu/KernelSupport.h"
+
+namespace precis::rt::cpu {
+namespace {
+
+void parallelMemcpy(const KernelContext &ctx, void *dst, const void *src, size_t bytes) {
+  if (dst == src || bytes == 0)
+    return;
+  parallelFor(ctx, static_cast<int64_t>(bytes), int64_t(1) << 20, [&](int64_t b, int64_t e) {
+    std::memcpy(static_cast<char *>(dst) + b, static_cast<const char *>(src) + b,
+                static_cast<size_t>(e - b));
+  });
+}
+
+Status sameDtype(const char *kind, const std::vector<TensorView> &inputs,
+                 const std::vector<TensorView> &outputs) {
+  for (const TensorView &t : inputs)
+    if (t.dtype != outputs[0].dtype || dtypeSize(t.dtype) == 0)
+      return unsupportedDtypes(kind, inputs, outputs);
+  for (const TensorView &t : outputs)
+    if (t.dtype != outputs[0].dtype)
+      return unsupportedDtypes(kind, inputs, outputs);
+  return Status::ok();
+}
+
+} // namespace
+
+PRECIS_CPU_KERNEL(reshapeKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("reshape", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("reshape", inputs, outputs));
+  if (inputs[0].numElements() != outputs[0].numElements())
+    return badShape("reshape", "element counts differ: " + shapeString(inputs[0].shape) + " to " +
+                                   shapeString(outputs[0].shape));
+  parallelMemcpy(ctx, outputs[0].data, inputs[0].data, inputs[0].byteSize());
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(expandKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("expand", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("expand", inputs, outputs));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  std::vector<int64_t> strides;
+  if (!broadcastStrides(in.shape, out.shape, strides))
+    return badShape("expand",
+                    shapeString(in.shape) + " does not broadcast to " + shapeString(out.shape));
+  stridedCopy(ctx, out.data, in.data, dtypeSize(in.dtype), out.shape, 0, strides);
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(transposeKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("transpose", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("transpose", inputs, outputs));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  const int64_t rank = in.rank();
+  std::vector<int64_t> dflt(static_cast<size_t>(rank));
+  for (int64_t i = 0; i < rank; ++i)
+    dflt[i] = rank - 1 - i; // ONNX's default: reverse the dimensions
+  const std::vector<int64_t> perm = attrs.getInts("perm", dflt);
+  if (static_cast<int64_t>(perm.size()) != rank || out.rank() != rank)
+    return badShape("transpose", "perm and result rank must equal the input rank");
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  const std::vector<int64_t> inStrides = contiguousStrides(in.shape);
+  std::vector<int64_t> srcStrides(static_cast<size_t>(rank));
+  for (int64_t i = 0; i < rank; ++i) {
+    const int64_t p = perm[i];
+    if (p < 0 || p >= rank || seen[p])
+      return badShape("transpose", "perm is not a permutation");
+    seen[p] = true;
+    if (out.shape[i] != in.shape[p])
+      return badShape("transpose", "result shape " + shapeString(out.shape) +
+                                       " does not match the permuted input " +
+                                       shapeString(in.shape));
+    srcStrides[i] = inStrides[p];
+  }
+  stridedCopy(ctx, out.data, in.data, dtypeSize(in.dtype), out.shape, 0, srcStrides);
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(concatKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("concat", inputs, outputs, 1, SIZE_MAX, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("concat", inputs, outputs));
+  const TensorView &out = outputs[0];
+  int64_t axis = attrs.getInt("axis", 0);
+  if (!normalizeAxis(axis, out.rank()))
+    return badShape("concat", "axis out of range");
+  int64_t total = 0;
+  for (const TensorView &t : inputs) {
+    if (t.rank() != out.rank())
+      return badShape("concat", "operand ranks differ");
+    for (int64_t d = 0; d < out.rank(); ++d)
+      if (d != axis && t.shape[d] != out.shape[d])
+        return badShape("concat", "operand shape " + shapeString(t.shape) +
+                                      " does not match the result " + shapeString(out.shape));
+    total += t.shape[axis];
+  }
+  if (total != out.shape[axis])
+    return badShape("concat", "operand sizes along the axis do not sum to the result's");
+  const size_t esize = dtypeSize(out.dtype);
+  const int64_t outer = product(out.shape, 0, axis);
+  const int64_t inner = product(out.shape, axis + 1, out.shape.size());
+  const int64_t outRow = out.shape[axis] * inner; // elements per outer index in the result
+  std::vector<int64_t> offsets; // element offset of each input inside a result row
+  int64_t off = 0;
+  for (const TensorView &t : inputs) {
+    offsets.push_back(off);
+    off += t.shape[axis] * inner;
+  }
+  const int64_t numIn = static_cast<int64_t>(inputs.size());
+  parallelFor(ctx, outer * numIn, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(outRow, 1)),
+              [&](int64_t b, int64_t e) {
+                for (int64_t w = b; w < e; ++w) {
+                  const int64_t o = w / numIn, k = w % numIn;
+                  const int64_t chunk = inputs[k].shape[axis] * inner;
+                  std::memcpy(static_cast<char *>(out.data) + (o * outRow + offsets[k]) * esize,
+                              static_cast<const char *>(inputs[k].data) + o * chunk * esize,
+                              static_cast<size_t>(chunk) * esize);
+                }
+              });
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(splitKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("split", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("split", inputs, outputs));
+  const TensorView &in = inputs[0];
+  int64_t axis = attrs.getInt("axis", 0);
+  if (!normalizeAxis(axis, in.rank()))
+    return badShape("split", "axis out of range");
+  int64_t total = 0;
+  for (const TensorView &t : outputs) {
+    if (t.rank() != in.rank())
+      return badShape("split", "result ranks differ from the input's");
+    for (int64_t d = 0; d < in.rank(); ++d)
+      if (d != axis && t.shape[d] != in.shape[d])
+        return badShape("split", "result shape " + shapeString(t.shape) +
+                                     " does not match the input " + shapeString(in.shape));
+    total += t.shape[axis];
+  }
+  if (total != in.shape[axis])
+    return badShape("split", "result sizes along the axis do not sum to the input's");
+  const size_t esize = dtypeSize(in.dtype);
+  const int64_t outer = product(in.shape, 0, axis);
+  const int64_t inner = product(in.shape, axis + 1, in.shape.size());
+  const int64_t inRow = in.shape[axis] * inner;
+  std::vector<int64_t> offsets;
+  int64_t off = 0;
+  for (const TensorView &t : outputs) {
+    offsets.push_back(off);
+    off += t.shape[axis] * inner;
+  }
+  const int64_t numOut = static_cast<int64_t>(outputs.size());
+  parallelFor(ctx, outer * numOut, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(inRow, 1)),
+              [&](int64_t b, int64_t e) {
+                for (int64_t w = b; w < e; ++w) {
+                  const int64_t o = w / numOut, k = w % numOut;
+                  const int64_t chunk = outputs[k].shape[axis] * inner;
+                  std::memcpy(static_cast<char *>(outputs[k].data) + o * chunk * esize,
+                              static_cast<const char *>(in.data) + (o * inRow + offsets[k]) * esize,
+                              static_cast<size_t>(chunk) * esize);
+                }
+              });
+  return Status::ok();
+}
+
+/// Dimension d takes start[d] + i * step[d] for i in [0, count) where count is the number of
+/// such indices short of limit[d] (beyond it for negative steps; limit -1 then means "through
+/// index 0"). Every index taken must lie in [0, dim).
+PRECIS_CPU_KERNEL(sliceKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("slice", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("slice", inputs, outputs));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  const int64_t rank = in.rank();
+  const std::vector<int64_t> start = attrs.getInts("start", {});
+  const std::vector<int64_t> limit = attrs.getInts("limit", {});
+  const std::vector<int64_t> step = attrs.getInts("step", {});
+  if (static_cast<int64_t>(start.size()) != rank || static_cast<int64_t>(limit.size()) != rank ||
+      static_cast<int64_t>(step.size()) != rank || out.rank() != rank)
+    return badShape("slice", "start, limit, step and the result must have the input's rank");
+  const std::vector<int64_t> inStrides = contiguousStrides(in.shape);
+  std::vector<int64_t> srcStrides(static_cast<size_t>(rank));
+  int64_t base = 0;
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t s = step[d];
+    if (s == 0)
+      return badShape("slice", "step 0 in dimension " + std::to_string(d));
+    const int64_t span = s > 0 ? limit[d] - start[d] : start[d] - limit[d];
+    const int64_t mag = s > 0 ? s : -s;
+    const int64_t count = span <= 0 ? 0 : (span + mag - 1) / mag;
+    if (count != out.shape[d])
+      return badShape("slice", "dimension " + std::to_string(d) + " takes " +
+                                   std::to_string(count) + " elements but the result has " +
+                                   std::to_string(out.shape[d]));
+    if (count > 0) {
+      const int64_t last = start[d] + (count - 1) * s;
+      if (start[d] < 0 || start[d] >= in.shape[d] || last < 0 || last >= in.shape[d])
+        return badShape("slice", "dimension " + std::to_string(d) + " reads outside [0, " +
+                                     std::to_string(in.shape[d]) + ")");
+    }
+    base += (count > 0 ? start[d] : 0) * inStrides[d];
+    srcStrides[d] = s * inStrides[d];
+  }
+  stridedCopy(ctx, out.data, in.data, dtypeSize(in.dtype), out.shape, base, srcStrides);
+  return Status::ok();
+}
+
+/// result[o, j, i] = data[o, idx[j], i] with data viewed as [outer, dim, inner]; negative
+/// indices count from the end; any index outside [-dim, dim) fails the whole op before a
+/// single element is written.
+PRECIS_CPU_KERNEL(gatherKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("gather", inputs, outputs, 2, 2, 1));
+  const TensorView &data = inputs[0], &idx = inputs[1], &out = outputs[0];
+  if (data.dtype != out.dtype || dtypeSize(data.dtype) == 0 ||
+      (idx.dtype != DType::I64 && idx.dtype != DType::I32))
+    return unsupportedDtypes("gather", inputs, outputs);
+  int64_t axis = attrs.getInt("axis", 0);
+  if (!normalizeAxis(axis, data.rank()))
+    return badShape("gather", "axis out of range");
+  std::vector<int64_t> expect(data.shape.begin(), data.shape.begin() + axis);
+  expect.insert(expect.end(), idx.shape.begin(), idx.shape.end());
+  expect.insert(expect.end(), data.shape.begin() + axis + 1, data.shape.end());
+  if (expect != out.shape)
+    return badShape("gather",
+                    "result shape " + shapeString(out.shape) + " should be " + shapeString(expect));
+  const int64_t dim = data.shape[axis];
+  const int64_t n = idx.numElements();
+  std::vector<int64_t> index(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t v = idx.dtype == DType::I64 ? static_cast<const int64_t *>(idx.data)[j]
+                                              : static_cast<const int32_t *>(idx.data)[j];
+    if (v < -dim || v >= dim)
+      return invalidArgument("gather: index " + std::to_string(v) + " at position " +
+                             std::to_string(j) + " is out of range for axis " +
+                             std::to_string(axis) + " of size " + std::to_string(dim));
+    index[j] = v < 0 ? v + dim : v;
+  }
+  const size_t esize = dtypeSize(data.dtype);
+  const int64_t outer = product(data.shape, 0, axis);
+  const int64_t inner = product(data.shape, axis + 1, data.shape.size());
+  const size_t rowBytes = static_cast<size_t>(inner) * esize;
+  const char *src = static_cast<const char *>(data.data);
+  char *dst = static_cast<char *>(out.data);
+  parallelFor(ctx, outer * n, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(inner, 1)),
+              [&](int64_t b, int64_t e) {
+                for (int64_t w = b; w < e; ++w) {
+                  const int64_t o = w / std::max<int64_t>(n, 1), j = w % std::max<int64_t>(n, 1);
+                  std::memcpy(dst + w * rowBytes, src + (o * dim + index[j]) * rowBytes, rowBytes);
+                }
+              });
+  return Status::ok();
+}
+
+} // namespace precis::rt::cpu

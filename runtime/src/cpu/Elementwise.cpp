@@ -1,0 +1,574 @@
+//===- Elementwise.cpp - element-wise CPU kernels --------------------------===//
+//
+// Binary arithmetic with NumPy broadcasting, unary math, compare / not / where, and dropout.
+// Every element is read with an exact decode to its compute type (float for the narrow
+// formats, double for f64, the integer itself for i32 / i64), computed, and written back
+// rounded to nearest even (numerics.h).
+//
+// Loops: same-shape operands run as one flat loop; broadcasting goes through a collapsed
+// LoopNest whose innermost row is specialised for the unit-stride / broadcast-scalar cases
+// (which is what a bias add over the trailing dimension becomes). Rows are split across at
+// most ctx.numThreads OpenMP threads once a loop is long enough to pay for them.
+//
+// Integer arithmetic wraps (two's complement); integer division truncates toward zero,
+// INT_MIN / -1 wraps to INT_MIN, and division by zero is an InvalidArgument error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cpu/KernelSupport.h"
+
+#include <atomic>
+#include <cmath>
+
+namespace precis::rt::cpu {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Loop drivers.
+//===----------------------------------------------------------------------===//
+
+/// out[i] = op(a[i'], b[i'']) with broadcasting; `TI` is the input tag, `EO` the output Elem.
+template <typename TI, typename EO, typename Op>
+void binaryLoop(const KernelContext &ctx, const TensorView &a, const TensorView &b,
+                const TensorView &out, const Op &op, int64_t grain) {
+  using SI = typename TI::S;
+  using EI = typename TI::E;
+  using SO = typename EO::S;
+  const SI *pa = static_cast<const SI *>(a.data);
+  const SI *pb = static_cast<const SI *>(b.data);
+  SO *po = static_cast<SO *>(out.data);
+  const int64_t n = out.numElements();
+  if (a.shape == out.shape && b.shape == out.shape) {
+    parallelFor(ctx, n, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        po[i] = EO::store(op(EI::load(pa[i]), EI::load(pb[i])));
+    });
+    return;
+  }
+  std::vector<int64_t> sa, sb;
+  broadcastStrides(a.shape, out.shape, sa);
+  broadcastStrides(b.shape, out.shape, sb);
+  const LoopNest nest = makeLoopNest(out.shape, {contiguousStrides(out.shape), sa, sb});
+  forEachRow(ctx, nest, grain, [&](int64_t m, const int64_t *off, const int64_t *step) {
+    SO *o = po + off[0];
+    const SI *x = pa + off[1];
+    const SI *y = pb + off[2];
+    const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+    if (s0 == 1 && s1 == 1 && s2 == 1) {
+      for (int64_t j = 0; j < m; ++j)
+        o[j] = EO::store(op(EI::load(x[j]), EI::load(y[j])));
+    } else if (s0 == 1 && s1 == 1 && s2 == 0) {
+      const auto yv = EI::load(*y);
+      for (int64_t j = 0; j < m; ++j)
+        o[j] = EO::store(op(EI::load(x[j]), yv));
+    } else if (s0 == 1 && s1 == 0 && s2 == 1) {
+      const auto xv = EI::load(*x);
+      for (int64_t j = 0; j < m; ++j)
+        o[j] = EO::store(op(xv, EI::load(y[j])));
+    } else {
+      for (int64_t j = 0; j < m; ++j)
+        o[j * s0] = EO::store(op(EI::load(x[j * s1]), EI::load(y[j * s2])));
+    }
+  });
+}
+
+/// out[i] = op(in[i]), same shape.
+template <typename T, typename Op>
+void unaryLoop(const KernelContext &ctx, const TensorView &in, const TensorView &out, const Op &op,
+               int64_t grain) {
+  using S = typename T::S;
+  using E = typename T::E;
+  const S *pi = static_cast<const S *>(in.data);
+  S *po = static_cast<S *>(out.data);
+  parallelFor(ctx, out.numElements(), grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      po[i] = E::store(op(E::load(pi[i])));
+  });
+}
+
+Status checkBroadcast(const char *kind, const std::vector<TensorView> &operands,
+                      const TensorView &out) {
+  std::vector<int64_t> strides;
+  for (const TensorView &t : operands)
+    if (!broadcastStrides(t.shape, out.shape, strides))
+      return badShape(kind, "operand shape " + shapeString(t.shape) +
+                                " does not broadcast to the result shape " +
+                                shapeString(out.shape));
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Binary arithmetic.
+//===----------------------------------------------------------------------===//
+
+template <typename C> using Unsigned = std::make_unsigned_t<C>;
+
+struct AddOp {
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(static_cast<Unsigned<C>>(a) + static_cast<Unsigned<C>>(b));
+    else
+      return a + b;
+  }
+};
+struct SubOp {
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(static_cast<Unsigned<C>>(a) - static_cast<Unsigned<C>>(b));
+    else
+      return a - b;
+  }
+};
+struct MulOp {
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(static_cast<Unsigned<C>>(a) * static_cast<Unsigned<C>>(b));
+    else
+      return a * b;
+  }
+};
+struct DivOp {
+  std::atomic<bool> *divByZero;
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C>) {
+      if (b == 0) {
+        divByZero->store(true, std::memory_order_relaxed);
+        return 0;
+      }
+      if (b == -1)
+        return static_cast<C>(Unsigned<C>(0) - static_cast<Unsigned<C>>(a));
+      return a / b;
+    } else {
+      return a / b;
+    }
+  }
+};
+/// NaN-propagating maximum / minimum.
+struct MaxOp {
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (!std::is_integral_v<C>)
+      if (a != a || b != b)
+        return a + b;
+    return a > b ? a : b;
+  }
+};
+struct MinOp {
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (!std::is_integral_v<C>)
+      if (a != a || b != b)
+        return a + b;
+    return a < b ? a : b;
+  }
+};
+struct PowOp {
+  template <typename C> C operator()(C a, C b) const { return std::pow(a, b); }
+};
+
+template <typename Op>
+Status binaryArith(const char *kind, bool floatOnly, const KernelContext &ctx,
+                   const std::vector<TensorView> &inputs, std::vector<TensorView> &outputs,
+                   const Op &op) {
+  PRECIS_RETURN_IF_ERROR(checkArity(kind, inputs, outputs, 2, 2, 1));
+  const TensorView &a = inputs[0], &b = inputs[1], &out = outputs[0];
+  if (a.dtype != b.dtype || a.dtype != out.dtype)
+    return unsupportedDtypes(kind, inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkBroadcast(kind, inputs, out));
+  auto unsupported = [&] { return unsupportedDtypes(kind, inputs, outputs); };
+  auto body = [&](auto tag) {
+    using T = decltype(tag);
+    binaryLoop<T, typename T::E>(ctx, a, b, out, op, kGrainCheap);
+    return Status::ok();
+  };
+  return floatOnly ? visitFloat(a.dtype, unsupported, body)
+                   : visitNumeric(a.dtype, unsupported, body);
+}
+
+//===----------------------------------------------------------------------===//
+// Unary math.
+//===----------------------------------------------------------------------===//
+
+struct NegOp {
+  template <typename C> C operator()(C a) const {
+    if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(Unsigned<C>(0) - static_cast<Unsigned<C>>(a));
+    else
+      return -a;
+  }
+};
+struct AbsOp {
+  template <typename C> C operator()(C a) const {
+    if constexpr (std::is_integral_v<C>)
+      return a < 0 ? NegOp()(a) : a;
+    else
+      return std::fabs(a);
+  }
+};
+struct ReluOp {
+  template <typename C> C operator()(C a) const { return a < C(0) ? C(0) : a; } // NaN stays
+};
+struct LeakyReluOp {
+  float alpha;
+  template <typename C> C operator()(C a) const {
+    return a >= C(0) ? a : static_cast<C>(alpha) * a;
+  }
+};
+struct GeluErfOp {
+  template <typename C> C operator()(C x) const {
+    return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+  }
+};
+struct GeluTanhOp {
+  template <typename C> C operator()(C x) const {
+    const C inner = C(0.79788456080286535588) * (x + C(0.044715) * x * x * x);
+    return C(0.5) * x * (C(1) + std::tanh(inner));
+  }
+};
+struct TanhOp {
+  template <typename C> C operator()(C x) const { return std::tanh(x); }
+};
+/// 1 / (1 + e^-x), evaluated on the side where the exponential cannot overflow.
+struct SigmoidOp {
+  template <typename C> C operator()(C x) const {
+    if (x >= C(0))
+      return C(1) / (C(1) + std::exp(-x));
+    const C e = std::exp(x);
+    return e / (C(1) + e);
+  }
+};
+struct ErfOp {
+  template <typename C> C operator()(C x) const { return std::erf(x); }
+};
+struct SqrtOp {
+  template <typename C> C operator()(C x) const { return std::sqrt(x); }
+};
+struct ExpOp {
+  template <typename C> C operator()(C x) const { return std::exp(x); }
+};
+struct LogOp {
+  template <typename C> C operator()(C x) const { return std::log(x); }
+};
+struct RsqrtOp {
+  template <typename C> C operator()(C x) const { return C(1) / std::sqrt(x); }
+};
+struct ReciprocalOp {
+  template <typename C> C operator()(C x) const { return C(1) / x; }
+};
+
+template <typename Op>
+Status unaryMath(const char *kind, bool floatOnly, int64_t grain, const KernelContext &ctx,
+                 const std::vector<TensorView> &inputs, std::vector<TensorView> &outputs,
+                 const Op &op) {
+  PRECIS_RETURN_IF_ERROR(checkArity(kind, inputs, outputs, 1, 1, 1));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (in.dtype != out.dtype)
+    return unsupportedDtypes(kind, inputs, outputs);
+  if (in.shape != out.shape)
+    return badShape(kind, "result shape " + shapeString(out.shape) + " differs from input " +
+                              shapeString(in.shape));
+  auto unsupported = [&] { return unsupportedDtypes(kind, inputs, outputs); };
+  auto body = [&](auto tag) {
+    unaryLoop<decltype(tag)>(ctx, in, out, op, grain);
+    return Status::ok();
+  };
+  return floatOnly ? visitFloat(in.dtype, unsupported, body)
+                   : visitNumeric(in.dtype, unsupported, body);
+}
+
+//===----------------------------------------------------------------------===//
+// Compare.
+//===----------------------------------------------------------------------===//
+
+template <int Kind> struct CmpOp {
+  template <typename C> bool operator()(C a, C b) const {
+    if constexpr (Kind == 0)
+      return a == b;
+    else if constexpr (Kind == 1)
+      return a < b;
+    else if constexpr (Kind == 2)
+      return a <= b;
+    else if constexpr (Kind == 3)
+      return a > b;
+    else
+      return a >= b;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Where.
+//===----------------------------------------------------------------------===//
+
+template <typename S>
+void whereLoop(const KernelContext &ctx, const TensorView &cond, const TensorView &x,
+               const TensorView &y, const TensorView &out) {
+  const uint8_t *pc = static_cast<const uint8_t *>(cond.data);
+  const S *px = static_cast<const S *>(x.data);
+  const S *py = static_cast<const S *>(y.data);
+  S *po = static_cast<S *>(out.data);
+  std::vector<int64_t> sc, sx, sy;
+  broadcastStrides(cond.shape, out.shape, sc);
+  broadcastStrides(x.shape, out.shape, sx);
+  broadcastStrides(y.shape, out.shape, sy);
+  const LoopNest nest = makeLoopNest(out.shape, {contiguousStrides(out.shape), sc, sx, sy});
+  forEachRow(ctx, nest, kGrainCheap, [&](int64_t m, const int64_t *off, const int64_t *step) {
+    S *o = po + off[0];
+    const uint8_t *c = pc + off[1];
+    const S *a = px + off[2];
+    const S *b = py + off[3];
+    if (step[0] == 1 && step[1] == 1 && step[2] == 1 && step[3] == 1) {
+      for (int64_t j = 0; j < m; ++j)
+        o[j] = c[j] ? a[j] : b[j];
+    } else {
+      for (int64_t j = 0; j < m; ++j)
+        o[j * step[0]] = c[j * step[1]] ? a[j * step[2]] : b[j * step[3]];
+    }
+  });
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Kernels.
+//===----------------------------------------------------------------------===//
+
+PRECIS_CPU_KERNEL(addKernel) {
+  (void)attrs;
+  return binaryArith("add", false, ctx, inputs, outputs, AddOp{});
+}
+PRECIS_CPU_KERNEL(subKernel) {
+  (void)attrs;
+  return binaryArith("sub", false, ctx, inputs, outputs, SubOp{});
+}
+PRECIS_CPU_KERNEL(mulKernel) {
+  (void)attrs;
+  return binaryArith("mul", false, ctx, inputs, outputs, MulOp{});
+}
+PRECIS_CPU_KERNEL(divKernel) {
+  (void)attrs;
+  std::atomic<bool> divByZero{false};
+  PRECIS_RETURN_IF_ERROR(binaryArith("div", false, ctx, inputs, outputs, DivOp{&divByZero}));
+  if (divByZero.load())
+    return invalidArgument("div: integer division by zero");
+  return Status::ok();
+}
+PRECIS_CPU_KERNEL(maxKernel) {
+  (void)attrs;
+  return binaryArith("max", false, ctx, inputs, outputs, MaxOp{});
+}
+PRECIS_CPU_KERNEL(minKernel) {
+  (void)attrs;
+  return binaryArith("min", false, ctx, inputs, outputs, MinOp{});
+}
+PRECIS_CPU_KERNEL(powKernel) {
+  (void)attrs;
+  return binaryArith("pow", true, ctx, inputs, outputs, PowOp{});
+}
+
+PRECIS_CPU_KERNEL(negKernel) {
+  (void)attrs;
+  return unaryMath("neg", false, kGrainCheap, ctx, inputs, outputs, NegOp{});
+}
+PRECIS_CPU_KERNEL(absKernel) {
+  (void)attrs;
+  return unaryMath("abs", false, kGrainCheap, ctx, inputs, outputs, AbsOp{});
+}
+PRECIS_CPU_KERNEL(reluKernel) {
+  (void)attrs;
+  return unaryMath("relu", true, kGrainCheap, ctx, inputs, outputs, ReluOp{});
+}
+PRECIS_CPU_KERNEL(leakyReluKernel) {
+  const float alpha = static_cast<float>(attrs.getFloat("alpha", 0.01));
+  return unaryMath("leaky_relu", true, kGrainCheap, ctx, inputs, outputs, LeakyReluOp{alpha});
+}
+PRECIS_CPU_KERNEL(geluKernel) {
+  const int64_t approx = attrs.getInt("approximation", 0);
+  if (approx == 1)
+    return unaryMath("gelu", true, kGrainExpensive, ctx, inputs, outputs, GeluTanhOp{});
+  if (approx != 0)
+    return invalidArgument("gelu: unknown approximation " + std::to_string(approx));
+  return unaryMath("gelu", true, kGrainExpensive, ctx, inputs, outputs, GeluErfOp{});
+}
+PRECIS_CPU_KERNEL(tanhKernel) {
+  (void)attrs;
+  return unaryMath("tanh", true, kGrainExpensive, ctx, inputs, outputs, TanhOp{});
+}
+PRECIS_CPU_KERNEL(sigmoidKernel) {
+  (void)attrs;
+  return unaryMath("sigmoid", true, kGrainExpensive, ctx, inputs, outputs, SigmoidOp{});
+}
+PRECIS_CPU_KERNEL(erfKernel) {
+  (void)attrs;
+  return unaryMath("erf", true, kGrainExpensive, ctx, inputs, outputs, ErfOp{});
+}
+PRECIS_CPU_KERNEL(sqrtKernel) {
+  (void)attrs;
+  return unaryMath("sqrt", true, kGrainCheap, ctx, inputs, outputs, SqrtOp{});
+}
+PRECIS_CPU_KERNEL(expKernel) {
+  (void)attrs;
+  return unaryMath("exp", true, kGrainExpensive, ctx, inputs, outputs, ExpOp{});
+}
+PRECIS_CPU_KERNEL(logKernel) {
+  (void)attrs;
+  return unaryMath("log", true, kGrainExpensive, ctx, inputs, outputs, LogOp{});
+}
+PRECIS_CPU_KERNEL(rsqrtKernel) {
+  (void)attrs;
+  return unaryMath("rsqrt", true, kGrainCheap, ctx, inputs, outputs, RsqrtOp{});
+}
+PRECIS_CPU_KERNEL(reciprocalKernel) {
+  (void)attrs;
+  return unaryMath("reciprocal", true, kGrainCheap, ctx, inputs, outputs, ReciprocalOp{});
+}
+
+PRECIS_CPU_KERNEL(compareKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("compare", inputs, outputs, 2, 2, 1));
+  const TensorView &a = inputs[0], &b = inputs[1], &out = outputs[0];
+  if (a.dtype != b.dtype || out.dtype != DType::Bool)
+    return unsupportedDtypes("compare", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkBroadcast("compare", inputs, out));
+  const int64_t kind = attrs.getInt("kind", 0);
+  if (kind < 0 || kind > 4)
+    return invalidArgument("compare: unknown comparison kind " + std::to_string(kind));
+  auto unsupported = [&] { return unsupportedDtypes("compare", inputs, outputs); };
+  return visitAny(a.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using EO = Elem<DType::Bool>;
+    switch (kind) {
+    case 0:
+      binaryLoop<T, EO>(ctx, a, b, out, CmpOp<0>{}, kGrainCheap);
+      break;
+    case 1:
+      binaryLoop<T, EO>(ctx, a, b, out, CmpOp<1>{}, kGrainCheap);
+      break;
+    case 2:
+      binaryLoop<T, EO>(ctx, a, b, out, CmpOp<2>{}, kGrainCheap);
+      break;
+    case 3:
+      binaryLoop<T, EO>(ctx, a, b, out, CmpOp<3>{}, kGrainCheap);
+      break;
+    default:
+      binaryLoop<T, EO>(ctx, a, b, out, CmpOp<4>{}, kGrainCheap);
+      break;
+    }
+    return Status::ok();
+  });
+}
+
+PRECIS_CPU_KERNEL(notKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("not", inputs, outputs, 1, 1, 1));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (in.dtype != DType::Bool || out.dtype != DType::Bool)
+    return unsupportedDtypes("not", inputs, outputs);
+  if (in.shape != out.shape)
+    return badShape("not", "result shape differs from the input shape");
+  unaryLoop<Tag<DType::Bool>>(
+      ctx, in, out, [](bool v) { return !v; }, kGrainCheap);
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(whereKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("where", inputs, outputs, 3, 3, 1));
+  const TensorView &c = inputs[0], &x = inputs[1], &y = inputs[2], &out = outputs[0];
+  if (c.dtype != DType::Bool || x.dtype != y.dtype || x.dtype != out.dtype ||
+      dtypeSize(x.dtype) == 0)
+    return unsupportedDtypes("where", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkBroadcast("where", inputs, out));
+  if (out.numElements() == 0)
+    return Status::ok();
+  switch (dtypeSize(x.dtype)) {
+  case 1:
+    whereLoop<uint8_t>(ctx, c, x, y, out);
+    break;
+  case 2:
+    whereLoop<uint16_t>(ctx, c, x, y, out);
+    break;
+  case 4:
+    whereLoop<uint32_t>(ctx, c, x, y, out);
+    break;
+  default:
+    whereLoop<uint64_t>(ctx, c, x, y, out);
+    break;
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Dropout.
+//===----------------------------------------------------------------------===//
+
+std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
+  constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      key[0] += kW0;
+      key[1] += kW1;
+    }
+    const uint64_t p0 = static_cast<uint64_t>(kM0) * ctr[0];
+    const uint64_t p1 = static_cast<uint64_t>(kM1) * ctr[2];
+    ctr = {static_cast<uint32_t>(p1 >> 32) ^ ctr[1] ^ key[0], static_cast<uint32_t>(p1),
+           static_cast<uint32_t>(p0 >> 32) ^ ctr[3] ^ key[1], static_cast<uint32_t>(p0)};
+  }
+  return ctr;
+}
+
+/// Training mode keeps element i when u_i >= ratio, where, with g = i / 4 and
+/// w = philox4x32_10({lo32(g), hi32(g), 0, 0}, {lo32(seed), hi32(seed)})[i % 4],
+/// u_i = (w >> 8) * 2^-24 (a float in [0, 1), exact). Kept elements are scaled by
+/// 1 / (1 - ratio) computed in float; ratio >= 1 drops everything. The mask is 1 for kept
+/// elements. Any backend that implements dropout reproduces this stream bit for bit.
+PRECIS_CPU_KERNEL(dropoutKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("dropout", inputs, outputs, 1, 1, 1));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  const TensorView *mask = outputs.size() > 1 ? &outputs[1] : nullptr;
+  if (in.dtype != out.dtype || (mask && mask->dtype != DType::Bool))
+    return unsupportedDtypes("dropout", inputs, outputs);
+  if (in.shape != out.shape || (mask && mask->shape != in.shape))
+    return badShape("dropout", "result and mask shapes must equal the input shape");
+  const float ratio = static_cast<float>(attrs.getFloat("ratio", 0.5));
+  const bool training = attrs.getInt("training", 0) != 0;
+  const uint64_t seed = static_cast<uint64_t>(attrs.getInt("seed", 0));
+  if (!(ratio >= 0.0f))
+    return invalidArgument("dropout: ratio must be >= 0");
+  const int64_t n = in.numElements();
+  uint8_t *m = mask ? static_cast<uint8_t *>(mask->data) : nullptr;
+  auto unsupported = [&] { return unsupportedDtypes("dropout", inputs, outputs); };
+  return visitFloat(in.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    using C = typename T::C;
+    const S *pi = static_cast<const S *>(in.data);
+    S *po = static_cast<S *>(out.data);
+    if (!training || ratio == 0.0f) {
+      if (po != pi)
+        std::memcpy(po, pi, static_cast<size_t>(n) * sizeof(S));
+      if (m)
+        std::memset(m, 1, static_cast<size_t>(n));
+      return Status::ok();
+    }
+    const bool dropAll = ratio >= 1.0f;
+    const C scale = dropAll ? C(0) : static_cast<C>(1.0f / (1.0f - ratio));
+    const std::array<uint32_t, 2> key = {static_cast<uint32_t>(seed),
+                                         static_cast<uint32_t>(seed >> 32)};
+    // Threads split on multiples of 4 so each Philox block is generated once.
+    parallelFor(ctx, (n + 3) / 4, kGrainExpensive / 4, [&](int64_t gb, int64_t ge) {
+      for (int64_t g = gb; g < ge; ++g) {
+        const std::array<uint32_t, 4> r = philox4x32_10(
+            {static_cast<uint32_t>(g), static_cast<uint32_t>(uint64_t(g) >> 32), 0, 0}, key);
+        for (int64_t j = 0; j < 4 && g * 4 + j < n; ++j) {
+          const int64_t i = g * 4 + j;
+          const float u = static_cast<float>(r[j] >> 8) * 0x1p-24f;
+          const bool keep = !dropAll && u >= ratio;
+          po[i] = T::E::store(keep ? T::E::load(pi[i]) * scale : C(0));
+          if (m)
+            m[i] = keep ? 1 : 0;
+        }
+      }
+    });
+    return Status::ok();
+  });
+}
+
+} // namespace precis::rt::cpu

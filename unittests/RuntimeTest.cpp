@@ -1,0 +1,492 @@
+//===- RuntimeTest.cpp - loading, validating and running artifacts ---------===//
+//
+// Sessions on small hand-built artifacts: results against a reference, the caller-facing
+// errors (inputs, functions, parameters), and one test per artifact validation rule, each
+// checking the error code and that the message names the culprit.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RuntimeTestUtil.h"
+
+#include "precis/runtime/Session.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+
+using namespace precis::rt;
+using namespace precis::rt::testing;
+namespace schema = precis::schema;
+
+namespace {
+
+Tensor f32Tensor(std::vector<int64_t> shape, std::vector<float> values) {
+  Tensor t;
+  t.dtype = DType::F32;
+  t.shape = std::move(shape);
+  t.data.resize(values.size() * sizeof(float));
+  std::memcpy(t.data.data(), values.data(), t.data.size());
+  return t;
+}
+
+std::vector<float> floats(const Tensor &t) {
+  return std::vector<float>(t.as<float>(), t.as<float>() + t.numElements());
+}
+
+std::string tempPath(const std::string &name) {
+  return ::testing::TempDir() + "/precis_rt_" + std::to_string(::getpid()) + "_" + name;
+}
+
+void writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary).write(bytes.data(), bytes.size());
+}
+
+std::unique_ptr<Session> load(const std::string &bytes, SessionOptions options = {}) {
+  std::unique_ptr<Session> s;
+  Status st = Session::createFromMemory(bytes.data(), bytes.size(), options, &s);
+  EXPECT_TRUE(st.isOk()) << st.message();
+  return s;
+}
+
+Status loadStatus(const std::string &bytes, SessionOptions options = {}) {
+  std::unique_ptr<Session> s;
+  return Session::createFromMemory(bytes.data(), bytes.size(), options, &s);
+}
+
+const std::vector<float> kX = {0.5f, 1, -4, 5, -1, 2, -2, 0};
+
+#define EXPECT_STATUS(expr, code_, substring)                                                      \
+  do {                                                                                             \
+    Status st_ = (expr);                                                                           \
+    EXPECT_EQ(st_.code(), StatusCode::code_) << st_.message();                                     \
+    EXPECT_NE(st_.message().find(substring), std::string::npos)                                    \
+        << "message: " << st_.message() << "\nexpected to contain: " << (substring);               \
+  } while (0)
+
+//===----------------------------------------------------------------------===//
+// Running
+//===----------------------------------------------------------------------===//
+
+TEST(RuntimeSession, RunsForwardFromMemory) {
+  auto s = load(makeMlpArtifact());
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  Status st = s->run("forward", {f32Tensor({2, 4}, kX)}, &out);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  ASSERT_EQ(out.size(), 2u);
+  std::vector<float> y, z;
+  mlpReference(kX, &y, &z);
+  EXPECT_EQ(out[0].dtype, DType::F32);
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(floats(out[0]), y);
+  EXPECT_EQ(out[1].shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(floats(out[1]), z);
+
+  // A second run reuses the arena and gives the same answer; a second function shares it.
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  EXPECT_EQ(floats(out[1]), z);
+  ASSERT_TRUE(s->run("relu_only", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(floats(out[0]), (std::vector<float>{0.5f, 1, 0, 5, 0, 2, 0, 0}));
+}
+
+TEST(RuntimeSession, RunsFromFile) {
+  const std::string path = tempPath("mlp.precis");
+  writeFile(path, makeMlpArtifact());
+  std::unique_ptr<Session> s;
+  Status st = Session::createFromFile(path, {}, &s);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  std::vector<float> y, z;
+  mlpReference(kX, &y, &z);
+  EXPECT_EQ(floats(out[1]), z);
+  std::remove(path.c_str());
+}
+
+TEST(RuntimeSession, MissingFileIsNotFound) {
+  std::unique_ptr<Session> s;
+  EXPECT_STATUS(Session::createFromFile("/nonexistent/model.precis", {}, &s), NotFound,
+                "/nonexistent/model.precis");
+  EXPECT_STATUS(Session::createFromFile("/", {}, &s), IoError, "not a regular file");
+}
+
+TEST(RuntimeSession, Introspection) {
+  auto s = load(makeMlpArtifact());
+  EXPECT_EQ(s->listFunctions(), (std::vector<std::string>{"forward", "relu_only"}));
+  const FunctionInfo *f = s->findFunction("forward");
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->inputs.size(), 1u);
+  EXPECT_EQ(f->inputs[0].name, "x");
+  EXPECT_EQ(f->inputs[0].dtype, DType::F32);
+  EXPECT_EQ(f->inputs[0].shape, (std::vector<int64_t>{2, 4}));
+  ASSERT_EQ(f->outputs.size(), 2u);
+  EXPECT_EQ(f->outputs[1].name, "z");
+  EXPECT_EQ(s->findFunction("backward"), nullptr);
+  ASSERT_EQ(s->parameters().size(), 2u);
+  EXPECT_EQ(s->parameters()[0].name, "w");
+  EXPECT_EQ(s->parameters()[1].name, "b");
+  EXPECT_EQ(s->arenaBytes(), 192u);
+  EXPECT_EQ(s->parameterBytes(), 8 * 4 + 12 * 4u);
+  EXPECT_EQ(s->copiedParameterBytes(), 0u);
+  EXPECT_EQ(s->producer(), "precis test");
+  EXPECT_EQ(s->target(), "cpu");
+}
+
+TEST(RuntimeSession, ZeroSizedTensors) {
+  schema::Manifest m;
+  m.set_target("cpu");
+  m.set_arena_size(0);
+  addValue(m, DType::F32, {0, 4}, "x")->set_input(0);
+  addValue(m, DType::F32, {0, 4}, "y")->set_arena_offset(0);
+  schema::Function *f = m.add_functions();
+  f->set_name("f");
+  f->add_inputs(0);
+  addOp(*f, "relu", {0}, {1});
+  f->add_outputs(1);
+  auto s = load(serialize(m, {}));
+  ASSERT_TRUE(s);
+  TensorView x{nullptr, DType::F32, {0, 4}};
+  std::vector<Tensor> out;
+  Status st = s->run("f", std::vector<TensorView>{x}, &out);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{0, 4}));
+  EXPECT_TRUE(out[0].data.empty());
+}
+
+TEST(RuntimeSession, OutputsMayBeInputsAndParameters) {
+  schema::Manifest m;
+  m.set_target("cpu");
+  addValue(m, DType::F32, {2}, "x")->set_input(0);
+  addValue(m, DType::F32, {2}, "p")->set_blob(0);
+  schema::Function *f = m.add_functions();
+  f->set_name("passthrough");
+  f->add_inputs(0);
+  f->add_outputs(0);
+  f->add_outputs(1);
+  auto s = load(serialize(m, {bytesOf(std::vector<float>{7, 8})}));
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("passthrough", {f32Tensor({2}, {1, 2})}, &out).isOk());
+  EXPECT_EQ(floats(out[0]), (std::vector<float>{1, 2}));
+  EXPECT_EQ(floats(out[1]), (std::vector<float>{7, 8}));
+}
+
+//===----------------------------------------------------------------------===//
+// Caller errors
+//===----------------------------------------------------------------------===//
+
+TEST(RuntimeSession, InputMismatches) {
+  auto s = load(makeMlpArtifact());
+  std::vector<Tensor> out;
+  EXPECT_STATUS(s->run("forward", {f32Tensor({2, 3}, std::vector<float>(6))}, &out),
+                InvalidArgument, "input 'x' expects f32[2,4], got f32[2,3]");
+  Tensor i32 = f32Tensor({2, 4}, kX);
+  i32.dtype = DType::I32;
+  EXPECT_STATUS(s->run("forward", {i32}, &out), InvalidArgument,
+                "input 'x' expects f32[2,4], got i32[2,4]");
+  EXPECT_STATUS(s->run("forward", std::vector<Tensor>{}, &out), InvalidArgument,
+                "function 'forward' takes 1 inputs, got 0");
+  EXPECT_STATUS(s->run("forward", {f32Tensor({2, 4}, kX), f32Tensor({2, 4}, kX)}, &out),
+                InvalidArgument, "takes 1 inputs, got 2");
+  TensorView noData{nullptr, DType::F32, {2, 4}};
+  EXPECT_STATUS(s->run("forward", std::vector<TensorView>{noData}, &out), InvalidArgument,
+                "input 'x' has no data");
+  EXPECT_STATUS(s->run("backward", {f32Tensor({2, 4}, kX)}, &out), NotFound,
+                "no function 'backward' (the artifact has: forward, relu_only)");
+  // A failed run leaves the session usable.
+  EXPECT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+}
+
+TEST(RuntimeSession, KernelFailureNamesTheOp) {
+  // Structurally valid, but add's operands disagree in shape: the kernel says so, the
+  // session prefixes the op.
+  schema::Manifest m;
+  m.set_target("cpu");
+  m.set_arena_size(64);
+  addValue(m, DType::F32, {2, 4}, "x")->set_input(0);
+  addValue(m, DType::F32, {4, 2}, "w")->set_blob(0);
+  addValue(m, DType::F32, {2, 4})->set_arena_offset(0);
+  schema::Function *f = m.add_functions();
+  f->set_name("forward");
+  f->add_inputs(0);
+  addOp(*f, "add", {0, 1}, {2}, "Add_7");
+  f->add_outputs(2);
+  auto s = load(serialize(m, {bytesOf(std::vector<float>(8))}));
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  Status st = s->run("forward", {f32Tensor({2, 4}, kX)}, &out);
+  EXPECT_FALSE(st.isOk());
+  EXPECT_EQ(st.message().rfind("op 0 'add' (node \"Add_7\"): ", 0), 0u) << st.message();
+}
+
+TEST(RuntimeSession, Parameters) {
+  const std::string bytes = makeMlpArtifact();
+  auto s = load(bytes);
+  auto other = load(bytes);
+  Tensor w;
+  ASSERT_TRUE(s->getParameter("w", &w).isOk());
+  EXPECT_EQ(floats(w), mlpW());
+  EXPECT_STATUS(s->getParameter("nope", &w), NotFound, "no parameter 'nope'");
+
+  // Replace w; runs see it, the other session does not.
+  std::vector<float> w2(8, 10.0f);
+  ASSERT_TRUE(s->setParameter("w", f32Tensor({2, 4}, w2).view()).isOk());
+  EXPECT_EQ(s->copiedParameterBytes(), 32u);
+  ASSERT_TRUE(s->getParameter("w", &w).isOk());
+  EXPECT_EQ(floats(w), w2);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(floats(out[0])[i], std::max(kX[i] + 10.0f, 0.0f));
+  ASSERT_TRUE(other->getParameter("w", &w).isOk());
+  EXPECT_EQ(floats(w), mlpW());
+
+  EXPECT_STATUS(s->setParameter("w", f32Tensor({8}, w2).view()), InvalidArgument,
+                "parameter 'w' is f32[2,4], got f32[8]");
+  EXPECT_STATUS(s->setParameter("nope", f32Tensor({8}, w2).view()), NotFound, "nope");
+}
+
+TEST(RuntimeSession, CopyParametersFromFile) {
+  const std::string path = tempPath("copy.precis");
+  writeFile(path, makeMlpArtifact());
+  SessionOptions options;
+  options.copyParameters = true;
+  options.numThreads = 2;
+  std::unique_ptr<Session> s;
+  ASSERT_TRUE(Session::createFromFile(path, options, &s).isOk());
+  EXPECT_EQ(s->copiedParameterBytes(), s->parameterBytes());
+  ASSERT_TRUE(s->setParameter("b", f32Tensor({4, 3}, std::vector<float>(12, 0)).view()).isOk());
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  EXPECT_EQ(floats(out[1]), std::vector<float>(6, 0.0f));
+  std::remove(path.c_str());
+}
+
+TEST(RuntimeSession, Options) {
+  const std::string bytes = makeMlpArtifact();
+  SessionOptions cuda;
+  cuda.backend = "cuda";
+  EXPECT_STATUS(loadStatus(bytes, cuda), Unavailable, "backend 'cuda' is not available");
+  SessionOptions threads;
+  threads.numThreads = -1;
+  EXPECT_STATUS(loadStatus(bytes, threads), InvalidArgument, "numThreads");
+
+  schema::Manifest m = mlpManifest();
+  m.set_target("cuda:sm_90a");
+  EXPECT_STATUS(loadStatus(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())})), InvalidArgument,
+                "compiled for target 'cuda:sm_90a', not for backend 'cpu'");
+}
+
+//===----------------------------------------------------------------------===//
+// Validation: one test per rule
+//===----------------------------------------------------------------------===//
+
+/// Loads the reference artifact after `edit` changed its manifest.
+Status loadEdited(const std::function<void(schema::Manifest &)> &edit) {
+  schema::Manifest m = mlpManifest();
+  edit(m);
+  return loadStatus(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())}));
+}
+
+/// Loads the reference artifact after `edit` changed its bytes.
+Status loadPatched(const std::function<void(std::string &)> &edit) {
+  std::string bytes = makeMlpArtifact();
+  edit(bytes);
+  return loadStatus(bytes);
+}
+
+TEST(RuntimeValidation, Header) {
+  EXPECT_STATUS(loadStatus("PRECIS"), InvalidArtifact, "shorter than the 24-byte header");
+  EXPECT_STATUS(loadPatched([](std::string &b) { b[0] = 'X'; }), InvalidArtifact, "bad magic");
+  EXPECT_STATUS(loadPatched([](std::string &b) { b[8] = 2; }), InvalidArtifact,
+                "format version 2; this runtime reads version 1");
+  EXPECT_STATUS(loadPatched([](std::string &b) { b[12] = 1; }), InvalidArtifact,
+                "reserved header field");
+  EXPECT_STATUS(loadPatched([](std::string &b) { b[23] = 0x7F; }), InvalidArtifact,
+                "extends past the end of the file");
+  EXPECT_STATUS(loadPatched([](std::string &b) { b[24] = '\xFF'; }), InvalidArtifact,
+                "does not parse");
+  EXPECT_STATUS(loadPatched([](std::string &b) {
+                  const uint64_t m = static_cast<uint8_t>(b[16]) | static_cast<uint8_t>(b[17]) << 8;
+                  b[24 + m] = 1; // first padding byte
+                }),
+                InvalidArtifact, "nonzero padding byte");
+  // A file cut inside the padding before the data section.
+  schema::Manifest m;
+  m.set_target("cpu");
+  schema::Function *f = m.add_functions();
+  f->set_name("empty");
+  std::string noBlobs = serialize(m, {});
+  ASSERT_TRUE(loadStatus(noBlobs).isOk());
+  noBlobs.pop_back();
+  EXPECT_STATUS(loadStatus(noBlobs), InvalidArtifact, "before the data section");
+}
+
+TEST(RuntimeValidation, Values) {
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_values(1)->mutable_type()->set_dtype(static_cast<schema::DType>(99));
+                }),
+                InvalidArtifact, "value 1 (\"w\"): unknown dtype 99");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_values(1)->mutable_type()->set_dtype(schema::DTYPE_UNSPECIFIED);
+                }),
+                InvalidArtifact, "unknown dtype 0");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_values(2)->mutable_type()->set_shape(0, -2);
+                }),
+                InvalidArtifact, "value 2: negative dimension -2 at axis 0");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  auto *t = m.mutable_values(2)->mutable_type();
+                  t->set_shape(0, int64_t(1) << 40);
+                  t->set_shape(1, int64_t(1) << 40);
+                }),
+                InvalidArtifact, "element count overflows");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  auto *t = m.mutable_values(2)->mutable_type();
+                  t->set_shape(0, int64_t(1) << 31);
+                  t->set_shape(1, int64_t(1) << 31);
+                }),
+                InvalidArtifact, "overflows"); // 2^62 elements * 4 bytes
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(2)->clear_storage(); }),
+                InvalidArtifact, "value 2: no storage");
+}
+
+TEST(RuntimeValidation, Blobs) {
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(4)->set_blob(7); }),
+                InvalidArtifact, "value 4 (\"b\"): blob index 7 out of range (2 blobs)");
+  EXPECT_STATUS(
+      loadStatus(rewriteManifest(
+          makeMlpArtifact(), [](schema::Manifest &m) { m.mutable_blobs(1)->set_offset(4096); })),
+      InvalidArtifact,
+      "value 4 (\"b\"): blob 1 [offset 4096, size 48] extends past the data section "
+      "(112 bytes)");
+  EXPECT_STATUS(
+      loadStatus(rewriteManifest(makeMlpArtifact(),
+                                 [](schema::Manifest &m) { m.mutable_blobs(1)->set_offset(32); })),
+      InvalidArtifact, "value 4 (\"b\"): blob 1 offset 32 is not a multiple of 64");
+  EXPECT_STATUS(loadStatus(rewriteManifest(makeMlpArtifact(),
+                                           [](schema::Manifest &m) {
+                                             m.mutable_blobs(1)->set_offset(
+                                                 ~uint64_t(63)); // offset + size wraps
+                                           })),
+                InvalidArtifact, "extends past the data section");
+  EXPECT_STATUS(loadStatus(rewriteManifest(makeMlpArtifact(),
+                                           [](schema::Manifest &m) {
+                                             m.add_blobs()->set_offset(
+                                                 128); // unused blobs are checked too
+                                             m.mutable_blobs(2)->set_size(1);
+                                           })),
+                InvalidArtifact, "blob 2 [offset 128, size 1] extends past the data section");
+  EXPECT_STATUS(
+      loadEdited([](schema::Manifest &m) { m.mutable_values(4)->mutable_type()->set_shape(0, 3); }),
+      InvalidArtifact, "value 4 (\"b\"): blob 1 holds 48 bytes, but f32[3,3] needs 36");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(4)->set_name("w"); }),
+                InvalidArtifact, "value 4 (\"w\"): parameter name is also used by value 1");
+}
+
+TEST(RuntimeValidation, Arena) {
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(3)->set_arena_offset(32); }),
+                InvalidArtifact, "value 3 (\"y\"): arena offset 32 is not a multiple of 64");
+  EXPECT_STATUS(
+      loadEdited([](schema::Manifest &m) { m.mutable_values(5)->set_arena_offset(192); }),
+      InvalidArtifact,
+      "value 5 (\"z\"): arena range [offset 192, size 24] extends past the arena (192 bytes)");
+  EXPECT_STATUS(
+      loadEdited([](schema::Manifest &m) { m.mutable_values(5)->set_arena_offset(~uint64_t(63)); }),
+      InvalidArtifact, "extends past the arena");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.set_arena_size(100); }), InvalidArtifact,
+                "extends past the arena (100 bytes)");
+}
+
+TEST(RuntimeValidation, Functions) {
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.clear_functions(); }), InvalidArtifact,
+                "the artifact has no functions");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_functions(1)->set_name(""); }),
+                InvalidArtifact, "function 1 has no name");
+  EXPECT_STATUS(
+      loadEdited([](schema::Manifest &m) { m.mutable_functions(1)->set_name("forward"); }),
+      InvalidArtifact, "two functions are named \"forward\"");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_functions(0)->set_inputs(0, 9); }),
+                InvalidArtifact,
+                "function \"forward\" input 0: value index 9 out of range (6 values)");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_functions(0)->set_inputs(0, 1); }),
+                InvalidArtifact, "input 0 is value 1 (\"w\"), whose storage is not `input`");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(0)->set_input(1); }),
+                InvalidArtifact, "input 0 is value 0 (\"x\"), whose input ordinal is 1");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_functions(0)->add_outputs(6); }),
+                InvalidArtifact, "function \"forward\" output 2: value index 6 out of range");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(1)->add_outputs(5); // z: written only by forward
+                }),
+                InvalidArtifact,
+                "function \"relu_only\" output 1 (value 5 (\"z\")) is never written");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  addValue(m, DType::F32, {2, 4}, "x2")->set_input(1);
+                  m.mutable_functions(1)->add_outputs(6);
+                }),
+                InvalidArtifact, "output 1 is value 6 (\"x2\"), an input it does not take");
+}
+
+TEST(RuntimeValidation, Ops) {
+  EXPECT_STATUS(
+      loadEdited([](schema::Manifest &m) { m.mutable_functions(0)->mutable_ops(1)->set_kind(""); }),
+      InvalidArtifact, "function \"forward\" op 1 (node \"Relu_1\") has no kind");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(2)->set_inputs(1, 60);
+                }),
+                InvalidArtifact,
+                "function \"forward\" op 2 \"matmul\" (node \"MatMul_2\") operand 1: value index "
+                "60 out of range (6 values)");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(0)->set_outputs(0, 60);
+                }),
+                InvalidArtifact, "result 0: value index 60 out of range");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(0)->set_inputs(0, 3); // y before relu
+                }),
+                InvalidArtifact,
+                "op 0 \"add\" (node \"Add_0\") reads value 3 (\"y\") before any op writes it");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(0)->set_outputs(0, 1);
+                }),
+                InvalidArtifact, "writes value 1 (\"w\"), which is a blob, not an arena value");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(0)->set_outputs(0, 0);
+                }),
+                InvalidArtifact, "writes value 0 (\"x\"), which is a function input");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  addValue(m, DType::F32, {2, 4}, "other")->set_input(1);
+                  m.mutable_functions(1)->mutable_ops(0)->set_inputs(0, 6);
+                }),
+                InvalidArtifact,
+                "reads value 6 (\"other\"), an input that function \"relu_only\" does not take");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  (*m.mutable_functions(0)->mutable_ops(0)->mutable_attrs())["alpha"];
+                }),
+                InvalidArtifact, "op 0 \"add\" (node \"Add_0\") attribute \"alpha\": has no value");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(2)->set_kind("frobnicate");
+                }),
+                Unimplemented,
+                "function 'forward' op 2 'frobnicate' (node \"MatMul_2\"): the cpu backend has no "
+                "kernel for 'frobnicate'");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.set_target(""); }), InvalidArtifact,
+                "names no target");
+}
+
+TEST(RuntimeValidation, NamesAreEscaped) {
+  Status st = loadEdited([](schema::Manifest &m) {
+    m.mutable_values(2)->set_name(std::string("a\"\n\x01", 4) + std::string(200, 'n'));
+    m.mutable_values(2)->clear_storage();
+  });
+  EXPECT_EQ(st.code(), StatusCode::InvalidArtifact);
+  EXPECT_NE(st.message().find("value 2 (\"a\\\"\\x0a\\x01nnn"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("...\")"), std::string::npos) << st.message();
+}
+
+} // namespace
