@@ -332,7 +332,7 @@ LogicalResult importLayerNormalization(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
     return failure();
   if (ctx.isOutputUsed(1) || ctx.isOutputUsed(2))
-    return ctx.emitError() << "the Mean and InvStdDev outputs are not supported";
+    return ctx.emitUnsupported() << "the Mean and InvStdDev outputs are not supported";
   RankedTensorType in = ctx.getInputType(0);
   FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", -1), in.getRank(), "axis");
   if (failed(axis))

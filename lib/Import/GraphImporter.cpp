@@ -87,6 +87,10 @@ public:
 
   OwningOpRef<ModuleOp> run();
 
+  /// Marks the import as failing on something precis does not support.
+  void markUnsupported() { unsupported = true; }
+  bool isUnsupported() const { return unsupported; }
+
   Binding *lookup(StringRef name) {
     auto it = bindings.find(name);
     return it == bindings.end() ? nullptr : &it->second;
@@ -122,6 +126,7 @@ private:
   llvm::StringMap<Binding> bindings;
   llvm::StringMap<Value> parameters;
   llvm::StringSet<> usedNames;
+  bool unsupported = false;
 };
 
 Location GraphImporter::nodeLoc(const onnx::NodeProto &node, int index) {
@@ -245,8 +250,8 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node, int index) 
     return failure();
   for (auto [i, output] : llvm::enumerate(node.output()))
     if (!output.empty() && isUsed(output) && !lookup(output))
-      return emitError(loc) << node.op_type() << ": output " << i << " ('" << output
-                            << "') is not supported by the importer";
+      return markUnsupported(), emitError(loc) << node.op_type() << ": output " << i << " ('"
+                                               << output << "') is not supported by the importer";
   return success();
 }
 
@@ -336,8 +341,12 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
 }
 
 OwningOpRef<ModuleOp> importGraph(MLIRContext &context, const onnx::ModelProto &model,
-                                  int64_t opset, StringRef path, const ImportOptions &options) {
-  return GraphImporter(context, model, opset, path, options).run();
+                                  int64_t opset, StringRef path, const ImportOptions &options,
+                                  bool &unsupported) {
+  GraphImporter importer(context, model, opset, path, options);
+  OwningOpRef<ModuleOp> module = importer.run();
+  unsupported = !module && importer.isUnsupported();
+  return module;
 }
 
 //===----------------------------------------------------------------------===//
@@ -374,8 +383,9 @@ FailureOr<const HostTensor *> NodeContext::requireConstant(unsigned i, StringRef
     return emitError() << "the '" << role << "' input (input " << i << ") is missing";
   if (const HostTensor *value = getConstant(i))
     return value;
-  InFlightDiagnostic diag = emitError() << "the '" << role << "' input ('" << node.input(i)
-                                        << "') must be known at import time, but ";
+  InFlightDiagnostic diag = emitUnsupported() << "the '" << role << "' input ('"
+                                              << node.input(i)
+                                              << "') must be known at import time, but ";
   if (binding(i).parameter)
     diag << "it is the float initializer '" << binding(i).parameterName
          << "', which precis keeps as a parameter";
@@ -414,8 +424,9 @@ LogicalResult NodeContext::requireSameElementType(ArrayRef<unsigned> inputs) {
 static LogicalResult requireKind(NodeContext &ctx, unsigned i, bool ok, StringRef what) {
   if (ok)
     return success();
-  return ctx.emitError() << "input " << i << " has element type " << ctx.getInputElementType(i)
-                         << ", but precis supports " << what << " here";
+  return ctx.emitUnsupported() << "input " << i << " has element type "
+                               << ctx.getInputElementType(i) << ", but precis supports " << what
+                               << " here";
 }
 
 LogicalResult NodeContext::requireFloat(unsigned i) {
@@ -508,6 +519,11 @@ FailureOr<HostTensor> NodeContext::getTensor(StringRef name) {
   if (failed(value))
     return failure();
   return HostTensor::fromAttr(*value);
+}
+
+InFlightDiagnostic NodeContext::emitUnsupported() {
+  graph.markUnsupported();
+  return emitError();
 }
 
 InFlightDiagnostic NodeContext::emitError() {

@@ -221,6 +221,9 @@ public:
 
   /// An error at the node, prefixed with its op type.
   mlir::InFlightDiagnostic emitError();
+  /// An error for a valid ONNX construct precis does not support (a value that must be static,
+  /// an element type or optional output it lacks): the import fails as unsupported.
+  mlir::InFlightDiagnostic emitUnsupported();
 
   /// Resolves a possibly negative `axis` for `rank`, or reports `what` out of range.
   mlir::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank, llvm::StringRef what);
@@ -320,10 +323,12 @@ mlir::LogicalResult loadModel(llvm::StringRef path, onnx::ModelProto &model,
 mlir::LogicalResult validateModel(onnx::ModelProto &model, mlir::Location fileLoc, int64_t &opset);
 
 /// Builds the module for a model that passed validation (every node has a handler at
-/// `opset`); errors are emitted as diagnostics and give null.
+/// `opset`); errors are emitted as diagnostics and give null. `unsupported` is set when the
+/// failure is a construct precis does not support rather than an error.
 mlir::OwningOpRef<mlir::ModuleOp> importGraph(mlir::MLIRContext &context,
                                               const onnx::ModelProto &model, int64_t opset,
-                                              llvm::StringRef path, const ImportOptions &options);
+                                              llvm::StringRef path, const ImportOptions &options,
+                                              bool &unsupported);
 
 /// Decodes a TensorProto's data (already resolved from external storage) as a DenseElementsAttr
 /// of its type; errors name the tensor.

@@ -254,23 +254,35 @@ namespace precis {
 using namespace onnx_import;
 
 OwningOpRef<ModuleOp> importOnnxFile(MLIRContext &context, StringRef path,
-                                     const ImportOptions &options) {
+                                     const ImportOptions &options, ImportFailure *failure) {
   context.loadDialect<mlir::precis::PrecisDialect, func::FuncDialect>();
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
+  ImportFailure ignored;
+  ImportFailure &stage = failure ? *failure : ignored;
+  stage = ImportFailure::Load;
   try {
     onnx::ModelProto model;
     int64_t opset = 0;
-    if (failed(loadModel(path, model, fileLoc)) || failed(validateModel(model, fileLoc, opset)))
+    if (failed(loadModel(path, model, fileLoc)))
       return nullptr;
-    OwningOpRef<ModuleOp> module = importGraph(context, model, opset, path, options);
-    if (!module)
+    stage = ImportFailure::Unsupported;
+    if (failed(validateModel(model, fileLoc, opset)))
       return nullptr;
+    stage = ImportFailure::Build;
+    bool unsupported = false;
+    OwningOpRef<ModuleOp> module = importGraph(context, model, opset, path, options, unsupported);
+    if (!module) {
+      if (unsupported)
+        stage = ImportFailure::Unsupported;
+      return nullptr;
+    }
     if (failed(verify(*module))) {
       emitError(fileLoc) << "the imported IR does not verify (an importer bug)";
       return nullptr;
     }
     if (failed(runCleanup(*module)))
       return nullptr;
+    stage = ImportFailure::None;
     return module;
   } catch (const std::exception &e) {
     emitError(fileLoc) << "import failed: " << e.what();

@@ -26,6 +26,15 @@ struct ImportOptions {
   std::optional<int64_t> batchSize;
 };
 
+/// How far a failed import got: conformance runs tell a model precis does not support
+/// (rejected by validation, before anything is built) from a failure on one it does.
+enum class ImportFailure {
+  None,        ///< imported
+  Load,        ///< unreadable, malformed or truncated file, missing external data
+  Unsupported, ///< rejected by validation: op, domain, opset, element type or attribute
+  Build,       ///< a validated model failed while building or verifying its IR
+};
+
 /// Imports the ONNX model at `path` into a new module holding `func.func @forward`.
 ///
 /// Files ending in `.onnxtxt`, `.onnxtext` or `.txt` are parsed as the ONNX textual format,
@@ -37,8 +46,10 @@ struct ImportOptions {
 ///
 /// Loads the dialects it needs into `context`. Not thread-safe with respect to `context`:
 /// callers must not use the context concurrently while an import runs.
+/// When `failure` is given it receives how far the import got.
 mlir::OwningOpRef<mlir::ModuleOp> importOnnxFile(mlir::MLIRContext &context, llvm::StringRef path,
-                                                 const ImportOptions &options);
+                                                 const ImportOptions &options,
+                                                 ImportFailure *failure = nullptr);
 
 } // namespace precis
 

@@ -1,0 +1,47 @@
+//===- Artifact.h - write .precis artifacts ---------------------*- C++ -*-===//
+//
+// Lowers a module of precis IR to the runtime's artifact format (runtime/schema/artifact.proto):
+// one Function per func.func, one Op per precis op, parameters and constants as aligned blobs,
+// activations placed in one arena by a liveness-based buffer plan.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_TARGET_ARTIFACT_H
+#define PRECIS_TARGET_ARTIFACT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace precis {
+
+struct ArtifactOptions {
+  /// "cpu" or "cuda:<arch>".
+  std::string target = "cpu";
+};
+
+/// What the buffer plan achieved, for reports and tests.
+struct ArtifactStats {
+  uint64_t arenaBytes = 0;      ///< planned peak activation memory
+  uint64_t unplannedBytes = 0;  ///< sum of all activations without reuse
+  uint64_t blobBytes = 0;       ///< parameters and constants
+  size_t numOps = 0;
+};
+
+/// Serialises `module` into the bytes of a `.precis` file. Emits a diagnostic at the offending
+/// op and fails on anything the runtime cannot execute.
+mlir::LogicalResult buildArtifact(mlir::ModuleOp module, const ArtifactOptions &options,
+                                  std::vector<char> &bytes, ArtifactStats *stats = nullptr);
+
+/// buildArtifact, then writes `path` atomically (temporary file, fsync, rename): a failure
+/// leaves no file behind.
+mlir::LogicalResult writeArtifactFile(mlir::ModuleOp module, const ArtifactOptions &options,
+                                      llvm::StringRef path, ArtifactStats *stats = nullptr);
+
+} // namespace precis
+
+#endif // PRECIS_TARGET_ARTIFACT_H

@@ -1,0 +1,371 @@
+//===- ArtifactWriter.cpp - precis IR to .precis artifacts ------*- C++ -*-===//
+//
+// Lowers every func.func of a precis module to one Function of the runtime's manifest: block
+// arguments become caller inputs, precis.parameter / precis.constant become 64-byte aligned
+// blobs in the data section, every other precis op becomes an Op whose kind is the op's name
+// and whose attributes are the op's inherent attributes, converted generically.
+//
+/// Buffer planning: activations of a function share one arena. Walking the ops in execution
+/// order, an op's results are placed first-fit into the gaps left by values whose last use has
+/// passed (results never reuse the op's own inputs); returned values live to the end. The
+/// arena size is the plan's peak. Functions run one at a time, so they share the arena.
+//
+//===----------------------------------------------------------------------===//
+
+#include "precis/Target/Artifact.h"
+
+#include "precis/Dialect/Precis/IR/PrecisOps.h"
+
+#include "precis/schema/ArtifactFormat.h"
+#include "precis/schema/artifact.pb.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+#include <map>
+#include <unistd.h>
+
+using namespace mlir;
+
+namespace precis {
+namespace {
+
+constexpr uint64_t kAlign = schema::kDataAlignment;
+
+uint64_t alignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+/// The schema's element type for `t`, or DTYPE_UNSPECIFIED when the runtime has none.
+schema::DType toDType(Type t) {
+  if (t.isF32())
+    return schema::F32;
+  if (t.isF16())
+    return schema::F16;
+  if (t.isBF16())
+    return schema::BF16;
+  if (t.isFloat8E4M3FN())
+    return schema::F8E4M3FN;
+  if (t.isFloat8E5M2())
+    return schema::F8E5M2;
+  if (t.isF64())
+    return schema::F64;
+  if (t.isSignlessInteger(64))
+    return schema::I64;
+  if (t.isSignlessInteger(32))
+    return schema::I32;
+  if (t.isSignlessInteger(8))
+    return schema::I8;
+  if (t.isUnsignedInteger(8))
+    return schema::U8;
+  if (t.isSignlessInteger(1))
+    return schema::BOOL;
+  return schema::DTYPE_UNSPECIFIED;
+}
+
+/// Bytes per element in the runtime's layout (bool takes a byte).
+uint64_t elementBytes(Type t) {
+  unsigned bits = t.getIntOrFloatBitWidth();
+  return bits == 1 ? 1 : bits / 8;
+}
+
+uint64_t byteSize(RankedTensorType t) { return t.getNumElements() * elementBytes(t.getElementType()); }
+
+/// The row-major bytes of a constant, in the runtime's layout.
+FailureOr<std::vector<char>> elementBytesOf(Operation *op, ElementsAttr value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  std::vector<char> out(byteSize(type));
+  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+    if (type.getElementType().isInteger(1)) {
+      size_t i = 0;
+      for (bool b : dense.getValues<bool>())
+        out[i++] = b ? 1 : 0;
+      return out;
+    }
+    ArrayRef<char> raw = dense.getRawData();
+    if (dense.isSplat()) {
+      size_t width = elementBytes(type.getElementType());
+      for (size_t off = 0; off < out.size(); off += width)
+        std::memcpy(out.data() + off, raw.data(), width);
+    } else {
+      std::memcpy(out.data(), raw.data(), out.size());
+    }
+    return out;
+  }
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != out.size())
+      return op->emitError("resource data missing or of the wrong size"), failure();
+    std::memcpy(out.data(), blob->getData().data(), out.size());
+    return out;
+  }
+  return op->emitError("unsupported constant storage ") << value, failure();
+}
+
+/// Converts one inherent attribute; fails for kinds the runtime does not read.
+LogicalResult convertAttr(Operation *op, StringRef name, Attribute attr, schema::Attr &out) {
+  if (auto b = dyn_cast<BoolAttr>(attr))
+    out.set_i(b.getValue());
+  else if (auto i = dyn_cast<IntegerAttr>(attr))
+    out.set_i(i.getValue().getSExtValue());
+  else if (auto f = dyn_cast<FloatAttr>(attr))
+    out.set_f(f.getValueAsDouble());
+  else if (auto s = dyn_cast<StringAttr>(attr))
+    out.set_s(s.str());
+  else if (auto ints = dyn_cast<DenseI64ArrayAttr>(attr)) {
+    schema::Ints *values = out.mutable_ints(); // set even when empty: [] is a value
+    for (int64_t v : ints.asArrayRef())
+      values->add_values(v);
+  }
+  else if (auto t = dyn_cast<TypeAttr>(attr))
+    out.set_i(toDType(t.getValue()));
+  else
+    return op->emitError("attribute '") << name << "' has no artifact encoding: " << attr;
+  return success();
+}
+
+/// First-fit placement of live ranges in one arena.
+class ArenaPlanner {
+public:
+  uint64_t allocate(uint64_t size) {
+    size = alignUp(std::max<uint64_t>(size, 1));
+    uint64_t offset = 0;
+    for (auto [start, length] : live_) {
+      if (start >= offset + size)
+        break;
+      offset = std::max(offset, alignUp(start + length));
+    }
+    live_.emplace(offset, size);
+    peak_ = std::max(peak_, offset + size);
+    return offset;
+  }
+  void release(uint64_t offset) { live_.erase(offset); }
+  uint64_t peak() const { return peak_; }
+
+private:
+  std::map<uint64_t, uint64_t> live_; // offset -> size, ordered by offset
+  uint64_t peak_ = 0;
+};
+
+class ArtifactBuilder {
+public:
+  explicit ArtifactBuilder(const ArtifactOptions &options) { manifest_.set_target(options.target); }
+
+  LogicalResult addFunction(func::FuncOp func);
+  LogicalResult finish(ModuleOp module, std::vector<char> &bytes, ArtifactStats *stats);
+
+private:
+  uint32_t addValue(Value v, StringRef name);
+  FailureOr<uint32_t> addBlob(Operation *op, ElementsAttr value, StringRef name);
+
+  schema::Manifest manifest_;
+  /// Bytes of each blob, in blob order; the shared writer lays them out.
+  std::vector<std::string> blobs_;
+  uint64_t blobBytes_ = 0;
+  uint64_t arenaPeak_ = 0, unplanned_ = 0;
+  size_t numOps_ = 0;
+  /// Blob-backed values are shared across functions, keyed by their defining op.
+  llvm::DenseMap<Operation *, uint32_t> blobValues_;
+};
+
+uint32_t ArtifactBuilder::addValue(Value v, StringRef name) {
+  auto type = cast<RankedTensorType>(v.getType());
+  schema::Value *value = manifest_.add_values();
+  value->set_name(name.str());
+  value->mutable_type()->set_dtype(toDType(type.getElementType()));
+  for (int64_t d : type.getShape())
+    value->mutable_type()->add_shape(d);
+  return manifest_.values_size() - 1;
+}
+
+FailureOr<uint32_t> ArtifactBuilder::addBlob(Operation *op, ElementsAttr value, StringRef name) {
+  auto it = blobValues_.find(op);
+  if (it != blobValues_.end())
+    return it->second;
+  auto bytes = elementBytesOf(op, value);
+  if (failed(bytes))
+    return failure();
+  blobs_.emplace_back(bytes->data(), bytes->size());
+  blobBytes_ += bytes->size();
+  uint32_t id = addValue(op->getResult(0), name);
+  manifest_.mutable_values(id)->set_blob(blobs_.size() - 1);
+  blobValues_[op] = id;
+  return id;
+}
+
+LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
+  if (!func.getBody().hasOneBlock())
+    return func.emitError("expects a function with a single block");
+  schema::Function *fn = manifest_.add_functions();
+  fn->set_name(func.getSymName().str());
+  llvm::DenseMap<Value, uint32_t> ids;
+
+  for (BlockArgument arg : func.getArguments()) {
+    if (!isa<RankedTensorType>(arg.getType()) ||
+        toDType(cast<RankedTensorType>(arg.getType()).getElementType()) ==
+            schema::DTYPE_UNSPECIFIED)
+      return func.emitError("argument ") << arg.getArgNumber() << " has unsupported type "
+                                         << arg.getType();
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "precis.onnx_name");
+    uint32_t id = addValue(arg, name ? name.getValue() : StringRef());
+    manifest_.mutable_values(id)->set_input(arg.getArgNumber());
+    fn->add_inputs(id);
+    ids[arg] = id;
+  }
+
+  // Last use of every value, in op order; returned values live to the end.
+  Block &body = func.getBody().front();
+  llvm::DenseMap<Value, size_t> lastUse;
+  size_t index = 0;
+  for (Operation &op : body) {
+    for (Value operand : op.getOperands())
+      lastUse[operand] = isa<func::ReturnOp>(op) ? SIZE_MAX : index;
+    for (Value result : op.getResults())
+      if (!lastUse.count(result))
+        lastUse[result] = index;
+    ++index;
+  }
+
+  ArenaPlanner planner;
+  llvm::DenseMap<size_t, SmallVector<Value>> dyingAt;
+  index = 0;
+  for (Operation &op : body) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+        fn->add_outputs(ids.lookup(v));
+        if (auto name = func.getResultAttrOfType<StringAttr>(i, "precis.onnx_name"))
+          if (manifest_.values(ids.lookup(v)).name().empty())
+            manifest_.mutable_values(ids.lookup(v))->set_name(name.str());
+      }
+      break;
+    }
+    if (op.getDialect() == nullptr || op.getDialect()->getNamespace() != "precis")
+      return op.emitError("cannot lower op outside the precis dialect to an artifact");
+
+    if (auto param = dyn_cast<mlir::precis::ParameterOp>(op)) {
+      auto id = addBlob(&op, param.getValue(), param.getName());
+      if (failed(id))
+        return failure();
+      ids[param.getResult()] = *id;
+      ++index;
+      continue;
+    }
+    if (auto cst = dyn_cast<mlir::precis::ConstantOp>(op)) {
+      auto id = addBlob(&op, cst.getValue(), "");
+      if (failed(id))
+        return failure();
+      ids[cst.getResult()] = *id;
+      ++index;
+      continue;
+    }
+
+    schema::Op *kernel = fn->add_ops();
+    kernel->set_kind(op.getName().stripDialect().str());
+    if (auto loc = dyn_cast<NameLoc>(op.getLoc()))
+      kernel->set_name(loc.getName().str());
+    for (Value operand : op.getOperands())
+      kernel->add_inputs(ids.lookup(operand));
+    for (NamedAttribute attr : op.getAttrDictionary()) {
+      if (attr.getName().getValue().contains('.')) // discardable, e.g. precis.reason
+        continue;
+      schema::Attr converted;
+      if (failed(convertAttr(&op, attr.getName(), attr.getValue(), converted)))
+        return failure();
+      (*kernel->mutable_attrs())[attr.getName().str()] = std::move(converted);
+    }
+    for (Value result : op.getResults()) {
+      auto type = dyn_cast<RankedTensorType>(result.getType());
+      if (!type || toDType(type.getElementType()) == schema::DTYPE_UNSPECIFIED)
+        return op.emitError("result has unsupported type ") << result.getType();
+      uint32_t id = addValue(result, "");
+      uint64_t size = byteSize(type);
+      manifest_.mutable_values(id)->set_arena_offset(planner.allocate(size));
+      unplanned_ += alignUp(std::max<uint64_t>(size, 1));
+      kernel->add_outputs(id);
+      ids[result] = id;
+      size_t last = lastUse.lookup(result);
+      if (last != SIZE_MAX)
+        dyingAt[std::max(last, index)].push_back(result);
+    }
+    // Values whose last use is this op free their space for the next op's results.
+    for (Value dead : dyingAt.lookup(index))
+      planner.release(manifest_.values(ids.lookup(dead)).arena_offset());
+    ++numOps_;
+    ++index;
+  }
+  arenaPeak_ = std::max(arenaPeak_, planner.peak());
+  return success();
+}
+
+LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
+                                      ArtifactStats *stats) {
+  manifest_.set_producer("precis 0.1");
+  manifest_.set_arena_size(arenaPeak_);
+  std::vector<std::string_view> blobs(blobs_.begin(), blobs_.end());
+  std::string out;
+  if (!schema::writeArtifact(manifest_, blobs, &out))
+    return module.emitError("cannot serialise the artifact manifest");
+  bytes.assign(out.begin(), out.end());
+  if (stats) {
+    stats->arenaBytes = arenaPeak_;
+    stats->unplannedBytes = unplanned_;
+    stats->blobBytes = blobBytes_;
+    stats->numOps = numOps_;
+  }
+  return success();
+}
+
+} // namespace
+
+LogicalResult buildArtifact(ModuleOp module, const ArtifactOptions &options,
+                            std::vector<char> &bytes, ArtifactStats *stats) {
+  ArtifactBuilder builder(options);
+  bool any = false;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    if (failed(builder.addFunction(func)))
+      return failure();
+    any = true;
+  }
+  if (!any)
+    return module.emitError("module has no function to compile");
+  return builder.finish(module, bytes, stats);
+}
+
+LogicalResult writeArtifactFile(ModuleOp module, const ArtifactOptions &options,
+                                llvm::StringRef path, ArtifactStats *stats) {
+  std::vector<char> bytes;
+  if (failed(buildArtifact(module, options, bytes, stats)))
+    return failure();
+  // Write next to the destination, flush to disk, then rename over it: readers never see a
+  // partial artifact and a failure leaves nothing behind.
+  llvm::SmallString<256> tmp(path);
+  tmp += ".tmp-%%%%%%";
+  int fd;
+  llvm::SmallString<256> tmpPath;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(tmp, fd, tmpPath))
+    return module.emitError("cannot create '") << tmp << "': " << ec.message();
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/false);
+    os.write(bytes.data(), bytes.size());
+    os.flush();
+    if (os.has_error() || ::fsync(fd) != 0) {
+      ::close(fd);
+      llvm::sys::fs::remove(tmpPath);
+      return module.emitError("cannot write '") << tmpPath << "'";
+    }
+  }
+  ::close(fd);
+  if (std::error_code ec = llvm::sys::fs::rename(tmpPath, path)) {
+    llvm::sys::fs::remove(tmpPath);
+    return module.emitError("cannot rename to '") << path << "': " << ec.message();
+  }
+  return success();
+}
+
+} // namespace precis
