@@ -1,18 +1,28 @@
 //===- precis.cpp - the precis driver ---------------------------*- C++ -*-===//
 //
 // `precis <subcommand> ...`: the user-facing driver. Each subcommand parses its own options
-// and calls into lib/; only `import` exists so far, the others are listed as planned.
+// and calls into lib/ (compiler) or the runtime; subcommands not implemented yet are listed
+// as planned.
 // Diagnostics print as `file[:line:col]: [node 'name': ]error: message`.
 //
 //===----------------------------------------------------------------------===//
 
 #include "precis/Import/OnnxImporter.h"
 #include "precis/InitAll.h"
+#include "precis/Target/Artifact.h"
+#include "precis/runtime/Npy.h"
+#include "precis/runtime/Session.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -83,6 +93,53 @@ void printDiagnostic(mlir::Diagnostic &diag) {
     print(note);
 }
 
+/// A context with every precis dialect and diagnostics printed as the driver prints them.
+struct CompilerContext {
+  CompilerContext()
+      : context(makeRegistry()), handler(&context, [](mlir::Diagnostic &diag) {
+          printDiagnostic(diag);
+          return mlir::success();
+        }) {}
+  static mlir::DialectRegistry makeRegistry() {
+    mlir::DialectRegistry registry;
+    precis::registerAllDialects(registry);
+    return registry;
+  }
+  mlir::MLIRContext context;
+  mlir::ScopedDiagnosticHandler handler;
+};
+
+/// Loads a model: precis IR (`.mlir`) is parsed and verified, anything else is imported as
+/// ONNX. Null after printing diagnostics.
+mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context, StringRef path,
+                                            const precis::ImportOptions &options) {
+  if (path.ends_with(".mlir")) {
+    context.loadDialect<mlir::precis::PrecisDialect, mlir::func::FuncDialect>();
+    llvm::SourceMgr sourceMgr;
+    std::string error;
+    auto file = mlir::openInputFile(path, &error);
+    if (!file) {
+      errs() << path << ": error: " << error << "\n";
+      return nullptr;
+    }
+    sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
+    return mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+  }
+  return precis::importOnnxFile(context, path, options);
+}
+
+/// Parses `--batch`; false after printing an error.
+bool batchOption(const cl::opt<int64_t> &batch, StringRef tool, precis::ImportOptions &options) {
+  if (!batch.getNumOccurrences())
+    return true;
+  if (batch < 1) {
+    errs() << tool << ": --batch must be positive, got " << batch << "\n";
+    return false;
+  }
+  options.batchSize = batch;
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // import
 //===----------------------------------------------------------------------===//
@@ -99,22 +156,12 @@ int runImport(int argc, char **argv) {
                               "precis import: ONNX model to precis IR (func.func @forward)\n");
 
   precis::ImportOptions options;
-  if (batch.getNumOccurrences()) {
-    if (batch < 1) {
-      errs() << "precis import: --batch must be positive, got " << batch << "\n";
-      return 1;
-    }
-    options.batchSize = batch;
-  }
+  if (!batchOption(batch, "precis import", options))
+    return 1;
 
-  mlir::DialectRegistry registry;
-  precis::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  mlir::ScopedDiagnosticHandler handler(&context, [](mlir::Diagnostic &diag) {
-    printDiagnostic(diag);
-    return mlir::success();
-  });
-  mlir::OwningOpRef<mlir::ModuleOp> module = precis::importOnnxFile(context, input, options);
+  CompilerContext compiler;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      precis::importOnnxFile(compiler.context, input, options);
   if (!module)
     return 1;
 
@@ -149,14 +196,184 @@ int runImport(int argc, char **argv) {
 }
 
 //===----------------------------------------------------------------------===//
+// compile
+//===----------------------------------------------------------------------===//
+
+/// Checks `--target`; only the CPU backend exists so far.
+bool targetOption(StringRef target, StringRef tool) {
+  if (target == "cpu")
+    return true;
+  errs() << tool << ": unsupported target '" << target << "' (this build supports: cpu)\n";
+  return false;
+}
+
+int runCompile(int argc, char **argv) {
+  static cl::opt<std::string> input(cl::Positional, cl::Required,
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
+  static cl::opt<std::string> output("o", cl::Required, cl::desc("Output artifact"),
+                                     cl::value_desc("model.precis"));
+  static cl::opt<std::string> target("target", cl::desc("Backend to compile for"),
+                                     cl::init("cpu"));
+  static cl::opt<int64_t> batch(
+      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
+  static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
+  mlir::registerAsmPrinterCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "precis compile: model -> .precis artifact (inference)\n");
+  precis::ImportOptions options;
+  if (!batchOption(batch, "precis compile", options) || !targetOption(target, "precis compile"))
+    return 1;
+
+  CompilerContext compiler;
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
+  if (!module)
+    return 1;
+  if (emitMlir)
+    module->print(outs(), mlir::OpPrintingFlags());
+  precis::ArtifactOptions artifactOptions;
+  artifactOptions.target = target;
+  precis::ArtifactStats stats;
+  if (failed(precis::writeArtifactFile(*module, artifactOptions, output, &stats)))
+    return 1;
+  errs() << formatv("precis compile: wrote {0}: {1} ops, parameters {2} KiB, activations "
+                    "{3} KiB (planned from {4} KiB)\n",
+                    output, stats.numOps, stats.blobBytes / 1024, stats.arenaBytes / 1024,
+                    stats.unplannedBytes / 1024);
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
+// run
+//===----------------------------------------------------------------------===//
+
+/// A session for `path`: an artifact is loaded as is, a model is compiled in memory first.
+precis::rt::Status openSession(StringRef path, const precis::rt::SessionOptions &options,
+                               int64_t batch, std::unique_ptr<precis::rt::Session> *session) {
+  if (path.ends_with(".precis"))
+    return precis::rt::Session::createFromFile(path.str(), options, session);
+  CompilerContext compiler;
+  precis::ImportOptions importOptions;
+  if (batch > 0)
+    importOptions.batchSize = batch;
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
+  std::vector<char> bytes;
+  if (!module || failed(precis::buildArtifact(*module, {}, bytes)))
+    return precis::rt::invalidArgument("cannot compile '" + path.str() + "'");
+  return precis::rt::Session::createFromMemory(bytes.data(), bytes.size(), options, session);
+}
+
+/// A file-name-safe version of an output name.
+std::string fileNameFor(StringRef name, size_t index) {
+  if (name.empty())
+    return "output_" + std::to_string(index);
+  std::string out;
+  for (char c : name)
+    out += (isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  return out;
+}
+
+int runRun(int argc, char **argv) {
+  static cl::opt<std::string> model(cl::Positional, cl::Required,
+                                    cl::desc("<model.precis | model.onnx | model.mlir>"));
+  static cl::list<std::string> inputs("input", cl::desc("A function input from a .npy file"),
+                                      cl::value_desc("NAME=file.npy"));
+  static cl::opt<std::string> inputsNpz(
+      "inputs", cl::desc("Function inputs from a .npz whose arrays are named after them"),
+      cl::value_desc("file.npz"));
+  static cl::opt<std::string> outputDir(
+      "output-dir", cl::desc("Write each output to DIR/<name>.npy (default: print a summary)"),
+      cl::value_desc("DIR"));
+  static cl::opt<std::string> function("function", cl::desc("Function to run"),
+                                       cl::init("forward"));
+  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+  static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
+                                cl::init(0));
+  cl::ParseCommandLineOptions(argc, argv, "precis run: run an artifact or model on the CPU\n");
+  const char *tool = "precis run";
+  auto fail = [&](const precis::rt::Status &status) {
+    errs() << tool << ": error: " << status.message() << "\n";
+    return 1;
+  };
+
+  precis::rt::SessionOptions options;
+  options.numThreads = threads;
+  std::unique_ptr<precis::rt::Session> session;
+  if (precis::rt::Status s = openSession(model, options, batch, &session); !s)
+    return fail(s);
+  const precis::rt::FunctionInfo *info = session->findFunction(function);
+  if (!info)
+    return fail(precis::rt::notFound("the artifact has no function '" + function + "'"));
+
+  // Gather the named inputs from --inputs and --input.
+  std::vector<precis::rt::NamedTensor> named;
+  if (!inputsNpz.empty())
+    if (precis::rt::Status s = precis::rt::readNpz(inputsNpz, &named); !s)
+      return fail(s);
+  for (const std::string &spec : inputs) {
+    auto [name, file] = StringRef(spec).split('=');
+    if (name.empty() || file.empty())
+      return fail(precis::rt::invalidArgument("--input expects NAME=file.npy, got '" + spec + "'"));
+    precis::rt::NamedTensor tensor{name.str(), {}};
+    if (precis::rt::Status s = precis::rt::readNpy(file.str(), &tensor.tensor); !s)
+      return fail(s);
+    named.push_back(std::move(tensor));
+  }
+  std::vector<precis::rt::TensorView> args;
+  for (const precis::rt::TensorInfo &in : info->inputs) {
+    auto it = std::find_if(named.begin(), named.end(),
+                           [&](const precis::rt::NamedTensor &t) { return t.name == in.name; });
+    if (it == named.end())
+      return fail(precis::rt::invalidArgument(
+          "missing input '" + in.name + "' (" + precis::rt::typeString(in.dtype, in.shape) +
+          "): pass --input " + in.name + "=file.npy or --inputs file.npz"));
+    args.push_back(it->tensor.view());
+  }
+  for (const precis::rt::NamedTensor &t : named)
+    if (std::none_of(info->inputs.begin(), info->inputs.end(),
+                     [&](const precis::rt::TensorInfo &in) { return in.name == t.name; }))
+      return fail(precis::rt::invalidArgument("'" + function + "' has no input named '" +
+                                              t.name + "'"));
+
+  std::vector<precis::rt::Tensor> outputs;
+  if (precis::rt::Status s = session->run(function, args, &outputs); !s)
+    return fail(s);
+
+  if (!outputDir.empty()) {
+    if (std::error_code ec = sys::fs::create_directories(outputDir))
+      return fail(precis::rt::ioError("cannot create '" + outputDir + "': " + ec.message()));
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string &name = info->outputs[i].name;
+    if (!outputDir.empty()) {
+      SmallString<256> path(outputDir);
+      sys::path::append(path, fileNameFor(name, i) + ".npy");
+      if (precis::rt::Status s = precis::rt::writeNpy(path.str().str(), outputs[i].view()); !s)
+        return fail(s);
+      continue;
+    }
+    outs() << (name.empty() ? "output_" + std::to_string(i) : name) << ": "
+           << precis::rt::typeString(outputs[i].dtype, outputs[i].shape);
+    if (outputs[i].dtype == precis::rt::DType::F32) {
+      outs() << " [";
+      int64_t n = std::min<int64_t>(outputs[i].numElements(), 8);
+      for (int64_t j = 0; j < n; ++j)
+        outs() << (j ? ", " : "") << formatv("{0:e7}", outputs[i].as<float>()[j]);
+      outs() << (outputs[i].numElements() > n ? ", ...]" : "]");
+    }
+    outs() << "\n";
+  }
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
 // Dispatch.
 //===----------------------------------------------------------------------===//
 
 const Subcommand subcommands[] = {
     {"import", "ONNX model -> precis IR (func.func @forward)", runImport},
-    {"compile", "model -> training-step artifact (.precis) [planned]", nullptr},
+    {"compile", "model -> inference artifact (.precis)", runCompile},
     {"train", "train a model on a dataset [planned]", nullptr},
-    {"run", "run an artifact [planned]", nullptr},
+    {"run", "run an artifact or model on .npy/.npz inputs", runRun},
     {"report", "explain every precision decision [planned]", nullptr},
     {"export", "write trained parameters back to ONNX [planned]", nullptr},
     {"bench", "time an artifact on the CPU or CUDA backend [planned]", nullptr},
