@@ -461,8 +461,9 @@ def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdap
     In training mode the statistics come from the batch (biased variance for normalising) and
     the running statistics are updated:
     `new_mean = momentum * mean + (1 - momentum) * batch_mean` (ONNX convention), likewise the
-    variance with the unbiased batch variance. In inference mode the running statistics are used
-    and returned unchanged.
+    variance with the same biased batch variance, as ONNX's BatchNormalization-15 reference
+    does (PyTorch's running variance uses the unbiased one; an importer of PyTorch semantics
+    must rescale). In inference mode the running statistics are used and returned unchanged.
     `%y, %m, %v = precis.batch_norm %x, %s, %b, %mean, %var {training = true} : (...) -> (...)`
   }];
   let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$scale,
