@@ -8,6 +8,9 @@
 
 #include "Importer.h"
 
+#include <cmath>
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::precis;
 
@@ -107,6 +110,45 @@ LogicalResult importClip(NodeContext &ctx) {
     if (failed(op))
       return failure();
     acc = *op;
+  }
+  return ctx.setOutput(0, acc);
+}
+
+/// Clip before opset 11: the bounds are float attributes whose defaults are the float range,
+/// so an absent bound still clamps an infinity to +-FLT_MAX. A bound that rounds to the
+/// infinity it guards against (FLT_MAX in f16) clamps nothing and is left out.
+LogicalResult importClipAttributes(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  auto scalar = RankedTensorType::get({}, ctx.getInputElementType(0));
+  constexpr float kFloatMax = std::numeric_limits<float>::max();
+  SmallVector<std::pair<HostBinary, HostTensor>, 2> bounds;
+  for (auto [name, fn, dflt] : {std::tuple("min", HostBinary::Max, -kFloatMax),
+                                std::tuple("max", HostBinary::Min, kFloatMax)}) {
+    HostTensor bound = HostTensor::fromDoubles(scalar, {ctx.getFloat(name, dflt)});
+    double value = bound.getDouble(0);
+    if (std::isinf(value) && (value < 0) == (fn == HostBinary::Max))
+      continue;
+    bounds.emplace_back(fn, std::move(bound));
+  }
+  if (const HostTensor *c = ctx.getConstant(0)) {
+    HostTensor acc = *c;
+    for (auto &[fn, bound] : bounds) {
+      FailureOr<HostTensor> next = hostBinary(fn, acc, bound, ctx.getLoc());
+      if (failed(next))
+        return failure();
+      acc = std::move(*next);
+    }
+    return ctx.setOutput(0, std::move(acc));
+  }
+  Value acc = ctx.getInput(0);
+  OpBuilder &b = ctx.getBuilder();
+  for (auto &[fn, bound] : bounds) {
+    Value value = ctx.materialize(bound);
+    if (fn == HostBinary::Max)
+      acc = b.create<MaxOp>(ctx.getLoc(), acc.getType(), acc, value);
+    else
+      acc = b.create<MinOp>(ctx.getLoc(), acc.getType(), acc, value);
   }
   return ctx.setOutput(0, acc);
 }
@@ -273,46 +315,62 @@ LogicalResult importDropout(NodeContext &ctx) {
                              b.getI64IntegerAttr(ctx.getInt("seed", 0)));
 }
 
+/// Dropout before opset 12: `ratio` is an attribute and nothing in the graph says whether the
+/// node trains. ONNX leaves that to the runtime; like ONNX Runtime and the ONNX reference
+/// implementation, precis imports it in inference mode, as the identity. The mask output is
+/// not supported: it was typed like the input before opset 10, and what an inference-mode
+/// mask holds was defined only at opset 12 (ONNX Runtime fills the old one with false, the
+/// reference with true).
+LogicalResult importDropoutAttributes(NodeContext &ctx) {
+  if (ctx.isOutputUsed(1))
+    return ctx.emitUnsupported() << "the mask output is not supported before opset 12";
+  return ctx.forwardInput(0, 0);
+}
+
 } // namespace
 
 void populateElementwiseHandlers(HandlerRegistry &r) {
-  constexpr int64_t kMax = 21;
-  r.add("Add", 13, kMax, importBinary<AddOp, HostBinary::Add>);
-  r.add("Sub", 13, kMax, importBinary<SubOp, HostBinary::Sub>);
-  r.add("Mul", 13, kMax, importBinary<MulOp, HostBinary::Mul>);
-  r.add("Div", 13, kMax, importBinary<DivOp, HostBinary::Div>);
-  r.add("Pow", 13, kMax, importPow);
-  r.add("Max", 13, kMax, importVariadic<MaxOp, HostBinary::Max>);
-  r.add("Min", 13, kMax, importVariadic<MinOp, HostBinary::Min>);
-  r.add("Clip", 13, kMax, importClip);
+  // Arithmetic broadcasts NumPy-style from opset 7 on (Max and Min from 8; at 7 they require
+  // equal shapes, which broadcasting handles alike); later versions only add element types.
+  r.add("Add", kMinOpset, kMaxOpset, importBinary<AddOp, HostBinary::Add>);
+  r.add("Sub", kMinOpset, kMaxOpset, importBinary<SubOp, HostBinary::Sub>);
+  r.add("Mul", kMinOpset, kMaxOpset, importBinary<MulOp, HostBinary::Mul>);
+  r.add("Div", kMinOpset, kMaxOpset, importBinary<DivOp, HostBinary::Div>);
+  r.add("Pow", kMinOpset, kMaxOpset, importPow);
+  r.add("Max", kMinOpset, kMaxOpset, importVariadic<MaxOp, HostBinary::Max>);
+  r.add("Min", kMinOpset, kMaxOpset, importVariadic<MinOp, HostBinary::Min>);
+  r.add("Clip", kMinOpset, 10, importClipAttributes);
+  r.add("Clip", 11, kMaxOpset, importClip);
 
-  r.add("Neg", 13, kMax, importUnaryNumeric<NegOp, HostUnary::Neg>);
-  r.add("Abs", 13, kMax, importUnaryNumeric<AbsOp, HostUnary::Abs>);
-  r.add("Relu", 13, kMax, importUnaryFloat<ReluOp, HostUnary::Relu>);
-  r.add("Tanh", 13, kMax, importUnaryFloat<TanhOp, HostUnary::Tanh>);
-  r.add("Sigmoid", 13, kMax, importUnaryFloat<SigmoidOp, HostUnary::Sigmoid>);
-  r.add("Erf", 13, kMax, importUnaryFloat<ErfOp, HostUnary::Erf>);
-  r.add("Exp", 13, kMax, importUnaryFloat<ExpOp, HostUnary::Exp>);
-  r.add("Log", 13, kMax, importUnaryFloat<LogOp, HostUnary::Log>);
-  r.add("Sqrt", 13, kMax, importUnaryFloat<SqrtOp, HostUnary::Sqrt>);
-  r.add("Reciprocal", 13, kMax, importUnaryFloat<ReciprocalOp, HostUnary::Reciprocal>);
-  r.add("LeakyRelu", 13, kMax, importLeakyRelu);
-  r.add("Gelu", 20, kMax, importGelu, checkGelu);
+  r.add("Neg", kMinOpset, kMaxOpset, importUnaryNumeric<NegOp, HostUnary::Neg>);
+  r.add("Abs", kMinOpset, kMaxOpset, importUnaryNumeric<AbsOp, HostUnary::Abs>);
+  r.add("Relu", kMinOpset, kMaxOpset, importUnaryFloat<ReluOp, HostUnary::Relu>);
+  r.add("Tanh", kMinOpset, kMaxOpset, importUnaryFloat<TanhOp, HostUnary::Tanh>);
+  r.add("Sigmoid", kMinOpset, kMaxOpset, importUnaryFloat<SigmoidOp, HostUnary::Sigmoid>);
+  r.add("Erf", 9, kMaxOpset, importUnaryFloat<ErfOp, HostUnary::Erf>);
+  r.add("Exp", kMinOpset, kMaxOpset, importUnaryFloat<ExpOp, HostUnary::Exp>);
+  r.add("Log", kMinOpset, kMaxOpset, importUnaryFloat<LogOp, HostUnary::Log>);
+  r.add("Sqrt", kMinOpset, kMaxOpset, importUnaryFloat<SqrtOp, HostUnary::Sqrt>);
+  r.add("Reciprocal", kMinOpset, kMaxOpset, importUnaryFloat<ReciprocalOp, HostUnary::Reciprocal>);
+  r.add("LeakyRelu", kMinOpset, kMaxOpset, importLeakyRelu);
+  r.add("Gelu", 20, kMaxOpset, importGelu, checkGelu);
 
-  r.add("Equal", 13, kMax, importCompare<CompareKind::EQ, HostBinary::Equal>);
-  r.add("Less", 13, kMax, importCompare<CompareKind::LT, HostBinary::Less>);
-  r.add("LessOrEqual", 13, kMax, importCompare<CompareKind::LE, HostBinary::LessOrEqual>);
-  r.add("Greater", 13, kMax, importCompare<CompareKind::GT, HostBinary::Greater>);
-  r.add("GreaterOrEqual", 13, kMax, importCompare<CompareKind::GE, HostBinary::GreaterOrEqual>);
-  r.add("Not", 13, kMax, importNot);
-  r.add("And", 13, kMax, importLogical<HostBinary::And>);
-  r.add("Or", 13, kMax, importLogical<HostBinary::Or>);
-  r.add("Where", 13, kMax, importWhere);
+  r.add("Equal", kMinOpset, kMaxOpset, importCompare<CompareKind::EQ, HostBinary::Equal>);
+  r.add("Less", kMinOpset, kMaxOpset, importCompare<CompareKind::LT, HostBinary::Less>);
+  r.add("LessOrEqual", 12, kMaxOpset, importCompare<CompareKind::LE, HostBinary::LessOrEqual>);
+  r.add("Greater", kMinOpset, kMaxOpset, importCompare<CompareKind::GT, HostBinary::Greater>);
+  r.add("GreaterOrEqual", 12, kMaxOpset,
+        importCompare<CompareKind::GE, HostBinary::GreaterOrEqual>);
+  r.add("Not", kMinOpset, kMaxOpset, importNot);
+  r.add("And", kMinOpset, kMaxOpset, importLogical<HostBinary::And>);
+  r.add("Or", kMinOpset, kMaxOpset, importLogical<HostBinary::Or>);
+  r.add("Where", 9, kMaxOpset, importWhere);
 
-  r.add("Cast", 13, kMax, importCast, checkCast);
-  r.add("CastLike", 15, kMax, importCastLike);
-  r.add("Identity", 13, kMax, importIdentity);
-  r.add("Dropout", 13, kMax, importDropout);
+  r.add("Cast", kMinOpset, kMaxOpset, importCast, checkCast);
+  r.add("CastLike", 15, kMaxOpset, importCastLike);
+  r.add("Identity", kMinOpset, kMaxOpset, importIdentity);
+  r.add("Dropout", kMinOpset, 11, importDropoutAttributes);
+  r.add("Dropout", 12, kMaxOpset, importDropout);
 }
 
 } // namespace precis::onnx_import

@@ -8,6 +8,8 @@
 
 #include "Importer.h"
 
+#include <numeric>
+
 using namespace mlir;
 using namespace mlir::precis;
 
@@ -242,7 +244,7 @@ LogicalResult importMaxPool(NodeContext &ctx) {
   if (failed(ctx.requireFloat(0)))
     return failure();
   if (ctx.isOutputUsed(1))
-    return ctx.emitError() << "the Indices output is not supported";
+    return ctx.emitUnsupported() << "the Indices output is not supported";
   FailureOr<Window> w = readPoolWindow(ctx);
   if (failed(w))
     return failure();
@@ -280,21 +282,16 @@ template <typename OpTy> LogicalResult importGlobalPool(NodeContext &ctx) {
 //===----------------------------------------------------------------------===//
 
 /// ReduceSum (axes input since opset 13), ReduceMean and ReduceMax (axes input since 18,
-/// attribute before). Empty axes reduce everything unless noop_with_empty_axes.
+/// attribute before). Empty axes reduce everything, unless noop_with_empty_axes (which comes
+/// with the axes input) says to do nothing.
 template <typename OpTy, HostReduce Fn, int64_t AxesInputSince>
 LogicalResult importReduce(NodeContext &ctx) {
-  SmallVector<int64_t> axes;
-  if (ctx.getOpset() >= AxesInputSince) {
-    if (ctx.hasInput(1)) {
-      FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "axes");
-      if (failed(requested))
-        return failure();
-      axes = *requested;
-    }
-  } else {
-    axes = ctx.getInts("axes");
-  }
-  if (axes.empty() && ctx.getInt("noop_with_empty_axes", 0))
+  FailureOr<std::optional<SmallVector<int64_t>>> requested =
+      ctx.getIntsAttrOrInput("axes", 1, AxesInputSince);
+  if (failed(requested))
+    return failure();
+  SmallVector<int64_t> axes = requested->value_or(SmallVector<int64_t>());
+  if (axes.empty() && ctx.getOpset() >= AxesInputSince && ctx.getInt("noop_with_empty_axes", 0))
     return ctx.forwardInput(0, 0);
   RankedTensorType in = ctx.getInputType(0);
   SmallVector<int64_t> normalized;
@@ -324,6 +321,30 @@ template <typename OpTy> LogicalResult importSoftmax(NodeContext &ctx) {
     return failure();
   return ctx.setOutput(0, ctx.getBuilder().create<OpTy>(ctx.getLoc(), in, ctx.getInput(0),
                                                         static_cast<uint64_t>(*axis)));
+}
+
+/// Softmax and LogSoftmax before opset 13 coerce the input to 2-D, [d0 * ... * d(axis-1),
+/// d(axis) * ... * d(n-1)] (axis defaults to 1), normalise its rows and restore the shape:
+/// a reshape, the op over the last axis and a reshape back.
+template <typename OpTy> LogicalResult importSoftmaxCoerced(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 1), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  Value x = ctx.getInput(0);
+  if (*axis != in.getRank() - 1) {
+    auto product = [](ArrayRef<int64_t> dims) {
+      return std::accumulate(dims.begin(), dims.end(), int64_t(1), std::multiplies<>());
+    };
+    x = ctx.reshape(
+        x, {product(in.getShape().take_front(*axis)), product(in.getShape().drop_front(*axis))});
+  }
+  auto type = cast<RankedTensorType>(x.getType());
+  Value y = ctx.getBuilder().create<OpTy>(ctx.getLoc(), type, x,
+                                          static_cast<uint64_t>(type.getRank() - 1));
+  return ctx.setOutput(0, ctx.reshape(y, in.getShape()));
 }
 
 /// LayerNormalization: only the normalised output; the Mean and InvStdDev outputs are not
@@ -383,6 +404,17 @@ LogicalResult importBatchNormalization(NodeContext &ctx) {
       b.getF32FloatAttr(ctx.getFloat("momentum", 0.9f)), b.getBoolAttr(training));
 }
 
+/// BatchNormalization 7 and 8 could normalise per activation (`spatial` = 0, statistics of
+/// shape [C, D1, ...]); precis supports only per-channel statistics.
+void checkBatchNormalization(const onnx::NodeProto &node, int64_t opset,
+                             SmallVectorImpl<std::string> &problems) {
+  if (opset >= 9)
+    return;
+  if (const onnx::AttributeProto *spatial = findAttribute(node, "spatial"))
+    if (spatial->i() == 0)
+      problems.push_back("spatial=0 (per-activation statistics) is not supported");
+}
+
 //===----------------------------------------------------------------------===//
 // Losses.
 //===----------------------------------------------------------------------===//
@@ -438,26 +470,34 @@ template <typename OpTy> LogicalResult importLoss(NodeContext &ctx) {
 } // namespace
 
 void populateNeuralNetHandlers(HandlerRegistry &r) {
-  constexpr int64_t kMax = 21;
-  r.add("MatMul", 13, kMax, importMatMul);
-  r.add("Gemm", 13, kMax, importGemm);
-  r.add("Conv", 13, kMax, importConv, checkWindowOp);
+  // Gemm's C is optional from opset 11 (required before); Conv 11, MaxPool 11 and
+  // AveragePool 11 only reword their documentation; MaxPool 10 and AveragePool 10 add
+  // ceil_mode, MaxPool 10 dilations, MaxPool 8 the Indices output: absent attributes take
+  // their defaults.
+  r.add("MatMul", kMinOpset, kMaxOpset, importMatMul);
+  r.add("Gemm", kMinOpset, kMaxOpset, importGemm);
+  r.add("Conv", kMinOpset, kMaxOpset, importConv, checkWindowOp);
 
-  r.add("MaxPool", 13, kMax, importMaxPool, checkWindowOp);
-  r.add("AveragePool", 13, kMax, importAveragePool, checkWindowOp);
-  r.add("GlobalAveragePool", 13, kMax, importGlobalPool<GlobalAvgPoolOp>);
-  r.add("GlobalMaxPool", 13, kMax, importGlobalPool<GlobalMaxPoolOp>);
+  r.add("MaxPool", kMinOpset, kMaxOpset, importMaxPool, checkWindowOp);
+  r.add("AveragePool", kMinOpset, kMaxOpset, importAveragePool, checkWindowOp);
+  r.add("GlobalAveragePool", kMinOpset, kMaxOpset, importGlobalPool<GlobalAvgPoolOp>);
+  r.add("GlobalMaxPool", kMinOpset, kMaxOpset, importGlobalPool<GlobalMaxPoolOp>);
 
-  r.add("ReduceSum", 13, kMax, importReduce<ReduceSumOp, HostReduce::Sum, 13>);
-  r.add("ReduceMean", 13, kMax, importReduce<ReduceMeanOp, HostReduce::Mean, 18>);
-  r.add("ReduceMax", 13, kMax, importReduce<ReduceMaxOp, HostReduce::Max, 18>);
-  r.add("Softmax", 13, kMax, importSoftmax<SoftmaxOp>);
-  r.add("LogSoftmax", 13, kMax, importSoftmax<LogSoftmaxOp>);
-  r.add("LayerNormalization", 17, kMax, importLayerNormalization);
-  r.add("BatchNormalization", 13, kMax, importBatchNormalization);
+  r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, HostReduce::Sum, 13>);
+  r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, HostReduce::Mean, 18>);
+  r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, HostReduce::Max, 18>);
+  r.add("Softmax", kMinOpset, 12, importSoftmaxCoerced<SoftmaxOp>);
+  r.add("Softmax", 13, kMaxOpset, importSoftmax<SoftmaxOp>);
+  r.add("LogSoftmax", kMinOpset, 12, importSoftmaxCoerced<LogSoftmaxOp>);
+  r.add("LogSoftmax", 13, kMaxOpset, importSoftmax<LogSoftmaxOp>);
+  r.add("LayerNormalization", 17, kMaxOpset, importLayerNormalization);
+  // Before opset 14 the used outputs say whether BatchNormalization trains.
+  r.add("BatchNormalization", kMinOpset, kMaxOpset, importBatchNormalization,
+        checkBatchNormalization);
 
-  r.add("SoftmaxCrossEntropyLoss", 13, kMax, importLoss<SoftmaxCrossEntropyOp>, checkLoss);
-  r.add("NegativeLogLikelihoodLoss", 13, kMax, importLoss<NllLossOp>, checkLoss);
+  // The losses' opset-13 versions only add bfloat16.
+  r.add("SoftmaxCrossEntropyLoss", 12, kMaxOpset, importLoss<SoftmaxCrossEntropyOp>, checkLoss);
+  r.add("NegativeLogLikelihoodLoss", 12, kMaxOpset, importLoss<NllLossOp>, checkLoss);
 }
 
 } // namespace precis::onnx_import

@@ -210,15 +210,16 @@ LogicalResult importFlatten(NodeContext &ctx) {
   return setReshaped(ctx, {product(in.take_front(axis)), product(in.drop_front(axis))});
 }
 
-/// Squeeze: the listed size-1 axes, or every size-1 axis when none are given.
+/// Squeeze: the listed size-1 axes (an attribute before opset 13, an input from 13), or every
+/// size-1 axis when none are given.
 LogicalResult importSqueeze(NodeContext &ctx) {
   ArrayRef<int64_t> in = ctx.getInputType(0).getShape();
+  FailureOr<std::optional<SmallVector<int64_t>>> requested = ctx.getIntsAttrOrInput("axes", 1, 13);
+  if (failed(requested))
+    return failure();
   SmallVector<int64_t> axes;
-  if (ctx.hasInput(1)) {
-    FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "axes");
-    if (failed(requested))
-      return failure();
-    FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(ctx, *requested, in.size());
+  if (*requested) {
+    FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(ctx, **requested, in.size());
     if (failed(normalized))
       return failure();
     axes = *normalized;
@@ -237,14 +238,17 @@ LogicalResult importSqueeze(NodeContext &ctx) {
   return setReshaped(ctx, shape);
 }
 
-/// Unsqueeze: axes index the output, whose rank is the input's plus the number of axes.
+/// Unsqueeze: axes (an attribute before opset 13, an input from 13) index the output, whose
+/// rank is the input's plus the number of axes.
 LogicalResult importUnsqueeze(NodeContext &ctx) {
-  FailureOr<SmallVector<int64_t>> requested = ctx.requireInts(1, "axes");
-  if (failed(requested))
+  FailureOr<std::optional<SmallVector<int64_t>>> given = ctx.getIntsAttrOrInput("axes", 1, 13);
+  if (failed(given))
     return failure();
+  if (!*given)
+    return ctx.emitError() << "'axes' is missing";
   ArrayRef<int64_t> in = ctx.getInputType(0).getShape();
-  int64_t rank = in.size() + requested->size();
-  FailureOr<SmallVector<int64_t>> axes = normalizeAxes(ctx, *requested, rank);
+  int64_t rank = in.size() + (*given)->size();
+  FailureOr<SmallVector<int64_t>> axes = normalizeAxes(ctx, **given, rank);
   if (failed(axes))
     return failure();
   SmallVector<int64_t> shape;
@@ -354,20 +358,21 @@ LogicalResult importConcat(NodeContext &ctx) {
   return ctx.emit<ConcatOp>(first, inputs, ctx.getBuilder().getI64IntegerAttr(*axis));
 }
 
-/// Split sizes come from the `split` input (opset 13), the `num_outputs` attribute (opset 18:
-/// chunks of ceil(dim / n), the last one smaller) or an even split over the outputs.
+/// Split sizes come from `split` (an attribute before opset 13, an input from 13), the
+/// `num_outputs` attribute (opset 18: chunks of ceil(dim / n), the last one smaller) or an
+/// even split over the outputs.
 LogicalResult importSplit(NodeContext &ctx) {
   RankedTensorType in = ctx.getInputType(0);
   FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), in.getRank(), "axis");
   if (failed(axis))
     return failure();
   int64_t extent = in.getDimSize(*axis);
+  FailureOr<std::optional<SmallVector<int64_t>>> given = ctx.getIntsAttrOrInput("split", 1, 13);
+  if (failed(given))
+    return failure();
   SmallVector<int64_t> sizes;
-  if (ctx.hasInput(1)) {
-    FailureOr<SmallVector<int64_t>> split = ctx.requireInts(1, "split");
-    if (failed(split))
-      return failure();
-    sizes = *split;
+  if (*given) {
+    sizes = **given;
   } else {
     int64_t n = ctx.hasAttr("num_outputs") ? ctx.getInt("num_outputs", 1) : ctx.getNumOutputs();
     if (n < 1)
@@ -409,33 +414,35 @@ LogicalResult importSplit(NodeContext &ctx) {
   return success();
 }
 
-/// Slice: ONNX's starts/ends/axes/steps, clamped and normalised to one non-negative
-/// (start, limit, step) per dimension as `precis.slice` takes them.
+/// Slice: ONNX's starts/ends/axes/steps (attributes without steps before opset 10, inputs
+/// from 10), clamped and normalised to one non-negative (start, limit, step) per dimension as
+/// `precis.slice` takes them.
 LogicalResult importSlice(NodeContext &ctx) {
   RankedTensorType in = ctx.getInputType(0);
   int64_t rank = in.getRank();
-  FailureOr<SmallVector<int64_t>> starts = ctx.requireInts(1, "starts");
-  FailureOr<SmallVector<int64_t>> ends =
-      succeeded(starts) ? ctx.requireInts(2, "ends") : FailureOr<SmallVector<int64_t>>();
-  if (failed(starts) || failed(ends))
-    return failure();
-  size_t n = starts->size();
+  SmallVector<int64_t> starts, ends;
+  for (auto [name, i, list] : {std::tuple("starts", 1u, &starts), std::tuple("ends", 2u, &ends)}) {
+    FailureOr<std::optional<SmallVector<int64_t>>> given = ctx.getIntsAttrOrInput(name, i, 10);
+    if (failed(given))
+      return failure();
+    if (!*given)
+      return ctx.emitError() << "'" << name << "' is missing";
+    *list = **given;
+  }
+  size_t n = starts.size();
   SmallVector<int64_t> axes, steps(n, 1);
   for (size_t i = 0; i < n; ++i)
     axes.push_back(i);
-  if (ctx.hasInput(3)) {
-    FailureOr<SmallVector<int64_t>> a = ctx.requireInts(3, "axes");
-    if (failed(a))
-      return failure();
-    axes = *a;
-  }
-  if (ctx.hasInput(4)) {
-    FailureOr<SmallVector<int64_t>> s = ctx.requireInts(4, "steps");
-    if (failed(s))
-      return failure();
-    steps = *s;
-  }
-  if (ends->size() != n || axes.size() != n || steps.size() != n)
+  FailureOr<std::optional<SmallVector<int64_t>>> givenAxes = ctx.getIntsAttrOrInput("axes", 3, 10);
+  FailureOr<std::optional<SmallVector<int64_t>>> givenSteps =
+      ctx.getIntsAttrOrInput("steps", 4, 10);
+  if (failed(givenAxes) || failed(givenSteps))
+    return failure();
+  if (*givenAxes)
+    axes = **givenAxes;
+  if (*givenSteps)
+    steps = **givenSteps;
+  if (ends.size() != n || axes.size() != n || steps.size() != n)
     return ctx.emitError() << "starts, ends, axes and steps differ in length";
   FailureOr<SmallVector<int64_t>> normalized = normalizeAxes(ctx, axes, rank);
   if (failed(normalized))
@@ -444,7 +451,7 @@ LogicalResult importSlice(NodeContext &ctx) {
   SmallVector<int64_t> start(rank, 0), limit(in.getShape()), step(rank, 1);
   for (size_t i = 0; i < n; ++i) {
     int64_t d = (*normalized)[i], dim = in.getDimSize(d), st = steps[i];
-    int64_t s = (*starts)[i], e = (*ends)[i];
+    int64_t s = starts[i], e = ends[i];
     if (st == 0)
       return ctx.emitError() << "step is zero for axis " << d;
     if (s < 0)
@@ -518,25 +525,27 @@ void checkSplit(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::strin
 } // namespace
 
 void populateShapeHandlers(HandlerRegistry &r) {
-  constexpr int64_t kMax = 21;
-  r.add("Constant", 13, kMax, importConstant, checkConstant);
-  r.add("Shape", 13, kMax, importShape);
-  r.add("Size", 13, kMax, importSize);
-  r.add("ConstantOfShape", 13, kMax, importConstantOfShape);
-  r.add("Range", 13, kMax, importRange);
+  // Constant gains value_* attributes at 12, Shape start/end at 15, Reshape allowzero at 14,
+  // Flatten, Concat, Gather, Squeeze, Unsqueeze and Split negative axes or indices at 11: the
+  // handlers read absent attributes as their defaults and accept the later, wider ranges.
+  r.add("Constant", kMinOpset, kMaxOpset, importConstant, checkConstant);
+  r.add("Shape", kMinOpset, kMaxOpset, importShape);
+  r.add("Size", kMinOpset, kMaxOpset, importSize);
+  r.add("ConstantOfShape", 9, kMaxOpset, importConstantOfShape);
+  r.add("Range", 11, kMaxOpset, importRange);
 
-  r.add("Reshape", 13, kMax, importReshape);
-  r.add("Flatten", 13, kMax, importFlatten);
-  r.add("Squeeze", 13, kMax, importSqueeze);
-  r.add("Unsqueeze", 13, kMax, importUnsqueeze);
-  r.add("Expand", 13, kMax, importExpand);
-  r.add("Tile", 13, kMax, importTile);
+  r.add("Reshape", kMinOpset, kMaxOpset, importReshape);
+  r.add("Flatten", kMinOpset, kMaxOpset, importFlatten);
+  r.add("Squeeze", kMinOpset, kMaxOpset, importSqueeze);
+  r.add("Unsqueeze", kMinOpset, kMaxOpset, importUnsqueeze);
+  r.add("Expand", 8, kMaxOpset, importExpand);
+  r.add("Tile", kMinOpset, kMaxOpset, importTile);
 
-  r.add("Transpose", 13, kMax, importTranspose);
-  r.add("Concat", 13, kMax, importConcat);
-  r.add("Split", 13, kMax, importSplit, checkSplit);
-  r.add("Slice", 13, kMax, importSlice);
-  r.add("Gather", 13, kMax, importGather);
+  r.add("Transpose", kMinOpset, kMaxOpset, importTranspose);
+  r.add("Concat", kMinOpset, kMaxOpset, importConcat);
+  r.add("Split", kMinOpset, kMaxOpset, importSplit, checkSplit);
+  r.add("Slice", kMinOpset, kMaxOpset, importSlice);
+  r.add("Gather", kMinOpset, kMaxOpset, importGather);
 }
 
 } // namespace precis::onnx_import

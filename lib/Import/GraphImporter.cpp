@@ -404,6 +404,22 @@ FailureOr<SmallVector<int64_t>> NodeContext::requireInts(unsigned i, StringRef r
   return (*value)->toInts();
 }
 
+FailureOr<std::optional<SmallVector<int64_t>>>
+NodeContext::getIntsAttrOrInput(StringRef name, unsigned i, int64_t since) {
+  if (opset < since) {
+    SmallVector<int64_t> values = getInts(name);
+    if (values.empty())
+      return std::optional<SmallVector<int64_t>>();
+    return std::optional(std::move(values));
+  }
+  if (!hasInput(i))
+    return std::optional<SmallVector<int64_t>>();
+  FailureOr<SmallVector<int64_t>> values = requireInts(i, name);
+  if (failed(values))
+    return failure();
+  return std::optional(std::move(*values));
+}
+
 LogicalResult NodeContext::requireSameElementType(ArrayRef<unsigned> inputs) {
   Type first;
   for (unsigned i : inputs) {

@@ -29,10 +29,23 @@
 #include "onnx/onnx_pb.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace precis::onnx_import {
+
+//===----------------------------------------------------------------------===//
+// Opsets.
+//===----------------------------------------------------------------------===//
+
+/// Default-domain opsets precis imports. Opset 7 is where element-wise arithmetic took NumPy
+/// (multidirectional) broadcasting in place of the `broadcast`/`axis` attributes, and where
+/// Dropout and BatchNormalization dropped `is_test`; precis implements none of the older
+/// forms. Handlers are registered from the opset where the semantics they implement begin
+/// (at most back to kMinOpset), with separate handlers where an op changed in between.
+constexpr int64_t kMinOpset = 7;
+constexpr int64_t kMaxOpset = 21;
 
 //===----------------------------------------------------------------------===//
 // Element types.
@@ -192,6 +205,12 @@ public:
   mlir::FailureOr<const HostTensor *> requireConstant(unsigned i, llvm::StringRef role);
   /// A constant integer input's elements (`role` names it in the error).
   mlir::FailureOr<llvm::SmallVector<int64_t>> requireInts(unsigned i, llvm::StringRef role);
+  /// An integer list that ONNX moved from attribute `name` to input `i` at opset `since`
+  /// (Squeeze's axes and Split's sizes at 13, Slice's starts and ends at 10, ...): the input,
+  /// which must be known at import time, from `since` on; the attribute before, where an
+  /// empty list counts as absent. nullopt when absent.
+  mlir::FailureOr<std::optional<llvm::SmallVector<int64_t>>>
+  getIntsAttrOrInput(llvm::StringRef name, unsigned i, int64_t since);
 
   /// Element-type checks with importer errors (rather than verifier failures).
   mlir::LogicalResult requireSameElementType(llvm::ArrayRef<unsigned> inputs);

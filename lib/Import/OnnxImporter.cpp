@@ -25,13 +25,35 @@ using namespace mlir;
 
 namespace precis::onnx_import {
 
-/// Default-domain opsets precis imports. libonnx 1.12 knows opsets up to 17: its checker and
-/// shape inference run only there.
-static constexpr int64_t kMinOpset = 13;
-static constexpr int64_t kMaxOpset = 21;
+/// libonnx 1.12 knows opsets up to 17: its checker and shape inference run only there (precis
+/// imports kMinOpset to kMaxOpset, see Importer.h).
 static constexpr int64_t kMaxCheckedOpset = 17;
 
 static bool isDefaultDomain(StringRef domain) { return domain.empty() || domain == "ai.onnx"; }
+
+/// "7 to 10 and 13 to 21": the opsets `handlers` cover, adjacent ranges merged.
+static std::string describeOpsets(ArrayRef<OpHandler> handlers) {
+  SmallVector<std::pair<int64_t, int64_t>> ranges;
+  for (const OpHandler &h : handlers)
+    ranges.emplace_back(h.minOpset, h.maxOpset);
+  llvm::sort(ranges);
+  SmallVector<std::pair<int64_t, int64_t>> merged;
+  for (auto [lo, hi] : ranges) {
+    if (!merged.empty() && lo <= merged.back().second + 1)
+      merged.back().second = std::max(merged.back().second, hi);
+    else
+      merged.emplace_back(lo, hi);
+  }
+  std::string text;
+  for (auto [i, range] : llvm::enumerate(merged)) {
+    if (i)
+      text += i + 1 == merged.size() ? " and " : ", ";
+    text += range.first == range.second
+                ? std::to_string(range.first)
+                : llvm::formatv("{0} to {1}", range.first, range.second).str();
+  }
+  return text;
+}
 
 //===----------------------------------------------------------------------===//
 // Validation.
@@ -115,8 +137,7 @@ void ModelValidator::checkNode(const onnx::NodeProto &node, int index) {
   }
   const OpHandler *handler = registry.lookup(node.op_type(), defaultOpset);
   if (!handler) {
-    problem(llvm::formatv("'{0}' is supported only at opsets {1} to {2}", node.op_type(),
-                          handlers.front().minOpset, handlers.back().maxOpset));
+    problem("'" + node.op_type() + "' is supported only at opsets " + describeOpsets(handlers));
     return;
   }
   SmallVector<std::string> attrProblems;

@@ -39,8 +39,11 @@ enum class ImportFailure {
 ///
 /// Files ending in `.onnxtxt`, `.onnxtext` or `.txt` are parsed as the ONNX textual format,
 /// anything else as a binary ModelProto; tensors with external data are read relative to the
-/// model's directory. The function is verified, then cleaned up: written-out GELUs become
-/// `precis.gelu` (precis-recognize-gelu), dead ops go (canonicalize), duplicates merge (CSE).
+/// model's directory. Models may import default-domain opsets 7 to 21; every node is imported
+/// with the semantics of its op at the model's opset (e.g. Softmax before opset 13 coerces its
+/// input to 2-D; Squeeze's axes before 13 are an attribute). The function is verified, then
+/// cleaned up: written-out GELUs become `precis.gelu` (precis-recognize-gelu), dead ops go
+/// (canonicalize), duplicates merge (CSE).
 /// On failure returns null after emitting every problem as a diagnostic
 /// through `context`'s diagnostic engine; it never exits or throws.
 ///
