@@ -75,37 +75,6 @@ uint64_t elementBytes(Type t) {
 
 uint64_t byteSize(RankedTensorType t) { return t.getNumElements() * elementBytes(t.getElementType()); }
 
-/// The row-major bytes of a constant, in the runtime's layout.
-FailureOr<std::vector<char>> elementBytesOf(Operation *op, ElementsAttr value) {
-  auto type = cast<RankedTensorType>(value.getType());
-  std::vector<char> out(byteSize(type));
-  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
-    if (type.getElementType().isInteger(1)) {
-      size_t i = 0;
-      for (bool b : dense.getValues<bool>())
-        out[i++] = b ? 1 : 0;
-      return out;
-    }
-    ArrayRef<char> raw = dense.getRawData();
-    if (dense.isSplat()) {
-      size_t width = elementBytes(type.getElementType());
-      for (size_t off = 0; off < out.size(); off += width)
-        std::memcpy(out.data() + off, raw.data(), width);
-    } else {
-      std::memcpy(out.data(), raw.data(), out.size());
-    }
-    return out;
-  }
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || blob->getData().size() != out.size())
-      return op->emitError("resource data missing or of the wrong size"), failure();
-    std::memcpy(out.data(), blob->getData().data(), out.size());
-    return out;
-  }
-  return op->emitError("unsupported constant storage ") << value, failure();
-}
-
 /// Converts one inherent attribute; fails for kinds the runtime does not read.
 LogicalResult convertAttr(Operation *op, StringRef name, Attribute attr, schema::Attr &out) {
   if (auto b = dyn_cast<BoolAttr>(attr))
@@ -186,9 +155,9 @@ FailureOr<uint32_t> ArtifactBuilder::addBlob(Operation *op, ElementsAttr value, 
   auto it = blobValues_.find(op);
   if (it != blobValues_.end())
     return it->second;
-  auto bytes = elementBytesOf(op, value);
+  auto bytes = artifactBytes(value);
   if (failed(bytes))
-    return failure();
+    return op->emitError("cannot read the data of ") << value.getType();
   blobs_.emplace_back(bytes->data(), bytes->size());
   blobBytes_ += bytes->size();
   uint32_t id = addValue(op->getResult(0), name);
@@ -320,6 +289,38 @@ LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
 }
 
 } // namespace
+
+int artifactElementType(Type type) { return toDType(type); }
+
+FailureOr<std::vector<char>> artifactBytes(ElementsAttr value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  std::vector<char> out(byteSize(type));
+  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+    if (type.getElementType().isInteger(1)) {
+      size_t i = 0;
+      for (bool b : dense.getValues<bool>())
+        out[i++] = b ? 1 : 0;
+      return out;
+    }
+    ArrayRef<char> raw = dense.getRawData();
+    if (dense.isSplat()) {
+      size_t width = elementBytes(type.getElementType());
+      for (size_t off = 0; off < out.size(); off += width)
+        std::memcpy(out.data() + off, raw.data(), width);
+    } else {
+      std::memcpy(out.data(), raw.data(), out.size());
+    }
+    return out;
+  }
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != out.size())
+      return failure();
+    std::memcpy(out.data(), blob->getData().data(), out.size());
+    return out;
+  }
+  return failure();
+}
 
 LogicalResult buildArtifact(ModuleOp module, const ArtifactOptions &options,
                             std::vector<char> &bytes, ArtifactStats *stats) {

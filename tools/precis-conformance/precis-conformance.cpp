@@ -97,40 +97,15 @@ bool isIntegerType(int32_t t) {
          t == onnx::TensorProto::INT8 || t == onnx::TensorProto::UINT8;
 }
 
-rt::DType toRtType(Type t) {
-  using rt::DType;
-  if (t.isF32()) return DType::F32;
-  if (t.isF16()) return DType::F16;
-  if (t.isBF16()) return DType::BF16;
-  if (t.isF64()) return DType::F64;
-  if (t.isFloat8E4M3FN()) return DType::F8E4M3FN;
-  if (t.isFloat8E5M2()) return DType::F8E5M2;
-  if (t.isSignlessInteger(64)) return DType::I64;
-  if (t.isSignlessInteger(32)) return DType::I32;
-  if (t.isSignlessInteger(8)) return DType::I8;
-  if (t.isUnsignedInteger(8)) return DType::U8;
-  if (t.isSignlessInteger(1)) return DType::Bool;
-  return DType::Unspecified;
-}
-
-/// A runtime tensor holding `attr`'s elements (bool as one byte each).
+/// A runtime tensor holding `attr`'s elements.
 rt::Tensor toTensor(DenseElementsAttr attr) {
   rt::Tensor t;
   auto type = cast<RankedTensorType>(attr.getType());
-  t.dtype = toRtType(type.getElementType());
+  t.dtype = static_cast<rt::DType>(::precis::artifactElementType(type.getElementType()));
   t.shape.assign(type.getShape().begin(), type.getShape().end());
-  size_t width = rt::dtypeSize(t.dtype);
-  t.data.resize(type.getNumElements() * width);
-  if (type.getElementType().isInteger(1)) {
-    size_t i = 0;
-    for (bool b : attr.getValues<bool>())
-      t.data[i++] = b;
-  } else if (attr.isSplat()) {
-    for (size_t off = 0; off < t.data.size(); off += width)
-      std::memcpy(t.data.data() + off, attr.getRawData().data(), width);
-  } else {
-    std::memcpy(t.data.data(), attr.getRawData().data(), t.data.size());
-  }
+  auto bytes = ::precis::artifactBytes(attr);
+  if (succeeded(bytes))
+    t.data.assign(bytes->begin(), bytes->end());
   return t;
 }
 
@@ -221,6 +196,9 @@ static Result runTest(const std::string &dir, const std::string &name) {
     if (input.type().has_tensor_type() && isIntegerType(input.type().tensor_type().elem_type())) {
       data.set_name(input.name());
       *graph->add_initializer() = std::move(data);
+      // Before IR version 4 every initializer must also be listed as a graph input.
+      if (model.ir_version() < 4)
+        kept.push_back(input);
       continue;
     }
     // precis compiles for static shapes: specialise the input to the test data's shape (a few

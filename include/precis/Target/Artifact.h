@@ -9,6 +9,7 @@
 #ifndef PRECIS_TARGET_ARTIFACT_H
 #define PRECIS_TARGET_ARTIFACT_H
 
+#include "mlir/IR/BuiltinAttributeInterfaces.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/StringRef.h"
@@ -31,6 +32,14 @@ struct ArtifactStats {
   uint64_t blobBytes = 0;       ///< parameters and constants
   size_t numOps = 0;
 };
+
+/// The artifact's element type code for `type` (precis.schema.DType, equal to the runtime's
+/// precis::rt::DType), or 0 when the runtime has no such type.
+int artifactElementType(mlir::Type type);
+
+/// The bytes of a constant in the runtime's layout: row-major, little-endian, one byte per
+/// boolean. Fails for storage it cannot read (e.g. a resource without data).
+mlir::FailureOr<std::vector<char>> artifactBytes(mlir::ElementsAttr value);
 
 /// Serialises `module` into the bytes of a `.precis` file. Emits a diagnostic at the offending
 /// op and fails on anything the runtime cannot execute.
