@@ -23,6 +23,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
@@ -139,6 +140,8 @@ private:
   size_t numOps_ = 0;
   /// Blob-backed values are shared across functions, keyed by their defining op.
   llvm::DenseMap<Operation *, uint32_t> blobValues_;
+  llvm::StringMap<uint32_t> namedBlobs_;
+  llvm::StringMap<Type> namedTypes_;
 };
 
 uint32_t ArtifactBuilder::addValue(Value v, StringRef name) {
@@ -155,6 +158,17 @@ FailureOr<uint32_t> ArtifactBuilder::addBlob(Operation *op, ElementsAttr value, 
   auto it = blobValues_.find(op);
   if (it != blobValues_.end())
     return it->second;
+  // A parameter that several functions read (a mask that @forward and @gradients both keep)
+  // is one value of the artifact: names identify parameters.
+  if (!name.empty()) {
+    auto named = namedBlobs_.find(name);
+    if (named != namedBlobs_.end()) {
+      if (namedTypes_.lookup(name) != value.getType())
+        return op->emitError("parameter '") << name << "' appears with two types";
+      blobValues_[op] = named->second;
+      return named->second;
+    }
+  }
   auto bytes = artifactBytes(value);
   if (failed(bytes))
     return op->emitError("cannot read the data of ") << value.getType();
@@ -163,6 +177,10 @@ FailureOr<uint32_t> ArtifactBuilder::addBlob(Operation *op, ElementsAttr value, 
   uint32_t id = addValue(op->getResult(0), name);
   manifest_.mutable_values(id)->set_blob(blobs_.size() - 1);
   blobValues_[op] = id;
+  if (!name.empty()) {
+    namedBlobs_[name] = id;
+    namedTypes_[name] = value.getType();
+  }
   return id;
 }
 

@@ -359,3 +359,59 @@ func.func @parameter_name() {
   %0 = precis.parameter "" = dense<1.0> : tensor<2xf32>
   return
 }
+
+// -----
+
+func.func @conv_grad_input_geometry(%dy: tensor<2x8x4x4xf32>, %w: tensor<8x2x3x3xf32>) {
+  // expected-error @+1 {{gradient spatial size does not match the convolution geometry}}
+  %0 = precis.conv2d_grad_input %dy, %w {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<2x8x4x4xf32>, tensor<8x2x3x3xf32>) -> tensor<2x4x9x9xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_weight_channels(%x: tensor<2x4x9x9xf32>, %dy: tensor<2x8x7x7xf32>) {
+  // expected-error @+1 {{channels do not match the weight and groups 1}}
+  %0 = precis.conv2d_grad_weight %x, %dy : (tensor<2x4x9x9xf32>, tensor<2x8x7x7xf32>) -> tensor<8x2x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad_shape(%dy: tensor<1x2x2x2xf32>, %x: tensor<1x2x5x5xf32>) {
+  // expected-error @+1 {{gradient shape does not match the pooled shape of the input}}
+  %0 = precis.max_pool2d_grad %dy, %x {kernel = array<i64: 2, 2>} : (tensor<1x2x2x2xf32>, tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return
+}
+
+// -----
+
+func.func @gather_grad_shape(%dy: tensor<8x32xf32>, %ids: tensor<8x16xi64>) {
+  // expected-error @+1 {{gradient shape must be data[:axis] + indices + data[axis+1:]}}
+  %0 = precis.gather_grad %dy, %ids : (tensor<8x32xf32>, tensor<8x16xi64>) -> tensor<64x32xf32>
+  return
+}
+
+// -----
+
+func.func @nll_loss_grad_reduction(%dl: tensor<8xf32>, %t: tensor<8xi64>) {
+  // expected-error @+1 {{gradient shape does not match the reduction}}
+  %0 = precis.nll_loss_grad mean %dl, %t : (tensor<8xf32>, tensor<8xi64>) -> tensor<8x10xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad_shape(%dy: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{gradient shape does not match the pooled shape of the result}}
+  %0 = precis.avg_pool2d_grad %dy {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x5x5xf32>
+  return
+}
+
+// -----
+
+func.func @slice_grad_outside(%dy: tensor<3xf32>) {
+  // expected-error @+1 {{slice of dimension 0 leaves the result}}
+  %0 = precis.slice_grad %dy {start = array<i64: 2>, limit = array<i64: 8>, step = array<i64: 2>} : (tensor<3xf32>) -> tensor<6xf32>
+  return
+}

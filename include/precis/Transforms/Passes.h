@@ -11,6 +11,7 @@
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::precis {

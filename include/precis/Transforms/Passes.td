@@ -43,4 +43,59 @@ def RecognizeGeluPass : Pass<"precis-recognize-gelu", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
 
+def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Build @gradients (loss and parameter gradients) from @forward";
+  let description = [{
+    Reverse-mode differentiation of `func.func @forward`, whose single result (or the result
+    whose `precis.onnx_name` is the `loss` option) is a one-element float loss. The pass adds
+    `func.func @gradients(%inputs..., %params...) -> (loss, d loss / d param...)`; `@forward`
+    stays.
+
+    The trainable parameters are the float `precis.parameter` ops with a differentiable path
+    to the loss whose name matches none of the `freeze` globs. They become arguments of
+    `@gradients` in initializer order, each carrying `precis.param_name`, and the gradient
+    results carry `precis.grad_of`. Other parameters (a bool attention mask, a float buffer
+    with no path to the loss, a frozen weight) stay as `precis.parameter` ops inside. The ops
+    are visited in reverse; each differentiable op builds its operands' gradients through its
+    `GradientOpInterface` rule, gradients of values with several uses are summed with
+    `precis.add`, and ops whose results nothing needs are dropped.
+
+    Before:
+
+    ```mlir
+    func.func @forward(%x: tensor<4x3xf32>) -> tensor<f32> {
+      %w = precis.parameter "w" = dense<0.5> : tensor<3x2xf32>
+      %y = precis.matmul %x, %w : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+      %l = precis.reduce_sum %y {axes = array<i64>, keepdims = false}
+          : (tensor<4x2xf32>) -> tensor<f32>
+      return %l : tensor<f32>
+    }
+    ```
+
+    After (`@forward` unchanged):
+
+    ```mlir
+    func.func @gradients(%x: tensor<4x3xf32>, %w: tensor<3x2xf32> {precis.param_name = "w"})
+        -> (tensor<f32>, tensor<3x2xf32> {precis.grad_of = "w"}) {
+      %y = precis.matmul %x, %w : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+      %l = precis.reduce_sum %y {axes = array<i64>, keepdims = false}
+          : (tensor<4x2xf32>) -> tensor<f32>
+      %one = precis.constant dense<1.0> : tensor<f32>
+      %0 = precis.reshape %one : tensor<f32> to tensor<1x1xf32>
+      %1 = precis.expand %0 : tensor<1x1xf32> to tensor<4x2xf32>
+      %dw = precis.matmul %x, %1 {transpose_lhs = true}
+          : (tensor<4x3xf32>, tensor<4x2xf32>) -> tensor<3x2xf32>
+      return %l, %dw : tensor<f32>, tensor<3x2xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"loss", "loss", "std::string", /*default=*/"\"\"",
+           "The @forward result (by precis.onnx_name) to differentiate; default: the only one">,
+    Option<"freeze", "freeze", "std::string", /*default=*/"\"\"",
+           "Comma-separated glob patterns of parameter names not to train">,
+  ];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
 #endif // PRECIS_TRANSFORMS_PASSES_TD

@@ -382,6 +382,14 @@ PRECIS_CPU_KERNEL(avgPool2dKernel);
 // Loss.cpp
 PRECIS_CPU_KERNEL(softmaxCrossEntropyKernel);
 PRECIS_CPU_KERNEL(nllLossKernel);
+// Gradients.cpp (backward ops of the autodiff pass)
+PRECIS_CPU_KERNEL(conv2dGradInputKernel);
+PRECIS_CPU_KERNEL(conv2dGradWeightKernel);
+PRECIS_CPU_KERNEL(maxPool2dGradKernel);
+PRECIS_CPU_KERNEL(avgPool2dGradKernel);
+PRECIS_CPU_KERNEL(sliceGradKernel);
+PRECIS_CPU_KERNEL(gatherGradKernel);
+PRECIS_CPU_KERNEL(nllLossGradKernel);
 
 /// Philox4x32-10 (Salmon et al., SC'11; Random123's philox4x32 with 10 rounds): the dropout
 /// RNG, exposed for tests and for the CUDA code generator to mirror.

@@ -24,6 +24,32 @@ def PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
   ];
 }
 
+def GradientOpInterface : OpInterface<"GradientOpInterface"> {
+  let cppNamespace = "::mlir::precis";
+  let description = [{
+    The reverse-mode gradient rule of a differentiable op (the `precis-autodiff` pass reads it;
+    there is no central switch over op names). Given the op and the gradients of its results,
+    `buildGradients` builds the gradients of its operands with `builder` (at the builder's
+    insertion point) and appends one value per operand to `operandGrads`: a null Value for an
+    operand that is not differentiable (integer or bool operands, labels, indices, class
+    weights). `resultGrads` has one entry per result; an entry is null when that result has no
+    gradient (the rule treats it as zero). Operand gradients have the operand's type.
+  }];
+  let methods = [
+    InterfaceMethod<"Builds the gradients of the operands from those of the results.",
+      "::mlir::LogicalResult", "buildGradients",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::ArrayRef<::mlir::Value>":$resultGrads,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads)>,
+    InterfaceMethod<[{
+        True if gradients flow to operand `index`: by default, when it is a float tensor.
+      }], "bool", "isDifferentiableOperand", (ins "unsigned":$index), [{}], [{
+        auto type = ::llvm::dyn_cast<::mlir::RankedTensorType>(
+            $_op->getOperand(index).getType());
+        return type && ::llvm::isa<::mlir::FloatType>(type.getElementType());
+      }]>,
+  ];
+}
+
 def ComputePrecision : NativeOpTrait<"ComputePrecision"> {
   let cppNamespace = "::mlir::precis";
 }

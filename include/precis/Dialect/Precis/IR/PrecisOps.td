@@ -18,6 +18,12 @@ include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
+/// Differentiable ops implement GradientOpInterface (rules in PrecisGradients.cpp).
+defvar Grad = DeclareOpInterfaceMethods<GradientOpInterface>;
+/// ... and say which float operands take no gradient (class weights, running statistics).
+defvar GradSomeOperands = DeclareOpInterfaceMethods<GradientOpInterface,
+                                                    ["isDifferentiableOperand"]>;
+
 class Precis_Op<string mnemonic, list<Trait> traits = []>
     : Op<Precis_Dialect, mnemonic, traits # [PrecisionOpInterface]>;
 
@@ -35,7 +41,7 @@ class Precis_FollowOp<string mnemonic, list<Trait> traits = []>
 // Compute ops.
 //===----------------------------------------------------------------------===//
 
-def Precis_MatmulOp : Precis_ComputeOp<"matmul"> {
+def Precis_MatmulOp : Precis_ComputeOp<"matmul", [Grad]> {
   let summary = "(batched) matrix multiplication";
   let description = [{
     `result[..., m, n] = sum_k A[..., m, k] * B[..., k, n]` where `A` is `lhs` (transposed in its
@@ -61,7 +67,7 @@ def Precis_MatmulOp : Precis_ComputeOp<"matmul"> {
   ];
 }
 
-def Precis_GemmOp : Precis_ComputeOp<"gemm"> {
+def Precis_GemmOp : Precis_ComputeOp<"gemm", [Grad]> {
   let summary = "general matrix multiplication: alpha * op(A) op(B) + beta * C";
   let description = [{
     ONNX `Gemm`: rank-2 `a` and `b`, optionally transposed, and an optional `c` that broadcasts
@@ -84,7 +90,7 @@ def Precis_GemmOp : Precis_ComputeOp<"gemm"> {
   let hasVerifier = 1;
 }
 
-def Precis_Conv2DOp : Precis_ComputeOp<"conv2d"> {
+def Precis_Conv2DOp : Precis_ComputeOp<"conv2d", [Grad]> {
   let summary = "2-D convolution, NCHW input, OIHW weight";
   let description = [{
     `input` is `[N, C, H, W]`, `weight` is `[O, C / groups, KH, KW]`, the optional `bias` is
@@ -116,7 +122,7 @@ def Precis_Conv2DOp : Precis_ComputeOp<"conv2d"> {
 /// Binary element-wise op with NumPy broadcasting; operands share the element type.
 class Precis_BinaryOp<string mnemonic, list<Trait> traits = []>
     : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultElementType,
-                                          InferTypeOpAdaptor]> {
+                                          InferTypeOpAdaptor, Grad]> {
   let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
@@ -148,7 +154,7 @@ def Precis_MinOp : Precis_BinaryOp<"min", [Commutative]> {
 }
 
 def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElementType,
-                                             InferTypeOpAdaptor]> {
+                                             InferTypeOpAdaptor, Grad]> {
   let summary = "element-wise power, base ** exponent";
   let description = [{
     Sensitive: `x ** 2` of an fp16 activation overflows long before `x` does.
@@ -161,26 +167,26 @@ def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElement
 
 /// Unary element-wise op on floats; the result has the operand's type.
 class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
-    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultType]> {
+    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 class Precis_UnarySensitiveOp<string mnemonic, list<Trait> traits = []>
-    : Precis_SensitiveOp<mnemonic, traits # [Pure, SameOperandsAndResultType]> {
+    : Precis_SensitiveOp<mnemonic, traits # [Pure, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Precis_NegOp : Precis_FollowOp<"neg", [Pure, SameOperandsAndResultType]> {
+def Precis_NegOp : Precis_FollowOp<"neg", [Pure, SameOperandsAndResultType, Grad]> {
   let summary = "element-wise negation";
   let description = "`%1 = precis.neg %0 : tensor<4xf32>`";
   let arguments = (ins Precis_NumericTensor:$input);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
-def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, SameOperandsAndResultType]> {
+def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, SameOperandsAndResultType, Grad]> {
   let summary = "element-wise absolute value";
   let description = "`%1 = precis.abs %0 : tensor<4xf32>`";
   let arguments = (ins Precis_NumericTensor:$input);
@@ -191,7 +197,7 @@ def Precis_ReluOp : Precis_UnaryFollowOp<"relu"> {
   let summary = "max(x, 0)";
   let description = "`%1 = precis.relu %0 : tensor<4xf32>`";
 }
-def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndResultType]> {
+def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndResultType, Grad]> {
   let summary = "x if x >= 0 else alpha * x";
   let description = "`%1 = precis.leaky_relu %0 {alpha = 0.01 : f32} : tensor<4xf32>`";
   let arguments = (ins Precis_FloatTensor:$input,
@@ -199,7 +205,7 @@ def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndRes
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
-def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, SameOperandsAndResultType]> {
+def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, SameOperandsAndResultType, Grad]> {
   let summary = "Gaussian error linear unit";
   let description = [{
     `approximation` is `none` (erf form) or `tanh`. The importer also forms this op from the
@@ -265,7 +271,7 @@ def Precis_NotOp : Precis_FollowOp<"not", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor]> {
+def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "element-wise select: condition ? on_true : on_false";
   let description = [{
     The three operands broadcast together; `on_true` and `on_false` share the element type.
@@ -278,7 +284,7 @@ def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor]> {
       "$condition `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)";
 }
 
-def Precis_CastOp : Precis_FollowOp<"cast", [Pure, SameOperandsAndResultShape]> {
+def Precis_CastOp : Precis_FollowOp<"cast", [Pure, SameOperandsAndResultShape, Grad]> {
   let summary = "element type conversion";
   let description = [{
     Converts element-wise. Float-to-float narrowing rounds to nearest even; conversions to fp8
@@ -292,7 +298,7 @@ def Precis_CastOp : Precis_FollowOp<"cast", [Pure, SameOperandsAndResultShape]> 
   let hasFolder = 1;
 }
 
-def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor]> {
+def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
   let summary = "dropout with an explicit seed; identity when not training";
   let description = [{
     In training mode zeroes each element with probability `ratio` and scales the rest by
@@ -313,7 +319,7 @@ def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor]> {
 // Data movement.
 //===----------------------------------------------------------------------===//
 
-def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, SameOperandsAndResultElementType]> {
+def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, SameOperandsAndResultElementType, Grad]> {
   let summary = "reshape to the static result type (same element count)";
   let description = "`%1 = precis.reshape %0 : tensor<2x3xf32> to tensor<6xf32>`";
   let arguments = (ins Precis_Tensor:$input);
@@ -323,7 +329,7 @@ def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, SameOperandsAndResultEl
   let hasFolder = 1;
 }
 
-def Precis_TransposeOp : Precis_FollowOp<"transpose", [Pure, InferTypeOpAdaptor]> {
+def Precis_TransposeOp : Precis_FollowOp<"transpose", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "permute dimensions: result dim i = input dim perm[i]";
   let description = [{
     `%1 = precis.transpose %0 {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>`
@@ -334,7 +340,7 @@ def Precis_TransposeOp : Precis_FollowOp<"transpose", [Pure, InferTypeOpAdaptor]
   let hasVerifier = 1;
 }
 
-def Precis_ConcatOp : Precis_FollowOp<"concat", [Pure, InferTypeOpAdaptor]> {
+def Precis_ConcatOp : Precis_FollowOp<"concat", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "concatenate along `axis`";
   let description = [{
     `%2 = precis.concat %0, %1 {axis = 0 : i64} : (tensor<2xf32>, tensor<3xf32>) -> tensor<5xf32>`
@@ -345,7 +351,7 @@ def Precis_ConcatOp : Precis_FollowOp<"concat", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
-def Precis_SplitOp : Precis_FollowOp<"split", [Pure]> {
+def Precis_SplitOp : Precis_FollowOp<"split", [Pure, Grad]> {
   let summary = "split along `axis` into pieces sized by the result types";
   let description = [{
     `%1:2 = precis.split %0 {axis = 1 : i64} : (tensor<4x6xf32>) -> (tensor<4x2xf32>, tensor<4x4xf32>)`
@@ -356,7 +362,7 @@ def Precis_SplitOp : Precis_FollowOp<"split", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor]> {
+def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "strided slice with one static (start, limit, step) per dimension";
   let description = [{
     Dimension `i` of the result takes `start[i], start[i] + step[i], ...` while short of
@@ -371,7 +377,7 @@ def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
-def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor]> {
+def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "gather slices of `data` along `axis` (embedding lookup)";
   let description = [{
     Result shape is `data.shape[:axis] + indices.shape + data.shape[axis+1:]`. Negative indices
@@ -385,7 +391,7 @@ def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
-def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, SameOperandsAndResultElementType]> {
+def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, SameOperandsAndResultElementType, Grad]> {
   let summary = "broadcast to the static result shape";
   let description = "`%1 = precis.expand %0 : tensor<1x4xf32> to tensor<3x4xf32>`";
   let arguments = (ins Precis_Tensor:$input);
@@ -401,7 +407,7 @@ def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, SameOperandsAndResultElem
 
 class Precis_ReduceOp<string mnemonic>
     : Precis_SensitiveOp<mnemonic, [Pure, SameOperandsAndResultElementType,
-                                    InferTypeOpAdaptor]> {
+                                    InferTypeOpAdaptor, Grad]> {
   let arguments = (ins Precis_NumericTensor:$input, DenseI64ArrayAttr:$axes,
                    DefaultValuedAttr<BoolAttr, "true">:$keepdims);
   let results = (outs Precis_NumericTensor:$result);
@@ -421,7 +427,7 @@ def Precis_ReduceMaxOp : Precis_ReduceOp<"reduce_max"> {
   let description = "`%1 = precis.reduce_max %0 {axes = array<i64: 0>} : (tensor<4x8xf32>) -> tensor<1x8xf32>`";
 }
 
-def Precis_SoftmaxOp : Precis_SensitiveOp<"softmax", [Pure, SameOperandsAndResultType]> {
+def Precis_SoftmaxOp : Precis_SensitiveOp<"softmax", [Pure, SameOperandsAndResultType, Grad]> {
   let summary = "softmax along `axis`";
   let description = "`%1 = precis.softmax %0 {axis = -1 : i64} : tensor<4x8xf32>`";
   let arguments = (ins Precis_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
@@ -429,7 +435,8 @@ def Precis_SoftmaxOp : Precis_SensitiveOp<"softmax", [Pure, SameOperandsAndResul
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
-def Precis_LogSoftmaxOp : Precis_SensitiveOp<"log_softmax", [Pure, SameOperandsAndResultType]> {
+def Precis_LogSoftmaxOp : Precis_SensitiveOp<"log_softmax", [Pure, SameOperandsAndResultType,
+                                                              Grad]> {
   let summary = "log of softmax along `axis`";
   let description = "`%1 = precis.log_softmax %0 {axis = 1 : i64} : tensor<4x8xf32>`";
   let arguments = (ins Precis_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
@@ -438,7 +445,7 @@ def Precis_LogSoftmaxOp : Precis_SensitiveOp<"log_softmax", [Pure, SameOperandsA
   let hasVerifier = 1;
 }
 
-def Precis_LayerNormOp : Precis_SensitiveOp<"layer_norm", [Pure]> {
+def Precis_LayerNormOp : Precis_SensitiveOp<"layer_norm", [Pure, Grad]> {
   let summary = "layer normalisation over the dimensions from `axis` on";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * scale + bias`, statistics over dimensions
@@ -455,7 +462,8 @@ def Precis_LayerNormOp : Precis_SensitiveOp<"layer_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdaptor]> {
+def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdaptor,
+                                                           GradSomeOperands]> {
   let summary = "batch normalisation over NC... input, per channel";
   let description = [{
     In training mode the statistics come from the batch (biased variance for normalising) and
@@ -482,14 +490,14 @@ def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdap
 // Pooling.
 //===----------------------------------------------------------------------===//
 
-class Precis_Pool2DOp<string mnemonic>
-    : Precis_FollowOp<mnemonic, [Pure, SameOperandsAndResultElementType,
-                                 InferTypeOpAdaptor]> {
+class Precis_Pool2DOp<string mnemonic, list<Trait> traits = []>
+    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultElementType,
+                                          InferTypeOpAdaptor]> {
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
-def Precis_MaxPool2DOp : Precis_Pool2DOp<"max_pool2d"> {
+def Precis_MaxPool2DOp : Precis_Pool2DOp<"max_pool2d", [Grad]> {
   let summary = "2-D max pooling over NCHW";
   let description = [{
     Padding is `-inf`; `pads` is `[top, left, bottom, right]`; `ceil_mode` rounds the output
@@ -502,7 +510,7 @@ def Precis_MaxPool2DOp : Precis_Pool2DOp<"max_pool2d"> {
                    DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations,
                    DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
 }
-def Precis_AvgPool2DOp : Precis_Pool2DOp<"avg_pool2d"> {
+def Precis_AvgPool2DOp : Precis_Pool2DOp<"avg_pool2d", [Grad]> {
   let summary = "2-D average pooling over NCHW";
   let description = [{
     `count_include_pad` decides whether padded positions count in the divisor.
@@ -517,7 +525,7 @@ def Precis_AvgPool2DOp : Precis_Pool2DOp<"avg_pool2d"> {
 
 class Precis_GlobalPoolOp<string mnemonic>
     : Precis_FollowOp<mnemonic, [Pure, SameOperandsAndResultElementType,
-                                 InferTypeOpAdaptor]> {
+                                 InferTypeOpAdaptor, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
@@ -537,7 +545,7 @@ def Precis_GlobalMaxPoolOp : Precis_GlobalPoolOp<"global_max_pool"> {
 //===----------------------------------------------------------------------===//
 
 def Precis_SoftmaxCrossEntropyOp
-    : Precis_SensitiveOp<"softmax_cross_entropy", [Pure, InferTypeOpAdaptor]> {
+    : Precis_SensitiveOp<"softmax_cross_entropy", [Pure, InferTypeOpAdaptor, GradSomeOperands]> {
   let summary = "softmax cross-entropy loss over class dimension 1";
   let description = [{
     `scores` is `[N, C, D1, ...]`, `labels` is `[N, D1, ...]`, the optional `weights` is `[C]`.
@@ -555,7 +563,8 @@ def Precis_SoftmaxCrossEntropyOp
   let hasVerifier = 1;
 }
 
-def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor]> {
+def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor,
+                                                       GradSomeOperands]> {
   let summary = "negative log-likelihood loss over class dimension 1";
   let description = [{
     `input` holds log-probabilities `[N, C, D1, ...]`; `target` is `[N, D1, ...]`.
@@ -567,6 +576,165 @@ def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor]
                    OptionalAttr<I64Attr>:$ignore_index);
   let results = (outs Precis_FloatTensor:$loss);
   let assemblyFormat = "$reduction $input `,` $target (`,` $weights^)? attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Backward ops: gradients that no composition of forward ops expresses exactly and cheaply.
+// The `precis-autodiff` pass builds them; their semantics are the adjoints of the forward op
+// named in each summary.
+//===----------------------------------------------------------------------===//
+
+def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input"> {
+  let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
+  let description = [{
+    `result[n, c, h, w] = sum over (o, i, j) with h = oh * stride - pad_top + i * dilation (and
+    likewise w) of grad[n, o, oh, ow] * weight[o, c % (C / groups), i, j]`, for `o` in the
+    group of `c`. The result type is the forward input's; the attributes are the forward
+    op's.
+
+    ```mlir
+    %dx = precis.conv2d_grad_input %dy, %w {pads = array<i64: 1, 1, 1, 1>}
+        : (tensor<8x8x16x16xf32>, tensor<8x1x3x3xf32>) -> tensor<8x1x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, Precis_FloatTensor:$weight,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations,
+                   DefaultValuedAttr<I64Attr, "1">:$groups,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight"> {
+  let summary = "gradient of conv2d with respect to its weight";
+  let description = [{
+    `result[o, c, i, j] = sum over (n, oh, ow) of grad[n, o, oh, ow] * input[n, g * C/groups + c,
+    oh * stride - pad_top + i * dilation, ow * stride - pad_left + j * dilation]` (padding reads
+    zero), `g` the group of `o`. The result type is the forward weight's.
+
+    ```mlir
+    %dw = precis.conv2d_grad_weight %x, %dy {pads = array<i64: 1, 1, 1, 1>}
+        : (tensor<8x1x16x16xf32>, tensor<8x8x16x16xf32>) -> tensor<8x1x3x3xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$grad,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations,
+                   DefaultValuedAttr<I64Attr, "1">:$groups,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [Pure]> {
+  let summary = "gradient of max_pool2d: each output gradient goes to its window's maximum";
+  let description = [{
+    `input` is the forward input; the attributes are the forward op's. Each window's gradient
+    is added to the position of the window's first maximum in row-major window order (the
+    element the forward kernel returns), so ties do not split.
+
+    ```mlir
+    %dx = precis.max_pool2d_grad %dy, %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>}
+        : (tensor<8x8x8x8xf32>, tensor<8x8x16x16xf32>) -> tensor<8x8x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, Precis_FloatTensor:$input,
+                   DenseI64ArrayAttr:$kernel,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilations,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [Pure]> {
+  let summary = "gradient of avg_pool2d: each output gradient spread evenly over its window";
+  let description = [{
+    The result type is the forward input's; the attributes are the forward op's. Every input
+    position of a window receives the window's gradient divided by the forward divisor (which
+    `count_include_pad` decides, as for `avg_pool2d`).
+
+    ```mlir
+    %dx = precis.avg_pool2d_grad %dy {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>}
+        : (tensor<8x8x8x8xf32>) -> tensor<8x8x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, DenseI64ArrayAttr:$kernel,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                   DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [Pure]> {
+  let summary = "gradient of slice: `grad` placed at the sliced positions of zeros";
+  let description = [{
+    The result type is the forward input's and the attributes the forward slice's:
+    `result[start + k * step] = grad[k]` per dimension, zero elsewhere (a slice reads every
+    position at most once, so nothing accumulates).
+
+    ```mlir
+    %dx = precis.slice_grad %dy {start = array<i64: 0, 1>, limit = array<i64: 4, 3>,
+                                 step = array<i64: 1, 1>} : (tensor<4x2xf32>) -> tensor<4x4xf32>
+    ```
+  }];
+  let arguments = (ins Precis_Tensor:$grad, DenseI64ArrayAttr:$start,
+                   DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$step);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [Pure]> {
+  let summary = "gradient of gather: scatter-add of `grad` into zeros of the data's shape";
+  let description = [{
+    `result[..., indices[j...], ...] += grad[..., j..., ...]` along `axis`, starting from zero;
+    repeated indices accumulate (in fp32, or fp64 for f64). Negative indices count from the
+    end. Sensitive: an embedding row hit by many tokens sums many terms.
+
+    ```mlir
+    %dw = precis.gather_grad %dy, %ids {axis = 0 : i64}
+        : (tensor<8x16x32xf32>, tensor<8x16xi64>) -> tensor<64x32xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, Precis_IndexTensor:$indices,
+                   DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [Pure]> {
+  let summary = "gradient of nll_loss with respect to its log-probabilities";
+  let description = [{
+    `result[n, c, d...] = -w * grad_n / denom` when `c == target[n, d...]` and 0 elsewhere,
+    with `w = weights[c]` (1 without weights, 0 for an ignored entry), `grad_n` the loss
+    gradient (per entry for reduction `none`, the scalar otherwise) and `denom` the sum of the
+    entries' `w` for `mean`, 1 otherwise. The result type is the forward input's. The gradient
+    of `softmax_cross_entropy` is this followed by the log-softmax adjoint.
+
+    ```mlir
+    %dx = precis.nll_loss_grad mean %dl, %t : (tensor<f32>, tensor<8xi64>) -> tensor<8x10xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, Precis_IndexTensor:$target,
+                   Optional<Precis_FloatTensor>:$weights,
+                   Precis_LossReduction:$reduction,
+                   OptionalAttr<I64Attr>:$ignore_index);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$reduction $grad `,` $target (`,` $weights^)? attr-dict `:` "
                        "functional-type(operands, results)";
   let hasVerifier = 1;
 }

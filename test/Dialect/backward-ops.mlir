@@ -1,0 +1,39 @@
+// RUN: precis-opt %s -split-input-file | precis-opt -split-input-file | FileCheck %s
+// RUN: precis-opt %s -split-input-file -mlir-print-op-generic | precis-opt -split-input-file | FileCheck %s
+
+// The backward ops the autodiff pass builds parse, verify, print and parse back.
+
+// CHECK-LABEL: func @conv_grads
+func.func @conv_grads(%x: tensor<2x4x9x9xf32>, %w: tensor<8x2x3x3xf32>, %dy: tensor<2x8x5x5xf32>) {
+  // CHECK: precis.conv2d_grad_input %{{.*}}, %{{.*}} {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<2x8x5x5xf32>, tensor<8x2x3x3xf32>) -> tensor<2x4x9x9xf32>
+  %0 = precis.conv2d_grad_input %dy, %w {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<2x8x5x5xf32>, tensor<8x2x3x3xf32>) -> tensor<2x4x9x9xf32>
+  // CHECK: precis.conv2d_grad_weight %{{.*}}, %{{.*}} {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<2x4x9x9xf32>, tensor<2x8x5x5xf32>) -> tensor<8x2x3x3xf32>
+  %1 = precis.conv2d_grad_weight %x, %dy {groups = 2 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<2x4x9x9xf32>, tensor<2x8x5x5xf32>) -> tensor<8x2x3x3xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @pool_gather_loss_grads
+func.func @pool_gather_loss_grads(%x: tensor<1x2x5x5xf64>, %dy: tensor<1x2x3x3xf64>,
+                                  %de: tensor<8x16x32xf32>, %ids: tensor<8x16xi64>,
+                                  %dl: tensor<f32>, %t: tensor<8xi64>, %wt: tensor<10xf32>) {
+  // CHECK: precis.max_pool2d_grad %{{.*}}, %{{.*}} {kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x3x3xf64>, tensor<1x2x5x5xf64>) -> tensor<1x2x5x5xf64>
+  %0 = precis.max_pool2d_grad %dy, %x {kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x3x3xf64>, tensor<1x2x5x5xf64>) -> tensor<1x2x5x5xf64>
+  // CHECK: precis.gather_grad %{{.*}}, %{{.*}} : (tensor<8x16x32xf32>, tensor<8x16xi64>) -> tensor<64x32xf32>
+  %1 = precis.gather_grad %de, %ids {axis = 0 : i64} : (tensor<8x16x32xf32>, tensor<8x16xi64>) -> tensor<64x32xf32>
+  // CHECK: precis.nll_loss_grad mean %{{.*}}, %{{.*}}, %{{.*}} {ignore_index = -100 : i64} : (tensor<f32>, tensor<8xi64>, tensor<10xf32>) -> tensor<8x10xf32>
+  %2 = precis.nll_loss_grad mean %dl, %t, %wt {ignore_index = -100 : i64} : (tensor<f32>, tensor<8xi64>, tensor<10xf32>) -> tensor<8x10xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @avg_pool_slice_grads
+func.func @avg_pool_slice_grads(%dy: tensor<1x2x3x3xf32>, %ds: tensor<3x2xbf16>) {
+  // CHECK: precis.avg_pool2d_grad %{{.*}} {count_include_pad = true, kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x3x3xf32>) -> tensor<1x2x5x5xf32>
+  %0 = precis.avg_pool2d_grad %dy {count_include_pad = true, kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x3x3xf32>) -> tensor<1x2x5x5xf32>
+  // CHECK: precis.slice_grad %{{.*}} {limit = array<i64: -1, 6>, start = array<i64: 4, 1>, step = array<i64: -2, 3>} : (tensor<3x2xbf16>) -> tensor<5x6xbf16>
+  %1 = precis.slice_grad %ds {start = array<i64: 4, 1>, limit = array<i64: -1, 6>, step = array<i64: -2, 3>} : (tensor<3x2xbf16>) -> tensor<5x6xbf16>
+  return
+}
