@@ -98,6 +98,22 @@ LogicalResult convertAttr(Operation *op, StringRef name, Attribute attr, schema:
   return success();
 }
 
+/// The name of input `i`: its ONNX name, or for @train_step its parameter, optimizer-state or
+/// learning-rate role ("lr"); empty when it has none.
+StringRef inputName(func::FuncOp func, unsigned i) {
+  for (StringRef attr : {"precis.onnx_name", "precis.param_name", "precis.state_name"})
+    if (auto name = func.getArgAttrOfType<StringAttr>(i, attr))
+      return name.getValue();
+  return func.getArgAttr(i, "precis.lr") ? StringRef("lr") : StringRef();
+}
+
+/// The name of output `i`: its ONNX name, or the state it updates (@train_step).
+StringAttr outputName(func::FuncOp func, unsigned i) {
+  if (auto name = func.getResultAttrOfType<StringAttr>(i, "precis.onnx_name"))
+    return name;
+  return func.getResultAttrOfType<StringAttr>(i, "precis.updates");
+}
+
 /// First-fit placement of live ranges in one arena.
 class ArenaPlanner {
 public:
@@ -197,8 +213,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
             schema::DTYPE_UNSPECIFIED)
       return func.emitError("argument ") << arg.getArgNumber() << " has unsupported type "
                                          << arg.getType();
-    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "precis.onnx_name");
-    uint32_t id = addValue(arg, name ? name.getValue() : StringRef());
+    uint32_t id = addValue(arg, inputName(func, arg.getArgNumber()));
     manifest_.mutable_values(id)->set_input(arg.getArgNumber());
     fn->add_inputs(id);
     ids[arg] = id;
@@ -224,7 +239,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
         fn->add_outputs(ids.lookup(v));
-        if (auto name = func.getResultAttrOfType<StringAttr>(i, "precis.onnx_name"))
+        if (auto name = outputName(func, i))
           if (manifest_.values(ids.lookup(v)).name().empty())
             manifest_.mutable_values(ids.lookup(v))->set_name(name.str());
       }

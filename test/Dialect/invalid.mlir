@@ -415,3 +415,51 @@ func.func @slice_grad_outside(%dy: tensor<3xf32>) {
   %0 = precis.slice_grad %dy {start = array<i64: 2>, limit = array<i64: 8>, step = array<i64: 2>} : (tensor<3xf32>) -> tensor<6xf32>
   return
 }
+
+// -----
+
+func.func @sgd_momentum_without_buffer(%p: tensor<4xf32>, %s: tensor<f32>) -> tensor<4xf32> {
+  // expected-error @+1 {{expects a momentum buffer operand and result exactly when momentum != 0}}
+  %0 = precis.sgd_update %p, %p, %s, %s {momentum = 0.9 : f32} : (tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @sgd_nesterov_dampening(%p: tensor<4xf32>, %s: tensor<f32>) -> tensor<4xf32> {
+  // expected-error @+1 {{nesterov momentum requires a momentum and zero dampening}}
+  %0:2 = precis.sgd_update %p, %p, %s, %s, %p {momentum = 0.9 : f32, dampening = 0.1 : f32, nesterov = true} : (tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>, tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return %0#0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @sgd_grad_shape(%p: tensor<4xf32>, %g: tensor<5xf32>, %s: tensor<f32>) -> tensor<4xf32> {
+  // expected-error @+1 {{expects gradient and state of the parameter's type 'tensor<4xf32>', got 'tensor<5xf32>'}}
+  %0 = precis.sgd_update %p, %g, %s, %s : (tensor<4xf32>, tensor<5xf32>, tensor<f32>, tensor<f32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @adam_bf16(%p: tensor<4xbf16>, %s: tensor<f32>) {
+  // expected-error @+1 {{operand #0 must be statically shaped tensor of 32-bit float values}}
+  %0:3 = precis.adam_update %p, %p, %p, %p, %s, %s : (tensor<4xbf16>, tensor<4xbf16>, tensor<4xbf16>, tensor<4xbf16>, tensor<f32>, tensor<f32>) -> (tensor<4xbf16>, tensor<4xbf16>, tensor<4xbf16>)
+  return
+}
+
+// -----
+
+func.func @adam_beta(%p: tensor<4xf32>, %s: tensor<f32>) {
+  // expected-error @+1 {{expects betas in [0, 1), got 1}}
+  %0:3 = precis.adam_update %p, %p, %p, %p, %s, %s {beta2 = 1.0 : f32} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @adam_step_not_scalar(%p: tensor<4xf32>, %s: tensor<1xf32>) {
+  // expected-error @+1 {{operand #4 must be 0D tensor of 32-bit float values}}
+  %0:3 = precis.adam_update %p, %p, %p, %p, %s, %s : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<1xf32>, tensor<1xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}

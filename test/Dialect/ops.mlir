@@ -153,3 +153,19 @@ func.func @losses_and_values(%s: tensor<8x10xf32>, %l: tensor<8xi64>, %w: tensor
   %5 = precis.parameter "mask" = dense<true> : tensor<4x4xi1>
   return
 }
+
+// -----
+
+// Optimizer updates (sgd without and with momentum, adam, adamw).
+// CHECK-LABEL: func.func @optimizer_updates
+func.func @optimizer_updates(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tensor<4x8xf32>, %v: tensor<4x8xf32>, %step: tensor<f32>, %lr: tensor<f32>) {
+  // CHECK: precis.sgd_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {weight_decay = 1.000000e-01 : f32} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>) -> tensor<4x8xf32>
+  %0 = precis.sgd_update %p, %g, %step, %lr {weight_decay = 0.1 : f32} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>) -> tensor<4x8xf32>
+  // CHECK: precis.sgd_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {momentum = 0.899999976 : f32, nesterov = true} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>)
+  %1:2 = precis.sgd_update %p, %g, %step, %lr, %m {momentum = 0.9 : f32, nesterov = true} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>)
+  // CHECK: precis.adam_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {beta2 = 9.900000e-01 : f32} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  %2:3 = precis.adam_update %p, %g, %m, %v, %step, %lr {beta2 = 0.99 : f32} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  // CHECK: precis.adam_update {{.*}} {decoupled = true, weight_decay = 0.00999999977 : f32}
+  %3:3 = precis.adam_update %p, %g, %m, %v, %step, %lr {decoupled = true, weight_decay = 0.01 : f32} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+  return
+}

@@ -98,4 +98,77 @@ def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
 
+def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Build @train_step (gradients plus a PyTorch optimizer update) from @gradients";
+  let description = [{
+    Adds `func.func @train_step`, the pure training step of DESIGN.md decision 4, on top of
+    the `@gradients` function `precis-autodiff` builds (which stays):
+
+    ```
+    @train_step(%params..., %state..., %step, %batch..., %lr)
+        -> (%new_params..., %new_state..., %new_step, %loss)
+    ```
+
+    * params: `@gradients`' parameter arguments, in order, each with `precis.param_name`;
+    * state: per parameter, in parameter order, `<name>.momentum_buffer` (sgd with
+      momentum != 0) or `<name>.exp_avg`, `<name>.exp_avg_sq` (adam, adamw), each f32 and
+      shaped like its parameter, with `precis.state_name`; the initial state is zeros;
+    * step: `tensor<f32>` with `precis.state_name = "step"`, the number of completed steps
+      (0 at the start); the step adds 1 first and hands the new count to the updates, which
+      is how sgd knows its first step (torch initialises the momentum buffer with the first
+      gradient) and adam its bias corrections;
+    * batch: `@gradients`' other arguments with their attributes (`precis.onnx_name`);
+    * lr: `tensor<f32>` with `precis.lr`, read at run time;
+    * results: new params with `precis.updates = "<name>"`, new state with
+      `precis.updates = "<state name>"`, the new step with `precis.updates = "step"`, the loss
+      with `precis.onnx_name = "loss"`.
+
+    With `clip-grad-norm=X` (X > 0) all gradients are first scaled by
+    `min(1, X / (total_norm + 1e-6))`, `total_norm` the 2-norm of all gradients together, as
+    `torch.nn.utils.clip_grad_norm_` does.
+
+    Before (`optimizer=sgd momentum=0.9`):
+
+    ```mlir
+    func.func @gradients(%x: tensor<4x3xf32> {precis.onnx_name = "x"},
+                         %w: tensor<3x2xf32> {precis.param_name = "w"})
+        -> (tensor<f32>, tensor<3x2xf32> {precis.grad_of = "w"})
+    ```
+
+    After (`@gradients` unchanged):
+
+    ```mlir
+    func.func @train_step(%w: tensor<3x2xf32> {precis.param_name = "w"},
+                          %buf: tensor<3x2xf32> {precis.state_name = "w.momentum_buffer"},
+                          %step: tensor<f32> {precis.state_name = "step"},
+                          %x: tensor<4x3xf32> {precis.onnx_name = "x"},
+                          %lr: tensor<f32> {precis.lr})
+        -> (tensor<3x2xf32> {precis.updates = "w"},
+            tensor<3x2xf32> {precis.updates = "w.momentum_buffer"},
+            tensor<f32> {precis.updates = "step"}, tensor<f32> {precis.onnx_name = "loss"}) {
+      ... the body of @gradients computing %loss and %dw ...
+      %one = precis.constant dense<1.0> : tensor<f32>
+      %step1 = precis.add %step, %one : (tensor<f32>, tensor<f32>) -> tensor<f32>
+      %w1, %buf1 = precis.sgd_update %w, %dw, %step1, %lr, %buf {momentum = 0.9 : f32} : ...
+      return %w1, %buf1, %step1, %loss : ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"sgd\"",
+           "sgd, adam or adamw (torch.optim semantics)">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.0", "SGD momentum">,
+    Option<"dampening", "dampening", "double", /*default=*/"0.0", "SGD dampening">,
+    Option<"nesterov", "nesterov", "bool", /*default=*/"false", "SGD Nesterov momentum">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"-1.0",
+           "Weight decay (L2 for sgd and adam, decoupled for adamw); negative: torch's default (0, adamw 0.01)">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "Adam beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "Adam beta2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "Adam epsilon">,
+    Option<"clipGradNorm", "clip-grad-norm", "double", /*default=*/"0.0",
+           "Clip the global gradient 2-norm to this value; 0: no clipping">,
+  ];
+  let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
+}
+
 #endif // PRECIS_TRANSFORMS_PASSES_TD

@@ -124,6 +124,7 @@ KernelFn findCpuKernel(std::string_view kind) {
   // kernels.
   static constexpr std::pair<std::string_view, KernelFn> kTable[] = {
       {"abs", absKernel},
+      {"adam_update", adamUpdateKernel},
       {"add", addKernel},
       {"avg_pool2d", avgPool2dKernel},
       {"avg_pool2d_grad", avgPool2dGradKernel},
@@ -167,6 +168,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"relu", reluKernel},
       {"reshape", reshapeKernel},
       {"rsqrt", rsqrtKernel},
+      {"sgd_update", sgdUpdateKernel},
       {"sigmoid", sigmoidKernel},
       {"slice", sliceKernel},
       {"slice_grad", sliceGradKernel},

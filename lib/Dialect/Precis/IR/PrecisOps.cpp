@@ -701,5 +701,51 @@ LogicalResult ParameterOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Optimizer updates.
+//===----------------------------------------------------------------------===//
+
+/// Every tensor in `values` has the parameter's type.
+static LogicalResult verifyLikeParam(Operation *op, Value param, ValueRange values) {
+  for (Value v : values)
+    if (v.getType() != param.getType())
+      return op->emitOpError() << "expects gradient and state of the parameter's type "
+                               << param.getType() << ", got " << v.getType();
+  return success();
+}
+
+LogicalResult SgdUpdateOp::verify() {
+  SmallVector<Value> like{getGrad(), getNewParam()};
+  if (getMomentumBuf())
+    like.push_back(getMomentumBuf());
+  if (getNewMomentumBuf())
+    like.push_back(getNewMomentumBuf());
+  if (failed(verifyLikeParam(*this, getParam(), like)))
+    return failure();
+  float momentum = getMomentum().convertToFloat();
+  if (momentum < 0 || getWeightDecay().convertToFloat() < 0)
+    return emitOpError() << "expects non-negative momentum and weight_decay";
+  bool hasBuf = static_cast<bool>(getMomentumBuf());
+  if (hasBuf != (momentum != 0) || hasBuf != static_cast<bool>(getNewMomentumBuf()))
+    return emitOpError() << "expects a momentum buffer operand and result exactly when "
+                            "momentum != 0";
+  if (getNesterov() && (momentum <= 0 || getDampening().convertToFloat() != 0))
+    return emitOpError() << "nesterov momentum requires a momentum and zero dampening";
+  return success();
+}
+
+LogicalResult AdamUpdateOp::verify() {
+  if (failed(verifyLikeParam(*this, getParam(),
+                             {getGrad(), getExpAvg(), getExpAvgSq(), getNewParam(), getNewExpAvg(),
+                              getNewExpAvgSq()})))
+    return failure();
+  for (float beta : {getBeta1().convertToFloat(), getBeta2().convertToFloat()})
+    if (!(beta >= 0 && beta < 1))
+      return emitOpError() << "expects betas in [0, 1), got " << beta;
+  if (!(getEps().convertToFloat() >= 0) || !(getWeightDecay().convertToFloat() >= 0))
+    return emitOpError() << "expects non-negative eps and weight_decay";
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "precis/Dialect/Precis/IR/PrecisOps.cpp.inc"

@@ -767,4 +767,87 @@ def Precis_ParameterOp : Precis_FollowOp<"parameter", [Pure, AllTypesMatch<["val
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Optimizer updates: one parameter's step of torch.optim.SGD / Adam / AdamW. Sensitive (fp32
+// params and state, fp32 math); the `precis-optimizer` pass builds them.
+//===----------------------------------------------------------------------===//
+
+def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [Pure]> {
+  let summary = "one torch.optim.SGD step of one parameter";
+  let description = [{
+    PyTorch's single-tensor SGD (`maximize = False`), element-wise in fp32, with `step` the
+    1-based number of this step (after the increment) and `lr` a runtime scalar:
+
+    ```
+    g = grad + weight_decay * param                  (when weight_decay != 0)
+    if momentum != 0:
+      buf = g                          if step == 1  (torch clones the first gradient)
+      buf = momentum * buf + (1 - dampening) * g     otherwise
+      g = g + momentum * buf if nesterov else buf
+    new_param = param - lr * g
+    ```
+
+    The momentum buffer operand and result are present exactly when `momentum != 0`; a
+    buffer that starts at zero is never read on step 1, so zero-initialised state reproduces
+    torch's lazily created buffer. As in torch, `nesterov` needs `momentum > 0` and
+    `dampening = 0`.
+
+    ```mlir
+    %p1, %b1 = precis.sgd_update %p, %g, %step, %lr, %b {momentum = 0.9 : f32}
+        : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>, tensor<4x8xf32>)
+        -> (tensor<4x8xf32>, tensor<4x8xf32>)
+    ```
+  }];
+  let arguments = (ins StaticShapeTensorOf<[F32]>:$param, StaticShapeTensorOf<[F32]>:$grad,
+                   0DTensorOf<[F32]>:$step, 0DTensorOf<[F32]>:$lr,
+                   Optional<StaticShapeTensorOf<[F32]>>:$momentum_buf,
+                   DefaultValuedAttr<F32Attr, "0.0f">:$momentum,
+                   DefaultValuedAttr<F32Attr, "0.0f">:$dampening,
+                   DefaultValuedAttr<F32Attr, "0.0f">:$weight_decay,
+                   DefaultValuedAttr<BoolAttr, "false">:$nesterov);
+  let results = (outs StaticShapeTensorOf<[F32]>:$new_param,
+                 Optional<StaticShapeTensorOf<[F32]>>:$new_momentum_buf);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_AdamUpdateOp : Precis_SensitiveOp<"adam_update", [Pure]> {
+  let summary = "one torch.optim.Adam (or AdamW, `decoupled`) step of one parameter";
+  let description = [{
+    PyTorch's single-tensor Adam / AdamW (not amsgrad, not maximize), element-wise in fp32,
+    with `step` the 1-based number of this step (after the increment) and `lr` a runtime
+    scalar:
+
+    ```
+    if decoupled: param = param * (1 - lr * weight_decay)          (AdamW)
+    else:         g = grad + weight_decay * param                  (Adam)
+    m = lerp(m, g, 1 - beta1)            (= beta1 * m + (1 - beta1) * g)
+    v = beta2 * v + (1 - beta2) * g * g
+    bias_c1 = 1 - beta1^step,  bias_c2 = 1 - beta2^step            (in fp64, as torch)
+    denom = sqrt(v) / sqrt(bias_c2) + eps
+    new_param = param - (lr / bias_c1) * m / denom
+    ```
+
+    ```mlir
+    %p1, %m1, %v1 = precis.adam_update %p, %g, %m, %v, %step, %lr
+        {weight_decay = 0.01 : f32, decoupled = true}
+        : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>)
+        -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+    ```
+  }];
+  let arguments = (ins StaticShapeTensorOf<[F32]>:$param, StaticShapeTensorOf<[F32]>:$grad,
+                   StaticShapeTensorOf<[F32]>:$exp_avg, StaticShapeTensorOf<[F32]>:$exp_avg_sq,
+                   0DTensorOf<[F32]>:$step, 0DTensorOf<[F32]>:$lr,
+                   DefaultValuedAttr<F32Attr, "0.9f">:$beta1,
+                   DefaultValuedAttr<F32Attr, "0.999f">:$beta2,
+                   DefaultValuedAttr<F32Attr, "1.0e-8f">:$eps,
+                   DefaultValuedAttr<F32Attr, "0.0f">:$weight_decay,
+                   DefaultValuedAttr<BoolAttr, "false">:$decoupled);
+  let results = (outs StaticShapeTensorOf<[F32]>:$new_param,
+                 StaticShapeTensorOf<[F32]>:$new_exp_avg,
+                 StaticShapeTensorOf<[F32]>:$new_exp_avg_sq);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // PRECIS_OPS_TD

@@ -1,0 +1,243 @@
+//===- Optimizer.cpp - @train_step from @gradients -------------------------===//
+//
+// Builds `func.func @train_step`, the pure training step of DESIGN.md decision 4: the body of
+// `@gradients` (loss and parameter gradients) followed by one torch.optim SGD, Adam or AdamW
+// update per parameter, with the optimizer state, the step counter and the learning rate as
+// explicit arguments and the updated values as results. Passes.td states the signature, which
+// the `precis train` driver and the runtime code against; the update semantics live in the
+// `precis.sgd_update` / `precis.adam_update` op descriptions.
+//
+//===----------------------------------------------------------------------===//
+
+#include "precis/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::precis {
+#define GEN_PASS_DEF_OPTIMIZERPASS
+#include "precis/Transforms/Passes.h.inc"
+} // namespace mlir::precis
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace {
+
+constexpr StringLiteral kOnnxName = "precis.onnx_name";
+constexpr StringLiteral kParamName = "precis.param_name";
+constexpr StringLiteral kGradOf = "precis.grad_of";
+constexpr StringLiteral kStateName = "precis.state_name";
+constexpr StringLiteral kUpdates = "precis.updates";
+constexpr StringLiteral kLr = "precis.lr";
+
+enum class Kind { Sgd, Adam, AdamW };
+
+struct OptimizerPass : mlir::precis::impl::OptimizerPassBase<OptimizerPass> {
+  using OptimizerPassBase::OptimizerPassBase;
+
+  void runOnOperation() override {
+    if (failed(run()))
+      signalPassFailure();
+  }
+
+  LogicalResult run();
+};
+
+Value scalar(OpBuilder &b, Location loc, double v) {
+  auto type = RankedTensorType::get({}, b.getF32Type());
+  return b.create<ConstantOp>(loc, DenseElementsAttr::get(type, b.getF32FloatAttr(v)));
+}
+
+/// Scales every gradient by min(1, maxNorm / (total_norm + 1e-6)), as
+/// torch.nn.utils.clip_grad_norm_ does; total_norm is the 2-norm of all gradients together.
+void clipGradients(OpBuilder &b, Location loc, double maxNorm, SmallVectorImpl<Value> &grads) {
+  Value sumSq;
+  for (Value g : grads) {
+    Value sq = b.create<MulOp>(loc, g, g);
+    Value s = b.create<ReduceSumOp>(loc, sq, b.getDenseI64ArrayAttr({}), false);
+    sumSq = sumSq ? b.create<AddOp>(loc, sumSq, s).getResult() : s;
+  }
+  Value norm = b.create<SqrtOp>(loc, sumSq);
+  Value coef = b.create<DivOp>(loc, scalar(b, loc, maxNorm),
+                               b.create<AddOp>(loc, norm, scalar(b, loc, 1e-6)));
+  coef = b.create<MinOp>(loc, coef, scalar(b, loc, 1.0));
+  for (Value &g : grads)
+    g = b.create<MulOp>(loc, g, coef);
+}
+
+LogicalResult OptimizerPass::run() {
+  ModuleOp module = getOperation();
+  MLIRContext *ctx = &getContext();
+  auto grads = module.lookupSymbol<func::FuncOp>("gradients");
+  if (!grads)
+    return module.emitError("precis-optimizer expects a func.func @gradients (run "
+                            "precis-autodiff first)");
+  if (module.lookupSymbol("train_step"))
+    return module.emitError("the module already has a @train_step");
+  if (!grads.getBody().hasOneBlock())
+    return grads.emitError("expects @gradients with a single block");
+
+  Kind kind;
+  if (optimizer == "sgd")
+    kind = Kind::Sgd;
+  else if (optimizer == "adam")
+    kind = Kind::Adam;
+  else if (optimizer == "adamw")
+    kind = Kind::AdamW;
+  else
+    return module.emitError("unknown optimizer '") << optimizer << "' (sgd, adam or adamw)";
+  const double wd = weightDecay >= 0 ? weightDecay : (kind == Kind::AdamW ? 0.01 : 0.0);
+  if (momentum < 0 || dampening < 0 || clipGradNorm < 0 || eps < 0)
+    return module.emitError("momentum, dampening, eps and clip-grad-norm must be >= 0");
+  if (nesterov && (kind != Kind::Sgd || momentum <= 0 || dampening != 0))
+    return module.emitError("nesterov needs sgd with a momentum and zero dampening");
+  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1))
+    return module.emitError("beta1 and beta2 must lie in [0, 1)");
+
+  // @gradients(inputs..., params...) -> (loss, grads...): split the arguments and match each
+  // parameter to its gradient by name.
+  SmallVector<BlockArgument> params, batch;
+  for (BlockArgument arg : grads.getArguments())
+    (grads.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kParamName) ? params : batch)
+        .push_back(arg);
+  llvm::StringMap<unsigned> gradIndex;
+  for (unsigned i = 1; i < grads.getNumResults(); ++i)
+    if (auto n = grads.getResultAttrOfType<StringAttr>(i, kGradOf))
+      gradIndex[n.getValue()] = i;
+  if (grads.getNumResults() < 1)
+    return grads.emitError("@gradients returns no loss");
+  auto f32Scalar = RankedTensorType::get({}, Float32Type::get(ctx));
+  SmallVector<StringRef> paramNames;
+  for (BlockArgument p : params) {
+    StringRef name = grads.getArgAttrOfType<StringAttr>(p.getArgNumber(), kParamName).getValue();
+    auto type = dyn_cast<RankedTensorType>(p.getType());
+    if (!type || !type.getElementType().isF32())
+      return grads.emitError("parameter '")
+             << name << "' is " << p.getType() << "; the optimizer updates f32 parameters";
+    if (!gradIndex.count(name))
+      return grads.emitError("no gradient result for parameter '") << name << "'";
+    paramNames.push_back(name);
+  }
+
+  SmallVector<StringRef> stateKinds;
+  if (kind == Kind::Sgd && momentum != 0)
+    stateKinds = {"momentum_buffer"};
+  else if (kind != Kind::Sgd)
+    stateKinds = {"exp_avg", "exp_avg_sq"};
+
+  // The signature (Passes.td).
+  auto named = [&](StringRef attr, Attribute value) {
+    return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, attr), value)});
+  };
+  SmallVector<Type> argTypes, resultTypes;
+  SmallVector<Attribute> argAttrs, resultAttrs;
+  for (auto [p, name] : llvm::zip(params, paramNames)) {
+    argTypes.push_back(p.getType());
+    argAttrs.push_back(named(kParamName, StringAttr::get(ctx, name)));
+    resultTypes.push_back(p.getType());
+    resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, name)));
+  }
+  for (auto [p, name] : llvm::zip(params, paramNames))
+    for (StringRef s : stateKinds) {
+      auto stateName = StringAttr::get(ctx, name + "." + s);
+      argTypes.push_back(p.getType());
+      argAttrs.push_back(named(kStateName, stateName));
+      resultTypes.push_back(p.getType());
+      resultAttrs.push_back(named(kUpdates, stateName));
+    }
+  argTypes.push_back(f32Scalar);
+  argAttrs.push_back(named(kStateName, StringAttr::get(ctx, "step")));
+  resultTypes.push_back(f32Scalar);
+  resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, "step")));
+  for (BlockArgument x : batch) {
+    argTypes.push_back(x.getType());
+    DictionaryAttr attrs = grads.getArgAttrDict(x.getArgNumber());
+    argAttrs.push_back(attrs ? attrs : DictionaryAttr::get(ctx));
+  }
+  argTypes.push_back(f32Scalar);
+  argAttrs.push_back(named(kLr, UnitAttr::get(ctx)));
+  resultTypes.push_back(grads.getResultTypes()[0]);
+  resultAttrs.push_back(named(kOnnxName, StringAttr::get(ctx, "loss")));
+
+  OpBuilder mb(ctx);
+  mb.setInsertionPointAfter(grads);
+  auto step = mb.create<func::FuncOp>(grads.getLoc(), "train_step",
+                                      FunctionType::get(ctx, argTypes, resultTypes));
+  step.setAllArgAttrs(argAttrs);
+  step.setAllResultAttrs(resultAttrs);
+  Block *body = step.addEntryBlock();
+  const unsigned numParams = params.size(), numState = numParams * stateKinds.size();
+  const unsigned stepIndex = numParams + numState, lrIndex = step.getNumArguments() - 1;
+
+  // The gradient computation, inlined (the artifact runs precis ops only, no calls).
+  IRMapping map;
+  for (auto [i, p] : llvm::enumerate(params))
+    map.map(p, step.getArgument(i));
+  for (auto [i, x] : llvm::enumerate(batch))
+    map.map(x, step.getArgument(stepIndex + 1 + i));
+  OpBuilder b = OpBuilder::atBlockEnd(body);
+  auto ret = cast<func::ReturnOp>(grads.getBody().front().getTerminator());
+  for (Operation &op : grads.getBody().front().without_terminator())
+    b.clone(op, map);
+  Location loc = ret.getLoc();
+  Value loss = map.lookup(ret.getOperand(0));
+  SmallVector<Value> paramGrads;
+  for (StringRef name : paramNames)
+    paramGrads.push_back(map.lookup(ret.getOperand(gradIndex.lookup(name))));
+
+  Value newStep = b.create<AddOp>(loc, step.getArgument(stepIndex), scalar(b, loc, 1.0));
+  if (clipGradNorm > 0)
+    clipGradients(b, loc, clipGradNorm, paramGrads);
+
+  Value lr = step.getArgument(lrIndex);
+  SmallVector<Value> newParams, newState;
+  auto f32 = [&](double v) { return b.getF32FloatAttr(v); };
+  for (unsigned i = 0; i < numParams; ++i) {
+    Value p = step.getArgument(i), g = paramGrads[i];
+    SmallVector<NamedAttribute> attrs;
+    auto set = [&](StringRef name, Attribute value) {
+      attrs.emplace_back(b.getStringAttr(name), value);
+    };
+    Operation *update;
+    if (kind == Kind::Sgd) {
+      SmallVector<Value> operands{p, g, newStep, lr};
+      SmallVector<Type> types{p.getType()};
+      if (momentum != 0) {
+        operands.push_back(step.getArgument(numParams + i));
+        types.push_back(p.getType());
+        set("momentum", f32(momentum));
+      }
+      if (dampening != 0)
+        set("dampening", f32(dampening));
+      if (wd != 0)
+        set("weight_decay", f32(wd));
+      if (nesterov)
+        set("nesterov", b.getBoolAttr(true));
+      update = b.create<SgdUpdateOp>(loc, types, operands, attrs);
+    } else {
+      Value m = step.getArgument(numParams + 2 * i), v = step.getArgument(numParams + 2 * i + 1);
+      set("beta1", f32(beta1));
+      set("beta2", f32(beta2));
+      set("eps", f32(eps));
+      if (wd != 0)
+        set("weight_decay", f32(wd));
+      if (kind == Kind::AdamW)
+        set("decoupled", b.getBoolAttr(true));
+      update = b.create<AdamUpdateOp>(loc, TypeRange{p.getType(), p.getType(), p.getType()},
+                                      ValueRange{p, g, m, v, newStep, lr}, attrs);
+    }
+    newParams.push_back(update->getResult(0));
+    for (Value s : update->getResults().drop_front())
+      newState.push_back(s);
+  }
+  SmallVector<Value> results(newParams);
+  results.append(newState);
+  results.push_back(newStep);
+  results.push_back(loss);
+  b.create<func::ReturnOp>(loc, results);
+  return success();
+}
+
+} // namespace

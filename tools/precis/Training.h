@@ -1,0 +1,64 @@
+//===- Training.h - data batches and checkpoints for `precis train` -*- C++ -*-===//
+//
+// The runtime-side pieces of the training loop, kept out of the driver: a dataset read from an
+// .npz whose arrays are named after the model's batch inputs, cut into batches of B rows in
+// order (optionally after one seeded permutation), and checkpoints of the training state
+// written atomically with a checksum. Nothing here needs MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_TOOLS_TRAINING_H
+#define PRECIS_TOOLS_TRAINING_H
+
+#include "precis/runtime/Npy.h"
+#include "precis/runtime/Session.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace precis::train {
+
+/// Rows of an .npz dataset, one array per batch input of the train step.
+class Dataset {
+public:
+  /// Reads `path` and checks it holds an array for every one of `inputs` (the train step's
+  /// batch inputs, whose leading dimension is the batch size), with the input's dtype, the
+  /// same trailing dimensions, and at least as many rows as one batch; all arrays must have
+  /// the same number of rows. Extra arrays are ignored.
+  static rt::Status open(const std::string &path, const std::vector<rt::TensorInfo> &inputs,
+                         Dataset *out);
+  /// Permutes the rows once: Fisher-Yates from the last row down, swapping row i with row
+  /// `splitmix64() % (i + 1)`, splitmix64 seeded with `seed` (the same permutation on every
+  /// machine and every run).
+  void shuffle(uint64_t seed);
+  /// Batch `index`: rows [index*B, (index+1)*B) modulo the row count, of every input, in the
+  /// order given to open().
+  void batch(int64_t index, std::vector<rt::Tensor> *out) const;
+  int64_t rows() const { return rows_; }
+
+private:
+  std::vector<rt::Tensor> arrays_;
+  std::vector<rt::TensorInfo> inputs_;
+  std::vector<int64_t> order_; ///< data row of each logical row
+  int64_t rows_ = 0, batchSize_ = 0;
+};
+
+/// 64-bit FNV-1a over every array's name, dtype, shape and bytes, in order.
+uint64_t checksum(const std::vector<rt::NamedTensor> &arrays);
+
+/// Writes `arrays` plus a "checksum" entry (i64[1], the bits of checksum(arrays)) to
+/// `dir`/step-<step, 8 digits>.npz: a temporary file in `dir`, fsync, rename, fsync of `dir`,
+/// so a crash never leaves a partial checkpoint under the final name. Creates `dir`.
+rt::Status writeCheckpoint(const std::string &dir, int64_t step,
+                           const std::vector<rt::NamedTensor> &arrays, std::string *path);
+
+/// Reads the checkpoint with the highest step in `dir` into `*arrays` (without the checksum
+/// entry) after verifying its checksum; InvalidArgument if it is damaged, NotFound if `dir`
+/// has none.
+rt::Status readLatestCheckpoint(const std::string &dir, std::vector<rt::NamedTensor> *arrays,
+                                std::string *path);
+
+} // namespace precis::train
+
+#endif // PRECIS_TOOLS_TRAINING_H
