@@ -6,11 +6,15 @@
 // inputs, points the views at the current value memory and calls the kernels in order: no
 // allocation besides the output copies.
 //
+// Unless SessionOptions::fuseElementwise is off, creation also finds the runs of element-wise
+// ops that ChunkedGroups.h evaluates chunk by chunk; a run executes each as one step.
+//
 //===----------------------------------------------------------------------===//
 
 #include "precis/runtime/Session.h"
 
 #include "Artifact.h"
+#include "ChunkedGroups.h"
 #include "cpu/Kernel.h"
 
 #include <algorithm>
@@ -74,6 +78,9 @@ struct Session::Impl {
   uint64_t copiedBytes = 0;
 
   std::vector<std::vector<BoundOp>> ops; // per function
+  std::vector<std::vector<ElementwiseGroup>> groups; // per function, in op order
+  std::vector<AlignedBuffer> scratch;                // per thread, for the groups
+  std::vector<uint8_t *> scratchPointers;
   std::vector<FunctionInfo> functions;
   std::vector<TensorInfo> parameters;
   std::map<std::string, uint32_t, std::less<>> parameterValues; // name -> value index
@@ -199,6 +206,30 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
         op.outputs.push_back({nullptr, values[idx].dtype, values[idx].shape});
     }
   }
+
+  s.groups.resize(functions.size());
+  if (options.fuseElementwise) {
+    uint64_t scratchBytes = 0;
+    for (size_t f = 0; f < functions.size(); ++f) {
+      std::vector<KernelFn> kernels;
+      for (const BoundOp &op : s.ops[f])
+        kernels.push_back(op.fn);
+      s.groups[f] = findElementwiseGroups(values, functions[f], kernels);
+      for (ElementwiseGroup &g : s.groups[f]) {
+        bindThreads(g, s.context.numThreads);
+        scratchBytes = std::max(scratchBytes, g.scratchBytes);
+      }
+    }
+    if (scratchBytes) {
+      for (int t = 0; t < s.context.numThreads; ++t) {
+        s.scratch.push_back(allocateAligned(scratchBytes));
+        if (!s.scratch.back())
+          return internalError("cannot allocate " + std::to_string(scratchBytes) +
+                               " bytes of element-wise scratch");
+        s.scratchPointers.push_back(s.scratch.back().get());
+      }
+    }
+  }
   *out = std::move(impl);
   return Status::ok();
 }
@@ -290,7 +321,23 @@ Status Session::run(std::string_view function, const std::vector<TensorView> &in
   for (size_t p = 0; p < inputs.size(); ++p)
     s.valueData[fd.inputs[p]] = static_cast<uint8_t *>(inputs[p].data);
   Status status;
-  for (BoundOp &op : s.ops[f]) {
+  std::vector<BoundOp> &ops = s.ops[f];
+  std::vector<ElementwiseGroup> &groups = s.groups[f];
+  size_t nextGroup = 0;
+  for (size_t k = 0; k < ops.size();) {
+    if (nextGroup < groups.size() && groups[nextGroup].firstOp == k) {
+      ElementwiseGroup &g = groups[nextGroup++];
+      size_t failed = 0;
+      status = runElementwiseGroup(g, s.context.numThreads, s.valueData, s.scratchPointers,
+                                   &failed);
+      if (!status.isOk()) {
+        status = withContext(status, ops[k + failed].ref);
+        break;
+      }
+      k += g.ops.size();
+      continue;
+    }
+    BoundOp &op = ops[k++];
     for (size_t i = 0; i < op.inputs.size(); ++i)
       op.inputs[i].data = s.valueData[op.desc->inputs[i]];
     for (size_t i = 0; i < op.outputs.size(); ++i)
@@ -358,6 +405,12 @@ Status Session::setParameter(std::string_view name, const TensorView &value) {
 uint64_t Session::arenaBytes() const { return impl_->artifact->arenaSize(); }
 uint64_t Session::parameterBytes() const { return impl_->artifact->usedBlobBytes(); }
 uint64_t Session::copiedParameterBytes() const { return impl_->copiedBytes; }
+size_t Session::elementwiseGroupCount() const {
+  size_t n = 0;
+  for (const auto &groups : impl_->groups)
+    n += groups.size();
+  return n;
+}
 const std::string &Session::producer() const { return impl_->artifact->producer(); }
 const std::string &Session::target() const { return impl_->artifact->target(); }
 

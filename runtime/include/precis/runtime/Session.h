@@ -43,6 +43,10 @@ struct SessionOptions {
   /// parameters in place). When false, parameters stay in the read-only mapping until
   /// setParameter replaces one, which copies just that one.
   bool copyParameters = false;
+  /// Run chains of element-wise ops of one shape chunk by chunk, intermediates in per-thread
+  /// scratch that stays in cache (the results are bit-identical either way; false runs every
+  /// op over whole tensors, for comparison and debugging).
+  bool fuseElementwise = true;
 };
 
 /// The name and type of a function input or output, or of a parameter.
@@ -100,6 +104,9 @@ public:
   uint64_t parameterBytes() const;
   /// Bytes of parameters copied into private memory (copyParameters, setParameter).
   uint64_t copiedParameterBytes() const;
+  /// Element-wise groups the session runs chunk-wise, over all functions (0 when
+  /// SessionOptions::fuseElementwise is false).
+  size_t elementwiseGroupCount() const;
   /// The manifest's producer ("precis <version>") and target ("cpu").
   const std::string &producer() const;
   const std::string &target() const;
