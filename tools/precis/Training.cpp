@@ -174,6 +174,26 @@ Status writeCheckpoint(const std::string &dir, int64_t step,
   return Status::ok();
 }
 
+/// Reads `file` and verifies its checksum entry.
+static Status readCheckpointFile(const std::string &file, std::vector<rt::NamedTensor> *arrays,
+                                 std::string *path) {
+  *path = file;
+  std::vector<rt::NamedTensor> named;
+  if (Status s = rt::readNpz(*path, &named); !s)
+    return rt::invalidArgument("damaged checkpoint " + s.message());
+  if (named.empty() || named.back().name != kChecksumName ||
+      named.back().tensor.dtype != rt::DType::I64 || named.back().tensor.data.size() != 8)
+    return rt::invalidArgument("damaged checkpoint " + *path + ": no checksum entry");
+  uint64_t stored;
+  std::memcpy(&stored, named.back().tensor.data.data(), 8);
+  named.pop_back();
+  if (checksum(named) != stored)
+    return rt::invalidArgument("damaged checkpoint " + *path +
+                               ": checksum mismatch (the file was modified or corrupted)");
+  *arrays = std::move(named);
+  return Status::ok();
+}
+
 Status readLatestCheckpoint(const std::string &dir, std::vector<rt::NamedTensor> *arrays,
                             std::string *path) {
   std::error_code ec;
@@ -189,21 +209,22 @@ Status readLatestCheckpoint(const std::string &dir, std::vector<rt::NamedTensor>
     return rt::notFound("no checkpoint (step-*.npz) in '" + dir + "'");
   llvm::SmallString<256> file(dir);
   llvm::sys::path::append(file, latest);
-  *path = file.str().str();
-  std::vector<rt::NamedTensor> named;
-  if (Status s = rt::readNpz(*path, &named); !s)
-    return rt::invalidArgument("damaged checkpoint " + s.message());
-  if (named.empty() || named.back().name != kChecksumName ||
-      named.back().tensor.dtype != rt::DType::I64 || named.back().tensor.data.size() != 8)
-    return rt::invalidArgument("damaged checkpoint " + *path + ": no checksum entry");
-  uint64_t stored;
-  std::memcpy(&stored, named.back().tensor.data.data(), 8);
-  named.pop_back();
-  if (checksum(named) != stored)
-    return rt::invalidArgument("damaged checkpoint " + *path +
-                               ": checksum mismatch (the file was modified or corrupted)");
-  *arrays = std::move(named);
-  return Status::ok();
+  return readCheckpointFile(file.str().str(), arrays, path);
+}
+
+Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTensor> *arrays,
+                      std::string *path) {
+  if (llvm::sys::fs::is_directory(pathOrDir))
+    return readLatestCheckpoint(pathOrDir, arrays, path);
+  if (!llvm::sys::fs::exists(pathOrDir))
+    return rt::notFound("no checkpoint '" + pathOrDir + "'");
+  return readCheckpointFile(pathOrDir, arrays, path);
+}
+
+bool isTrainingState(const std::string &name) {
+  llvm::StringRef n(name);
+  return n == "step" || n == "data_cursor" || n == "shuffle_seed" ||
+         n.ends_with(".momentum_buffer") || n.ends_with(".exp_avg") || n.ends_with(".exp_avg_sq");
 }
 
 } // namespace precis::train

@@ -59,6 +59,16 @@ rt::Status writeCheckpoint(const std::string &dir, int64_t step,
 rt::Status readLatestCheckpoint(const std::string &dir, std::vector<rt::NamedTensor> *arrays,
                                 std::string *path);
 
+/// Reads one checkpoint: `pathOrDir` is a step-*.npz file, or a directory whose latest
+/// checkpoint is read (as readLatestCheckpoint). Verifies the checksum the same way.
+rt::Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTensor> *arrays,
+                          std::string *path);
+
+/// Whether a checkpoint array is training state rather than a model parameter: the optimizer
+/// state (`*.momentum_buffer`, `*.exp_avg`, `*.exp_avg_sq`), `step`, `data_cursor` and
+/// `shuffle_seed`.
+bool isTrainingState(const std::string &name);
+
 } // namespace precis::train
 
 #endif // PRECIS_TOOLS_TRAINING_H

@@ -14,6 +14,7 @@
 #include "precis/runtime/Session.h"
 #include "precis/runtime/numerics.h"
 
+#include "Export.h"
 #include "Training.h"
 
 #include "mlir/IR/AsmState.h"
@@ -205,6 +206,76 @@ int runImport(int argc, char **argv) {
 }
 
 //===----------------------------------------------------------------------===//
+// Training step (shared by compile --train and train)
+//===----------------------------------------------------------------------===//
+
+/// `%.17g`: a double an option parser reads back exactly.
+std::string exact(double x) { return formatv("{0}", format("%.17g", x)).str(); }
+
+/// The optimizer flags of `precis train` and `precis compile --train`; construct one as a
+/// function-local static so that only the running subcommand registers them.
+struct OptimizerFlags {
+  cl::opt<std::string> optimizer{"optimizer", cl::desc("sgd, adam or adamw"), cl::init("sgd")};
+  cl::opt<double> momentum{"momentum", cl::desc("SGD momentum (default 0)"), cl::init(0)};
+  cl::opt<double> weightDecay{
+      "weight-decay", cl::desc("Weight decay (default: 0; adamw 0.01, decoupled)"), cl::init(0)};
+  cl::opt<std::string> betas{"betas", cl::desc("Adam betas (default 0.9,0.999)"),
+                             cl::value_desc("B1,B2")};
+  cl::opt<double> eps{"eps", cl::desc("Adam epsilon"), cl::init(1e-8)};
+
+  /// Whether any of the flags was given.
+  bool given() const {
+    return optimizer.getNumOccurrences() || momentum.getNumOccurrences() ||
+           weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences();
+  }
+
+  /// Checks the flags and spells them as precis-optimizer's options.
+  precis::rt::Status passOptions(std::string *options) const {
+    if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw")
+      return precis::rt::invalidArgument("unknown optimizer '" + optimizer +
+                                         "' (expected sgd, adam or adamw)");
+    bool adam = optimizer != "sgd";
+    if (!adam && (betas.getNumOccurrences() || eps.getNumOccurrences()))
+      return precis::rt::invalidArgument("--betas and --eps are Adam options; --optimizer is sgd");
+    if (adam && momentum.getNumOccurrences())
+      return precis::rt::invalidArgument("--momentum is an SGD option; --optimizer is " +
+                                         optimizer);
+    *options = "optimizer=" + optimizer;
+    if (!adam)
+      *options += " momentum=" + exact(momentum);
+    if (weightDecay.getNumOccurrences())
+      *options += " weight-decay=" + exact(weightDecay);
+    if (adam) {
+      double beta1 = 0.9, beta2 = 0.999;
+      if (betas.getNumOccurrences()) {
+        auto [b1, b2] = StringRef(betas).split(',');
+        if (b1.trim().getAsDouble(beta1) || b2.trim().getAsDouble(beta2) || beta1 < 0 ||
+            beta1 >= 1 || beta2 < 0 || beta2 >= 1)
+          return precis::rt::invalidArgument("--betas expects B1,B2 in [0, 1), got '" + betas +
+                                             "'");
+      }
+      *options += " beta1=" + exact(beta1) + " beta2=" + exact(beta2) + " eps=" + exact(eps);
+    }
+    return precis::rt::Status::ok();
+  }
+};
+
+/// Runs precis-autodiff and precis-optimizer with `optimizerOptions` on `module`, adding
+/// @gradients and @train_step; false after printing diagnostics.
+bool addTrainStep(mlir::ModuleOp module, StringRef optimizerOptions, StringRef tool) {
+  precis::registerAllPasses();
+  mlir::PassManager pm(module->getContext());
+  std::string pipeline = ("precis-autodiff,precis-optimizer{" + optimizerOptions + "}").str();
+  std::string error;
+  raw_string_ostream errorStream(error);
+  if (failed(mlir::parsePassPipeline(pipeline, pm, errorStream))) {
+    errs() << tool << ": error: cannot build the pipeline '" << pipeline << "': " << error << "\n";
+    return false;
+  }
+  return succeeded(pm.run(module));
+}
+
+//===----------------------------------------------------------------------===//
 // compile
 //===----------------------------------------------------------------------===//
 
@@ -226,16 +297,34 @@ int runCompile(int argc, char **argv) {
   static cl::opt<int64_t> batch(
       "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
   static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
+  static cl::opt<bool> train(
+      "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
+                        "'precis train'; the optimizer flags below are baked in"));
+  static OptimizerFlags optimizerFlags;
   mlir::registerAsmPrinterCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
-                              "precis compile: model -> .precis artifact (inference)\n");
+                              "precis compile: model -> .precis artifact (inference, or "
+                              "training with --train)\n");
   precis::ImportOptions options;
   if (!batchOption(batch, "precis compile", options) || !targetOption(target, "precis compile"))
     return 1;
+  std::string optimizerOptions;
+  if (!train && optimizerFlags.given()) {
+    errs() << "precis compile: error: the optimizer flags need --train\n";
+    return 1;
+  }
+  if (train) {
+    if (precis::rt::Status s = optimizerFlags.passOptions(&optimizerOptions); !s) {
+      errs() << "precis compile: error: " << s.message() << "\n";
+      return 1;
+    }
+  }
 
   CompilerContext compiler;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
   if (!module)
+    return 1;
+  if (train && !addTrainStep(*module, optimizerOptions, "precis compile"))
     return 1;
   if (emitMlir)
     module->print(outs(), mlir::OpPrintingFlags());
@@ -571,11 +660,8 @@ int runBench(int argc, char **argv) {
 // train
 //===----------------------------------------------------------------------===//
 
-/// `%.17g`: a double an option parser reads back exactly.
-std::string exact(double x) { return formatv("{0}", format("%.17g", x)).str(); }
-
-/// Imports `path`, runs precis-autodiff and precis-optimizer with `optimizerOptions` and
-/// compiles the module into `*bytes`; false after printing diagnostics.
+/// Imports `path`, adds its training step with `optimizerOptions` and compiles the module
+/// into `*bytes`; false after printing diagnostics.
 bool compileTrainStep(StringRef path, int64_t batch, StringRef optimizerOptions,
                       std::vector<char> *bytes) {
   CompilerContext compiler;
@@ -583,19 +669,8 @@ bool compileTrainStep(StringRef path, int64_t batch, StringRef optimizerOptions,
   if (batch > 0)
     importOptions.batchSize = batch;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
-  if (!module)
-    return false;
-  precis::registerAllPasses();
-  mlir::PassManager pm(&compiler.context);
-  std::string pipeline = ("precis-autodiff,precis-optimizer{" + optimizerOptions + "}").str();
-  std::string error;
-  raw_string_ostream errorStream(error);
-  if (failed(mlir::parsePassPipeline(pipeline, pm, errorStream))) {
-    errs() << "precis train: error: cannot build the pipeline '" << pipeline << "': " << error
-           << "\n";
-    return false;
-  }
-  return succeeded(pm.run(*module)) && succeeded(precis::buildArtifact(*module, {}, *bytes));
+  return module && addTrainStep(*module, optimizerOptions, "precis train") &&
+         succeeded(precis::buildArtifact(*module, {}, *bytes));
 }
 
 /// What feeds each input of @train_step.
@@ -606,8 +681,7 @@ TrainInput classifyTrainInput(const precis::rt::Session &session, StringRef name
     return TrainInput::LearningRate;
   if (name == "step")
     return TrainInput::Step;
-  if (name.ends_with(".momentum_buffer") || name.ends_with(".exp_avg") ||
-      name.ends_with(".exp_avg_sq"))
+  if (precis::train::isTrainingState(name.str())) // the optimizer state
     return TrainInput::State;
   for (const precis::rt::TensorInfo &p : session.parameters())
     if (p.name == name)
@@ -628,8 +702,9 @@ precis::rt::Tensor scalarI64(int64_t value) {
 }
 
 int runTrain(int argc, char **argv) {
-  static cl::opt<std::string> model(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
+  static cl::opt<std::string> model(
+      cl::Positional, cl::Required,
+      cl::desc("<model.onnx | model.onnxtxt | model.mlir | model.precis (compiled --train)>"));
   static cl::opt<std::string> dataPath(
       "data", cl::desc("Training data: an .npz with one array per model input, rows first"),
       cl::value_desc("data.npz"));
@@ -638,15 +713,8 @@ int runTrain(int argc, char **argv) {
   static cl::opt<int64_t> batchSize(
       "batch-size", cl::desc("Rows per step (default: the model's batch dimension)"),
       cl::value_desc("B"), cl::init(0));
-  static cl::opt<std::string> optimizer("optimizer", cl::desc("sgd, adam or adamw"),
-                                        cl::init("sgd"));
+  static OptimizerFlags optimizerFlags;
   static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0));
-  static cl::opt<double> momentum("momentum", cl::desc("SGD momentum (default 0)"), cl::init(0));
-  static cl::opt<double> weightDecay(
-      "weight-decay", cl::desc("Weight decay (default: 0; adamw 0.01, decoupled)"), cl::init(0));
-  static cl::opt<std::string> betas("betas", cl::desc("Adam betas (default 0.9,0.999)"),
-                                    cl::value_desc("B1,B2"));
-  static cl::opt<double> eps("eps", cl::desc("Adam epsilon"), cl::init(1e-8));
   static cl::opt<std::string> logPath(
       "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}) to this file"),
       cl::value_desc("losses.jsonl"));
@@ -686,46 +754,39 @@ int runTrain(int argc, char **argv) {
     return usage("--batch-size must be positive, got " + std::to_string(batchSize));
   if (!lr.getNumOccurrences() || !(lr > 0))
     return usage("--lr is required and must be positive");
-  if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw")
-    return usage("unknown optimizer '" + optimizer + "' (expected sgd, adam or adamw)");
-  bool adam = optimizer != "sgd";
-  if (!adam && (betas.getNumOccurrences() || eps.getNumOccurrences()))
-    return usage("--betas and --eps are Adam options; --optimizer is sgd");
-  if (adam && momentum.getNumOccurrences())
-    return usage("--momentum is an SGD option; --optimizer is " + optimizer);
   if (checkpointEvery < 0 || (checkpointEvery && checkpointDir.empty() && resume.empty()))
     return usage("--checkpoint-every needs --checkpoint-dir and a positive K");
-  std::string options = "optimizer=" + optimizer;
-  if (!adam)
-    options += " momentum=" + exact(momentum);
-  if (weightDecay.getNumOccurrences())
-    options += " weight-decay=" + exact(weightDecay);
-  if (adam) {
-    double beta1 = 0.9, beta2 = 0.999;
-    if (betas.getNumOccurrences()) {
-      auto [b1, b2] = StringRef(betas).split(',');
-      if (b1.trim().getAsDouble(beta1) || b2.trim().getAsDouble(beta2) || beta1 < 0 || beta1 >= 1 ||
-          beta2 < 0 || beta2 >= 1)
-        return usage("--betas expects B1,B2 in [0, 1), got '" + betas + "'");
-    }
-    options += " beta1=" + exact(beta1) + " beta2=" + exact(beta2) + " eps=" + exact(eps);
-  }
 
-  // Compile and open the training step.
-  std::vector<char> bytes;
-  if (!compileTrainStep(model, batchSize, options, &bytes))
-    return fail(precis::rt::invalidArgument("cannot compile the training step of '" + model + "'"));
+  // Compile and open the training step; an artifact compiled with --train has it already,
+  // with its optimizer baked in.
+  const bool artifact = StringRef(model).ends_with(".precis");
   precis::rt::SessionOptions sessionOptions;
   sessionOptions.numThreads = threads;
   sessionOptions.copyParameters = true;
   std::unique_ptr<precis::rt::Session> session;
-  if (precis::rt::Status s = precis::rt::Session::createFromMemory(bytes.data(), bytes.size(),
-                                                                   sessionOptions, &session);
-      !s)
-    return fail(s);
+  if (artifact) {
+    if (optimizerFlags.given())
+      return usage("--optimizer, --momentum, --weight-decay, --betas and --eps were fixed when " +
+                   model + " was compiled (precis compile --train); drop them");
+    if (precis::rt::Status s = precis::rt::Session::createFromFile(model, sessionOptions, &session);
+        !s)
+      return fail(s);
+  } else {
+    std::string options;
+    if (precis::rt::Status s = optimizerFlags.passOptions(&options); !s)
+      return fail(s);
+    std::vector<char> bytes;
+    if (!compileTrainStep(model, batchSize, options, &bytes))
+      return fail(
+          precis::rt::invalidArgument("cannot compile the training step of '" + model + "'"));
+    if (precis::rt::Status s = precis::rt::Session::createFromMemory(bytes.data(), bytes.size(),
+                                                                     sessionOptions, &session);
+        !s)
+      return fail(s);
+  }
   const precis::rt::FunctionInfo *info = session->findFunction("train_step");
   if (!info)
-    return fail(precis::rt::internalError("the compiled model has no 'train_step'"));
+    return usage(model + " has no 'train_step': compile it with 'precis compile --train'");
 
   // The step's inputs: state (params, optimizer state, step) carried from step to step, a
   // batch from the dataset, the learning rate.
@@ -901,6 +962,37 @@ int runTrain(int argc, char **argv) {
 }
 
 //===----------------------------------------------------------------------===//
+// export
+//===----------------------------------------------------------------------===//
+
+int runExport(int argc, char **argv) {
+  static cl::opt<std::string> model(cl::Positional, cl::Required,
+                                    cl::desc("<model.onnx (binary)>"));
+  static cl::opt<std::string> checkpoint(
+      "checkpoint", cl::Required,
+      cl::desc("A checkpoint (step-NNNNNNNN.npz), or a directory: its latest checkpoint"),
+      cl::value_desc("FILE|DIR"));
+  static cl::opt<std::string> output("o", cl::Required, cl::desc("Output model"),
+                                     cl::value_desc("trained.onnx"));
+  cl::ParseCommandLineOptions(argc, argv,
+                              "precis export: write a checkpoint's parameters into the "
+                              "initializers of an ONNX model\n");
+  const char *tool = "precis export";
+  std::vector<precis::rt::NamedTensor> arrays;
+  std::string path;
+  int replaced = 0;
+  precis::rt::Status s = precis::train::readCheckpoint(checkpoint, &arrays, &path);
+  if (s)
+    s = precis::train::exportOnnx(model, arrays, output, &replaced);
+  if (!s) {
+    errs() << tool << ": error: " << s.message() << "\n";
+    return 1;
+  }
+  errs() << formatv("{0}: wrote {1}: {2} parameters from {3}\n", tool, output, replaced, path);
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
 // Dispatch.
 //===----------------------------------------------------------------------===//
 
@@ -910,7 +1002,7 @@ const Subcommand subcommands[] = {
     {"train", "train a model on an .npz dataset (sgd, adam, adamw), with checkpoints", runTrain},
     {"run", "run an artifact or model on .npy/.npz inputs", runRun},
     {"report", "explain every precision decision [planned]", nullptr},
-    {"export", "write trained parameters back to ONNX [planned]", nullptr},
+    {"export", "write a checkpoint's parameters back into an ONNX model", runExport},
     {"bench", "time a function of an artifact or model on the CPU", runBench},
 };
 
