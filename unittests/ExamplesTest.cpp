@@ -6,14 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CompilerTestUtil.h"
+
 #include "precis/Import/OnnxImporter.h"
-#include "precis/InitAll.h"
-#include "precis/Target/Artifact.h"
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Session.h"
 
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
 #include "gtest/gtest.h"
 
 #include <algorithm>
@@ -27,23 +25,12 @@ class ExampleInference : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(ExampleInference, MatchesOnnxRuntime) {
   std::string dir = std::string(PRECIS_EXAMPLES_DIR) + "/" + GetParam();
-  mlir::DialectRegistry registry;
-  precis::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return mlir::success();
-  });
-  auto module = precis::importOnnxFile(context, dir + "/model.onnx", {});
-  ASSERT_TRUE(module) << diagnostics;
-  std::vector<char> bytes;
-  ASSERT_TRUE(mlir::succeeded(precis::buildArtifact(*module, {}, bytes))) << diagnostics;
-
+  precis::testing::TestCompiler compiler;
+  auto module = precis::importOnnxFile(compiler.context, dir + "/model.onnx", {});
+  ASSERT_TRUE(module) << compiler.diagnostics;
   std::unique_ptr<precis::rt::Session> session;
-  precis::rt::Status status =
-      precis::rt::Session::createFromMemory(bytes.data(), bytes.size(), {}, &session);
-  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(compiler.compile(*module, "", &session));
+  precis::rt::Status status;
 
   std::vector<precis::rt::NamedTensor> batch, reference;
   ASSERT_TRUE(precis::rt::readNpz(dir + "/batch0.npz", &batch).isOk());

@@ -18,6 +18,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CompilerTestUtil.h"
+
 #include "precis/Import/OnnxImporter.h"
 #include "precis/InitAll.h"
 #include "precis/Target/Artifact.h"
@@ -178,27 +180,13 @@ TEST_P(Gradient, MatchesFiniteDifferences) {
     values.push_back(draw(rng, p));
   std::vector<double> projection = draw(rng, Param{c.out, Domain::Normal});
 
-  mlir::DialectRegistry registry;
-  precis::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return mlir::success();
-  });
+  precis::testing::TestCompiler compiler;
   const std::string text = moduleText(c, values, projection);
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
-  ASSERT_TRUE(module) << diagnostics << text;
-  mlir::PassManager pm(&context);
-  pm.addPass(mlir::precis::createAutodiffPass());
-  ASSERT_TRUE(mlir::succeeded(pm.run(*module))) << diagnostics << text;
-  std::vector<char> bytes;
-  ASSERT_TRUE(mlir::succeeded(precis::buildArtifact(*module, {}, bytes))) << diagnostics;
-
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &compiler.context);
+  ASSERT_TRUE(module) << compiler.diagnostics << text;
   std::unique_ptr<precis::rt::Session> session;
-  precis::rt::Status status =
-      precis::rt::Session::createFromMemory(bytes.data(), bytes.size(), {}, &session);
-  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(compiler.compile(*module, "precis-autodiff", &session)) << text;
+  precis::rt::Status status;
 
   // Gradients at the drawn point. @gradients takes the flat parameters in initializer order.
   std::vector<precis::rt::Tensor> args, outputs;
@@ -516,25 +504,12 @@ TEST_P(ExampleGradients, DirectionalDerivativeMatchesFiniteDifference) {
   SCOPED_TRACE("seed " + std::to_string(seed) + " (PRECIS_TEST_SEED replays it)");
   std::mt19937_64 rng(seed);
   std::string dir = std::string(PRECIS_EXAMPLES_DIR) + "/" + GetParam();
-  mlir::DialectRegistry registry;
-  precis::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return mlir::success();
-  });
-  auto module = precis::importOnnxFile(context, dir + "/model.onnx", {});
-  ASSERT_TRUE(module) << diagnostics;
-  mlir::PassManager pm(&context);
-  pm.addPass(mlir::precis::createAutodiffPass());
-  ASSERT_TRUE(mlir::succeeded(pm.run(*module))) << diagnostics;
-  std::vector<char> bytes;
-  ASSERT_TRUE(mlir::succeeded(precis::buildArtifact(*module, {}, bytes))) << diagnostics;
+  precis::testing::TestCompiler compiler;
+  auto module = precis::importOnnxFile(compiler.context, dir + "/model.onnx", {});
+  ASSERT_TRUE(module) << compiler.diagnostics;
   std::unique_ptr<precis::rt::Session> session;
-  precis::rt::Status status =
-      precis::rt::Session::createFromMemory(bytes.data(), bytes.size(), {}, &session);
-  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(compiler.compile(*module, "precis-autodiff", &session));
+  precis::rt::Status status;
 
   // @gradients(batch inputs..., params...) with the parameters' initial values.
   auto fn = module->lookupSymbol<mlir::func::FuncOp>("gradients");

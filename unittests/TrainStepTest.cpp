@@ -19,6 +19,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CompilerTestUtil.h"
+
 #include "precis/Import/OnnxImporter.h"
 #include "precis/InitAll.h"
 #include "precis/Target/Artifact.h"
@@ -82,38 +84,18 @@ Tensor rows(const Tensor &t, int64_t begin, int64_t count) {
 
 class TrainStep : public ::testing::TestWithParam<Config> {
 protected:
-  void SetUp() override {
-    dir_ = std::string(PRECIS_EXAMPLES_DIR) + "/mlp";
-    precis::registerAllDialects(registry_);
-    mlir::precis::registerPrecisPasses(); // for the textual precis-optimizer options
-    context_ = std::make_unique<mlir::MLIRContext>(registry_);
-  }
-
-  std::string dir_;
-  mlir::DialectRegistry registry_;
-  std::unique_ptr<mlir::MLIRContext> context_;
+  std::string dir_ = std::string(PRECIS_EXAMPLES_DIR) + "/mlp";
+  precis::testing::TestCompiler compiler_;
 };
 
 TEST_P(TrainStep, MatchesHostUpdateAndPyTorch) {
   const Config c = GetParam();
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(context_.get(), [&](mlir::Diagnostic &diag) {
-    diagnostics += diag.str() + "\n";
-    return mlir::success();
-  });
-  auto module = precis::importOnnxFile(*context_, dir_ + "/model.onnx", {});
-  ASSERT_TRUE(module) << diagnostics;
-  mlir::PassManager pm(context_.get());
-  pm.addPass(mlir::precis::createAutodiffPass());
-  ASSERT_TRUE(mlir::succeeded(
-      mlir::parsePassPipeline(std::string("precis-optimizer{") + c.options + "}", pm)));
-  ASSERT_TRUE(mlir::succeeded(pm.run(*module))) << diagnostics;
-  std::vector<char> bytes;
-  ASSERT_TRUE(mlir::succeeded(precis::buildArtifact(*module, {}, bytes))) << diagnostics;
+  auto module = precis::importOnnxFile(compiler_.context, dir_ + "/model.onnx", {});
+  ASSERT_TRUE(module) << compiler_.diagnostics;
   std::unique_ptr<precis::rt::Session> session;
-  precis::rt::Status status =
-      precis::rt::Session::createFromMemory(bytes.data(), bytes.size(), {}, &session);
-  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(compiler_.compile(
+      *module, std::string("precis-autodiff,precis-optimizer{") + c.options + "}", &session));
+  precis::rt::Status status;
 
   // The contract, as the artifact names it.
   auto fn = module->lookupSymbol<mlir::func::FuncOp>("train_step");
