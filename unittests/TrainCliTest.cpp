@@ -1,13 +1,13 @@
 //===- TrainCliTest.cpp - batches and checkpoints of `precis train` --------===//
 //
-// The runtime-side helpers of the train subcommand (tools/precis/Training.h): batches wrap
+// The runtime-side helpers of the train subcommand (precis/runtime/Training.h): batches wrap
 // around the data in order, the shuffle is a fixed permutation, checkpoints round-trip and a
 // checkpoint whose arrays no longer match its checksum is refused even when the zip itself is
 // intact (the lit test covers a flipped byte, which the zip CRC already catches).
 //
 //===----------------------------------------------------------------------===//
 
-#include "Training.h"
+#include "precis/runtime/Training.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -47,12 +47,12 @@ struct TempDir {
 };
 
 /// A dataset of 5 rows: x f32[5,2] = 0..9, y i64[5] = 0..4, fed to inputs of batch 2.
-precis::train::Dataset fiveRows(const TempDir &dir) {
+precis::rt::Dataset fiveRows(const TempDir &dir) {
   Tensor x = iota(DType::F32, {5, 2}), y = iota(DType::I64, {5});
   std::string path = dir.file("data.npz");
   EXPECT_TRUE(precis::rt::writeNpz(path, {{"y", y.view()}, {"x", x.view()}}).isOk());
-  precis::train::Dataset data;
-  precis::rt::Status s = precis::train::Dataset::open(
+  precis::rt::Dataset data;
+  precis::rt::Status s = precis::rt::Dataset::open(
       path, {{"x", DType::F32, {2, 2}}, {"y", DType::I64, {2}}}, &data);
   EXPECT_TRUE(s.isOk()) << s.message();
   return data;
@@ -60,7 +60,7 @@ precis::train::Dataset fiveRows(const TempDir &dir) {
 
 TEST(TrainData, BatchesWrapAroundInOrder) {
   TempDir dir;
-  precis::train::Dataset data = fiveRows(dir);
+  precis::rt::Dataset data = fiveRows(dir);
   std::vector<Tensor> batch;
   data.batch(2, &batch); // rows 4, 0
   ASSERT_EQ(batch.size(), 2u);
@@ -73,7 +73,7 @@ TEST(TrainData, BatchesWrapAroundInOrder) {
 
 TEST(TrainData, ShuffleIsAFixedPermutation) {
   TempDir dir;
-  precis::train::Dataset a = fiveRows(dir), b = fiveRows(dir);
+  precis::rt::Dataset a = fiveRows(dir), b = fiveRows(dir);
   a.shuffle(7);
   b.shuffle(7);
   std::vector<int64_t> rowsA, rowsB;
@@ -93,14 +93,14 @@ TEST(TrainData, ShuffleIsAFixedPermutation) {
 TEST(TrainData, MissingArrayAndShortDataAreErrors) {
   TempDir dir;
   fiveRows(dir);
-  precis::train::Dataset data;
+  precis::rt::Dataset data;
   precis::rt::Status s =
-      precis::train::Dataset::open(dir.file("data.npz"), {{"image", DType::F32, {2, 2}}}, &data);
+      precis::rt::Dataset::open(dir.file("data.npz"), {{"image", DType::F32, {2, 2}}}, &data);
   EXPECT_NE(s.message().find("has no array 'image'"), std::string::npos) << s.message();
-  s = precis::train::Dataset::open(dir.file("data.npz"), {{"y", DType::I64, {8}}}, &data);
+  s = precis::rt::Dataset::open(dir.file("data.npz"), {{"y", DType::I64, {8}}}, &data);
   EXPECT_NE(s.message().find("batch size 8 is larger than the 5 rows"), std::string::npos)
       << s.message();
-  s = precis::train::Dataset::open(dir.file("data.npz"), {{"y", DType::F32, {2}}}, &data);
+  s = precis::rt::Dataset::open(dir.file("data.npz"), {{"y", DType::F32, {2}}}, &data);
   EXPECT_NE(s.message().find("array 'y' is i64[5]"), std::string::npos) << s.message();
 }
 
@@ -109,28 +109,28 @@ TEST(TrainCheckpoint, RoundTripsAndPicksTheLatest) {
   std::vector<NamedTensor> state = {{"w", iota(DType::F32, {3, 4})},
                                     {"step", iota(DType::F32, {})}};
   std::string path;
-  ASSERT_TRUE(precis::train::writeCheckpoint(dir.path.str().str(), 9, state, &path).isOk());
+  ASSERT_TRUE(precis::rt::writeCheckpoint(dir.path.str().str(), 9, state, &path).isOk());
   state[0].tensor.as<float>()[0] = 42.0f;
-  ASSERT_TRUE(precis::train::writeCheckpoint(dir.path.str().str(), 10, state, &path).isOk());
+  ASSERT_TRUE(precis::rt::writeCheckpoint(dir.path.str().str(), 10, state, &path).isOk());
   EXPECT_EQ(llvm::sys::path::filename(path), "step-00000010.npz");
 
   std::vector<NamedTensor> loaded;
   std::string loadedPath;
   precis::rt::Status s =
-      precis::train::readLatestCheckpoint(dir.path.str().str(), &loaded, &loadedPath);
+      precis::rt::readLatestCheckpoint(dir.path.str().str(), &loaded, &loadedPath);
   ASSERT_TRUE(s.isOk()) << s.message();
   EXPECT_EQ(loadedPath, path);
   ASSERT_EQ(loaded.size(), 2u);
   EXPECT_EQ(loaded[0].name, "w");
   EXPECT_EQ(loaded[0].tensor.data, state[0].tensor.data);
-  EXPECT_EQ(precis::train::checksum(loaded), precis::train::checksum(state));
+  EXPECT_EQ(precis::rt::checksum(loaded), precis::rt::checksum(state));
 }
 
 TEST(TrainCheckpoint, ChangedArraysAreRefused) {
   TempDir dir;
   std::vector<NamedTensor> state = {{"w", iota(DType::F32, {3, 4})}};
   std::string path;
-  ASSERT_TRUE(precis::train::writeCheckpoint(dir.path.str().str(), 1, state, &path).isOk());
+  ASSERT_TRUE(precis::rt::writeCheckpoint(dir.path.str().str(), 1, state, &path).isOk());
   // Rewrite the archive with one element changed and the old checksum: a valid zip.
   std::vector<NamedTensor> arrays;
   ASSERT_TRUE(precis::rt::readNpz(path, &arrays).isOk());
@@ -143,17 +143,17 @@ TEST(TrainCheckpoint, ChangedArraysAreRefused) {
   std::vector<NamedTensor> loaded;
   std::string loadedPath;
   precis::rt::Status s =
-      precis::train::readLatestCheckpoint(dir.path.str().str(), &loaded, &loadedPath);
+      precis::rt::readLatestCheckpoint(dir.path.str().str(), &loaded, &loadedPath);
   EXPECT_NE(s.message().find("checksum mismatch"), std::string::npos) << s.message();
 
   // Without the checksum entry.
   entries.pop_back();
   ASSERT_TRUE(precis::rt::writeNpz(path, entries).isOk());
-  s = precis::train::readLatestCheckpoint(dir.path.str().str(), &loaded, &loadedPath);
+  s = precis::rt::readLatestCheckpoint(dir.path.str().str(), &loaded, &loadedPath);
   EXPECT_NE(s.message().find("no checksum entry"), std::string::npos) << s.message();
 
   TempDir empty;
-  s = precis::train::readLatestCheckpoint(empty.path.str().str(), &loaded, &loadedPath);
+  s = precis::rt::readLatestCheckpoint(empty.path.str().str(), &loaded, &loadedPath);
   EXPECT_NE(s.message().find("no checkpoint"), std::string::npos) << s.message();
 }
 

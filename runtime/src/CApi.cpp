@@ -8,6 +8,7 @@
 #include "precis/runtime/precis.h"
 
 #include "precis/runtime/Session.h"
+#include "precis/runtime/Training.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,10 @@ struct precis_status_s {
 
 struct precis_session_s {
   std::unique_ptr<Session> session;
+};
+
+struct precis_training_session_s {
+  std::unique_ptr<TrainingSession> session;
 };
 
 namespace {
@@ -351,3 +356,109 @@ uint64_t precis_session_parameter_bytes(const precis_session_t *session) {
 }
 
 } // extern "C"
+
+precis_status_t precis_training_session_create_from_file(const char *path,
+                                                         const precis_session_options_t *options,
+                                                         precis_training_session_t **out_session) {
+  if (!path)
+    return nullArgument("path");
+  if (!out_session)
+    return nullArgument("out_session");
+  std::unique_ptr<TrainingSession> session;
+  if (precis_status_t st =
+          toC(TrainingSession::createFromFile(path, toOptions(options), &session)))
+    return st;
+  auto *handle = new (std::nothrow) precis_training_session_s{std::move(session)};
+  if (!handle)
+    return &outOfMemory;
+  *out_session = handle;
+  return nullptr;
+}
+
+void precis_training_session_release(precis_training_session_t *session) { delete session; }
+
+precis_status_t precis_training_session_step(precis_training_session_t *session,
+                                             const char *const *names,
+                                             const precis_tensor_t *inputs, size_t num_inputs,
+                                             float lr, float *out_loss) {
+  if (!session)
+    return nullArgument("session");
+  if (num_inputs && (!names || !inputs))
+    return nullArgument(names ? "inputs" : "names");
+  const std::vector<TensorInfo> &batch = session->session->batchInputs();
+  if (num_inputs != batch.size())
+    return error(StatusCode::InvalidArgument,
+                 "the training step takes " + std::to_string(batch.size()) +
+                     " batch inputs, got " + std::to_string(num_inputs));
+  std::vector<TensorView> views(batch.size());
+  std::vector<bool> given(batch.size(), false);
+  for (size_t i = 0; i < num_inputs; ++i) {
+    if (!names[i])
+      return nullArgument(("names[" + std::to_string(i) + "]").c_str());
+    size_t slot = 0;
+    while (slot < batch.size() && batch[slot].name != names[i])
+      ++slot;
+    if (slot == batch.size() || given[slot])
+      return error(StatusCode::InvalidArgument,
+                   std::string(slot == batch.size() ? "no batch input '" : "batch input '") +
+                       names[i] + (slot == batch.size() ? "'" : "' given twice"));
+    given[slot] = true;
+    if (precis_status_t st =
+            toC(fromC(inputs[i], std::string("input '") + names[i] + "'", &views[slot])))
+      return st;
+  }
+  float loss;
+  if (precis_status_t st = toC(session->session->step(views, lr, &loss)))
+    return st;
+  if (out_loss)
+    *out_loss = loss;
+  return nullptr;
+}
+
+precis_status_t precis_training_session_get_parameter(const precis_training_session_t *session,
+                                                      const char *name,
+                                                      precis_tensor_t **out_tensor) {
+  if (!session)
+    return nullArgument("session");
+  if (!name)
+    return nullArgument("name");
+  if (!out_tensor)
+    return nullArgument("out_tensor");
+  std::vector<Tensor> tensors(1);
+  if (precis_status_t st = toC(session->session->getParameter(name, &tensors[0])))
+    return st;
+  return toC(tensors, out_tensor);
+}
+
+precis_status_t precis_training_session_set_parameter(precis_training_session_t *session,
+                                                      const char *name,
+                                                      const precis_tensor_t *value) {
+  if (!session)
+    return nullArgument("session");
+  if (!name)
+    return nullArgument("name");
+  if (!value)
+    return nullArgument("value");
+  TensorView view;
+  if (precis_status_t st = toC(fromC(*value, std::string("parameter '") + name + "'", &view)))
+    return st;
+  return toC(session->session->setParameter(name, view));
+}
+
+precis_status_t precis_training_session_save_checkpoint(const precis_training_session_t *session,
+                                                        const char *dir) {
+  if (!session)
+    return nullArgument("session");
+  if (!dir)
+    return nullArgument("dir");
+  return toC(session->session->saveCheckpoint(dir));
+}
+
+precis_status_t precis_training_session_load_checkpoint(precis_training_session_t *session,
+                                                        const char *path) {
+  if (!session)
+    return nullArgument("session");
+  if (!path)
+    return nullArgument("path");
+  return toC(session->session->loadCheckpoint(path));
+}

@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Export.h"
-#include "Training.h"
+#include "precis/runtime/Training.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
@@ -88,7 +88,7 @@ Status exportOnnx(const std::string &modelPath, const std::vector<rt::NamedTenso
   // as a whole.
   std::vector<std::pair<const rt::Tensor *, onnx::TensorProto *>> updates;
   for (const rt::NamedTensor &p : checkpoint) {
-    if (isTrainingState(p.name))
+    if (rt::isTrainingState(p.name))
       continue;
     auto it = initializers.find(p.name);
     if (it == initializers.end())

@@ -15,7 +15,7 @@
 #include "precis/runtime/numerics.h"
 
 #include "Export.h"
-#include "Training.h"
+#include "precis/runtime/Training.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -681,7 +681,7 @@ TrainInput classifyTrainInput(const precis::rt::Session &session, StringRef name
     return TrainInput::LearningRate;
   if (name == "step")
     return TrainInput::Step;
-  if (precis::train::isTrainingState(name.str())) // the optimizer state
+  if (precis::rt::isTrainingState(name.str())) // the optimizer state
     return TrainInput::State;
   for (const precis::rt::TensorInfo &p : session.parameters())
     if (p.name == name)
@@ -849,8 +849,8 @@ int runTrain(int argc, char **argv) {
   if (lossOutput == info->outputs.size())
     return fail(precis::rt::internalError("'train_step' has no 'loss' output"));
 
-  precis::train::Dataset data;
-  if (precis::rt::Status s = precis::train::Dataset::open(dataPath, batchInfos, &data); !s)
+  precis::rt::Dataset data;
+  if (precis::rt::Status s = precis::rt::Dataset::open(dataPath, batchInfos, &data); !s)
     return fail(s);
 
   // Resume: every carried input from the checkpoint, plus the data cursor and the shuffle.
@@ -858,7 +858,7 @@ int runTrain(int argc, char **argv) {
   if (!resume.empty()) {
     std::vector<precis::rt::NamedTensor> saved;
     std::string path;
-    if (precis::rt::Status s = precis::train::readLatestCheckpoint(resume, &saved, &path); !s)
+    if (precis::rt::Status s = precis::rt::readLatestCheckpoint(resume, &saved, &path); !s)
       return fail(s);
     auto find = [&](StringRef name) -> const precis::rt::Tensor * {
       for (const precis::rt::NamedTensor &t : saved)
@@ -912,7 +912,7 @@ int runTrain(int argc, char **argv) {
     arrays.push_back({"data_cursor", scalarI64(cursor)});
     arrays.push_back({"shuffle_seed", scalarI64(shuffleSeed)});
     std::string path;
-    PRECIS_RETURN_IF_ERROR(precis::train::writeCheckpoint(saveDir, step, arrays, &path));
+    PRECIS_RETURN_IF_ERROR(precis::rt::writeCheckpoint(saveDir, step, arrays, &path));
     errs() << tool << ": wrote " << path << "\n";
     return precis::rt::Status::ok();
   };
@@ -981,7 +981,7 @@ int runExport(int argc, char **argv) {
   std::vector<precis::rt::NamedTensor> arrays;
   std::string path;
   int replaced = 0;
-  precis::rt::Status s = precis::train::readCheckpoint(checkpoint, &arrays, &path);
+  precis::rt::Status s = precis::rt::readCheckpoint(checkpoint, &arrays, &path);
   if (s)
     s = precis::train::exportOnnx(model, arrays, output, &replaced);
   if (!s) {

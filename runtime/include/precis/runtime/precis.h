@@ -174,6 +174,52 @@ precis_status_t precis_session_set_parameter(precis_session_t *session, const ch
 uint64_t precis_session_arena_bytes(const precis_session_t *session);
 uint64_t precis_session_parameter_bytes(const precis_session_t *session);
 
+/*===-------------------------------------------------------------------===*
+ * Training sessions
+ *===-------------------------------------------------------------------===*/
+
+/* A training loop around an artifact compiled with `precis compile --train`: its parameters
+ * (initialised from the artifact), optimizer state (zeros) and step count, carried from one
+ * step to the next. Thread-safety as for sessions: calls on one training session must not
+ * overlap; distinct training sessions are independent. */
+typedef struct precis_training_session_s precis_training_session_t;
+
+/* Loads the artifact at `path` and checks its `train_step` (InvalidArgument when it has none).
+ * `options` may be NULL; copy_parameters is implied. On success `*out_session` is owned by the
+ * caller; release it with precis_training_session_release. */
+precis_status_t precis_training_session_create_from_file(const char *path,
+                                                         const precis_session_options_t *options,
+                                                         precis_training_session_t **out_session);
+/* Releases `session`; NULL is allowed. */
+void precis_training_session_release(precis_training_session_t *session);
+
+/* Runs one training step with learning rate `lr` on `num_inputs` batch inputs, `inputs[i]`
+ * named `names[i]` (every batch input of train_step exactly once, in any order; borrowed for
+ * the call and only read). On success the state advances and `*out_loss` (may be NULL) is the
+ * loss of the batch before the update; on error the state is unchanged. */
+precis_status_t precis_training_session_step(precis_training_session_t *session,
+                                             const char *const *names,
+                                             const precis_tensor_t *inputs, size_t num_inputs,
+                                             float lr, float *out_loss);
+/* Copies the current value of trained parameter `name` (its ONNX name) into a new tensor
+ * `*out_tensor` (an array of one) owned by the caller: release it with
+ * precis_tensors_free(*out_tensor, 1). */
+precis_status_t precis_training_session_get_parameter(const precis_training_session_t *session,
+                                                      const char *name,
+                                                      precis_tensor_t **out_tensor);
+/* Overwrites trained parameter `name` with `value` (same dtype and shape; borrowed). */
+precis_status_t precis_training_session_set_parameter(precis_training_session_t *session,
+                                                      const char *name,
+                                                      const precis_tensor_t *value);
+/* Writes parameters, optimizer state and step to `dir`/step-<8 digits>.npz, atomically and
+ * with a checksum (created if missing). */
+precis_status_t precis_training_session_save_checkpoint(const precis_training_session_t *session,
+                                                        const char *dir);
+/* Restores the state from checkpoint file `path`, or from the latest checkpoint when `path` is
+ * a directory; a damaged or mismatching checkpoint is an error and changes nothing. */
+precis_status_t precis_training_session_load_checkpoint(precis_training_session_t *session,
+                                                        const char *path);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

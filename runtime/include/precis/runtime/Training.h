@@ -1,23 +1,24 @@
-//===- Training.h - data batches and checkpoints for `precis train` -*- C++ -*-===//
+//===- Training.h - data batches and checkpoints for training -----*- C++ -*-===//
 //
-// The runtime-side pieces of the training loop, kept out of the driver: a dataset read from an
+// The runtime-side pieces of the training loop (used by `precis train`): a dataset read from an
 // .npz whose arrays are named after the model's batch inputs, cut into batches of B rows in
 // order (optionally after one seeded permutation), and checkpoints of the training state
 // written atomically with a checksum. Nothing here needs MLIR.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PRECIS_TOOLS_TRAINING_H
-#define PRECIS_TOOLS_TRAINING_H
+#ifndef PRECIS_RUNTIME_TRAINING_H
+#define PRECIS_RUNTIME_TRAINING_H
 
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Session.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
-namespace precis::train {
+namespace precis::rt {
 
 /// Rows of an .npz dataset, one array per batch input of the train step.
 class Dataset {
@@ -69,6 +70,54 @@ rt::Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTen
 /// `shuffle_seed`.
 bool isTrainingState(const std::string &name);
 
-} // namespace precis::train
+/// A training loop's state around an artifact compiled with `precis compile --train`: the
+/// `train_step` function's parameters (initialised from the artifact's parameter blobs),
+/// optimizer state (zeros) and step (0), carried from one step() to the next. Not thread-safe:
+/// one thread at a time per session; distinct sessions are independent.
+class TrainingSession {
+public:
+  /// Loads `path` and checks its `train_step` follows the optimizer's contract (inputs named
+  /// by parameter, optimizer state, "step", batch inputs, "lr"; outputs named after the input
+  /// they update, and "loss").
+  static Status createFromFile(const std::string &path, const SessionOptions &options,
+                               std::unique_ptr<TrainingSession> *out);
+  ~TrainingSession();
+  TrainingSession(const TrainingSession &) = delete;
+  TrainingSession &operator=(const TrainingSession &) = delete;
 
-#endif // PRECIS_TOOLS_TRAINING_H
+  /// The batch inputs of `train_step`, in the order step() takes them.
+  const std::vector<TensorInfo> &batchInputs() const;
+  /// Runs one step on `batch` (one view per batchInputs() entry, borrowed for the call) with
+  /// learning rate `lr`; on success the state advances and `*loss` (if not null) is the loss
+  /// of this batch before the update. On error the state is unchanged.
+  Status step(const std::vector<TensorView> &batch, float lr, float *loss);
+  /// Steps taken so far (restored by loadCheckpoint).
+  int64_t stepCount() const;
+
+  /// Copies the current value of parameter `name` (its ONNX name) into `*out`.
+  Status getParameter(const std::string &name, Tensor *out) const;
+  /// Overwrites parameter `name` with `value` (same dtype and shape).
+  Status setParameter(const std::string &name, const TensorView &value);
+
+  /// Writes parameters, optimizer state and step as `dir`/step-<step>.npz (writeCheckpoint).
+  Status saveCheckpoint(const std::string &dir, std::string *path = nullptr) const;
+  /// Restores the state from a checkpoint file or a directory's latest one (readCheckpoint);
+  /// every carried array must be present with its dtype and shape, or nothing changes.
+  Status loadCheckpoint(const std::string &pathOrDir);
+
+private:
+  TrainingSession() = default;
+  std::unique_ptr<Session> session_;
+  const FunctionInfo *info_ = nullptr;
+  std::vector<Tensor> state_;      ///< per train_step input; empty for batch inputs and lr
+  std::vector<bool> carried_;      ///< per train_step input: parameter, optimizer state, step
+  std::vector<size_t> batchSlots_; ///< train_step input index of each batch input
+  std::vector<TensorInfo> batchInfos_;
+  std::vector<size_t> outputSlot_; ///< per output: the input it updates (loss: none)
+  size_t stepSlot_ = 0, lrSlot_ = 0, lossOutput_ = 0;
+  Tensor lr_;
+};
+
+} // namespace precis::rt
+
+#endif // PRECIS_RUNTIME_TRAINING_H
