@@ -174,6 +174,37 @@ precis_status_t valueInfo(const precis_session_t *session, const char *function,
   return nullptr;
 }
 
+/// Parameter access shared by both handle kinds: `Handle::session` is a Session or a
+/// TrainingSession, which have the same getParameter / setParameter.
+template <typename Handle>
+precis_status_t getParameter(const Handle *handle, const char *name,
+                             precis_tensor_t **out_tensor) {
+  if (!handle)
+    return nullArgument("session");
+  if (!name)
+    return nullArgument("name");
+  if (!out_tensor)
+    return nullArgument("out_tensor");
+  std::vector<Tensor> tensors(1);
+  if (precis_status_t st = toC(handle->session->getParameter(name, &tensors[0])))
+    return st;
+  return toC(tensors, out_tensor);
+}
+
+template <typename Handle>
+precis_status_t setParameter(Handle *handle, const char *name, const precis_tensor_t *value) {
+  if (!handle)
+    return nullArgument("session");
+  if (!name)
+    return nullArgument("name");
+  if (!value)
+    return nullArgument("value");
+  TensorView view;
+  if (precis_status_t st = toC(fromC(*value, std::string("parameter '") + name + "'", &view)))
+    return st;
+  return toC(handle->session->setParameter(name, view));
+}
+
 } // namespace
 
 extern "C" {
@@ -321,30 +352,12 @@ precis_status_t precis_session_parameter_info(const precis_session_t *session, s
 
 precis_status_t precis_session_get_parameter(const precis_session_t *session, const char *name,
                                              precis_tensor_t **out_tensor) {
-  if (!session)
-    return nullArgument("session");
-  if (!name)
-    return nullArgument("name");
-  if (!out_tensor)
-    return nullArgument("out_tensor");
-  std::vector<Tensor> tensors(1);
-  if (precis_status_t st = toC(session->session->getParameter(name, &tensors[0])))
-    return st;
-  return toC(tensors, out_tensor);
+  return getParameter(session, name, out_tensor);
 }
 
 precis_status_t precis_session_set_parameter(precis_session_t *session, const char *name,
                                              const precis_tensor_t *value) {
-  if (!session)
-    return nullArgument("session");
-  if (!name)
-    return nullArgument("name");
-  if (!value)
-    return nullArgument("value");
-  TensorView view;
-  if (precis_status_t st = toC(fromC(*value, std::string("parameter '") + name + "'", &view)))
-    return st;
-  return toC(session->session->setParameter(name, view));
+  return setParameter(session, name, value);
 }
 
 uint64_t precis_session_arena_bytes(const precis_session_t *session) {
@@ -418,31 +431,13 @@ precis_status_t precis_training_session_step(precis_training_session_t *session,
 precis_status_t precis_training_session_get_parameter(const precis_training_session_t *session,
                                                       const char *name,
                                                       precis_tensor_t **out_tensor) {
-  if (!session)
-    return nullArgument("session");
-  if (!name)
-    return nullArgument("name");
-  if (!out_tensor)
-    return nullArgument("out_tensor");
-  std::vector<Tensor> tensors(1);
-  if (precis_status_t st = toC(session->session->getParameter(name, &tensors[0])))
-    return st;
-  return toC(tensors, out_tensor);
+  return getParameter(session, name, out_tensor);
 }
 
 precis_status_t precis_training_session_set_parameter(precis_training_session_t *session,
                                                       const char *name,
                                                       const precis_tensor_t *value) {
-  if (!session)
-    return nullArgument("session");
-  if (!name)
-    return nullArgument("name");
-  if (!value)
-    return nullArgument("value");
-  TensorView view;
-  if (precis_status_t st = toC(fromC(*value, std::string("parameter '") + name + "'", &view)))
-    return st;
-  return toC(session->session->setParameter(name, view));
+  return setParameter(session, name, value);
 }
 
 precis_status_t precis_training_session_save_checkpoint(const precis_training_session_t *session,
