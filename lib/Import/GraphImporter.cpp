@@ -30,28 +30,48 @@ const HandlerRegistry &HandlerRegistry::get() {
     populateElementwiseHandlers(r);
     populateShapeHandlers(r);
     populateNeuralNetHandlers(r);
+    populateTrainingHandlers(r);
     return r;
   }();
   return registry;
 }
 
-void HandlerRegistry::add(StringRef opType, int64_t minOpset, int64_t maxOpset, ImportFn import,
-                          CheckFn check) {
-  handlers[opType].push_back({minOpset, maxOpset, import, check});
+void HandlerRegistry::add(Domain domain, StringRef opType, int64_t minOpset, int64_t maxOpset,
+                          ImportFn import, CheckFn check) {
+  handlers[static_cast<unsigned>(domain)][opType].push_back({minOpset, maxOpset, import, check});
 }
 
-const OpHandler *HandlerRegistry::lookup(StringRef opType, int64_t opset) const {
-  for (const OpHandler &h : handlersFor(opType))
+const OpHandler *HandlerRegistry::lookup(Domain domain, StringRef opType, int64_t opset) const {
+  for (const OpHandler &h : handlersFor(domain, opType))
     if (opset >= h.minOpset && opset <= h.maxOpset)
       return &h;
   return nullptr;
 }
 
-ArrayRef<OpHandler> HandlerRegistry::handlersFor(StringRef opType) const {
-  auto it = handlers.find(opType);
-  if (it == handlers.end())
+ArrayRef<OpHandler> HandlerRegistry::handlersFor(Domain domain, StringRef opType) const {
+  const auto &ops = handlers[static_cast<unsigned>(domain)];
+  auto it = ops.find(opType);
+  if (it == ops.end())
     return {};
   return it->second;
+}
+
+std::optional<Domain> lookupDomain(StringRef name) {
+  if (name.empty() || name == "ai.onnx")
+    return Domain::Default;
+  if (name == "ai.onnx.preview.training")
+    return Domain::PreviewTraining;
+  return std::nullopt;
+}
+
+StringRef getDomainName(Domain domain) {
+  switch (domain) {
+  case Domain::Default:
+    return "ai.onnx";
+  case Domain::PreviewTraining:
+    return "ai.onnx.preview.training";
+  }
+  llvm_unreachable("unknown domain");
 }
 
 const onnx::AttributeProto *findAttribute(const onnx::NodeProto &node, StringRef name) {
@@ -80,9 +100,9 @@ RankedTensorType Binding::getType() const {
 
 class GraphImporter {
 public:
-  GraphImporter(MLIRContext &context, const onnx::ModelProto &model, int64_t opset, StringRef path,
-                const ImportOptions &options)
-      : context(context), graph(model.graph()), opset(opset), options(options),
+  GraphImporter(MLIRContext &context, const onnx::ModelProto &model, const DomainOpsets &opsets,
+                StringRef path, const ImportOptions &options)
+      : context(context), graph(model.graph()), opsets(opsets), options(options),
         fileLoc(FileLineColLoc::get(&context, path, 0, 0)), builder(&context) {}
 
   OwningOpRef<ModuleOp> run();
@@ -116,7 +136,7 @@ private:
 
   MLIRContext &context;
   const onnx::GraphProto &graph;
-  int64_t opset;
+  DomainOpsets opsets;
   const ImportOptions &options;
   Location fileLoc;
   OpBuilder builder;
@@ -242,8 +262,10 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node, int index) 
       return emitError(loc) << node.op_type() << ": input '" << input
                             << "' is not a graph input, an initializer or the output of an "
                                "earlier node";
-  // Validation checked every node against the registry.
-  const OpHandler *handler = HandlerRegistry::get().lookup(node.op_type(), opset);
+  // Validation checked every node's domain and op against the registry.
+  Domain domain = *lookupDomain(node.domain());
+  int64_t opset = opsets.get(domain);
+  const OpHandler *handler = HandlerRegistry::get().lookup(domain, node.op_type(), opset);
   NodeContext ctx(*this, node, opset, loc);
   builder.setInsertionPointToEnd(entry);
   if (failed(handler->import(ctx)))
@@ -309,9 +331,18 @@ void GraphImporter::orderParameters() {
 
 OwningOpRef<ModuleOp> GraphImporter::run() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
-  for (const onnx::NodeProto &node : graph.node())
+  for (const onnx::NodeProto &node : graph.node()) {
     for (const std::string &input : node.input())
       usedNames.insert(input);
+    // Gradient names the values it differentiates in attributes.
+    if (lookupDomain(node.domain()) == Domain::PreviewTraining && node.op_type() == "Gradient")
+      for (const onnx::AttributeProto &attr : node.attribute()) {
+        if (!attr.s().empty())
+          usedNames.insert(attr.s());
+        for (const std::string &name : attr.strings())
+          usedNames.insert(name);
+      }
+  }
   for (const onnx::ValueInfoProto &output : graph.output())
     usedNames.insert(output.name());
 
@@ -341,9 +372,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
 }
 
 OwningOpRef<ModuleOp> importGraph(MLIRContext &context, const onnx::ModelProto &model,
-                                  int64_t opset, StringRef path, const ImportOptions &options,
-                                  bool &unsupported) {
-  GraphImporter importer(context, model, opset, path, options);
+                                  const DomainOpsets &opsets, StringRef path,
+                                  const ImportOptions &options, bool &unsupported) {
+  GraphImporter importer(context, model, opsets, path, options);
   OwningOpRef<ModuleOp> module = importer.run();
   unsupported = !module && importer.isUnsupported();
   return module;
@@ -377,6 +408,10 @@ bool NodeContext::allInputsConstant() const {
 }
 
 Value NodeContext::getInput(unsigned i) { return graph.materialize(binding(i)); }
+
+Binding *NodeContext::lookupValue(StringRef name) const { return graph.lookup(name); }
+
+Value NodeContext::getValue(Binding &binding) { return graph.materialize(binding); }
 
 FailureOr<const HostTensor *> NodeContext::requireConstant(unsigned i, StringRef role) {
   if (!hasInput(i))

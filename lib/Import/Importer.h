@@ -2,8 +2,9 @@
 //
 // Shared by the files of lib/Import (not installed): the host tensors that carry values known
 // at import time, the per-node context every op handler works through, and the registry that
-// maps an ONNX op type and opset to its handler (torch-mlir's TorchOnnxToTorch style: one small
-// handler per op, grouped by family in DefaultDomain*.cpp).
+// maps an ONNX domain, op type and opset to its handler (torch-mlir's TorchOnnxToTorch style:
+// one small handler per op, grouped by family in DefaultDomain*.cpp, the training domain's in
+// PreviewTrainingDomain.cpp).
 //
 // Every file that includes this header includes onnx headers and is compiled with
 // -fexceptions; only the loader and the validator call onnx code that throws, and they catch
@@ -46,6 +47,34 @@ namespace precis::onnx_import {
 /// (at most back to kMinOpset), with separate handlers where an op changed in between.
 constexpr int64_t kMinOpset = 7;
 constexpr int64_t kMaxOpset = 21;
+
+/// The ONNX domains precis imports, each with its own opset versions and handlers.
+enum class Domain {
+  /// "" or "ai.onnx".
+  Default,
+  /// "ai.onnx.preview.training": the optimizers (Adagrad, Adam, Momentum) and Gradient.
+  PreviewTraining,
+};
+constexpr unsigned kNumDomains = 2;
+
+/// Version 1 is the only one of ai.onnx.preview.training that ONNX defines.
+constexpr int64_t kMinTrainingOpset = 1;
+constexpr int64_t kMaxTrainingOpset = 1;
+
+/// The domain an ONNX domain string names, or nullopt for one precis does not import.
+std::optional<Domain> lookupDomain(llvm::StringRef name);
+/// The canonical name of a domain ("ai.onnx" for the default one).
+llvm::StringRef getDomainName(Domain domain);
+
+/// The opset version a model imports for each domain precis knows (0: not imported).
+class DomainOpsets {
+public:
+  int64_t get(Domain domain) const { return versions[static_cast<unsigned>(domain)]; }
+  void set(Domain domain, int64_t version) { versions[static_cast<unsigned>(domain)] = version; }
+
+private:
+  int64_t versions[kNumDomains] = {};
+};
 
 //===----------------------------------------------------------------------===//
 // Element types.
@@ -220,6 +249,12 @@ public:
   mlir::LogicalResult requireIndex(unsigned i);
   mlir::LogicalResult requireBool(unsigned i);
 
+  /// A value by ONNX name, for ops whose attributes name values (Gradient's `xs` and `y`):
+  /// null when no graph input, initializer or earlier node defines it.
+  Binding *lookupValue(llvm::StringRef name) const;
+  /// The SSA value of a binding (materialising a constant or parameter on first use).
+  mlir::Value getValue(Binding &binding);
+
   /// Outputs. An optional output is used when a node or the graph's outputs consume it.
   unsigned getNumOutputs() const { return node.output_size(); }
   bool isOutputUsed(unsigned i) const;
@@ -304,26 +339,32 @@ struct OpHandler {
   CheckFn check;
 };
 
-/// Handlers of the default ONNX domain, keyed by op type and opset range.
+/// Op handlers, keyed by domain, op type and opset range.
 class HandlerRegistry {
 public:
   /// Every handler; built on first use (thread-safe).
   static const HandlerRegistry &get();
 
+  /// Registers a handler of the default domain.
   void add(llvm::StringRef opType, int64_t minOpset, int64_t maxOpset, ImportFn import,
-           CheckFn check = nullptr);
-  /// The handler for `opType` at `opset`, or null.
-  const OpHandler *lookup(llvm::StringRef opType, int64_t opset) const;
-  /// The opset ranges `opType` is handled at (empty: unknown op).
-  llvm::ArrayRef<OpHandler> handlersFor(llvm::StringRef opType) const;
+           CheckFn check = nullptr) {
+    add(Domain::Default, opType, minOpset, maxOpset, import, check);
+  }
+  void add(Domain domain, llvm::StringRef opType, int64_t minOpset, int64_t maxOpset,
+           ImportFn import, CheckFn check = nullptr);
+  /// The handler for `opType` of `domain` at `opset`, or null.
+  const OpHandler *lookup(Domain domain, llvm::StringRef opType, int64_t opset) const;
+  /// The opset ranges `opType` of `domain` is handled at (empty: unknown op).
+  llvm::ArrayRef<OpHandler> handlersFor(Domain domain, llvm::StringRef opType) const;
 
 private:
-  llvm::StringMap<llvm::SmallVector<OpHandler, 1>> handlers;
+  llvm::StringMap<llvm::SmallVector<OpHandler, 1>> handlers[kNumDomains];
 };
 
 void populateElementwiseHandlers(HandlerRegistry &registry);
 void populateShapeHandlers(HandlerRegistry &registry);
 void populateNeuralNetHandlers(HandlerRegistry &registry);
+void populateTrainingHandlers(HandlerRegistry &registry);
 
 /// Attribute lookup on a raw node, for CheckFns.
 const onnx::AttributeProto *findAttribute(const onnx::NodeProto &node, llvm::StringRef name);
@@ -335,19 +376,21 @@ std::string getStringAttribute(const onnx::NodeProto &node, llvm::StringRef name
 mlir::LogicalResult loadModel(llvm::StringRef path, onnx::ModelProto &model,
                               mlir::Location fileLoc);
 
-/// Checks that precis can import the model: opset range, every node's op, domain, opset and
+/// Checks that precis can import the model: opset ranges, every node's op, domain, opset and
 /// attributes, every element type; runs the ONNX checker and shape inference at opsets libonnx
-/// knows. Reports all unsupported nodes in one diagnostic. Sets `opset` to the default
-/// domain's opset.
-mlir::LogicalResult validateModel(onnx::ModelProto &model, mlir::Location fileLoc, int64_t &opset);
+/// knows. Reports all unsupported nodes in one diagnostic. Sets `opsets` to the versions the
+/// model imports.
+mlir::LogicalResult validateModel(onnx::ModelProto &model, mlir::Location fileLoc,
+                                  DomainOpsets &opsets);
 
-/// Builds the module for a model that passed validation (every node has a handler at
-/// `opset`); errors are emitted as diagnostics and give null. `unsupported` is set when the
-/// failure is a construct precis does not support rather than an error.
+/// Builds the module for a model that passed validation (every node has a handler at its
+/// domain's opset in `opsets`); errors are emitted as diagnostics and give null.
+/// `unsupported` is set when the failure is a construct precis does not support rather than
+/// an error.
 mlir::OwningOpRef<mlir::ModuleOp> importGraph(mlir::MLIRContext &context,
-                                              const onnx::ModelProto &model, int64_t opset,
-                                              llvm::StringRef path, const ImportOptions &options,
-                                              bool &unsupported);
+                                              const onnx::ModelProto &model,
+                                              const DomainOpsets &opsets, llvm::StringRef path,
+                                              const ImportOptions &options, bool &unsupported);
 
 /// Decodes a TensorProto's data (already resolved from external storage) as a DenseElementsAttr
 /// of its type; errors name the tensor.

@@ -2,7 +2,8 @@
 //
 // The importer's pipeline: load the model (ModelLoader.cpp), validate it completely before
 // emitting anything (this file), build @forward node by node (GraphImporter.cpp and the
-// DefaultDomain*.cpp handlers), verify it, then run GELU recognition, canonicalisation and CSE.
+// DefaultDomain*.cpp and PreviewTrainingDomain.cpp handlers), verify it, then run GELU
+// recognition, canonicalisation and CSE.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,7 +30,7 @@ namespace precis::onnx_import {
 /// imports kMinOpset to kMaxOpset, see Importer.h).
 static constexpr int64_t kMaxCheckedOpset = 17;
 
-static bool isDefaultDomain(StringRef domain) { return domain.empty() || domain == "ai.onnx"; }
+static bool isDefaultDomain(StringRef domain) { return lookupDomain(domain) == Domain::Default; }
 
 /// "7 to 10 and 13 to 21": the opsets `handlers` cover, adjacent ranges merged.
 static std::string describeOpsets(ArrayRef<OpHandler> handlers) {
@@ -67,7 +68,7 @@ public:
   ModelValidator(onnx::ModelProto &model, Location fileLoc)
       : model(model), graph(*model.mutable_graph()), fileLoc(fileLoc) {}
 
-  LogicalResult run(int64_t &opset);
+  LogicalResult run(DomainOpsets &result);
 
 private:
   LogicalResult checkOpsets();
@@ -84,7 +85,7 @@ private:
   onnx::ModelProto &model;
   onnx::GraphProto &graph;
   Location fileLoc;
-  int64_t defaultOpset = 0;
+  DomainOpsets opsets;
   std::vector<std::string> problems;
 };
 
@@ -109,15 +110,29 @@ std::string ModelValidator::describe(const onnx::NodeProto &node, int index) con
       .str();
 }
 
+/// The default domain is needed only by models with nodes in it: the ONNX training ops
+/// (ai.onnx.preview.training) can make up a model alone, as the optimizer node tests do.
 LogicalResult ModelValidator::checkOpsets() {
   std::optional<int64_t> opset = opsetOf("");
-  if (!opset)
-    return emitError(fileLoc) << "the model imports no opset of the default ONNX domain";
-  if (*opset < kMinOpset || *opset > kMaxOpset)
+  if (!opset) {
+    if (llvm::any_of(graph.node(),
+                     [](const onnx::NodeProto &node) { return isDefaultDomain(node.domain()); }))
+      return emitError(fileLoc) << "the model imports no opset of the default ONNX domain";
+  } else if (*opset < kMinOpset || *opset > kMaxOpset) {
     return emitError(fileLoc) << "default-domain opset " << *opset
                               << " is not supported: precis imports opsets " << kMinOpset << " to "
                               << kMaxOpset;
-  defaultOpset = *opset;
+  } else {
+    opsets.set(Domain::Default, *opset);
+  }
+  StringRef training = getDomainName(Domain::PreviewTraining);
+  if (std::optional<int64_t> version = opsetOf(training)) {
+    if (*version < kMinTrainingOpset || *version > kMaxTrainingOpset)
+      return emitError(fileLoc) << training << " opset " << *version
+                                << " is not supported: precis imports version "
+                                << kMaxTrainingOpset;
+    opsets.set(Domain::PreviewTraining, *version);
+  }
   return success();
 }
 
@@ -125,17 +140,24 @@ void ModelValidator::checkNode(const onnx::NodeProto &node, int index) {
   auto problem = [&](const Twine &what) {
     problems.push_back(describe(node, index) + ": " + what.str());
   };
-  if (!isDefaultDomain(node.domain())) {
-    problem("unknown domain; precis imports only the default ONNX domain");
+  std::optional<Domain> domain = lookupDomain(node.domain());
+  if (!domain) {
+    problem("unknown domain; precis imports only the default ONNX domain and " +
+            getDomainName(Domain::PreviewTraining));
+    return;
+  }
+  int64_t opset = opsets.get(*domain);
+  if (!opset) {
+    problem("the model imports no opset of this domain");
     return;
   }
   const HandlerRegistry &registry = HandlerRegistry::get();
-  ArrayRef<OpHandler> handlers = registry.handlersFor(node.op_type());
+  ArrayRef<OpHandler> handlers = registry.handlersFor(*domain, node.op_type());
   if (handlers.empty()) {
     problem("unknown op: precis has no importer for '" + node.op_type() + "'");
     return;
   }
-  const OpHandler *handler = registry.lookup(node.op_type(), defaultOpset);
+  const OpHandler *handler = registry.lookup(*domain, node.op_type(), opset);
   if (!handler) {
     problem("'" + node.op_type() + "' is supported only at opsets " + describeOpsets(handlers));
     return;
@@ -151,7 +173,7 @@ void ModelValidator::checkNode(const onnx::NodeProto &node, int index) {
                              "' is a graph or sparse tensor, which precis does not support");
   }
   if (handler->check)
-    handler->check(node, defaultOpset, attrProblems);
+    handler->check(node, opset, attrProblems);
   for (const std::string &p : attrProblems)
     problem(p);
 }
@@ -181,7 +203,7 @@ void ModelValidator::checkGraphValues() {
 /// often write a newer IR version than libonnx's (8) even at old opsets; such models are
 /// checked as IR version 8.
 LogicalResult ModelValidator::runOnnxChecker() {
-  if (defaultOpset > kMaxCheckedOpset)
+  if (opsets.get(Domain::Default) > kMaxCheckedOpset)
     return success();
   int64_t irVersion = model.ir_version();
   model.set_ir_version(std::min<int64_t>(irVersion, onnx::Version::IR_VERSION));
@@ -236,7 +258,7 @@ LogicalResult ModelValidator::report() {
   return diag;
 }
 
-LogicalResult ModelValidator::run(int64_t &opset) {
+LogicalResult ModelValidator::run(DomainOpsets &result) {
   if (failed(checkOpsets()))
     return failure();
   for (auto [index, node] : llvm::enumerate(graph.node()))
@@ -247,12 +269,12 @@ LogicalResult ModelValidator::run(int64_t &opset) {
   checkInferredTypes();
   if (failed(report()))
     return failure();
-  opset = defaultOpset;
+  result = opsets;
   return success();
 }
 
-LogicalResult validateModel(onnx::ModelProto &model, Location fileLoc, int64_t &opset) {
-  return ModelValidator(model, fileLoc).run(opset);
+LogicalResult validateModel(onnx::ModelProto &model, Location fileLoc, DomainOpsets &opsets) {
+  return ModelValidator(model, fileLoc).run(opsets);
 }
 
 //===----------------------------------------------------------------------===//
@@ -283,15 +305,15 @@ OwningOpRef<ModuleOp> importOnnxFile(MLIRContext &context, StringRef path,
   stage = ImportFailure::Load;
   try {
     onnx::ModelProto model;
-    int64_t opset = 0;
+    DomainOpsets opsets;
     if (failed(loadModel(path, model, fileLoc)))
       return nullptr;
     stage = ImportFailure::Unsupported;
-    if (failed(validateModel(model, fileLoc, opset)))
+    if (failed(validateModel(model, fileLoc, opsets)))
       return nullptr;
     stage = ImportFailure::Build;
     bool unsupported = false;
-    OwningOpRef<ModuleOp> module = importGraph(context, model, opset, path, options, unsupported);
+    OwningOpRef<ModuleOp> module = importGraph(context, model, opsets, path, options, unsupported);
     if (!module) {
       if (unsupported)
         stage = ImportFailure::Unsupported;

@@ -12,6 +12,8 @@ deterministic: rerunning it reproduces the committed files byte for byte.
   external-absolute.onnx      external data at an absolute path
   named-unknown-ops.onnx      named nodes with unknown ops and an unknown domain
   float8-cast.onnx            opset 19 casts through float8e4m3fn and float8e5m2
+  training-empty-inputs.onnx  training-domain nodes with an empty ("" named) input, which
+                              textual ONNX cannot write
 """
 
 import os
@@ -100,6 +102,30 @@ def main():
     )
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=9),
          "float8-cast.onnx")
+    save(training_empty_inputs(), "training-empty-inputs.onnx")
+
+
+def training_empty_inputs():
+    training = "ai.onnx.preview.training"
+    graph = helper.make_graph(
+        [
+            helper.make_node("Neg", ["x"], ["y"], name="neg"),
+            helper.make_node("Adagrad", ["r", "", "x", "g", "h"], ["x_new", "h_new"],
+                             name="adagrad", domain=training),
+            helper.make_node("Gradient", [""], ["dy_dx"], name="gradient", domain=training,
+                             xs=["x"], y="y"),
+        ],
+        "training_empty_inputs",
+        [helper.make_tensor_value_info("r", TensorProto.FLOAT, [])]
+        + [helper.make_tensor_value_info(n, TensorProto.FLOAT, [4]) for n in ("x", "g", "h")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [4])
+         for n in ("x_new", "h_new", "dy_dx")],
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(training, 1)],
+        ir_version=8,
+    )
 
 
 if __name__ == "__main__":
