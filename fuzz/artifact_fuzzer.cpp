@@ -15,6 +15,7 @@ using namespace precis::rt;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   SessionOptions options;
+  options.backend = "cpu"; // the loader and the CPU kernels; CUDA artifacts are refused
   options.numThreads = 1;
   std::unique_ptr<Session> session;
   if (!Session::createFromMemory(data, size, options, &session).isOk())

@@ -269,17 +269,20 @@ TEST(RuntimeSession, CopyParametersFromFile) {
 
 TEST(RuntimeSession, Options) {
   const std::string bytes = makeMlpArtifact();
-  SessionOptions cuda;
-  cuda.backend = "cuda";
-  EXPECT_STATUS(loadStatus(bytes, cuda), Unavailable, "backend 'cuda' is not available");
+  SessionOptions tpu;
+  tpu.backend = "tpu";
+  EXPECT_STATUS(loadStatus(bytes, tpu), Unavailable, "backend 'tpu' is not available");
   SessionOptions threads;
   threads.numThreads = -1;
   EXPECT_STATUS(loadStatus(bytes, threads), InvalidArgument, "numThreads");
 
   schema::Manifest m = mlpManifest();
   m.set_target("cuda:sm_90a");
-  EXPECT_STATUS(loadStatus(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())})), InvalidArgument,
-                "compiled for target 'cuda:sm_90a', not for backend 'cpu'");
+  SessionOptions cpu;
+  cpu.backend = "cpu";
+  EXPECT_STATUS(loadStatus(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())}), cpu),
+                InvalidArgument, "compiled for target 'cuda:sm_90a', not for backend 'cpu'");
+  // (the CUDA backend's own selection tests are in RuntimeCudaTest.cpp)
 }
 
 //===----------------------------------------------------------------------===//
@@ -387,6 +390,36 @@ TEST(RuntimeValidation, Blobs) {
       InvalidArtifact, "value 4 (\"b\"): blob 1 holds 48 bytes, but f32[3,3] needs 36");
   EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(4)->set_name("w"); }),
                 InvalidArtifact, "value 4 (\"w\"): parameter name is also used by value 1");
+}
+
+TEST(RuntimeValidation, InitialValuesAndPhases) {
+  // A training-state input may start from a blob of its own type; zeros otherwise.
+  std::unique_ptr<Session> s =
+      load(rewriteManifest(makeMlpArtifact(),
+                           [](schema::Manifest &m) { m.mutable_values(0)->set_initial_blob(0); }));
+  ASSERT_TRUE(s);
+  Tensor init;
+  ASSERT_TRUE(s->initialValue("forward", 0, &init).isOk());
+  EXPECT_EQ(floats(init), mlpW());
+  ASSERT_TRUE(s->initialValue("relu_only", 0, &init).isOk()); // the same value
+  EXPECT_EQ(floats(init), mlpW());
+  std::unique_ptr<Session> plain = load(makeMlpArtifact());
+  ASSERT_TRUE(plain->initialValue("forward", 0, &init).isOk());
+  EXPECT_EQ(floats(init), std::vector<float>(8, 0.0f));
+  EXPECT_STATUS(plain->initialValue("forward", 1, &init), InvalidArgument, "has 1 inputs");
+  EXPECT_STATUS(plain->initialValue("backward", 0, &init), NotFound, "no function 'backward'");
+
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(0)->set_initial_blob(7); }),
+                InvalidArtifact, "value 0 (\"x\"): initial value blob 7 out of range (2 blobs)");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(0)->set_initial_blob(1); }),
+                InvalidArtifact,
+                "value 0 (\"x\"): initial value blob 1 holds 48 bytes, but f32[2,4] needs 32");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(4)->set_initial_blob(0); }),
+                InvalidArtifact, "value 4 (\"b\"): only function inputs have an initial value");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_functions(0)->mutable_ops(1)->set_phase(static_cast<schema::Phase>(9));
+                }),
+                InvalidArtifact, "has unknown phase 9");
 }
 
 TEST(RuntimeValidation, Arena) {

@@ -222,6 +222,8 @@ Status Artifact::parse() {
   producer_ = m.producer();
   target_ = m.target();
   arenaSize_ = m.arena_size();
+  for (const schema::Kernel &k : m.kernels())
+    kernels_.push_back({k.name(), k.ptx(), k.cubin()});
 
   // Blobs: checked where a value first uses them (so the message names the value), and the
   // unused ones at the end.
@@ -312,6 +314,33 @@ Status Artifact::parse() {
     }
   }
 
+  // Initial values of training state: a blob of the input's own type.
+  for (uint32_t i = 0; i < numValues; ++i) {
+    const schema::Value &pv = m.values(static_cast<int>(i));
+    if (!pv.has_initial_blob())
+      continue;
+    ValueDesc &v = values_[i];
+    const std::string ref = valueRef(i, v.name);
+    if (v.storage != Storage::Input)
+      return invalidArtifact(ref + ": only function inputs have an initial value");
+    const uint32_t j = pv.initial_blob();
+    if (j >= static_cast<uint32_t>(m.blobs_size()))
+      return invalidArtifact(ref + ": initial value blob " + str(j) + " out of range (" +
+                             std::to_string(m.blobs_size()) + " blobs)");
+    const schema::Blob &b = m.blobs(static_cast<int>(j));
+    if (!blobUsed[j]) {
+      PRECIS_RETURN_IF_ERROR(withContext(checkBlob(static_cast<int>(j)), ref));
+      blobUsed[j] = true;
+      usedBlobBytes_ += b.size();
+    }
+    if (b.size() != v.byteSize)
+      return invalidArtifact(ref + ": initial value blob " + str(j) + " holds " + str(b.size()) +
+                             " bytes, but " + typeString(v.dtype, v.shape) + " needs " +
+                             str(v.byteSize));
+    v.hasInitialValue = true;
+    v.initialOffset = b.offset();
+  }
+
   for (int j = 0; j < m.blobs_size(); ++j)
     if (!blobUsed[j])
       PRECIS_RETURN_IF_ERROR(checkBlob(j));
@@ -357,6 +386,19 @@ Status Artifact::parse() {
       const std::string oref = opRef(fd.name, k, po);
       od.kind = po.kind();
       od.name = po.name();
+      switch (po.phase()) {
+      case schema::PHASE_FORWARD:
+        od.phase = Phase::Forward;
+        break;
+      case schema::PHASE_BACKWARD:
+        od.phase = Phase::Backward;
+        break;
+      case schema::PHASE_OPTIMIZER:
+        od.phase = Phase::Optimizer;
+        break;
+      default:
+        return invalidArtifact(oref + " has unknown phase " + std::to_string(po.phase()));
+      }
       if (od.kind.empty())
         return invalidArtifact(oref + " has no kind");
       for (int p = 0; p < po.inputs_size(); ++p) {

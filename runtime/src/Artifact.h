@@ -44,16 +44,30 @@ struct ValueDesc {
   Storage storage = Storage::Arena;
   uint64_t offset = 0; ///< arena offset, or data-section offset of the blob
   uint32_t index = 0;  ///< blob index, or input ordinal
+  /// Inputs only: whether a blob holds the initial value (training state that does not start
+  /// at zero), and its data-section offset.
+  bool hasInitialValue = false;
+  uint64_t initialOffset = 0;
 
   /// A parameter is a named blob: it can be read and replaced by name.
   bool isParameter() const { return storage == Storage::Blob && !name.empty(); }
 };
 
+/// Where an op belongs in a training step (schema::Phase), for check-numerics messages.
+enum class Phase { Forward, Backward, Optimizer };
+
 struct OpDesc {
   std::string kind;
   std::string name; ///< the ONNX node it came from
+  Phase phase = Phase::Forward;
   std::vector<uint32_t> inputs, outputs;
   Attrs attrs;
+};
+
+/// A generated device kernel (CUDA targets): entry point, PTX and cubin images.
+struct KernelDesc {
+  std::string name;
+  std::string ptx, cubin;
 };
 
 struct FunctionDesc {
@@ -79,10 +93,14 @@ public:
   uint64_t arenaSize() const { return arenaSize_; }
   const std::vector<ValueDesc> &values() const { return values_; }
   const std::vector<FunctionDesc> &functions() const { return functions_; }
+  /// Manifest.kernels (CUDA targets; empty otherwise). Checked by the backend that loads them.
+  const std::vector<KernelDesc> &kernels() const { return kernels_; }
   /// Bytes of the distinct blobs the values use.
   uint64_t usedBlobBytes() const { return usedBlobBytes_; }
   /// The bytes of blob-backed value `v` (read-only memory when the file is mapped).
   const uint8_t *blobData(const ValueDesc &v) const { return dataSection_ + v.offset; }
+  /// The initial value of input `v` (v.hasInitialValue), v.byteSize bytes.
+  const uint8_t *initialData(const ValueDesc &v) const { return dataSection_ + v.initialOffset; }
 
 private:
   Artifact() = default;
@@ -100,6 +118,7 @@ private:
   uint64_t usedBlobBytes_ = 0;
   std::vector<ValueDesc> values_;
   std::vector<FunctionDesc> functions_;
+  std::vector<KernelDesc> kernels_;
 };
 
 /// `s` quoted and escaped for a message (non-printable bytes as \xNN, long names cut).

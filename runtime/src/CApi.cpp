@@ -131,6 +131,7 @@ SessionOptions toOptions(const precis_session_options_t *options) {
       o.backend = options->backend;
     o.numThreads = options->num_threads;
     o.copyParameters = options->copy_parameters != 0;
+    o.checkNumerics = options->check_numerics != 0;
   }
   return o;
 }
@@ -243,9 +244,10 @@ void precis_tensors_free(precis_tensor_t *tensors, size_t count) {
 void precis_session_options_init(precis_session_options_t *options) {
   if (!options)
     return;
-  options->backend = "cpu";
+  options->backend = nullptr; // the artifact's target
   options->num_threads = 0;
   options->copy_parameters = 0;
+  options->check_numerics = 0;
 }
 
 precis_status_t precis_session_create_from_file(const char *path,

@@ -9,6 +9,15 @@
 // Unless SessionOptions::fuseElementwise is off, creation also finds the runs of element-wise
 // ops that ChunkedGroups.h evaluates chunk by chunk; a run executes each as one step.
 //
+// With SessionOptions::checkNumerics every op runs on its own and its float outputs are scanned
+// right after it; the first NaN or infinity stops the run with a report on the op and the
+// ranges of its inputs, which are still intact then (the planner never lets an op's results
+// overwrite its own inputs).
+//
+// A session on the "cuda" backend (SessionOptions::backend, or an artifact whose target is
+// "cuda:<arch>") keeps only the parameters on the host and hands its runs to a
+// cuda::Executor (cuda/Executor.h), which owns everything on the device.
+//
 //===----------------------------------------------------------------------===//
 
 #include "precis/runtime/Session.h"
@@ -16,8 +25,12 @@
 #include "Artifact.h"
 #include "ChunkedGroups.h"
 #include "cpu/Kernel.h"
+#include "cpu/KernelSupport.h"
+#include "cuda/Executor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -64,6 +77,89 @@ std::string singleQuoted(const std::string &s) {
   return q;
 }
 
+/// What check-numerics reports about one float tensor.
+struct FloatRange {
+  double min = INFINITY, max = -INFINITY; ///< over the finite elements
+  int64_t nan = 0, inf = 0, count = 0;
+  int64_t nonFinite() const { return nan + inf; }
+};
+
+FloatRange scanFloats(const TensorView &t) {
+  FloatRange r;
+  r.count = static_cast<int64_t>(t.numElements());
+  (void)cpu::visitFloat(
+      t.dtype, [] { return Status::ok(); },
+      [&](auto tag) {
+        using T = decltype(tag);
+        const auto *p = static_cast<const typename T::S *>(t.data);
+        for (int64_t i = 0; i < r.count; ++i) {
+          const double v = static_cast<double>(T::E::load(p[i]));
+          if (std::isnan(v))
+            ++r.nan;
+          else if (std::isinf(v))
+            ++r.inf;
+          else {
+            r.min = std::min(r.min, v);
+            r.max = std::max(r.max, v);
+          }
+        }
+        return Status::ok();
+      });
+  return r;
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+const char *phaseName(Phase p) {
+  switch (p) {
+  case Phase::Forward:
+    return "forward";
+  case Phase::Backward:
+    return "backward (gradient)";
+  case Phase::Optimizer:
+    return "optimizer";
+  }
+  return "?";
+}
+
+/// NonFinite naming `op` when one of its float outputs has a NaN or an infinity.
+Status checkFinite(const std::string &function, const BoundOp &op) {
+  for (size_t o = 0; o < op.outputs.size(); ++o) {
+    const TensorView &out = op.outputs[o];
+    if (!cpu::isFloat(out.dtype))
+      continue;
+    const FloatRange r = scanFloats(out);
+    if (!r.nonFinite())
+      continue;
+    std::string m = "check-numerics: function " + singleQuoted(function) + " " + op.ref +
+                    ", " + phaseName(op.desc->phase) + " phase, output #" + std::to_string(o) +
+                    " in " + dtypeName(out.dtype) + " (" + typeString(out.dtype, out.shape) +
+                    ") has " + std::to_string(r.inf) + " inf and " + std::to_string(r.nan) +
+                    " NaN of " + std::to_string(r.count) + " elements; inputs:";
+    bool any = false;
+    for (size_t i = 0; i < op.inputs.size(); ++i) {
+      const TensorView &in = op.inputs[i];
+      if (!cpu::isFloat(in.dtype))
+        continue;
+      const FloatRange ir = scanFloats(in);
+      m += std::string(any ? ";" : "") + " #" + std::to_string(i) + " " +
+           typeString(in.dtype, in.shape) + " ";
+      m += ir.count == ir.nonFinite() ? std::string("no finite values")
+                                      : "min " + number(ir.min) + " max " + number(ir.max);
+      m += ", " + std::to_string(ir.nonFinite()) + " non-finite";
+      any = true;
+    }
+    if (!any)
+      m += " none in floating point";
+    return nonFinite(m);
+  }
+  return Status::ok();
+}
+
 } // namespace
 
 struct Session::Impl {
@@ -84,6 +180,10 @@ struct Session::Impl {
   std::vector<FunctionInfo> functions;
   std::vector<TensorInfo> parameters;
   std::map<std::string, uint32_t, std::less<>> parameterValues; // name -> value index
+  bool checkNumerics = false;
+  /// Backend "cuda": runs go to the device; the host side keeps the parameters (the values
+  /// getParameter returns) and no arena.
+  std::unique_ptr<cuda::Executor> device;
 
   ~Impl() {
     if (arena)
@@ -122,21 +222,31 @@ TensorInfo infoOf(const ValueDesc &v) { return {v.name, v.dtype, v.shape}; }
 
 Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &options,
                      std::unique_ptr<Session::Impl> *out) {
-  if (options.backend != "cpu")
-    return unavailable("backend " + singleQuoted(options.backend) +
-                       " is not available in this runtime (available: 'cpu')");
-  if (options.numThreads < 0)
-    return invalidArgument("numThreads is " + std::to_string(options.numThreads) +
-                           "; use 0 for one per hardware thread");
+  // An empty backend is the one the artifact was compiled for ("cuda:sm_90a" -> "cuda").
   const std::string &target = artifact->target();
   if (target.empty())
     return invalidArtifact("the artifact names no target");
-  if (target.substr(0, target.find(':')) != options.backend)
+  const std::string targetBackend = target.substr(0, target.find(':'));
+  const std::string backend = options.backend.empty() ? targetBackend : options.backend;
+  if (backend != "cpu" && backend != "cuda")
+    return unavailable("backend " + singleQuoted(backend) +
+                       " is not available in this runtime (available: 'cpu'" +
+                       (cuda::builtWithCuda() ? ", 'cuda')" : ")"));
+  if (backend == "cuda" && !cuda::builtWithCuda())
+    return unavailable("backend 'cuda': precis was built without CUDA support");
+  if (options.numThreads < 0)
+    return invalidArgument("numThreads is " + std::to_string(options.numThreads) +
+                           "; use 0 for one per hardware thread");
+  if (targetBackend != backend)
     return invalidArgument("the artifact was compiled for target " + singleQuoted(target) +
-                           ", not for backend " + singleQuoted(options.backend));
+                           ", not for backend " + singleQuoted(backend));
+  const bool onDevice = backend == "cuda";
+  if (onDevice && options.checkNumerics)
+    return unimplemented("checkNumerics is not available on the cuda backend yet");
 
   auto impl = std::make_unique<Session::Impl>();
   Session::Impl &s = *impl;
+  s.checkNumerics = options.checkNumerics;
   s.context.numThreads = options.numThreads
                              ? options.numThreads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -153,8 +263,8 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
       op.ref = "op " + std::to_string(k) + " " + singleQuoted(od.kind);
       if (!od.name.empty())
         op.ref += " (node " + quoted(od.name) + ")";
-      op.fn = findCpuKernel(od.kind);
-      if (!op.fn)
+      op.fn = onDevice ? nullptr : findCpuKernel(od.kind);
+      if (!op.fn && !onDevice)
         return unimplemented("function " + singleQuoted(fd.name) + " " + op.ref +
                              ": the cpu backend has no kernel for " + singleQuoted(od.kind));
       s.ops[f].push_back(std::move(op));
@@ -162,7 +272,7 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
   }
 
   const uint64_t arenaSize = artifact->arenaSize();
-  if (arenaSize > 0) {
+  if (arenaSize > 0 && !onDevice) {
     // An anonymous mapping: page-aligned, zeroed, committed only when touched, and a clean
     // failure (not an abort) when the size is absurd.
     void *p = arenaSize > SIZE_MAX ? MAP_FAILED
@@ -208,7 +318,7 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
   }
 
   s.groups.resize(functions.size());
-  if (options.fuseElementwise) {
+  if (options.fuseElementwise && !options.checkNumerics && !onDevice) {
     uint64_t scratchBytes = 0;
     for (size_t f = 0; f < functions.size(); ++f) {
       std::vector<KernelFn> kernels;
@@ -230,6 +340,8 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
       }
     }
   }
+  if (onDevice)
+    PRECIS_RETURN_IF_ERROR(cuda::Executor::create(*s.artifact, s.valueData, &s.device));
   *out = std::move(impl);
   return Status::ok();
 }
@@ -317,6 +429,8 @@ Status Session::run(std::string_view function, const std::vector<TensorView> &in
     if (!given.data && v.byteSize)
       return invalidArgument("input " + singleQuoted(inputName(v, p)) + " has no data");
   }
+  if (s.device)
+    return s.device->run(f, inputs, outputs);
 
   for (size_t p = 0; p < inputs.size(); ++p)
     s.valueData[fd.inputs[p]] = static_cast<uint8_t *>(inputs[p].data);
@@ -347,6 +461,8 @@ Status Session::run(std::string_view function, const std::vector<TensorView> &in
       status = withContext(status, op.ref);
       break;
     }
+    if (s.checkNumerics && !(status = checkFinite(fd.name, op)).isOk())
+      break;
   }
   if (status.isOk()) {
     std::vector<Tensor> results(fd.outputs.size());
@@ -368,6 +484,46 @@ Status Session::run(std::string_view function, const std::vector<TensorView> &in
     for (TensorView &view : op.inputs)
       view.data = nullptr;
   return status;
+}
+
+Status Session::initialValue(std::string_view function, size_t input, Tensor *out) const {
+  const FunctionInfo *info = findFunction(function);
+  if (!info)
+    return notFound("no function " + singleQuoted(std::string(function)));
+  const FunctionDesc &fd = impl_->artifact->functions()[info - impl_->functions.data()];
+  if (input >= fd.inputs.size())
+    return invalidArgument("function " + singleQuoted(fd.name) + " has " +
+                           std::to_string(fd.inputs.size()) + " inputs, not " +
+                           std::to_string(input + 1));
+  const ValueDesc &v = impl_->artifact->values()[fd.inputs[input]];
+  out->dtype = v.dtype;
+  out->shape = v.shape;
+  out->data.assign(v.byteSize, 0);
+  if (v.hasInitialValue && v.byteSize)
+    std::memcpy(out->data.data(), impl_->artifact->initialData(v), v.byteSize);
+  return Status::ok();
+}
+
+Status Session::carryOutputs(std::string_view function,
+                             const std::vector<std::pair<size_t, size_t>> &carries) {
+  const FunctionInfo *info = findFunction(function);
+  if (!info)
+    return notFound("no function " + singleQuoted(std::string(function)));
+  for (const auto &[output, input] : carries) {
+    if (output >= info->outputs.size() || input >= info->inputs.size())
+      return invalidArgument("function " + singleQuoted(info->name) + " has no output " +
+                             std::to_string(output) + " or no input " + std::to_string(input));
+    const TensorInfo &from = info->outputs[output], &to = info->inputs[input];
+    if (from.dtype != to.dtype || from.shape != to.shape)
+      return invalidArgument("function " + singleQuoted(info->name) + ": output " +
+                             singleQuoted(from.name) + " is " + typeString(from.dtype, from.shape) +
+                             ", input " + singleQuoted(to.name) + " is " +
+                             typeString(to.dtype, to.shape));
+  }
+  if (impl_->device)
+    return impl_->device->carryOutputs(static_cast<size_t>(info - impl_->functions.data()),
+                                       carries);
+  return Status::ok();
 }
 
 const std::vector<TensorInfo> &Session::parameters() const { return impl_->parameters; }
@@ -399,6 +555,8 @@ Status Session::setParameter(std::string_view name, const TensorView &value) {
   PRECIS_RETURN_IF_ERROR(impl_->copyParameter(idx));
   if (v->byteSize)
     std::memmove(impl_->valueData[idx], value.data, v->byteSize);
+  if (impl_->device)
+    return impl_->device->updateBlob(idx, impl_->valueData[idx]);
   return Status::ok();
 }
 

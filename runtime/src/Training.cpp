@@ -229,8 +229,9 @@ Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTensor>
 }
 
 bool isTrainingState(const std::string &n) {
-  return n == "step" || n == "data_cursor" || n == "shuffle_seed" ||
-         endsWith(n, ".momentum_buffer") || endsWith(n, ".exp_avg") || endsWith(n, ".exp_avg_sq");
+  return n == "step" || n == "data_cursor" || n == "shuffle_seed" || n == "loss_scale" ||
+         n == "loss_scale.growth_tracker" || endsWith(n, ".momentum_buffer") || endsWith(n, ".exp_avg") || endsWith(n, ".exp_avg_sq") ||
+         endsWith(n, ".amax_history");
 }
 
 //===----------------------------------------------------------------------===//
@@ -238,6 +239,17 @@ bool isTrainingState(const std::string &n) {
 //===----------------------------------------------------------------------===//
 
 TrainingSession::~TrainingSession() = default;
+
+/// train_step's (output, input) pairs that carry the state from one step to the next: every
+/// output but the loss updates the input `outputSlot` names.
+static std::vector<std::pair<size_t, size_t>> stateCarries(const std::vector<size_t> &outputSlot,
+                                                            size_t lossOutput) {
+  std::vector<std::pair<size_t, size_t>> carries;
+  for (size_t o = 0; o < outputSlot.size(); ++o)
+    if (o != lossOutput)
+      carries.push_back({o, outputSlot[o]});
+  return carries;
+}
 
 static Tensor zerosLike(const TensorInfo &info) {
   Tensor t{info.dtype, info.shape, {}};
@@ -266,13 +278,13 @@ Status TrainingSession::createFromFile(const std::string &path, const SessionOpt
       param = param || p.name == in.name;
     if (in.name == "lr") {
       ts->lrSlot_ = i;
-    } else if (in.name == "step") {
-      ts->stepSlot_ = i;
-      ts->carried_[i] = true;
-      ts->state_[i] = zerosLike(in);
     } else if (isTrainingState(in.name)) {
+      // Optimizer state, step and loss scale start where the artifact says (zeros unless it
+      // records an initial value).
+      if (in.name == "step")
+        ts->stepSlot_ = i;
       ts->carried_[i] = true;
-      ts->state_[i] = zerosLike(in);
+      PRECIS_RETURN_IF_ERROR(ts->session_->initialValue("train_step", i, &ts->state_[i]));
     } else if (param) {
       ts->carried_[i] = true;
       PRECIS_RETURN_IF_ERROR(ts->session_->getParameter(in.name, &ts->state_[i]));
@@ -306,6 +318,9 @@ Status TrainingSession::createFromFile(const std::string &path, const SessionOpt
   }
   if (ts->lossOutput_ == info->outputs.size())
     return invalidArgument(path + ": 'train_step' has no 'loss' output");
+  // On a device the state then stays in device memory between steps (Session::carryOutputs).
+  PRECIS_RETURN_IF_ERROR(ts->session_->carryOutputs(
+      "train_step", stateCarries(ts->outputSlot_, ts->lossOutput_)));
   *out = std::move(ts);
   return Status::ok();
 }
@@ -347,6 +362,15 @@ Status TrainingSession::getParameter(const std::string &name, Tensor *out) const
   return notFound("no trained parameter '" + name + "'");
 }
 
+Status TrainingSession::getState(const std::string &name, Tensor *out) const {
+  for (size_t i = 0; i < state_.size(); ++i)
+    if (carried_[i] && info_->inputs[i].name == name) {
+      *out = state_[i];
+      return Status::ok();
+    }
+  return notFound("no training state '" + name + "'");
+}
+
 Status TrainingSession::setParameter(const std::string &name, const TensorView &value) {
   for (size_t i = 0; i < state_.size(); ++i)
     if (carried_[i] && info_->inputs[i].name == name && !isTrainingState(name)) {
@@ -355,7 +379,8 @@ Status TrainingSession::setParameter(const std::string &name, const TensorView &
         return invalidArgument("parameter '" + name + "' is " + typeOf(t) + ", got " +
                                typeString(value.dtype, value.shape));
       std::memcpy(t.data.data(), value.data, t.data.size());
-      return Status::ok();
+      // The next step reads the state from the host again.
+      return session_->carryOutputs("train_step", stateCarries(outputSlot_, lossOutput_));
     }
   return notFound("no trained parameter '" + name + "'");
 }
@@ -389,7 +414,7 @@ Status TrainingSession::loadCheckpoint(const std::string &pathOrDir) {
     next[i] = std::move(it->tensor);
   }
   state_ = std::move(next);
-  return Status::ok();
+  return session_->carryOutputs("train_step", stateCarries(outputSlot_, lossOutput_));
 }
 
 } // namespace precis::rt

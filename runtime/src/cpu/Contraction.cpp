@@ -515,29 +515,25 @@ void storeDoubles(const KernelContext &ctx, const double *src, const TensorView 
 
 } // namespace
 
-PRECIS_CPU_KERNEL(matmulKernel) {
-  PRECIS_RETURN_IF_ERROR(checkArity("matmul", inputs, outputs, 2, 2, 1));
-  const TensorView &A = inputs[0], &B = inputs[1], &out = outputs[0];
-  if (A.dtype != B.dtype || !isFloat(A.dtype) || !isFloat(out.dtype))
-    return unsupportedDtypes("matmul", inputs, outputs);
-  PRECIS_RETURN_IF_ERROR(checkAccType("matmul", attrs, A.dtype));
-  const bool ta = attrs.getInt("transpose_lhs", 0) != 0;
-  const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
+namespace {
+
+/// Checks matmul shapes (`kind` names the op in messages) and fills `s`.
+Status matmulShapes(const char *kind, const TensorView &A, const TensorView &B,
+                    const TensorView &out, bool ta, bool tb, MatmulShapes &s) {
   if (A.rank() < 2 || B.rank() < 2)
-    return badShape("matmul", "operands must have rank >= 2");
+    return badShape(kind, "operands must have rank >= 2");
   const int64_t ra = A.rank(), rb = B.rank();
-  MatmulShapes s;
   s.M = ta ? A.shape[ra - 1] : A.shape[ra - 2];
   s.K = ta ? A.shape[ra - 2] : A.shape[ra - 1];
   const int64_t K2 = tb ? B.shape[rb - 1] : B.shape[rb - 2];
   s.N = tb ? B.shape[rb - 2] : B.shape[rb - 1];
   if (s.K != K2)
-    return badShape("matmul", "contraction sizes differ: " + shapeString(A.shape) + " and " +
-                                  shapeString(B.shape));
+    return badShape(kind, "contraction sizes differ: " + shapeString(A.shape) + " and " +
+                              shapeString(B.shape));
   const int64_t ro = std::max(ra, rb);
   if (out.rank() != ro || out.shape[ro - 2] != s.M || out.shape[ro - 1] != s.N)
-    return badShape("matmul", "result shape " + shapeString(out.shape) + " does not match " +
-                                  shapeString(A.shape) + " x " + shapeString(B.shape));
+    return badShape(kind, "result shape " + shapeString(out.shape) + " does not match " +
+                              shapeString(A.shape) + " x " + shapeString(B.shape));
   s.batch.assign(out.shape.begin(), out.shape.end() - 2);
   s.aBatch.assign(static_cast<size_t>(ro - ra), 1);
   s.aBatch.insert(s.aBatch.end(), A.shape.begin(), A.shape.end() - 2);
@@ -547,9 +543,25 @@ PRECIS_CPU_KERNEL(matmulKernel) {
     if ((s.aBatch[i] != s.batch[i] && s.aBatch[i] != 1) ||
         (s.bBatch[i] != s.batch[i] && s.bBatch[i] != 1) ||
         s.batch[i] != std::max(s.aBatch[i], s.bBatch[i]))
-      return badShape("matmul", "batch dimensions of " + shapeString(A.shape) + " and " +
-                                    shapeString(B.shape) + " do not broadcast to " +
-                                    shapeString(out.shape));
+      return badShape(kind, "batch dimensions of " + shapeString(A.shape) + " and " +
+                                shapeString(B.shape) + " do not broadcast to " +
+                                shapeString(out.shape));
+  return Status::ok();
+}
+
+} // namespace
+
+PRECIS_CPU_KERNEL(matmulKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("matmul", inputs, outputs, 2, 2, 1));
+  const TensorView &A = inputs[0], &B = inputs[1], &out = outputs[0];
+  const bool fp8Pair = isFp8(A.dtype) && isFp8(B.dtype);
+  if ((A.dtype != B.dtype && !fp8Pair) || !isFloat(A.dtype) || !isFloat(out.dtype))
+    return unsupportedDtypes("matmul", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkAccType("matmul", attrs, A.dtype));
+  const bool ta = attrs.getInt("transpose_lhs", 0) != 0;
+  const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
+  MatmulShapes s;
+  PRECIS_RETURN_IF_ERROR(matmulShapes("matmul", A, B, out, ta, tb, s));
   const int64_t n = out.numElements();
   if (n == 0)
     return Status::ok();
@@ -575,6 +587,45 @@ PRECIS_CPU_KERNEL(matmulKernel) {
     std::fill(dst, dst + n, 0.0f);
   else
     PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
+  if (out.dtype != DType::F32)
+    storeFloats(ctx, dst, n, out);
+  return Status::ok();
+}
+
+// (A x B) * lhs_descale * rhs_descale for fp8 operands (E4M3 / E5M2, mixed allowed): the
+// operands decode exactly, products accumulate in fp32 and the scaled sum rounds once to the
+// result type, as cuBLASLt's fp8 GEMM with A/B scale pointers does.
+PRECIS_CPU_KERNEL(scaledMatmulKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("scaled_matmul", inputs, outputs, 4, 4, 1));
+  const TensorView &A = inputs[0], &B = inputs[1], &out = outputs[0];
+  const TensorView &sa = inputs[2], &sb = inputs[3];
+  if (!isFp8(A.dtype) || !isFp8(B.dtype) || sa.dtype != DType::F32 || sb.dtype != DType::F32 ||
+      sa.numElements() != 1 || sb.numElements() != 1 || !isFloat(out.dtype) ||
+      out.dtype == DType::F64)
+    return unsupportedDtypes("scaled_matmul", inputs, outputs);
+  PRECIS_RETURN_IF_ERROR(checkAccType("scaled_matmul", attrs, DType::F32));
+  const bool ta = attrs.getInt("transpose_lhs", 0) != 0;
+  const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
+  MatmulShapes s;
+  PRECIS_RETURN_IF_ERROR(matmulShapes("scaled_matmul", A, B, out, ta, tb, s));
+  const int64_t n = out.numElements();
+  if (n == 0)
+    return Status::ok();
+  std::vector<float> tmp;
+  float *dst = static_cast<float *>(out.data);
+  if (out.dtype != DType::F32) {
+    tmp.resize(static_cast<size_t>(n));
+    dst = tmp.data();
+  }
+  if (s.K == 0)
+    std::fill(dst, dst + n, 0.0f);
+  else
+    PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
+  const float scale = *static_cast<const float *>(sa.data) * *static_cast<const float *>(sb.data);
+  parallelFor(ctx, n, kGrainCheap, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      dst[i] *= scale;
+  });
   if (out.dtype != DType::F32)
     storeFloats(ctx, dst, n, out);
   return Status::ok();

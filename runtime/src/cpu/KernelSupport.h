@@ -109,6 +109,8 @@ inline bool isFloat(DType d) {
          d == DType::F8E4M3FN || d == DType::F8E5M2;
 }
 
+inline bool isFp8(DType d) { return d == DType::F8E4M3FN || d == DType::F8E5M2; }
+
 /// Calls `f(Tag<d>{})` for the float dtypes, `unsupported()` otherwise.
 template <typename F, typename U> Status visitFloat(DType d, U &&unsupported, F &&f) {
   switch (d) {
@@ -329,6 +331,7 @@ void stridedCopy(const KernelContext &ctx, void *dst, const void *src, size_t es
 // Contraction.cpp (oneDNN)
 PRECIS_CPU_KERNEL(matmulKernel);
 PRECIS_CPU_KERNEL(gemmKernel);
+PRECIS_CPU_KERNEL(scaledMatmulKernel);
 PRECIS_CPU_KERNEL(conv2dKernel);
 // Elementwise.cpp
 PRECIS_CPU_KERNEL(addKernel);
@@ -369,6 +372,7 @@ PRECIS_CPU_KERNEL(expandKernel);
 PRECIS_CPU_KERNEL(reduceSumKernel);
 PRECIS_CPU_KERNEL(reduceMeanKernel);
 PRECIS_CPU_KERNEL(reduceMaxKernel);
+PRECIS_CPU_KERNEL(allFiniteKernel);
 PRECIS_CPU_KERNEL(softmaxKernel);
 PRECIS_CPU_KERNEL(logSoftmaxKernel);
 PRECIS_CPU_KERNEL(globalAvgPoolKernel);

@@ -1,7 +1,8 @@
 //===- Reduction.cpp - reductions, softmax, global pooling ------------------===//
 //
 // reduce_sum / reduce_mean / reduce_max over any set of axes, softmax and log_softmax along one
-// axis, and global average / max pooling (a reduction over the spatial axes).
+// axis, global average / max pooling (a reduction over the spatial axes), and all_finite (a
+// logical reduction over every element of every operand, for loss scaling).
 //
 // Accumulation: float sums (the narrow formats, f32 and f64 alike) accumulate in double and
 // are rounded once at the end, first to the compute type and then to the storage type; integer
@@ -376,6 +377,32 @@ PRECIS_CPU_KERNEL(globalAvgPoolKernel) {
 PRECIS_CPU_KERNEL(globalMaxPoolKernel) {
   (void)attrs;
   return globalPool("global_max_pool", ReduceKind::Max, ctx, inputs, outputs);
+}
+PRECIS_CPU_KERNEL(allFiniteKernel) {
+  (void)ctx;
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("all_finite", inputs, outputs, 0, SIZE_MAX, 1));
+  const TensorView &out = outputs[0];
+  if (out.dtype != DType::Bool || out.numElements() != 1)
+    return unsupportedDtypes("all_finite", inputs, outputs);
+  bool finite = true;
+  for (const TensorView &in : inputs) {
+    PRECIS_RETURN_IF_ERROR(visitFloat(
+        in.dtype, [&] { return unsupportedDtypes("all_finite", inputs, outputs); },
+        [&](auto tag) {
+          using T = decltype(tag);
+          const auto *p = static_cast<const typename T::S *>(in.data);
+          const int64_t n = in.numElements();
+          // Decoding is exact, so a narrow-format inf or NaN stays one.
+          for (int64_t i = 0; i < n && finite; ++i)
+            finite = std::isfinite(T::E::load(p[i]));
+          return Status::ok();
+        }));
+    if (!finite)
+      break;
+  }
+  *static_cast<uint8_t *>(out.data) = finite ? 1 : 0;
+  return Status::ok();
 }
 PRECIS_CPU_KERNEL(softmaxKernel) {
   return softmaxCommon("softmax", false, ctx, inputs, outputs, attrs);

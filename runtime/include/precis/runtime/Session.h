@@ -30,13 +30,17 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace precis::rt {
 
 struct SessionOptions {
-  /// The backend to run on; "cpu" is the one this build has.
-  std::string backend = "cpu";
+  /// The backend to run on: "cpu", "cuda" (an NVIDIA GPU; Unavailable "no CUDA device: ..."
+  /// without a driver or device, or when the runtime was built without CUDA), or "" for the
+  /// one the artifact was compiled for (its target "cpu" or "cuda:sm_90a"). A backend that
+  /// does not match the artifact's target is InvalidArgument.
+  std::string backend;
   /// Threads the kernels may use; 0 means one per hardware thread.
   int numThreads = 0;
   /// Copy every parameter into private, writable memory at creation (training updates
@@ -47,6 +51,13 @@ struct SessionOptions {
   /// scratch that stays in cache (the results are bit-identical either way; false runs every
   /// op over whole tensors, for comparison and debugging).
   bool fuseElementwise = true;
+  /// After every op, scan its float outputs; the first op (in execution order) that writes a
+  /// NaN or an infinity fails the run with StatusCode::NonFinite and a message naming the op
+  /// (ONNX node, kind, phase: forward, backward or optimizer), the offending output's dtype
+  /// and non-finite counts, and the range (min, max, non-finite count) of each float input.
+  /// Element-wise chains then run op by op (fuseElementwise is ignored) so every intermediate
+  /// is checked. Off by default; costs nothing when off.
+  bool checkNumerics = false;
 };
 
 /// The name and type of a function input or output, or of a parameter.
@@ -91,6 +102,22 @@ public:
   Status run(std::string_view function, const std::vector<Tensor> &inputs,
              std::vector<Tensor> *outputs);
 
+  /// State that stays in device memory between runs (a train_step's parameters and optimizer
+  /// state on the cuda backend): after every run of `function`, output carries[k].first
+  /// becomes input carries[k].second of the next run without a round trip through the host,
+  /// and the caller's data for those inputs is ignored — except by the first run after this
+  /// call, so call it again after changing the state on the host. Outputs are still returned.
+  /// InvalidArgument for indices out of range or types that differ. The CPU backend always
+  /// reads the caller's inputs (which then hold the same values), so there it only checks.
+  Status carryOutputs(std::string_view function,
+                      const std::vector<std::pair<size_t, size_t>> &carries);
+
+  /// The value input `input` of `function` starts from, for training state the caller carries
+  /// between runs (`train_step`'s optimizer state, step, loss scale): the initial value the
+  /// artifact records for it, or zeros when it records none. NotFound / InvalidArgument for a
+  /// bad function name or index.
+  Status initialValue(std::string_view function, size_t input, Tensor *out) const;
+
   /// Parameters (named constants and weights) in artifact order; valid while the session lives.
   const std::vector<TensorInfo> &parameters() const;
   /// Copies the current value of parameter `name` into `*out`.
@@ -107,7 +134,7 @@ public:
   /// Element-wise groups the session runs chunk-wise, over all functions (0 when
   /// SessionOptions::fuseElementwise is false).
   size_t elementwiseGroupCount() const;
-  /// The manifest's producer ("precis <version>") and target ("cpu").
+  /// The manifest's producer ("precis <version>") and target ("cpu", "cuda:sm_90a").
   const std::string &producer() const;
   const std::string &target() const;
 

@@ -22,6 +22,7 @@ enum class StatusCode {
   Internal = 5,         // a bug or a failing backend library (oneDNN, CUDA)
   Unavailable = 6,      // a missing device or driver
   IoError = 7,          // reading or writing files
+  NonFinite = 8,        // check-numerics: an op produced a NaN or an infinity
 };
 
 class [[nodiscard]] Status {
@@ -47,6 +48,7 @@ inline Status internalError(std::string m) { return {StatusCode::Internal, std::
 inline Status notFound(std::string m) { return {StatusCode::NotFound, std::move(m)}; }
 inline Status unavailable(std::string m) { return {StatusCode::Unavailable, std::move(m)}; }
 inline Status ioError(std::string m) { return {StatusCode::IoError, std::move(m)}; }
+inline Status nonFinite(std::string m) { return {StatusCode::NonFinite, std::move(m)}; }
 
 /// `s` with `context` and ": " prepended to its message; OK stays OK.
 inline Status withContext(const Status &s, const std::string &context) {

@@ -66,13 +66,14 @@ rt::Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTen
                           std::string *path);
 
 /// Whether a checkpoint array is training state rather than a model parameter: the optimizer
-/// state (`*.momentum_buffer`, `*.exp_avg`, `*.exp_avg_sq`), `step`, `data_cursor` and
-/// `shuffle_seed`.
+/// state (`*.momentum_buffer`, `*.exp_avg`, `*.exp_avg_sq`), `step`, the loss scaler's
+/// `loss_scale` and `loss_scale.growth_tracker`, `data_cursor` and `shuffle_seed`.
 bool isTrainingState(const std::string &name);
 
 /// A training loop's state around an artifact compiled with `precis compile --train`: the
 /// `train_step` function's parameters (initialised from the artifact's parameter blobs),
-/// optimizer state (zeros) and step (0), carried from one step() to the next. Not thread-safe:
+/// optimizer state (zeros), step (0) and loss scale (its initial value, Session::initialValue),
+/// carried from one step() to the next. Not thread-safe:
 /// one thread at a time per session; distinct sessions are independent.
 class TrainingSession {
 public:
@@ -91,11 +92,15 @@ public:
   /// learning rate `lr`; on success the state advances and `*loss` (if not null) is the loss
   /// of this batch before the update. On error the state is unchanged.
   Status step(const std::vector<TensorView> &batch, float lr, float *loss);
-  /// Steps taken so far (restored by loadCheckpoint).
+  /// Optimizer steps taken so far, the `step` state (restored by loadCheckpoint); with loss
+  /// scaling, a step skipped for non-finite gradients does not count, as in torch.
   int64_t stepCount() const;
 
   /// Copies the current value of parameter `name` (its ONNX name) into `*out`.
   Status getParameter(const std::string &name, Tensor *out) const;
+  /// Copies the current value of any carried input `name` into `*out`: a parameter or training
+  /// state ("step", "loss_scale", "<param>.exp_avg", ...).
+  Status getState(const std::string &name, Tensor *out) const;
   /// Overwrites parameter `name` with `value` (same dtype and shape).
   Status setParameter(const std::string &name, const TensorView &value);
 

@@ -42,6 +42,7 @@ typedef enum precis_status_code_e {
   PRECIS_INTERNAL = 5,         /* a bug, a failing backend library, out of memory */
   PRECIS_UNAVAILABLE = 6,      /* a missing device, driver or backend */
   PRECIS_IO_ERROR = 7,         /* reading or writing files */
+  PRECIS_NON_FINITE = 8,       /* check_numerics: an op produced a NaN or an infinity */
 } precis_status_code_t;
 
 /* An error; NULL is success. */
@@ -103,9 +104,14 @@ void precis_tensors_free(precis_tensor_t *tensors, size_t count);
  *===-------------------------------------------------------------------===*/
 
 typedef struct precis_session_options_t {
-  const char *backend;     /* "cpu" (the default; NULL means "cpu") */
+  const char *backend;     /* "cpu", "cuda", or NULL / "" (the default): the backend the
+                            * artifact was compiled for. "cuda" without a usable device is
+                            * PRECIS_UNAVAILABLE ("no CUDA device: ...") */
   int32_t num_threads;     /* kernel threads; 0 (default) = one per hardware thread */
   int32_t copy_parameters; /* nonzero: copy all parameters into writable memory at creation */
+  int32_t check_numerics;  /* nonzero: fail a run at the first op whose float output has a NaN
+                            * or an infinity (PRECIS_NON_FINITE, naming the op); see
+                            * SessionOptions::checkNumerics */
 } precis_session_options_t;
 
 /* Fills `options` with the defaults. Call it before setting fields, so that fields added in

@@ -1,0 +1,18 @@
+//===- Unavailable.cpp - the CUDA backend in a build without CUDA ---------===//
+//
+// Compiled instead of the backend when the CUDA toolkit's headers were not found at build time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cuda/Executor.h"
+
+namespace precis::rt::cuda {
+
+bool builtWithCuda() { return false; }
+
+Status Executor::create(const Artifact &, const std::vector<uint8_t *> &,
+                        std::unique_ptr<Executor> *) {
+  return unavailable("precis was built without CUDA support");
+}
+
+} // namespace precis::rt::cuda
