@@ -22,3 +22,8 @@ llvm_config.with_environment("PATH", config.precis_tools_dir, append_path=True)
 tool_dirs = [config.precis_tools_dir, config.llvm_tools_dir]
 tools = ["precis-opt", "precis", ToolSubst("%python", config.python_executable, unresolved="ignore")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The CUDA target's tests need NVRTC (found with the CUDA toolkit at configure time).
+if config.precis_cuda.upper() in ("TRUE", "ON", "YES", "1"):
+    config.available_features.add("cuda")
+    config.substitutions.append(("%ptxas", os.path.join(config.cuda_bin_dir, "ptxas")))

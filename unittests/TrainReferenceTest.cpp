@@ -6,6 +6,12 @@
 // scripts/torch_reference_losses.py; CI has no torch). Tolerance: 1e-4 relative per step, with
 // an absolute floor of 1e-6 for losses that have reached zero.
 //
+// The same runs with --precision bf16, fp16 and fp8 must end close to PyTorch's fp32 final
+// loss: within 2 % (bf16, fp16) or 5 % (fp8) relative. fp16 runs with dynamic loss scaling;
+// when it skips a step (scaled gradients overflowed) the run only has to train (see below). Where the fp32 run has converged to
+// (almost) zero — its final loss below 1 % of the first step's — a relative comparison of two
+// near-zero numbers says nothing, and the bound is the same fraction of the first loss.
+//
 //===----------------------------------------------------------------------===//
 
 #include "llvm/ADT/SmallString.h"
@@ -16,6 +22,7 @@
 #include "llvm/Support/Program.h"
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -29,6 +36,8 @@ struct Case {
   const char *optimizer;
   std::vector<std::string> flags;
 };
+
+void PrintTo(const Case &c, std::ostream *os) { *os << c.model << " " << c.optimizer; }
 
 std::string caseName(const ::testing::TestParamInfo<Case> &info) {
   return std::string(info.param.model) + "_" + info.param.optimizer;
@@ -49,54 +58,132 @@ std::optional<llvm::json::Value> readJson(const std::string &path) {
   return std::move(*value);
 }
 
-class TrainReference : public ::testing::TestWithParam<Case> {};
-
-TEST_P(TrainReference, LossesMatchPyTorch) {
-  const Case &c = GetParam();
+/// Runs `precis train` on an example for 40 steps with `flags`; the per-step losses (and, when
+/// `scales` is given, the loss scale of each step, 0 without loss scaling), or a failed
+/// expectation and an empty vector.
+std::vector<double> trainLosses(const Case &c, const std::vector<std::string> &extra,
+                                std::vector<double> *scales = nullptr) {
   const std::string dir = std::string(PRECIS_EXAMPLES_DIR) + "/" + c.model;
   llvm::SmallString<128> log;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("train-reference", "jsonl", log));
+  if (llvm::sys::fs::createTemporaryFile("train-reference", "jsonl", log)) {
+    ADD_FAILURE() << "cannot create a temporary file";
+    return {};
+  }
   std::vector<std::string> argv = {
       PRECIS_BINARY, "train", dir + "/model.onnx", "--data", dir + "/data.npz",
       "--steps",     "40",    "--batch-size",      "8",      "--optimizer",
       c.optimizer,   "--log", log.str().str()};
   argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+  argv.insert(argv.end(), extra.begin(), extra.end());
   std::vector<llvm::StringRef> args(argv.begin(), argv.end());
   std::string error;
   int rc = llvm::sys::ExecuteAndWait(PRECIS_BINARY, args, std::nullopt, {}, 0, 0, &error);
-  ASSERT_EQ(rc, 0) << llvm::join(argv, " ") << error;
-
-  std::optional<llvm::json::Value> reference = readJson(dir + "/reference_losses.json");
-  ASSERT_TRUE(reference);
-  const llvm::json::Array *expected = reference->getAsObject()->getArray(c.optimizer);
-  ASSERT_TRUE(expected);
+  std::vector<double> losses;
   auto lines = llvm::MemoryBuffer::getFile(log);
-  ASSERT_TRUE(lines);
+  llvm::sys::fs::remove(log);
+  if (rc != 0 || !lines) {
+    ADD_FAILURE() << llvm::join(argv, " ") << " failed: " << error;
+    return {};
+  }
   llvm::SmallVector<llvm::StringRef> rows;
   llvm::StringRef((*lines)->getBuffer()).split(rows, '\n', -1, /*KeepEmpty=*/false);
-  ASSERT_EQ(rows.size(), expected->size());
   for (size_t i = 0; i < rows.size(); ++i) {
     llvm::Expected<llvm::json::Value> row = llvm::json::parse(rows[i]);
-    ASSERT_TRUE(bool(row)) << llvm::toString(row.takeError());
+    if (!row) {
+      ADD_FAILURE() << llvm::toString(row.takeError());
+      return {};
+    }
     std::optional<double> loss = row->getAsObject()->getNumber("loss");
     std::optional<int64_t> step = row->getAsObject()->getInteger("step");
-    std::optional<double> want = (*expected)[i].getAsNumber();
-    ASSERT_TRUE(loss && step && want);
-    EXPECT_EQ(*step, static_cast<int64_t>(i + 1));
-    EXPECT_LE(std::fabs(*loss - *want), 1e-4 * std::fabs(*want) + 1e-6)
-        << c.model << " " << c.optimizer << " step " << i + 1 << ": precis " << *loss << ", torch "
-        << *want;
+    if (!loss || !step || *step != static_cast<int64_t>(i + 1)) {
+      ADD_FAILURE() << "bad log row " << rows[i].str();
+      return {};
+    }
+    losses.push_back(*loss);
+    if (scales)
+      scales->push_back(row->getAsObject()->getNumber("loss_scale").value_or(0));
   }
-  llvm::sys::fs::remove(log);
+  return losses;
 }
 
-INSTANTIATE_TEST_SUITE_P(Examples, TrainReference,
-                         ::testing::Values(Case{"mlp", "sgd", {"--lr", "0.1", "--momentum", "0.9"}},
-                                           Case{"mlp", "adamw", {"--lr", "1e-3"}},
-                                           Case{"cnn", "sgd", {"--lr", "0.1", "--momentum", "0.9"}},
-                                           Case{"cnn", "adamw", {"--lr", "1e-3"}},
-                                           Case{"gpt", "sgd", {"--lr", "0.1", "--momentum", "0.9"}},
-                                           Case{"gpt", "adamw", {"--lr", "1e-3"}}),
-                         caseName);
+/// PyTorch's fp32 losses for `c`.
+std::vector<double> referenceLosses(const Case &c) {
+  const std::string dir = std::string(PRECIS_EXAMPLES_DIR) + "/" + c.model;
+  std::optional<llvm::json::Value> reference = readJson(dir + "/reference_losses.json");
+  std::vector<double> out;
+  if (!reference)
+    return out;
+  if (const llvm::json::Array *expected = reference->getAsObject()->getArray(c.optimizer))
+    for (const llvm::json::Value &v : *expected)
+      out.push_back(v.getAsNumber().value_or(NAN));
+  return out;
+}
+
+class TrainReference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TrainReference, LossesMatchPyTorch) {
+  const Case &c = GetParam();
+  std::vector<double> losses = trainLosses(c, {});
+  std::vector<double> expected = referenceLosses(c);
+  ASSERT_EQ(losses.size(), 40u);
+  ASSERT_EQ(losses.size(), expected.size());
+  for (size_t i = 0; i < losses.size(); ++i)
+    EXPECT_LE(std::fabs(losses[i] - expected[i]), 1e-4 * std::fabs(expected[i]) + 1e-6)
+        << c.model << " " << c.optimizer << " step " << i + 1 << ": precis " << losses[i]
+        << ", torch " << expected[i];
+}
+
+class LowPrecisionTrain
+    : public ::testing::TestWithParam<std::tuple<Case, const char *>> {};
+
+TEST_P(LowPrecisionTrain, FinalLossCloseToFp32) {
+  const auto &[c, precision] = GetParam();
+  const double tolerance = std::string(precision) == "fp8" ? 0.05 : 0.02;
+  std::vector<double> scales;
+  std::vector<double> losses = trainLosses(c, {"--precision", precision}, &scales);
+  std::vector<double> expected = referenceLosses(c);
+  ASSERT_EQ(losses.size(), 40u);
+  ASSERT_EQ(expected.size(), 40u);
+  for (size_t i = 0; i < losses.size(); ++i)
+    ASSERT_TRUE(std::isfinite(losses[i])) << precision << " step " << i + 1;
+  // fp16 trains under dynamic loss scaling, which skips a step whose scaled gradients
+  // overflow, as torch's GradScaler does. A skipped step puts the run on another trajectory,
+  // and on a run as unstable as the CNN's with SGD (lr 0.1, momentum 0.9: its fp32 loss swings
+  // between 1e-9 and 2.5) where it ends is then no measure of precision. Such a run must
+  // train as the fp32 run does — reach a loss below 1 % of its first — not end where it ends.
+  bool skipped = false;
+  for (size_t i = 1; i < scales.size(); ++i)
+    skipped |= scales[i] < scales[i - 1];
+  if (skipped) {
+    const double best = *std::min_element(losses.begin(), losses.end());
+    const double fp32Best = *std::min_element(expected.begin(), expected.end());
+    EXPECT_LT(best, 0.01 * losses.front())
+        << c.model << " " << c.optimizer << " " << precision
+        << ": with skipped steps the run did not train (fp32 reaches " << fp32Best << ")";
+    return;
+  }
+  const double want = expected.back(), got = losses.back();
+  const double scale = want < 0.01 * expected.front() ? expected.front() : want;
+  EXPECT_LE(std::fabs(got - want), tolerance * scale)
+      << c.model << " " << c.optimizer << " " << precision << ": final loss " << got
+      << ", fp32 (PyTorch) " << want;
+}
+
+const Case kCases[] = {Case{"mlp", "sgd", {"--lr", "0.1", "--momentum", "0.9"}},
+                       Case{"mlp", "adamw", {"--lr", "1e-3"}},
+                       Case{"cnn", "sgd", {"--lr", "0.1", "--momentum", "0.9"}},
+                       Case{"cnn", "adamw", {"--lr", "1e-3"}},
+                       Case{"gpt", "sgd", {"--lr", "0.1", "--momentum", "0.9"}},
+                       Case{"gpt", "adamw", {"--lr", "1e-3"}}};
+
+INSTANTIATE_TEST_SUITE_P(Examples, TrainReference, ::testing::ValuesIn(kCases), caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Examples, LowPrecisionTrain,
+    ::testing::Combine(::testing::ValuesIn(kCases), ::testing::Values("bf16", "fp16", "fp8")),
+    [](const ::testing::TestParamInfo<std::tuple<Case, const char *>> &info) {
+      const Case &c = std::get<0>(info.param);
+      return std::string(c.model) + "_" + c.optimizer + "_" + std::get<1>(info.param);
+    });
 
 } // namespace

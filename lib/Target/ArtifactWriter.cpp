@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "precis/Target/Artifact.h"
+#include "precis/Target/CudaEmitter.h"
 
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
 
@@ -26,6 +27,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
@@ -139,7 +141,15 @@ private:
 
 class ArtifactBuilder {
 public:
-  explicit ArtifactBuilder(const ArtifactOptions &options) { manifest_.set_target(options.target); }
+  explicit ArtifactBuilder(const ArtifactOptions &options) {
+    manifest_.set_target(options.target);
+    StringRef target = options.target;
+    if (target.consume_front("cuda:")) {
+      cuda_ = true;
+      arch_ = target.str();
+      dumpDir_ = options.kernelDumpDir;
+    }
+  }
 
   LogicalResult addFunction(func::FuncOp func);
   LogicalResult finish(ModuleOp module, std::vector<char> &bytes, ArtifactStats *stats);
@@ -158,6 +168,18 @@ private:
   llvm::DenseMap<Operation *, uint32_t> blobValues_;
   llvm::StringMap<uint32_t> namedBlobs_;
   llvm::StringMap<Type> namedTypes_;
+
+  /// CUDA target: every op but the cuBLASLt ones becomes a generated kernel, stored once per
+  /// distinct source (Manifest.kernels), compiled for `arch_`.
+  LogicalResult lowerForCuda(Operation &op, std::string &kind, SmallVector<Value> &inputs,
+                             SmallVector<Value> &outputs, Operation *&attrSource,
+                             schema::Op &out);
+  bool cuda_ = false;
+  std::string arch_, dumpDir_;
+  llvm::StringMap<uint32_t> kernels_;
+  /// Kernels in Manifest.kernels order, with an op that uses each (for diagnostics).
+  std::vector<std::pair<Operation *, CudaKernel>> pendingKernels_;
+  LogicalResult compileKernels();
 };
 
 uint32_t ArtifactBuilder::addValue(Value v, StringRef name) {
@@ -215,6 +237,17 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
                                          << arg.getType();
     uint32_t id = addValue(arg, inputName(func, arg.getArgNumber()));
     manifest_.mutable_values(id)->set_input(arg.getArgNumber());
+    // Training state that does not start at zero (the loss scale) records its first value.
+    if (auto init = func.getArgAttrOfType<ElementsAttr>(arg.getArgNumber(),
+                                                        "precis.initial_value")) {
+      auto bytes = artifactBytes(init);
+      if (init.getType() != arg.getType() || failed(bytes))
+        return func.emitError("argument ") << arg.getArgNumber() << ": initial value " << init
+                                           << " does not fit its type " << arg.getType();
+      blobs_.emplace_back(bytes->data(), bytes->size());
+      blobBytes_ += bytes->size();
+      manifest_.mutable_values(id)->set_initial_blob(blobs_.size() - 1);
+    }
     fn->add_inputs(id);
     ids[arg] = id;
   }
@@ -266,12 +299,33 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
     }
 
     schema::Op *kernel = fn->add_ops();
-    kernel->set_kind(op.getName().stripDialect().str());
+    std::string kind = op.getName().stripDialect().str();
+    SmallVector<Value> opInputs(op.getOperands()), opOutputs(op.getResults());
+    Operation *attrSource = &op;
+    if (cuda_ &&
+        failed(lowerForCuda(op, kind, opInputs, opOutputs, attrSource, *kernel)))
+      return failure();
+    kernel->set_kind(kind);
     if (auto loc = dyn_cast<NameLoc>(op.getLoc()))
       kernel->set_name(loc.getName().str());
-    for (Value operand : op.getOperands())
+    else if (auto fused = dyn_cast<FusedLoc>(op.getLoc()))
+      for (Location inner : fused.getLocations())
+        if (auto name = dyn_cast<NameLoc>(inner)) {
+          kernel->set_name(name.getName().str());
+          break;
+        }
+    if (auto phase = op.getAttrOfType<StringAttr>("precis.phase")) {
+      if (phase.getValue() == "backward")
+        kernel->set_phase(schema::PHASE_BACKWARD);
+      else if (phase.getValue() == "optimizer")
+        kernel->set_phase(schema::PHASE_OPTIMIZER);
+      else if (phase.getValue() != "forward")
+        return op.emitError("unknown precis.phase '") << phase.getValue() << "'";
+    }
+    for (Value operand : opInputs)
       kernel->add_inputs(ids.lookup(operand));
-    for (NamedAttribute attr : op.getAttrDictionary()) {
+    for (NamedAttribute attr : attrSource ? attrSource->getAttrDictionary()
+                                          : DictionaryAttr::get(op.getContext())) {
       if (attr.getName().getValue().contains('.')) // discardable, e.g. precis.reason
         continue;
       schema::Attr converted;
@@ -279,7 +333,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
         return failure();
       (*kernel->mutable_attrs())[attr.getName().str()] = std::move(converted);
     }
-    for (Value result : op.getResults()) {
+    for (Value result : opOutputs) {
       auto type = dyn_cast<RankedTensorType>(result.getType());
       if (!type || toDType(type.getElementType()) == schema::DTYPE_UNSPECIFIED)
         return op.emitError("result has unsupported type ") << result.getType();
@@ -303,8 +357,113 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
   return success();
 }
 
+LogicalResult ArtifactBuilder::lowerForCuda(Operation &op, std::string &kind,
+                                           SmallVector<Value> &inputs,
+                                           SmallVector<Value> &outputs,
+                                           Operation *&attrSource, schema::Op &out) {
+  if (isCublasOp(&op))
+    return success();
+  // A GEMM with a fused epilogue stays a GEMM op: the runtime runs it as one cuBLASLt call.
+  if (auto gemm = matchGemmEpilogue(&op)) {
+    kind = gemm->gemm->getName().stripDialect().str();
+    inputs = gemm->inputs;
+    outputs = gemm->outputs;
+    attrSource = gemm->gemm;
+    schema::Attr epilogue;
+    epilogue.set_s(gemm->epilogue);
+    (*out.mutable_attrs())["epilogue"] = std::move(epilogue);
+    return success();
+  }
+  FailureOr<CudaKernel> generated = emitCudaKernel(&op);
+  if (failed(generated))
+    return failure();
+  auto [it, inserted] = kernels_.try_emplace(generated->name, manifest_.kernels_size());
+  if (inserted) {
+    manifest_.add_kernels()->set_name(generated->name);
+    pendingKernels_.emplace_back(&op, *generated); // compiled in parallel by compileKernels
+  }
+  kind = "kernel";
+  attrSource = nullptr;
+  auto setInts = [&](StringRef name, ArrayRef<int64_t> values) {
+    schema::Attr attr;
+    schema::Ints *ints = attr.mutable_ints();
+    for (int64_t v : values)
+      ints->add_values(v);
+    (*out.mutable_attrs())[name.str()] = std::move(attr);
+  };
+  schema::Attr index, shared;
+  index.set_i(it->second);
+  shared.set_i(generated->sharedBytes);
+  (*out.mutable_attrs())["kernel"] = std::move(index);
+  (*out.mutable_attrs())["shared_bytes"] = std::move(shared);
+  setInts("grid", generated->grid);
+  setInts("block", generated->block);
+  return success();
+}
+
+/// Compiles every kernel with NVRTC, on all cores (each kernel is its own NVRTC program),
+/// and stores PTX, cubin and source in the manifest (and the dump directory).
+LogicalResult ArtifactBuilder::compileKernels() {
+  if (pendingKernels_.empty())
+    return success();
+  std::vector<char> ok(pendingKernels_.size(), 0);
+  {
+    llvm::DefaultThreadPool pool(llvm::hardware_concurrency());
+    for (size_t i = 0; i < pendingKernels_.size(); ++i)
+      pool.async([&, i] {
+        auto &[op, kernel] = pendingKernels_[i];
+        ok[i] = succeeded(compileCudaKernel(op, arch_, kernel));
+      });
+    pool.wait();
+  }
+  if (llvm::is_contained(ok, 0))
+    return failure();
+  if (!dumpDir_.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir_))
+      return pendingKernels_.front().first->emitError("cannot create '")
+             << dumpDir_ << "': " << ec.message();
+  for (auto [i, pending] : llvm::enumerate(pendingKernels_)) {
+    auto &[op, kernel] = pending;
+    schema::Kernel *k = manifest_.mutable_kernels(i);
+    k->set_ptx(kernel.ptx);
+    k->set_cubin(kernel.cubin);
+    k->set_source(kernel.source);
+    if (dumpDir_.empty())
+      continue;
+    for (auto [ext, text] : {std::pair<StringRef, const std::string *>{".cu", &kernel.source},
+                             {".ptx", &kernel.ptx}}) {
+      std::string path = (dumpDir_ + "/" + kernel.name + ext).str();
+      std::error_code ec;
+      llvm::raw_fd_ostream os(path, ec);
+      if (ec)
+        return op->emitError("cannot write '") << path << "': " << ec.message();
+      os << *text;
+    }
+  }
+  return success();
+}
+
+/// The CPU target runs a fusion group's ops one by one: splice each body in place of its
+/// precis.fusion.
+void inlineFusions(ModuleOp module) {
+  SmallVector<mlir::precis::FusionOp> fusions;
+  module.walk([&](mlir::precis::FusionOp f) { fusions.push_back(f); });
+  for (mlir::precis::FusionOp f : fusions) {
+    Block &body = f.getBody().front();
+    for (auto [arg, input] : llvm::zip(body.getArguments(), f.getInputs()))
+      arg.replaceAllUsesWith(input);
+    mlir::precis::YieldOp yield = f.getYield();
+    f->replaceAllUsesWith(yield.getValues());
+    f->getBlock()->getOperations().splice(Block::iterator(f), body.getOperations(),
+                                          body.begin(), Block::iterator(yield));
+    f->erase();
+  }
+}
+
 LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
                                       ArtifactStats *stats) {
+  if (failed(compileKernels()))
+    return failure();
   manifest_.set_producer("precis 0.1");
   manifest_.set_arena_size(arenaPeak_);
   std::vector<std::string_view> blobs(blobs_.begin(), blobs_.end());
@@ -358,6 +517,16 @@ FailureOr<std::vector<char>> artifactBytes(ElementsAttr value) {
 LogicalResult buildArtifact(ModuleOp module, const ArtifactOptions &options,
                             std::vector<char> &bytes, ArtifactStats *stats) {
   ArtifactBuilder builder(options);
+  // The CPU backend has no fusion groups of its own (it forms its element-wise chunks at load
+  // time): it gets a copy of the module with the groups inlined.
+  OwningOpRef<ModuleOp> inlined;
+  if (!StringRef(options.target).starts_with("cuda:") &&
+      module.walk([](mlir::precis::FusionOp) { return WalkResult::interrupt(); })
+          .wasInterrupted()) {
+    inlined = module.clone();
+    inlineFusions(*inlined);
+    module = *inlined;
+  }
   bool any = false;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isExternal())

@@ -29,6 +29,8 @@ namespace {
 constexpr StringLiteral kOnnxName = "precis.onnx_name";
 constexpr StringLiteral kParamName = "precis.param_name";
 constexpr StringLiteral kGradOf = "precis.grad_of";
+constexpr StringLiteral kPhase = "precis.phase";
+constexpr StringLiteral kLossSeed = "precis.loss_seed";
 
 bool isFloatTensor(Value v) {
   auto t = dyn_cast<RankedTensorType>(v.getType());
@@ -146,13 +148,20 @@ LogicalResult AutodiffPass::run() {
     p.erase();
   }
 
-  // The reverse sweep: gradients of active values, accumulated over their uses.
+  // The reverse sweep: gradients of active values, accumulated over their uses. The seed
+  // d loss / d loss = 1 is marked so that loss scaling can find it.
+  llvm::DenseSet<Operation *> forwardOps;
+  for (Operation &op : body.without_terminator())
+    forwardOps.insert(&op);
   OpBuilder b(ret);
   llvm::DenseMap<Value, Value> grads;
-  if (active.contains(lossValue))
-    grads[lossValue] = b.create<ConstantOp>(
+  if (active.contains(lossValue)) {
+    auto seed = b.create<ConstantOp>(
         lossValue.getLoc(),
         DenseElementsAttr::get(lossType, b.getFloatAttr(lossType.getElementType(), 1.0)));
+    seed->setAttr(kLossSeed, b.getUnitAttr());
+    grads[lossValue] = seed;
+  }
   SmallVector<Operation *> ops;
   for (Operation &op : body.without_terminator())
     ops.push_back(&op);
@@ -202,6 +211,10 @@ LogicalResult AutodiffPass::run() {
         {NamedAttribute(StringAttr::get(&getContext(), kGradOf),
                         fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kParamName))}));
   }
+  // Everything built since the forward ops is the backward phase (check-numerics reports it).
+  for (Operation &op : body.without_terminator())
+    if (!forwardOps.contains(&op))
+      op.setAttr(kPhase, b.getStringAttr("backward"));
   b.create<func::ReturnOp>(ret.getLoc(), results);
   ret.erase();
   fn.setType(

@@ -31,6 +31,7 @@ constexpr StringLiteral kGradOf = "precis.grad_of";
 constexpr StringLiteral kStateName = "precis.state_name";
 constexpr StringLiteral kUpdates = "precis.updates";
 constexpr StringLiteral kLr = "precis.lr";
+constexpr StringLiteral kPhase = "precis.phase";
 
 enum class Kind { Sgd, Adam, AdamW };
 
@@ -181,6 +182,8 @@ LogicalResult OptimizerPass::run() {
   auto ret = cast<func::ReturnOp>(grads.getBody().front().getTerminator());
   for (Operation &op : grads.getBody().front().without_terminator())
     b.clone(op, map);
+  // The optimizer's own ops (marked `precis.phase = "optimizer"` at the end) follow these.
+  Operation *lastCloned = body->empty() ? nullptr : &body->back();
   Location loc = ret.getLoc();
   Value loss = map.lookup(ret.getOperand(0));
   SmallVector<Value> paramGrads;
@@ -236,6 +239,9 @@ LogicalResult OptimizerPass::run() {
   results.append(newState);
   results.push_back(newStep);
   results.push_back(loss);
+  for (Operation &op : llvm::make_range(
+           lastCloned ? std::next(lastCloned->getIterator()) : body->begin(), body->end()))
+    op.setAttr(kPhase, b.getStringAttr("optimizer"));
   b.create<func::ReturnOp>(loc, results);
   return success();
 }

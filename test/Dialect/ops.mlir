@@ -74,6 +74,8 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %23 = precis.not %22 : tensor<4x8xi1>
   // CHECK: precis.where %{{.*}}, %{{.*}}, %{{.*}} : (tensor<4x8xi1>, tensor<8xf32>, tensor<f32>) -> tensor<4x8xf32>
   %24 = precis.where %23, %b, %s : (tensor<4x8xi1>, tensor<8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  // CHECK: precis.all_finite %{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<8xf32> -> tensor<i1>
+  %allf = precis.all_finite %a, %b : tensor<4x8xf32>, tensor<8xf32> -> tensor<i1>
   // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xbf16>
   %25 = precis.cast %a : tensor<4x8xf32> to tensor<4x8xbf16>
   // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xf8E4M3FN>
@@ -168,4 +170,22 @@ func.func @optimizer_updates(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tenso
   // CHECK: precis.adam_update {{.*}} {decoupled = true, weight_decay = 0.00999999977 : f32}
   %3:3 = precis.adam_update %p, %g, %m, %v, %step, %lr {decoupled = true, weight_decay = 0.01 : f32} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>, tensor<f32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
   return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @fusion
+func.func @fusion(%x: tensor<8x64xbf16>, %b: tensor<64xbf16>) -> tensor<8x64xbf16> {
+  // CHECK: %[[R:.*]] = precis.fusion(%{{.*}}, %{{.*}} : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+  // CHECK-NEXT: ^bb0(%[[A:.*]]: tensor<8x64xbf16>, %[[B:.*]]: tensor<64xbf16>):
+  // CHECK-NEXT: %[[S:.*]] = precis.add %[[A]], %[[B]]
+  // CHECK-NEXT: %[[Y:.*]] = precis.relu %[[S]]
+  // CHECK-NEXT: precis.yield %[[Y]] : tensor<8x64xbf16>
+  %r = precis.fusion (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+  ^bb0(%a0: tensor<8x64xbf16>, %a1: tensor<64xbf16>):
+    %0 = precis.add %a0, %a1 : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+    %1 = precis.relu %0 : tensor<8x64xbf16>
+    precis.yield %1 : tensor<8x64xbf16>
+  }
+  return %r : tensor<8x64xbf16>
 }

@@ -2,7 +2,8 @@
 // RUN: precis-opt %s -split-input-file -precis-autodiff='freeze=embed.*,other' | FileCheck %s --check-prefix=FROZEN
 
 // MLP: gemm + gelu + softmax cross-entropy. Both parameters become arguments (initializer
-// order) and get gradients; the loss keeps its ONNX name.
+// order) and get gradients; the loss keeps its ONNX name. The ops of the reverse sweep carry
+// precis.phase = "backward" (the forward ops none), the seed also precis.loss_seed.
 // CHECK-LABEL: func.func @forward
 // CHECK-LABEL: func.func @gradients
 // CHECK-SAME: (%[[X:arg[0-9]+]]: tensor<4x3xf32> {precis.onnx_name = "x"}, %[[T:arg[0-9]+]]: tensor<4xi64> {precis.onnx_name = "t"}, %[[W:arg[0-9]+]]: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %[[B:arg[0-9]+]]: tensor<2xf32> {precis.param_name = "fc.bias"})
@@ -11,13 +12,13 @@
 // CHECK: %[[Y:.*]] = precis.gemm %[[X]], %[[W]], %[[B]] {transpose_b = true}
 // CHECK: %[[G:.*]] = precis.gelu %[[Y]]
 // CHECK: %[[L:.*]], %[[LP:.*]] = precis.softmax_cross_entropy mean %[[G]], %[[T]]
-// CHECK: %[[ONE:.*]] = precis.constant dense<1.000000e+00> : tensor<f32>
-// CHECK: %[[DLP:.*]] = precis.nll_loss_grad mean %[[ONE]], %[[T]]
+// CHECK: %[[ONE:.*]] = precis.constant dense<1.000000e+00> : tensor<f32> {precis.loss_seed, precis.phase = "backward"}
+// CHECK: %[[DLP:.*]] = precis.nll_loss_grad mean %[[ONE]], %[[T]] {precis.phase = "backward"}
 // CHECK: precis.exp %[[LP]]
 // CHECK: precis.erf
-// CHECK: %[[DW:.*]] = precis.gemm %[[DY:[0-9]+]], %[[X]] {transpose_a = true} : (tensor<4x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
-// CHECK: %[[DB0:.*]] = precis.reduce_sum %[[DY]] {axes = array<i64: 0>}
-// CHECK: %[[DB:.*]] = precis.reshape %[[DB0]] : tensor<1x2xf32> to tensor<2xf32>
+// CHECK: %[[DW:.*]] = precis.gemm %[[DY:[0-9]+]], %[[X]] {precis.phase = "backward", transpose_a = true} : (tensor<4x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+// CHECK: %[[DB0:.*]] = precis.reduce_sum %[[DY]] {axes = array<i64: 0>, precis.phase = "backward"}
+// CHECK: %[[DB:.*]] = precis.reshape %[[DB0]] {precis.phase = "backward"} : tensor<1x2xf32> to tensor<2xf32>
 // CHECK: return %[[L]], %[[DW]], %[[DB]]
 func.func @forward(%x: tensor<4x3xf32> {precis.onnx_name = "x"}, %t: tensor<4xi64> {precis.onnx_name = "t"}) -> (tensor<f32> {precis.onnx_name = "loss"}) {
   %w = precis.parameter "fc.weight" = dense<0.5> : tensor<2x3xf32>
@@ -45,7 +46,7 @@ func.func @forward(%x: tensor<4x3xf32> {precis.onnx_name = "x"}, %t: tensor<4xi6
 // FROZEN-DAG: precis.parameter "mask"
 // FROZEN: %[[H:.*]] = precis.matmul %[[X]], %[[W1]]
 // FROZEN: %[[HM:.*]] = precis.where
-// FROZEN: %[[DW2:.*]] = precis.matmul %[[HM]], %{{.*}} {transpose_lhs = true} : (tensor<4x3xf32>, tensor<4x2xf32>) -> tensor<3x2xf32>
+// FROZEN: %[[DW2:.*]] = precis.matmul %[[HM]], %{{.*}} {precis.phase = "backward", transpose_lhs = true} : (tensor<4x3xf32>, tensor<4x2xf32>) -> tensor<3x2xf32>
 // FROZEN-NOT: precis.matmul
 // FROZEN: return %{{.*}}, %[[DW2]]
 func.func @forward(%x: tensor<4x3xf32>) -> tensor<f32> {
@@ -75,9 +76,9 @@ func.func @forward(%x: tensor<4x3xf32>) -> tensor<f32> {
 // CHECK: %[[DZ:.*]] = precis.add %[[G1]], %[[G2]]
 // CHECK: %[[DY:.*]] = precis.mul %[[DZ]], %[[S]]
 // CHECK: %[[DSF:.*]] = precis.mul %[[DZ]], %[[Y]]
-// CHECK: %[[DS:.*]] = precis.reduce_sum %[[DSF]] {axes = array<i64: 1>} : (tensor<4x3xf32>) -> tensor<4x1xf32>
-// CHECK: %[[DB0:.*]] = precis.reduce_sum %[[DY]] {axes = array<i64: 0>} : (tensor<4x3xf32>) -> tensor<1x3xf32>
-// CHECK: %[[DB:.*]] = precis.reshape %[[DB0]] : tensor<1x3xf32> to tensor<3xf32>
+// CHECK: %[[DS:.*]] = precis.reduce_sum %[[DSF]] {axes = array<i64: 1>, precis.phase = "backward"} : (tensor<4x3xf32>) -> tensor<4x1xf32>
+// CHECK: %[[DB0:.*]] = precis.reduce_sum %[[DY]] {axes = array<i64: 0>, precis.phase = "backward"} : (tensor<4x3xf32>) -> tensor<1x3xf32>
+// CHECK: %[[DB:.*]] = precis.reshape %[[DB0]] {precis.phase = "backward"} : tensor<1x3xf32> to tensor<3xf32>
 // CHECK: return %{{.*}}, %[[DB]], %[[DS]]
 func.func @forward(%x: tensor<4x3xf32>) -> tensor<f32> {
   %b = precis.parameter "bias" = dense<0.5> : tensor<3xf32>

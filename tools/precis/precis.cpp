@@ -1,8 +1,7 @@
 //===- precis.cpp - the precis driver ---------------------------*- C++ -*-===//
 //
 // `precis <subcommand> ...`: the user-facing driver. Each subcommand parses its own options
-// and calls into lib/ (compiler) or the runtime; subcommands not implemented yet are listed
-// as planned.
+// and calls into lib/ (compiler) or the runtime.
 // Diagnostics print as `file[:line:col]: [node 'name': ]error: message`.
 //
 //===----------------------------------------------------------------------===//
@@ -10,10 +9,13 @@
 #include "precis/Import/OnnxImporter.h"
 #include "precis/InitAll.h"
 #include "precis/Target/Artifact.h"
+#include "precis/Target/CudaEmitter.h"
+#include "precis/Transforms/Precision.h"
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Session.h"
 #include "precis/runtime/numerics.h"
 
+#include "Calibrate.h"
 #include "Export.h"
 #include "precis/runtime/Training.h"
 
@@ -37,6 +39,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 using namespace llvm;
@@ -46,7 +49,7 @@ namespace {
 struct Subcommand {
   StringRef name;
   StringRef summary;
-  int (*run)(int argc, char **argv); // null: planned, not implemented yet
+  int (*run)(int argc, char **argv);
 };
 
 //===----------------------------------------------------------------------===//
@@ -222,15 +225,40 @@ struct OptimizerFlags {
   cl::opt<std::string> betas{"betas", cl::desc("Adam betas (default 0.9,0.999)"),
                              cl::value_desc("B1,B2")};
   cl::opt<double> eps{"eps", cl::desc("Adam epsilon"), cl::init(1e-8)};
+  cl::opt<bool> lossScaling{
+      "loss-scaling", cl::desc("Dynamic loss scaling (torch GradScaler: scale 2^16, x2 every "
+                               "2000 clean steps, x0.5 and skip the step on inf/NaN)")};
+  cl::opt<double> initScale{"init-scale", cl::desc("Initial loss scale (with --loss-scaling)"),
+                            cl::init(65536.0)};
 
   /// Whether any of the flags was given.
   bool given() const {
     return optimizer.getNumOccurrences() || momentum.getNumOccurrences() ||
-           weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences();
+           weightDecay.getNumOccurrences() || betas.getNumOccurrences() ||
+           eps.getNumOccurrences() || lossScaling.getNumOccurrences() ||
+           initScale.getNumOccurrences();
   }
 
-  /// Checks the flags and spells them as precis-optimizer's options.
-  precis::rt::Status passOptions(std::string *options) const {
+  /// Checks the flags and spells the passes that build the training step: precis-autodiff,
+  /// precis-optimizer with its options, and precis-loss-scaling with --loss-scaling.
+  /// Loss scaling is on with --loss-scaling, or by default when `scaleByDefault` (fp16);
+  /// --loss-scaling=false turns it off.
+  precis::rt::Status trainPipeline(std::string *pipeline, bool scaleByDefault = false) const {
+    std::string options;
+    PRECIS_RETURN_IF_ERROR(optimizerOptions(&options));
+    *pipeline = "precis-autodiff,precis-optimizer{" + options + "}";
+    const bool scaling = lossScaling.getNumOccurrences() ? bool(lossScaling) : scaleByDefault;
+    if (initScale.getNumOccurrences() && !scaling)
+      return precis::rt::invalidArgument("--init-scale needs --loss-scaling");
+    if (!(initScale > 0) || !std::isfinite(initScale))
+      return precis::rt::invalidArgument("--init-scale must be positive and finite");
+    if (scaling)
+      *pipeline += ",precis-loss-scaling{init-scale=" + exact(initScale) + "}";
+    return precis::rt::Status::ok();
+  }
+
+  /// Checks the optimizer flags and spells them as precis-optimizer's options.
+  precis::rt::Status optimizerOptions(std::string *options) const {
     if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw")
       return precis::rt::invalidArgument("unknown optimizer '" + optimizer +
                                          "' (expected sgd, adam or adamw)");
@@ -260,12 +288,127 @@ struct OptimizerFlags {
   }
 };
 
-/// Runs precis-autodiff and precis-optimizer with `optimizerOptions` on `module`, adding
-/// @gradients and @train_step; false after printing diagnostics.
-bool addTrainStep(mlir::ModuleOp module, StringRef optimizerOptions, StringRef tool) {
+/// The precision flags of `compile`, `train` and `report` (docs/precision.md); construct one
+/// as a function-local static, like OptimizerFlags.
+struct PrecisionFlags {
+  cl::opt<std::string> precision{
+      "precision", cl::desc("fp32, bf16, fp16, fp8 or auto (default fp32)"), cl::init("fp32")};
+  cl::opt<std::string> rules{"rules",
+                             cl::desc("JSON file of precision overrides by op kind or node name"),
+                             cl::value_desc("rules.json")};
+  cl::opt<std::string> fp8Recipe{
+      "fp8-recipe", cl::desc("fp8 scaling: delayed (amax history, default) or current"),
+      cl::init("delayed")};
+  cl::opt<int64_t> fp8History{"fp8-history", cl::desc("fp8 amax history length (default 16)"),
+                              cl::init(16)};
+  cl::opt<std::string> fp8AmaxCompute{
+      "fp8-amax-compute", cl::desc("max (default) or most_recent over the amax history"),
+      cl::init("max")};
+  cl::opt<int64_t> fp8Margin{"fp8-margin",
+                             cl::desc("fp8 scale = fp8_max / amax / 2^margin (default 0)"),
+                             cl::init(0)};
+  cl::opt<std::string> calibrateData{
+      "calibrate", cl::desc("--precision auto: measure on the first batch of this .npz"),
+      cl::value_desc("data.npz")};
+  cl::opt<double> tolerance{
+      "tolerance",
+      cl::desc("--precision auto: largest relative error against fp32 a GEMM may have in fp8 "
+               "or bf16 (default 0.05)"),
+      cl::init(0.05)};
+  cl::opt<std::string> calibrationOut{
+      "calibration-out", cl::desc("--precision auto: also keep the measurements (JSON)"),
+      cl::value_desc("calibration.json")};
+
+  /// Where `prepare` wrote the calibration evidence (--precision auto).
+  std::string calibrationFile;
+
+  /// Checks the flags and spells the pass pipeline that applies them ("" for plain fp32).
+  /// For --precision auto, call `prepare` on the imported model first.
+  precis::rt::Status pipeline(std::string *out) const {
+    const std::string &p = precision;
+    if (p != "fp32" && p != "bf16" && p != "fp16" && p != "fp8" && p != "auto")
+      return precis::rt::invalidArgument("unknown precision '" + p +
+                                         "' (expected fp32, bf16, fp16, fp8 or auto)");
+    if (!rules.empty() && !sys::fs::exists(rules))
+      return precis::rt::invalidArgument("cannot read the rules file '" + rules + "'");
+    if (p == "auto" && calibrateData.empty())
+      return precis::rt::invalidArgument(
+          "--precision auto needs a calibration batch: --calibrate data.npz");
+    if (p != "auto" && (calibrateData.getNumOccurrences() || tolerance.getNumOccurrences()))
+      return precis::rt::invalidArgument("--calibrate and --tolerance go with --precision auto");
+    if (!(tolerance > 0))
+      return precis::rt::invalidArgument("--tolerance must be positive");
+    out->clear();
+    if (p == "fp32" && rules.empty())
+      return precis::rt::Status::ok();
+    *out = "precis-assign-precision{precision=" + p;
+    if (!rules.empty())
+      *out += " rules=" + rules;
+    if (p == "auto")
+      *out += " calibration=" + calibrationFile + " tolerance=" + exact(tolerance);
+    *out += "},precis-insert-casts,canonicalize,cse";
+    if (p == "fp8" || p == "auto") {
+      if (fp8Recipe != "delayed" && fp8Recipe != "current")
+        return precis::rt::invalidArgument("--fp8-recipe must be delayed or current");
+      if (fp8AmaxCompute != "max" && fp8AmaxCompute != "most_recent")
+        return precis::rt::invalidArgument("--fp8-amax-compute must be max or most_recent");
+      if (fp8History < 1 || fp8Margin < 0)
+        return precis::rt::invalidArgument("--fp8-history must be >= 1 and --fp8-margin >= 0");
+      *out += ",precis-fp8-scaling{recipe=" + fp8Recipe + " history=" +
+              std::to_string(fp8History) + " amax-compute=" + fp8AmaxCompute +
+              " margin=" + std::to_string(fp8Margin) + "},canonicalize,cse";
+    }
+    return precis::rt::Status::ok();
+  }
+
+  /// --precision auto: runs the calibration batch through `module`'s fp32 @forward and writes
+  /// the evidence the pipeline reads (to --calibration-out, or a temporary file). A no-op for
+  /// other precisions; false after printing an error.
+  bool prepare(mlir::ModuleOp module, StringRef tool) {
+    if (precision != "auto")
+      return true;
+    if (!calibrationOut.empty()) {
+      calibrationFile = calibrationOut;
+    } else {
+      SmallString<128> path;
+      if (sys::fs::createTemporaryFile("precis-calibration", "json", path)) {
+        errs() << tool << ": error: cannot create a temporary file\n";
+        return false;
+      }
+      calibrationFile = path.str().str();
+      removeCalibration = true;
+    }
+    errs() << tool << ": calibrating on the first batch of " << calibrateData << "\n";
+    return precis::calibrate(module, calibrateData, calibrationFile, tool);
+  }
+  ~PrecisionFlags() {
+    if (removeCalibration)
+      sys::fs::remove(calibrationFile);
+  }
+  bool removeCalibration = false;
+};
+
+/// Runs `pipeline` (PrecisionFlags::pipeline) on `module`; false after printing diagnostics.
+bool applyPrecision(mlir::ModuleOp module, StringRef pipeline, StringRef tool) {
+  if (pipeline.empty())
+    return true;
   precis::registerAllPasses();
   mlir::PassManager pm(module->getContext());
-  std::string pipeline = ("precis-autodiff,precis-optimizer{" + optimizerOptions + "}").str();
+  std::string error;
+  raw_string_ostream errorStream(error);
+  if (failed(mlir::parsePassPipeline(pipeline, pm, errorStream))) {
+    errs() << tool << ": error: cannot build the pipeline '" << pipeline << "': " << error << "\n";
+    return false;
+  }
+  return succeeded(pm.run(module));
+}
+
+/// Runs `trainPipeline` (OptimizerFlags::trainPipeline) on `module`, adding @gradients and
+/// @train_step; false after printing diagnostics.
+bool addTrainStep(mlir::ModuleOp module, StringRef trainPipeline, StringRef tool) {
+  precis::registerAllPasses();
+  mlir::PassManager pm(module->getContext());
+  std::string pipeline = trainPipeline.str();
   std::string error;
   raw_string_ostream errorStream(error);
   if (failed(mlir::parsePassPipeline(pipeline, pm, errorStream))) {
@@ -279,11 +422,17 @@ bool addTrainStep(mlir::ModuleOp module, StringRef optimizerOptions, StringRef t
 // compile
 //===----------------------------------------------------------------------===//
 
-/// Checks `--target`; only the CPU backend exists so far.
+/// Checks `--target`: cpu, or cuda when this build has NVRTC to compile its kernels.
 bool targetOption(StringRef target, StringRef tool) {
-  if (target == "cpu")
+  if (target == "cpu" || (target == "cuda" && precis::cudaCompilerAvailable()))
     return true;
-  errs() << tool << ": unsupported target '" << target << "' (this build supports: cpu)\n";
+  if (target == "cuda") {
+    errs() << tool << ": error: the cuda target is not available in this build (the CUDA "
+                      "toolkit was not found when it was configured); this build supports: cpu\n";
+    return false;
+  }
+  errs() << tool << ": unsupported target '" << target << "' (this build supports: cpu"
+         << (precis::cudaCompilerAvailable() ? ", cuda" : "") << ")\n";
   return false;
 }
 
@@ -292,8 +441,13 @@ int runCompile(int argc, char **argv) {
                                     cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
   static cl::opt<std::string> output("o", cl::Required, cl::desc("Output artifact"),
                                      cl::value_desc("model.precis"));
-  static cl::opt<std::string> target("target", cl::desc("Backend to compile for"),
+  static cl::opt<std::string> target("target", cl::desc("Backend to compile for: cpu or cuda"),
                                      cl::init("cpu"));
+  static cl::opt<std::string> arch("arch", cl::desc("GPU architecture of the cuda target"),
+                                   cl::init("sm_90a"), cl::value_desc("sm_XX"));
+  static cl::opt<std::string> dumpKernels(
+      "dump-kernels", cl::desc("cuda target: also write each kernel's CUDA C++ and PTX to DIR"),
+      cl::value_desc("DIR"));
   static cl::opt<int64_t> batch(
       "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
   static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
@@ -301,6 +455,7 @@ int runCompile(int argc, char **argv) {
       "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
                         "'precis train'; the optimizer flags below are baked in"));
   static OptimizerFlags optimizerFlags;
+  static PrecisionFlags precisionFlags;
   mlir::registerAsmPrinterCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
                               "precis compile: model -> .precis artifact (inference, or "
@@ -314,22 +469,45 @@ int runCompile(int argc, char **argv) {
     return 1;
   }
   if (train) {
-    if (precis::rt::Status s = optimizerFlags.passOptions(&optimizerOptions); !s) {
+    if (precis::rt::Status s = optimizerFlags.trainPipeline(&optimizerOptions, precisionFlags.precision == "fp16"); !s) {
       errs() << "precis compile: error: " << s.message() << "\n";
       return 1;
     }
+  }
+
+  std::string precisionPipeline;
+  if (precis::rt::Status s = precisionFlags.pipeline(&precisionPipeline); !s) {
+    errs() << "precis compile: error: " << s.message() << "\n";
+    return 1;
   }
 
   CompilerContext compiler;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
   if (!module)
     return 1;
+  if (!precisionFlags.prepare(*module, "precis compile") ||
+      !precisionFlags.pipeline(&precisionPipeline))
+    return 1;
   if (train && !addTrainStep(*module, optimizerOptions, "precis compile"))
+    return 1;
+  if (!applyPrecision(*module, precisionPipeline, "precis compile"))
+    return 1;
+  if (target == "cuda" && !StringRef(arch).starts_with("sm_")) {
+    errs() << "precis compile: error: --arch expects sm_XX (e.g. sm_90a), got '" << arch << "'\n";
+    return 1;
+  }
+  if (target != "cuda" && (arch.getNumOccurrences() || !dumpKernels.empty())) {
+    errs() << "precis compile: error: --arch and --dump-kernels need --target cuda\n";
+    return 1;
+  }
+  // The CUDA target runs each fusion group as one kernel (docs/cuda.md).
+  if (target == "cuda" && !applyPrecision(*module, "func.func(precis-fuse)", "precis compile"))
     return 1;
   if (emitMlir)
     module->print(outs(), mlir::OpPrintingFlags());
   precis::ArtifactOptions artifactOptions;
-  artifactOptions.target = target;
+  artifactOptions.target = target == "cuda" ? "cuda:" + arch : std::string(target);
+  artifactOptions.kernelDumpDir = dumpKernels;
   precis::ArtifactStats stats;
   if (failed(precis::writeArtifactFile(*module, artifactOptions, output, &stats)))
     return 1;
@@ -407,8 +585,14 @@ int runRun(int argc, char **argv) {
   static cl::opt<std::string> function("function", cl::desc("Function to run"),
                                        cl::init("forward"));
   static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+  static cl::opt<std::string> device(
+      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
+      cl::value_desc("cpu|cuda"));
   static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
                                 cl::init(0));
+  static cl::opt<bool> checkNumerics(
+      "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
+                                 "naming it and its input ranges"));
   cl::ParseCommandLineOptions(argc, argv, "precis run: run an artifact or model on the CPU\n");
   const char *tool = "precis run";
   auto fail = [&](const precis::rt::Status &status) {
@@ -418,6 +602,8 @@ int runRun(int argc, char **argv) {
 
   precis::rt::SessionOptions options;
   options.numThreads = threads;
+  options.backend = device;
+  options.checkNumerics = checkNumerics;
   std::unique_ptr<precis::rt::Session> session;
   if (precis::rt::Status s = openSession(model, options, batch, &session); !s)
     return fail(s);
@@ -547,6 +733,9 @@ int runBench(int argc, char **argv) {
   static cl::opt<std::string> function("function", cl::desc("Function to time"),
                                        cl::init("forward"));
   static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+  static cl::opt<std::string> device(
+      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
+      cl::value_desc("cpu|cuda"));
   static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
                                 cl::init(0));
   static cl::opt<int> warmup("warmup", cl::desc("Untimed runs first"), cl::init(10));
@@ -572,6 +761,7 @@ int runBench(int argc, char **argv) {
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
   precis::rt::SessionOptions options;
   options.numThreads = threads;
+  options.backend = device;
   std::unique_ptr<precis::rt::Session> session;
   const Clock::time_point loadStart = Clock::now();
   if (precis::rt::Status s = openSession(model, options, batch, &session); !s)
@@ -663,13 +853,17 @@ int runBench(int argc, char **argv) {
 /// Imports `path`, adds its training step with `optimizerOptions` and compiles the module
 /// into `*bytes`; false after printing diagnostics.
 bool compileTrainStep(StringRef path, int64_t batch, StringRef optimizerOptions,
-                      std::vector<char> *bytes) {
+                      PrecisionFlags &precisionFlags, std::vector<char> *bytes) {
   CompilerContext compiler;
   precis::ImportOptions importOptions;
   if (batch > 0)
     importOptions.batchSize = batch;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
-  return module && addTrainStep(*module, optimizerOptions, "precis train") &&
+  std::string precisionPipeline;
+  return module && precisionFlags.prepare(*module, "precis train") &&
+         precisionFlags.pipeline(&precisionPipeline) &&
+         addTrainStep(*module, optimizerOptions, "precis train") &&
+         applyPrecision(*module, precisionPipeline, "precis train") &&
          succeeded(precis::buildArtifact(*module, {}, *bytes));
 }
 
@@ -714,9 +908,11 @@ int runTrain(int argc, char **argv) {
       "batch-size", cl::desc("Rows per step (default: the model's batch dimension)"),
       cl::value_desc("B"), cl::init(0));
   static OptimizerFlags optimizerFlags;
+  static PrecisionFlags precisionFlags;
   static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0));
   static cl::opt<std::string> logPath(
-      "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}) to this file"),
+      "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
+                      "\"loss_scale\" with loss scaling) to this file"),
       cl::value_desc("losses.jsonl"));
   static cl::opt<std::string> checkpointDir("checkpoint-dir",
                                             cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
@@ -733,6 +929,12 @@ int runTrain(int argc, char **argv) {
       "shuffle", cl::desc("Permute the rows once, seeded (Fisher-Yates with splitmix64)"),
       cl::value_desc("SEED"), cl::init(-1));
   static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+  static cl::opt<std::string> device(
+      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
+      cl::value_desc("cpu|cuda"));
+  static cl::opt<bool> checkNumerics(
+      "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
+                                 "naming it, its phase and its input ranges"));
   cl::ParseCommandLineOptions(argc, argv,
                               "precis train: compile the training step of a model and run it "
                               "over a dataset on the CPU\n");
@@ -762,21 +964,30 @@ int runTrain(int argc, char **argv) {
   const bool artifact = StringRef(model).ends_with(".precis");
   precis::rt::SessionOptions sessionOptions;
   sessionOptions.numThreads = threads;
+  sessionOptions.backend = device;
   sessionOptions.copyParameters = true;
+  sessionOptions.checkNumerics = checkNumerics;
   std::unique_ptr<precis::rt::Session> session;
   if (artifact) {
     if (optimizerFlags.given())
-      return usage("--optimizer, --momentum, --weight-decay, --betas and --eps were fixed when " +
+      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps and --loss-scaling "
+                   "were fixed when " +
                    model + " was compiled (precis compile --train); drop them");
+    if (precisionFlags.precision.getNumOccurrences() || precisionFlags.rules.getNumOccurrences())
+      return usage("--precision and --rules were fixed when " + model +
+                   " was compiled (precis compile --train); drop them");
     if (precis::rt::Status s = precis::rt::Session::createFromFile(model, sessionOptions, &session);
         !s)
       return fail(s);
   } else {
     std::string options;
-    if (precis::rt::Status s = optimizerFlags.passOptions(&options); !s)
+    if (precis::rt::Status s = optimizerFlags.trainPipeline(&options, precisionFlags.precision == "fp16"); !s)
+      return fail(s);
+    std::string precisionPipeline;
+    if (precis::rt::Status s = precisionFlags.pipeline(&precisionPipeline); !s)
       return fail(s);
     std::vector<char> bytes;
-    if (!compileTrainStep(model, batchSize, options, &bytes))
+    if (!compileTrainStep(model, batchSize, options, precisionFlags, &bytes))
       return fail(
           precis::rt::invalidArgument("cannot compile the training step of '" + model + "'"));
     if (precis::rt::Status s = precis::rt::Session::createFromMemory(bytes.data(), bytes.size(),
@@ -804,8 +1015,9 @@ int runTrain(int argc, char **argv) {
       if (precis::rt::Status s = session->getParameter(in.name, &inputs[i]); !s)
         return fail(s);
       break;
-    case TrainInput::State:
-      inputs[i] = zerosLike(in);
+    case TrainInput::State: // zeros, or the initial value the artifact records (loss scale)
+      if (precis::rt::Status s = session->initialValue("train_step", i, &inputs[i]); !s)
+        return fail(s);
       break;
     case TrainInput::Step:
       stepSlot = i;
@@ -833,6 +1045,11 @@ int runTrain(int argc, char **argv) {
                    "), whose batch dimension the model fixes");
   std::vector<size_t> outputSlot(info->outputs.size(), numInputs);
   size_t lossOutput = info->outputs.size();
+  size_t scaleSlot = numInputs; // the loss scale, when the step has one
+  for (size_t i = 0; i < numInputs; ++i)
+    if (info->inputs[i].name == "loss_scale" && kinds[i] == TrainInput::State &&
+        info->inputs[i].dtype == precis::rt::DType::F32 && inputs[i].numElements() == 1)
+      scaleSlot = i;
   for (size_t o = 0; o < info->outputs.size(); ++o) {
     const std::string &name = info->outputs[o].name;
     if (name == "loss") {
@@ -889,8 +1106,7 @@ int runTrain(int argc, char **argv) {
       return usage("--shuffle " + std::to_string(shuffleSeed) + " differs from the seed " +
                    std::to_string(*savedSeed->as<int64_t>()) + " " + path + " was trained with");
     shuffleSeed = *savedSeed->as<int64_t>();
-    errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path,
-                      static_cast<int64_t>(*inputs[stepSlot].as<float>()));
+    errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path, cursor);
   }
   if (shuffleSeed >= 0)
     data.shuffle(static_cast<uint64_t>(shuffleSeed));
@@ -917,9 +1133,11 @@ int runTrain(int argc, char **argv) {
     return precis::rt::Status::ok();
   };
 
-  // The loop: one batch per step; the step's outputs are the next step's inputs.
+  // The loop: one batch per step; the step's outputs are the next step's inputs. Steps count
+  // batches (the data cursor): with loss scaling, a skipped step leaves the optimizer's step
+  // counter behind, as in torch.
   using Clock = std::chrono::steady_clock;
-  const int64_t first = static_cast<int64_t>(*inputs[stepSlot].as<float>());
+  const int64_t first = cursor;
   if (first >= steps)
     errs() << formatv("{0}: already at step {1}; nothing to do for --steps {2}\n", tool, first,
                       steps.getValue());
@@ -941,8 +1159,10 @@ int runTrain(int argc, char **argv) {
       if (o != lossOutput)
         inputs[outputSlot[o]] = std::move(outputs[o]);
     if (log) {
-      *log << json::Value(json::Object{{"step", step}, {"loss", static_cast<double>(loss)}})
-           << "\n";
+      json::Object entry{{"step", step}, {"loss", static_cast<double>(loss)}};
+      if (scaleSlot != numInputs) // the scale after this step's update, as scaler.get_scale()
+        entry["loss_scale"] = static_cast<double>(*inputs[scaleSlot].as<float>());
+      *log << json::Value(std::move(entry)) << "\n";
       log->flush();
     }
     if (step % every == 0 || step == steps) {
@@ -996,12 +1216,172 @@ int runExport(int argc, char **argv) {
 // Dispatch.
 //===----------------------------------------------------------------------===//
 
+//===----------------------------------------------------------------------===//
+// report
+//===----------------------------------------------------------------------===//
+
+/// One row of the precision report.
+struct ReportRow {
+  std::string node, op, phase, in, out, acc, rule, reason;
+};
+
+/// The rows of `fn`: every op with a precision decision, in execution order.
+std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
+  std::vector<ReportRow> rows;
+  for (mlir::Operation &op : fn.getBody().front().without_terminator()) {
+    std::optional<mlir::precis::Decision> d = mlir::precis::Decision::fromOp(&op);
+    if (!d)
+      continue;
+    ReportRow row;
+    row.node = mlir::precis::nodeName(op.getLoc()).str();
+    row.op = op.getName().stripDialect().str();
+    auto phase = op.getAttrOfType<mlir::StringAttr>(mlir::precis::kPhaseAttr);
+    row.phase = phase ? phase.getValue().str() : "forward";
+    row.in = d->in;
+    row.out = d->out;
+    row.acc = d->acc;
+    row.rule = d->rule;
+    row.reason = d->reason;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+int runReport(int argc, char **argv) {
+  static cl::opt<std::string> input(cl::Positional, cl::Required,
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
+  static PrecisionFlags precisionFlags;
+  static cl::opt<std::string> jsonPath("json", cl::desc("Also write the report as JSON"),
+                                       cl::value_desc("report.json"));
+  static cl::opt<bool> train(
+      "train", cl::desc("Report the training step (forward, backward and optimizer ops) "
+                        "instead of the forward function"));
+  static OptimizerFlags optimizerFlags;
+  static cl::opt<int64_t> batch(
+      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
+  static cl::opt<bool> all("all", cl::desc("List constants, parameters and inserted casts too"));
+  cl::ParseCommandLineOptions(argc, argv,
+                              "precis report: which precision every op runs in, and why\n");
+  const char *tool = "precis report";
+  precis::ImportOptions options;
+  if (!batchOption(batch, tool, options))
+    return 1;
+  if (!train && optimizerFlags.given()) {
+    errs() << tool << ": error: the optimizer flags need --train\n";
+    return 1;
+  }
+  std::string optimizerOptions, pipeline;
+  if (precis::rt::Status s = optimizerFlags.trainPipeline(&optimizerOptions, precisionFlags.precision == "fp16"); train && !s) {
+    errs() << tool << ": error: " << s.message() << "\n";
+    return 1;
+  }
+  // fp32 is a decision too: the report always runs the passes.
+  precis::rt::Status ps = precisionFlags.pipeline(&pipeline);
+  if (!ps) {
+    errs() << tool << ": error: " << ps.message() << "\n";
+    return 1;
+  }
+  if (pipeline.empty())
+    pipeline = "precis-assign-precision{precision=fp32},precis-insert-casts,canonicalize,cse";
+
+  CompilerContext compiler;
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
+  if (!module || !precisionFlags.prepare(*module, tool))
+    return 1;
+  if (precisionFlags.precision == "auto" && !precisionFlags.pipeline(&pipeline))
+    return 1;
+  if ((train && !addTrainStep(*module, optimizerOptions, tool)) ||
+      !applyPrecision(*module, pipeline, tool))
+    return 1;
+  StringRef fnName = train ? "train_step" : "forward";
+  auto fn = module->lookupSymbol<mlir::func::FuncOp>(fnName);
+  if (!fn) {
+    errs() << tool << ": error: the module has no @" << fnName << "\n";
+    return 1;
+  }
+  std::vector<ReportRow> rows = reportRows(fn);
+
+  // The table: every op that computes, then a summary.
+  std::map<std::string, int> byPrecision;
+  int casts = 0, scaling = 0;
+  std::vector<const ReportRow *> shown;
+  for (const ReportRow &row : rows) {
+    bool value = row.rule == "value" || row.rule == "no-float";
+    if (row.rule == "cast" || row.rule == "fp8.scaling")
+      ++(row.rule == "cast" ? casts : scaling);
+    else if (!value)
+      ++byPrecision[row.out.empty() ? row.in : row.out];
+    if (all || (!value && row.rule != "cast" && row.rule != "fp8.scaling"))
+      shown.push_back(&row);
+  }
+  size_t wNode = 4, wOp = 2, wPhase = 5, wIn = 2, wOut = 3, wAcc = 3, wRule = 4;
+  for (const ReportRow *r : shown) {
+    wNode = std::max(wNode, r->node.size());
+    wOp = std::max(wOp, r->op.size());
+    wPhase = std::max(wPhase, r->phase.size());
+    wIn = std::max(wIn, r->in.size());
+    wOut = std::max(wOut, r->out.size());
+    wAcc = std::max(wAcc, r->acc.size());
+    wRule = std::max(wRule, r->rule.size());
+  }
+  wNode = std::min<size_t>(wNode, 40);
+  auto line = [&](StringRef node, StringRef op, StringRef phase, StringRef in, StringRef out,
+                  StringRef acc, StringRef rule, StringRef reason) {
+    outs() << left_justify(node, wNode) << "  " << left_justify(op, wOp) << "  ";
+    if (train)
+      outs() << left_justify(phase, wPhase) << "  ";
+    outs() << left_justify(in, wIn) << "  " << left_justify(out, wOut) << "  "
+           << left_justify(acc, wAcc) << "  " << left_justify(rule, wRule) << "  " << reason
+           << "\n";
+  };
+  outs() << "precision report: " << input << ", @" << fnName << ", --precision "
+         << precisionFlags.precision << "\n\n";
+  line("node", "op", "phase", "in", "out", "acc", "rule", "reason");
+  for (const ReportRow *r : shown)
+    line(r->node.empty() ? "-" : r->node, r->op, r->phase, r->in.empty() ? "-" : r->in,
+         r->out.empty() ? "-" : r->out, r->acc.empty() ? "-" : r->acc, r->rule, r->reason);
+  outs() << "\n" << rows.size() << " ops:";
+  for (auto &[p, n] : byPrecision)
+    outs() << " " << n << " " << p << ",";
+  outs() << " " << casts << " casts inserted";
+  if (scaling)
+    outs() << ", " << scaling << " fp8 scaling ops";
+  outs() << " (--all lists them)\n";
+
+  if (!jsonPath.empty()) {
+    json::Array ops;
+    for (const ReportRow &r : rows)
+      ops.push_back(json::Object{{"node", r.node}, {"op", r.op}, {"phase", r.phase},
+                                 {"in", r.in}, {"out", r.out}, {"acc", r.acc},
+                                 {"rule", r.rule}, {"reason", r.reason}});
+    json::Object summary;
+    for (auto &[p, n] : byPrecision)
+      summary[p] = n;
+    summary["casts"] = casts;
+    summary["fp8_scaling_ops"] = scaling;
+    json::Value doc = json::Object{{"model", input.getValue()},
+                                   {"function", fnName},
+                                   {"precision", precisionFlags.precision.getValue()},
+                                   {"ops", std::move(ops)},
+                                   {"summary", std::move(summary)}};
+    if (Error err = writeToOutput(jsonPath, [&](raw_ostream &os) {
+          os << formatv("{0:2}", doc) << "\n";
+          return Error::success();
+        })) {
+      errs() << tool << ": error: cannot write '" << jsonPath << "': " << toString(std::move(err))
+             << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
 const Subcommand subcommands[] = {
     {"import", "ONNX model -> precis IR (func.func @forward)", runImport},
     {"compile", "model -> inference artifact (.precis)", runCompile},
     {"train", "train a model on an .npz dataset (sgd, adam, adamw), with checkpoints", runTrain},
     {"run", "run an artifact or model on .npy/.npz inputs", runRun},
-    {"report", "explain every precision decision [planned]", nullptr},
+    {"report", "which precision every op runs in, and why", runReport},
     {"export", "write a checkpoint's parameters back into an ONNX model", runExport},
     {"bench", "time a function of an artifact or model on the CPU", runBench},
 };
@@ -1031,10 +1411,6 @@ int main(int argc, char **argv) {
   for (const Subcommand &sub : subcommands) {
     if (sub.name != name)
       continue;
-    if (!sub.run) {
-      errs() << "precis: '" << name << "' is planned but not implemented yet\n";
-      return 1;
-    }
     // The subcommand sees "precis <name>" as its program name.
     std::string program = "precis " + name.str();
     std::vector<char *> args = {program.data()};

@@ -21,8 +21,11 @@
 namespace precis {
 
 struct ArtifactOptions {
-  /// "cpu" or "cuda:<arch>".
+  /// "cpu" or "cuda:<arch>" (e.g. "cuda:sm_90a").
   std::string target = "cpu";
+  /// CUDA target: when set, every kernel's source and PTX are also written to
+  /// `<dir>/<kernel name>.cu` and `.ptx` (for inspection and offline checks with ptxas).
+  std::string kernelDumpDir;
 };
 
 /// What the buffer plan achieved, for reports and tests.

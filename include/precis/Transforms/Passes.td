@@ -171,4 +171,254 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
 }
 
+def LossScalingPass : Pass<"precis-loss-scaling", "::mlir::ModuleOp"> {
+  let summary = "Dynamic loss scaling of @train_step (torch.cuda.amp.GradScaler semantics)";
+  let description = [{
+    Rewrites the `@train_step` of `precis-optimizer` so that it trains with a dynamic loss
+    scale, exactly as `torch.cuda.amp.GradScaler` does (`scaler.scale(loss).backward();
+    scaler.step(optimizer); scaler.update()`):
+
+    * two state arguments follow `step`: `loss_scale` (`tensor<f32>`, with
+      `precis.initial_value = dense<init-scale>`, which the artifact records so the runtime
+      starts from it) and `loss_scale.growth_tracker` (`tensor<f32>`, the count of clean
+      steps since the scale last changed, starting at 0); results with `precis.updates` of
+      the same names follow the new step count, so checkpoints carry both;
+    * the backward sweep starts from `scale` instead of 1: the `precis.constant` marked
+      `precis.loss_seed` by `precis-autodiff` is multiplied by the scale, so every gradient
+      is scaled (the loss result itself stays unscaled);
+    * before the first op of the optimizer phase (`precis.phase = "optimizer"`), the
+      gradients it reads are checked with `precis.all_finite` (the scaled values, as torch
+      does) and unscaled by `1 / scale`, computed in f32 (with `clip-grad-norm` the clipping
+      sees unscaled gradients, as after `scaler.unscale_`);
+    * if any gradient element is a NaN or an infinity, the step is skipped: every result
+      with `precis.updates` (parameters, optimizer state, the step counter) is its argument
+      again (`precis.where`), `scale *= backoff-factor` and the tracker becomes 0;
+    * otherwise the tracker counts the step, and when it reaches `growth-interval` the scale
+      becomes `scale * growth-factor` (kept only if finite) and the tracker 0.
+
+    The pass does not depend on the precision passes: on fp32 IR a power-of-two scale changes
+    no loss. New ops carry `precis.phase` (the seed scaling "backward", the rest
+    "optimizer").
+
+    Before (sgd, one parameter):
+
+    ```mlir
+    func.func @train_step(%w: tensor<3x2xf32> {precis.param_name = "w"},
+                          %step: tensor<f32> {precis.state_name = "step"}, %x: ..., %lr: ...)
+        -> (tensor<3x2xf32> {precis.updates = "w"}, tensor<f32> {precis.updates = "step"},
+            tensor<f32> {precis.onnx_name = "loss"}) {
+      ...
+      %one = precis.constant dense<1.0> : tensor<f32> {precis.loss_seed, ...}
+      ... backward from %one computing %dw ...
+      %step1 = precis.add %step, %c1 {precis.phase = "optimizer"} : ...
+      %w1 = precis.sgd_update %w, %dw, %step1, %lr {precis.phase = "optimizer"} : ...
+      return %w1, %step1, %loss : ...
+    }
+    ```
+
+    After:
+
+    ```mlir
+    func.func @train_step(%w: ..., %step: ...,
+        %scale: tensor<f32> {precis.initial_value = dense<65536.0> : tensor<f32>,
+                             precis.state_name = "loss_scale"},
+        %tracker: tensor<f32> {precis.state_name = "loss_scale.growth_tracker"}, %x: ..., %lr: ...)
+        -> (..., tensor<f32> {precis.updates = "step"},
+            tensor<f32> {precis.updates = "loss_scale"},
+            tensor<f32> {precis.updates = "loss_scale.growth_tracker"}, tensor<f32> ...) {
+      %one = precis.constant dense<1.0> : tensor<f32> {precis.loss_seed, ...}
+      %seed = precis.mul %one, %scale {precis.phase = "backward"} : ...
+      ... backward from %seed computing %dw ...
+      %ok = precis.all_finite %dw : tensor<3x2xf32> -> tensor<i1>
+      %inv = precis.reciprocal %scale : tensor<f32>
+      %dw1 = precis.mul %dw, %inv : ...
+      %step1 = precis.add %step, %c1 : ...
+      %w1 = precis.sgd_update %w, %dw1, %step1, %lr : ...
+      %w2 = precis.where %ok, %w1, %w : ...
+      %step2 = precis.where %ok, %step1, %step : ...
+      ... %scale2, %tracker2 as above ...
+      return %w2, %step2, %scale2, %tracker2, %loss : ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"initScale", "init-scale", "double", /*default=*/"65536.0",
+           "Initial loss scale (GradScaler init_scale, 2^16)">,
+    Option<"growthFactor", "growth-factor", "double", /*default=*/"2.0",
+           "Scale multiplier after growth-interval clean steps (> 1)">,
+    Option<"backoffFactor", "backoff-factor", "double", /*default=*/"0.5",
+           "Scale multiplier after a step with non-finite gradients (in (0, 1))">,
+    Option<"growthInterval", "growth-interval", "int64_t", /*default=*/"2000",
+           "Clean steps before the scale grows">,
+  ];
+  let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
+}
+
+def AssignPrecisionPass : Pass<"precis-assign-precision", "::mlir::ModuleOp"> {
+  let summary = "Decide every op's precision and record why (precis.decision)";
+  let description = [{
+    Gives every op of every function a `precis.decision` attribute: the precision of its
+    float operands (`in`) and results (`out`), the accumulation type of contractions (`acc`),
+    a rule id and the evidence (DESIGN.md decisions 2 and 3). It reads each op's precision
+    class from `PrecisionOpInterface`:
+
+    * compute ops run in `precision` with fp32 accumulation; under `fp8` a GEMM's forward
+      operands are E4M3 and its gradient operands (values computed from the loss gradient)
+      E5M2, and GEMMs fp8 tensor cores cannot run (dimensions not multiples of 16,
+      convolutions, two gradient operands) run in bf16 with that reason;
+    * sensitive ops (reductions, softmax, norms, exp/log/pow, losses, optimizer updates) run
+      in fp32;
+    * follow ops run in the widest precision among their activation operands (constants,
+      parameters and values computed from them alone do not vote), so casts stay few.
+
+    Under fp16 no op receives a constant or initializer outside fp16's finite range: it stays
+    fp32 with rule `range.fp16`. A `rules` JSON file overrides by op kind and node name
+    (globs, first match wins; rule `user.N`; docs/precision.md shows the format). With `precision=auto`, compute ops start in fp8
+    (bf16 where fp8 cannot run) and the `calibration` JSON file's measured errors against
+    fp32 move an op up to bf16 or fp32 when they exceed `tolerance` (rule `calibrated.error`).
+    The types do not change here; `precis-insert-casts` applies the decisions.
+
+    Before (`precision=bf16`):
+
+    ```mlir
+    %y = precis.matmul %x, %w : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+    %s = precis.softmax %y : tensor<4x8xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %y = precis.matmul %x, %w {precis.decision = {acc = "fp32", in = "bf16", out = "bf16",
+        reason = "compute-class op: bf16 operands, fp32 accumulation", rule = "compute"}}
+        : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+    %s = precis.softmax %y {precis.decision = {in = "fp32", out = "fp32",
+        reason = "sensitive-class op (softmax): fp32", rule = "sensitive"}} : tensor<4x8xf32>
+    ```
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"bf16\"",
+           "fp32, bf16, fp16, fp8 or auto">,
+    Option<"rules", "rules", "std::string", /*default=*/"\"\"",
+           "JSON file of user overrides by op kind and node name">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "JSON file of per-node calibration evidence (precision=auto)">,
+    Option<"tolerance", "tolerance", "double", /*default=*/"0.05",
+           "Largest relative error against fp32 auto accepts for an op">,
+  ];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
+def InsertCastsPass : Pass<"precis-insert-casts", "::mlir::ModuleOp"> {
+  let summary = "Apply the precision decisions: re-type ops and insert precis.cast";
+  let description = [{
+    Makes the types say what `precis-assign-precision` decided (DESIGN.md decision 1). Float
+    operands of another precision are cast once per value and target type, right after the
+    value's definition (so one low-precision copy of a master weight serves the forward and
+    the backward GEMMs); float results take the decided type; low-precision contractions get
+    `acc_type = f32`. Function signatures stay: results are cast back. Run `canonicalize`
+    after it: `precis.cast`'s folder removes chains that lose no bits (bf16 -> f32 -> bf16)
+    and keeps rounding round trips (f32 -> bf16 -> f32).
+
+    Before (decisions abbreviated):
+
+    ```mlir
+    %y = precis.matmul %x, %w {precis.decision = {in = "bf16", out = "bf16", ...}}
+        : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+    %s = precis.softmax %y {precis.decision = {in = "fp32", out = "fp32", ...}} : tensor<4x8xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %xb = precis.cast %x : tensor<4x16xf32> to tensor<4x16xbf16>
+    %wb = precis.cast %w : tensor<16x8xf32> to tensor<16x8xbf16>
+    %y = precis.matmul %xb, %wb {acc_type = f32, ...}
+        : (tensor<4x16xbf16>, tensor<16x8xbf16>) -> tensor<4x8xbf16>
+    %yf = precis.cast %y : tensor<4x8xbf16> to tensor<4x8xf32>
+    %s = precis.softmax %yf {...} : tensor<4x8xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
+def FusePass : Pass<"precis-fuse", "::mlir::func::FuncOp"> {
+  let summary = "Group ops into precis.fusion kernels (GEMM epilogues, element-wise, rows)";
+  let description = [{
+    Forms the groups the CUDA target compiles into one kernel each (docs/cuda.md has the
+    rule): a `matmul` with a bias-vector add and a ReLU or tanh-GELU epilogue;
+    chains of element-wise ops of one element count; and one reduction or normalisation over
+    trailing dimensions with the element-wise ops that feed and follow it. Splat constants are
+    cloned into the bodies. A group of one op stays a plain op.
+
+    Before:
+
+    ```mlir
+    %0 = precis.matmul %x, %w : (tensor<8x32xbf16>, tensor<32x64xbf16>) -> tensor<8x64xbf16>
+    %1 = precis.add %0, %b : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+    %2 = precis.relu %1 : tensor<8x64xbf16>
+    ```
+
+    After:
+
+    ```mlir
+    %2 = precis.fusion (%x, %w, %b : tensor<8x32xbf16>, tensor<32x64xbf16>, tensor<64xbf16>)
+        -> tensor<8x64xbf16> {
+    ^bb0(%a: tensor<8x32xbf16>, %w0: tensor<32x64xbf16>, %b0: tensor<64xbf16>):
+      %0 = precis.matmul %a, %w0 : (tensor<8x32xbf16>, tensor<32x64xbf16>) -> tensor<8x64xbf16>
+      %1 = precis.add %0, %b0 : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+      %2 = precis.relu %1 : tensor<8x64xbf16>
+      precis.yield %2 : tensor<8x64xbf16>
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
+def Fp8ScalingPass : Pass<"precis-fp8-scaling", "::mlir::ModuleOp"> {
+  let summary = "Per-tensor scales for fp8 GEMMs (Transformer Engine delayed or current scaling)";
+  let description = [{
+    Rewrites every GEMM with fp8 operands (as `precis-insert-casts` leaves them: casts to
+    `f8E4M3FN` / `f8E5M2`) into `precis.scaled_matmul` on quantized operands
+    `cast(x * scale)` with the `1 / scale` descale factors as operands, where
+    `scale = fp8_max / amax / 2^margin` (1 where amax is 0 or not finite; fp8_max is 448
+    for E4M3 and 57344 for E5M2).
+
+    With `recipe=delayed` (in `@train_step`; elsewhere there is no state and scaling is
+    current), amax is the maximum (`amax-compute=max`) or the latest entry
+    (`most_recent`) of an amax history of length `history` kept in the training state as
+    `fp8.<k>.amax_history` (an argument before `step` and a result before the new step); the
+    step pushes the operand's current amax. With `recipe=current`, amax is the operand's own
+    in this step. A value read by several GEMMs is quantized once. A gemm's `alpha`, `beta`
+    and `C` become a multiply and an add in its output precision.
+
+    Before (current scaling):
+
+    ```mlir
+    %a8 = precis.cast %a : tensor<16x32xbf16> to tensor<16x32xf8E4M3FN>
+    %w8 = precis.cast %w : tensor<32x16xf32> to tensor<32x16xf8E4M3FN>
+    %y = precis.matmul %a8, %w8 {acc_type = f32}
+        : (tensor<16x32xf8E4M3FN>, tensor<32x16xf8E4M3FN>) -> tensor<16x16xbf16>
+    ```
+
+    After (one operand shown):
+
+    ```mlir
+    %a32 = precis.cast %a : tensor<16x32xbf16> to tensor<16x32xf32>
+    %amax = precis.reduce_max %abs {axes = array<i64>, keepdims = false} : ... -> tensor<f32>
+    %s = ... 448 / %amax, or 1 ...
+    %a8 = precis.cast %as : tensor<16x32xf32> to tensor<16x32xf8E4M3FN>   (%as = %a32 * %s)
+    %y = precis.scaled_matmul %a8, %w8, %da, %dw {acc_type = f32} : ... -> tensor<16x16xbf16>
+    ```
+  }];
+  let options = [
+    Option<"recipe", "recipe", "std::string", /*default=*/"\"delayed\"",
+           "delayed (amax history in the training state) or current">,
+    Option<"history", "history", "int64_t", /*default=*/"16", "Amax history length">,
+    Option<"amaxCompute", "amax-compute", "std::string", /*default=*/"\"max\"",
+           "max or most_recent: how the history gives the amax">,
+    Option<"margin", "margin", "int64_t", /*default=*/"0", "scale = fp8_max / amax / 2^margin">,
+  ];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
 #endif // PRECIS_TRANSFORMS_PASSES_TD

@@ -115,13 +115,22 @@ void MatmulOp::build(OpBuilder &builder, OperationState &state, Value lhs, Value
 
 /// Contraction ops share these element-type rules: operands agree, the result is at least as
 /// wide as the operands (or equal), and accumulation is in a float type at least as wide.
+static bool isFp8(Type t) { return t.isFloat8E4M3FN() || t.isFloat8E5M2(); }
+
+/// Contraction operands share one element type, except that fp8 GEMMs may mix E4M3 and E5M2
+/// (a gradient times an activation) and take a bias (any further operand) in the result's type.
 static LogicalResult verifyContractionTypes(Operation *op, TypeRange operands, Type result,
                                             Type accType) {
   Type elt = cast<RankedTensorType>(operands.front()).getElementType();
-  for (Type t : operands)
-    if (cast<RankedTensorType>(t).getElementType() != elt)
+  Type resultElt = cast<RankedTensorType>(result).getElementType();
+  for (auto [i, t] : llvm::enumerate(operands)) {
+    Type e = cast<RankedTensorType>(t).getElementType();
+    bool ok = e == elt || (i == 1 && isFp8(e) && isFp8(elt)) ||
+              (i >= 2 && isFp8(elt) && e == resultElt);
+    if (!ok)
       return op->emitOpError() << "expects all operands to share one element type, got "
                                << operands;
+  }
   auto acc = dyn_cast<FloatType>(accType);
   if (!acc || acc.getWidth() < 16)
     return op->emitOpError() << "expects a float accumulation type of 16 bits or more, got "
@@ -135,6 +144,24 @@ static LogicalResult verifyContractionTypes(Operation *op, TypeRange operands, T
 LogicalResult MatmulOp::verify() {
   if (failed(verifyContractionTypes(*this, getOperandTypes(), getType(), getAccumulationType())))
     return failure();
+  auto shape = inferMatmulShape(getLoc(), getLhs().getType(), getRhs().getType(),
+                                getTransposeLhs(), getTransposeRhs());
+  if (failed(shape))
+    return failure();
+  if (getType().getShape() != ArrayRef<int64_t>(*shape))
+    return emitOpError() << "result shape " << getType() << " does not match the inferred ["
+                         << *shape << "]";
+  return success();
+}
+
+LogicalResult ScaledMatmulOp::verify() {
+  Type a = getLhs().getType().getElementType(), b = getRhs().getType().getElementType();
+  if (!isFp8(a) || !isFp8(b))
+    return emitOpError() << "expects fp8 operands, got " << a << " and " << b;
+  if (a.isFloat8E5M2() && b.isFloat8E5M2())
+    return emitOpError() << "has no E5M2 x E5M2 form (tensor cores reject it)";
+  if (!getAccumulationType().isF32())
+    return emitOpError() << "accumulates in f32 only";
   auto shape = inferMatmulShape(getLoc(), getLhs().getType(), getRhs().getType(),
                                 getTransposeLhs(), getTransposeRhs());
   if (failed(shape))
@@ -256,9 +283,33 @@ LogicalResult WhereOp::inferReturnTypes(MLIRContext *, std::optional<Location> l
   return success();
 }
 
+/// True when every value of float type `from` is exactly representable in `to` (bf16 and
+/// fp16 in fp32, fp8 in bf16 and fp16, ...), so a cast from -> to loses nothing.
+static bool isExactlyRepresentable(Type from, Type to) {
+  auto f = dyn_cast<FloatType>(from), t = dyn_cast<FloatType>(to);
+  if (!f || !t)
+    return false;
+  const llvm::fltSemantics &fs = f.getFloatSemantics(), &ts = t.getFloatSemantics();
+  int fp = APFloat::semanticsPrecision(fs), tp = APFloat::semanticsPrecision(ts);
+  return tp >= fp && APFloat::semanticsMaxExponent(ts) >= APFloat::semanticsMaxExponent(fs) &&
+         APFloat::semanticsMinExponent(ts) - tp <= APFloat::semanticsMinExponent(fs) - fp;
+}
+
 OpFoldResult CastOp::fold(FoldAdaptor) {
   if (getInput().getType() == getType())
     return getInput();
+  // cast(cast(x: A -> B) -> C) is cast(x -> C) when A -> B is exact; a round trip through a
+  // narrower type (f32 -> bf16 -> f32) rounds and stays.
+  if (auto inner = getInput().getDefiningOp<CastOp>()) {
+    Value source = inner.getInput();
+    if (isExactlyRepresentable(getElementTypeOrSelf(source.getType()),
+                               getElementTypeOrSelf(inner.getType()))) {
+      if (source.getType() == getType())
+        return source;
+      getInputMutable().assign(source);
+      return getResult();
+    }
+  }
   return {};
 }
 
@@ -744,6 +795,31 @@ LogicalResult AdamUpdateOp::verify() {
       return emitOpError() << "expects betas in [0, 1), got " << beta;
   if (!(getEps().convertToFloat() >= 0) || !(getWeightDecay().convertToFloat() >= 0))
     return emitOpError() << "expects non-negative eps and weight_decay";
+  return success();
+}
+
+YieldOp FusionOp::getYield() { return cast<YieldOp>(getBody().front().getTerminator()); }
+
+LogicalResult FusionOp::verify() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError() << "expects one body argument per operand, got "
+                         << body.getNumArguments() << " for " << getInputs().size();
+  for (auto [arg, input] : llvm::zip(body.getArguments(), getInputs()))
+    if (arg.getType() != input.getType())
+      return emitOpError() << "body argument " << arg.getArgNumber() << " has type "
+                           << arg.getType() << ", its operand " << input.getType();
+  if (getNumResults() == 0)
+    return emitOpError() << "expects at least one result";
+  if (body.empty() || !isa<YieldOp>(body.back()))
+    return emitOpError() << "expects its body to end with precis.yield";
+  YieldOp yield = getYield();
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError() << "yields " << yield.getValues().getTypes()
+                         << " but its results are " << getResultTypes();
+  for (Operation &op : body.without_terminator())
+    if (isa<FusionOp>(op) || op.getDialect() != getOperation()->getDialect())
+      return op.emitOpError() << "cannot be inside a precis.fusion";
   return success();
 }
 

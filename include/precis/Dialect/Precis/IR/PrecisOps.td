@@ -90,6 +90,31 @@ def Precis_GemmOp : Precis_ComputeOp<"gemm", [Grad]> {
   let hasVerifier = 1;
 }
 
+def Precis_ScaledMatmulOp : Precis_ComputeOp<"scaled_matmul"> {
+  let summary = "fp8 (batched) matrix multiplication with per-tensor descale factors";
+  let description = [{
+    `result = (A x B) * lhs_descale * rhs_descale` with `precis.matmul`'s shapes, transposes
+    and batch broadcasting. `lhs` and `rhs` are fp8 (`f8E4M3FN` or `f8E5M2`, not both
+    `f8E5M2`), quantized as `x * scale` by the `precis-fp8-scaling` pass; the descale operands
+    are the `1 / scale` scalars (cuBLASLt's A/B scale pointers). Products are accumulated in
+    `acc_type` (fp32) and the scaled sum is rounded once to the result type (bf16 or fp32).
+
+    ```mlir
+    %2 = precis.scaled_matmul %a, %b, %sa, %sb {transpose_rhs = true}
+        : (tensor<16x32xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>)
+        -> tensor<16x64xbf16>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$lhs, Precis_FloatTensor:$rhs,
+                   0DTensorOf<[F32]>:$lhs_descale, 0DTensorOf<[F32]>:$rhs_descale,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_lhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_rhs,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Precis_Conv2DOp : Precis_ComputeOp<"conv2d", [Grad]> {
   let summary = "2-D convolution, NCHW input, OIHW weight";
   let description = [{
@@ -269,6 +294,19 @@ def Precis_NotOp : Precis_FollowOp<"not", [Pure, SameOperandsAndResultType]> {
   let arguments = (ins Precis_BoolTensor:$input);
   let results = (outs Precis_BoolTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [Pure]> {
+  let summary = "whether every element of every operand is finite";
+  let description = [{
+    True when no element of any operand is a NaN or an infinity (true for no operands). Loss
+    scaling uses it to skip a step whose gradients overflowed, as torch's GradScaler does;
+    it reads each operand in its own precision, so an fp16 infinity is seen before any cast.
+    `%ok = precis.all_finite %g0, %g1 : tensor<4x8xf32>, tensor<8xf16> -> tensor<i1>`
+  }];
+  let arguments = (ins Variadic<Precis_FloatTensor>:$inputs);
+  let results = (outs 0DTensorOf<[I1]>:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
 }
 
 def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor, Grad]> {
@@ -737,6 +775,50 @@ def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [Pure]> {
   let assemblyFormat = "$reduction $grad `,` $target (`,` $weights^)? attr-dict `:` "
                        "functional-type(operands, results)";
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Fusion groups (built by precis-fuse; see docs/cuda.md).
+//===----------------------------------------------------------------------===//
+
+def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
+  let summary = "a group of ops that runs as one kernel";
+  let description = [{
+    The body computes the results from the block arguments (one per operand, same types) and
+    ends with `precis.yield`. `precis-fuse` forms three kinds of group: a chain of element-wise
+    ops of one element count; a row reduction or normalisation over trailing dimensions
+    (`softmax`, `log_softmax`, `layer_norm`, `reduce_*`) with the element-wise ops that feed
+    and follow it; and a `matmul` with a bias / ReLU / GELU epilogue. The CUDA
+    target turns each group into one generated kernel (the GEMM groups into one cuBLASLt call
+    with an epilogue); the CPU target executes the body op by op, as if it were not there.
+
+    ```mlir
+    %r = precis.fusion (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+    ^bb0(%a0: tensor<8x64xbf16>, %a1: tensor<64xbf16>):
+      %0 = precis.add %a0, %a1 : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
+      %1 = precis.relu %0 : tensor<8x64xbf16>
+      precis.yield %1 : tensor<8x64xbf16>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat =
+      "`(` ($inputs^ `:` type($inputs))? `)` attr-dict-with-keyword `->` type($results) $body";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The op that ends the body.
+    YieldOp getYield();
+  }];
+}
+
+def Precis_YieldOp : Precis_Op<"yield", [Pure, Terminator, HasParent<"FusionOp">,
+                                          FollowPrecision]> {
+  let summary = "the results of a precis.fusion body";
+  let description = "`precis.yield %1, %2 : tensor<8x64xbf16>, tensor<8xf32>`";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }
 
 //===----------------------------------------------------------------------===//

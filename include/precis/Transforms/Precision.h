@@ -1,0 +1,129 @@
+//===- Precision.h - precision decisions shared by the passes ---*- C++ -*-===//
+//
+// The vocabulary of the precision passes (DESIGN.md decisions 1 and 3): the names users write
+// (`fp32`, `bf16`, `fp16`, `fp8e4m3`, `fp8e5m2`), their element types, and the
+// `precis.decision` attribute that `precis-assign-precision` puts on every op and that
+// `precis-insert-casts`, the report and the artifact writer read:
+//
+//   precis.decision = {in = "bf16", out = "bf16", acc = "fp32",
+//                      rule = "compute", reason = "compute-class op: bf16 operands, ..."}
+//
+// `in` is the precision of the op's float operands (a comma-separated list, one entry per
+// float operand, when they differ, as for fp8 GEMMs); `out` that of its float results; `acc`
+// the accumulation type of contractions. `rule` is a stable id (docs/precision.md lists them);
+// `reason` is the human-readable evidence.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_TRANSFORMS_PRECISION_H
+#define PRECIS_TRANSFORMS_PRECISION_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::precis {
+
+inline constexpr llvm::StringLiteral kDecisionAttr = "precis.decision";
+inline constexpr llvm::StringLiteral kPhaseAttr = "precis.phase";
+
+/// The element type a precision name stands for (`fp32`, `bf16`, `fp16`, `fp8e4m3`,
+/// `fp8e5m2`, `fp64`), or null.
+inline Type precisionType(MLIRContext *ctx, llvm::StringRef name) {
+  Builder b(ctx);
+  if (name == "fp32")
+    return b.getF32Type();
+  if (name == "bf16")
+    return b.getBF16Type();
+  if (name == "fp16")
+    return b.getF16Type();
+  if (name == "fp8e4m3")
+    return b.getFloat8E4M3FNType();
+  if (name == "fp8e5m2")
+    return b.getFloat8E5M2Type();
+  if (name == "fp64")
+    return b.getF64Type();
+  return {};
+}
+
+/// The precision name of a float element type; the type's own spelling for others.
+inline std::string precisionName(Type t) {
+  if (t.isF32())
+    return "fp32";
+  if (t.isBF16())
+    return "bf16";
+  if (t.isF16())
+    return "fp16";
+  if (t.isFloat8E4M3FN())
+    return "fp8e4m3";
+  if (t.isFloat8E5M2())
+    return "fp8e5m2";
+  if (t.isF64())
+    return "fp64";
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+/// The ONNX node an op came from: its NameLoc, or the first NameLoc of a fused location (an
+/// op that replaced several, like a recognised GELU); empty when there is none.
+inline llvm::StringRef nodeName(Location loc) {
+  if (auto name = llvm::dyn_cast<NameLoc>(loc))
+    return name.getName().getValue();
+  if (auto fused = llvm::dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (llvm::StringRef name = nodeName(inner); !name.empty())
+        return name;
+  return {};
+}
+
+/// One op's decision, as `precis.decision` stores it.
+struct Decision {
+  std::string in;  // comma-separated per float operand, or one name for all; "" when none
+  std::string out; // "" when the op has no float result
+  std::string acc; // contractions only
+  std::string rule;
+  std::string reason;
+
+  DictionaryAttr toAttr(MLIRContext *ctx) const {
+    Builder b(ctx);
+    llvm::SmallVector<NamedAttribute> fields;
+    if (!acc.empty())
+      fields.push_back(b.getNamedAttr("acc", b.getStringAttr(acc)));
+    fields.push_back(b.getNamedAttr("in", b.getStringAttr(in)));
+    fields.push_back(b.getNamedAttr("out", b.getStringAttr(out)));
+    fields.push_back(b.getNamedAttr("reason", b.getStringAttr(reason)));
+    fields.push_back(b.getNamedAttr("rule", b.getStringAttr(rule)));
+    return b.getDictionaryAttr(fields);
+  }
+
+  static std::optional<Decision> fromOp(Operation *op) {
+    auto dict = op->getAttrOfType<DictionaryAttr>(kDecisionAttr);
+    if (!dict)
+      return std::nullopt;
+    auto get = [&](llvm::StringRef key) {
+      auto s = dict.getAs<StringAttr>(key);
+      return s ? s.getValue().str() : std::string();
+    };
+    return Decision{get("in"), get("out"), get("acc"), get("rule"), get("reason")};
+  }
+
+  /// The precision of the `index`-th float operand.
+  llvm::StringRef operandPrecision(unsigned index) const {
+    llvm::SmallVector<llvm::StringRef> parts;
+    llvm::StringRef(in).split(parts, ',');
+    if (parts.empty())
+      return {};
+    return parts.size() == 1 ? parts[0] : parts[std::min<size_t>(index, parts.size() - 1)];
+  }
+};
+
+} // namespace mlir::precis
+
+#endif // PRECIS_TRANSFORMS_PRECISION_H

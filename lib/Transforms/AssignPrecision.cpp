@@ -1,0 +1,531 @@
+//===- AssignPrecision.cpp - decide every op's precision, with a reason ----===//
+//
+// Decides the precision of every op of every function and records the decision and its
+// reason as `precis.decision` (DESIGN.md decisions 2 and 3); `precis-insert-casts` then makes
+// the types say it. The pass reads each op's precision class from PrecisionOpInterface and
+// never switches over op names:
+//
+/// * compute ops (matmul, gemm, conv) run in the target precision and accumulate in fp32;
+///   under fp8 a GEMM's forward operands are E4M3 and its gradient operands E5M2, and GEMMs
+///   that tensor-core fp8 cannot run (a dimension not a multiple of 16, a convolution, two
+///   gradient operands) run in bf16;
+/// * sensitive ops (reductions, softmax, norms, exp/log/pow, losses, optimizer updates) stay
+///   fp32;
+/// * follow ops (element-wise, data movement) run in the widest precision among their
+///   *activation* operands, so a bias add after a bf16 matmul stays bf16 and a residual add
+///   of an fp32 stream stays fp32. Constants, parameters and values computed from them alone
+///   do not vote: they are cast once where they are used.
+///
+/// Range safety: under fp16 an op never receives a constant or initializer outside fp16's
+/// finite range (a -1e9 attention mask, a -inf fill); such an op stays fp32 and says so.
+/// User rules (a JSON file) come first; calibration evidence (the `auto` precision) after.
+//
+//===----------------------------------------------------------------------===//
+
+#include "precis/Transforms/Passes.h"
+#include "precis/Transforms/Precision.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/GlobPattern.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cmath>
+
+namespace mlir::precis {
+#define GEN_PASS_DEF_ASSIGNPRECISIONPASS
+#include "precis/Transforms/Passes.h.inc"
+} // namespace mlir::precis
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace {
+
+constexpr StringLiteral kParamName = "precis.param_name";
+constexpr double kFp16Max = 65504.0;
+
+/// One user rule: ops whose kind and node name match get `precision`.
+struct UserRule {
+  std::optional<llvm::GlobPattern> op, node;
+  std::string opText, nodeText, precision;
+  unsigned index; // 1-based, as the report names it
+};
+
+/// Per-node calibration evidence for `auto`: the observed |max| of the op's output and the
+/// relative error of each candidate precision against fp32.
+struct Evidence {
+  double amax = 0;
+  llvm::StringMap<double> error;
+};
+
+bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
+Type elementType(Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); }
+
+StringRef nodeName(Operation *op) { return mlir::precis::nodeName(op->getLoc()); }
+
+std::string fmt(double v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+struct AssignPrecisionPass
+    : mlir::precis::impl::AssignPrecisionPassBase<AssignPrecisionPass> {
+  using AssignPrecisionPassBase::AssignPrecisionPassBase;
+
+  void runOnOperation() override;
+
+private:
+  LogicalResult loadRules();
+  LogicalResult loadCalibration();
+  void assignFunction(func::FuncOp fn);
+  Decision decide(Operation *op);
+  Decision decideCompute(Operation *op, StringRef low);
+  Decision decideFollow(Operation *op, StringRef low);
+  /// The largest finite |value| of the constant or initializer behind `v`, looking through
+  /// data movement; -1 when `v` is not constant; +inf when it holds a non-finite value.
+  double constantMagnitude(Value v);
+
+  std::vector<UserRule> userRules;
+  llvm::StringMap<Evidence> evidence; // keyed by "node|op"
+  llvm::StringMap<double> initializerMagnitude; // @forward's parameters, by name
+  /// Values that are constants, parameters or computed from those alone.
+  llvm::DenseSet<Value> weightLike;
+  /// Values computed from the loss gradient (the backward pass).
+  llvm::DenseSet<Value> gradient;
+  /// The precision each float value has after the pass.
+  DenseMap<Value, Type> decided;
+};
+
+LogicalResult AssignPrecisionPass::loadRules() {
+  if (rules.empty())
+    return success();
+  ModuleOp module = getOperation();
+  auto buffer = llvm::MemoryBuffer::getFile(rules);
+  if (!buffer)
+    return module.emitError("cannot read the rules file '") << rules << "'";
+  auto json = llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return module.emitError("rules file '")
+           << rules << "' is not JSON: " << llvm::toString(json.takeError());
+  const llvm::json::Array *list = json->getAsArray();
+  if (auto *obj = json->getAsObject())
+    list = obj->getArray("rules");
+  if (!list)
+    return module.emitError("rules file '")
+           << rules << "': expected {\"rules\": [{\"op\": ..., \"node\": ..., \"precision\": ...}]}";
+  for (auto [i, entry] : llvm::enumerate(*list)) {
+    const llvm::json::Object *obj = entry.getAsObject();
+    auto fail = [&](const Twine &what) {
+      return module.emitError("rules file '") << rules << "', rule " << i + 1 << ": " << what;
+    };
+    if (!obj)
+      return fail("expected an object");
+    UserRule rule;
+    rule.index = i + 1;
+    for (auto &kv : *obj)
+      if (kv.first != "op" && kv.first != "node" && kv.first != "precision")
+        return fail("unknown key '" + kv.first.str() + "' (expected op, node, precision)");
+    auto precision = obj->getString("precision");
+    if (!precision)
+      return fail("needs \"precision\"");
+    rule.precision = precision->str();
+    if (rule.precision != "fp32" && rule.precision != "bf16" && rule.precision != "fp16" &&
+        rule.precision != "fp8")
+      return fail("precision '" + rule.precision + "' is not one of fp32, bf16, fp16, fp8");
+    auto op = obj->getString("op");
+    auto node = obj->getString("node");
+    if (!op && !node)
+      return fail("needs \"op\" or \"node\" (glob patterns)");
+    if (op) {
+      auto glob = llvm::GlobPattern::create(*op);
+      if (!glob)
+        return fail("bad op pattern: " + llvm::toString(glob.takeError()));
+      rule.op = std::move(*glob);
+      rule.opText = op->str();
+    }
+    if (node) {
+      auto glob = llvm::GlobPattern::create(*node);
+      if (!glob)
+        return fail("bad node pattern: " + llvm::toString(glob.takeError()));
+      rule.node = std::move(*glob);
+      rule.nodeText = node->str();
+    }
+    userRules.push_back(std::move(rule));
+  }
+  return success();
+}
+
+LogicalResult AssignPrecisionPass::loadCalibration() {
+  if (calibration.empty())
+    return success();
+  ModuleOp module = getOperation();
+  auto buffer = llvm::MemoryBuffer::getFile(calibration);
+  if (!buffer)
+    return module.emitError("cannot read the calibration file '") << calibration << "'";
+  auto json = llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return module.emitError("calibration file '")
+           << calibration << "' is not JSON: " << llvm::toString(json.takeError());
+  const llvm::json::Array *ops = json->getAsObject() ? json->getAsObject()->getArray("ops")
+                                                     : nullptr;
+  if (!ops)
+    return module.emitError("calibration file '") << calibration << "': expected {\"ops\": [...]}";
+  for (const llvm::json::Value &entry : *ops) {
+    const llvm::json::Object *obj = entry.getAsObject();
+    if (!obj || !obj->getString("node") || !obj->getString("op"))
+      return module.emitError("calibration file '")
+             << calibration << "': each op needs \"node\" and \"op\"";
+    Evidence e;
+    e.amax = obj->getNumber("amax").value_or(0);
+    if (const llvm::json::Object *errors = obj->getObject("error"))
+      for (auto &kv : *errors)
+        if (auto v = kv.second.getAsNumber())
+          e.error[kv.first] = *v;
+    evidence[(*obj->getString("node") + "|" + *obj->getString("op")).str()] = std::move(e);
+  }
+  return success();
+}
+
+double AssignPrecisionPass::constantMagnitude(Value v) {
+  // Look through data movement and casts to the constant or initializer itself.
+  while (Operation *def = v.getDefiningOp()) {
+    if (isa<ReshapeOp, TransposeOp, ExpandOp, CastOp, SliceOp>(def)) {
+      v = def->getOperand(0);
+      continue;
+    }
+    break;
+  }
+  auto magnitude = [](ElementsAttr value) {
+    double m = 0;
+    if (!isa<FloatType>(value.getElementType()))
+      return -1.0;
+    for (APFloat x : value.getValues<APFloat>()) {
+      if (!x.isFinite())
+        return HUGE_VAL;
+      m = std::max(m, std::fabs(x.convertToDouble()));
+    }
+    return m;
+  };
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+    if (!fn)
+      return -1;
+    auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kParamName);
+    if (!name)
+      return -1;
+    auto it = initializerMagnitude.find(name.getValue());
+    return it == initializerMagnitude.end() ? -1 : it->second;
+  }
+  if (auto cst = v.getDefiningOp<ConstantOp>())
+    return magnitude(cst.getValue());
+  if (auto param = v.getDefiningOp<ParameterOp>()) {
+    auto it = initializerMagnitude.find(param.getName());
+    if (it != initializerMagnitude.end())
+      return it->second;
+    return initializerMagnitude[param.getName()] = magnitude(param.getValue());
+  }
+  return -1;
+}
+
+/// The fp16 range check: the first float operand whose constant value fp16 cannot hold.
+static std::optional<std::string> fp16RangeProblem(Operation *op,
+                                                   function_ref<double(Value)> magnitude) {
+  for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+    if (!isFloatTensor(v))
+      continue;
+    double m = magnitude(v);
+    if (m < 0 || m <= kFp16Max)
+      continue;
+    std::string what = std::isinf(m) ? "a non-finite value" : "|value| " + fmt(m);
+    return llvm::formatv("operand {0} is a constant holding {1}, outside fp16's range (max "
+                         "65504)",
+                         i, what)
+        .str();
+  }
+  return std::nullopt;
+}
+
+Decision AssignPrecisionPass::decideCompute(Operation *op, StringRef low) {
+  Decision d;
+  d.acc = "fp32";
+  d.rule = "compute";
+  if (low == "fp32") {
+    d.in = d.out = "fp32";
+    d.rule = "target";
+    d.reason = "compute-class op; fp32 requested";
+    return d;
+  }
+  if (low == "fp16")
+    if (auto problem = fp16RangeProblem(op, [&](Value v) { return constantMagnitude(v); })) {
+      d.in = d.out = "fp32";
+      d.rule = "range.fp16";
+      d.reason = *problem + ": kept in fp32";
+      return d;
+    }
+  if (low != "fp8") {
+    d.in = d.out = low.str();
+    d.reason = ("compute-class op: " + low + " operands, fp32 accumulation").str();
+    return d;
+  }
+
+  // fp8: tensor-core GEMMs only, with every dimension a multiple of 16.
+  auto fallback = [&](StringRef rule, const Twine &why) {
+    d.in = d.out = "bf16";
+    d.rule = rule.str();
+    d.reason = (why + ": bf16 operands, fp32 accumulation").str();
+    return d;
+  };
+  int64_t m = 0, n = 0, k = 0;
+  if (auto mm = dyn_cast<MatmulOp>(op)) {
+    auto a = cast<RankedTensorType>(mm.getLhs().getType()).getShape();
+    auto b = cast<RankedTensorType>(mm.getRhs().getType()).getShape();
+    m = a[a.size() - (mm.getTransposeLhs() ? 1 : 2)];
+    k = a[a.size() - (mm.getTransposeLhs() ? 2 : 1)];
+    n = b[b.size() - (mm.getTransposeRhs() ? 2 : 1)];
+  } else if (auto gemm = dyn_cast<GemmOp>(op)) {
+    auto a = cast<RankedTensorType>(gemm.getA().getType()).getShape();
+    auto b = cast<RankedTensorType>(gemm.getB().getType()).getShape();
+    m = a[gemm.getTransposeA() ? 1 : 0];
+    k = a[gemm.getTransposeA() ? 0 : 1];
+    n = b[gemm.getTransposeB() ? 0 : 1];
+  } else {
+    return fallback("fp8.conv", "convolution: fp8 tensor cores run GEMMs only");
+  }
+  if (m % 16 || n % 16 || k % 16)
+    return fallback("fp8.dims", llvm::formatv("GEMM {0}x{1}x{2} (MxNxK): fp8 tensor cores need "
+                                              "every dimension a multiple of 16",
+                                              m, n, k));
+  bool lhsGrad = gradient.contains(op->getOperand(0));
+  bool rhsGrad = gradient.contains(op->getOperand(1));
+  if (lhsGrad && rhsGrad)
+    return fallback("fp8.e5m2xe5m2", "both operands are gradients (no E5M2 x E5M2 GEMM)");
+  std::string a = lhsGrad ? "fp8e5m2" : "fp8e4m3", b = rhsGrad ? "fp8e5m2" : "fp8e4m3";
+  // A gemm's bias (operand c) is added in the output precision.
+  d.in = a + "," + b + (op->getNumOperands() > 2 ? ",bf16" : "");
+  d.out = "bf16";
+  d.rule = "compute";
+  d.reason = llvm::formatv("compute-class GEMM {0}x{1}x{2}: fp8 operands ({3} {4}), fp32 "
+                           "accumulation, bf16 result",
+                           m, n, k, lhsGrad ? "gradient E5M2" : "E4M3",
+                           rhsGrad ? "x gradient E5M2" : "x E4M3")
+                 .str();
+  return d;
+}
+
+Decision AssignPrecisionPass::decideFollow(Operation *op, StringRef low) {
+  Decision d;
+  // The widest precision among the activation operands.
+  Type widest;
+  bool any = false;
+  for (Value v : op->getOperands()) {
+    if (!isFloatTensor(v) || weightLike.contains(v))
+      continue;
+    any = true;
+    Type t = decided.lookup(v) ? decided.lookup(v) : elementType(v);
+    if (!widest || t.getIntOrFloatBitWidth() > widest.getIntOrFloatBitWidth() ||
+        (t.isF32() && !widest.isF32()))
+      widest = t;
+  }
+  if (!any) {
+    d.in = d.out = "fp32";
+    d.rule = "follow";
+    d.reason = "follow-class op whose float inputs are constants or parameters: fp32";
+    return d;
+  }
+  std::string p = precisionName(widest);
+  if (p == "fp32" || low == "fp32") {
+    d.in = d.out = "fp32";
+    d.rule = "follow";
+    d.reason = "follow-class op: an fp32 input";
+    return d;
+  }
+  if (p == "fp16")
+    if (auto problem = fp16RangeProblem(op, [&](Value v) { return constantMagnitude(v); })) {
+      d.in = d.out = "fp32";
+      d.rule = "range.fp16";
+      d.reason = *problem + ": kept in fp32";
+      return d;
+    }
+  d.in = d.out = p;
+  d.rule = "follow";
+  d.reason = "follow-class op: inputs in " + p;
+  return d;
+}
+
+Decision AssignPrecisionPass::decide(Operation *op) {
+  Decision d;
+  bool anyFloat = llvm::any_of(op->getOperands(), isFloatTensor) ||
+                  llvm::any_of(op->getResults(), isFloatTensor);
+  if (!anyFloat) {
+    d.rule = "no-float";
+    d.reason = "no float operands or results";
+    return d;
+  }
+  // Only fp32 programs are re-typed; fp64 (or already low-precision) ops keep their types.
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  for (Value v : values)
+    if (isFloatTensor(v) && !elementType(v).isF32() && !isa<CastOp>(op)) {
+      d.in = d.out = precisionName(elementType(v));
+      d.rule = "as-imported";
+      d.reason = "the model computes this op in " + d.in;
+      return d;
+    }
+  if (isa<ConstantOp, ParameterOp>(op)) {
+    d.out = "fp32";
+    d.rule = "value";
+    d.reason = "stored in fp32; cast once where a lower precision uses it";
+    return d;
+  }
+  if (isa<CastOp>(op)) {
+    d.in = precisionName(decided.lookup(op->getOperand(0)) ? decided.lookup(op->getOperand(0))
+                                                           : elementType(op->getOperand(0)));
+    d.out = precisionName(elementType(op->getResult(0)));
+    d.rule = "explicit-cast";
+    d.reason = "a cast in the model";
+    return d;
+  }
+
+  StringRef target = precision;
+  StringRef low = target == "auto" ? "fp8" : target;
+  StringRef followLow = low == "fp8" ? "bf16" : low;
+  auto cls = cast<PrecisionOpInterface>(op).getPrecisionClass();
+  std::string kind = op->getName().stripDialect().str();
+
+  // User rules first: the first match wins.
+  for (const UserRule &rule : userRules) {
+    if (rule.op && !rule.op->match(kind))
+      continue;
+    if (rule.node && !rule.node->match(nodeName(op)))
+      continue;
+    std::string p = rule.precision;
+    if (cls == PrecisionClass::Compute) {
+      d = decideCompute(op, p);
+    } else {
+      if (p == "fp8")
+        p = "bf16"; // fp8 is a GEMM-operand format; other ops run in bf16 around it
+      d.in = d.out = p;
+    }
+    d.rule = llvm::formatv("user.{0}", rule.index).str();
+    std::string match;
+    if (!rule.opText.empty())
+      match += "op '" + rule.opText + "'";
+    if (!rule.nodeText.empty())
+      match += (match.empty() ? "" : ", ") + std::string("node '") + rule.nodeText + "'";
+    d.reason = llvm::formatv("user rule {0} ({1}): {2}", rule.index, match, rule.precision).str();
+    return d;
+  }
+
+  switch (cls) {
+  case PrecisionClass::Compute: {
+    d = decideCompute(op, low);
+    if (target != "auto" || d.in == "fp32")
+      return d;
+    // auto: calibration evidence may keep the op in a wider precision.
+    auto it = evidence.find((nodeName(op) + "|" + kind).str());
+    if (it == evidence.end())
+      return d;
+    const Evidence &e = it->second;
+    auto error = [&](StringRef p) {
+      auto f = e.error.find(p);
+      return f == e.error.end() ? -1.0 : f->second;
+    };
+    bool fp8 = StringRef(d.in).starts_with("fp8");
+    if (fp8 && error("fp8") > tolerance) {
+      d.in = d.out = "bf16";
+      d.rule = "calibrated.error";
+      d.reason = llvm::formatv("calibrated: fp8 error {0} > tolerance {1} (amax {2}): bf16 "
+                               "operands, fp32 accumulation",
+                               fmt(error("fp8")), fmt(tolerance), fmt(e.amax))
+                     .str();
+      fp8 = false;
+    }
+    if (!fp8 && error("bf16") > tolerance) {
+      d.in = d.out = "fp32";
+      d.rule = "calibrated.error";
+      d.reason = llvm::formatv("calibrated: bf16 error {0} > tolerance {1}: fp32",
+                               fmt(error("bf16")), fmt(tolerance))
+                     .str();
+    } else if (d.rule == "compute") {
+      d.rule = "calibrated";
+      d.reason += llvm::formatv(" (calibrated amax {0}, error {1} <= {2})", fmt(e.amax),
+                                fmt(error(fp8 ? "fp8" : "bf16")), fmt(tolerance))
+                      .str();
+    }
+    return d;
+  }
+  case PrecisionClass::Sensitive:
+    d.in = d.out = "fp32";
+    d.rule = "sensitive";
+    d.reason = "sensitive-class op (" + kind + "): fp32";
+    return d;
+  case PrecisionClass::Follow:
+    return decideFollow(op, followLow);
+  }
+  llvm_unreachable("unknown precision class");
+}
+
+void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
+  weightLike.clear();
+  gradient.clear();
+  decided.clear();
+  for (BlockArgument arg : fn.getArguments())
+    if (fn.getArgAttr(arg.getArgNumber(), kParamName))
+      weightLike.insert(arg);
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    Decision d = decide(&op);
+    op.setAttr(kDecisionAttr, d.toAttr(&getContext()));
+
+    // Facts about the results for the ops that follow.
+    // Weight-like: computed from constants and parameters alone (an embedding lookup with
+    // runtime indices is an activation).
+    bool weights = isa<ConstantOp, ParameterOp>(op) ||
+                   (op.getNumOperands() > 0 && llvm::all_of(op.getOperands(), [&](Value v) {
+                      return weightLike.contains(v);
+                    }));
+    auto phase = op.getAttrOfType<StringAttr>(kPhaseAttr);
+    bool grad = (phase && phase.getValue() == "backward" && !isa<ConstantOp>(op)) ||
+                llvm::any_of(op.getOperands(), [&](Value v) { return gradient.contains(v); }) ||
+                op.hasAttr("precis.loss_seed");
+    Type out = d.out.empty() ? Type() : precisionType(&getContext(), d.out);
+    for (Value r : op.getResults()) {
+      if (!isFloatTensor(r))
+        continue;
+      if (weights)
+        weightLike.insert(r);
+      if (grad)
+        gradient.insert(r);
+      if (out)
+        decided[r] = out;
+    }
+  }
+}
+
+void AssignPrecisionPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  StringRef p = precision;
+  if (p != "fp32" && p != "bf16" && p != "fp16" && p != "fp8" && p != "auto") {
+    module.emitError("precis-assign-precision: unknown precision '")
+        << p << "' (expected fp32, bf16, fp16, fp8 or auto)";
+    return signalPassFailure();
+  }
+  if (failed(loadRules()) || failed(loadCalibration()))
+    return signalPassFailure();
+  // Initializer ranges are read from @forward, where parameters still hold their values.
+  if (auto forward = module.lookupSymbol<func::FuncOp>("forward"))
+    forward.walk([&](ParameterOp param) { (void)constantMagnitude(param.getResult()); });
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (!fn.isExternal() && fn.getBody().hasOneBlock())
+      assignFunction(fn);
+}
+
+} // namespace

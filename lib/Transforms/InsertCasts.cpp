@@ -1,0 +1,117 @@
+//===- InsertCasts.cpp - make the types say what assign-precision decided -===//
+//
+// Rewrites every op to the precision `precis-assign-precision` recorded in its
+// `precis.decision` (DESIGN.md decision 1: precision lives in the types). Float operands of
+// another precision get a `precis.cast`; float results take the decided element type;
+// contractions that now run in a low precision state their fp32 accumulation in `acc_type`.
+/// Each value is cast to a given type once, right after its definition, so a master weight
+/// used by the forward and the backward GEMMs has one low-precision copy per step. Function
+/// signatures do not change: results are cast back to their declared types. Cast chains fold
+/// by CastOp's folder (only where no bits are lost) under the canonicalizer run after.
+//
+//===----------------------------------------------------------------------===//
+
+#include "precis/Transforms/Passes.h"
+#include "precis/Transforms/Precision.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::precis {
+#define GEN_PASS_DEF_INSERTCASTSPASS
+#include "precis/Transforms/Passes.h.inc"
+} // namespace mlir::precis
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace {
+
+bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
+RankedTensorType withElementType(Value v, Type element) {
+  return cast<RankedTensorType>(v.getType()).clone(element);
+}
+
+struct InsertCastsPass : mlir::precis::impl::InsertCastsPassBase<InsertCastsPass> {
+  using InsertCastsPassBase::InsertCastsPassBase;
+
+  void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>())
+      if (!fn.isExternal() && fn.getBody().hasOneBlock())
+        if (failed(rewrite(fn)))
+          return signalPassFailure();
+  }
+
+  LogicalResult rewrite(func::FuncOp fn);
+};
+
+LogicalResult InsertCastsPass::rewrite(func::FuncOp fn) {
+  MLIRContext *ctx = &getContext();
+  Block &body = fn.getBody().front();
+  DenseMap<std::pair<Value, Type>, Value> casts;
+
+  auto castTo = [&](Value v, Type element) -> Value {
+    Value &slot = casts[{v, element}];
+    if (slot)
+      return slot;
+    OpBuilder b(ctx);
+    if (Operation *def = v.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    else
+      b.setInsertionPointToStart(&body);
+    auto c = b.create<CastOp>(v.getLoc(), withElementType(v, element), v);
+    Type from = cast<RankedTensorType>(v.getType()).getElementType();
+    Decision d{precisionName(from), precisionName(element), "", "cast",
+               "inserted: " + precisionName(from) + " value used in " + precisionName(element)};
+    c->setAttr(kDecisionAttr, d.toAttr(ctx));
+    return slot = c.getResult();
+  };
+
+  SmallVector<Operation *> ops;
+  for (Operation &op : body.without_terminator())
+    ops.push_back(&op);
+  for (Operation *op : ops) {
+    if (isa<CastOp, ConstantOp, ParameterOp>(op))
+      continue;
+    std::optional<Decision> d = Decision::fromOp(op);
+    if (!d)
+      continue;
+    unsigned floatIndex = 0;
+    for (OpOperand &operand : op->getOpOperands()) {
+      Value v = operand.get();
+      if (!isFloatTensor(v))
+        continue;
+      Type want = precisionType(ctx, d->operandPrecision(floatIndex++));
+      if (!want)
+        return op->emitError("precis.decision names an unknown precision '") << d->in << "'";
+      if (cast<RankedTensorType>(v.getType()).getElementType() != want)
+        operand.set(castTo(v, want));
+    }
+    if (!d->out.empty()) {
+      Type out = precisionType(ctx, d->out);
+      if (!out)
+        return op->emitError("precis.decision names an unknown precision '") << d->out << "'";
+      for (Value r : op->getResults())
+        if (isFloatTensor(r))
+          r.setType(withElementType(r, out));
+    }
+    if (!d->acc.empty() && d->in != "fp32" &&
+        llvm::is_contained(op->getName().getAttributeNames(), StringRef("acc_type")) &&
+        !op->hasAttr("acc_type"))
+      op->setAttr("acc_type", TypeAttr::get(precisionType(ctx, d->acc)));
+  }
+
+  // The signature stays: results go back to their declared types.
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  for (auto [i, operand] : llvm::enumerate(ret->getOpOperands())) {
+    Type declared = fn.getResultTypes()[i];
+    if (operand.get().getType() != declared)
+      operand.set(castTo(operand.get(), cast<RankedTensorType>(declared).getElementType()));
+  }
+  return success();
+}
+
+} // namespace
