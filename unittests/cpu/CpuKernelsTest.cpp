@@ -55,8 +55,9 @@ enum class Cls {
   Exact,          // data movement, cast, compare, where, gather, max, min, neg, abs, relu,
                   // max_pool2d, reduce_max
   Arith,          // add sub mul div sqrt reciprocal: IEEE, rounded once in the compute type
-  Transcendental, // exp log tanh sigmoid erf gelu pow rsqrt leaky_relu dropout: libm (< 2 ulp)
-                  // plus composition
+  Transcendental, // exp log tanh sigmoid erf gelu pow rsqrt leaky_relu dropout: libm, or for
+                  // float exp tanh sigmoid erf gelu FastMath.h (<= 3 ulp; gelu's bounds
+                  // there), plus composition
   Reduction,      // reduce_sum reduce_mean avg_pool2d global pools: fp64 accumulation
   Softmax,        // softmax
   LogSoftmax,     // log_softmax
@@ -1707,6 +1708,44 @@ TEST_F(CpuKernels, MatmulAllOperandTypesTransposesAndBatches) {
         expectMatches(Y, ref, tolFor(Cls::Contraction, out), absSum, "matmul");
       }
     }
+}
+
+TEST_F(CpuKernels, ScaledMatmulFp8TransposesAndBatches) {
+  // (A x B) * sa * sb for fp8 operands, E4M3 and E5M2 mixed: the operands decode exactly and
+  // the fp32 sum is scaled once and rounded once to the result type; the reference is the
+  // fp64 product of the decoded operands, times the descale factors.
+  const std::pair<DType, DType> pairs[] = {{DType::F8E4M3FN, DType::F8E4M3FN},
+                                           {DType::F8E5M2, DType::F8E4M3FN},
+                                           {DType::F8E4M3FN, DType::F8E5M2}};
+  for (auto [da, db] : pairs)
+    for (DType out : {DType::F32, DType::BF16})
+      for (const MatmulCase &c : kMatmulCases) {
+        SCOPED_TRACE(std::string("scaled_matmul ") + dtypeName(da) + " x " + dtypeName(db) +
+                     " -> " + dtypeName(out) + " " + std::to_string(c.ta) +
+                     std::to_string(c.tb));
+        Tensor A = random(da, c.a, -8, 8), B = random(db, c.b, -8, 8), Y(out, c.out);
+        Tensor sa(DType::F32, {}), sb(DType::F32, {});
+        sa.set(0, 0.015625 * uniformInt(1, 64));
+        sb.set(0, 0.25 * uniformInt(1, 16));
+        ASSERT_OK(run("scaled_matmul", {&A, &B, &sa, &sb}, {&Y},
+                      attrs().i("transpose_lhs", c.ta).i("transpose_rhs", c.tb)));
+        std::vector<double> ref, absSum;
+        refMatmul(A, B, c.ta, c.tb, c.out, ref, absSum);
+        const double scale = sa.get(0) * sb.get(0);
+        const int64_t K = c.ta ? c.a[c.a.size() - 2] : c.a.back();
+        for (size_t i = 0; i < ref.size(); ++i) {
+          ref[i] *= scale;
+          absSum[i] *= scale * gammaK(DType::F32, K);
+        }
+        expectMatches(Y, ref, tolFor(Cls::Contraction, out), absSum, "scaled_matmul");
+      }
+  // Not fp8, or a non-scalar descale: errors.
+  Tensor A = random(DType::BF16, {4, 4}), B = random(DType::BF16, {4, 4}), Y(DType::F32, {4, 4});
+  Tensor s(DType::F32, {}), wide(DType::F32, {2});
+  s.set(0, 1.0);
+  EXPECT_FALSE(run("scaled_matmul", {&A, &B, &s, &s}, {&Y}).isOk());
+  Tensor A8 = random(DType::F8E4M3FN, {4, 4}), B8 = random(DType::F8E4M3FN, {4, 4});
+  EXPECT_FALSE(run("scaled_matmul", {&A8, &B8, &wide, &s}, {&Y}).isOk());
 }
 
 TEST_F(CpuKernels, MatmulBf16ProductsAreExactInFp32) {
