@@ -4,6 +4,7 @@
 // runtime/schema/artifact.proto): a GEMM group is one GEMM op with its `epilogue` and the
 // bias appended; every other group or op is a "kernel" op with its launch attributes, whose
 // kernel is stored once, compiled (PTX and cubin) and named in its source. No GPU needed.
+// Also what --no-weights records per parameter (any target).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,7 +15,9 @@
 
 #include "mlir/Parser/Parser.h"
 
+#include <cmath>
 #include <cstring>
+#include <map>
 
 namespace {
 
@@ -23,7 +26,8 @@ using precis::testing::TestCompiler;
 
 /// Parses `ir`, runs precis-fuse, builds the artifact for `target` and returns its manifest.
 ::testing::AssertionResult compile(TestCompiler &compiler, const char *ir,
-                                   const std::string &target, schema::Manifest *manifest) {
+                                   const std::string &target, schema::Manifest *manifest,
+                                   bool noWeights = false) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(ir, &compiler.context);
   if (!module)
@@ -34,6 +38,8 @@ using precis::testing::TestCompiler;
     return ::testing::AssertionFailure() << "precis-fuse failed\n" << compiler.diagnostics;
   ArtifactOptions options;
   options.target = target;
+  options.noWeights = noWeights;
+  options.initSeed = 5;
   std::vector<char> bytes;
   if (mlir::failed(buildArtifact(*module, options, bytes)))
     return ::testing::AssertionFailure() << "compilation failed\n" << compiler.diagnostics;
@@ -48,6 +54,50 @@ using precis::testing::TestCompiler;
 std::vector<int64_t> ints(const schema::Op &op, const std::string &name) {
   const schema::Ints &v = op.attrs().at(name).ints();
   return std::vector<int64_t>(v.values().begin(), v.values().end());
+}
+
+// --no-weights (any target): which parameters lose their bytes, and the initialisation each
+// gets (docs/runtime.md, "Artifacts without weights").
+TEST(NoWeights, InitialisationFollowsUse) {
+  const char *ir = R"mlir(
+    func.func @forward(%x: tensor<4x8xf32>) -> (tensor<4x16xf32>, tensor<4x8xi1>) {
+      %w = precis.parameter "w" = dense<0.5> : tensor<8x16xf32>
+      %v = precis.parameter "v" = dense<0.5> : tensor<16x8xf32>
+      %g = precis.parameter "ln.weight" = dense<2.0> : tensor<16xf32>
+      %b = precis.parameter "ln.bias" = dense<2.0> : tensor<16xf32>
+      %m = precis.parameter "mask" = dense<true> : tensor<4x8xi1>
+      %c = precis.constant dense<3.0> : tensor<4x16xf32>
+      %0 = precis.matmul %x, %w : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+      %1 = precis.cast %v : tensor<16x8xf32> to tensor<16x8xbf16>
+      %2 = precis.cast %x : tensor<4x8xf32> to tensor<4x8xbf16>
+      %3 = precis.matmul %2, %1 {transpose_rhs = true} : (tensor<4x8xbf16>, tensor<16x8xbf16>) -> tensor<4x16xf32>
+      %6 = precis.add %0, %3 : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32>
+      %4 = precis.layer_norm %6, %g, %b {epsilon = 1.0e-5 : f32, axis = -1 : i64} : (tensor<4x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+      %5 = precis.add %4, %c : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32>
+      return %5, %m : tensor<4x16xf32>, tensor<4x8xi1>
+    })mlir";
+  TestCompiler compiler;
+  schema::Manifest m;
+  ASSERT_TRUE(compile(compiler, ir, "cpu", &m, /*noWeights=*/true));
+  std::map<std::string, schema::Blob> blobs;
+  for (const schema::Value &v : m.values())
+    if (v.has_blob())
+      blobs[v.name().empty() ? "constant" : v.name()] = m.blobs(static_cast<int>(v.blob()));
+  ASSERT_EQ(blobs.size(), 6u);
+  EXPECT_FALSE(blobs["mask"].has_init()) << "not floating-point: keeps its bytes";
+  EXPECT_FALSE(blobs["constant"].has_init()) << "constants keep their bytes";
+  EXPECT_EQ(blobs["constant"].size(), 4u * 16 * 4);
+  ASSERT_TRUE(blobs["w"].has_init());
+  EXPECT_EQ(blobs["w"].size(), 8u * 16 * 4);
+  EXPECT_EQ(blobs["w"].offset(), 0u);
+  EXPECT_EQ(blobs["w"].init().kind(), schema::ParamInit::UNIFORM);
+  EXPECT_DOUBLE_EQ(blobs["w"].init().bound(), 1 / std::sqrt(8.0)); // [K, N]: K = 8, not 16
+  EXPECT_DOUBLE_EQ(blobs["v"].init().bound(), 1 / std::sqrt(8.0)); // through the cast, [N, K]
+  EXPECT_NE(blobs["w"].init().seed(), blobs["v"].init().seed());
+  EXPECT_EQ(blobs["ln.weight"].init().kind(), schema::ParamInit::CONSTANT);
+  EXPECT_EQ(blobs["ln.weight"].init().value(), 1.0);
+  EXPECT_EQ(blobs["ln.bias"].init().kind(), schema::ParamInit::CONSTANT);
+  EXPECT_EQ(blobs["ln.bias"].init().value(), 0.0);
 }
 
 class CudaArtifact : public ::testing::Test {

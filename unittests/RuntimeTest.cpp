@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -249,6 +250,94 @@ TEST(RuntimeSession, Parameters) {
   EXPECT_STATUS(s->setParameter("w", f32Tensor({8}, w2).view()), InvalidArgument,
                 "parameter 'w' is f32[2,4], got f32[8]");
   EXPECT_STATUS(s->setParameter("nope", f32Tensor({8}, w2).view()), NotFound, "nope");
+}
+
+/// The reference artifact with parameter w (blob 0) stored without bytes: `init` instead.
+std::string generatedWArtifact(const schema::ParamInit &init) {
+  schema::Manifest m = mlpManifest();
+  schema::Blob *w = m.add_blobs();
+  *w->mutable_init() = init;
+  w->set_size(32);
+  m.add_blobs();
+  return serialize(m, {"", bytesOf(mlpB())});
+}
+
+schema::ParamInit uniformInit(uint64_t seed, double bound) {
+  schema::ParamInit init;
+  init.set_kind(schema::ParamInit::UNIFORM);
+  init.set_seed(seed);
+  init.set_bound(bound);
+  return init;
+}
+
+TEST(RuntimeSession, GeneratedParameters) {
+  const std::string bytes = generatedWArtifact(uniformInit(42, 0.5));
+  auto s = load(bytes);
+  auto again = load(bytes);
+  ASSERT_TRUE(s && again);
+  Tensor w, w2;
+  ASSERT_TRUE(s->getParameter("w", &w).isOk());
+  ASSERT_TRUE(again->getParameter("w", &w2).isOk());
+  EXPECT_EQ(w.data, w2.data); // every load gives the same bytes
+
+  // The rule of artifact.proto, written out independently.
+  std::vector<float> expected;
+  for (uint64_t i = 0; i < 8; ++i) {
+    uint64_t z = 42 + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    expected.push_back(static_cast<float>((2 * std::ldexp(double(z >> 40), -24) - 1) * 0.5));
+  }
+  EXPECT_EQ(floats(w), expected);
+  for (float x : floats(w))
+    EXPECT_TRUE(x >= -0.5f && x < 0.5f) << x;
+  ASSERT_TRUE(s->getParameter("b", &w2).isOk());
+  EXPECT_EQ(floats(w2), mlpB()); // other blobs keep their bytes
+
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(floats(out[0])[i], std::max(kX[i] + expected[i], 0.0f));
+
+  // Another seed, other values; a constant fills every element.
+  auto other = load(generatedWArtifact(uniformInit(43, 0.5)));
+  ASSERT_TRUE(other->getParameter("w", &w2).isOk());
+  EXPECT_NE(w.data, w2.data);
+  schema::ParamInit ones;
+  ones.set_kind(schema::ParamInit::CONSTANT);
+  ones.set_value(1.0);
+  auto constant = load(generatedWArtifact(ones));
+  ASSERT_TRUE(constant->getParameter("w", &w2).isOk());
+  EXPECT_EQ(floats(w2), std::vector<float>(8, 1.0f));
+}
+
+TEST(RuntimeValidation, GeneratedParameters) {
+  schema::ParamInit bad = uniformInit(1, -1);
+  EXPECT_STATUS(loadStatus(generatedWArtifact(bad)), InvalidArtifact,
+                "blob 0: init bound -1.000000 / value 0.000000 must be finite");
+  bad = uniformInit(1, 1);
+  bad.set_kind(static_cast<schema::ParamInit::Kind>(5));
+  EXPECT_STATUS(loadStatus(generatedWArtifact(bad)), InvalidArtifact, "unknown init kind 5");
+  const std::string good = generatedWArtifact(uniformInit(1, 1));
+  EXPECT_STATUS(loadStatus(rewriteManifest(
+                    good, [](schema::Manifest &m) { m.mutable_blobs(0)->set_offset(64); })),
+                InvalidArtifact, "blob 0 is generated (init) but has data offset 64");
+  EXPECT_STATUS(loadStatus(rewriteManifest(
+                    good, [](schema::Manifest &m) { m.mutable_values(1)->set_name(""); })),
+                InvalidArtifact, "only a floating-point parameter may be, not a constant");
+  EXPECT_STATUS(loadStatus(rewriteManifest(good,
+                                           [](schema::Manifest &m) {
+                                             m.mutable_values(1)->mutable_type()->set_dtype(
+                                                 schema::I32);
+                                           })),
+                InvalidArtifact, "parameter may be, not i32[2,4]");
+  EXPECT_STATUS(loadStatus(rewriteManifest(
+                    good, [](schema::Manifest &m) { m.mutable_values(0)->set_initial_blob(0); })),
+                InvalidArtifact, "an initial value must hold bytes");
+  EXPECT_STATUS(loadStatus(rewriteManifest(
+                    good, [](schema::Manifest &m) { m.mutable_blobs(0)->set_size(16); })),
+                InvalidArtifact, "blob 0 holds 16 bytes, but f32[2,4] needs 32");
 }
 
 TEST(RuntimeSession, CopyParametersFromFile) {

@@ -30,6 +30,7 @@
 #include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <unistd.h>
@@ -139,6 +140,68 @@ private:
   uint64_t peak_ = 0;
 };
 
+/// The uses of `v` that compute with it: casts (the precision passes' casts of fp32 master
+/// weights) and fusion regions are looked through.
+void computingUses(Value v, SmallVectorImpl<OpOperand *> &uses) {
+  for (OpOperand &use : v.getUses()) {
+    Operation *owner = use.getOwner();
+    if (isa<mlir::precis::CastOp>(owner))
+      computingUses(owner->getResult(0), uses);
+    else if (auto fusion = dyn_cast<mlir::precis::FusionOp>(owner))
+      computingUses(fusion.getBody().front().getArgument(use.getOperandNumber()), uses);
+    else
+      uses.push_back(&use);
+  }
+}
+
+/// The initialisation of a parameter stored without bytes (ArtifactOptions::noWeights), as
+/// docs/runtime.md states it: the scale of a normalisation is ones, any other parameter of
+/// rank 0 or 1 zeros, and a matrix or kernel uniform in ±1/sqrt(fan_in), fan_in being the
+/// contracted dimension when the parameter is a GEMM's right operand and the product of all
+/// dimensions but the first otherwise ([out, in, kh, kw] convolution weights). The seed is
+/// splitmix64(seed ^ FNV-1a(name)), so parameters differ and do not depend on their order.
+schema::ParamInit parameterInit(Value param, StringRef name, uint64_t seed) {
+  schema::ParamInit init;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : name)
+    h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
+  uint64_t z = (seed ^ h) + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  init.set_seed(z ^ (z >> 31));
+
+  auto type = cast<ShapedType>(param.getType());
+  SmallVector<OpOperand *> uses;
+  computingUses(param, uses);
+  if (type.getRank() <= 1) {
+    bool isScale = llvm::any_of(uses, [](OpOperand *use) {
+      StringRef op = use->getOwner()->getName().getStringRef();
+      return use->getOperandNumber() == 1 &&
+             (op == "precis.layer_norm" || op.starts_with("precis.batch_norm"));
+    });
+    init.set_kind(schema::ParamInit::CONSTANT);
+    init.set_value(isScale ? 1.0 : 0.0);
+    return init;
+  }
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t fanIn = type.getNumElements() / std::max<int64_t>(shape[0], 1);
+  for (OpOperand *use : uses) {
+    StringRef op = use->getOwner()->getName().getStringRef();
+    if (use->getOperandNumber() != 1 ||
+        (op != "precis.matmul" && op != "precis.gemm" && op != "precis.scaled_matmul"))
+      continue;
+    bool transposed = false;
+    for (StringRef attr : {"transpose_b", "transpose_rhs"})
+      if (auto b = use->getOwner()->getAttrOfType<BoolAttr>(attr))
+        transposed |= b.getValue();
+    fanIn = shape[shape.size() - (transposed ? 1 : 2)];
+    break;
+  }
+  init.set_kind(schema::ParamInit::UNIFORM);
+  init.set_bound(1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(fanIn, 1))));
+  return init;
+}
+
 class ArtifactBuilder {
 public:
   explicit ArtifactBuilder(const ArtifactOptions &options) {
@@ -149,6 +212,8 @@ public:
       arch_ = target.str();
       dumpDir_ = options.kernelDumpDir;
     }
+    noWeights_ = options.noWeights;
+    initSeed_ = options.initSeed;
   }
 
   LogicalResult addFunction(func::FuncOp func);
@@ -168,6 +233,11 @@ private:
   llvm::DenseMap<Operation *, uint32_t> blobValues_;
   llvm::StringMap<uint32_t> namedBlobs_;
   llvm::StringMap<Type> namedTypes_;
+  /// noWeights: the blobs generated at load, by blob index.
+  bool noWeights_ = false;
+  uint64_t initSeed_ = 0;
+  std::map<size_t, schema::ParamInit> blobInits_;
+  std::map<size_t, uint64_t> generatedSizes_;
 
   /// CUDA target: every op but the cuBLASLt ones becomes a generated kernel, stored once per
   /// distinct source (Manifest.kernels), compiled for `arch_`.
@@ -207,11 +277,19 @@ FailureOr<uint32_t> ArtifactBuilder::addBlob(Operation *op, ElementsAttr value, 
       return named->second;
     }
   }
-  auto bytes = artifactBytes(value);
-  if (failed(bytes))
-    return op->emitError("cannot read the data of ") << value.getType();
-  blobs_.emplace_back(bytes->data(), bytes->size());
-  blobBytes_ += bytes->size();
+  auto tensorType = cast<ShapedType>(value.getType());
+  if (noWeights_ && isa<mlir::precis::ParameterOp>(op) && isa<FloatType>(tensorType.getElementType())) {
+    blobInits_[blobs_.size()] = parameterInit(op->getResult(0), name, initSeed_);
+    generatedSizes_[blobs_.size()] =
+        tensorType.getNumElements() * ((tensorType.getElementTypeBitWidth() + 7) / 8);
+    blobs_.emplace_back();
+  } else {
+    auto bytes = artifactBytes(value);
+    if (failed(bytes))
+      return op->emitError("cannot read the data of ") << value.getType();
+    blobs_.emplace_back(bytes->data(), bytes->size());
+    blobBytes_ += bytes->size();
+  }
   uint32_t id = addValue(op->getResult(0), name);
   manifest_.mutable_values(id)->set_blob(blobs_.size() - 1);
   blobValues_[op] = id;
@@ -466,6 +544,17 @@ LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
     return failure();
   manifest_.set_producer("precis 0.1");
   manifest_.set_arena_size(arenaPeak_);
+  // Generated blobs are listed ahead with their init; writeArtifact lays out the others.
+  manifest_.clear_blobs();
+  if (!blobInits_.empty())
+    for (size_t i = 0; i < blobs_.size(); ++i) {
+      schema::Blob *b = manifest_.add_blobs();
+      auto init = blobInits_.find(i);
+      if (init != blobInits_.end()) {
+        *b->mutable_init() = init->second;
+        b->set_size(generatedSizes_[i]);
+      }
+    }
   std::vector<std::string_view> blobs(blobs_.begin(), blobs_.end());
   std::string out;
   if (!schema::writeArtifact(manifest_, blobs, &out))

@@ -23,13 +23,20 @@ void appendLE(std::string &out, uint64_t v, int bytes) {
 bool writeArtifact(Manifest &manifest, const std::vector<std::string_view> &blobs,
                    std::string *out) {
   out->clear();
+  // Generated blobs the caller listed keep their init and size; they take no bytes.
+  std::vector<Blob> listed(manifest.blobs().begin(), manifest.blobs().end());
   manifest.clear_blobs();
   uint64_t offset = 0;
-  for (std::string_view blob : blobs) {
+  for (size_t i = 0; i < blobs.size(); ++i) {
     Blob *b = manifest.add_blobs();
+    if (i < listed.size() && listed[i].has_init()) {
+      *b = listed[i];
+      b->set_offset(0);
+      continue;
+    }
     b->set_offset(offset);
-    b->set_size(blob.size());
-    offset = alignUp(offset + blob.size());
+    b->set_size(blobs[i].size());
+    offset = alignUp(offset + blobs[i].size());
   }
   std::string bytes;
   if (!manifest.SerializeToString(&bytes))
@@ -43,7 +50,10 @@ bool writeArtifact(Manifest &manifest, const std::vector<std::string_view> &blob
   out->resize(alignUp(out->size()), '\0');
   const size_t dataStart = out->size();
   for (size_t i = 0; i < blobs.size(); ++i) {
-    out->resize(dataStart + manifest.blobs(static_cast<int>(i)).offset(), '\0');
+    const Blob &b = manifest.blobs(static_cast<int>(i));
+    if (b.has_init())
+      continue;
+    out->resize(dataStart + b.offset(), '\0');
     out->append(blobs[i].data(), blobs[i].size());
   }
   return true;

@@ -9,11 +9,13 @@
 
 #include "Artifact.h"
 
+#include "precis/runtime/numerics.h"
 #include "precis/schema/artifact.pb.h"
 
 #include <google/protobuf/stubs/logging.h>
 
 #include <cerrno>
+#include <cmath>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -114,9 +116,51 @@ Status convertAttr(const schema::Attr &a, AttrValue *out) {
   return invalidArtifact("has no value");
 }
 
+bool isFloat(DType t) {
+  return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16;
+}
+
+/// Fills `count` elements of `dtype` at `out` from `init` (the rule in artifact.proto).
+void generateParameter(const schema::ParamInit &init, DType dtype, uint64_t count, uint8_t *out) {
+  for (uint64_t i = 0; i < count; ++i) {
+    double x = init.value();
+    if (init.kind() == schema::ParamInit::UNIFORM) {
+      uint64_t z = init.seed() + (i + 1) * 0x9E3779B97F4A7C15ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const double u = static_cast<double>(z >> 40) * 0x1p-24;
+      x = (2 * u - 1) * init.bound();
+    }
+    switch (dtype) {
+    case DType::F64:
+      std::memcpy(out + 8 * i, &x, 8);
+      break;
+    case DType::F32: {
+      const float f = static_cast<float>(x);
+      std::memcpy(out + 4 * i, &f, 4);
+      break;
+    }
+    case DType::BF16: {
+      const uint16_t h = float_to_bf16(static_cast<float>(x));
+      std::memcpy(out + 2 * i, &h, 2);
+      break;
+    }
+    case DType::F16: {
+      const uint16_t h = float_to_fp16(static_cast<float>(x));
+      std::memcpy(out + 2 * i, &h, 2);
+      break;
+    }
+    default:
+      break; // rejected by parse()
+    }
+  }
+}
+
 } // namespace
 
 Artifact::~Artifact() {
+  std::free(generated_);
   if (mapped_)
     ::munmap(const_cast<uint8_t *>(bytes_), size_);
   else
@@ -229,6 +273,20 @@ Status Artifact::parse() {
   // unused ones at the end.
   auto checkBlob = [&](int j) -> Status {
     const schema::Blob &b = m.blobs(j);
+    if (b.has_init()) {
+      const schema::ParamInit &init = b.init();
+      const std::string ref = "blob " + std::to_string(j);
+      if (b.offset() != 0)
+        return invalidArtifact(ref + " is generated (init) but has data offset " +
+                               str(b.offset()));
+      if (init.kind() != schema::ParamInit::UNIFORM && init.kind() != schema::ParamInit::CONSTANT)
+        return invalidArtifact(ref + ": unknown init kind " + std::to_string(init.kind()));
+      if (!std::isfinite(init.bound()) || init.bound() < 0 || !std::isfinite(init.value()))
+        return invalidArtifact(ref + ": init bound " + std::to_string(init.bound()) +
+                               " / value " + std::to_string(init.value()) +
+                               " must be finite (bound >= 0)");
+      return Status::ok();
+    }
     if (b.offset() % kAlign != 0)
       return invalidArtifact("blob " + std::to_string(j) + " offset " + str(b.offset()) +
                              " is not a multiple of " + str(kAlign));
@@ -244,6 +302,7 @@ Status Artifact::parse() {
   values_.resize(numValues);
   std::vector<bool> blobUsed(m.blobs_size(), false);
   std::map<std::string, uint32_t> parameterNames;
+  std::map<uint32_t, DType> generatedType; // generated blob -> the dtype it is filled in
   for (uint32_t i = 0; i < numValues; ++i) {
     const schema::Value &pv = m.values(static_cast<int>(i));
     ValueDesc &v = values_[i];
@@ -294,6 +353,19 @@ Status Artifact::parse() {
                                " bytes, but " + typeString(v.dtype, v.shape) + " needs " +
                                str(v.byteSize));
       v.offset = b.offset();
+      if (b.has_init()) {
+        if (!isFloat(v.dtype) || v.name.empty())
+          return invalidArtifact(ref + ": blob " + str(v.index) +
+                                 " is generated (init), which only a floating-point "
+                                 "parameter may be, not " +
+                                 (v.name.empty() ? std::string("a constant")
+                                                 : typeString(v.dtype, v.shape)));
+        auto [it, inserted] = generatedType.emplace(v.index, v.dtype);
+        if (!inserted && it->second != v.dtype)
+          return invalidArtifact(ref + ": generated blob " + str(v.index) +
+                                 " is read with two dtypes");
+        v.generated = true;
+      }
       if (!blobUsed[v.index]) {
         blobUsed[v.index] = true;
         usedBlobBytes_ += b.size();
@@ -328,6 +400,9 @@ Status Artifact::parse() {
       return invalidArtifact(ref + ": initial value blob " + str(j) + " out of range (" +
                              std::to_string(m.blobs_size()) + " blobs)");
     const schema::Blob &b = m.blobs(static_cast<int>(j));
+    if (b.has_init())
+      return invalidArtifact(ref + ": initial value blob " + str(j) +
+                             " is generated (init); an initial value must hold bytes");
     if (!blobUsed[j]) {
       PRECIS_RETURN_IF_ERROR(withContext(checkBlob(static_cast<int>(j)), ref));
       blobUsed[j] = true;
@@ -344,6 +419,30 @@ Status Artifact::parse() {
   for (int j = 0; j < m.blobs_size(); ++j)
     if (!blobUsed[j])
       PRECIS_RETURN_IF_ERROR(checkBlob(j));
+
+  // Parameters stored without bytes: generate them, each 64-byte aligned in one allocation.
+  if (!generatedType.empty()) {
+    std::map<uint32_t, uint64_t> generatedOffset;
+    uint64_t total = 0;
+    for (const auto &[j, dtype] : generatedType) {
+      const uint64_t size = m.blobs(static_cast<int>(j)).size();
+      generatedOffset[j] = total;
+      if (size > UINT64_MAX - total - kAlign)
+        return invalidArtifact("generated parameters overflow");
+      total = alignUp(total + size);
+    }
+    generated_ = static_cast<uint8_t *>(std::aligned_alloc(kAlign, total ? total : kAlign));
+    if (!generated_)
+      return internalError("cannot allocate " + str(total) + " bytes for generated parameters");
+    for (const auto &[j, dtype] : generatedType) {
+      const schema::Blob &b = m.blobs(static_cast<int>(j));
+      generateParameter(b.init(), dtype, b.size() / dtypeSize(dtype),
+                        generated_ + generatedOffset[j]);
+    }
+    for (ValueDesc &v : values_)
+      if (v.generated)
+        v.offset = generatedOffset[v.index];
+  }
 
   // Functions.
   if (m.functions_size() == 0)

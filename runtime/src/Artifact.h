@@ -48,6 +48,9 @@ struct ValueDesc {
   /// at zero), and its data-section offset.
   bool hasInitialValue = false;
   uint64_t initialOffset = 0;
+  /// Blobs only: the blob has no bytes in the file (schema::ParamInit); `offset` is into the
+  /// memory the loader generated them in.
+  bool generated = false;
 
   /// A parameter is a named blob: it can be read and replaced by name.
   bool isParameter() const { return storage == Storage::Blob && !name.empty(); }
@@ -97,8 +100,11 @@ public:
   const std::vector<KernelDesc> &kernels() const { return kernels_; }
   /// Bytes of the distinct blobs the values use.
   uint64_t usedBlobBytes() const { return usedBlobBytes_; }
-  /// The bytes of blob-backed value `v` (read-only memory when the file is mapped).
-  const uint8_t *blobData(const ValueDesc &v) const { return dataSection_ + v.offset; }
+  /// The bytes of blob-backed value `v` (read-only memory when the file is mapped; for a
+  /// parameter stored without bytes, the values generated from its ParamInit at load).
+  const uint8_t *blobData(const ValueDesc &v) const {
+    return (v.generated ? generated_ : dataSection_) + v.offset;
+  }
   /// The initial value of input `v` (v.hasInitialValue), v.byteSize bytes.
   const uint8_t *initialData(const ValueDesc &v) const { return dataSection_ + v.initialOffset; }
 
@@ -113,6 +119,7 @@ private:
 
   const uint8_t *dataSection_ = nullptr;
   uint64_t dataSize_ = 0;
+  uint8_t *generated_ = nullptr; // owned: the generated parameters (ParamInit), 64-byte aligned
   std::string producer_, target_;
   uint64_t arenaSize_ = 0;
   uint64_t usedBlobBytes_ = 0;

@@ -451,6 +451,11 @@ int runCompile(int argc, char **argv) {
   static cl::opt<int64_t> batch(
       "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
   static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
+  static cl::opt<bool> noWeights(
+      "no-weights", cl::desc("Store parameters without their data: the runtime initialises "
+                             "them from a seed at load (docs/runtime.md)"));
+  static cl::opt<uint64_t> initSeed("init-seed", cl::desc("--no-weights: the seed"),
+                                    cl::init(0), cl::value_desc("S"));
   static cl::opt<bool> train(
       "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
                         "'precis train'; the optimizer flags below are baked in"));
@@ -508,6 +513,12 @@ int runCompile(int argc, char **argv) {
   precis::ArtifactOptions artifactOptions;
   artifactOptions.target = target == "cuda" ? "cuda:" + arch : std::string(target);
   artifactOptions.kernelDumpDir = dumpKernels;
+  if (initSeed.getNumOccurrences() && !noWeights) {
+    errs() << "precis compile: error: --init-seed needs --no-weights\n";
+    return 1;
+  }
+  artifactOptions.noWeights = noWeights;
+  artifactOptions.initSeed = initSeed;
   precis::ArtifactStats stats;
   if (failed(precis::writeArtifactFile(*module, artifactOptions, output, &stats)))
     return 1;

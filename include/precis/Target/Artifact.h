@@ -26,6 +26,12 @@ struct ArtifactOptions {
   /// CUDA target: when set, every kernel's source and PTX are also written to
   /// `<dir>/<kernel name>.cu` and `.ptx` (for inspection and offline checks with ptxas).
   std::string kernelDumpDir;
+  /// Store floating-point parameters (not constants) without their bytes: each blob records
+  /// a schema::ParamInit instead, and the runtime generates the values at load. For
+  /// artifacts too large to copy around (benchmarks); docs/runtime.md has the rule.
+  bool noWeights = false;
+  /// With noWeights: mixed with each parameter's name into the seed of its ParamInit.
+  uint64_t initSeed = 0;
 };
 
 /// What the buffer plan achieved, for reports and tests.

@@ -37,7 +37,9 @@ inline constexpr uint64_t kDataAlignment = 64;
 
 /// Serialises an artifact into `out`: sets `manifest`'s blobs to one Blob per entry of
 /// `blobs`, in order, at consecutive 64-aligned offsets, then writes header, manifest,
-/// padding and blob bytes. Values refer to blobs by their index in `blobs`. Returns false
+/// padding and blob bytes. Values refer to blobs by their index in `blobs`. A blob that
+/// `manifest` already lists at the same index with `init` set is generated at load: it keeps
+/// its `init` and `size`, gets offset 0 and no bytes (its entry in `blobs` is ignored). Returns false
 /// (with `out` cleared) when the manifest cannot be serialised.
 bool writeArtifact(Manifest &manifest, const std::vector<std::string_view> &blobs,
                    std::string *out);
