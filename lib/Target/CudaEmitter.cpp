@@ -50,6 +50,12 @@ namespace {
 const char *const kNumericsHeader =
 #include "NumericsHeader.inc"
     ;
+/// The text of runtime/src/cpu/FastMath.h: the CPU backend's float exp, tanh, sigmoid, erf and
+/// GELU, which float kernels call too (compiled with --fmad=false) so both backends agree bit
+/// for bit on those ops.
+const char *const kFastMathHeader =
+#include "FastMathHeader.inc"
+    ;
 
 //===----------------------------------------------------------------------===//
 // Types and literals.
@@ -318,6 +324,7 @@ public:
     std::string src;
     llvm::raw_string_ostream os(src);
     os << "// precis generated kernel: " << kind << "\n#include \"precis/runtime/numerics.h\"\n"
+          "#include \"precis/runtime/FastMath.h\"\n"
        << kPrelude << "\nextern \"C\" __global__ void __launch_bounds__("
        << block[0] * block[1] * block[2] << ") @NAME@(" << params << ") {\n"
        << body << "}\n";
@@ -378,6 +385,9 @@ FailureOr<std::string> elementExpr(Operation *op, ArrayRef<std::string> a) {
   auto lit = [&](double v) { return floatLiteral(v, ct); };
   auto f = [&](StringRef name) { return fn(name, ct); };
   bool isInt = ct != "float" && ct != "double";
+  // Float exp, tanh, sigmoid, erf and GELU are FastMath.h's, as in the CPU backend.
+  const bool fast = ct == "float";
+  auto fm = [](StringRef name) { return ("precis::rt::cpu::" + name).str(); };
   using R = FailureOr<std::string>;
   return llvm::TypeSwitch<Operation *, R>(op)
       .Case<AddOp>([&](auto) { return "(" + a[0] + " + " + a[1] + ")"; })
@@ -401,6 +411,10 @@ FailureOr<std::string> elementExpr(Operation *op, ArrayRef<std::string> a) {
       })
       .Case<GeluOp>([&](GeluOp o) -> R {
         const std::string &x = a[0];
+        if (fast)
+          return fm(o.getApproximation() == GeluApproximation::Tanh ? "fastGeluTanh"
+                                                                     : "fastGeluErf") +
+                 "(" + x + ")";
         if (o.getApproximation() == GeluApproximation::Tanh)
           return lit(0.5) + " * " + x + " * (" + lit(1) + " + " + f("tanh") + "(" +
                  lit(0.79788456080286535588) + " * (" + x + " + " + lit(0.044715) + " * " + x +
@@ -408,16 +422,18 @@ FailureOr<std::string> elementExpr(Operation *op, ArrayRef<std::string> a) {
         return lit(0.5) + " * " + x + " * (" + lit(1) + " + " + f("erf") + "(" + x + " * " +
                lit(0.70710678118654752440) + "))";
       })
-      .Case<TanhOp>([&](auto) { return f("tanh") + "(" + a[0] + ")"; })
+      .Case<TanhOp>([&](auto) { return (fast ? fm("fastTanh") : f("tanh")) + "(" + a[0] + ")"; })
       .Case<SigmoidOp>([&](auto) {
         const std::string &x = a[0];
+        if (fast)
+          return fm("fastSigmoid") + "(" + x + ")";
         return "(" + x + " >= " + lit(0) + " ? " + lit(1) + " / (" + lit(1) + " + " + f("exp") +
                "(-" + x + ")) : " + f("exp") + "(" + x + ") / (" + lit(1) + " + " + f("exp") + "(" +
                x + ")))";
       })
-      .Case<ErfOp>([&](auto) { return f("erf") + "(" + a[0] + ")"; })
+      .Case<ErfOp>([&](auto) { return (fast ? fm("fastErf") : f("erf")) + "(" + a[0] + ")"; })
       .Case<SqrtOp>([&](auto) { return f("sqrt") + "(" + a[0] + ")"; })
-      .Case<ExpOp>([&](auto) { return f("exp") + "(" + a[0] + ")"; })
+      .Case<ExpOp>([&](auto) { return (fast ? fm("fastExp") : f("exp")) + "(" + a[0] + ")"; })
       .Case<LogOp>([&](auto) { return f("log") + "(" + a[0] + ")"; })
       .Case<RsqrtOp>([&](auto) { return "(" + lit(1) + " / " + f("sqrt") + "(" + a[0] + "))"; })
       .Case<ReciprocalOp>([&](auto) { return "(" + lit(1) + " / " + a[0] + ")"; })
@@ -1522,18 +1538,20 @@ LogicalResult compileCudaKernel(Operation *op, StringRef arch, CudaKernel &kerne
     return op->emitError("CUDA architecture '") << arch << "' is not of the form sm_XX";
   std::string virtualArch = ("compute_" + arch.drop_front(3)).str();
   auto run = [&](const std::string &gpuArch, bool wantCubin, std::string &out) -> LogicalResult {
-    const char *headers[] = {kNumericsHeader};
-    const char *headerNames[] = {"precis/runtime/numerics.h"};
+    const char *headers[] = {kNumericsHeader, kFastMathHeader};
+    const char *headerNames[] = {"precis/runtime/numerics.h", "precis/runtime/FastMath.h"};
     nvrtcProgram prog;
     std::string file = kernel.name + ".cu";
-    if (nvrtcCreateProgram(&prog, kernel.source.c_str(), file.c_str(), 1, headers, headerNames) !=
+    if (nvrtcCreateProgram(&prog, kernel.source.c_str(), file.c_str(), 2, headers, headerNames) !=
         NVRTC_SUCCESS)
       return op->emitError("NVRTC cannot create a program for kernel ") << kernel.name;
     std::string archOpt = "--gpu-architecture=" + gpuArch;
     std::string includeOpt = std::string("--include-path=") + PRECIS_CUDA_INCLUDE_DIR;
+    // --fmad=false: no a * b + c contracted into an FMA, as on the CPU (x86-64 without FMA
+    // instructions), so element-wise results match the CPU backend's bit for bit.
     const char *opts[] = {archOpt.c_str(), includeOpt.c_str(), "--std=c++17",
-                          "--device-as-default-execution-space"};
-    nvrtcResult result = nvrtcCompileProgram(prog, 4, opts);
+                          "--device-as-default-execution-space", "--fmad=false"};
+    nvrtcResult result = nvrtcCompileProgram(prog, 5, opts);
     size_t logSize = 0;
     nvrtcGetProgramLogSize(prog, &logSize);
     std::string log(logSize, '\0');

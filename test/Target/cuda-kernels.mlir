@@ -15,7 +15,7 @@
 // EW: for (long long j = {{.*}}; j < 1024LL;
 // EW: precis_copy_vec<unsigned short, 8>(x0, in0 + base);
 // EW: const float v{{[0-9]+}} = precis::round_to_bf16((precis::bf16_to_float(x0[e]) * precis::bf16_to_float(x0[e])));
-// EW: = precis::round_to_bf16(expf(v{{[0-9]+}}));
+// EW: = precis::round_to_bf16(precis::rt::cpu::fastExp(v{{[0-9]+}}));
 // EW: y0[e] = precis::float_to_bf16(v{{[0-9]+}});
 // EW: precis_copy_vec<unsigned short, 8>(out0 + base, y0);
 

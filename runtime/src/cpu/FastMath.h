@@ -33,21 +33,39 @@
 #ifndef PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
 #define PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
 
+#if defined(__CUDACC_RTC__)
+// Generated CUDA kernels include this file (after numerics.h) so that their element-wise math
+// is this code, compiled with --fmad=false: the same operations in the same order, hence the
+// same bits as on the CPU.
+namespace precis::rt::cpu {
+using int32_t = int;
+using uint32_t = unsigned int;
+} // namespace precis::rt::cpu
+#else
 #include <cstdint>
 #include <cstring>
+#endif
 
 namespace precis::rt::cpu {
 namespace fastmath_detail {
 
 inline uint32_t bits(float f) {
+#if defined(__CUDACC_RTC__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
   return u;
+#endif
 }
 inline float fromBits(uint32_t u) {
+#if defined(__CUDACC_RTC__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, sizeof f);
   return f;
+#endif
 }
 
 } // namespace fastmath_detail
