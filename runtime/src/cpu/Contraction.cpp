@@ -29,6 +29,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace precis::rt::cpu {
@@ -549,6 +550,32 @@ Status matmulShapes(const char *kind, const TensorView &A, const TensorView &B,
   return Status::ok();
 }
 
+/// out = op(A) op(B) (times `scale`, when given) for non-f64 operands: the sum in fp32, scaled
+/// in fp32, rounded once to out's type.
+Status matmulFloat(const KernelContext &ctx, const TensorView &A, const TensorView &B, bool ta,
+                   bool tb, const MatmulShapes &s, const TensorView &out,
+                   std::optional<float> scale) {
+  const int64_t n = out.numElements();
+  std::vector<float> tmp;
+  float *dst = static_cast<float *>(out.data);
+  if (out.dtype != DType::F32) {
+    tmp.resize(static_cast<size_t>(n));
+    dst = tmp.data();
+  }
+  if (s.K == 0)
+    std::fill(dst, dst + n, 0.0f);
+  else
+    PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
+  if (scale)
+    parallelFor(ctx, n, kGrainCheap, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        dst[i] *= *scale;
+    });
+  if (out.dtype != DType::F32)
+    storeFloats(ctx, dst, n, out);
+  return Status::ok();
+}
+
 } // namespace
 
 PRECIS_CPU_KERNEL(matmulKernel) {
@@ -577,19 +604,7 @@ PRECIS_CPU_KERNEL(matmulKernel) {
       storeDoubles(ctx, dst, out);
     return Status::ok();
   }
-  std::vector<float> tmp;
-  float *dst = static_cast<float *>(out.data);
-  if (out.dtype != DType::F32) {
-    tmp.resize(static_cast<size_t>(n));
-    dst = tmp.data();
-  }
-  if (s.K == 0)
-    std::fill(dst, dst + n, 0.0f);
-  else
-    PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
-  if (out.dtype != DType::F32)
-    storeFloats(ctx, dst, n, out);
-  return Status::ok();
+  return matmulFloat(ctx, A, B, ta, tb, s, out, std::nullopt);
 }
 
 // (A x B) * lhs_descale * rhs_descale for fp8 operands (E4M3 / E5M2, mixed allowed): the
@@ -608,27 +623,10 @@ PRECIS_CPU_KERNEL(scaledMatmulKernel) {
   const bool tb = attrs.getInt("transpose_rhs", 0) != 0;
   MatmulShapes s;
   PRECIS_RETURN_IF_ERROR(matmulShapes("scaled_matmul", A, B, out, ta, tb, s));
-  const int64_t n = out.numElements();
-  if (n == 0)
+  if (out.numElements() == 0)
     return Status::ok();
-  std::vector<float> tmp;
-  float *dst = static_cast<float *>(out.data);
-  if (out.dtype != DType::F32) {
-    tmp.resize(static_cast<size_t>(n));
-    dst = tmp.data();
-  }
-  if (s.K == 0)
-    std::fill(dst, dst + n, 0.0f);
-  else
-    PRECIS_RETURN_IF_ERROR(matmulToF32(ctx, A, B, ta, tb, s, dst));
   const float scale = *static_cast<const float *>(sa.data) * *static_cast<const float *>(sb.data);
-  parallelFor(ctx, n, kGrainCheap, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      dst[i] *= scale;
-  });
-  if (out.dtype != DType::F32)
-    storeFloats(ctx, dst, n, out);
-  return Status::ok();
+  return matmulFloat(ctx, A, B, ta, tb, s, out, scale);
 }
 
 /// result = alpha * op(a) op(b) + beta * c, c broadcast to [M, N]. As in ONNX's reference, a

@@ -33,41 +33,21 @@
 #ifndef PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
 #define PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
 
-#if defined(__CUDACC_RTC__)
-// Generated CUDA kernels include this file (after numerics.h) so that their element-wise math
-// is this code, compiled with --fmad=false: the same operations in the same order, hence the
-// same bits as on the CPU.
-namespace precis::rt::cpu {
-using int32_t = int;
-using uint32_t = unsigned int;
-} // namespace precis::rt::cpu
-#else
-#include <cstdint>
-#include <cstring>
-#endif
+// Generated CUDA kernels include this file too (after numerics.h, whose bit casts it uses), so
+// that their element-wise math is this code, compiled with --fmad=false: the same operations
+// in the same order, hence the same bits as on the CPU.
+#include "precis/runtime/numerics.h"
 
 namespace precis::rt::cpu {
+#if defined(__CUDACC_RTC__)
+using int32_t = int;
+#else
+using std::int32_t;
+#endif
 namespace fastmath_detail {
 
-inline uint32_t bits(float f) {
-#if defined(__CUDACC_RTC__)
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-inline float fromBits(uint32_t u) {
-#if defined(__CUDACC_RTC__)
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
-
+inline uint32_t bits(float f) { return precis::detail::float_bits(f); }
+inline float fromBits(uint32_t u) { return precis::detail::bits_float(u); }
 } // namespace fastmath_detail
 
 /// e^x. Cody-Waite reduction x = n ln2 + r with |r| <= ln2 / 2 (n rounded with the 1.5 * 2^23
