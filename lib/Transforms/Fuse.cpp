@@ -53,35 +53,9 @@ bool isElementwise(Operation *op) {
 }
 
 /// Dimensions [first, rank) that a row reduction or normalisation works over, or -1 when
-/// `op` is none or works over other dimensions.
+/// `op` is none or works over other dimensions. Global pools are not fused into row groups.
 int64_t trailingRowAxis(Operation *op) {
-  auto rankOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getRank(); };
-  auto norm = [](int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; };
-  if (auto s = dyn_cast<SoftmaxOp>(op)) {
-    int64_t r = rankOf(s.getInput());
-    return r > 0 && norm(s.getAxis(), r) == r - 1 ? r - 1 : -1;
-  }
-  if (auto s = dyn_cast<LogSoftmaxOp>(op)) {
-    int64_t r = rankOf(s.getInput());
-    return r > 0 && norm(s.getAxis(), r) == r - 1 ? r - 1 : -1;
-  }
-  if (auto ln = dyn_cast<LayerNormOp>(op))
-    return norm(ln.getAxis(), rankOf(ln.getInput()));
-  if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {
-    int64_t r = rankOf(op->getOperand(0));
-    auto axes = op->getAttrOfType<DenseI64ArrayAttr>("axes").asArrayRef();
-    if (axes.empty())
-      return 0;
-    SmallVector<int64_t> sorted;
-    for (int64_t a : axes)
-      sorted.push_back(norm(a, r));
-    llvm::sort(sorted);
-    for (size_t i = 0; i < sorted.size(); ++i)
-      if (sorted[i] != r - static_cast<int64_t>(sorted.size() - i))
-        return -1;
-    return sorted.front();
-  }
-  return -1;
+  return isa<GlobalAvgPoolOp, GlobalMaxPoolOp>(op) ? -1 : getTrailingRowAxis(op);
 }
 
 /// GEMMs that take a cuBLASLt epilogue in the artifact (`gemm` has its own `c` instead).

@@ -823,5 +823,34 @@ LogicalResult FusionOp::verify() {
   return success();
 }
 
+int64_t mlir::precis::getTrailingRowAxis(Operation *op) {
+  auto rankOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getRank(); };
+  auto norm = [](int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; };
+  if (isa<SoftmaxOp, LogSoftmaxOp>(op)) {
+    int64_t r = rankOf(op->getOperand(0));
+    int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+    return r > 0 && norm(axis, r) == r - 1 ? r - 1 : -1;
+  }
+  if (auto ln = dyn_cast<LayerNormOp>(op))
+    return norm(ln.getAxis(), rankOf(ln.getInput()));
+  if (isa<GlobalAvgPoolOp, GlobalMaxPoolOp>(op))
+    return 2;
+  if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(op)) {
+    int64_t r = rankOf(op->getOperand(0));
+    auto axes = op->getAttrOfType<DenseI64ArrayAttr>("axes").asArrayRef();
+    if (axes.empty())
+      return 0;
+    SmallVector<int64_t> sorted;
+    for (int64_t a : axes)
+      sorted.push_back(norm(a, r));
+    llvm::sort(sorted);
+    for (size_t i = 0; i < sorted.size(); ++i)
+      if (sorted[i] != r - static_cast<int64_t>(sorted.size() - i))
+        return -1;
+    return sorted.front();
+  }
+  return -1;
+}
+
 #define GET_OP_CLASSES
 #include "precis/Dialect/Precis/IR/PrecisOps.cpp.inc"

@@ -54,4 +54,14 @@ public:
 #define GET_OP_CLASSES
 #include "precis/Dialect/Precis/IR/PrecisOps.h.inc"
 
+namespace mlir::precis {
+
+/// For an op that reduces or normalises over a trailing run of dimensions [first, rank) of
+/// its first operand — softmax and log-softmax over the last axis, layer_norm, reduce_* over
+/// trailing axes (all of them when `axes` is empty: 0), the global pools (2) — returns first;
+/// -1 for any other op or axis choice. The fusion pass and the CUDA emitter share it.
+int64_t getTrailingRowAxis(Operation *op);
+
+} // namespace mlir::precis
+
 #endif // PRECIS_DIALECT_PRECIS_IR_PRECISOPS_H
