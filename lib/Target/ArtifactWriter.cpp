@@ -16,6 +16,7 @@
 #include "precis/Target/CudaEmitter.h"
 
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
+#include "precis/Transforms/AttrNames.h"
 
 #include "precis/schema/ArtifactFormat.h"
 #include "precis/schema/artifact.pb.h"
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 using namespace mlir;
+using namespace mlir::precis;
 
 namespace precis {
 namespace {
@@ -104,17 +106,17 @@ LogicalResult convertAttr(Operation *op, StringRef name, Attribute attr, schema:
 /// The name of input `i`: its ONNX name, or for @train_step its parameter, optimizer-state or
 /// learning-rate role ("lr"); empty when it has none.
 StringRef inputName(func::FuncOp func, unsigned i) {
-  for (StringRef attr : {"precis.onnx_name", "precis.param_name", "precis.state_name"})
+  for (StringRef attr : {kOnnxName, kParamName, kStateName})
     if (auto name = func.getArgAttrOfType<StringAttr>(i, attr))
       return name.getValue();
-  return func.getArgAttr(i, "precis.lr") ? StringRef("lr") : StringRef();
+  return func.getArgAttr(i, kLr) ? StringRef("lr") : StringRef();
 }
 
 /// The name of output `i`: its ONNX name, or the state it updates (@train_step).
 StringAttr outputName(func::FuncOp func, unsigned i) {
-  if (auto name = func.getResultAttrOfType<StringAttr>(i, "precis.onnx_name"))
+  if (auto name = func.getResultAttrOfType<StringAttr>(i, kOnnxName))
     return name;
-  return func.getResultAttrOfType<StringAttr>(i, "precis.updates");
+  return func.getResultAttrOfType<StringAttr>(i, kUpdates);
 }
 
 /// First-fit placement of live ranges in one arena.
@@ -316,8 +318,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
     uint32_t id = addValue(arg, inputName(func, arg.getArgNumber()));
     manifest_.mutable_values(id)->set_input(arg.getArgNumber());
     // Training state that does not start at zero (the loss scale) records its first value.
-    if (auto init = func.getArgAttrOfType<ElementsAttr>(arg.getArgNumber(),
-                                                        "precis.initial_value")) {
+    if (auto init = func.getArgAttrOfType<ElementsAttr>(arg.getArgNumber(), kInitialValue)) {
       auto bytes = artifactBytes(init);
       if (init.getType() != arg.getType() || failed(bytes))
         return func.emitError("argument ") << arg.getArgNumber() << ": initial value " << init
@@ -392,7 +393,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
           kernel->set_name(name.getName().str());
           break;
         }
-    if (auto phase = op.getAttrOfType<StringAttr>("precis.phase")) {
+    if (auto phase = op.getAttrOfType<StringAttr>(kPhase)) {
       if (phase.getValue() == "backward")
         kernel->set_phase(schema::PHASE_BACKWARD);
       else if (phase.getValue() == "optimizer")

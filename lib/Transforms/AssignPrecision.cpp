@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 #include "precis/Transforms/Precision.h"
 
@@ -45,7 +46,6 @@ using namespace mlir::precis;
 
 namespace {
 
-constexpr StringLiteral kParamName = "precis.param_name";
 constexpr double kFp16Max = 65504.0;
 
 /// One user rule: ops whose kind and node name match get `precision`.
@@ -492,10 +492,10 @@ void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
                    (op.getNumOperands() > 0 && llvm::all_of(op.getOperands(), [&](Value v) {
                       return weightLike.contains(v);
                     }));
-    auto phase = op.getAttrOfType<StringAttr>(kPhaseAttr);
+    auto phase = op.getAttrOfType<StringAttr>(kPhase);
     bool grad = (phase && phase.getValue() == "backward" && !isa<ConstantOp>(op)) ||
                 llvm::any_of(op.getOperands(), [&](Value v) { return gradient.contains(v); }) ||
-                op.hasAttr("precis.loss_seed");
+                op.hasAttr(kLossSeed);
     Type out = d.out.empty() ? Type() : precisionType(&getContext(), d.out);
     for (Value r : op.getResults()) {
       if (!isFloatTensor(r))

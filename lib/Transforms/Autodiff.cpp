@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -26,11 +27,6 @@ using namespace mlir::precis;
 
 namespace {
 
-constexpr StringLiteral kOnnxName = "precis.onnx_name";
-constexpr StringLiteral kParamName = "precis.param_name";
-constexpr StringLiteral kGradOf = "precis.grad_of";
-constexpr StringLiteral kPhase = "precis.phase";
-constexpr StringLiteral kLossSeed = "precis.loss_seed";
 
 bool isFloatTensor(Value v) {
   auto t = dyn_cast<RankedTensorType>(v.getType());

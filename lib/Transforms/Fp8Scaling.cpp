@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 #include "precis/Transforms/Precision.h"
 
@@ -40,8 +41,6 @@ using namespace mlir::precis;
 
 namespace {
 
-constexpr StringLiteral kStateName = "precis.state_name";
-constexpr StringLiteral kUpdates = "precis.updates";
 
 bool isFp8(Type t) { return t.isFloat8E4M3FN() || t.isFloat8E5M2(); }
 
@@ -81,7 +80,7 @@ struct ScaleBuilder {
     Decision d{"fp32", out, "", "fp8.scaling", reason};
     op->setAttr(kDecisionAttr, d.toAttr(b.getContext()));
     if (phase)
-      op->setAttr(kPhaseAttr, phase);
+      op->setAttr(kPhase, phase);
     return op->getResult(0);
   }
 
@@ -139,7 +138,7 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
     if (auto loc = dyn_cast<NameLoc>(gemm->getLoc()))
       node = loc.getName().getValue();
     OpBuilder b(castOp);
-    ScaleBuilder sb{b, gemm->getLoc(), gemm->getAttr(kPhaseAttr), ""};
+    ScaleBuilder sb{b, gemm->getLoc(), gemm->getAttr(kPhase), ""};
     sb.reason = llvm::formatv("fp8 {0} scaling of the {1} operand of {2} ({3})",
                               delayed ? "delayed" : "current", which,
                               node.empty() ? StringRef("a GEMM") : node,
@@ -217,7 +216,7 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
       smm->setAttr(attr.getName(), attr.getValue());
     if (auto g = dyn_cast<GemmOp>(gemm)) {
       // alpha * (A B) + beta * C in the result's precision, as the gemm did.
-      ScaleBuilder sb{b, gemm->getLoc(), gemm->getAttr(kPhaseAttr),
+      ScaleBuilder sb{b, gemm->getLoc(), gemm->getAttr(kPhase),
                       "the bias of an fp8 GEMM, added in its output precision"};
       Type rt = getElementTypeOrSelf(r.getType());
       auto scalarOf = [&](float v) {

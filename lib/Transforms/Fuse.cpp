@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 
 #include "mlir/Analysis/TopologicalSortUtils.h"
@@ -328,8 +329,8 @@ void FusePass::materialize(Group *g) {
     yielded.push_back(mapping.lookup(out));
   builder.create<YieldOp>(fusion.getLoc(), yielded);
   // The group runs where its last op ran (forward, backward or optimizer phase).
-  if (Attribute phase = last->getAttr("precis.phase"))
-    fusion->setAttr("precis.phase", phase);
+  if (Attribute phase = last->getAttr(kPhase))
+    fusion->setAttr(kPhase, phase);
 
   for (auto [out, result] : llvm::zip(outputs, fusion.getResults()))
     out.replaceUsesWithIf(result, [&](OpOperand &use) { return !members.count(use.getOwner()); });

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -29,12 +30,6 @@ using namespace mlir::precis;
 
 namespace {
 
-constexpr StringLiteral kParamName = "precis.param_name";
-constexpr StringLiteral kStateName = "precis.state_name";
-constexpr StringLiteral kUpdates = "precis.updates";
-constexpr StringLiteral kPhase = "precis.phase";
-constexpr StringLiteral kLossSeed = "precis.loss_seed";
-constexpr StringLiteral kInitialValue = "precis.initial_value";
 constexpr StringLiteral kScaleName = "loss_scale";
 constexpr StringLiteral kTrackerName = "loss_scale.growth_tracker";
 

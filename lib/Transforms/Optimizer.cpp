@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -25,13 +26,6 @@ using namespace mlir::precis;
 
 namespace {
 
-constexpr StringLiteral kOnnxName = "precis.onnx_name";
-constexpr StringLiteral kParamName = "precis.param_name";
-constexpr StringLiteral kGradOf = "precis.grad_of";
-constexpr StringLiteral kStateName = "precis.state_name";
-constexpr StringLiteral kUpdates = "precis.updates";
-constexpr StringLiteral kLr = "precis.lr";
-constexpr StringLiteral kPhase = "precis.phase";
 
 enum class Kind { Sgd, Adam, AdamW };
 

@@ -10,6 +10,7 @@
 
 #include "precis/InitAll.h"
 #include "precis/Target/Artifact.h"
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 #include "precis/runtime/Session.h"
 #include "precis/runtime/Training.h"
@@ -31,7 +32,7 @@ namespace precis {
 namespace {
 
 constexpr StringLiteral kCalibId = "precis.calib_id";
-constexpr StringLiteral kOnnxName = "precis.onnx_name";
+using mlir::precis::kOnnxName;
 
 /// One GEMM's identity in the fp32 module.
 struct Site {

@@ -1246,7 +1246,7 @@ std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
     ReportRow row;
     row.node = mlir::precis::nodeName(op.getLoc()).str();
     row.op = op.getName().stripDialect().str();
-    auto phase = op.getAttrOfType<mlir::StringAttr>(mlir::precis::kPhaseAttr);
+    auto phase = op.getAttrOfType<mlir::StringAttr>(mlir::precis::kPhase);
     row.phase = phase ? phase.getValue().str() : "forward";
     row.in = d->in;
     row.out = d->out;

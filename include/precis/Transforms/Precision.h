@@ -18,6 +18,8 @@
 #ifndef PRECIS_TRANSFORMS_PRECISION_H
 #define PRECIS_TRANSFORMS_PRECISION_H
 
+#include "precis/Transforms/AttrNames.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -30,7 +32,6 @@
 namespace mlir::precis {
 
 inline constexpr llvm::StringLiteral kDecisionAttr = "precis.decision";
-inline constexpr llvm::StringLiteral kPhaseAttr = "precis.phase";
 
 /// The element type a precision name stands for (`fp32`, `bf16`, `fp16`, `fp8e4m3`,
 /// `fp8e5m2`, `fp64`), or null.

@@ -1,0 +1,31 @@
+//===- AttrNames.h - the discardable attributes the passes agree on -*- C++ -*-===//
+//
+// The names of the attributes through which the importer, the passes, the artifact writer
+// and the driver hand facts to each other (Passes.td describes each where it is made). One
+// definition, so a pass cannot spell one of them differently from the pass that reads it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_TRANSFORMS_ATTRNAMES_H
+#define PRECIS_TRANSFORMS_ATTRNAMES_H
+
+#include "llvm/ADT/StringRef.h"
+
+namespace mlir::precis {
+
+/// Function arguments and results.
+inline constexpr llvm::StringLiteral kOnnxName = "precis.onnx_name";   // graph input/output
+inline constexpr llvm::StringLiteral kParamName = "precis.param_name"; // trained parameter
+inline constexpr llvm::StringLiteral kGradOf = "precis.grad_of";       // @gradients result
+inline constexpr llvm::StringLiteral kStateName = "precis.state_name"; // training state
+inline constexpr llvm::StringLiteral kUpdates = "precis.updates";      // new value of a state
+inline constexpr llvm::StringLiteral kLr = "precis.lr";                // the learning rate
+inline constexpr llvm::StringLiteral kInitialValue = "precis.initial_value"; // non-zero state
+
+/// Ops.
+inline constexpr llvm::StringLiteral kPhase = "precis.phase"; // "backward" or "optimizer"
+inline constexpr llvm::StringLiteral kLossSeed = "precis.loss_seed"; // d loss / d loss
+
+} // namespace mlir::precis
+
+#endif // PRECIS_TRANSFORMS_ATTRNAMES_H
