@@ -8,6 +8,7 @@
 
 #include "precis/runtime/numerics.h"
 
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <chrono>
@@ -74,25 +75,25 @@ precis::rt::Tensor benchInput(const precis::rt::TensorInfo &info, uint64_t seed)
 
 int runBench(int argc, char **argv) {
   static cl::opt<std::string> model(cl::Positional, cl::Required,
-                                    cl::desc("<model.precis | model.onnx | model.mlir>"));
+                                    cl::desc("<model.precis | model.onnx | model.mlir>"), cl::cat(optionCategory()));
   static cl::opt<std::string> inputsNpz(
       "inputs",
       cl::desc("Function inputs from a .npz whose arrays are named after them (default: "
                "deterministic random inputs, floats in [-1, 1), integers in {0, 1})"),
-      cl::value_desc("file.npz"));
+      cl::value_desc("file.npz"), cl::cat(optionCategory()));
   static cl::opt<std::string> function("function", cl::desc("Function to time"),
-                                       cl::init("forward"));
-  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+                                       cl::init("forward"), cl::cat(optionCategory()));
+  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0), cl::cat(optionCategory()));
   static cl::opt<std::string> device(
       "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
-      cl::value_desc("cpu|cuda"));
+      cl::value_desc("cpu|cuda"), cl::cat(optionCategory()));
   static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
-                                cl::init(0));
-  static cl::opt<int> warmup("warmup", cl::desc("Untimed runs first"), cl::init(10));
-  static cl::opt<int> iterations("iterations", cl::desc("Timed runs"), cl::init(100));
+                                cl::init(0), cl::cat(optionCategory()));
+  static cl::opt<int> warmup("warmup", cl::desc("Untimed runs first"), cl::init(10), cl::cat(optionCategory()));
+  static cl::opt<int> iterations("iterations", cl::desc("Timed runs"), cl::init(100), cl::cat(optionCategory()));
   static cl::opt<std::string> jsonPath("json", cl::desc("Also write the numbers as JSON"),
-                                       cl::value_desc("out.json"));
-  cl::ParseCommandLineOptions(argc, argv,
+                                       cl::value_desc("out.json"), cl::cat(optionCategory()));
+  parseCommandLine(argc, argv,
                               "precis bench: time a function of an artifact or model on the "
                               "CPU\n");
   const char *tool = "precis bench";

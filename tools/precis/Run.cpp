@@ -7,6 +7,8 @@
 
 #include "Driver.h"
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
 using namespace llvm;
@@ -25,27 +27,27 @@ std::string fileNameFor(StringRef name, size_t index) {
 
 int runRun(int argc, char **argv) {
   static cl::opt<std::string> model(cl::Positional, cl::Required,
-                                    cl::desc("<model.precis | model.onnx | model.mlir>"));
+                                    cl::desc("<model.precis | model.onnx | model.mlir>"), cl::cat(optionCategory()));
   static cl::list<std::string> inputs("input", cl::desc("A function input from a .npy file"),
-                                      cl::value_desc("NAME=file.npy"));
+                                      cl::value_desc("NAME=file.npy"), cl::cat(optionCategory()));
   static cl::opt<std::string> inputsNpz(
       "inputs", cl::desc("Function inputs from a .npz whose arrays are named after them"),
-      cl::value_desc("file.npz"));
+      cl::value_desc("file.npz"), cl::cat(optionCategory()));
   static cl::opt<std::string> outputDir(
       "output-dir", cl::desc("Write each output to DIR/<name>.npy (default: print a summary)"),
-      cl::value_desc("DIR"));
+      cl::value_desc("DIR"), cl::cat(optionCategory()));
   static cl::opt<std::string> function("function", cl::desc("Function to run"),
-                                       cl::init("forward"));
-  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+                                       cl::init("forward"), cl::cat(optionCategory()));
+  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0), cl::cat(optionCategory()));
   static cl::opt<std::string> device(
       "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
-      cl::value_desc("cpu|cuda"));
+      cl::value_desc("cpu|cuda"), cl::cat(optionCategory()));
   static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
-                                cl::init(0));
+                                cl::init(0), cl::cat(optionCategory()));
   static cl::opt<bool> checkNumerics(
       "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
-                                 "naming it and its input ranges"));
-  cl::ParseCommandLineOptions(argc, argv, "precis run: run an artifact or model on the CPU\n");
+                                 "naming it and its input ranges"), cl::cat(optionCategory()));
+  parseCommandLine(argc, argv, "precis run: run an artifact or model on the CPU\n");
   const char *tool = "precis run";
   auto fail = [&](const precis::rt::Status &status) {
     errs() << tool << ": error: " << status.message() << "\n";
