@@ -9,7 +9,7 @@
 // InvalidArtifact status naming what is wrong, never a crash or an out-of-bounds read.
 //
 // What loading cannot check is backend-specific (does the backend have a kernel for each op
-// kind, do the operand shapes suit it): the Session checks the first, kernels the second.
+// kind, do the operand shapes suit it): the executor checks the first, kernels the second.
 //
 //===----------------------------------------------------------------------===//
 
