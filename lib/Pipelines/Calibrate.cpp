@@ -99,13 +99,13 @@ mlir::OwningOpRef<mlir::ModuleOp> variant(mlir::ModuleOp module,
     if (!type.getElementType().isF32())
       v = b.create<mlir::precis::CastOp>(op.getLoc(), type.clone(b.getF32Type()), v);
     results.push_back(v);
-    attrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-        kOnnxName, b.getStringAttr("precis.calib." + std::to_string(id.getInt())))));
+    attrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr(kOnnxName, b.getStringAttr("precis.calib." + std::to_string(id.getInt())))));
   }
   b.create<mlir::func::ReturnOp>(ret->getLoc(), results);
   ret->erase();
-  fn.setType(mlir::FunctionType::get(ctx, fn.getArgumentTypes(),
-                                     mlir::ValueRange(results).getTypes()));
+  fn.setType(
+      mlir::FunctionType::get(ctx, fn.getArgumentTypes(), mlir::ValueRange(results).getTypes()));
   fn.setAllResultAttrs(attrs);
   return copy;
 }

@@ -50,8 +50,7 @@ std::string validate(const CompileOptions &options) {
 bool lossScalingEnabled(const CompileOptions &options) {
   if (!options.train)
     return false;
-  return options.train->lossScaling.value_or(options.precision.precision ==
-                                             PrecisionPolicy::FP16);
+  return options.train->lossScaling.value_or(options.precision.precision == PrecisionPolicy::FP16);
 }
 
 void buildCleanupPipeline(OpPassManager &pm) {
@@ -150,11 +149,9 @@ void buildTrainingPipeline(OpPassManager &pm, const CompileOptions &options) {
 namespace {
 
 /// The options both pipelines take; `Derived` is the registered options struct.
-template <typename Derived>
-struct CommonPipelineOptions : public PassPipelineOptions<Derived> {
+template <typename Derived> struct CommonPipelineOptions : public PassPipelineOptions<Derived> {
   using Base = PassPipelineOptions<Derived>;
-  template <typename T>
-  using Option = typename Base::template Option<T>;
+  template <typename T> using Option = typename Base::template Option<T>;
 
   Option<PrecisionPolicy> precision{
       *this, "precision", llvm::cl::desc("fp32, bf16, fp16, fp8 or auto"),
@@ -164,16 +161,14 @@ struct CommonPipelineOptions : public PassPipelineOptions<Derived> {
                        clEnumValN(PrecisionPolicy::FP16, "fp16", "fp16 GEMMs"),
                        clEnumValN(PrecisionPolicy::FP8, "fp8", "fp8 GEMMs"),
                        clEnumValN(PrecisionPolicy::Auto, "auto", "calibrated per GEMM"))};
-  Option<std::string> rules{*this, "rules",
-                            llvm::cl::desc("JSON file of precision overrides")};
+  Option<std::string> rules{*this, "rules", llvm::cl::desc("JSON file of precision overrides")};
   Option<std::string> calibrate{*this, "calibrate",
                                 llvm::cl::desc("precision auto: the calibration .npz")};
   Option<double> tolerance{*this, "tolerance",
                            llvm::cl::desc("precision auto: largest relative error"),
                            llvm::cl::init(0.05)};
   Option<Fp8Recipe> fp8Recipe{
-      *this, "fp8-recipe", llvm::cl::desc("delayed or current"),
-      llvm::cl::init(Fp8Recipe::Delayed),
+      *this, "fp8-recipe", llvm::cl::desc("delayed or current"), llvm::cl::init(Fp8Recipe::Delayed),
       llvm::cl::values(clEnumValN(Fp8Recipe::Delayed, "delayed", "amax history"),
                        clEnumValN(Fp8Recipe::Current, "current", "this step's amax"))};
   Option<int64_t> fp8History{*this, "fp8-history", llvm::cl::desc("amax history length"),
@@ -185,8 +180,7 @@ struct CommonPipelineOptions : public PassPipelineOptions<Derived> {
                        clEnumValN(AmaxCompute::MostRecent, "most_recent", "the latest"))};
   Option<int64_t> fp8Margin{*this, "fp8-margin", llvm::cl::desc("fp8 scale margin"),
                             llvm::cl::init(0)};
-  Option<std::string> target{*this, "target", llvm::cl::desc("cpu or cuda"),
-                             llvm::cl::init("cpu")};
+  Option<std::string> target{*this, "target", llvm::cl::desc("cpu or cuda"), llvm::cl::init("cpu")};
 
   CompileOptions toCompileOptions() const {
     CompileOptions o;
@@ -207,13 +201,11 @@ struct InferencePipelineOptions : CommonPipelineOptions<InferencePipelineOptions
 
 struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> {
   Option<OptimizerKind> optimizer{
-      *this, "optimizer", llvm::cl::desc("sgd, adam or adamw"),
-      llvm::cl::init(OptimizerKind::SGD),
+      *this, "optimizer", llvm::cl::desc("sgd, adam or adamw"), llvm::cl::init(OptimizerKind::SGD),
       llvm::cl::values(clEnumValN(OptimizerKind::SGD, "sgd", "torch.optim.SGD"),
                        clEnumValN(OptimizerKind::Adam, "adam", "torch.optim.Adam"),
                        clEnumValN(OptimizerKind::AdamW, "adamw", "torch.optim.AdamW"))};
-  Option<double> momentum{*this, "momentum", llvm::cl::desc("SGD momentum"),
-                          llvm::cl::init(0.0)};
+  Option<double> momentum{*this, "momentum", llvm::cl::desc("SGD momentum"), llvm::cl::init(0.0)};
   Option<double> weightDecay{*this, "weight-decay",
                              llvm::cl::desc("weight decay (default 0; adamw 0.01)")};
   Option<double> beta1{*this, "beta1", llvm::cl::desc("Adam beta1"), llvm::cl::init(0.9)};

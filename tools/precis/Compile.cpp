@@ -22,8 +22,9 @@ bool targetOption(StringRef target, StringRef tool) {
   if (target == "cpu" || (target == "cuda" && precis::cudaCompilerAvailable()))
     return true;
   if (target == "cuda") {
-    errs() << tool << ": error: the cuda target is not available in this build (the CUDA "
-                      "toolkit was not found when it was configured); this build supports: cpu\n";
+    errs() << tool
+           << ": error: the cuda target is not available in this build (the CUDA "
+              "toolkit was not found when it was configured); this build supports: cpu\n";
     return false;
   }
   errs() << tool << ": unsupported target '" << target << "' (this build supports: cpu"
@@ -33,24 +34,30 @@ bool targetOption(StringRef target, StringRef tool) {
 
 int runCompile(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"), cl::cat(optionCategory()));
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"),
+                                    cl::cat(optionCategory()));
   static cl::opt<std::string> output("o", cl::Required, cl::desc("Output artifact"),
                                      cl::value_desc("model.precis"), cl::cat(optionCategory()));
   static cl::opt<std::string> target("target", cl::desc("Backend to compile for: cpu or cuda"),
                                      cl::init("cpu"), cl::cat(optionCategory()));
   static cl::opt<std::string> arch("arch", cl::desc("GPU architecture of the cuda target"),
-                                   cl::init("sm_90a"), cl::value_desc("sm_XX"), cl::cat(optionCategory()));
+                                   cl::init("sm_90a"), cl::value_desc("sm_XX"),
+                                   cl::cat(optionCategory()));
   static cl::opt<std::string> dumpKernels(
       "dump-kernels", cl::desc("cuda target: also write each kernel's CUDA C++ and PTX to DIR"),
       cl::value_desc("DIR"), cl::cat(optionCategory()));
-  static cl::opt<int64_t> batch(
-      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"), cl::cat(optionCategory()));
-  static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"), cl::cat(optionCategory()));
+  static cl::opt<int64_t> batch("batch",
+                                cl::desc("Bind the symbolic leading dimension of the inputs"),
+                                cl::value_desc("N"), cl::cat(optionCategory()));
+  static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"),
+                                cl::cat(optionCategory()));
   static cl::opt<bool> noWeights(
-      "no-weights", cl::desc("Store parameters without their data: the runtime initialises "
-                             "them from a seed at load (docs/runtime.md)"), cl::cat(optionCategory()));
-  static cl::opt<uint64_t> initSeed("init-seed", cl::desc("--no-weights: the seed"),
-                                    cl::init(0), cl::value_desc("S"), cl::cat(optionCategory()));
+      "no-weights",
+      cl::desc("Store parameters without their data: the runtime initialises "
+               "them from a seed at load (docs/runtime.md)"),
+      cl::cat(optionCategory()));
+  static cl::opt<uint64_t> initSeed("init-seed", cl::desc("--no-weights: the seed"), cl::init(0),
+                                    cl::value_desc("S"), cl::cat(optionCategory()));
   static cl::opt<bool> train(
       "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
                         "'precis train'; the optimizer flags below are baked in"));
@@ -58,8 +65,8 @@ int runCompile(int argc, char **argv) {
   static PrecisionFlags precisionFlags;
   mlir::registerAsmPrinterCLOptions();
   parseCommandLine(argc, argv,
-                              "precis compile: model -> .precis artifact (inference, or "
-                              "training with --train)\n");
+                   "precis compile: model -> .precis artifact (inference, or "
+                   "training with --train)\n");
   const char *tool = "precis compile";
   precis::ImportOptions options;
   if (!batchOption(batch, tool, options) || !targetOption(target, tool))

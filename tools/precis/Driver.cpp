@@ -120,8 +120,8 @@ bool batchOption(const cl::opt<int64_t> &batch, StringRef tool, ImportOptions &o
 }
 
 /// A session for `path`: an artifact is loaded as is, a model is compiled in memory first.
-rt::Status openSession(StringRef path, const rt::SessionOptions &options,
-                               int64_t batch, std::unique_ptr<rt::Session> *session) {
+rt::Status openSession(StringRef path, const rt::SessionOptions &options, int64_t batch,
+                       std::unique_ptr<rt::Session> *session) {
   if (path.ends_with(".precis"))
     return rt::Session::createFromFile(path.str(), options, session);
   CompilerContext compiler;
@@ -138,27 +138,23 @@ rt::Status openSession(StringRef path, const rt::SessionOptions &options,
 
 /// Binds `named` tensors to `info`'s inputs, in order: every input must be present (`howToPass`
 /// says, for a missing one, how to provide it) and every tensor must name an input.
-rt::Status
-matchInputs(const rt::FunctionInfo &info, const std::vector<rt::NamedTensor> &named,
-            function_ref<std::string(const std::string &)> howToPass,
-            std::vector<rt::TensorView> *args) {
+rt::Status matchInputs(const rt::FunctionInfo &info, const std::vector<rt::NamedTensor> &named,
+                       function_ref<std::string(const std::string &)> howToPass,
+                       std::vector<rt::TensorView> *args) {
   for (const rt::NamedTensor &t : named)
     if (std::none_of(info.inputs.begin(), info.inputs.end(),
                      [&](const rt::TensorInfo &in) { return in.name == t.name; }))
-      return rt::invalidArgument("'" + info.name + "' has no input named '" + t.name +
-                                         "'");
+      return rt::invalidArgument("'" + info.name + "' has no input named '" + t.name + "'");
   for (const rt::TensorInfo &in : info.inputs) {
     auto it = std::find_if(named.begin(), named.end(),
                            [&](const rt::NamedTensor &t) { return t.name == in.name; });
     if (it == named.end())
       return rt::invalidArgument("missing input '" + in.name + "' (" +
-                                         rt::typeString(in.dtype, in.shape) +
-                                         "): " + howToPass(in.name));
+                                 rt::typeString(in.dtype, in.shape) + "): " + howToPass(in.name));
     args->push_back(it->tensor.view());
   }
   return rt::Status::ok();
 }
-
 
 cl::OptionCategory &optionCategory() {
   static cl::OptionCategory category("Options");
@@ -170,11 +166,17 @@ void parseCommandLine(int argc, char **argv, StringRef overview) {
   cl::ParseCommandLineOptions(argc, argv, overview);
 }
 
+rt::SessionOptions SessionFlags::sessionOptions() const {
+  rt::SessionOptions options;
+  options.numThreads = threads;
+  options.backend = device;
+  return options;
+}
+
 bool OptimizerFlags::given() const {
   return optimizer.getNumOccurrences() || momentum.getNumOccurrences() ||
-         weightDecay.getNumOccurrences() || betas.getNumOccurrences() ||
-         eps.getNumOccurrences() || lossScaling.getNumOccurrences() ||
-         initScale.getNumOccurrences();
+         weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences() ||
+         lossScaling.getNumOccurrences() || initScale.getNumOccurrences();
 }
 
 rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {
@@ -244,8 +246,7 @@ rt::Status PrecisionFlags::toOptions(PrecisionOptions *out) const {
 }
 
 rt::Status toCompileOptions(const PrecisionFlags &precisionFlags,
-                            const OptimizerFlags &optimizerFlags, bool train,
-                            CompileOptions *out) {
+                            const OptimizerFlags &optimizerFlags, bool train, CompileOptions *out) {
   CompileOptions o;
   PRECIS_RETURN_IF_ERROR(precisionFlags.toOptions(&o.precision));
   if (!train && optimizerFlags.given())

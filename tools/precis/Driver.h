@@ -10,9 +10,9 @@
 #define PRECIS_TOOLS_PRECIS_DRIVER_H
 
 #include "precis/Import/OnnxImporter.h"
+#include "precis/Pipelines/Pipelines.h"
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Session.h"
-#include "precis/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -75,8 +75,7 @@ struct OptimizerFlags {
                               cl::init(0), cl::cat(optionCategory())};
   cl::opt<std::string> betas{"betas", cl::desc("Adam betas (default 0.9,0.999)"),
                              cl::value_desc("B1,B2"), cl::cat(optionCategory())};
-  cl::opt<double> eps{"eps", cl::desc("Adam epsilon"), cl::init(1e-8),
-                      cl::cat(optionCategory())};
+  cl::opt<double> eps{"eps", cl::desc("Adam epsilon"), cl::init(1e-8), cl::cat(optionCategory())};
   cl::opt<bool> lossScaling{
       "loss-scaling",
       cl::desc("Dynamic loss scaling (torch GradScaler: scale 2^16, x2 every 2000 clean steps, "
@@ -95,7 +94,8 @@ struct OptimizerFlags {
 /// The precision flags of `compile`, `train` and `report` (docs/precision.md); construct one
 /// as a function-local static, like OptimizerFlags.
 struct PrecisionFlags {
-  cl::opt<std::string> precision{"precision", cl::desc("fp32, bf16, fp16, fp8 or auto (default fp32)"),
+  cl::opt<std::string> precision{"precision",
+                                 cl::desc("fp32, bf16, fp16, fp8 or auto (default fp32)"),
                                  cl::init("fp32"), cl::cat(optionCategory())};
   cl::opt<std::string> rules{"rules",
                              cl::desc("JSON file of precision overrides by op kind or node name"),
@@ -130,8 +130,27 @@ struct PrecisionFlags {
 /// Fills `*out` from the flags; with `train`, the training step's options too (without it,
 /// giving an optimizer flag is an error).
 rt::Status toCompileOptions(const PrecisionFlags &precisionFlags,
-                            const OptimizerFlags &optimizerFlags, bool train,
-                            CompileOptions *out);
+                            const OptimizerFlags &optimizerFlags, bool train, CompileOptions *out);
+
+/// The flags of the subcommands that open a session on an artifact or model and run one of
+/// its functions (run, bench); construct one as a function-local static.
+struct SessionFlags {
+  cl::opt<std::string> model{cl::Positional, cl::Required,
+                             cl::desc("<model.precis | model.onnx | model.mlir>"),
+                             cl::cat(optionCategory())};
+  cl::opt<std::string> function{"function", cl::desc("Function to run"), cl::init("forward"),
+                                cl::cat(optionCategory())};
+  cl::opt<int> threads{"num-threads", cl::desc("Threads (0: one per core)"), cl::init(0),
+                       cl::cat(optionCategory())};
+  cl::opt<std::string> device{
+      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
+      cl::value_desc("cpu|cuda"), cl::cat(optionCategory())};
+  cl::opt<int64_t> batch{"batch", cl::desc("Bind the symbolic batch dimension (models)"),
+                         cl::init(0), cl::cat(optionCategory())};
+
+  /// The session options the flags give.
+  rt::SessionOptions sessionOptions() const;
+};
 
 /// Runs the training pipeline (`options.train` set) or the inference pipeline on `module`;
 /// false after printing diagnostics.

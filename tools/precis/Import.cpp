@@ -16,14 +16,16 @@ namespace precis::driver {
 
 int runImport(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt>"), cl::cat(optionCategory()));
+                                    cl::desc("<model.onnx | model.onnxtxt>"),
+                                    cl::cat(optionCategory()));
   static cl::opt<std::string> output("o", cl::desc("Output file (default: stdout)"),
-                                     cl::value_desc("file"), cl::init("-"), cl::cat(optionCategory()));
-  static cl::opt<int64_t> batch(
-      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"), cl::cat(optionCategory()));
+                                     cl::value_desc("file"), cl::init("-"),
+                                     cl::cat(optionCategory()));
+  static cl::opt<int64_t> batch("batch",
+                                cl::desc("Bind the symbolic leading dimension of the inputs"),
+                                cl::value_desc("N"), cl::cat(optionCategory()));
   mlir::registerAsmPrinterCLOptions();
-  parseCommandLine(argc, argv,
-                              "precis import: ONNX model to precis IR (func.func @forward)\n");
+  parseCommandLine(argc, argv, "precis import: ONNX model to precis IR (func.func @forward)\n");
 
   precis::ImportOptions options;
   if (!batchOption(batch, "precis import", options))

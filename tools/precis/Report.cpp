@@ -47,26 +47,29 @@ std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
 
 int runReport(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"), cl::cat(optionCategory()));
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"),
+                                    cl::cat(optionCategory()));
   static PrecisionFlags precisionFlags;
   static cl::opt<std::string> jsonPath("json", cl::desc("Also write the report as JSON"),
                                        cl::value_desc("report.json"), cl::cat(optionCategory()));
   static cl::opt<bool> train(
-      "train", cl::desc("Report the training step (forward, backward and optimizer ops) "
-                        "instead of the forward function"), cl::cat(optionCategory()));
+      "train",
+      cl::desc("Report the training step (forward, backward and optimizer ops) "
+               "instead of the forward function"),
+      cl::cat(optionCategory()));
   static OptimizerFlags optimizerFlags;
-  static cl::opt<int64_t> batch(
-      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"), cl::cat(optionCategory()));
-  static cl::opt<bool> all("all", cl::desc("List constants, parameters and inserted casts too"), cl::cat(optionCategory()));
-  parseCommandLine(argc, argv,
-                              "precis report: which precision every op runs in, and why\n");
+  static cl::opt<int64_t> batch("batch",
+                                cl::desc("Bind the symbolic leading dimension of the inputs"),
+                                cl::value_desc("N"), cl::cat(optionCategory()));
+  static cl::opt<bool> all("all", cl::desc("List constants, parameters and inserted casts too"),
+                           cl::cat(optionCategory()));
+  parseCommandLine(argc, argv, "precis report: which precision every op runs in, and why\n");
   const char *tool = "precis report";
   precis::ImportOptions options;
   if (!batchOption(batch, tool, options))
     return 1;
   CompileOptions compileOptions;
-  if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, train, &compileOptions);
-      !s) {
+  if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, train, &compileOptions); !s) {
     errs() << tool << ": error: " << s.message() << "\n";
     return 1;
   }
@@ -135,9 +138,14 @@ int runReport(int argc, char **argv) {
   if (!jsonPath.empty()) {
     json::Array ops;
     for (const ReportRow &r : rows)
-      ops.push_back(json::Object{{"node", r.node}, {"op", r.op}, {"phase", r.phase},
-                                 {"in", r.in}, {"out", r.out}, {"acc", r.acc},
-                                 {"rule", r.rule}, {"reason", r.reason}});
+      ops.push_back(json::Object{{"node", r.node},
+                                 {"op", r.op},
+                                 {"phase", r.phase},
+                                 {"in", r.in},
+                                 {"out", r.out},
+                                 {"acc", r.acc},
+                                 {"rule", r.rule},
+                                 {"reason", r.reason}});
     json::Object summary;
     for (auto &[p, n] : byPrecision)
       summary[p] = n;

@@ -62,7 +62,8 @@ precis::rt::Tensor scalarI64(int64_t value) {
 int runTrain(int argc, char **argv) {
   static cl::opt<std::string> model(
       cl::Positional, cl::Required,
-      cl::desc("<model.onnx | model.onnxtxt | model.mlir | model.precis (compiled --train)>"), cl::cat(optionCategory()));
+      cl::desc("<model.onnx | model.onnxtxt | model.mlir | model.precis (compiled --train)>"),
+      cl::cat(optionCategory()));
   static cl::opt<std::string> dataPath(
       "data", cl::desc("Training data: an .npz with one array per model input, rows first"),
       cl::value_desc("data.npz"), cl::cat(optionCategory()));
@@ -73,10 +74,12 @@ int runTrain(int argc, char **argv) {
       cl::value_desc("B"), cl::init(0), cl::cat(optionCategory()));
   static OptimizerFlags optimizerFlags;
   static PrecisionFlags precisionFlags;
-  static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0), cl::cat(optionCategory()));
+  static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0),
+                            cl::cat(optionCategory()));
   static cl::opt<std::string> logPath(
-      "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
-                      "\"loss_scale\" with loss scaling) to this file"),
+      "log",
+      cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
+               "\"loss_scale\" with loss scaling) to this file"),
       cl::value_desc("losses.jsonl"), cl::cat(optionCategory()));
   static cl::opt<std::string> checkpointDir("checkpoint-dir",
                                             cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
@@ -92,16 +95,19 @@ int runTrain(int argc, char **argv) {
   static cl::opt<int64_t> shuffleSeed(
       "shuffle", cl::desc("Permute the rows once, seeded (Fisher-Yates with splitmix64)"),
       cl::value_desc("SEED"), cl::init(-1), cl::cat(optionCategory()));
-  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0), cl::cat(optionCategory()));
+  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0),
+                              cl::cat(optionCategory()));
   static cl::opt<std::string> device(
       "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
       cl::value_desc("cpu|cuda"), cl::cat(optionCategory()));
   static cl::opt<bool> checkNumerics(
-      "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
-                                 "naming it, its phase and its input ranges"), cl::cat(optionCategory()));
+      "check-numerics",
+      cl::desc("Fail at the first op whose output has a NaN or an infinity, "
+               "naming it, its phase and its input ranges"),
+      cl::cat(optionCategory()));
   parseCommandLine(argc, argv,
-                              "precis train: compile the training step of a model and run it "
-                              "over a dataset on the CPU\n");
+                   "precis train: compile the training step of a model and run it "
+                   "over a dataset on the CPU\n");
   const char *tool = "precis train";
   auto fail = [&](const precis::rt::Status &status) {
     errs() << tool << ": error: " << status.message() << "\n";
