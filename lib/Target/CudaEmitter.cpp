@@ -50,9 +50,9 @@ namespace {
 const char *const kNumericsHeader =
 #include "NumericsHeader.inc"
     ;
-/// The text of runtime/src/cpu/FastMath.h: the CPU backend's float exp, tanh, sigmoid, erf and
-/// GELU, which float kernels call too (compiled with --fmad=false) so both backends agree bit
-/// for bit on those ops.
+/// The text of runtime/include/precis/runtime/FastMath.h: the CPU backend's float exp, tanh,
+/// sigmoid, erf and GELU, which float kernels call too (compiled with --fmad=false) so both
+/// backends agree bit for bit on those ops.
 const char *const kFastMathHeader =
 #include "FastMathHeader.inc"
     ;
