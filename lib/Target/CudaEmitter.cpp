@@ -372,12 +372,6 @@ std::string gridLoop(int64_t n, StringRef var = "t") {
 // Element-wise expressions.
 //===----------------------------------------------------------------------===//
 
-bool isElementwiseOp(Operation *op) {
-  return isa<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp, ReluOp, LeakyReluOp,
-             GeluOp, TanhOp, SigmoidOp, ErfOp, SqrtOp, ExpOp, LogOp, RsqrtOp, ReciprocalOp,
-             CompareOp, NotOp, WhereOp, CastOp, ReshapeOp, ExpandOp>(op);
-}
-
 /// The compute-type expression of `op`'s result from its operands' (`a`).
 FailureOr<std::string> elementExpr(Operation *op, ArrayRef<std::string> a) {
   Type t = elemType(op->getResult(0));
@@ -1459,7 +1453,7 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
       if (rowAxis(inner) >= 0)
         return emitRowKernel(k, ops, inner);
     for (Operation *inner : ops)
-      if (!isElementwiseOp(inner))
+      if (!isFusibleElementwise(inner))
         return inner->emitError("CUDA emitter: cannot fuse ") << inner->getName();
     return emitElementwiseKernel(k, ops);
   }
@@ -1472,7 +1466,7 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
       return op->emitError("CUDA emitter: unsupported type ") << v.getType();
   SmallVector<Value> inputs(op->getOperands()), outputs(op->getResults());
   Kernel k(op, inputs, outputs);
-  if (isElementwiseOp(op))
+  if (isFusibleElementwise(op))
     return emitElementwiseKernel(k, {op});
   if (rowAxis(op) >= 0)
     return emitRowKernel(k, {op}, op);

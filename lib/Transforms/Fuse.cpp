@@ -6,8 +6,9 @@
 //     dimension), then a ReLU or a tanh-approximated GELU, as cuBLASLt's epilogues compute
 //     them; when the GELU input has other users it is a second result (`GELU_AUX`, for a
 //     product without batch dimensions only).
-//   * element-wise chains: element-wise ops whose results have one element count, so one
-//     thread computes one element of every value of the group;
+//   * element-wise chains: element-wise ops (`PerElement` or `IndexedCopy` in ODS) whose
+//     results have one element count, so one thread computes one element of every value of
+//     the group;
 //   * row groups: one reduction or normalisation over trailing dimensions (`softmax`,
 //     `log_softmax`, `layer_norm`, `reduce_*`) with the element-wise chain that feeds it and
 //     the element-wise ops that follow it, one thread block per row.
@@ -44,14 +45,6 @@ using namespace mlir::precis;
 namespace {
 
 int64_t numElements(Value v) { return cast<RankedTensorType>(v.getType()).getNumElements(); }
-
-/// Ops computed one result element at a time from the operand elements at the same (or a
-/// broadcast) position. Reshape keeps the linear index, so it is element-wise too.
-bool isElementwise(Operation *op) {
-  return isa<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp, ReluOp, LeakyReluOp,
-             GeluOp, TanhOp, SigmoidOp, ErfOp, SqrtOp, ExpOp, LogOp, RsqrtOp, ReciprocalOp,
-             CompareOp, NotOp, WhereOp, CastOp, ReshapeOp, ExpandOp>(op);
-}
 
 /// Dimensions [first, rank) that a row reduction or normalisation works over, or -1 when
 /// `op` is none or works over other dimensions. Global pools are not fused into row groups.
@@ -356,7 +349,7 @@ void FusePass::runOnOperation() {
       if (groupOf_.count(&op))
         continue;
       bool reduction = trailingRowAxis(&op) >= 0;
-      if (!reduction && !isElementwise(&op))
+      if (!reduction && !isFusibleElementwise(&op))
         continue;
       bool joined = false;
       for (Value operand : op.getOperands()) {

@@ -146,7 +146,7 @@ def Precis_Conv2DOp : Precis_ComputeOp<"conv2d", [Grad]> {
 
 /// Binary element-wise op with NumPy broadcasting; operands share the element type.
 class Precis_BinaryOp<string mnemonic, list<Trait> traits = []>
-    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultElementType,
+    : Precis_FollowOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultElementType,
                                           InferTypeOpAdaptor, Grad]> {
   let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs);
   let results = (outs Precis_NumericTensor:$result);
@@ -178,7 +178,7 @@ def Precis_MinOp : Precis_BinaryOp<"min", [Commutative]> {
   let description = "`%2 = precis.min %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>`";
 }
 
-def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElementType,
+def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, PerElement, SameOperandsAndResultElementType,
                                              InferTypeOpAdaptor, Grad]> {
   let summary = "element-wise power, base ** exponent";
   let description = [{
@@ -192,26 +192,28 @@ def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElement
 
 /// Unary element-wise op on floats; the result has the operand's type.
 class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
-    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultType, Grad]> {
+    : Precis_FollowOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 class Precis_UnarySensitiveOp<string mnemonic, list<Trait> traits = []>
-    : Precis_SensitiveOp<mnemonic, traits # [Pure, SameOperandsAndResultType, Grad]> {
+    : Precis_SensitiveOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Precis_NegOp : Precis_FollowOp<"neg", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_NegOp : Precis_FollowOp<"neg", [Pure, PerElement, SameOperandsAndResultType,
+                                           Grad]> {
   let summary = "element-wise negation";
   let description = "`%1 = precis.neg %0 : tensor<4xf32>`";
   let arguments = (ins Precis_NumericTensor:$input);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
-def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, PerElement, SameOperandsAndResultType,
+                                           Grad]> {
   let summary = "element-wise absolute value";
   let description = "`%1 = precis.abs %0 : tensor<4xf32>`";
   let arguments = (ins Precis_NumericTensor:$input);
@@ -222,7 +224,8 @@ def Precis_ReluOp : Precis_UnaryFollowOp<"relu"> {
   let summary = "max(x, 0)";
   let description = "`%1 = precis.relu %0 : tensor<4xf32>`";
 }
-def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, PerElement, SameOperandsAndResultType,
+                                                        Grad]> {
   let summary = "x if x >= 0 else alpha * x";
   let description = "`%1 = precis.leaky_relu %0 {alpha = 0.01 : f32} : tensor<4xf32>`";
   let arguments = (ins Precis_FloatTensor:$input,
@@ -230,7 +233,8 @@ def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndRes
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
-def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, PerElement, SameOperandsAndResultType,
+                                             Grad]> {
   let summary = "Gaussian error linear unit";
   let description = [{
     `approximation` is `none` (erf form) or `tanh`. The importer also forms this op from the
@@ -276,7 +280,7 @@ def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
   let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
 }
 
-def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameOperandsElementType,
+def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, PerElement, SameOperandsElementType,
                                                     InferTypeOpAdaptor]> {
   let summary = "element-wise comparison producing i1";
   let description = [{
@@ -288,7 +292,7 @@ def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameOperandsElementType
   let assemblyFormat = "$kind `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def Precis_NotOp : Precis_FollowOp<"not", [Pure, SameOperandsAndResultType]> {
+def Precis_NotOp : Precis_FollowOp<"not", [Pure, PerElement, SameOperandsAndResultType]> {
   let summary = "element-wise logical not";
   let description = "`%1 = precis.not %0 : tensor<4xi1>`";
   let arguments = (ins Precis_BoolTensor:$input);
@@ -309,7 +313,7 @@ def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [Pure]> {
   let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
 }
 
-def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor, Grad]> {
+def Precis_WhereOp : Precis_FollowOp<"where", [Pure, PerElement, InferTypeOpAdaptor, Grad]> {
   let summary = "element-wise select: condition ? on_true : on_false";
   let description = [{
     The three operands broadcast together; `on_true` and `on_false` share the element type.
@@ -322,7 +326,8 @@ def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor, Grad]> 
       "$condition `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)";
 }
 
-def Precis_CastOp : Precis_FollowOp<"cast", [Pure, SameOperandsAndResultShape, Grad]> {
+def Precis_CastOp : Precis_FollowOp<"cast", [Pure, PerElement, SameOperandsAndResultShape,
+                                              Grad]> {
   let summary = "element type conversion";
   let description = [{
     Converts element-wise. Float-to-float narrowing rounds to nearest even; conversions to fp8
@@ -357,7 +362,8 @@ def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
 // Data movement.
 //===----------------------------------------------------------------------===//
 
-def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, SameOperandsAndResultElementType, Grad]> {
+def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, IndexedCopy,
+                                                    SameOperandsAndResultElementType, Grad]> {
   let summary = "reshape to the static result type (same element count)";
   let description = "`%1 = precis.reshape %0 : tensor<2x3xf32> to tensor<6xf32>`";
   let arguments = (ins Precis_Tensor:$input);
@@ -429,7 +435,8 @@ def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]
   let hasVerifier = 1;
 }
 
-def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, SameOperandsAndResultElementType, Grad]> {
+def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, IndexedCopy,
+                                                  SameOperandsAndResultElementType, Grad]> {
   let summary = "broadcast to the static result shape";
   let description = "`%1 = precis.expand %0 : tensor<1x4xf32> to tensor<3x4xf32>`";
   let arguments = (ins Precis_Tensor:$input);
