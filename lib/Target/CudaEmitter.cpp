@@ -1386,8 +1386,14 @@ bool isCublasOp(Operation *op) {
 
 std::optional<GemmEpilogue> matchGemmEpilogue(Operation *op) {
   auto fusion = dyn_cast<FusionOp>(op);
-  if (!fusion)
+  if (!fusion || fusion.getKind() != FusionKind::Gemm || !fusion.getEpilogue())
     return std::nullopt;
+  // precis-fuse recorded the epilogue; its body is the GEMM, then the bias add when there is
+  // one, then the activation when there is one. What is left to find is which values of the
+  // body are the bias, the result and the GELU input.
+  GemmEpilogueKind kind = *fusion.getEpilogue();
+  StringRef name = stringifyGemmEpilogueKind(kind);
+  const bool hasBias = name.starts_with("bias"), hasAux = name.ends_with("_aux");
   Block &body = fusion.getBody().front();
   SmallVector<Operation *> ops = computeOps(body);
   if (ops.empty() || !isCublasOp(ops.front()))
@@ -1401,27 +1407,13 @@ std::optional<GemmEpilogue> matchGemmEpilogue(Operation *op) {
   };
   for (Value operand : e.gemm->getOperands())
     e.inputs.push_back(outer(operand));
-  Value v = e.gemm->getResult(0), aux;
-  std::string kind;
-  for (Operation *next : ArrayRef<Operation *>(ops).drop_front()) {
-    if (auto add = dyn_cast<AddOp>(next); add && kind.empty()) {
-      Value bias = add.getLhs() == v ? add.getRhs() : add.getLhs();
-      Value outerBias = outer(bias);
-      if (!outerBias) // a splat constant bias cloned into the body is not an operand
-        return std::nullopt;
-      e.inputs.push_back(outerBias);
-      kind = "bias";
-    } else if (isa<ReluOp>(next)) {
-      kind = kind.empty() ? "relu" : kind + "_relu";
-    } else if (isa<GeluOp>(next)) {
-      kind = kind.empty() ? "gelu" : kind + "_gelu";
-      aux = v;
-    } else {
+  if (hasBias) {
+    auto add = ops.size() > 1 ? dyn_cast<AddOp>(ops[1]) : nullptr;
+    if (!add)
       return std::nullopt;
-    }
-    if (next->getOperand(0) != v && next->getNumOperands() == 1)
-      return std::nullopt;
-    v = next->getResult(0);
+    Value product = e.gemm->getResult(0);
+    // A splat constant bias cloned into the body is not an operand: outer() gives null.
+    e.inputs.push_back(outer(add.getLhs() == product ? add.getRhs() : add.getLhs()));
   }
   YieldOp yield = fusion.getYield();
   auto resultOf = [&](Value inner) -> Value {
@@ -1430,15 +1422,14 @@ std::optional<GemmEpilogue> matchGemmEpilogue(Operation *op) {
         return fusion.getResult(i);
     return Value();
   };
-  e.outputs.push_back(resultOf(v));
-  if (aux && resultOf(aux)) {
-    kind += "_aux";
-    e.outputs.push_back(resultOf(aux));
-  }
-  if (!e.outputs.front() || llvm::is_contained(e.inputs, Value()) ||
+  Operation *last = ops.back();
+  e.outputs.push_back(resultOf(last->getResult(0)));
+  if (hasAux)
+    e.outputs.push_back(resultOf(last->getOperand(0)));
+  if (llvm::is_contained(e.outputs, Value()) || llvm::is_contained(e.inputs, Value()) ||
       e.outputs.size() != fusion.getNumResults())
     return std::nullopt;
-  e.epilogue = kind;
+  e.epilogue = name.str();
   return e;
 }
 
@@ -1449,13 +1440,21 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
     SmallVector<Value> outputs(fusion.getYield().getValues());
     Kernel k(op, inputs, outputs);
     SmallVector<Operation *> ops = computeOps(body);
-    for (Operation *inner : ops)
-      if (rowAxis(inner) >= 0)
-        return emitRowKernel(k, ops, inner);
-    for (Operation *inner : ops)
-      if (!isFusibleElementwise(inner))
-        return inner->emitError("CUDA emitter: cannot fuse ") << inner->getName();
-    return emitElementwiseKernel(k, ops);
+    switch (fusion.getKind()) {
+    case FusionKind::Row:
+      for (Operation *inner : ops)
+        if (rowAxis(inner) >= 0)
+          return emitRowKernel(k, ops, inner);
+      return op->emitError("CUDA emitter: a row group without a row reduction");
+    case FusionKind::Elementwise:
+      for (Operation *inner : ops)
+        if (!isFusibleElementwise(inner))
+          return inner->emitError("CUDA emitter: cannot fuse ") << inner->getName();
+      return emitElementwiseKernel(k, ops);
+    case FusionKind::Gemm:
+      return op->emitError("CUDA emitter: a GEMM group whose epilogue cuBLASLt cannot take");
+    }
+    llvm_unreachable("unknown fusion kind");
   }
   if (isCublasOp(op))
     return op->emitError("CUDA emitter: ") << op->getName() << " runs through cuBLASLt";

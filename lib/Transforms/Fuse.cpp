@@ -80,6 +80,7 @@ struct Group {
   int64_t numel = 0;              ///< elements of the per-element domain
   Operation *reduction = nullptr; ///< row groups: the reduction or normalisation
   int64_t outNumel = 0;           ///< row groups: elements of the reduction's result
+  std::optional<GemmEpilogueKind> epilogue; ///< GEMM groups
 };
 
 struct FusePass : mlir::precis::impl::FusePassBase<FusePass> {
@@ -198,7 +199,15 @@ void FusePass::formGemmGroups(Block &block) {
       chain.push_back(act);
     if (chain.empty())
       continue;
+    // The epilogue's name: bias, then the activation, then `_aux` when the GELU input is also
+    // a result of the group.
+    std::string epilogue = chain.front() != act ? "bias" : "";
+    if (act)
+      epilogue += (epilogue.empty() ? "" : "_") + act->getName().stripDialect().str();
+    if (act && !act->getOperand(0).hasOneUse())
+      epilogue += "_aux";
     Group *g = newGroup(Group::Gemm, &op);
+    g->epilogue = symbolizeGemmEpilogueKind(epilogue);
     for (Operation *c : chain)
       add(g, c);
   }
@@ -306,8 +315,13 @@ void FusePass::materialize(Group *g) {
   SmallVector<Location> locs;
   for (Operation *op : g->ops)
     locs.push_back(op->getLoc());
+  FusionKind kind = g->kind == Group::Gemm  ? FusionKind::Gemm
+                    : g->kind == Group::Row ? FusionKind::Row
+                                            : FusionKind::Elementwise;
+  GemmEpilogueKindAttr epilogue =
+      g->epilogue ? GemmEpilogueKindAttr::get(builder.getContext(), *g->epilogue) : nullptr;
   auto fusion = builder.create<FusionOp>(builder.getFusedLoc(locs), ValueRange(outputs).getTypes(),
-                                         inputs.getArrayRef());
+                                         inputs.getArrayRef(), kind, epilogue);
   Block *body = builder.createBlock(&fusion.getBody());
   IRMapping mapping;
   for (Value input : inputs)

@@ -53,6 +53,9 @@ template <typename ConcreteType>
 class PerElement : public OpTrait::TraitBase<ConcreteType, PerElement> {};
 template <typename ConcreteType>
 class IndexedCopy : public OpTrait::TraitBase<ConcreteType, IndexedCopy> {};
+/// Marks an op without a gradient rule on purpose (PrecisInterfaces.td says when).
+template <typename ConcreteType>
+class NoGradient : public OpTrait::TraitBase<ConcreteType, NoGradient> {};
 
 } // namespace mlir::precis
 

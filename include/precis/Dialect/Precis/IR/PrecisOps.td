@@ -90,7 +90,7 @@ def Precis_GemmOp : Precis_ComputeOp<"gemm", [Grad]> {
   let hasVerifier = 1;
 }
 
-def Precis_ScaledMatmulOp : Precis_ComputeOp<"scaled_matmul"> {
+def Precis_ScaledMatmulOp : Precis_ComputeOp<"scaled_matmul", [NoGradient]> {
   let summary = "fp8 (batched) matrix multiplication with per-tensor descale factors";
   let description = [{
     `result = (A x B) * lhs_descale * rhs_descale` with `precis.matmul`'s shapes, transposes
@@ -280,7 +280,8 @@ def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
   let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
 }
 
-def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, PerElement, SameOperandsElementType,
+def Precis_CompareOp : Precis_FollowOp<"compare", [NoGradient, Pure, PerElement,
+                                                    SameOperandsElementType,
                                                     InferTypeOpAdaptor]> {
   let summary = "element-wise comparison producing i1";
   let description = [{
@@ -292,7 +293,8 @@ def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, PerElement, SameOperand
   let assemblyFormat = "$kind `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def Precis_NotOp : Precis_FollowOp<"not", [Pure, PerElement, SameOperandsAndResultType]> {
+def Precis_NotOp : Precis_FollowOp<"not", [NoGradient, Pure, PerElement,
+                                           SameOperandsAndResultType]> {
   let summary = "element-wise logical not";
   let description = "`%1 = precis.not %0 : tensor<4xi1>`";
   let arguments = (ins Precis_BoolTensor:$input);
@@ -300,7 +302,7 @@ def Precis_NotOp : Precis_FollowOp<"not", [Pure, PerElement, SameOperandsAndResu
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [Pure]> {
+def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [NoGradient, Pure]> {
   let summary = "whether every element of every operand is finite";
   let description = [{
     True when no element of any operand is a NaN or an infinity (true for no operands). Loss
@@ -631,7 +633,7 @@ def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor,
 // named in each summary.
 //===----------------------------------------------------------------------===//
 
-def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input"> {
+def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input", [NoGradient]> {
   let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
   let description = [{
     `result[n, c, h, w] = sum over (o, i, j) with h = oh * stride - pad_top + i * dilation (and
@@ -655,7 +657,7 @@ def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input"> {
   let hasVerifier = 1;
 }
 
-def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight"> {
+def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight", [NoGradient]> {
   let summary = "gradient of conv2d with respect to its weight";
   let description = [{
     `result[o, c, i, j] = sum over (n, oh, ow) of grad[n, o, oh, ow] * input[n, g * C/groups + c,
@@ -678,7 +680,7 @@ def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight"> {
   let hasVerifier = 1;
 }
 
-def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [Pure]> {
+def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [NoGradient, Pure]> {
   let summary = "gradient of max_pool2d: each output gradient goes to its window's maximum";
   let description = [{
     `input` is the forward input; the attributes are the forward op's. Each window's gradient
@@ -701,7 +703,7 @@ def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [Pure]> {
+def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [NoGradient, Pure]> {
   let summary = "gradient of avg_pool2d: each output gradient spread evenly over its window";
   let description = [{
     The result type is the forward input's; the attributes are the forward op's. Every input
@@ -723,7 +725,7 @@ def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [Pure]> {
+def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [NoGradient, Pure]> {
   let summary = "gradient of slice: `grad` placed at the sliced positions of zeros";
   let description = [{
     The result type is the forward input's and the attributes the forward slice's:
@@ -742,7 +744,7 @@ def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [Pure]> {
+def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [NoGradient, Pure]> {
   let summary = "gradient of gather: scatter-add of `grad` into zeros of the data's shape";
   let description = [{
     `result[..., indices[j...], ...] += grad[..., j..., ...]` along `axis`, starting from zero;
@@ -761,7 +763,7 @@ def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [Pure]> {
+def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [NoGradient, Pure]> {
   let summary = "gradient of nll_loss with respect to its log-probabilities";
   let description = [{
     `result[n, c, d...] = -w * grad_n / denom` when `c == target[n, d...]` and 0 elsewhere,
@@ -788,19 +790,21 @@ def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [Pure]> {
 // Fusion groups (built by precis-fuse; see docs/cuda.md).
 //===----------------------------------------------------------------------===//
 
-def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
+def Precis_FusionOp : Precis_FollowOp<"fusion", [NoGradient, IsolatedFromAbove, Pure]> {
   let summary = "a group of ops that runs as one kernel";
   let description = [{
     The body computes the results from the block arguments (one per operand, same types) and
-    ends with `precis.yield`. `precis-fuse` forms three kinds of group: a chain of element-wise
-    ops of one element count; a row reduction or normalisation over trailing dimensions
-    (`softmax`, `log_softmax`, `layer_norm`, `reduce_*`) with the element-wise ops that feed
-    and follow it; and a `matmul` with a bias / ReLU / GELU epilogue. The CUDA
+    ends with `precis.yield`. `precis-fuse` forms three kinds of group, recorded as `kind`: a
+    chain of element-wise ops of one element count (`elementwise`); a row reduction or
+    normalisation over trailing dimensions (`softmax`, `log_softmax`, `layer_norm`,
+    `reduce_*`) with the element-wise ops that feed and follow it (`row`); and a `matmul` with
+    a bias / ReLU / GELU epilogue (`gemm`, with the cuBLASLt `epilogue` it computes). The CUDA
     target turns each group into one generated kernel (the GEMM groups into one cuBLASLt call
     with an epilogue); the CPU target executes the body op by op, as if it were not there.
 
     ```mlir
-    %r = precis.fusion (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+    %r = precis.fusion elementwise (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>)
+        -> tensor<8x64xbf16> {
     ^bb0(%a0: tensor<8x64xbf16>, %a1: tensor<64xbf16>):
       %0 = precis.add %a0, %a1 : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
       %1 = precis.relu %0 : tensor<8x64xbf16>
@@ -808,11 +812,12 @@ def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
     }
     ```
   }];
-  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, Precis_FusionKind:$kind,
+                   OptionalAttr<Precis_GemmEpilogueKind>:$epilogue);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
-  let assemblyFormat =
-      "`(` ($inputs^ `:` type($inputs))? `)` attr-dict-with-keyword `->` type($results) $body";
+  let assemblyFormat = "$kind ($epilogue^)? `(` ($inputs^ `:` type($inputs))? `)` "
+                       "attr-dict-with-keyword `->` type($results) $body";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The op that ends the body.
@@ -820,7 +825,7 @@ def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
   }];
 }
 
-def Precis_YieldOp : Precis_Op<"yield", [Pure, Terminator, HasParent<"FusionOp">,
+def Precis_YieldOp : Precis_Op<"yield", [NoGradient, Pure, Terminator, HasParent<"FusionOp">,
                                           FollowPrecision]> {
   let summary = "the results of a precis.fusion body";
   let description = "`precis.yield %1, %2 : tensor<8x64xbf16>, tensor<8xf32>`";
@@ -832,7 +837,7 @@ def Precis_YieldOp : Precis_Op<"yield", [Pure, Terminator, HasParent<"FusionOp">
 // Values.
 //===----------------------------------------------------------------------===//
 
-def Precis_ConstantOp : Precis_FollowOp<"constant", [Pure, ConstantLike,
+def Precis_ConstantOp : Precis_FollowOp<"constant", [NoGradient, Pure, ConstantLike,
                                               AllTypesMatch<["value", "result"]>]> {
   let summary = "a constant tensor";
   let description = "`%0 = precis.constant dense<[1.0, 2.0]> : tensor<2xf32>`";
@@ -842,7 +847,8 @@ def Precis_ConstantOp : Precis_FollowOp<"constant", [Pure, ConstantLike,
   let hasFolder = 1;
 }
 
-def Precis_ParameterOp : Precis_FollowOp<"parameter", [Pure, AllTypesMatch<["value", "result"]>]> {
+def Precis_ParameterOp : Precis_FollowOp<"parameter", [NoGradient, Pure,
+                                                        AllTypesMatch<["value", "result"]>]> {
   let summary = "a named model parameter (an ONNX initializer) with its initial value";
   let description = [{
     Keeps the ONNX initializer name so passes, reports and `precis export` can name it. The
@@ -861,7 +867,7 @@ def Precis_ParameterOp : Precis_FollowOp<"parameter", [Pure, AllTypesMatch<["val
 // params and state, fp32 math); the `precis-optimizer` pass builds them.
 //===----------------------------------------------------------------------===//
 
-def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [Pure]> {
+def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [NoGradient, Pure]> {
   let summary = "one torch.optim.SGD step of one parameter";
   let description = [{
     PyTorch's single-tensor SGD (`maximize = False`), element-wise in fp32, with `step` the
@@ -900,7 +906,7 @@ def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_AdamUpdateOp : Precis_SensitiveOp<"adam_update", [Pure]> {
+def Precis_AdamUpdateOp : Precis_SensitiveOp<"adam_update", [NoGradient, Pure]> {
   let summary = "one torch.optim.Adam (or AdamW, `decoupled`) step of one parameter";
   let description = [{
     PyTorch's single-tensor Adam / AdamW (not amsgrad, not maximize), element-wise in fp32,
