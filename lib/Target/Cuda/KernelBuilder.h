@@ -1,4 +1,4 @@
-//===- KernelBuilder.h - shared pieces of the CUDA kernel generators --*- C++ -*-===//
+//===- KernelBuilder.h - shared by the CUDA kernel generators ---*- C++ -*-===//
 //
 // Private to lib/Target/Cuda. The kernel being written (parameters, launch configuration,
 // body), the CUDA spelling of element types and literals, and the entry point of each kernel
