@@ -20,6 +20,9 @@
 #include "precis/Dialect/Precis/IR/PrecisDialect.h.inc"
 #include "precis/Dialect/Precis/IR/PrecisEnums.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "precis/Dialect/Precis/IR/PrecisAttrs.h.inc"
+
 namespace mlir::precis {
 
 /// Traits that give an op its precision class; `PrecisionOpInterface::getPrecisionClass`
