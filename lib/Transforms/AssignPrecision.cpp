@@ -223,9 +223,10 @@ double AssignPrecisionPass::constantMagnitude(Value v) {
     }
     break;
   }
-  auto magnitude = [](ElementsAttr value) {
+  auto magnitude = [](ElementsAttr attr) {
     double m = 0;
-    if (!isa<FloatType>(value.getElementType()))
+    DenseElementsAttr value = getDenseElements(attr);
+    if (!value || !isa<FloatType>(value.getElementType()))
       return -1.0;
     for (APFloat x : value.getValues<APFloat>()) {
       if (!x.isFinite())

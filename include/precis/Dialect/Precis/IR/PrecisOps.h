@@ -65,6 +65,19 @@ namespace mlir::precis {
 /// -1 for any other op or axis choice. The fusion pass and the CUDA emitter share it.
 int64_t getTrailingRowAxis(Operation *op);
 
+/// Constants and parameters with more elements than this (and not a splat) keep their data in
+/// a `dense_resource` blob rather than inline, so that printed IR stays readable.
+inline constexpr int64_t kInlineElementLimit = 16;
+
+/// `value` as a `precis.constant` or `precis.parameter` stores it: inline when it is a splat,
+/// has at most kInlineElementLimit elements or sub-byte elements other than i1; otherwise in a
+/// `dense_resource` blob (one byte per i1) keyed by `name` (made an identifier, and unique).
+ElementsAttr storeElements(DenseElementsAttr value, StringRef name);
+
+/// The data of a constant or parameter value, inline or in a blob, as a DenseElementsAttr;
+/// null for other attributes and for a `dense_resource` whose blob was elided.
+DenseElementsAttr getDenseElements(Attribute value);
+
 } // namespace mlir::precis
 
 #endif // PRECIS_DIALECT_PRECIS_IR_PRECISOPS_H
