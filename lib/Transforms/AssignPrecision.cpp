@@ -29,6 +29,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/GlobPattern.h"
 #include "llvm/Support/JSON.h"
@@ -114,6 +115,9 @@ private:
   Type type(StringRef precision) { return precisionType(&getContext(), precision); }
 
   std::vector<UserRule> userRules;
+  /// The rules' glob texts: a GlobPattern refers to its text, which must outlive it (the JSON
+  /// document it was read from does not).
+  llvm::StringSet<> globTexts;
   llvm::StringMap<Evidence> evidence; // keyed by "node|op"
   llvm::StringMap<double> initializerMagnitude; // @forward's parameters, by name
   /// Values that are constants, parameters or computed from those alone.
@@ -165,14 +169,14 @@ LogicalResult AssignPrecisionPass::loadRules() {
     if (!op && !node)
       return fail("needs \"op\" or \"node\" (glob patterns)");
     if (op) {
-      auto glob = llvm::GlobPattern::create(*op);
+      auto glob = llvm::GlobPattern::create(globTexts.insert(*op).first->getKey());
       if (!glob)
         return fail("bad op pattern: " + llvm::toString(glob.takeError()));
       rule.op = std::move(*glob);
       rule.opText = op->str();
     }
     if (node) {
-      auto glob = llvm::GlobPattern::create(*node);
+      auto glob = llvm::GlobPattern::create(globTexts.insert(*node).first->getKey());
       if (!glob)
         return fail("bad node pattern: " + llvm::toString(glob.takeError()));
       rule.node = std::move(*glob);
