@@ -43,6 +43,8 @@ int runCompile(int argc, char **argv) {
   static cl::opt<int64_t> batch(
       "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
   static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
+  static cl::opt<bool> printData(
+      "print-data", cl::desc("--emit-mlir: print the data of parameters and large constants"));
   static cl::opt<bool> noWeights(
       "no-weights", cl::desc("Store parameters without their data: the runtime initialises "
                              "them from a seed at load (docs/runtime.md)"));
@@ -101,7 +103,7 @@ int runCompile(int argc, char **argv) {
   if (target == "cuda" && !applyPrecision(*module, "func.func(precis-fuse)", "precis compile"))
     return 1;
   if (emitMlir)
-    module->print(outs(), mlir::OpPrintingFlags());
+    module->print(outs(), irPrintingFlags(printData));
   precis::ArtifactOptions artifactOptions;
   artifactOptions.target = target == "cuda" ? "cuda:" + arch : std::string(target);
   artifactOptions.kernelDumpDir = dumpKernels;
