@@ -183,10 +183,11 @@ Value GraphImporter::materialize(Binding &binding) {
   if (!binding.parameterName.empty()) {
     Value &param = parameters[binding.parameterName];
     if (!param) {
-      DenseElementsAttr value = binding.parameter ? binding.parameter : binding.constant->toAttr();
-      auto op =
-          topBuilder().create<ParameterOp>(binding.loc, value.getType(), binding.parameterName,
-                                           storeElements(value, binding.parameterName));
+      ElementsAttr value = binding.parameter
+                               ? binding.parameter
+                               : storeElements(binding.constant->toAttr(), binding.parameterName);
+      auto op = topBuilder().create<ParameterOp>(binding.loc, value.getType(),
+                                                 binding.parameterName, value);
       lastConstant = op;
       param = op;
     }
@@ -250,15 +251,19 @@ LogicalResult GraphImporter::bindInputs(SmallVectorImpl<Type> &argTypes,
 LogicalResult GraphImporter::bindInitializers() {
   for (const onnx::TensorProto &init : graph.initializer()) {
     Location loc = NameLoc::get(StringAttr::get(&context, init.name()), fileLoc);
-    FailureOr<DenseElementsAttr> value = decodeTensor(init, loc);
-    if (failed(value))
-      return failure();
     Binding binding(loc);
     binding.parameterName = init.name();
-    if (isa<FloatType>(value->getElementType()))
+    if (isa_and_nonnull<FloatType>(convertElementType(init.data_type(), &context))) {
+      FailureOr<ElementsAttr> value = decodeParameter(init, loc);
+      if (failed(value))
+        return failure();
       binding.parameter = *value;
-    else
+    } else {
+      FailureOr<DenseElementsAttr> value = decodeTensor(init, loc);
+      if (failed(value))
+        return failure();
       binding.constant = std::make_shared<HostTensor>(HostTensor::fromAttr(*value));
+    }
     bind(init.name(), binding);
   }
   return success();

@@ -13,24 +13,21 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::precis;
 
-ElementsAttr mlir::precis::storeElements(DenseElementsAttr value, StringRef name) {
-  auto type = cast<ShapedType>(value.getType());
-  bool isBool = type.getElementType().isInteger(1);
-  if (value.isSplat() || type.getNumElements() <= kInlineElementLimit ||
-      (type.getElementTypeBitWidth() % 8 && !isBool))
-    return value;
-  // Blobs hold one byte per i1 (upstream's DenseBoolResourceElementsAttr); inline i1 data is
-  // bit-packed.
-  ArrayRef<char> data = value.getRawData();
-  SmallVector<char> bools;
-  if (isBool) {
-    for (bool b : value.getValues<bool>())
-      bools.push_back(b);
-    data = bools;
-  }
+namespace {
+
+/// Data of `type` stays inline whatever it holds: it is small, or of a sub-byte type other
+/// than i1 (which has no blob layout).
+bool alwaysInline(ShapedType type) {
+  return type.getNumElements() <= kInlineElementLimit ||
+         (type.getElementTypeBitWidth() % 8 && !type.getElementType().isInteger(1));
+}
+
+ElementsAttr makeBlob(ShapedType type, ArrayRef<char> bytes, StringRef name) {
   // A blob key is an identifier; the context makes it unique by appending a number.
   std::string key;
   for (char c : name)
@@ -38,7 +35,51 @@ ElementsAttr mlir::precis::storeElements(DenseElementsAttr value, StringRef name
   if (key.empty() || !(llvm::isAlpha(key[0]) || key[0] == '_'))
     key = "_" + key;
   return DenseResourceElementsAttr::get(
-      type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(data, alignof(uint64_t)));
+      type, key, HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(uint64_t)));
+}
+
+} // namespace
+
+ElementsAttr mlir::precis::storeElements(DenseElementsAttr value, StringRef name) {
+  auto type = cast<ShapedType>(value.getType());
+  if (value.isSplat() || alwaysInline(type))
+    return value;
+  // Blobs hold one byte per i1 (upstream's DenseBoolResourceElementsAttr); inline i1 data is
+  // bit-packed.
+  if (type.getElementType().isInteger(1)) {
+    SmallVector<char> bools;
+    for (bool b : value.getValues<bool>())
+      bools.push_back(b);
+    return makeBlob(type, bools, name);
+  }
+  return makeBlob(type, value.getRawData(), name);
+}
+
+ElementsAttr mlir::precis::storeElements(ShapedType type, ArrayRef<char> bytes, StringRef name) {
+  if (alwaysInline(type))
+    return denseFromBytes(type, bytes);
+  size_t width = bytes.size() / type.getNumElements();
+  for (size_t off = width; off < bytes.size(); off += width)
+    if (std::memcmp(bytes.data(), bytes.data() + off, width))
+      return makeBlob(type, bytes, name);
+  return denseFromBytes(type, bytes); // a splat
+}
+
+DenseElementsAttr mlir::precis::denseFromBytes(ShapedType type, ArrayRef<char> bytes) {
+  if (type.getElementType().isInteger(1)) {
+    if (int64_t(bytes.size()) != type.getNumElements())
+      return {};
+    SmallVector<bool> bools;
+    for (char c : bytes)
+      bools.push_back(c != 0);
+    return DenseElementsAttr::get(type, bools);
+  }
+  if (type.getNumElements() == 0)
+    return DenseElementsAttr::get(type, ArrayRef<Attribute>());
+  bool splat = false;
+  if (!DenseElementsAttr::isValidRawBuffer(type, bytes, splat))
+    return {};
+  return DenseElementsAttr::getFromRawBuffer(type, bytes);
 }
 
 DenseElementsAttr mlir::precis::getDenseElements(Attribute value) {
@@ -48,18 +89,5 @@ DenseElementsAttr mlir::precis::getDenseElements(Attribute value) {
   if (!resource)
     return {};
   AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-  if (!blob)
-    return {};
-  ShapedType type = resource.getType();
-  ArrayRef<char> data = blob->getData();
-  if (type.getElementType().isInteger(1)) {
-    if (int64_t(data.size()) != type.getNumElements())
-      return {};
-    SmallVector<bool> bools(data.begin(), data.end());
-    return DenseElementsAttr::get(type, bools);
-  }
-  bool splat = false;
-  if (!DenseElementsAttr::isValidRawBuffer(type, data, splat))
-    return {};
-  return DenseElementsAttr::getFromRawBuffer(type, data);
+  return blob ? denseFromBytes(resource.getType(), blob->getData()) : DenseElementsAttr();
 }

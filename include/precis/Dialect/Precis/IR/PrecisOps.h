@@ -74,6 +74,13 @@ inline constexpr int64_t kInlineElementLimit = 16;
 /// `dense_resource` blob (one byte per i1) keyed by `name` (made an identifier, and unique).
 ElementsAttr storeElements(DenseElementsAttr value, StringRef name);
 
+/// The same for data already in blob layout (row-major, one byte per i1), as the importer
+/// decodes it: a large one goes to its blob without an inline copy first.
+ElementsAttr storeElements(ShapedType type, ArrayRef<char> bytes, StringRef name);
+
+/// Data of `type` in blob layout as a DenseElementsAttr; null when its size does not fit.
+DenseElementsAttr denseFromBytes(ShapedType type, ArrayRef<char> bytes);
+
 /// The data of a constant or parameter value, inline or in a blob, as a DenseElementsAttr;
 /// null for other attributes and for a `dense_resource` whose blob was elided.
 DenseElementsAttr getDenseElements(Attribute value);
