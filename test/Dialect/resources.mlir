@@ -1,9 +1,9 @@
 // RUN: precis-opt %s -split-input-file -canonicalize | FileCheck %s
 // RUN: precis-opt %s -split-input-file -precis-assign-precision=precision=fp16 | FileCheck %s --check-prefix=FP16
 
-// Parameters and large constants keep their data in `dense_resource` blobs (more than 16
-// elements, not a splat: storeElements). Folders and passes read them as they read inline
-// data.
+// Parameters and large constants keep their data in `dense_resource` blobs (more than 8
+// floats or 16 integers, not a splat: storeElements). Folders and passes read them as they
+// read inline data.
 
 // A reshape of a blob constant folds to a constant reading the same blob.
 // CHECK-LABEL: func.func @reshape_blob

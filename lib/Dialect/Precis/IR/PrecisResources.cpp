@@ -23,7 +23,8 @@ namespace {
 /// Data of `type` stays inline whatever it holds: it is small, or of a sub-byte type other
 /// than i1 (which has no blob layout).
 bool alwaysInline(ShapedType type) {
-  return type.getNumElements() <= kInlineElementLimit ||
+  int64_t limit = isa<FloatType>(type.getElementType()) ? kInlineFloatLimit : kInlineIntegerLimit;
+  return type.getNumElements() <= limit ||
          (type.getElementTypeBitWidth() % 8 && !type.getElementType().isInteger(1));
 }
 

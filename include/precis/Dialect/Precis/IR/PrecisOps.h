@@ -66,11 +66,14 @@ namespace mlir::precis {
 int64_t getTrailingRowAxis(Operation *op);
 
 /// Constants and parameters with more elements than this (and not a splat) keep their data in
-/// a `dense_resource` blob rather than inline, so that printed IR stays readable.
-inline constexpr int64_t kInlineElementLimit = 16;
+/// a `dense_resource` blob rather than inline, so that an op of the printed IR stays on one
+/// readable line: 8 floats print in about 130 characters, 16 small integers (a shape, the
+/// positions of a sequence) in less, and those are worth reading.
+inline constexpr int64_t kInlineFloatLimit = 8;
+inline constexpr int64_t kInlineIntegerLimit = 16;
 
 /// `value` as a `precis.constant` or `precis.parameter` stores it: inline when it is a splat,
-/// has at most kInlineElementLimit elements or sub-byte elements other than i1; otherwise in a
+/// within the limits above or of a sub-byte type other than i1; otherwise in a
 /// `dense_resource` blob (one byte per i1) keyed by `name` (made an identifier, and unique).
 ElementsAttr storeElements(DenseElementsAttr value, StringRef name);
 
