@@ -65,6 +65,7 @@ struct OpDesc {
   std::string kind;
   std::string name; ///< the ONNX node it came from
   Phase phase = Phase::Forward;
+  bool elementwise = false; ///< schema::Op::elementwise: the kernel may run on chunks
   std::vector<uint32_t> inputs, outputs;
   Attrs attrs;
 };
