@@ -4,7 +4,8 @@
 // are tracked by ONNX name as `Binding`s: an SSA value, a value known at import time (folded
 // on the host and never emitted unless an emitted op needs it), or a float initializer that
 // becomes a `precis.parameter` on first use. Constants and parameters are materialised at the
-// top of the function; parameters end up in initializer order.
+// top of the function; parameters end up in initializer order. Parameters and large constants
+// keep their data in `dense_resource` blobs (storeElements).
 //
 //===----------------------------------------------------------------------===//
 
@@ -145,6 +146,9 @@ private:
   Operation *lastConstant = nullptr;
   llvm::StringMap<Binding> bindings;
   llvm::StringMap<Value> parameters;
+  /// Large constants by content, so that equal ones share one blob (and CSE still merges
+  /// them, as it merges equal inline constants).
+  llvm::DenseMap<Attribute, ElementsAttr> storedConstants;
   llvm::StringSet<> usedNames;
   bool unsupported = false;
 };
@@ -164,7 +168,11 @@ OpBuilder &GraphImporter::topBuilder() {
 }
 
 Value GraphImporter::createConstant(const HostTensor &value, Location loc) {
-  auto op = topBuilder().create<ConstantOp>(loc, value.toAttr());
+  DenseElementsAttr dense = value.toAttr();
+  ElementsAttr &stored = storedConstants[dense];
+  if (!stored)
+    stored = storeElements(dense, "constant");
+  auto op = topBuilder().create<ConstantOp>(loc, stored);
   lastConstant = op;
   return op;
 }
@@ -175,7 +183,9 @@ Value GraphImporter::materialize(Binding &binding) {
   if (!binding.parameterName.empty()) {
     Value &param = parameters[binding.parameterName];
     if (!param) {
-      DenseElementsAttr value = binding.parameter ? binding.parameter : binding.constant->toAttr();
+      ElementsAttr value = binding.parameter
+                               ? binding.parameter
+                               : storeElements(binding.constant->toAttr(), binding.parameterName);
       auto op = topBuilder().create<ParameterOp>(binding.loc, value.getType(),
                                                  binding.parameterName, value);
       lastConstant = op;
@@ -241,15 +251,19 @@ LogicalResult GraphImporter::bindInputs(SmallVectorImpl<Type> &argTypes,
 LogicalResult GraphImporter::bindInitializers() {
   for (const onnx::TensorProto &init : graph.initializer()) {
     Location loc = NameLoc::get(StringAttr::get(&context, init.name()), fileLoc);
-    FailureOr<DenseElementsAttr> value = decodeTensor(init, loc);
-    if (failed(value))
-      return failure();
     Binding binding(loc);
     binding.parameterName = init.name();
-    if (isa<FloatType>(value->getElementType()))
+    if (isa_and_nonnull<FloatType>(convertElementType(init.data_type(), &context))) {
+      FailureOr<ElementsAttr> value = decodeParameter(init, loc);
+      if (failed(value))
+        return failure();
       binding.parameter = *value;
-    else
+    } else {
+      FailureOr<DenseElementsAttr> value = decodeTensor(init, loc);
+      if (failed(value))
+        return failure();
       binding.constant = std::make_shared<HostTensor>(HostTensor::fromAttr(*value));
+    }
     bind(init.name(), binding);
   }
   return success();

@@ -193,8 +193,8 @@ struct Binding {
   mlir::Value value;
   /// The value when known at import time (never a float initializer: those stay parameters).
   std::shared_ptr<const HostTensor> constant;
-  /// A float initializer not yet materialised.
-  mlir::DenseElementsAttr parameter;
+  /// A float initializer not yet materialised, as `precis.parameter` will store it.
+  mlir::ElementsAttr parameter;
   /// Set when this is an initializer (unchanged): it materialises as `precis.parameter`.
   std::string parameterName;
   /// Location of the op that materialises a constant or parameter.
@@ -396,6 +396,11 @@ mlir::OwningOpRef<mlir::ModuleOp> importGraph(mlir::MLIRContext &context,
 /// of its type; errors name the tensor.
 mlir::FailureOr<mlir::DenseElementsAttr> decodeTensor(const onnx::TensorProto &tensor,
                                                       mlir::Location loc);
+
+/// Decodes an initializer as `precis.parameter` stores it (mlir::precis::storeElements): a
+/// large one goes straight to a `dense_resource` blob named after it.
+mlir::FailureOr<mlir::ElementsAttr> decodeParameter(const onnx::TensorProto &tensor,
+                                                    mlir::Location loc);
 
 } // namespace precis::onnx_import
 

@@ -2,8 +2,9 @@
 //
 // Turns a file into a ModelProto: the binary protobuf encoding or the ONNX textual format,
 // with every tensor stored as external data read into the proto (relative to the model's
-// directory, never outside it). Also decodes tensor payloads into DenseElementsAttrs. Every
-// call into onnx/protobuf that can throw is wrapped here; problems become diagnostics.
+// directory, never outside it). Also decodes tensor payloads into DenseElementsAttrs, and
+// large initializers straight into `dense_resource` blobs. Every call into onnx/protobuf that
+// can throw is wrapped here; problems become diagnostics.
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,7 +90,9 @@ static FailureOr<std::vector<char>> tensorBytes(const onnx::TensorProto &tensor,
   return bytes;
 }
 
-FailureOr<DenseElementsAttr> decodeTensor(const onnx::TensorProto &tensor, Location loc) {
+/// A TensorProto's type and data, in blob layout (row-major, one byte per bool).
+static FailureOr<std::pair<RankedTensorType, std::vector<char>>>
+decodeBytes(const onnx::TensorProto &tensor, Location loc) {
   Type elt = convertElementType(tensor.data_type(), loc.getContext());
   if (!elt)
     return emitError(loc) << "tensor '" << tensor.name() << "' has unsupported element type "
@@ -104,19 +107,24 @@ FailureOr<DenseElementsAttr> decodeTensor(const onnx::TensorProto &tensor, Locat
     shape.push_back(d);
     count *= d;
   }
-  auto type = RankedTensorType::get(shape, elt);
   FailureOr<std::vector<char>> bytes = tensorBytes(tensor, elt, count, loc);
   if (failed(bytes))
     return failure();
-  if (elt.isInteger(1)) {
-    SmallVector<bool> values;
-    for (char c : *bytes)
-      values.push_back(c != 0);
-    return DenseElementsAttr::get(type, values);
-  }
-  if (count == 0)
-    return DenseElementsAttr::get(type, ArrayRef<Attribute>());
-  return DenseElementsAttr::getFromRawBuffer(type, *bytes);
+  return std::make_pair(RankedTensorType::get(shape, elt), std::move(*bytes));
+}
+
+FailureOr<DenseElementsAttr> decodeTensor(const onnx::TensorProto &tensor, Location loc) {
+  auto decoded = decodeBytes(tensor, loc);
+  if (failed(decoded))
+    return failure();
+  return mlir::precis::denseFromBytes(decoded->first, decoded->second);
+}
+
+FailureOr<ElementsAttr> decodeParameter(const onnx::TensorProto &tensor, Location loc) {
+  auto decoded = decodeBytes(tensor, loc);
+  if (failed(decoded))
+    return failure();
+  return mlir::precis::storeElements(decoded->first, decoded->second, tensor.name());
 }
 
 //===----------------------------------------------------------------------===//

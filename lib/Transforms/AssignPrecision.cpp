@@ -30,6 +30,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/GlobPattern.h"
 #include "llvm/Support/JSON.h"
@@ -72,6 +73,24 @@ Type elementType(Value v) { return cast<RankedTensorType>(v.getType()).getElemen
 
 StringRef nodeName(Operation *op) { return mlir::precis::nodeName(op->getLoc()); }
 
+/// A decision being made; `toAttr` records it.
+struct Decision {
+  DecisionRule rule = DecisionRule::NoFloat;
+  unsigned userIndex = 0;
+  SmallVector<Type> in; // one type for all float operands, or one per float operand
+  Type out, acc;
+  std::string reason;
+
+  void setAll(Type t) {
+    in = {t};
+    out = t;
+  }
+  bool inIs(Type t) const { return in.size() == 1 && in[0] == t; }
+  DecisionAttr toAttr(MLIRContext *ctx) const {
+    return DecisionAttr::get(ctx, rule, userIndex, in, out, acc, reason);
+  }
+};
+
 std::string fmt(double v) {
   char buf[32];
   snprintf(buf, sizeof buf, "%g", v);
@@ -94,8 +113,12 @@ private:
   /// The largest finite |value| of the constant or initializer behind `v`, looking through
   /// data movement; -1 when `v` is not constant; +inf when it holds a non-finite value.
   double constantMagnitude(Value v);
+  Type type(StringRef precision) { return precisionType(&getContext(), precision); }
 
   std::vector<UserRule> userRules;
+  /// The rules' glob texts: a GlobPattern refers to its text, which must outlive it (the JSON
+  /// document it was read from does not).
+  llvm::StringSet<> globTexts;
   llvm::StringMap<Evidence> evidence; // keyed by "node|op"
   llvm::StringMap<double> initializerMagnitude; // @forward's parameters, by name
   /// Values that are constants, parameters or computed from those alone.
@@ -147,14 +170,14 @@ LogicalResult AssignPrecisionPass::loadRules() {
     if (!op && !node)
       return fail("needs \"op\" or \"node\" (glob patterns)");
     if (op) {
-      auto glob = llvm::GlobPattern::create(*op);
+      auto glob = llvm::GlobPattern::create(globTexts.insert(*op).first->getKey());
       if (!glob)
         return fail("bad op pattern: " + llvm::toString(glob.takeError()));
       rule.op = std::move(*glob);
       rule.opText = op->str();
     }
     if (node) {
-      auto glob = llvm::GlobPattern::create(*node);
+      auto glob = llvm::GlobPattern::create(globTexts.insert(*node).first->getKey());
       if (!glob)
         return fail("bad node pattern: " + llvm::toString(glob.takeError()));
       rule.node = std::move(*glob);
@@ -204,9 +227,10 @@ double AssignPrecisionPass::constantMagnitude(Value v) {
     }
     break;
   }
-  auto magnitude = [](ElementsAttr value) {
+  auto magnitude = [](ElementsAttr attr) {
     double m = 0;
-    if (!isa<FloatType>(value.getElementType()))
+    DenseElementsAttr value = getDenseElements(attr);
+    if (!value || !isa<FloatType>(value.getElementType()))
       return -1.0;
     for (APFloat x : value.getValues<APFloat>()) {
       if (!x.isFinite())
@@ -256,31 +280,31 @@ static std::optional<std::string> fp16RangeProblem(Operation *op,
 
 Decision AssignPrecisionPass::decideCompute(Operation *op, StringRef low) {
   Decision d;
-  d.acc = "fp32";
-  d.rule = "compute";
+  d.acc = type("fp32");
+  d.rule = DecisionRule::Compute;
   if (low == "fp32") {
-    d.in = d.out = "fp32";
-    d.rule = "target";
+    d.setAll(type("fp32"));
+    d.rule = DecisionRule::Target;
     d.reason = "compute-class op; fp32 requested";
     return d;
   }
   if (low == "fp16")
     if (auto problem = fp16RangeProblem(op, [&](Value v) { return constantMagnitude(v); })) {
-      d.in = d.out = "fp32";
-      d.rule = "range.fp16";
+      d.setAll(type("fp32"));
+      d.rule = DecisionRule::RangeFp16;
       d.reason = *problem + ": kept in fp32";
       return d;
     }
   if (low != "fp8") {
-    d.in = d.out = low.str();
+    d.setAll(type(low));
     d.reason = ("compute-class op: " + low + " operands, fp32 accumulation").str();
     return d;
   }
 
   // fp8: tensor-core GEMMs only, with every dimension a multiple of 16.
-  auto fallback = [&](StringRef rule, const Twine &why) {
-    d.in = d.out = "bf16";
-    d.rule = rule.str();
+  auto fallback = [&](DecisionRule rule, const Twine &why) {
+    d.setAll(type("bf16"));
+    d.rule = rule;
     d.reason = (why + ": bf16 operands, fp32 accumulation").str();
     return d;
   };
@@ -298,21 +322,24 @@ Decision AssignPrecisionPass::decideCompute(Operation *op, StringRef low) {
     k = a[gemm.getTransposeA() ? 0 : 1];
     n = b[gemm.getTransposeB() ? 0 : 1];
   } else {
-    return fallback("fp8.conv", "convolution: fp8 tensor cores run GEMMs only");
+    return fallback(DecisionRule::Fp8Conv, "convolution: fp8 tensor cores run GEMMs only");
   }
   if (m % 16 || n % 16 || k % 16)
-    return fallback("fp8.dims", llvm::formatv("GEMM {0}x{1}x{2} (MxNxK): fp8 tensor cores need "
-                                              "every dimension a multiple of 16",
-                                              m, n, k));
+    return fallback(DecisionRule::Fp8Dims,
+                    llvm::formatv("GEMM {0}x{1}x{2} (MxNxK): fp8 tensor cores need "
+                                  "every dimension a multiple of 16",
+                                  m, n, k));
   bool lhsGrad = gradient.contains(op->getOperand(0));
   bool rhsGrad = gradient.contains(op->getOperand(1));
   if (lhsGrad && rhsGrad)
-    return fallback("fp8.e5m2xe5m2", "both operands are gradients (no E5M2 x E5M2 GEMM)");
-  std::string a = lhsGrad ? "fp8e5m2" : "fp8e4m3", b = rhsGrad ? "fp8e5m2" : "fp8e4m3";
+    return fallback(DecisionRule::Fp8E5M2xE5M2,
+                    "both operands are gradients (no E5M2 x E5M2 GEMM)");
+  d.in = {type(lhsGrad ? "fp8e5m2" : "fp8e4m3"), type(rhsGrad ? "fp8e5m2" : "fp8e4m3")};
   // A gemm's bias (operand c) is added in the output precision.
-  d.in = a + "," + b + (op->getNumOperands() > 2 ? ",bf16" : "");
-  d.out = "bf16";
-  d.rule = "compute";
+  if (op->getNumOperands() > 2)
+    d.in.push_back(type("bf16"));
+  d.out = type("bf16");
+  d.rule = DecisionRule::Compute;
   d.reason = llvm::formatv("compute-class GEMM {0}x{1}x{2}: fp8 operands ({3} {4}), fp32 "
                            "accumulation, bf16 result",
                            m, n, k, lhsGrad ? "gradient E5M2" : "E4M3",
@@ -336,27 +363,27 @@ Decision AssignPrecisionPass::decideFollow(Operation *op, StringRef low) {
       widest = t;
   }
   if (!any) {
-    d.in = d.out = "fp32";
-    d.rule = "follow";
+    d.setAll(type("fp32"));
+    d.rule = DecisionRule::Follow;
     d.reason = "follow-class op whose float inputs are constants or parameters: fp32";
     return d;
   }
   std::string p = precisionName(widest);
   if (p == "fp32" || low == "fp32") {
-    d.in = d.out = "fp32";
-    d.rule = "follow";
+    d.setAll(type("fp32"));
+    d.rule = DecisionRule::Follow;
     d.reason = "follow-class op: an fp32 input";
     return d;
   }
   if (p == "fp16")
     if (auto problem = fp16RangeProblem(op, [&](Value v) { return constantMagnitude(v); })) {
-      d.in = d.out = "fp32";
-      d.rule = "range.fp16";
+      d.setAll(type("fp32"));
+      d.rule = DecisionRule::RangeFp16;
       d.reason = *problem + ": kept in fp32";
       return d;
     }
-  d.in = d.out = p;
-  d.rule = "follow";
+  d.setAll(widest);
+  d.rule = DecisionRule::Follow;
   d.reason = "follow-class op: inputs in " + p;
   return d;
 }
@@ -366,7 +393,7 @@ Decision AssignPrecisionPass::decide(Operation *op) {
   bool anyFloat = llvm::any_of(op->getOperands(), isFloatTensor) ||
                   llvm::any_of(op->getResults(), isFloatTensor);
   if (!anyFloat) {
-    d.rule = "no-float";
+    d.rule = DecisionRule::NoFloat;
     d.reason = "no float operands or results";
     return d;
   }
@@ -375,22 +402,22 @@ Decision AssignPrecisionPass::decide(Operation *op) {
   llvm::append_range(values, op->getResults());
   for (Value v : values)
     if (isFloatTensor(v) && !elementType(v).isF32() && !isa<CastOp>(op)) {
-      d.in = d.out = precisionName(elementType(v));
-      d.rule = "as-imported";
-      d.reason = "the model computes this op in " + d.in;
+      d.setAll(elementType(v));
+      d.rule = DecisionRule::AsImported;
+      d.reason = "the model computes this op in " + precisionName(elementType(v));
       return d;
     }
   if (isa<ConstantOp, ParameterOp>(op)) {
-    d.out = "fp32";
-    d.rule = "value";
+    d.out = type("fp32");
+    d.rule = DecisionRule::Value;
     d.reason = "stored in fp32; cast once where a lower precision uses it";
     return d;
   }
   if (isa<CastOp>(op)) {
-    d.in = precisionName(decided.lookup(op->getOperand(0)) ? decided.lookup(op->getOperand(0))
-                                                           : elementType(op->getOperand(0)));
-    d.out = precisionName(elementType(op->getResult(0)));
-    d.rule = "explicit-cast";
+    Type from = decided.lookup(op->getOperand(0));
+    d.in = {from ? from : elementType(op->getOperand(0))};
+    d.out = elementType(op->getResult(0));
+    d.rule = DecisionRule::ExplicitCast;
     d.reason = "a cast in the model";
     return d;
   }
@@ -413,9 +440,10 @@ Decision AssignPrecisionPass::decide(Operation *op) {
     } else {
       if (p == "fp8")
         p = "bf16"; // fp8 is a GEMM-operand format; other ops run in bf16 around it
-      d.in = d.out = p;
+      d.setAll(type(p));
     }
-    d.rule = llvm::formatv("user.{0}", rule.index).str();
+    d.rule = DecisionRule::User;
+    d.userIndex = rule.index;
     std::string match;
     if (!rule.opText.empty())
       match += "op '" + rule.opText + "'";
@@ -428,7 +456,7 @@ Decision AssignPrecisionPass::decide(Operation *op) {
   switch (cls) {
   case PrecisionClass::Compute: {
     d = decideCompute(op, low);
-    if (precision != PrecisionPolicy::Auto || d.in == "fp32")
+    if (precision != PrecisionPolicy::Auto || d.inIs(type("fp32")))
       return d;
     // auto: calibration evidence may keep the op in a wider precision.
     auto it = evidence.find((nodeName(op) + "|" + kind).str());
@@ -439,10 +467,10 @@ Decision AssignPrecisionPass::decide(Operation *op) {
       auto f = e.error.find(p);
       return f == e.error.end() ? -1.0 : f->second;
     };
-    bool fp8 = StringRef(d.in).starts_with("fp8");
+    bool fp8 = d.in[0].getIntOrFloatBitWidth() == 8;
     if (fp8 && error("fp8") > tolerance) {
-      d.in = d.out = "bf16";
-      d.rule = "calibrated.error";
+      d.setAll(type("bf16"));
+      d.rule = DecisionRule::CalibratedError;
       d.reason = llvm::formatv("calibrated: fp8 error {0} > tolerance {1} (amax {2}): bf16 "
                                "operands, fp32 accumulation",
                                fmt(error("fp8")), fmt(tolerance), fmt(e.amax))
@@ -450,13 +478,13 @@ Decision AssignPrecisionPass::decide(Operation *op) {
       fp8 = false;
     }
     if (!fp8 && error("bf16") > tolerance) {
-      d.in = d.out = "fp32";
-      d.rule = "calibrated.error";
+      d.setAll(type("fp32"));
+      d.rule = DecisionRule::CalibratedError;
       d.reason = llvm::formatv("calibrated: bf16 error {0} > tolerance {1}: fp32",
                                fmt(error("bf16")), fmt(tolerance))
                      .str();
-    } else if (d.rule == "compute") {
-      d.rule = "calibrated";
+    } else if (d.rule == DecisionRule::Compute) {
+      d.rule = DecisionRule::Calibrated;
       d.reason += llvm::formatv(" (calibrated amax {0}, error {1} <= {2})", fmt(e.amax),
                                 fmt(error(fp8 ? "fp8" : "bf16")), fmt(tolerance))
                       .str();
@@ -464,8 +492,8 @@ Decision AssignPrecisionPass::decide(Operation *op) {
     return d;
   }
   case PrecisionClass::Sensitive:
-    d.in = d.out = "fp32";
-    d.rule = "sensitive";
+    d.setAll(type("fp32"));
+    d.rule = DecisionRule::Sensitive;
     d.reason = "sensitive-class op (" + kind + "): fp32";
     return d;
   case PrecisionClass::Follow:
@@ -496,7 +524,7 @@ void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
     bool grad = (phase && phase.getValue() == "backward" && !isa<ConstantOp>(op)) ||
                 llvm::any_of(op.getOperands(), [&](Value v) { return gradient.contains(v); }) ||
                 op.hasAttr(kLossSeed);
-    Type out = d.out.empty() ? Type() : precisionType(&getContext(), d.out);
+    Type out = d.out;
     for (Value r : op.getResults()) {
       if (!isFloatTensor(r))
         continue;

@@ -76,9 +76,9 @@ struct ScaleBuilder {
   template <typename OpT, typename... Args> Value make(Args &&...args) {
     auto op = b.create<OpT>(loc, std::forward<Args>(args)...);
     Type t = op->getNumResults() ? getElementTypeOrSelf(op->getResult(0).getType()) : Type();
-    std::string out = t && isa<FloatType>(t) ? precisionName(t) : "";
-    Decision d{"fp32", out, "", "fp8.scaling", reason};
-    op->setAttr(kDecisionAttr, d.toAttr(b.getContext()));
+    Type out = t && isa<FloatType>(t) ? t : Type();
+    op->setAttr(kDecisionAttr, DecisionAttr::get(b.getContext(), DecisionRule::Fp8Scaling, 0,
+                                                 {b.getF32Type()}, out, Type(), reason));
     if (phase)
       op->setAttr(kPhase, phase);
     return op->getResult(0);

@@ -64,9 +64,9 @@ LogicalResult InsertCastsPass::rewrite(func::FuncOp fn) {
       b.setInsertionPointToStart(&body);
     auto c = b.create<CastOp>(v.getLoc(), withElementType(v, element), v);
     Type from = cast<RankedTensorType>(v.getType()).getElementType();
-    Decision d{precisionName(from), precisionName(element), "", "cast",
-               "inserted: " + precisionName(from) + " value used in " + precisionName(element)};
-    c->setAttr(kDecisionAttr, d.toAttr(ctx));
+    c->setAttr(kDecisionAttr, DecisionAttr::get(ctx, DecisionRule::Cast, 0, {from}, element, Type(),
+                                                "inserted: " + precisionName(from) +
+                                                    " value used in " + precisionName(element)));
     return slot = c.getResult();
   };
 
@@ -76,7 +76,7 @@ LogicalResult InsertCastsPass::rewrite(func::FuncOp fn) {
   for (Operation *op : ops) {
     if (isa<CastOp, ConstantOp, ParameterOp>(op))
       continue;
-    std::optional<Decision> d = Decision::fromOp(op);
+    DecisionAttr d = getDecision(op);
     if (!d)
       continue;
     unsigned floatIndex = 0;
@@ -84,24 +84,22 @@ LogicalResult InsertCastsPass::rewrite(func::FuncOp fn) {
       Value v = operand.get();
       if (!isFloatTensor(v))
         continue;
-      Type want = precisionType(ctx, d->operandPrecision(floatIndex++));
+      Type want = d.getOperandType(floatIndex++);
       if (!want)
-        return op->emitError("precis.decision names an unknown precision '") << d->in << "'";
+        return op->emitError("precis.decision names no precision for float operand ")
+               << floatIndex - 1;
       if (cast<RankedTensorType>(v.getType()).getElementType() != want)
         operand.set(castTo(v, want));
     }
-    if (!d->out.empty()) {
-      Type out = precisionType(ctx, d->out);
-      if (!out)
-        return op->emitError("precis.decision names an unknown precision '") << d->out << "'";
+    if (Type out = d.getOut())
       for (Value r : op->getResults())
         if (isFloatTensor(r))
           r.setType(withElementType(r, out));
-    }
-    if (!d->acc.empty() && d->in != "fp32" &&
+    bool fp32In = d.getIn().size() == 1 && d.getIn()[0].isF32();
+    if (d.getAcc() && !fp32In &&
         llvm::is_contained(op->getName().getAttributeNames(), StringRef("acc_type")) &&
         !op->hasAttr("acc_type"))
-      op->setAttr("acc_type", TypeAttr::get(precisionType(ctx, d->acc)));
+      op->setAttr("acc_type", TypeAttr::get(d.getAcc()));
   }
 
   // The signature stays: results go back to their declared types.

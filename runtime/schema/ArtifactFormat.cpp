@@ -9,6 +9,9 @@
 
 #include "precis/schema/artifact.pb.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 namespace precis::schema {
 
 namespace {
@@ -38,9 +41,16 @@ bool writeArtifact(Manifest &manifest, const std::vector<std::string_view> &blob
     b->set_size(blobs[i].size());
     offset = alignUp(offset + blobs[i].size());
   }
+  // Deterministic: map fields (a kernel's attrs) in key order, so that one program always
+  // gives the same bytes, whichever order its attributes were built or parsed in.
   std::string bytes;
-  if (!manifest.SerializeToString(&bytes))
-    return false;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    if (!manifest.SerializeToCodedStream(&coded))
+      return false;
+  }
 
   out->append(kArtifactMagic, sizeof(kArtifactMagic));
   appendLE(*out, kFormatVersion, 4);

@@ -4,7 +4,7 @@
 // Outside @train_step, scaling is current: amax of the operand itself, scale = 448 / amax,
 // quantize x * scale, descale 1 / scale into the scaled GEMM.
 // CHECK-LABEL: func.func @forward
-// CHECK: %[[AMAX:.*]] = precis.reduce_max %{{.*}} {axes = array<i64>, keepdims = false, {{.*}}rule = "fp8.scaling"
+// CHECK: %[[AMAX:.*]] = precis.reduce_max %{{.*}} {axes = array<i64>, keepdims = false, {{.*}}#precis.decision<fp8.scaling 
 // CHECK: %[[MAX:.*]] = precis.constant dense<4.480000e+02>
 // CHECK: %[[S:.*]] = precis.div %[[MAX]], %[[AMAX]]
 // CHECK: %[[SCALE:.*]] = precis.where %{{.*}}, %[[S]], %{{.*}}

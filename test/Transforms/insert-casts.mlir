@@ -5,7 +5,7 @@
 // accumulation; the bias add follows in bf16; softmax gets an fp32 copy; the signature stays.
 // CHECK-LABEL: func.func @mlp
 // CHECK-SAME: (%[[X:.*]]: tensor<4x16xf32>) -> tensor<4x8xf32>
-// CHECK: %[[XB:.*]] = precis.cast %[[X]] {{.*}}rule = "cast"{{.*}} : tensor<4x16xf32> to tensor<4x16xbf16>
+// CHECK: %[[XB:.*]] = precis.cast %[[X]] {{.*}}#precis.decision<cast {{.*}} : tensor<4x16xf32> to tensor<4x16xbf16>
 // CHECK: %[[W:.*]] = precis.parameter "w"
 // CHECK: %[[WB:.*]] = precis.cast %[[W]] {{.*}}: tensor<16x8xf32> to tensor<16x8xbf16>
 // CHECK: %[[B:.*]] = precis.parameter "b"

@@ -51,6 +51,9 @@ int runCompile(int argc, char **argv) {
                                 cl::value_desc("N"), cl::cat(optionCategory()));
   static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"),
                                 cl::cat(optionCategory()));
+  static cl::opt<bool> printData(
+      "print-data", cl::desc("--emit-mlir: print the data of parameters and large constants"),
+      cl::cat(optionCategory()));
   static cl::opt<bool> noWeights(
       "no-weights",
       cl::desc("Store parameters without their data: the runtime initialises "
@@ -92,8 +95,10 @@ int runCompile(int argc, char **argv) {
   }
   if (!runPipeline(*module, compileOptions, tool))
     return 1;
-  if (emitMlir) // as precis-opt prints it: the same pipeline gives the same text
-    module->print(outs(), mlir::OpPrintingFlags()), outs() << "\n";
+  // As precis-opt prints it (with --print-data, which precis-opt does by default): the same
+  // pipeline gives the same text.
+  if (emitMlir)
+    module->print(outs(), irPrintingFlags(printData)), outs() << "\n";
   precis::ArtifactOptions artifactOptions;
   artifactOptions.target = target == "cuda" ? "cuda:" + arch : std::string(target);
   artifactOptions.kernelDumpDir = dumpKernels;

@@ -11,6 +11,7 @@
 #include "precis/Target/Artifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Location.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -88,6 +89,21 @@ CompilerContext::CompilerContext()
         return mlir::success();
       }) {}
 
+/// IR printed for people leaves the blobs out: say so when it is loaded rather than fail later.
+static mlir::LogicalResult checkDataPrinted(mlir::ModuleOp module) {
+  mlir::WalkResult result = module.walk([](mlir::Operation *op) {
+    for (mlir::NamedAttribute attr : op->getAttrs()) {
+      auto blob = dyn_cast<mlir::DenseResourceElementsAttr>(attr.getValue());
+      if (blob && !blob.getRawHandle().getBlob()) {
+        op->emitError("the data of this value was not printed; print the IR with --print-data");
+        return mlir::WalkResult::interrupt();
+      }
+    }
+    return mlir::WalkResult::advance();
+  });
+  return mlir::failure(result.wasInterrupted());
+}
+
 /// Loads a model: precis IR (`.mlir`) is parsed and verified, anything else is imported as
 /// ONNX. Null after printing diagnostics.
 mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context, StringRef path,
@@ -102,9 +118,19 @@ mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context, StringRe
       return nullptr;
     }
     sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
-    return mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+    auto module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+    if (module && failed(checkDataPrinted(*module)))
+      return nullptr;
+    return module;
   }
   return importOnnxFile(context, path, options);
+}
+
+mlir::OpPrintingFlags irPrintingFlags(bool printData) {
+  mlir::OpPrintingFlags flags; // from the --mlir-print-* options
+  if (!printData)
+    flags.elideLargeResourceString(0);
+  return flags;
 }
 
 /// Parses `--batch`; false after printing an error.

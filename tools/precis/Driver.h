@@ -17,6 +17,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OperationSupport.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/CommandLine.h"
@@ -41,6 +42,10 @@ struct CompilerContext {
 /// ONNX. Null after printing diagnostics.
 mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context, llvm::StringRef path,
                                             const ImportOptions &options);
+
+/// How the driver prints IR: without the data of parameters and large constants (their
+/// `dense_resource` blobs) unless `printData`. IR to compile again needs the data.
+mlir::OpPrintingFlags irPrintingFlags(bool printData);
 
 /// Parses `--batch`; false after printing an error.
 bool batchOption(const llvm::cl::opt<int64_t> &batch, llvm::StringRef tool, ImportOptions &options);

@@ -1,6 +1,7 @@
 //===- Import.cpp - precis import -------------------------------------------===//
 //
-// `precis import`: an ONNX model to precis IR (func.func @forward), written atomically.
+// `precis import`: an ONNX model to precis IR (func.func @forward), written atomically. On
+// stdout the parameters' data is left out (--print-data keeps it); a file always has it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +25,11 @@ int runImport(int argc, char **argv) {
   static cl::opt<int64_t> batch("batch",
                                 cl::desc("Bind the symbolic leading dimension of the inputs"),
                                 cl::value_desc("N"), cl::cat(optionCategory()));
+  static cl::opt<bool> printData(
+      "print-data",
+      cl::desc("Print the data of parameters and large constants on stdout too (a file "
+               "written with -o always has it)"),
+      cl::cat(optionCategory()));
   mlir::registerAsmPrinterCLOptions();
   parseCommandLine(argc, argv, "precis import: ONNX model to precis IR (func.func @forward)\n");
 
@@ -44,7 +50,7 @@ int runImport(int argc, char **argv) {
     return 1;
 
   if (output == "-") {
-    module->print(outs(), mlir::OpPrintingFlags());
+    module->print(outs(), irPrintingFlags(printData));
     return 0;
   }
   // Write next to the destination, then rename: a failed write never leaves a partial file.
@@ -56,7 +62,7 @@ int runImport(int argc, char **argv) {
   }
   {
     raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
-    module->print(os, mlir::OpPrintingFlags());
+    module->print(os, irPrintingFlags(/*printData=*/true));
     os.flush();
     if (os.has_error()) {
       os.clear_error();

@@ -27,7 +27,7 @@ struct ReportRow {
 std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
   std::vector<ReportRow> rows;
   for (mlir::Operation &op : fn.getBody().front().without_terminator()) {
-    std::optional<mlir::precis::Decision> d = mlir::precis::Decision::fromOp(&op);
+    mlir::precis::DecisionAttr d = mlir::precis::getDecision(&op);
     if (!d)
       continue;
     ReportRow row;
@@ -35,11 +35,13 @@ std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
     row.op = op.getName().stripDialect().str();
     auto phase = op.getAttrOfType<mlir::StringAttr>(mlir::precis::kPhase);
     row.phase = phase ? phase.getValue().str() : "forward";
-    row.in = d->in;
-    row.out = d->out;
-    row.acc = d->acc;
-    row.rule = d->rule;
-    row.reason = d->reason;
+    auto name = [](mlir::Type t) { return t ? mlir::precis::precisionName(t) : std::string(); };
+    for (auto [i, t] : llvm::enumerate(d.getIn()))
+      row.in += (i ? "," : "") + name(t);
+    row.out = name(d.getOut());
+    row.acc = name(d.getAcc());
+    row.rule = d.getRuleName();
+    row.reason = d.getReason().str();
     rows.push_back(std::move(row));
   }
   return rows;

@@ -294,11 +294,11 @@ def AssignPrecisionPass : Pass<"precis-assign-precision", "::mlir::ModuleOp"> {
     After:
 
     ```mlir
-    %y = precis.matmul %x, %w {precis.decision = {acc = "fp32", in = "bf16", out = "bf16",
-        reason = "compute-class op: bf16 operands, fp32 accumulation", rule = "compute"}}
+    %y = precis.matmul %x, %w {precis.decision = #precis.decision<compute bf16 -> bf16 acc f32,
+        "compute-class op: bf16 operands, fp32 accumulation">}
         : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
-    %s = precis.softmax %y {precis.decision = {in = "fp32", out = "fp32",
-        reason = "sensitive-class op (softmax): fp32", rule = "sensitive"}} : tensor<4x8xf32>
+    %s = precis.softmax %y {precis.decision = #precis.decision<sensitive f32 -> f32,
+        "sensitive-class op (softmax): fp32">} : tensor<4x8xf32>
     ```
   }];
   let options = [
@@ -333,9 +333,10 @@ def InsertCastsPass : Pass<"precis-insert-casts", "::mlir::ModuleOp"> {
     Before (decisions abbreviated):
 
     ```mlir
-    %y = precis.matmul %x, %w {precis.decision = {in = "bf16", out = "bf16", ...}}
+    %y = precis.matmul %x, %w {precis.decision = #precis.decision<compute bf16 -> bf16 ...>}
         : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
-    %s = precis.softmax %y {precis.decision = {in = "fp32", out = "fp32", ...}} : tensor<4x8xf32>
+    %s = precis.softmax %y {precis.decision = #precis.decision<sensitive f32 -> f32 ...>}
+        : tensor<4x8xf32>
     ```
 
     After:

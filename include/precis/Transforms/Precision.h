@@ -2,22 +2,17 @@
 //
 // The vocabulary of the precision passes (DESIGN.md decisions 1 and 3): the names users write
 // (`fp32`, `bf16`, `fp16`, `fp8e4m3`, `fp8e5m2`), their element types, and the
-// `precis.decision` attribute that `precis-assign-precision` puts on every op and that
-// `precis-insert-casts`, the report and the artifact writer read:
+// name of the `#precis.decision` attribute (PrecisAttrs.td) that `precis-assign-precision`
+// puts on every op and that `precis-insert-casts` and the report read:
 //
-//   precis.decision = {in = "bf16", out = "bf16", acc = "fp32",
-//                      rule = "compute", reason = "compute-class op: bf16 operands, ..."}
-//
-// `in` is the precision of the op's float operands (a comma-separated list, one entry per
-// float operand, when they differ, as for fp8 GEMMs); `out` that of its float results; `acc`
-// the accumulation type of contractions. `rule` is a stable id (docs/precision.md lists them);
-// `reason` is the human-readable evidence.
+//   precis.decision = #precis.decision<compute bf16 -> bf16 acc f32, "compute-class op: ...">
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef PRECIS_TRANSFORMS_PRECISION_H
 #define PRECIS_TRANSFORMS_PRECISION_H
 
+#include "precis/Dialect/Precis/IR/PrecisOps.h"
 #include "precis/Transforms/AttrNames.h"
 
 #include "mlir/IR/Builders.h"
@@ -84,46 +79,10 @@ inline llvm::StringRef nodeName(Location loc) {
   return {};
 }
 
-/// One op's decision, as `precis.decision` stores it.
-struct Decision {
-  std::string in;  // comma-separated per float operand, or one name for all; "" when none
-  std::string out; // "" when the op has no float result
-  std::string acc; // contractions only
-  std::string rule;
-  std::string reason;
-
-  DictionaryAttr toAttr(MLIRContext *ctx) const {
-    Builder b(ctx);
-    llvm::SmallVector<NamedAttribute> fields;
-    if (!acc.empty())
-      fields.push_back(b.getNamedAttr("acc", b.getStringAttr(acc)));
-    fields.push_back(b.getNamedAttr("in", b.getStringAttr(in)));
-    fields.push_back(b.getNamedAttr("out", b.getStringAttr(out)));
-    fields.push_back(b.getNamedAttr("reason", b.getStringAttr(reason)));
-    fields.push_back(b.getNamedAttr("rule", b.getStringAttr(rule)));
-    return b.getDictionaryAttr(fields);
-  }
-
-  static std::optional<Decision> fromOp(Operation *op) {
-    auto dict = op->getAttrOfType<DictionaryAttr>(kDecisionAttr);
-    if (!dict)
-      return std::nullopt;
-    auto get = [&](llvm::StringRef key) {
-      auto s = dict.getAs<StringAttr>(key);
-      return s ? s.getValue().str() : std::string();
-    };
-    return Decision{get("in"), get("out"), get("acc"), get("rule"), get("reason")};
-  }
-
-  /// The precision of the `index`-th float operand.
-  llvm::StringRef operandPrecision(unsigned index) const {
-    llvm::SmallVector<llvm::StringRef> parts;
-    llvm::StringRef(in).split(parts, ',');
-    if (parts.empty())
-      return {};
-    return parts.size() == 1 ? parts[0] : parts[std::min<size_t>(index, parts.size() - 1)];
-  }
-};
+/// The decision `precis-assign-precision` recorded on `op`, or null.
+inline DecisionAttr getDecision(Operation *op) {
+  return op->getAttrOfType<DecisionAttr>(kDecisionAttr);
+}
 
 } // namespace mlir::precis
 

@@ -1,6 +1,6 @@
 //===- PrecisDialect.cpp - precis dialect registration ----------*- C++ -*-===//
 //
-// Registers the dialect's ops and interfaces, and materialises folded
+// Registers the dialect's ops, attributes and interfaces, and materialises folded
 // constants as `precis.constant`.
 //
 //===----------------------------------------------------------------------===//
@@ -17,6 +17,7 @@ using namespace mlir::precis;
 #include "precis/Dialect/Precis/IR/PrecisInterfaces.cpp.inc"
 
 void PrecisDialect::initialize() {
+  registerAttributes();
   addOperations<
 #define GET_OP_LIST
 #include "precis/Dialect/Precis/IR/PrecisOps.cpp.inc"

@@ -22,6 +22,10 @@ def Precis_Dialect : Dialect {
     `PrecisionOpInterface`; the precision passes read that class instead of matching op names.
   }];
   let hasConstantMaterializer = 1;
+  let useDefaultAttributePrinterParser = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+  }];
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 

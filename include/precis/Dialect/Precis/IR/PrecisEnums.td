@@ -1,7 +1,8 @@
 //===- PrecisEnums.td - precis enums and enum attributes ---*- tablegen -*-===//
 //
-// Enumerations used by precis ops: the precision class every op declares, comparison kinds,
-// loss reductions and GELU approximations.
+// Enumerations used by precis ops and attributes: the precision class every op declares,
+// comparison kinds, loss reductions, GELU approximations and the rule behind a precision
+// decision.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,6 +49,33 @@ def Precis_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", 
     I32EnumAttrCase<"Tanh", 1, "tanh">,
   ]> {
   let cppNamespace = "::mlir::precis";
+}
+
+/// The rule that made a precision decision (`#precis.decision`); docs/precision.md lists
+/// what each means. The strings are the stable ids the report prints.
+def Precis_DecisionRule : I32EnumAttr<"DecisionRule", "rule behind a precision decision", [
+    I32EnumAttrCase<"Compute", 0, "compute">,
+    I32EnumAttrCase<"Sensitive", 1, "sensitive">,
+    I32EnumAttrCase<"Follow", 2, "follow">,
+    /// A compute op under `--precision fp32`.
+    I32EnumAttrCase<"Target", 3, "target">,
+    I32EnumAttrCase<"RangeFp16", 4, "range.fp16">,
+    I32EnumAttrCase<"Fp8Dims", 5, "fp8.dims">,
+    I32EnumAttrCase<"Fp8Conv", 6, "fp8.conv">,
+    I32EnumAttrCase<"Fp8E5M2xE5M2", 7, "fp8.e5m2xe5m2">,
+    /// Rule N of `--rules`; the decision carries N.
+    I32EnumAttrCase<"User", 8, "user">,
+    I32EnumAttrCase<"Calibrated", 9, "calibrated">,
+    I32EnumAttrCase<"CalibratedError", 10, "calibrated.error">,
+    I32EnumAttrCase<"Value", 11, "value">,
+    I32EnumAttrCase<"Cast", 12, "cast">,
+    I32EnumAttrCase<"Fp8Scaling", 13, "fp8.scaling">,
+    I32EnumAttrCase<"ExplicitCast", 14, "explicit-cast">,
+    I32EnumAttrCase<"AsImported", 15, "as-imported">,
+    I32EnumAttrCase<"NoFloat", 16, "no-float">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+  let genSpecializedAttr = 0;
 }
 
 /// What a precis.fusion group computes (precis-fuse decides; the CUDA target reads it).

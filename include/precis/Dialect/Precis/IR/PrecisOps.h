@@ -20,6 +20,9 @@
 #include "precis/Dialect/Precis/IR/PrecisDialect.h.inc"
 #include "precis/Dialect/Precis/IR/PrecisEnums.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "precis/Dialect/Precis/IR/PrecisAttrs.h.inc"
+
 namespace mlir::precis {
 
 /// Traits that give an op its precision class; `PrecisionOpInterface::getPrecisionClass`
@@ -77,6 +80,29 @@ int64_t getTrailingRowAxis(Operation *op);
 inline bool isFusibleElementwise(Operation *op) {
   return op->hasTrait<PerElement>() || op->hasTrait<IndexedCopy>();
 }
+
+/// Constants and parameters with more elements than this (and not a splat) keep their data in
+/// a `dense_resource` blob rather than inline, so that an op of the printed IR stays on one
+/// readable line: 8 floats print in about 130 characters, 16 small integers (a shape, the
+/// positions of a sequence) in less, and those are worth reading.
+inline constexpr int64_t kInlineFloatLimit = 8;
+inline constexpr int64_t kInlineIntegerLimit = 16;
+
+/// `value` as a `precis.constant` or `precis.parameter` stores it: inline when it is a splat,
+/// within the limits above or of a sub-byte type other than i1; otherwise in a
+/// `dense_resource` blob (one byte per i1) keyed by `name` (made an identifier, and unique).
+ElementsAttr storeElements(DenseElementsAttr value, StringRef name);
+
+/// The same for data already in blob layout (row-major, one byte per i1), as the importer
+/// decodes it: a large one goes to its blob without an inline copy first.
+ElementsAttr storeElements(ShapedType type, ArrayRef<char> bytes, StringRef name);
+
+/// Data of `type` in blob layout as a DenseElementsAttr; null when its size does not fit.
+DenseElementsAttr denseFromBytes(ShapedType type, ArrayRef<char> bytes);
+
+/// The data of a constant or parameter value, inline or in a blob, as a DenseElementsAttr;
+/// null for other attributes and for a `dense_resource` whose blob was elided.
+DenseElementsAttr getDenseElements(Attribute value);
 
 } // namespace mlir::precis
 
