@@ -64,10 +64,6 @@ struct Evidence {
   llvm::StringMap<double> error;
 };
 
-bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
 
 Type elementType(Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); }
 

@@ -26,10 +26,6 @@ using namespace mlir::precis;
 
 namespace {
 
-bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
 
 RankedTensorType withElementType(Value v, Type element) {
   return cast<RankedTensorType>(v.getType()).clone(element);

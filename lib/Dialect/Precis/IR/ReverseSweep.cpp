@@ -14,10 +14,6 @@ using namespace mlir::precis;
 
 namespace {
 
-bool isFloatTensor(Value v) {
-  auto t = dyn_cast<RankedTensorType>(v.getType());
-  return t && isa<FloatType>(t.getElementType());
-}
 
 /// Operands through which a gradient can flow: float operands the op's rule differentiates.
 SmallVector<Value> differentiableOperands(Operation *op) {

@@ -69,6 +69,12 @@ class NoGradient : public OpTrait::TraitBase<ConcreteType, NoGradient> {};
 
 namespace mlir::precis {
 
+/// True for a ranked tensor of floats: the values precision and gradients are about.
+inline bool isFloatTensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && isa<FloatType>(t.getElementType());
+}
+
 /// For an op that reduces or normalises over a trailing run of dimensions [first, rank) of
 /// its first operand — softmax and log-softmax over the last axis, layer_norm, reduce_* over
 /// trailing axes (all of them when `axes` is empty: 0), the global pools (2) — returns first;
