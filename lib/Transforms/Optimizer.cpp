@@ -65,11 +65,11 @@ void clipGradients(OpBuilder &b, Location loc, double maxNorm, SmallVectorImpl<V
 LogicalResult OptimizerPass::run() {
   ModuleOp module = getOperation();
   MLIRContext *ctx = &getContext();
-  auto grads = module.lookupSymbol<func::FuncOp>("gradients");
+  auto grads = module.lookupSymbol<func::FuncOp>(names::kGradients);
   if (!grads)
     return module.emitError("precis-optimizer expects a func.func @gradients (run "
                             "precis-autodiff first)");
-  if (module.lookupSymbol("train_step"))
+  if (module.lookupSymbol(names::kTrainStep))
     return module.emitError("the module already has a @train_step");
   if (!grads.getBody().hasOneBlock())
     return grads.emitError("expects @gradients with a single block");
@@ -118,13 +118,18 @@ LogicalResult OptimizerPass::run() {
 
   SmallVector<StringRef> stateKinds;
   if (kind == Kind::Sgd && momentum != 0)
-    stateKinds = {"momentum_buffer"};
+    stateKinds = {names::kMomentumBuffer};
   else if (kind != Kind::Sgd)
-    stateKinds = {"exp_avg", "exp_avg_sq"};
+    stateKinds = {names::kExpAvg, names::kExpAvgSq};
 
   // The signature (Passes.td).
   auto named = [&](StringRef attr, Attribute value) {
     return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, attr), value)});
+  };
+  auto state = [&](StringAttr name, StringRef role) {
+    return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, kStateName), name),
+                                     NamedAttribute(StringAttr::get(ctx, kRole),
+                                                    StringAttr::get(ctx, role))});
   };
   SmallVector<Type> argTypes, resultTypes;
   SmallVector<Attribute> argAttrs, resultAttrs;
@@ -138,14 +143,14 @@ LogicalResult OptimizerPass::run() {
     for (StringRef s : stateKinds) {
       auto stateName = StringAttr::get(ctx, name + "." + s);
       argTypes.push_back(p.getType());
-      argAttrs.push_back(named(kStateName, stateName));
+      argAttrs.push_back(state(stateName, names::kRoleOptimizerState));
       resultTypes.push_back(p.getType());
       resultAttrs.push_back(named(kUpdates, stateName));
     }
   argTypes.push_back(f32Scalar);
-  argAttrs.push_back(named(kStateName, StringAttr::get(ctx, "step")));
+  argAttrs.push_back(state(StringAttr::get(ctx, names::kStep), names::kRoleStep));
   resultTypes.push_back(f32Scalar);
-  resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, "step")));
+  resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, names::kStep)));
   for (BlockArgument x : batch) {
     argTypes.push_back(x.getType());
     DictionaryAttr attrs = grads.getArgAttrDict(x.getArgNumber());
@@ -154,11 +159,11 @@ LogicalResult OptimizerPass::run() {
   argTypes.push_back(f32Scalar);
   argAttrs.push_back(named(kLr, UnitAttr::get(ctx)));
   resultTypes.push_back(grads.getResultTypes()[0]);
-  resultAttrs.push_back(named(kOnnxName, StringAttr::get(ctx, "loss")));
+  resultAttrs.push_back(named(kOnnxName, StringAttr::get(ctx, names::kLoss)));
 
   OpBuilder mb(ctx);
   mb.setInsertionPointAfter(grads);
-  auto step = mb.create<func::FuncOp>(grads.getLoc(), "train_step",
+  auto step = mb.create<func::FuncOp>(grads.getLoc(), names::kTrainStep,
                                       FunctionType::get(ctx, argTypes, resultTypes));
   step.setAllArgAttrs(argAttrs);
   step.setAllResultAttrs(resultAttrs);

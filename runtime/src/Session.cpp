@@ -218,7 +218,7 @@ struct Session::Impl {
 
 namespace {
 
-TensorInfo infoOf(const ValueDesc &v) { return {v.name, v.dtype, v.shape}; }
+TensorInfo infoOf(const ValueDesc &v) { return {v.name, v.dtype, v.shape, v.role, v.updates}; }
 
 Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &options,
                      std::unique_ptr<Session::Impl> *out) {

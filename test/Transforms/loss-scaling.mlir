@@ -5,10 +5,10 @@
 // records its initial value for the runtime.
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: %[[W:arg[0-9]+]]: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %[[B:arg[0-9]+]]: tensor<2xf32> {precis.param_name = "fc.bias"},
-// CHECK-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.state_name = "fc.weight.momentum_buffer"}, %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.state_name = "fc.bias.momentum_buffer"},
-// CHECK-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.state_name = "step"},
-// CHECK-SAME: %[[SCALE:arg[0-9]+]]: tensor<f32> {precis.initial_value = dense<6.553600e+04> : tensor<f32>, precis.state_name = "loss_scale"},
-// CHECK-SAME: %[[TRACKER:arg[0-9]+]]: tensor<f32> {precis.state_name = "loss_scale.growth_tracker"},
+// CHECK-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.role = "optimizer_state", precis.state_name = "fc.weight.momentum_buffer"}, %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.role = "optimizer_state", precis.state_name = "fc.bias.momentum_buffer"},
+// CHECK-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.role = "step", precis.state_name = "step"},
+// CHECK-SAME: %[[SCALE:arg[0-9]+]]: tensor<f32> {precis.initial_value = dense<6.553600e+04> : tensor<f32>, precis.role = "loss_scale", precis.state_name = "loss_scale"},
+// CHECK-SAME: %[[TRACKER:arg[0-9]+]]: tensor<f32> {precis.role = "loss_scale", precis.state_name = "loss_scale.growth_tracker"},
 // CHECK-SAME: %{{.*}}: tensor<4x3xf32> {precis.onnx_name = "x"}
 // CHECK-SAME: tensor<f32> {precis.updates = "step"}, tensor<f32> {precis.updates = "loss_scale"}, tensor<f32> {precis.updates = "loss_scale.growth_tracker"}, tensor<f32> {precis.onnx_name = "loss"})
 // The backward sweep starts from d loss / d loss = scale.
@@ -57,7 +57,7 @@
 // With gradient clipping, the clipping reads the unscaled gradients (as after
 // scaler.unscale_); the options set the constants.
 // OPTS-LABEL: func.func @train_step
-// OPTS-SAME: precis.initial_value = dense<1.024000e+03> : tensor<f32>, precis.state_name = "loss_scale"
+// OPTS-SAME: precis.initial_value = dense<1.024000e+03> : tensor<f32>, precis.role = "loss_scale", precis.state_name = "loss_scale"
 // OPTS: %[[DW:.*]] = precis.gemm {{.*}}transpose_a = true
 // OPTS: %[[DB:.*]] = precis.reshape
 // OPTS-NEXT: %[[OK:.*]] = precis.all_finite %[[DW]], %[[DB]]

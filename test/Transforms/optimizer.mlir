@@ -8,8 +8,8 @@
 // SGD-LABEL: func.func @gradients
 // SGD-LABEL: func.func @train_step
 // SGD-SAME: (%[[W:arg[0-9]+]]: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %[[B:arg[0-9]+]]: tensor<2xf32> {precis.param_name = "fc.bias"},
-// SGD-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.state_name = "fc.weight.momentum_buffer"}, %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.state_name = "fc.bias.momentum_buffer"},
-// SGD-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.state_name = "step"}, %[[X:arg[0-9]+]]: tensor<4x3xf32> {precis.onnx_name = "x"}, %[[T:arg[0-9]+]]: tensor<4xi64> {precis.onnx_name = "t"}, %[[LR:arg[0-9]+]]: tensor<f32> {precis.lr})
+// SGD-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.role = "optimizer_state", precis.state_name = "fc.weight.momentum_buffer"}, %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.role = "optimizer_state", precis.state_name = "fc.bias.momentum_buffer"},
+// SGD-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.role = "step", precis.state_name = "step"}, %[[X:arg[0-9]+]]: tensor<4x3xf32> {precis.onnx_name = "x"}, %[[T:arg[0-9]+]]: tensor<4xi64> {precis.onnx_name = "t"}, %[[LR:arg[0-9]+]]: tensor<f32> {precis.lr})
 // SGD-SAME: -> (tensor<2x3xf32> {precis.updates = "fc.weight"}, tensor<2xf32> {precis.updates = "fc.bias"}, tensor<2x3xf32> {precis.updates = "fc.weight.momentum_buffer"}, tensor<2xf32> {precis.updates = "fc.bias.momentum_buffer"}, tensor<f32> {precis.updates = "step"}, tensor<f32> {precis.onnx_name = "loss"})
 // SGD: %[[L:.*]], %{{.*}} = precis.softmax_cross_entropy mean %{{.*}}, %[[T]]
 // SGD: %[[DW:.*]] = precis.gemm %{{.*}}, %[[X]] {precis.phase = "backward", transpose_a = true}
@@ -23,9 +23,9 @@
 // AdamW: two state tensors per parameter (parameter-major); gradients clipped by global norm.
 // ADAMW-LABEL: func.func @train_step
 // ADAMW-SAME: %[[W:arg[0-9]+]]: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %[[B:arg[0-9]+]]: tensor<2xf32> {precis.param_name = "fc.bias"},
-// ADAMW-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.state_name = "fc.weight.exp_avg"}, %[[WV:arg[0-9]+]]: tensor<2x3xf32> {precis.state_name = "fc.weight.exp_avg_sq"},
-// ADAMW-SAME: %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.state_name = "fc.bias.exp_avg"}, %[[BV:arg[0-9]+]]: tensor<2xf32> {precis.state_name = "fc.bias.exp_avg_sq"},
-// ADAMW-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.state_name = "step"}
+// ADAMW-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.role = "optimizer_state", precis.state_name = "fc.weight.exp_avg"}, %[[WV:arg[0-9]+]]: tensor<2x3xf32> {precis.role = "optimizer_state", precis.state_name = "fc.weight.exp_avg_sq"},
+// ADAMW-SAME: %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.role = "optimizer_state", precis.state_name = "fc.bias.exp_avg"}, %[[BV:arg[0-9]+]]: tensor<2xf32> {precis.role = "optimizer_state", precis.state_name = "fc.bias.exp_avg_sq"},
+// ADAMW-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.role = "step", precis.state_name = "step"}
 // ADAMW-SAME: %[[LR:arg[0-9]+]]: tensor<f32> {precis.lr})
 // ADAMW-SAME: tensor<2x3xf32> {precis.updates = "fc.weight.exp_avg"}, tensor<2x3xf32> {precis.updates = "fc.weight.exp_avg_sq"}
 // ADAMW: %[[DW:.*]] = precis.gemm %{{.*}} {precis.phase = "backward", transpose_a = true}
@@ -45,7 +45,7 @@
 
 // Plain SGD has no state besides the step counter.
 // PLAIN-LABEL: func.func @train_step
-// PLAIN-SAME: (%{{.*}}: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %{{.*}}: tensor<2xf32> {precis.param_name = "fc.bias"}, %{{.*}}: tensor<f32> {precis.state_name = "step"}, %{{.*}}: tensor<4x3xf32> {precis.onnx_name = "x"}
+// PLAIN-SAME: (%{{.*}}: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %{{.*}}: tensor<2xf32> {precis.param_name = "fc.bias"}, %{{.*}}: tensor<f32> {precis.role = "step", precis.state_name = "step"}, %{{.*}}: tensor<4x3xf32> {precis.onnx_name = "x"}
 // PLAIN: precis.sgd_update %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}}, %{{[^ ]*}} {precis.phase = "optimizer"} : (tensor<2x3xf32>, tensor<2x3xf32>, tensor<f32>, tensor<f32>) -> tensor<2x3xf32>
 func.func @forward(%x: tensor<4x3xf32> {precis.onnx_name = "x"}, %t: tensor<4xi64> {precis.onnx_name = "t"}) -> (tensor<f32> {precis.onnx_name = "loss"}) {
   %w = precis.parameter "fc.weight" = dense<0.5> : tensor<2x3xf32>

@@ -60,11 +60,28 @@ struct SessionOptions {
   bool checkNumerics = false;
 };
 
+/// What a `train_step` input or output is to a training loop, as the artifact records it
+/// (schema::Value::Role); None elsewhere.
+enum class Role {
+  None,
+  Parameter,      ///< a trained parameter
+  OptimizerState, ///< momentum buffer, exp_avg, exp_avg_sq
+  LossScaleState, ///< the dynamic loss scale and its growth tracker
+  Fp8AmaxHistory, ///< an fp8 site's amax history
+  DataInput,      ///< a batch input
+  LearningRate,
+  Step, ///< the optimizer step counter
+  Loss,
+};
+
 /// The name and type of a function input or output, or of a parameter.
 struct TensorInfo {
   std::string name; ///< ONNX name; may be empty for outputs that had none
   DType dtype = DType::Unspecified;
   std::vector<int64_t> shape;
+  Role role = Role::None;
+  /// An output that carries state: the input (ordinal) it becomes in the next run; else -1.
+  int64_t updates = -1;
 };
 
 struct FunctionInfo {
