@@ -1,12 +1,13 @@
-//===- Export.h - trained parameters back into an ONNX model ----*- C++ -*-===//
+//===- OnnxExport.h - trained parameters back into an ONNX model ----*- C++ -*-===//
 //
-// `precis export`: the one piece of the driver that edits an ONNX ModelProto. It is kept in its
-// own file because it includes the onnx/protobuf headers, which need C++ exceptions.
+// `precis export` and the training session's export: a checkpoint's parameters written back
+// into the initializers of the ONNX model they were trained from. Next to the importer, since
+// it is the other piece of precis that reads and writes ONNX ModelProtos.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PRECIS_TOOLS_EXPORT_H
-#define PRECIS_TOOLS_EXPORT_H
+#ifndef PRECIS_IMPORT_ONNXEXPORT_H
+#define PRECIS_IMPORT_ONNXEXPORT_H
 
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Status.h"
@@ -14,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace precis::train {
+namespace precis {
 
 /// Reads the binary ONNX model `model`, replaces every initializer named by a parameter of
 /// `checkpoint` (an array that is not training state: optimizer, loss-scale or fp8 state,
@@ -26,6 +27,6 @@ namespace precis::train {
 rt::Status exportOnnx(const std::string &model, const std::vector<rt::NamedTensor> &checkpoint,
                       const std::string &output, int *replaced);
 
-} // namespace precis::train
+} // namespace precis
 
-#endif // PRECIS_TOOLS_EXPORT_H
+#endif // PRECIS_IMPORT_ONNXEXPORT_H

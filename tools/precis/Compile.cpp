@@ -1,0 +1,124 @@
+//===- Compile.cpp - precis compile -----------------------------------------===//
+//
+// `precis compile`: a model to a .precis artifact, for inference or (with --train) training.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Driver.h"
+
+#include "precis/Target/Artifact.h"
+
+#include "mlir/IR/AsmState.h"
+
+using namespace llvm;
+
+namespace precis::driver {
+
+/// Checks `--target`: cpu, or cuda when this build has NVRTC to compile its kernels.
+bool targetOption(StringRef target, StringRef tool) {
+  if (target == "cpu" || (target == "cuda" && precis::cudaCompilerAvailable()))
+    return true;
+  if (target == "cuda") {
+    errs() << tool << ": error: the cuda target is not available in this build (the CUDA "
+                      "toolkit was not found when it was configured); this build supports: cpu\n";
+    return false;
+  }
+  errs() << tool << ": unsupported target '" << target << "' (this build supports: cpu"
+         << (precis::cudaCompilerAvailable() ? ", cuda" : "") << ")\n";
+  return false;
+}
+
+int runCompile(int argc, char **argv) {
+  static cl::opt<std::string> input(cl::Positional, cl::Required,
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
+  static cl::opt<std::string> output("o", cl::Required, cl::desc("Output artifact"),
+                                     cl::value_desc("model.precis"));
+  static cl::opt<std::string> target("target", cl::desc("Backend to compile for: cpu or cuda"),
+                                     cl::init("cpu"));
+  static cl::opt<std::string> arch("arch", cl::desc("GPU architecture of the cuda target"),
+                                   cl::init("sm_90a"), cl::value_desc("sm_XX"));
+  static cl::opt<std::string> dumpKernels(
+      "dump-kernels", cl::desc("cuda target: also write each kernel's CUDA C++ and PTX to DIR"),
+      cl::value_desc("DIR"));
+  static cl::opt<int64_t> batch(
+      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
+  static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
+  static cl::opt<bool> noWeights(
+      "no-weights", cl::desc("Store parameters without their data: the runtime initialises "
+                             "them from a seed at load (docs/runtime.md)"));
+  static cl::opt<uint64_t> initSeed("init-seed", cl::desc("--no-weights: the seed"),
+                                    cl::init(0), cl::value_desc("S"));
+  static cl::opt<bool> train(
+      "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
+                        "'precis train'; the optimizer flags below are baked in"));
+  static OptimizerFlags optimizerFlags;
+  static PrecisionFlags precisionFlags;
+  mlir::registerAsmPrinterCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "precis compile: model -> .precis artifact (inference, or "
+                              "training with --train)\n");
+  precis::ImportOptions options;
+  if (!batchOption(batch, "precis compile", options) || !targetOption(target, "precis compile"))
+    return 1;
+  std::string optimizerOptions;
+  if (!train && optimizerFlags.given()) {
+    errs() << "precis compile: error: the optimizer flags need --train\n";
+    return 1;
+  }
+  if (train) {
+    if (precis::rt::Status s = optimizerFlags.trainPipeline(&optimizerOptions, precisionFlags.precision == "fp16"); !s) {
+      errs() << "precis compile: error: " << s.message() << "\n";
+      return 1;
+    }
+  }
+
+  std::string precisionPipeline;
+  if (precis::rt::Status s = precisionFlags.pipeline(&precisionPipeline); !s) {
+    errs() << "precis compile: error: " << s.message() << "\n";
+    return 1;
+  }
+
+  CompilerContext compiler;
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
+  if (!module)
+    return 1;
+  if (!precisionFlags.prepare(*module, "precis compile") ||
+      !precisionFlags.pipeline(&precisionPipeline))
+    return 1;
+  if (train && !addTrainStep(*module, optimizerOptions, "precis compile"))
+    return 1;
+  if (!applyPrecision(*module, precisionPipeline, "precis compile"))
+    return 1;
+  if (target == "cuda" && !StringRef(arch).starts_with("sm_")) {
+    errs() << "precis compile: error: --arch expects sm_XX (e.g. sm_90a), got '" << arch << "'\n";
+    return 1;
+  }
+  if (target != "cuda" && (arch.getNumOccurrences() || !dumpKernels.empty())) {
+    errs() << "precis compile: error: --arch and --dump-kernels need --target cuda\n";
+    return 1;
+  }
+  // The CUDA target runs each fusion group as one kernel (docs/cuda.md).
+  if (target == "cuda" && !applyPrecision(*module, "func.func(precis-fuse)", "precis compile"))
+    return 1;
+  if (emitMlir)
+    module->print(outs(), mlir::OpPrintingFlags());
+  precis::ArtifactOptions artifactOptions;
+  artifactOptions.target = target == "cuda" ? "cuda:" + arch : std::string(target);
+  artifactOptions.kernelDumpDir = dumpKernels;
+  if (initSeed.getNumOccurrences() && !noWeights) {
+    errs() << "precis compile: error: --init-seed needs --no-weights\n";
+    return 1;
+  }
+  artifactOptions.noWeights = noWeights;
+  artifactOptions.initSeed = initSeed;
+  precis::ArtifactStats stats;
+  if (failed(precis::writeArtifactFile(*module, artifactOptions, output, &stats)))
+    return 1;
+  errs() << formatv("precis compile: wrote {0}: {1} ops, parameters {2} KiB, activations "
+                    "{3} KiB (planned from {4} KiB)\n",
+                    output, stats.numOps, stats.blobBytes / 1024, stats.arenaBytes / 1024,
+                    stats.unplannedBytes / 1024);
+  return 0;
+}
+
+} // namespace precis::driver

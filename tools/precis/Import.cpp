@@ -1,0 +1,67 @@
+//===- Import.cpp - precis import -------------------------------------------===//
+//
+// `precis import`: an ONNX model to precis IR (func.func @forward), written atomically.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Driver.h"
+
+#include "mlir/IR/AsmState.h"
+#include "llvm/Support/FileSystem.h"
+
+using namespace llvm;
+
+namespace precis::driver {
+
+int runImport(int argc, char **argv) {
+  static cl::opt<std::string> input(cl::Positional, cl::Required,
+                                    cl::desc("<model.onnx | model.onnxtxt>"));
+  static cl::opt<std::string> output("o", cl::desc("Output file (default: stdout)"),
+                                     cl::value_desc("file"), cl::init("-"));
+  static cl::opt<int64_t> batch(
+      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
+  mlir::registerAsmPrinterCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "precis import: ONNX model to precis IR (func.func @forward)\n");
+
+  precis::ImportOptions options;
+  if (!batchOption(batch, "precis import", options))
+    return 1;
+
+  CompilerContext compiler;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      precis::importOnnxFile(compiler.context, input, options);
+  if (!module)
+    return 1;
+
+  if (output == "-") {
+    module->print(outs(), mlir::OpPrintingFlags());
+    return 0;
+  }
+  // Write next to the destination, then rename: a failed write never leaves a partial file.
+  Expected<sys::fs::TempFile> temp = sys::fs::TempFile::create(output + ".tmp-%%%%%%");
+  if (!temp) {
+    errs() << "precis import: cannot create '" << output << "': " << toString(temp.takeError())
+           << "\n";
+    return 1;
+  }
+  {
+    raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+    module->print(os, mlir::OpPrintingFlags());
+    os.flush();
+    if (os.has_error()) {
+      os.clear_error();
+      consumeError(temp->discard());
+      errs() << "precis import: cannot write '" << output << "'\n";
+      return 1;
+    }
+  }
+  if (Error err = temp->keep(output)) {
+    errs() << "precis import: cannot write '" << output << "': " << toString(std::move(err))
+           << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace precis::driver

@@ -1,0 +1,206 @@
+//===- Train.cpp - precis train ---------------------------------------------===//
+//
+// `precis train`: trains a model or a training artifact over an .npz dataset. The loop itself
+// (batches, shuffle, checkpoints, resume) is rt::TrainingSession's; this file parses flags,
+// compiles the training step and prints progress and the log.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Driver.h"
+
+#include "precis/Target/Artifact.h"
+#include "precis/runtime/Training.h"
+
+#include "llvm/Support/JSON.h"
+
+#include <chrono>
+
+using namespace llvm;
+
+namespace precis::driver {
+
+/// Imports `path`, adds its training step with `optimizerOptions` and compiles the module
+/// into `*bytes`; false after printing diagnostics.
+bool compileTrainStep(StringRef path, int64_t batch, StringRef optimizerOptions,
+                      PrecisionFlags &precisionFlags, std::vector<char> *bytes) {
+  CompilerContext compiler;
+  precis::ImportOptions importOptions;
+  if (batch > 0)
+    importOptions.batchSize = batch;
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
+  std::string precisionPipeline;
+  return module && precisionFlags.prepare(*module, "precis train") &&
+         precisionFlags.pipeline(&precisionPipeline) &&
+         addTrainStep(*module, optimizerOptions, "precis train") &&
+         applyPrecision(*module, precisionPipeline, "precis train") &&
+         succeeded(precis::buildArtifact(*module, {}, *bytes));
+}
+
+int runTrain(int argc, char **argv) {
+  static cl::opt<std::string> model(
+      cl::Positional, cl::Required,
+      cl::desc("<model.onnx | model.onnxtxt | model.mlir | model.precis (compiled --train)>"));
+  static cl::opt<std::string> dataPath(
+      "data", cl::desc("Training data: an .npz with one array per model input, rows first"),
+      cl::value_desc("data.npz"));
+  static cl::opt<int64_t> steps("steps", cl::desc("Train until this many steps are done"),
+                                cl::value_desc("N"), cl::init(0));
+  static cl::opt<int64_t> batchSize(
+      "batch-size", cl::desc("Rows per step (default: the model's batch dimension)"),
+      cl::value_desc("B"), cl::init(0));
+  static OptimizerFlags optimizerFlags;
+  static PrecisionFlags precisionFlags;
+  static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0));
+  static cl::opt<std::string> logPath(
+      "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
+                      "\"loss_scale\" with loss scaling) to this file"),
+      cl::value_desc("losses.jsonl"));
+  static cl::opt<std::string> checkpointDir("checkpoint-dir",
+                                            cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
+                                            cl::value_desc("DIR"));
+  static cl::opt<int64_t> checkpointEvery(
+      "checkpoint-every", cl::desc("Checkpoint every K steps (default: only after the last)"),
+      cl::value_desc("K"), cl::init(0));
+  static cl::opt<std::string> resume(
+      "resume",
+      cl::desc("Continue from the latest checkpoint in DIR (and keep writing there "
+               "unless --checkpoint-dir says otherwise)"),
+      cl::value_desc("DIR"));
+  static cl::opt<int64_t> shuffleSeed(
+      "shuffle", cl::desc("Permute the rows once, seeded (Fisher-Yates with splitmix64)"),
+      cl::value_desc("SEED"), cl::init(-1));
+  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+  static cl::opt<std::string> device(
+      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
+      cl::value_desc("cpu|cuda"));
+  static cl::opt<bool> checkNumerics(
+      "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
+                                 "naming it, its phase and its input ranges"));
+  cl::ParseCommandLineOptions(argc, argv,
+                              "precis train: compile the training step of a model and run it "
+                              "over a dataset on the CPU\n");
+  const char *tool = "precis train";
+  auto fail = [&](const precis::rt::Status &status) {
+    errs() << tool << ": error: " << status.message() << "\n";
+    return 1;
+  };
+  auto usage = [&](const std::string &message) {
+    return fail(precis::rt::invalidArgument(message));
+  };
+
+  // Flags.
+  if (dataPath.empty())
+    return usage("--data is required: an .npz with one array per model input");
+  if (steps < 1)
+    return usage("--steps must be positive (the number of steps to train to)");
+  if (batchSize.getNumOccurrences() && batchSize < 1)
+    return usage("--batch-size must be positive, got " + std::to_string(batchSize));
+  if (!lr.getNumOccurrences() || !(lr > 0))
+    return usage("--lr is required and must be positive");
+  if (checkpointEvery < 0 || (checkpointEvery && checkpointDir.empty() && resume.empty()))
+    return usage("--checkpoint-every needs --checkpoint-dir and a positive K");
+
+  // Compile and open the training step; an artifact compiled with --train has it already,
+  // with its optimizer baked in.
+  const bool artifact = StringRef(model).ends_with(".precis");
+  precis::rt::SessionOptions sessionOptions;
+  sessionOptions.numThreads = threads;
+  sessionOptions.backend = device;
+  sessionOptions.checkNumerics = checkNumerics;
+  std::unique_ptr<precis::rt::TrainingSession> session;
+  if (artifact) {
+    if (optimizerFlags.given())
+      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps and --loss-scaling "
+                   "were fixed when " +
+                   model + " was compiled (precis compile --train); drop them");
+    if (precisionFlags.precision.getNumOccurrences() || precisionFlags.rules.getNumOccurrences())
+      return usage("--precision and --rules were fixed when " + model +
+                   " was compiled (precis compile --train); drop them");
+    if (precis::rt::Status s =
+            precis::rt::TrainingSession::createFromFile(model, sessionOptions, &session);
+        !s)
+      return fail(s);
+  } else {
+    std::string options;
+    if (precis::rt::Status s = optimizerFlags.trainPipeline(&options, precisionFlags.precision == "fp16"); !s)
+      return fail(s);
+    std::string precisionPipeline;
+    if (precis::rt::Status s = precisionFlags.pipeline(&precisionPipeline); !s)
+      return fail(s);
+    std::vector<char> bytes;
+    if (!compileTrainStep(model, batchSize, options, precisionFlags, &bytes))
+      return fail(
+          precis::rt::invalidArgument("cannot compile the training step of '" + model + "'"));
+    if (precis::rt::Status s = precis::rt::TrainingSession::createFromMemory(
+            bytes.data(), bytes.size(), sessionOptions, &session);
+        !s)
+      return fail(s);
+  }
+  for (const precis::rt::TensorInfo &in : session->batchInputs())
+    if (batchSize > 0 && (in.shape.empty() || in.shape[0] != batchSize))
+      return usage("--batch-size " + std::to_string(batchSize) + " does not match input '" +
+                   in.name + "' (" + precis::rt::typeString(in.dtype, in.shape) +
+                   "), whose batch dimension the model fixes");
+
+  // Resume: the state, the data cursor and the shuffle seed.
+  if (!resume.empty()) {
+    std::string path;
+    if (precis::rt::Status s = session->loadCheckpoint(resume, &path); !s)
+      return fail(s);
+    if (shuffleSeed.getNumOccurrences() && shuffleSeed != session->shuffleSeed())
+      return usage("--shuffle " + std::to_string(shuffleSeed) + " differs from the seed " +
+                   std::to_string(session->shuffleSeed()) + " " + path + " was trained with");
+    errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path, session->dataCursor());
+  }
+  if (precis::rt::Status s = session->openData(dataPath, shuffleSeed); !s)
+    return fail(s);
+  const std::string saveDir = checkpointDir.empty() ? resume.getValue() : checkpointDir.getValue();
+
+  std::unique_ptr<raw_fd_ostream> log;
+  if (!logPath.empty()) {
+    std::error_code ec;
+    log = std::make_unique<raw_fd_ostream>(logPath, ec);
+    if (ec)
+      return fail(precis::rt::ioError("cannot write '" + logPath + "'" + ": " + ec.message()));
+  }
+
+  // The loop: one batch per step. Steps count batches (the data cursor): with loss scaling, a
+  // skipped step leaves the optimizer's step counter behind, as in torch.
+  using Clock = std::chrono::steady_clock;
+  const int64_t first = session->dataCursor();
+  if (first >= steps)
+    errs() << formatv("{0}: already at step {1}; nothing to do for --steps {2}\n", tool, first,
+                      steps.getValue());
+  const int64_t every = std::max<int64_t>(1, (steps - first) / 50);
+  Clock::time_point start = Clock::now();
+  for (int64_t step = first + 1; step <= steps; ++step) {
+    float loss = 0;
+    if (precis::rt::Status s = session->step(static_cast<float>(lr), &loss); !s)
+      return fail(precis::rt::withContext(s, "step " + std::to_string(step)));
+    if (log) {
+      json::Object entry{{"step", step}, {"loss", static_cast<double>(loss)}};
+      if (session->hasLossScale()) // the scale after this step's update, as scaler.get_scale()
+        entry["loss_scale"] = static_cast<double>(session->lossScale());
+      *log << json::Value(std::move(entry)) << "\n";
+      log->flush();
+    }
+    if (step % every == 0 || step == steps) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      errs() << formatv("step {0}/{1}  loss {2:f7}  {3:f1} steps/s\n", step, steps, loss,
+                        (step - first) / std::max(seconds, 1e-9));
+    }
+    if (!saveDir.empty() && ((checkpointEvery > 0 && step % checkpointEvery == 0) || step == steps)) {
+      std::string path;
+      if (precis::rt::Status s = session->saveCheckpoint(saveDir, &path); !s)
+        return fail(s);
+      errs() << tool << ": wrote " << path << "\n";
+    }
+  }
+  if (log && log->has_error()) {
+    log->clear_error();
+    return fail(precis::rt::ioError("cannot write '" + logPath + "'"));
+  }
+  return 0;
+}
+
+} // namespace precis::driver
