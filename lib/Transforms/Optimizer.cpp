@@ -147,9 +147,11 @@ LogicalResult OptimizerPass::run() {
       resultTypes.push_back(p.getType());
       resultAttrs.push_back(named(kUpdates, stateName));
     }
-  argTypes.push_back(f32Scalar);
+  // The step counter is an integer: an f32 counter stops counting at 2^24.
+  auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
+  argTypes.push_back(i64Scalar);
   argAttrs.push_back(state(StringAttr::get(ctx, names::kStep), names::kRoleStep));
-  resultTypes.push_back(f32Scalar);
+  resultTypes.push_back(i64Scalar);
   resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, names::kStep)));
   for (BlockArgument x : batch) {
     argTypes.push_back(x.getType());
@@ -189,7 +191,12 @@ LogicalResult OptimizerPass::run() {
   for (StringRef name : paramNames)
     paramGrads.push_back(map.lookup(ret.getOperand(gradIndex.lookup(name))));
 
-  Value newStep = b.create<AddOp>(loc, step.getArgument(stepIndex), scalar(b, loc, 1.0));
+  Value newStep = b.create<AddOp>(
+      loc, step.getArgument(stepIndex),
+      b.create<ConstantOp>(loc, DenseElementsAttr::get(i64Scalar, b.getI64IntegerAttr(1))));
+  // The updates read the count as f32 (sgd's first-step test, adam's bias corrections):
+  // exact below 2^24, so as before there.
+  Value newStepF32 = b.create<CastOp>(loc, f32Scalar, newStep);
   if (clipGradNorm > 0)
     clipGradients(b, loc, clipGradNorm, paramGrads);
 
@@ -204,7 +211,7 @@ LogicalResult OptimizerPass::run() {
     };
     Operation *update;
     if (kind == Kind::Sgd) {
-      SmallVector<Value> operands{p, g, newStep, lr};
+      SmallVector<Value> operands{p, g, newStepF32, lr};
       SmallVector<Type> types{p.getType()};
       if (momentum != 0) {
         operands.push_back(step.getArgument(numParams + i));
@@ -228,7 +235,7 @@ LogicalResult OptimizerPass::run() {
       if (kind == Kind::AdamW)
         set("decoupled", b.getBoolAttr(true));
       update = b.create<AdamUpdateOp>(loc, TypeRange{p.getType(), p.getType(), p.getType()},
-                                      ValueRange{p, g, m, v, newStep, lr}, attrs);
+                                      ValueRange{p, g, m, v, newStepF32, lr}, attrs);
     }
     newParams.push_back(update->getResult(0));
     for (Value s : update->getResults().drop_front())

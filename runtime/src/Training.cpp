@@ -254,6 +254,10 @@ static bool isF32Scalar(const TensorInfo &info) {
   return info.dtype == DType::F32 && zerosLike(info).data.size() == 4;
 }
 
+static bool isI64Scalar(const TensorInfo &info) {
+  return info.dtype == DType::I64 && zerosLike(info).data.size() == 8;
+}
+
 Status TrainingSession::createFromFile(const std::string &path, const SessionOptions &options,
                                        std::unique_ptr<TrainingSession> *out) {
   SessionOptions opts = options;
@@ -321,10 +325,10 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
                              "recorded roles: compile it again)");
     }
   }
-  if (ts->stepSlot_ == n || ts->lrSlot_ == n || !isF32Scalar(info->inputs[ts->stepSlot_]) ||
+  if (ts->stepSlot_ == n || ts->lrSlot_ == n || !isI64Scalar(info->inputs[ts->stepSlot_]) ||
       !isF32Scalar(info->inputs[ts->lrSlot_]))
     return invalidArgument(what + ": '" + names::kTrainStep +
-                           "' has no f32 scalar step or learning rate input");
+                           "' has no i64 scalar step or no f32 scalar learning rate input");
   ts->lr_ = zerosLike(info->inputs[ts->lrSlot_]);
   ts->outputSlot_.assign(info->outputs.size(), n);
   ts->lossOutput_ = info->outputs.size();
@@ -363,7 +367,7 @@ Status TrainingSession::carryState() {
 const std::vector<TensorInfo> &TrainingSession::batchInputs() const { return batchInfos_; }
 
 int64_t TrainingSession::stepCount() const {
-  return static_cast<int64_t>(*state_[stepSlot_].as<float>());
+  return *state_[stepSlot_].as<int64_t>();
 }
 
 bool TrainingSession::hasLossScale() const { return scaleSlot_ != state_.size(); }
