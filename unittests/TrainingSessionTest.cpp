@@ -195,8 +195,8 @@ TEST_F(TrainingSessionTest, EveryToolResumesEveryOthersCheckpoints) {
     return runTool(tool, all);
   };
   const std::string straight = (dir + "/straight.jsonl").str();
-  ASSERT_EQ(train(PRECIS_BINARY, {"--steps", "8", "--shuffle", "7", "--num-threads", "2",
-                                  "--log", straight}),
+  ASSERT_EQ(train(PRECIS_BINARY,
+                  {"--steps", "8", "--shuffle", "7", "--num-threads", "2", "--log", straight}),
             0);
   std::vector<float> expected = logLosses(straight);
   ASSERT_EQ(expected.size(), 8u);
@@ -230,9 +230,9 @@ TEST_F(TrainingSessionTest, EveryToolResumesEveryOthersCheckpoints) {
   ASSERT_EQ(st, nullptr) << precis_status_message(st);
   precis_training_session_release(ts);
 
-  ASSERT_EQ(train(PRECIS_BINARY,
-                  {"--steps", "8", "--resume", b, "--num-threads", "2", "--log", log4}),
-            0);
+  ASSERT_EQ(
+      train(PRECIS_BINARY, {"--steps", "8", "--resume", b, "--num-threads", "2", "--log", log4}),
+      0);
   for (float l : logLosses(log4))
     losses.push_back(l);
   ASSERT_EQ(losses.size(), expected.size());

@@ -153,11 +153,11 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
       std::string name = llvm::formatv("fp8.{0}.{1}", sites.size(), names::kAmaxHistory).str();
       auto histType = RankedTensorType::get({static_cast<int64_t>(history)}, b.getF32Type());
       unsigned index = stepArg + sites.size();
-      fn.insertArgument(index, histType,
-                        b.getDictionaryAttr({b.getNamedAttr(kStateName, b.getStringAttr(name)),
-                                             b.getNamedAttr(kRole, b.getStringAttr(
-                                                                       names::kRoleFp8AmaxHistory))}),
-                        fn.getLoc());
+      fn.insertArgument(
+          index, histType,
+          b.getDictionaryAttr({b.getNamedAttr(kStateName, b.getStringAttr(name)),
+                               b.getNamedAttr(kRole, b.getStringAttr(names::kRoleFp8AmaxHistory))}),
+          fn.getLoc());
       Value hist = fn.getArgument(index);
       Value ref;
       if (amaxCompute == "max") {
@@ -251,7 +251,8 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     unsigned stepResult = ret.getNumOperands();
     for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      if (auto n = fn.getResultAttrOfType<StringAttr>(i, kUpdates); n && n.getValue() == names::kStep)
+      if (auto n = fn.getResultAttrOfType<StringAttr>(i, kUpdates);
+          n && n.getValue() == names::kStep)
         stepResult = i;
     if (stepResult == ret.getNumOperands())
       return fn.emitError("precis-fp8-scaling: @train_step returns no new 'step'");

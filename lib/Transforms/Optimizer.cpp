@@ -127,9 +127,9 @@ LogicalResult OptimizerPass::run() {
     return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, attr), value)});
   };
   auto state = [&](StringAttr name, StringRef role) {
-    return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, kStateName), name),
-                                     NamedAttribute(StringAttr::get(ctx, kRole),
-                                                    StringAttr::get(ctx, role))});
+    return DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, kStateName), name),
+              NamedAttribute(StringAttr::get(ctx, kRole), StringAttr::get(ctx, role))});
   };
   SmallVector<Type> argTypes, resultTypes;
   SmallVector<Attribute> argAttrs, resultAttrs;

@@ -561,8 +561,8 @@ Status Artifact::parse() {
                                valueRef(idx, v.name) + ", an input it does not take");
       // A state output names the input it becomes, which must hold the same kind of state.
       if (v.updates >= 0) {
-        const std::string oref = fref + " output " + std::to_string(p) + " (" +
-                                 valueRef(idx, v.name) + ")";
+        const std::string oref =
+            fref + " output " + std::to_string(p) + " (" + valueRef(idx, v.name) + ")";
         if (static_cast<uint64_t>(v.updates) >= fd.inputs.size())
           return invalidArtifact(oref + " updates input " + std::to_string(v.updates) +
                                  ", but the function has " + std::to_string(fd.inputs.size()));

@@ -315,8 +315,7 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
       if (in.role == Role::LossScaleState && in.name == names::kLossScale && isF32Scalar(in))
         ts->scaleSlot_ = i;
       ts->carried_[i] = true;
-      PRECIS_RETURN_IF_ERROR(
-          ts->session_->initialValue(names::kTrainStep, i, &ts->state_[i]));
+      PRECIS_RETURN_IF_ERROR(ts->session_->initialValue(names::kTrainStep, i, &ts->state_[i]));
       break;
     case Role::None:
     case Role::Loss:
@@ -366,9 +365,7 @@ Status TrainingSession::carryState() {
 
 const std::vector<TensorInfo> &TrainingSession::batchInputs() const { return batchInfos_; }
 
-int64_t TrainingSession::stepCount() const {
-  return *state_[stepSlot_].as<int64_t>();
-}
+int64_t TrainingSession::stepCount() const { return *state_[stepSlot_].as<int64_t>(); }
 
 bool TrainingSession::hasLossScale() const { return scaleSlot_ != state_.size(); }
 
@@ -485,10 +482,10 @@ Status TrainingSession::loadCheckpoint(const std::string &pathOrDir, std::string
     const TensorInfo &in = info_->inputs[i];
     Tensor *t = find(in.name);
     if (!t || t->dtype != in.dtype || t->shape != in.shape)
-      return invalidArgument(path + " does not fit this model and optimizer: " +
-                             (t ? "'" + in.name + "' is " + typeOf(*t) + ", expected " +
-                                      typeString(in.dtype, in.shape)
-                                : "no '" + in.name + "'"));
+      return invalidArgument(
+          path + " does not fit this model and optimizer: " +
+          (t ? "'" + in.name + "' is " + typeOf(*t) + ", expected " + typeString(in.dtype, in.shape)
+             : "no '" + in.name + "'"));
     next[i] = std::move(*t);
   }
   const Tensor *cursor = find(names::kDataCursor), *seed = find(names::kShuffleSeed);

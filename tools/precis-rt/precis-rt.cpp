@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -133,12 +134,17 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
     float loss = 0;
     if (Status s = session->step(lr, &loss); !s.isOk())
       return fail("train", withContext(s, "step " + std::to_string(step)));
-    // The lines of `precis train --log`, byte for byte.
-    if (log && session->hasLossScale())
-      std::fprintf(log, "{\"loss\":%.17g,\"loss_scale\":%.17g,\"step\":%ld}\n",
-                   static_cast<double>(loss), static_cast<double>(session->lossScale()), step);
-    else if (log)
-      std::fprintf(log, "{\"loss\":%.17g,\"step\":%ld}\n", static_cast<double>(loss), step);
+    // The lines of `precis train --log`, byte for byte (a non-finite loss is null).
+    if (log) {
+      char value[32] = "null";
+      if (std::isfinite(loss))
+        std::snprintf(value, sizeof value, "%.17g", static_cast<double>(loss));
+      if (session->hasLossScale())
+        std::fprintf(log, "{\"loss\":%s,\"loss_scale\":%.17g,\"step\":%ld}\n", value,
+                     static_cast<double>(session->lossScale()), step);
+      else
+        std::fprintf(log, "{\"loss\":%s,\"step\":%ld}\n", value, step);
+    }
     if (!saveDir.empty() && ((every > 0 && step % every == 0) || step == steps))
       if (Status s = session->saveCheckpoint(saveDir); !s.isOk())
         return fail("train", s);

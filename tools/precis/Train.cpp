@@ -14,6 +14,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <chrono>
+#include <cmath>
 
 using namespace llvm;
 
@@ -53,7 +54,8 @@ int runTrain(int argc, char **argv) {
   static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0));
   static cl::opt<std::string> logPath(
       "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
-                      "\"loss_scale\" with loss scaling) to this file"),
+                      "\"loss_scale\" with loss scaling; a non-finite loss is null) to "
+                      "this file"),
       cl::value_desc("losses.jsonl"));
   static cl::opt<std::string> checkpointDir("checkpoint-dir",
                                             cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
@@ -178,7 +180,10 @@ int runTrain(int argc, char **argv) {
     if (precis::rt::Status s = session->step(static_cast<float>(lr), &loss); !s)
       return fail(precis::rt::withContext(s, "step " + std::to_string(step)));
     if (log) {
-      json::Object entry{{"step", step}, {"loss", static_cast<double>(loss)}};
+      // A non-finite loss is null: JSON has no NaN or infinity.
+      json::Object entry{{"step", step},
+                         {"loss", std::isfinite(loss) ? json::Value(static_cast<double>(loss))
+                                                      : json::Value(nullptr)}};
       if (session->hasLossScale()) // the scale after this step's update, as scaler.get_scale()
         entry["loss_scale"] = static_cast<double>(session->lossScale());
       *log << json::Value(std::move(entry)) << "\n";

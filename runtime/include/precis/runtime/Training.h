@@ -30,9 +30,9 @@ public:
   /// the same number of rows. Extra arrays are ignored.
   static rt::Status open(const std::string &path, const std::vector<rt::TensorInfo> &inputs,
                          Dataset *out);
-  /// Permutes the rows, from their order in the file: Fisher-Yates from the last row down, swapping row i with row
-  /// `splitmix64() % (i + 1)`, splitmix64 seeded with `seed` (the same permutation on every
-  /// machine and every run).
+  /// Permutes the rows, from their order in the file: Fisher-Yates from the last row down, swapping
+  /// row i with row `splitmix64() % (i + 1)`, splitmix64 seeded with `seed` (the same permutation
+  /// on every machine and every run).
   void shuffle(uint64_t seed);
   /// Batch `index`: rows [index*B, (index+1)*B) modulo the row count, of every input, in the
   /// order given to open().
