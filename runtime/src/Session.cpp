@@ -402,6 +402,11 @@ Status Session::run(std::string_view function, const std::vector<Tensor> &inputs
 
 Status Session::run(std::string_view function, const std::vector<TensorView> &inputs,
                     std::vector<Tensor> *outputs) {
+  return run(function, inputs, outputs, {});
+}
+
+Status Session::run(std::string_view function, const std::vector<TensorView> &inputs,
+                    std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
   Impl &s = *impl_;
   const FunctionInfo *info = findFunction(function);
   if (!info) {
@@ -429,8 +434,12 @@ Status Session::run(std::string_view function, const std::vector<TensorView> &in
     if (!given.data && v.byteSize)
       return invalidArgument("input " + singleQuoted(inputName(v, p)) + " has no data");
   }
+  if (!fetch.empty() && fetch.size() != fd.outputs.size())
+    return invalidArgument("function " + singleQuoted(fd.name) + " has " +
+                           std::to_string(fd.outputs.size()) + " outputs, not " +
+                           std::to_string(fetch.size()) + " to fetch or not");
   if (s.device)
-    return s.device->run(f, inputs, outputs);
+    return s.device->run(f, inputs, outputs, fetch.empty() ? nullptr : &fetch);
 
   for (size_t p = 0; p < inputs.size(); ++p)
     s.valueData[fd.inputs[p]] = static_cast<uint8_t *>(inputs[p].data);
@@ -502,6 +511,21 @@ Status Session::initialValue(std::string_view function, size_t input, Tensor *ou
   if (v.hasInitialValue && v.byteSize)
     std::memcpy(out->data.data(), impl_->artifact->initialData(v), v.byteSize);
   return Status::ok();
+}
+
+bool Session::onDevice() const { return impl_->device != nullptr; }
+
+Status Session::carriedInput(std::string_view function, size_t input, Tensor *out) const {
+  const FunctionInfo *info = findFunction(function);
+  if (!info)
+    return notFound("no function " + singleQuoted(std::string(function)));
+  if (input >= info->inputs.size())
+    return invalidArgument("function " + singleQuoted(info->name) + " has no input " +
+                           std::to_string(input));
+  if (!impl_->device)
+    return unimplemented("the cpu backend keeps no inputs: they are the caller's memory");
+  return impl_->device->readInput(static_cast<size_t>(info - impl_->functions.data()), input,
+                                  out);
 }
 
 Status Session::carryOutputs(std::string_view function,

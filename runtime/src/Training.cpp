@@ -347,6 +347,12 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
   }
   if (ts->lossOutput_ == info->outputs.size())
     return invalidArgument(what + ": '" + names::kTrainStep + "' has no loss output");
+  // What a step on a device brings back: the loss, and the scalars the loop reports every
+  // step (the step count, the loss scale); the rest of the state stays on the device.
+  ts->fetch_.assign(info->outputs.size(), false);
+  for (size_t o = 0; o < info->outputs.size(); ++o)
+    ts->fetch_[o] = o == ts->lossOutput_ || ts->outputSlot_[o] == ts->stepSlot_ ||
+                    ts->outputSlot_[o] == ts->scaleSlot_;
   // On a device the state then stays in device memory between steps (Session::carryOutputs).
   PRECIS_RETURN_IF_ERROR(ts->carryState());
   *out = std::move(ts);
@@ -413,17 +419,30 @@ Status TrainingSession::step(const std::vector<TensorView> &batch, float lr, flo
   *lr_.as<float>() = lr;
   args[lrSlot_] = lr_.view();
   std::vector<Tensor> outputs;
-  PRECIS_RETURN_IF_ERROR(session_->run(names::kTrainStep, args, &outputs));
+  PRECIS_RETURN_IF_ERROR(session_->run(names::kTrainStep, args, &outputs, fetch_));
   for (size_t o = 0; o < outputs.size(); ++o)
-    if (o != lossOutput_)
+    if (o != lossOutput_ && (!session_->onDevice() || fetch_[o]))
       state_[outputSlot_[o]] = std::move(outputs[o]);
+  stale_ = session_->onDevice();
   ++dataCursor_;
   if (loss)
     *loss = *outputs[lossOutput_].as<float>();
   return Status::ok();
 }
 
+/// Brings the state the device carried since the last step back into state_.
+Status TrainingSession::syncState() const {
+  if (!stale_)
+    return Status::ok();
+  for (size_t i = 0; i < state_.size(); ++i)
+    if (carried_[i] && i != stepSlot_ && i != scaleSlot_) // those two are fetched every step
+      PRECIS_RETURN_IF_ERROR(session_->carriedInput(names::kTrainStep, i, &state_[i]));
+  stale_ = false;
+  return Status::ok();
+}
+
 Status TrainingSession::getParameter(const std::string &name, Tensor *out) const {
+  PRECIS_RETURN_IF_ERROR(syncState());
   for (size_t i = 0; i < state_.size(); ++i)
     if (info_->inputs[i].role == Role::Parameter && info_->inputs[i].name == name) {
       *out = state_[i];
@@ -433,6 +452,7 @@ Status TrainingSession::getParameter(const std::string &name, Tensor *out) const
 }
 
 Status TrainingSession::getState(const std::string &name, Tensor *out) const {
+  PRECIS_RETURN_IF_ERROR(syncState());
   for (size_t i = 0; i < state_.size(); ++i)
     if (carried_[i] && info_->inputs[i].name == name) {
       *out = state_[i];
@@ -442,6 +462,8 @@ Status TrainingSession::getState(const std::string &name, Tensor *out) const {
 }
 
 Status TrainingSession::setParameter(const std::string &name, const TensorView &value) {
+  // The next step uploads the whole state from the host again.
+  PRECIS_RETURN_IF_ERROR(syncState());
   for (size_t i = 0; i < state_.size(); ++i)
     if (info_->inputs[i].role == Role::Parameter && info_->inputs[i].name == name) {
       Tensor &t = state_[i];
@@ -455,6 +477,7 @@ Status TrainingSession::setParameter(const std::string &name, const TensorView &
 }
 
 Status TrainingSession::saveCheckpoint(const std::string &dir, std::string *path) const {
+  PRECIS_RETURN_IF_ERROR(syncState());
   std::vector<NamedTensor> arrays;
   for (size_t i = 0; i < state_.size(); ++i)
     if (carried_[i])
@@ -501,7 +524,8 @@ Status TrainingSession::loadCheckpoint(const std::string &pathOrDir, std::string
     if (*seed->as<int64_t>() >= 0)
       data->shuffle(static_cast<uint64_t>(*seed->as<int64_t>()));
   }
-  state_ = std::move(next);
+  state_ = std::move(next); // every carried array: nothing on the device is newer
+  stale_ = false;
   dataCursor_ = *cursor->as<int64_t>();
   shuffleSeed_ = *seed->as<int64_t>();
   resumed_ = true;

@@ -53,9 +53,10 @@ int runTrain(int argc, char **argv) {
   static PrecisionFlags precisionFlags;
   static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0));
   static cl::opt<std::string> logPath(
-      "log", cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
-                      "\"loss_scale\" with loss scaling; a non-finite loss is null) to "
-                      "this file"),
+      "log",
+      cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
+               "\"loss_scale\" with loss scaling; a non-finite loss is null) to "
+               "this file"),
       cl::value_desc("losses.jsonl"));
   static cl::opt<std::string> checkpointDir("checkpoint-dir",
                                             cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
@@ -194,7 +195,8 @@ int runTrain(int argc, char **argv) {
       errs() << formatv("step {0}/{1}  loss {2:f7}  {3:f1} steps/s\n", step, steps, loss,
                         (step - first) / std::max(seconds, 1e-9));
     }
-    if (!saveDir.empty() && ((checkpointEvery > 0 && step % checkpointEvery == 0) || step == steps)) {
+    if (!saveDir.empty() &&
+        ((checkpointEvery > 0 && step % checkpointEvery == 0) || step == steps)) {
       std::string path;
       if (precis::rt::Status s = session->saveCheckpoint(saveDir, &path); !s)
         return fail(s);

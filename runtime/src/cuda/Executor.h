@@ -44,9 +44,13 @@ public:
   virtual ~Executor() = default;
 
   /// Runs function `function` (index into artifact.functions()) on `inputs` (already checked
-  /// against its signature) and replaces `*outputs` with host copies of its results.
+  /// against its signature) and replaces `*outputs` with host copies of its results; with
+  /// `fetch` (one flag per output), only of those it marks (the others get no data).
   virtual Status run(size_t function, const std::vector<TensorView> &inputs,
-                     std::vector<Tensor> *outputs) = 0;
+                     std::vector<Tensor> *outputs, const std::vector<bool> *fetch = nullptr) = 0;
+  /// Copies the device buffer of input `input` of `function` (after carryOutputs and a run:
+  /// the state carried into it) into `*out`.
+  virtual Status readInput(size_t function, size_t input, Tensor *out) = 0;
   /// From the next run of `function` on, after each run, copies output carries[k].first into
   /// the device buffer of input carries[k].second, and uploads those inputs no more: the
   /// first run after this call still reads them from the caller. See Session::carryOutputs.

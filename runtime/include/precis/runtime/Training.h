@@ -140,9 +140,14 @@ private:
   static Status create(std::unique_ptr<Session> session, const std::string &what,
                        std::unique_ptr<TrainingSession> *out);
   Status carryState();
+  Status syncState() const;
   std::unique_ptr<Session> session_;
   const FunctionInfo *info_ = nullptr;
-  std::vector<Tensor> state_;      ///< per train_step input; empty for batch inputs and lr
+  /// Per train_step input; empty for batch inputs and lr. On a device the state lives in
+  /// device memory between steps and this copy is refreshed only when read (syncState).
+  mutable std::vector<Tensor> state_;
+  mutable bool stale_ = false;
+  std::vector<bool> fetch_; ///< per output: copied to the host every step on a device
   std::vector<bool> carried_;      ///< per train_step input: parameter or training state
   std::vector<size_t> batchSlots_; ///< train_step input index of each batch input
   std::vector<TensorInfo> batchInfos_;
