@@ -110,7 +110,7 @@ StringRef inputName(func::FuncOp func, unsigned i) {
   for (StringRef attr : {kOnnxName, kParamName, kStateName})
     if (auto name = func.getArgAttrOfType<StringAttr>(i, attr))
       return name.getValue();
-  return func.getArgAttr(i, kLr) ? StringRef("lr") : StringRef();
+  return func.getArgAttr(i, kLr) ? StringRef(names::kLearningRate) : StringRef();
 }
 
 /// The name of output `i`: its ONNX name, or the state it updates (@train_step).

@@ -10,6 +10,7 @@
 
 #include "precis/Target/Artifact.h"
 #include "precis/runtime/Training.h"
+#include "precis/schema/Names.h"
 
 #include "llvm/Support/JSON.h"
 
@@ -186,7 +187,7 @@ int runTrain(int argc, char **argv) {
                          {"loss", std::isfinite(loss) ? json::Value(static_cast<double>(loss))
                                                       : json::Value(nullptr)}};
       if (session->hasLossScale()) // the scale after this step's update, as scaler.get_scale()
-        entry["loss_scale"] = static_cast<double>(session->lossScale());
+        entry[names::kLossScale] = static_cast<double>(session->lossScale());
       *log << json::Value(std::move(entry)) << "\n";
       log->flush();
     }
