@@ -9,7 +9,9 @@
 #ifndef PRECIS_UNITTESTS_COMPILERTESTUTIL_H
 #define PRECIS_UNITTESTS_COMPILERTESTUTIL_H
 
+#include "precis/Import/OnnxImporter.h"
 #include "precis/InitAll.h"
+#include "precis/Pipelines/Pipelines.h"
 #include "precis/Target/Artifact.h"
 #include "precis/Transforms/Passes.h"
 #include "precis/runtime/Session.h"
@@ -37,6 +39,17 @@ public:
         }) {
     static std::once_flag once;
     std::call_once(once, [] { mlir::precis::registerPrecisPasses(); });
+  }
+
+  /// Imports an ONNX model and runs the clean-up stage every pipeline starts with, as
+  /// `precis import` does; null (with `diagnostics` saying why) on failure.
+  mlir::OwningOpRef<mlir::ModuleOp> importModel(const std::string &path) {
+    mlir::OwningOpRef<mlir::ModuleOp> module = importOnnxFile(context, path, {});
+    mlir::PassManager pm(&context);
+    buildCleanupPipeline(pm);
+    if (!module || mlir::failed(pm.run(*module)))
+      return nullptr;
+    return module;
   }
 
   /// Runs `pipeline` (textual, e.g. "precis-autodiff"; empty: no pass) on `module`, compiles

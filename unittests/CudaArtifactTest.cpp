@@ -165,6 +165,7 @@ TEST_F(CudaArtifact, GroupsAndOpsBecomeKernels) {
   ASSERT_EQ(f.ops_size(), 3);
   for (const schema::Op &op : f.ops()) {
     EXPECT_EQ(op.kind(), "kernel");
+    EXPECT_FALSE(op.elementwise()); // a generated kernel is not run in chunks
     int64_t index = op.attrs().at("kernel").i();
     ASSERT_GE(index, 0);
     ASSERT_LT(index, m.kernels_size());
@@ -194,6 +195,30 @@ TEST(CpuArtifact, FusionGroupsAreInlined) {
   ASSERT_EQ(m.functions(0).ops_size(), 2);
   EXPECT_EQ(m.functions(0).ops(0).kind(), "exp");
   EXPECT_EQ(m.functions(0).ops(1).kind(), "softmax");
+}
+
+// The ops whose ODS definition carries PerElement are marked element-wise for the CPU
+// executor's chunked groups; nothing else is, reshape (an IndexedCopy) included.
+TEST(CpuArtifact, PerElementOpsAreMarkedElementwise) {
+  TestCompiler compiler;
+  const char *ir = R"mlir(
+    func.func @forward(%x: tensor<8x128xf32>, %b: tensor<128xf32>) -> tensor<1024xbf16> {
+      %0 = precis.add %x, %b : (tensor<8x128xf32>, tensor<128xf32>) -> tensor<8x128xf32>
+      %1 = precis.softmax %0 : tensor<8x128xf32>
+      %2 = precis.reshape %1 : tensor<8x128xf32> to tensor<1024xf32>
+      %3 = precis.cast %2 : tensor<1024xf32> to tensor<1024xbf16>
+      return %3 : tensor<1024xbf16>
+    })mlir";
+  schema::Manifest m;
+  ASSERT_TRUE(compile(compiler, ir, "cpu", &m));
+  const schema::Function &f = m.functions(0);
+  ASSERT_EQ(f.ops_size(), 4);
+  const std::pair<const char *, bool> expected[] = {
+      {"add", true}, {"softmax", false}, {"reshape", false}, {"cast", true}};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(f.ops(i).kind(), expected[i].first);
+    EXPECT_EQ(f.ops(i).elementwise(), expected[i].second) << f.ops(i).kind();
+  }
 }
 
 } // namespace

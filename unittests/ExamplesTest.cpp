@@ -26,7 +26,7 @@ class ExampleInference : public ::testing::TestWithParam<const char *> {};
 TEST_P(ExampleInference, MatchesOnnxRuntime) {
   std::string dir = std::string(PRECIS_EXAMPLES_DIR) + "/" + GetParam();
   precis::testing::TestCompiler compiler;
-  auto module = precis::importOnnxFile(compiler.context, dir + "/model.onnx", {});
+  auto module = compiler.importModel(dir + "/model.onnx");
   ASSERT_TRUE(module) << compiler.diagnostics;
   std::unique_ptr<precis::rt::Session> session;
   ASSERT_TRUE(compiler.compile(*module, "", &session));

@@ -27,6 +27,16 @@ using testing::addValue;
 using testing::bytesOf;
 using testing::serialize;
 
+/// An op the compiler marks element-wise (schema::Op::elementwise, from the op's `PerElement`
+/// trait): the executor groups only those.
+schema::Op *addElementwiseOp(schema::Function &f, const std::string &kind,
+                             std::vector<uint32_t> inputs, std::vector<uint32_t> outputs,
+                             const std::string &node = "") {
+  schema::Op *op = addOp(f, kind, std::move(inputs), std::move(outputs), node);
+  op->set_elementwise(true);
+  return op;
+}
+
 /// Builds a manifest whose arena values each get their own 64-byte aligned slot.
 struct Builder {
   schema::Manifest m;
@@ -142,18 +152,18 @@ TEST_P(FusionSizes, FloatChainIsBitIdentical) {
   f->set_name("chain");
   f->add_inputs(x);
   f->add_inputs(s);
-  addOp(*f, "mul", {x, s}, {t1});
-  addOp(*f, "add", {c, t1}, {t2});
-  (*addOp(*f, "gelu", {t2}, {t3})->mutable_attrs())["approximation"].set_i(1);
-  addOp(*f, "cast", {t3}, {t4});
-  addOp(*f, "tanh", {t4}, {t5});
-  addOp(*f, "mul", {t5, t4}, {t6});
-  addOp(*f, "cast", {t6}, {t7});
-  (*addOp(*f, "compare", {t7, s}, {m})->mutable_attrs())["kind"].set_i(3);
-  addOp(*f, "where", {m, t7, s}, {t8});
-  addOp(*f, "sigmoid", {t8}, {t9});
-  addOp(*f, "div", {t9, x}, {y});
-  addOp(*f, "cast", {t9}, {z}); // a second result read by nobody inside
+  addElementwiseOp(*f, "mul", {x, s}, {t1});
+  addElementwiseOp(*f, "add", {c, t1}, {t2});
+  (*addElementwiseOp(*f, "gelu", {t2}, {t3})->mutable_attrs())["approximation"].set_i(1);
+  addElementwiseOp(*f, "cast", {t3}, {t4});
+  addElementwiseOp(*f, "tanh", {t4}, {t5});
+  addElementwiseOp(*f, "mul", {t5, t4}, {t6});
+  addElementwiseOp(*f, "cast", {t6}, {t7});
+  (*addElementwiseOp(*f, "compare", {t7, s}, {m})->mutable_attrs())["kind"].set_i(3);
+  addElementwiseOp(*f, "where", {m, t7, s}, {t8});
+  addElementwiseOp(*f, "sigmoid", {t8}, {t9});
+  addElementwiseOp(*f, "div", {t9, x}, {y});
+  addElementwiseOp(*f, "cast", {t9}, {z}); // a second result read by nobody inside
   f->add_outputs(y);
   f->add_outputs(z);
   const std::string artifact = b.finish({bytesOf(std::vector<float>{0.25f})});
@@ -183,11 +193,11 @@ TEST_P(FusionSizes, IntegerChainIsBitIdentical) {
   schema::Function *f = b.m.add_functions();
   f->set_name("ints");
   f->add_inputs(x);
-  addOp(*f, "mul", {x, k}, {t1});
-  addOp(*f, "add", {t1, x}, {t2});
-  addOp(*f, "max", {t2, k}, {t3});
-  addOp(*f, "cast", {t3}, {t4});
-  (*addOp(*f, "leaky_relu", {t4}, {y})->mutable_attrs())["alpha"].set_f(0.125);
+  addElementwiseOp(*f, "mul", {x, k}, {t1});
+  addElementwiseOp(*f, "add", {t1, x}, {t2});
+  addElementwiseOp(*f, "max", {t2, k}, {t3});
+  addElementwiseOp(*f, "cast", {t3}, {t4});
+  (*addElementwiseOp(*f, "leaky_relu", {t4}, {y})->mutable_attrs())["alpha"].set_f(0.125);
   f->add_outputs(y);
   const std::string artifact = b.finish({bytesOf(std::vector<int32_t>{-1000003})});
 
@@ -212,10 +222,10 @@ TEST_P(FusionSizes, ExposedIntermediatesAreNotGrouped) {
   schema::Function *f = b.m.add_functions();
   f->set_name("exposed");
   f->add_inputs(x);
-  addOp(*f, "relu", {x}, {t1});     // t1: a function output, read by neg
-  addOp(*f, "neg", {t1}, {t2});     // t2: read by the reshape, outside any run
-  addOp(*f, "reshape", {t2}, {t3}); // not element-wise
-  addOp(*f, "exp", {t3}, {t4});
+  addElementwiseOp(*f, "relu", {x}, {t1});     // t1: a function output, read by neg
+  addElementwiseOp(*f, "neg", {t1}, {t2});     // t2: read by the reshape, outside any run
+  addOp(*f, "reshape", {t2}, {t3}); // not marked element-wise
+  addElementwiseOp(*f, "exp", {t3}, {t4});
   f->add_outputs(t1);
   f->add_outputs(t4);
   const std::string artifact = b.finish({});
@@ -235,8 +245,8 @@ TEST_P(FusionSizes, IndependentResults) {
   schema::Function *f = b.m.add_functions();
   f->set_name("independent");
   f->add_inputs(x);
-  addOp(*f, "sqrt", {x}, {y1});
-  addOp(*f, "cast", {x}, {y2});
+  addElementwiseOp(*f, "sqrt", {x}, {y1});
+  addElementwiseOp(*f, "cast", {x}, {y2});
   f->add_outputs(y1);
   f->add_outputs(y2);
   const std::string artifact = b.finish({});
@@ -264,8 +274,8 @@ TEST_P(FusionSizes, SharedArenaSlots) {
     f->set_name("shared");
     f->add_inputs(x);
     addOp(*f, "reshape", {x}, {a});
-    addOp(*f, "exp", {a}, {t}); // a dies here
-    addOp(*f, "add", {t, x}, {y});
+    addElementwiseOp(*f, "exp", {a}, {t}); // a dies here
+    addElementwiseOp(*f, "add", {t, x}, {y});
     f->add_outputs(y);
     const std::string artifact = b.finish({});
     expectFusionInvisible(artifact, "shared",
@@ -290,8 +300,8 @@ TEST(Fusion, KernelErrorsNameTheOp) {
   schema::Function *f = b.m.add_functions();
   f->set_name("f");
   f->add_inputs(x);
-  addOp(*f, "neg", {x}, {t}, "Neg_0");
-  addOp(*f, "div", {x, t}, {y}, "Div_1");
+  addElementwiseOp(*f, "neg", {x}, {t}, "Neg_0");
+  addElementwiseOp(*f, "div", {x, t}, {y}, "Div_1");
   f->add_outputs(y);
   const std::string artifact = b.finish({});
   std::unique_ptr<Session> session;

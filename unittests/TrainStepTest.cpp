@@ -90,7 +90,7 @@ protected:
 
 TEST_P(TrainStep, MatchesHostUpdateAndPyTorch) {
   const Config c = GetParam();
-  auto module = precis::importOnnxFile(compiler_.context, dir_ + "/model.onnx", {});
+  auto module = compiler_.importModel(dir_ + "/model.onnx");
   ASSERT_TRUE(module) << compiler_.diagnostics;
   std::unique_ptr<precis::rt::Session> session;
   ASSERT_TRUE(compiler_.compile(

@@ -9,11 +9,8 @@
 
 #include "Importer.h"
 
-#include "precis/Transforms/Passes.h"
 
 #include "mlir/IR/Verifier.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -281,15 +278,6 @@ LogicalResult validateModel(onnx::ModelProto &model, Location fileLoc, DomainOps
 // Entry point.
 //===----------------------------------------------------------------------===//
 
-/// GELU recognition, then canonicalisation (which also removes dead ops) and CSE.
-static LogicalResult runCleanup(ModuleOp module) {
-  PassManager pm(module.getContext(), ModuleOp::getOperationName());
-  pm.addNestedPass<func::FuncOp>(mlir::precis::createRecognizeGeluPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-  return pm.run(module);
-}
-
 } // namespace precis::onnx_import
 
 namespace precis {
@@ -323,8 +311,6 @@ OwningOpRef<ModuleOp> importOnnxFile(MLIRContext &context, StringRef path,
       emitError(fileLoc) << "the imported IR does not verify (an importer bug)";
       return nullptr;
     }
-    if (failed(runCleanup(*module)))
-      return nullptr;
     stage = ImportFailure::None;
     return module;
   } catch (const std::exception &e) {

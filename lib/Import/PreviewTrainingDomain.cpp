@@ -16,9 +16,9 @@
 
 #include "Importer.h"
 
+#include "precis/Dialect/Precis/IR/ReverseSweep.h"
+
 #include "mlir/IR/IRMapping.h"
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
@@ -326,78 +326,6 @@ void checkGradient(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::st
                            .str());
 }
 
-/// Float operands through which the op's gradient rule lets gradients flow.
-SmallVector<Value> differentiableOperands(Operation *op) {
-  SmallVector<Value> operands;
-  auto rule = dyn_cast<GradientOpInterface>(op);
-  if (!rule)
-    return operands;
-  for (auto [i, operand] : llvm::enumerate(op->getOperands())) {
-    auto type = dyn_cast<RankedTensorType>(operand.getType());
-    if (type && isa<FloatType>(type.getElementType()) && rule.isDifferentiableOperand(i))
-      operands.push_back(operand);
-  }
-  return operands;
-}
-
-/// Reverse-mode sweep over `ops` (as `precis-autodiff` runs it over @forward): the gradient
-/// of the sum of `y`'s elements with respect to each of `wrt`, or null where `y` does not
-/// depend on it. New ops are built at the end of the node's block.
-FailureOr<SmallVector<Value>> differentiate(NodeContext &ctx, ArrayRef<Operation *> ops, Value y,
-                                            ArrayRef<Value> wrt) {
-  // Values that reach y through differentiable edges, then those among them that depend on
-  // one of `wrt`: the active values.
-  llvm::DenseSet<Value> reachesY{y};
-  for (Operation *op : llvm::reverse(ops))
-    if (llvm::any_of(op->getResults(), [&](Value r) { return reachesY.contains(r); }))
-      for (Value v : differentiableOperands(op))
-        reachesY.insert(v);
-  llvm::DenseSet<Value> active(wrt.begin(), wrt.end());
-  for (Operation *op : ops)
-    if (llvm::any_of(differentiableOperands(op), [&](Value v) { return active.contains(v); }))
-      for (Value r : op->getResults())
-        if (reachesY.contains(r))
-          active.insert(r);
-
-  OpBuilder &b = ctx.getBuilder();
-  llvm::DenseMap<Value, Value> grads;
-  if (active.contains(y)) {
-    auto type = cast<RankedTensorType>(y.getType());
-    grads[y] = ctx.materialize(
-        HostTensor::fromDoubles(type, SmallVector<double>(type.getNumElements(), 1.0)));
-  }
-  for (Operation *op : llvm::reverse(ops)) {
-    SmallVector<Value> resultGrads;
-    bool any = false;
-    for (Value r : op->getResults()) {
-      resultGrads.push_back(grads.lookup(r));
-      any |= static_cast<bool>(resultGrads.back());
-    }
-    // Ops without active operands (the parameters and constants that `wrt` may name) end
-    // the sweep: there is nothing further to differentiate.
-    if (!any || llvm::none_of(op->getOperands(), [&](Value v) { return active.contains(v); }))
-      continue;
-    auto rule = dyn_cast<GradientOpInterface>(op);
-    if (!rule)
-      return ctx.emitUnsupported()
-             << "'" << op->getName() << "' lies between 'xs' and 'y' but has no gradient rule";
-    SmallVector<Value> operandGrads;
-    if (failed(rule.buildGradients(b, resultGrads, operandGrads)) ||
-        operandGrads.size() != op->getNumOperands())
-      return ctx.emitError() << "building the gradient of '" << op->getName() << "' failed";
-    for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads)) {
-      if (!g || !active.contains(operand))
-        continue;
-      Value &acc = grads[operand];
-      acc = acc ? b.create<AddOp>(ctx.getLoc(), acc, g).getResult() : g;
-    }
-  }
-  SmallVector<Value> result;
-  for (Value x : wrt)
-    result.push_back(grads.lookup(x));
-  return result;
-}
-
 /// Gradient(xs, zs, y): the gradient of y with respect to each value named in `xs`, at the
 /// point given by the node's inputs (one per name in `xs`, then `zs`). The ops that compute y
 /// are already in the function: the sweep differentiates them. When an input differs from
@@ -463,7 +391,21 @@ LogicalResult importGradient(NodeContext &ctx) {
     llvm::append_range(ops, cloned);
   }
 
-  FailureOr<SmallVector<Value>> grads = differentiate(ctx, ops, y, wrt);
+  // The sweep `precis-autodiff` runs over @forward, seeded with ones.
+  auto seed = [&] {
+    auto type = cast<RankedTensorType>(y.getType());
+    return ctx.materialize(
+        HostTensor::fromDoubles(type, SmallVector<double>(type.getNumElements(), 1.0)));
+  };
+  auto report = [&](Operation *op, SweepFailure failure, size_t) {
+    if (failure == SweepFailure::NoRule)
+      ctx.emitUnsupported() << "'" << op->getName()
+                            << "' lies between 'xs' and 'y' but has no gradient rule";
+    else
+      ctx.emitError() << "building the gradient of '" << op->getName() << "' failed";
+  };
+  FailureOr<SmallVector<Value>> grads =
+      buildReverseSweep(ctx.getBuilder(), ops, y, wrt, {seed, report, ctx.getLoc()});
   if (failed(grads))
     return failure();
   for (auto [i, g] : llvm::enumerate(*grads)) {

@@ -445,6 +445,8 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
         failed(lowerForCuda(op, kind, opInputs, opOutputs, attrSource, *kernel)))
       return failure();
     kernel->set_kind(kind);
+    if (attrSource == &op && op.hasTrait<mlir::precis::PerElement>())
+      kernel->set_elementwise(true);
     if (auto loc = dyn_cast<NameLoc>(op.getLoc()))
       kernel->set_name(loc.getName().str());
     else if (auto fused = dyn_cast<FusedLoc>(op.getLoc()))

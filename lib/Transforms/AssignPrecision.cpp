@@ -18,7 +18,8 @@
 ///
 /// Range safety: under fp16 an op never receives a constant or initializer outside fp16's
 /// finite range (a -1e9 attention mask, a -inf fill); such an op stays fp32 and says so.
-/// User rules (a JSON file) come first; calibration evidence (the `auto` precision) after.
+/// User rules (a JSON file) come first; calibration evidence (the `auto` precision, which
+/// precis-calibrate leaves in the module's `precis.calibration` attribute) after.
 //
 //===----------------------------------------------------------------------===//
 
@@ -165,32 +166,31 @@ LogicalResult AssignPrecisionPass::loadRules() {
 }
 
 LogicalResult AssignPrecisionPass::loadCalibration() {
-  if (calibration.empty())
-    return success();
   ModuleOp module = getOperation();
-  auto buffer = llvm::MemoryBuffer::getFile(calibration);
-  if (!buffer)
-    return module.emitError("cannot read the calibration file '") << calibration << "'";
-  auto json = llvm::json::parse((*buffer)->getBuffer());
-  if (!json)
-    return module.emitError("calibration file '")
-           << calibration << "' is not JSON: " << llvm::toString(json.takeError());
-  const llvm::json::Array *ops = json->getAsObject() ? json->getAsObject()->getArray("ops")
-                                                     : nullptr;
-  if (!ops)
-    return module.emitError("calibration file '") << calibration << "': expected {\"ops\": [...]}";
-  for (const llvm::json::Value &entry : *ops) {
-    const llvm::json::Object *obj = entry.getAsObject();
-    if (!obj || !obj->getString("node") || !obj->getString("op"))
-      return module.emitError("calibration file '")
-             << calibration << "': each op needs \"node\" and \"op\"";
+  auto entries = module->getAttrOfType<ArrayAttr>(kCalibration);
+  if (precision != PrecisionPolicy::Auto)
+    return success();
+  if (!entries)
+    return module.emitError("precision=auto needs calibration evidence: run precis-calibrate "
+                            "first (the pipelines do, given a calibration batch)");
+  for (Attribute entry : entries) {
+    auto dict = dyn_cast<DictionaryAttr>(entry);
+    auto node = dict ? dict.getAs<StringAttr>("node") : StringAttr();
+    auto op = dict ? dict.getAs<StringAttr>("op") : StringAttr();
+    if (!node || !op)
+      return module.emitError("malformed ")
+             << kCalibration << ": each entry needs \"node\" and \"op\"";
     Evidence e;
-    e.amax = obj->getNumber("amax").value_or(0);
-    if (const llvm::json::Object *errors = obj->getObject("error"))
-      for (auto &kv : *errors)
-        if (auto v = kv.second.getAsNumber())
-          e.error[kv.first] = *v;
-    evidence[(*obj->getString("node") + "|" + *obj->getString("op")).str()] = std::move(e);
+    for (NamedAttribute field : dict) {
+      auto value = dyn_cast<FloatAttr>(field.getValue());
+      if (!value)
+        continue;
+      if (field.getName() == "amax")
+        e.amax = value.getValueAsDouble();
+      else
+        e.error[field.getName()] = value.getValueAsDouble();
+    }
+    evidence[(node.getValue() + "|" + op.getValue()).str()] = std::move(e);
   }
   return success();
 }
@@ -395,7 +395,7 @@ Decision AssignPrecisionPass::decide(Operation *op) {
     return d;
   }
 
-  StringRef target = precision;
+  StringRef target = stringifyPrecisionPolicy(precision);
   StringRef low = target == "auto" ? "fp8" : target;
   StringRef followLow = low == "fp8" ? "bf16" : low;
   auto cls = cast<PrecisionOpInterface>(op).getPrecisionClass();
@@ -428,7 +428,7 @@ Decision AssignPrecisionPass::decide(Operation *op) {
   switch (cls) {
   case PrecisionClass::Compute: {
     d = decideCompute(op, low);
-    if (target != "auto" || d.in == "fp32")
+    if (precision != PrecisionPolicy::Auto || d.in == "fp32")
       return d;
     // auto: calibration evidence may keep the op in a wider precision.
     auto it = evidence.find((nodeName(op) + "|" + kind).str());
@@ -512,12 +512,6 @@ void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
 
 void AssignPrecisionPass::runOnOperation() {
   ModuleOp module = getOperation();
-  StringRef p = precision;
-  if (p != "fp32" && p != "bf16" && p != "fp16" && p != "fp8" && p != "auto") {
-    module.emitError("precis-assign-precision: unknown precision '")
-        << p << "' (expected fp32, bf16, fp16, fp8 or auto)";
-    return signalPassFailure();
-  }
   if (failed(loadRules()) || failed(loadCalibration()))
     return signalPassFailure();
   // Initializer ranges are read from @forward, where parameters still hold their values.

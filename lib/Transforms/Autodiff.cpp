@@ -5,16 +5,17 @@
 // trainable parameter. The trainable parameters leave the body and become function arguments,
 // so the function is pure in them (DESIGN.md decision 4); the optimizer pass builds the
 // training step on top of it. Each op's gradient comes from its GradientOpInterface rule; this
-// pass only decides what to differentiate, walks the ops in reverse and accumulates.
+// pass only decides what to differentiate; the reverse sweep (ReverseSweep.h) is the one the
+// ONNX importer's `Gradient` op uses too.
 //
 //===----------------------------------------------------------------------===//
 
+#include "precis/Dialect/Precis/IR/ReverseSweep.h"
 #include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
-#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/GlobPattern.h"
 
 namespace mlir::precis {
@@ -27,22 +28,9 @@ using namespace mlir::precis;
 
 namespace {
 
-
 bool isFloatTensor(Value v) {
   auto t = dyn_cast<RankedTensorType>(v.getType());
   return t && isa<FloatType>(t.getElementType());
-}
-
-/// Operands through which a gradient can flow: float operands the op's rule differentiates.
-SmallVector<Value> differentiableOperands(Operation *op) {
-  SmallVector<Value> out;
-  auto grad = dyn_cast<GradientOpInterface>(op);
-  if (!grad)
-    return out;
-  for (auto [i, v] : llvm::enumerate(op->getOperands()))
-    if (isFloatTensor(v) && grad.isDifferentiableOperand(i))
-      out.push_back(v);
-  return out;
 }
 
 struct AutodiffPass : mlir::precis::impl::AutodiffPassBase<AutodiffPass> {
@@ -106,27 +94,17 @@ LogicalResult AutodiffPass::run() {
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   Value lossValue = ret.getOperand(lossIndex);
 
-  // Values that reach the loss through differentiable edges (reverse sweep)...
-  llvm::DenseSet<Value> reachesLoss{lossValue};
-  for (Operation &op : llvm::reverse(body.without_terminator()))
-    if (llvm::any_of(op.getResults(), [&](Value r) { return reachesLoss.contains(r); }))
-      for (Value v : differentiableOperands(&op))
-        reachesLoss.insert(v);
-  // ... the trainable parameters among them, in initializer order ...
+  // The trainable parameters: those the loss depends on through differentiable edges, in
+  // initializer order.
+  SmallVector<Operation *> bodyOps;
+  for (Operation &op : body.without_terminator())
+    bodyOps.push_back(&op);
+  llvm::DenseSet<Value> reachesLoss = getValuesReaching(bodyOps, lossValue);
   SmallVector<ParameterOp> params;
   for (auto param : body.getOps<ParameterOp>())
     if (isFloatTensor(param.getResult()) && reachesLoss.contains(param.getResult()) &&
         !isFrozen(param.getName()))
       params.push_back(param);
-  // ... and the values that depend on one of them (forward sweep): the active values.
-  llvm::DenseSet<Value> active;
-  for (ParameterOp p : params)
-    active.insert(p.getResult());
-  for (Operation &op : body.without_terminator())
-    if (llvm::any_of(differentiableOperands(&op), [&](Value v) { return active.contains(v); }))
-      for (Value r : op.getResults())
-        if (isFloatTensor(r) && reachesLoss.contains(r))
-          active.insert(r);
 
   // Trainable parameters become arguments carrying their ONNX names.
   SmallVector<BlockArgument> paramArgs;
@@ -137,56 +115,44 @@ LogicalResult AutodiffPass::run() {
         {NamedAttribute(StringAttr::get(&getContext(), kParamName), p.getNameAttr())});
     fn.insertArgument(index, p.getType(), attrs, p.getLoc());
     BlockArgument arg = fn.getArgument(index);
-    if (active.erase(p.getResult()))
-      active.insert(arg);
     p.getResult().replaceAllUsesWith(arg);
     paramArgs.push_back(arg);
     p.erase();
   }
 
-  // The reverse sweep: gradients of active values, accumulated over their uses. The seed
-  // d loss / d loss = 1 is marked so that loss scaling can find it.
-  llvm::DenseSet<Operation *> forwardOps;
-  for (Operation &op : body.without_terminator())
-    forwardOps.insert(&op);
-  OpBuilder b(ret);
-  llvm::DenseMap<Value, Value> grads;
-  if (active.contains(lossValue)) {
-    auto seed = b.create<ConstantOp>(
-        lossValue.getLoc(),
-        DenseElementsAttr::get(lossType, b.getFloatAttr(lossType.getElementType(), 1.0)));
-    seed->setAttr(kLossSeed, b.getUnitAttr());
-    grads[lossValue] = seed;
-  }
+  // The reverse sweep. The seed d loss / d loss = 1 is marked so that loss scaling can find
+  // it.
   SmallVector<Operation *> ops;
   for (Operation &op : body.without_terminator())
     ops.push_back(&op);
-  for (Operation *op : llvm::reverse(ops)) {
-    SmallVector<Value> resultGrads;
-    bool any = false;
-    for (Value r : op->getResults()) {
-      resultGrads.push_back(grads.lookup(r));
-      any |= static_cast<bool>(resultGrads.back());
+  llvm::DenseSet<Operation *> forwardOps(ops.begin(), ops.end());
+  OpBuilder b(ret);
+  auto seed = [&]() -> Value {
+    auto one = b.create<ConstantOp>(
+        lossValue.getLoc(),
+        DenseElementsAttr::get(lossType, b.getFloatAttr(lossType.getElementType(), 1.0)));
+    one->setAttr(kLossSeed, b.getUnitAttr());
+    return one;
+  };
+  auto report = [](Operation *op, SweepFailure failure, size_t numGradients) {
+    switch (failure) {
+    case SweepFailure::NoRule:
+      op->emitError("no gradient rule for this op");
+      break;
+    case SweepFailure::RuleFailed:
+      op->emitError("building the gradient failed");
+      break;
+    case SweepFailure::WrongGradientCount:
+      op->emitError("gradient rule returned ")
+          << numGradients << " gradients for " << op->getNumOperands() << " operands";
+      break;
     }
-    if (!any)
-      continue;
-    auto rule = dyn_cast<GradientOpInterface>(op);
-    if (!rule)
-      return op->emitError("no gradient rule for this op");
-    b.setInsertionPoint(ret);
-    SmallVector<Value> operandGrads;
-    if (failed(rule.buildGradients(b, resultGrads, operandGrads)))
-      return op->emitError("building the gradient failed");
-    if (operandGrads.size() != op->getNumOperands())
-      return op->emitError("gradient rule returned ")
-             << operandGrads.size() << " gradients for " << op->getNumOperands() << " operands";
-    for (auto [operand, g] : llvm::zip(op->getOperands(), operandGrads)) {
-      if (!g || !active.contains(operand))
-        continue;
-      Value &acc = grads[operand];
-      acc = acc ? b.create<AddOp>(op->getLoc(), acc, g).getResult() : g;
-    }
-  }
+  };
+  SmallVector<Value> wrt(paramArgs.begin(), paramArgs.end());
+  FailureOr<SmallVector<Value>> grads =
+      buildReverseSweep(b, ops, lossValue, wrt, {seed, report, std::nullopt});
+  if (failed(grads))
+    return failure();
 
   // Return the loss and the parameter gradients; drop everything they do not need.
   SmallVector<Value> results{lossValue};
@@ -194,8 +160,7 @@ LogicalResult AutodiffPass::run() {
                                          ? Attribute(forward.getResultAttrDict(lossIndex))
                                          : Attribute(DictionaryAttr::get(&getContext()))};
   b.setInsertionPoint(ret);
-  for (auto [p, arg] : llvm::zip(params, paramArgs)) {
-    Value g = grads.lookup(arg);
+  for (auto [arg, g] : llvm::zip(paramArgs, *grads)) {
     if (!g)
       g = b.create<ConstantOp>(
           arg.getLoc(), DenseElementsAttr::get(

@@ -106,7 +106,7 @@ struct ScaleBuilder {
 
 LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
   MLIRContext *ctx = &getContext();
-  const bool delayed = recipe == "delayed" && fn.getName() == names::kTrainStep;
+  const bool delayed = recipe == Fp8Recipe::Delayed && fn.getName() == names::kTrainStep;
   Block &body = fn.getBody().front();
   SmallVector<Operation *> gemms;
   for (Operation &op : body.without_terminator())
@@ -160,7 +160,7 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
           fn.getLoc());
       Value hist = fn.getArgument(index);
       Value ref;
-      if (amaxCompute == "max") {
+      if (amaxCompute == AmaxCompute::Max) {
         ref = sb.make<ReduceMaxOp>(hist, b.getDenseI64ArrayAttr({}), false);
       } else {
         auto one = RankedTensorType::get({1}, b.getF32Type());
@@ -277,15 +277,6 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
 }
 
 void Fp8ScalingPass::runOnOperation() {
-  if (recipe != "delayed" && recipe != "current") {
-    getOperation().emitError("precis-fp8-scaling: recipe must be delayed or current, got '")
-        << recipe << "'";
-    return signalPassFailure();
-  }
-  if (amaxCompute != "max" && amaxCompute != "most_recent") {
-    getOperation().emitError("precis-fp8-scaling: amax-compute must be max or most_recent");
-    return signalPassFailure();
-  }
   if (history < 1 || margin < 0) {
     getOperation().emitError("precis-fp8-scaling: history must be >= 1 and margin >= 0");
     return signalPassFailure();

@@ -6,8 +6,9 @@
 //     dimension), then a ReLU or a tanh-approximated GELU, as cuBLASLt's epilogues compute
 //     them; when the GELU input has other users it is a second result (`GELU_AUX`, for a
 //     product without batch dimensions only).
-//   * element-wise chains: element-wise ops whose results have one element count, so one
-//     thread computes one element of every value of the group;
+//   * element-wise chains: element-wise ops (`PerElement` or `IndexedCopy` in ODS) whose
+//     results have one element count, so one thread computes one element of every value of
+//     the group;
 //   * row groups: one reduction or normalisation over trailing dimensions (`softmax`,
 //     `log_softmax`, `layer_norm`, `reduce_*`) with the element-wise chain that feeds it and
 //     the element-wise ops that follow it, one thread block per row.
@@ -45,14 +46,6 @@ namespace {
 
 int64_t numElements(Value v) { return cast<RankedTensorType>(v.getType()).getNumElements(); }
 
-/// Ops computed one result element at a time from the operand elements at the same (or a
-/// broadcast) position. Reshape keeps the linear index, so it is element-wise too.
-bool isElementwise(Operation *op) {
-  return isa<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp, ReluOp, LeakyReluOp,
-             GeluOp, TanhOp, SigmoidOp, ErfOp, SqrtOp, ExpOp, LogOp, RsqrtOp, ReciprocalOp,
-             CompareOp, NotOp, WhereOp, CastOp, ReshapeOp, ExpandOp>(op);
-}
-
 /// Dimensions [first, rank) that a row reduction or normalisation works over, or -1 when
 /// `op` is none or works over other dimensions. Global pools are not fused into row groups.
 int64_t trailingRowAxis(Operation *op) {
@@ -87,6 +80,7 @@ struct Group {
   int64_t numel = 0;              ///< elements of the per-element domain
   Operation *reduction = nullptr; ///< row groups: the reduction or normalisation
   int64_t outNumel = 0;           ///< row groups: elements of the reduction's result
+  std::optional<GemmEpilogueKind> epilogue; ///< GEMM groups
 };
 
 struct FusePass : mlir::precis::impl::FusePassBase<FusePass> {
@@ -205,7 +199,15 @@ void FusePass::formGemmGroups(Block &block) {
       chain.push_back(act);
     if (chain.empty())
       continue;
+    // The epilogue's name: bias, then the activation, then `_aux` when the GELU input is also
+    // a result of the group.
+    std::string epilogue = chain.front() != act ? "bias" : "";
+    if (act)
+      epilogue += (epilogue.empty() ? "" : "_") + act->getName().stripDialect().str();
+    if (act && !act->getOperand(0).hasOneUse())
+      epilogue += "_aux";
     Group *g = newGroup(Group::Gemm, &op);
+    g->epilogue = symbolizeGemmEpilogueKind(epilogue);
     for (Operation *c : chain)
       add(g, c);
   }
@@ -313,8 +315,13 @@ void FusePass::materialize(Group *g) {
   SmallVector<Location> locs;
   for (Operation *op : g->ops)
     locs.push_back(op->getLoc());
+  FusionKind kind = g->kind == Group::Gemm  ? FusionKind::Gemm
+                    : g->kind == Group::Row ? FusionKind::Row
+                                            : FusionKind::Elementwise;
+  GemmEpilogueKindAttr epilogue =
+      g->epilogue ? GemmEpilogueKindAttr::get(builder.getContext(), *g->epilogue) : nullptr;
   auto fusion = builder.create<FusionOp>(builder.getFusedLoc(locs), ValueRange(outputs).getTypes(),
-                                         inputs.getArrayRef());
+                                         inputs.getArrayRef(), kind, epilogue);
   Block *body = builder.createBlock(&fusion.getBody());
   IRMapping mapping;
   for (Value input : inputs)
@@ -356,7 +363,7 @@ void FusePass::runOnOperation() {
       if (groupOf_.count(&op))
         continue;
       bool reduction = trailingRowAxis(&op) >= 0;
-      if (!reduction && !isElementwise(&op))
+      if (!reduction && !isFusibleElementwise(&op))
         continue;
       bool joined = false;
       for (Value operand : op.getOperands()) {

@@ -27,7 +27,6 @@ using namespace mlir::precis;
 namespace {
 
 
-enum class Kind { Sgd, Adam, AdamW };
 
 struct OptimizerPass : mlir::precis::impl::OptimizerPassBase<OptimizerPass> {
   using OptimizerPassBase::OptimizerPassBase;
@@ -74,19 +73,11 @@ LogicalResult OptimizerPass::run() {
   if (!grads.getBody().hasOneBlock())
     return grads.emitError("expects @gradients with a single block");
 
-  Kind kind;
-  if (optimizer == "sgd")
-    kind = Kind::Sgd;
-  else if (optimizer == "adam")
-    kind = Kind::Adam;
-  else if (optimizer == "adamw")
-    kind = Kind::AdamW;
-  else
-    return module.emitError("unknown optimizer '") << optimizer << "' (sgd, adam or adamw)";
-  const double wd = weightDecay >= 0 ? weightDecay : (kind == Kind::AdamW ? 0.01 : 0.0);
+  const OptimizerKind kind = optimizer;
+  const double wd = weightDecay >= 0 ? weightDecay : (kind == OptimizerKind::AdamW ? 0.01 : 0.0);
   if (momentum < 0 || dampening < 0 || clipGradNorm < 0 || eps < 0)
     return module.emitError("momentum, dampening, eps and clip-grad-norm must be >= 0");
-  if (nesterov && (kind != Kind::Sgd || momentum <= 0 || dampening != 0))
+  if (nesterov && (kind != OptimizerKind::SGD || momentum <= 0 || dampening != 0))
     return module.emitError("nesterov needs sgd with a momentum and zero dampening");
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1))
     return module.emitError("beta1 and beta2 must lie in [0, 1)");
@@ -117,9 +108,9 @@ LogicalResult OptimizerPass::run() {
   }
 
   SmallVector<StringRef> stateKinds;
-  if (kind == Kind::Sgd && momentum != 0)
+  if (kind == OptimizerKind::SGD && momentum != 0)
     stateKinds = {names::kMomentumBuffer};
-  else if (kind != Kind::Sgd)
+  else if (kind != OptimizerKind::SGD)
     stateKinds = {names::kExpAvg, names::kExpAvgSq};
 
   // The signature (Passes.td).
@@ -210,7 +201,7 @@ LogicalResult OptimizerPass::run() {
       attrs.emplace_back(b.getStringAttr(name), value);
     };
     Operation *update;
-    if (kind == Kind::Sgd) {
+    if (kind == OptimizerKind::SGD) {
       SmallVector<Value> operands{p, g, newStepF32, lr};
       SmallVector<Type> types{p.getType()};
       if (momentum != 0) {
@@ -232,7 +223,7 @@ LogicalResult OptimizerPass::run() {
       set("eps", f32(eps));
       if (wd != 0)
         set("weight_decay", f32(wd));
-      if (kind == Kind::AdamW)
+      if (kind == OptimizerKind::AdamW)
         set("decoupled", b.getBoolAttr(true));
       update = b.create<AdamUpdateOp>(loc, TypeRange{p.getType(), p.getType(), p.getType()},
                                       ValueRange{p, g, m, v, newStepF32, lr}, attrs);

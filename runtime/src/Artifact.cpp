@@ -493,6 +493,7 @@ Status Artifact::parse() {
       const std::string oref = opRef(fd.name, k, po);
       od.kind = po.kind();
       od.name = po.name();
+      od.elementwise = po.elementwise();
       switch (po.phase()) {
       case schema::PHASE_FORWARD:
         od.phase = Phase::Forward;

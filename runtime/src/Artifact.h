@@ -9,7 +9,7 @@
 // InvalidArtifact status naming what is wrong, never a crash or an out-of-bounds read.
 //
 // What loading cannot check is backend-specific (does the backend have a kernel for each op
-// kind, do the operand shapes suit it): the Session checks the first, kernels the second.
+// kind, do the operand shapes suit it): the executor checks the first, kernels the second.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,7 +21,9 @@
 #include "precis/runtime/Session.h"
 #include "precis/schema/ArtifactFormat.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +71,7 @@ struct OpDesc {
   std::string kind;
   std::string name; ///< the ONNX node it came from
   Phase phase = Phase::Forward;
+  bool elementwise = false; ///< schema::Op::elementwise: the kernel may run on chunks
   std::vector<uint32_t> inputs, outputs;
   Attrs attrs;
 };
@@ -136,6 +139,25 @@ private:
 
 /// `s` quoted and escaped for a message (non-printable bytes as \xNN, long names cut).
 std::string quoted(const std::string &s);
+/// quoted(s) between single quotes, for names of functions, kinds and backends.
+inline std::string singleQuoted(const std::string &s) {
+  std::string q = quoted(s);
+  q.front() = q.back() = '\'';
+  return q;
+}
+
+struct FreeDeleter {
+  void operator()(uint8_t *p) const { std::free(p); }
+};
+/// Heap memory with the alignment the format gives blobs (parameter copies, kernel scratch).
+using AlignedBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
+
+/// `bytes` (at least one alignment unit) of AlignedBuffer, or null when out of memory.
+inline AlignedBuffer allocateAligned(uint64_t bytes) {
+  constexpr uint64_t kAlign = schema::kDataAlignment;
+  const uint64_t rounded = std::max<uint64_t>(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+  return AlignedBuffer(static_cast<uint8_t *>(std::aligned_alloc(kAlign, rounded)));
+}
 
 } // namespace precis::rt
 

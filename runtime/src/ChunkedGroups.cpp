@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
-#include <string_view>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,28 +23,6 @@ namespace {
 /// cached from the op that writes it to the ops that read it.
 constexpr int64_t kChunkBudgetBytes = 256 << 10;
 constexpr int64_t kMinChunk = 4096, kMaxChunk = 16384;
-
-/// Kinds whose kernel computes element i of its result from element i of each operand (or
-/// from a broadcast single-element operand, for `broadcasting` kinds) and nothing else.
-struct KindInfo {
-  std::string_view kind;
-  bool broadcasting;
-};
-constexpr KindInfo kElementwiseKinds[] = {
-    {"add", true},         {"sub", true},   {"mul", true},      {"div", true},
-    {"max", true},         {"min", true},   {"pow", true},      {"compare", true},
-    {"where", true},       {"neg", false},  {"abs", false},     {"relu", false},
-    {"leaky_relu", false}, {"gelu", false}, {"tanh", false},    {"sigmoid", false},
-    {"erf", false},        {"exp", false},  {"log", false},     {"sqrt", false},
-    {"rsqrt", false},      {"reciprocal", false}, {"cast", false}, {"not", false},
-};
-
-const KindInfo *elementwiseKind(std::string_view kind) {
-  for (const KindInfo &k : kElementwiseKinds)
-    if (k.kind == kind)
-      return &k;
-  return nullptr;
-}
 
 struct Planner {
   const std::vector<ValueDesc> &values;
@@ -62,12 +39,11 @@ struct Planner {
       isOutput[v] = true;
   }
 
-  /// Op k can join a group of shape `shape`: an element-wise kind with one result of that
-  /// shape, each operand of that shape or (where the kernel broadcasts) a single element.
+  /// Op k can join a group of shape `shape`: an op the artifact marks element-wise with one
+  /// result of that shape, each operand of that shape or a single element.
   bool fits(size_t k, const std::vector<int64_t> &shape) const {
     const OpDesc &op = fn.ops[k];
-    const KindInfo *info = elementwiseKind(op.kind);
-    if (!info || op.outputs.size() != 1 || values[op.outputs[0]].shape != shape)
+    if (!op.elementwise || op.outputs.size() != 1 || values[op.outputs[0]].shape != shape)
       return false;
     for (uint32_t v : op.inputs) {
       const ValueDesc &in = values[v];
@@ -78,7 +54,7 @@ struct Planner {
         n *= d;
       // A single element broadcasts when its rank is at most the result's (as the kernels'
       // NumPy broadcasting requires).
-      if (!info->broadcasting || n != 1 || in.shape.size() > shape.size())
+      if (n != 1 || in.shape.size() > shape.size())
         return false;
     }
     return true;

@@ -468,7 +468,7 @@ func.func @adam_step_not_scalar(%p: tensor<4xf32>, %s: tensor<1xf32>) {
 
 func.func @fusion_yield_type(%x: tensor<4xf32>) -> tensor<4xbf16> {
   // expected-error @+1 {{yields 'tensor<4xf32>' but its results are 'tensor<4xbf16>'}}
-  %r = precis.fusion (%x : tensor<4xf32>) -> tensor<4xbf16> {
+  %r = precis.fusion elementwise (%x : tensor<4xf32>) -> tensor<4xbf16> {
   ^bb0(%a: tensor<4xf32>):
     %0 = precis.relu %a : tensor<4xf32>
     precis.yield %0 : tensor<4xf32>
@@ -478,9 +478,21 @@ func.func @fusion_yield_type(%x: tensor<4xf32>) -> tensor<4xbf16> {
 
 // -----
 
+func.func @fusion_gemm_epilogue(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{expects an epilogue exactly when its kind is gemm}}
+  %r = precis.fusion elementwise bias (%x : tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %0 = precis.relu %a : tensor<4xf32>
+    precis.yield %0 : tensor<4xf32>
+  }
+  return %r : tensor<4xf32>
+}
+
+// -----
+
 func.func @fusion_arguments(%x: tensor<4xf32>) -> tensor<4xf32> {
   // expected-error @+1 {{expects one body argument per operand, got 0 for 1}}
-  %r = precis.fusion (%x : tensor<4xf32>) -> tensor<4xf32> {
+  %r = precis.fusion elementwise (%x : tensor<4xf32>) -> tensor<4xf32> {
     %0 = precis.constant dense<1.0> : tensor<4xf32>
     precis.yield %0 : tensor<4xf32>
   }

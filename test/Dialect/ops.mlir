@@ -176,16 +176,26 @@ func.func @optimizer_updates(%p: tensor<4x8xf32>, %g: tensor<4x8xf32>, %m: tenso
 
 // CHECK-LABEL: func.func @fusion
 func.func @fusion(%x: tensor<8x64xbf16>, %b: tensor<64xbf16>) -> tensor<8x64xbf16> {
-  // CHECK: %[[R:.*]] = precis.fusion(%{{.*}}, %{{.*}} : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+  // CHECK: %[[R:.*]] = precis.fusion elementwise(%{{.*}}, %{{.*}} : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
   // CHECK-NEXT: ^bb0(%[[A:.*]]: tensor<8x64xbf16>, %[[B:.*]]: tensor<64xbf16>):
   // CHECK-NEXT: %[[S:.*]] = precis.add %[[A]], %[[B]]
   // CHECK-NEXT: %[[Y:.*]] = precis.relu %[[S]]
   // CHECK-NEXT: precis.yield %[[Y]] : tensor<8x64xbf16>
-  %r = precis.fusion (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+  %r = precis.fusion elementwise (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
   ^bb0(%a0: tensor<8x64xbf16>, %a1: tensor<64xbf16>):
     %0 = precis.add %a0, %a1 : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
     %1 = precis.relu %0 : tensor<8x64xbf16>
     precis.yield %1 : tensor<8x64xbf16>
   }
   return %r : tensor<8x64xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @scaled_matmul
+func.func @scaled_matmul(%a: tensor<16x32xf8E4M3FN>, %b: tensor<64x32xf8E4M3FN>,
+                         %sa: tensor<f32>, %sb: tensor<f32>) -> tensor<16x64xbf16> {
+  // CHECK: precis.scaled_matmul %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {acc_type = f32, transpose_rhs = true} : (tensor<16x32xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<16x64xbf16>
+  %0 = precis.scaled_matmul %a, %b, %sa, %sb {transpose_rhs = true, acc_type = f32} : (tensor<16x32xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<16x64xbf16>
+  return %0 : tensor<16x64xbf16>
 }

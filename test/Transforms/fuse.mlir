@@ -2,7 +2,7 @@
 
 // A GEMM with a bias vector and a ReLU becomes one group (cuBLASLt's BIAS + RELU epilogue).
 // CHECK-LABEL: func.func @gemm_bias_relu
-// CHECK: %[[F:.*]] = precis.fusion(%arg0, %arg1, %arg2 : tensor<8x32xf32>, tensor<32x64xf32>, tensor<64xf32>) -> tensor<8x64xf32> {
+// CHECK: %[[F:.*]] = precis.fusion gemm bias_relu(%arg0, %arg1, %arg2 : tensor<8x32xf32>, tensor<32x64xf32>, tensor<64xf32>) -> tensor<8x64xf32> {
 // CHECK-NEXT: ^bb0(%[[A:.*]]: tensor<8x32xf32>, %[[W:.*]]: tensor<32x64xf32>, %[[B:.*]]: tensor<64xf32>):
 // CHECK-NEXT: %[[M:.*]] = precis.matmul %[[A]], %[[W]]
 // CHECK-NEXT: %[[S:.*]] = precis.add %[[M]], %[[B]]
@@ -21,7 +21,7 @@ func.func @gemm_bias_relu(%x: tensor<8x32xf32>, %w: tensor<32x64xf32>, %b: tenso
 // The tanh GELU's input has another user (the backward pass): it is a second result, as
 // cuBLASLt's GELU_AUX epilogue writes it.
 // CHECK-LABEL: func.func @gemm_bias_gelu_aux
-// CHECK: %[[F:.*]]:2 = precis.fusion
+// CHECK: %[[F:.*]]:2 = precis.fusion gemm bias_gelu_aux(
 // CHECK: precis.matmul
 // CHECK-NEXT: %[[S:.*]] = precis.add
 // CHECK-NEXT: %[[G:.*]] = precis.gelu %[[S]] approximation = tanh
@@ -47,7 +47,7 @@ func.func @gemm_bias_gelu_aux(%x: tensor<8x32xbf16>, %w: tensor<32x64xbf16>, %b:
 // CHECK: precis.add
 // CHECK: precis.gemm
 // CHECK: precis.relu
-// CHECK: %[[B:.*]] = precis.fusion
+// CHECK: %[[B:.*]] = precis.fusion gemm bias(
 // CHECK: precis.matmul
 // CHECK-NEXT: precis.add
 // CHECK-NEXT: precis.yield
@@ -73,7 +73,7 @@ func.func @gemm_no_epilogue(%x: tensor<8x32xf32>, %w: tensor<32x64xf32>, %c: ten
 // cloned into the body, and a value used outside is a result too.
 // CHECK-LABEL: func.func @elementwise_chain
 // CHECK-NOT: precis.constant
-// CHECK: %[[F:.*]]:2 = precis.fusion(%arg0, %arg1 : tensor<4x16xbf16>, tensor<16xbf16>) -> tensor<4x16xbf16>, tensor<4x16xf32> {
+// CHECK: %[[F:.*]]:2 = precis.fusion elementwise(%arg0, %arg1 : tensor<4x16xbf16>, tensor<16xbf16>) -> tensor<4x16xbf16>, tensor<4x16xf32> {
 // CHECK: precis.constant dense<2.000000e+00> : tensor<bf16>
 // CHECK: precis.add
 // CHECK: precis.mul
@@ -94,7 +94,7 @@ func.func @elementwise_chain(%x: tensor<4x16xbf16>, %y: tensor<16xbf16>) -> (ten
 
 // A softmax over the last dimension takes its element-wise producers and consumers.
 // CHECK-LABEL: func.func @softmax_row
-// CHECK: %[[F:.*]] = precis.fusion(%arg0, %arg1 : tensor<2x8x16xf32>, tensor<16x16xi1>) -> tensor<2x8x16xbf16> {
+// CHECK: %[[F:.*]] = precis.fusion row(%arg0, %arg1 : tensor<2x8x16xf32>, tensor<16x16xi1>) -> tensor<2x8x16xbf16> {
 // CHECK: precis.mul
 // CHECK: precis.where
 // CHECK: precis.softmax
@@ -119,7 +119,7 @@ func.func @softmax_row(%s: tensor<2x8x16xf32>, %mask: tensor<16x16xi1>) -> tenso
 // A trailing reduction: per-element prologue, per-row epilogue. A reduction over a leading
 // axis is no row group; nor does an op join a group it depends on through another op.
 // CHECK-LABEL: func.func @reductions
-// CHECK: %[[R:.*]] = precis.fusion(%arg0 : tensor<8x32xf32>) -> tensor<8xf32> {
+// CHECK: %[[R:.*]] = precis.fusion row(%arg0 : tensor<8x32xf32>) -> tensor<8xf32> {
 // CHECK: precis.mul
 // CHECK: precis.reduce_sum
 // CHECK: precis.sqrt
@@ -127,7 +127,7 @@ func.func @softmax_row(%s: tensor<2x8x16xf32>, %mask: tensor<16x16xi1>) -> tenso
 // CHECK: precis.reduce_sum %arg0 {axes = array<i64: 0>}
 // CHECK: %[[E:.*]] = precis.exp %arg0
 // CHECK: %[[M:.*]] = precis.matmul %[[E]], %arg1
-// CHECK: precis.fusion(%[[E]], %[[M]] :
+// CHECK: precis.fusion elementwise(%[[E]], %[[M]] :
 func.func @reductions(%x: tensor<8x32xf32>, %w: tensor<32x32xf32>) -> (tensor<8xf32>, tensor<1x32xf32>, tensor<8x32xf32>) {
   %0 = precis.mul %x, %x : (tensor<8x32xf32>, tensor<8x32xf32>) -> tensor<8x32xf32>
   %1 = precis.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<8x32xf32>) -> tensor<8xf32>

@@ -22,6 +22,7 @@
 #include "../../lib/Import/Importer.h"
 #include "precis/Import/OnnxImporter.h"
 #include "precis/InitAll.h"
+#include "precis/Pipelines/Pipelines.h"
 #include "precis/Target/Artifact.h"
 #include "precis/runtime/Session.h"
 #include "precis/runtime/numerics.h"
@@ -287,7 +288,9 @@ static Result runTest(const std::string &dir, const std::string &name) {
     return result;
   };
   std::vector<char> bytes;
-  if (failed(::precis::buildArtifact(*module, {}, bytes)))
+  PassManager pm(&context);
+  ::precis::buildInferencePipeline(pm, {});
+  if (failed(pm.run(*module)) || failed(::precis::buildArtifact(*module, {}, bytes)))
     return fail("compile: " + diagnostics);
   std::unique_ptr<rt::Session> session;
   rt::SessionOptions options;

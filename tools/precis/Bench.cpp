@@ -8,6 +8,7 @@
 
 #include "precis/runtime/numerics.h"
 
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <chrono>
@@ -73,28 +74,21 @@ precis::rt::Tensor benchInput(const precis::rt::TensorInfo &info, uint64_t seed)
 }
 
 int runBench(int argc, char **argv) {
-  static cl::opt<std::string> model(cl::Positional, cl::Required,
-                                    cl::desc("<model.precis | model.onnx | model.mlir>"));
   static cl::opt<std::string> inputsNpz(
       "inputs",
       cl::desc("Function inputs from a .npz whose arrays are named after them (default: "
                "deterministic random inputs, floats in [-1, 1), integers in {0, 1})"),
-      cl::value_desc("file.npz"));
-  static cl::opt<std::string> function("function", cl::desc("Function to time"),
-                                       cl::init("forward"));
-  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
-  static cl::opt<std::string> device(
-      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
-      cl::value_desc("cpu|cuda"));
-  static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
-                                cl::init(0));
-  static cl::opt<int> warmup("warmup", cl::desc("Untimed runs first"), cl::init(10));
-  static cl::opt<int> iterations("iterations", cl::desc("Timed runs"), cl::init(100));
+      cl::value_desc("file.npz"), cl::cat(optionCategory()));
+  static SessionFlags sessionFlags;
+  static cl::opt<int> warmup("warmup", cl::desc("Untimed runs first"), cl::init(10),
+                             cl::cat(optionCategory()));
+  static cl::opt<int> iterations("iterations", cl::desc("Timed runs"), cl::init(100),
+                                 cl::cat(optionCategory()));
   static cl::opt<std::string> jsonPath("json", cl::desc("Also write the numbers as JSON"),
-                                       cl::value_desc("out.json"));
-  cl::ParseCommandLineOptions(argc, argv,
-                              "precis bench: time a function of an artifact or model on the "
-                              "CPU\n");
+                                       cl::value_desc("out.json"), cl::cat(optionCategory()));
+  parseCommandLine(argc, argv,
+                   "precis bench: time a function of an artifact or model on the "
+                   "CPU\n");
   const char *tool = "precis bench";
   auto fail = [&](const precis::rt::Status &status) {
     errs() << tool << ": error: " << status.message() << "\n";
@@ -109,17 +103,17 @@ int runBench(int argc, char **argv) {
 
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  precis::rt::SessionOptions options;
-  options.numThreads = threads;
-  options.backend = device;
+  precis::rt::SessionOptions options = sessionFlags.sessionOptions();
   std::unique_ptr<precis::rt::Session> session;
   const Clock::time_point loadStart = Clock::now();
-  if (precis::rt::Status s = openSession(model, options, batch, &session); !s)
+  if (precis::rt::Status s = openSession(sessionFlags.model, options, sessionFlags.batch, &session);
+      !s)
     return fail(s);
   const double loadMs = ms(Clock::now() - loadStart);
-  const precis::rt::FunctionInfo *info = session->findFunction(function);
+  const precis::rt::FunctionInfo *info = session->findFunction(sessionFlags.function);
   if (!info)
-    return fail(precis::rt::notFound("the artifact has no function '" + function + "'"));
+    return fail(
+        precis::rt::notFound("the artifact has no function '" + sessionFlags.function + "'"));
 
   // Inputs from the .npz, or deterministic random ones.
   std::vector<precis::rt::NamedTensor> named;
@@ -137,13 +131,13 @@ int runBench(int argc, char **argv) {
 
   std::vector<precis::rt::Tensor> outputs;
   for (int i = 0; i < warmup; ++i)
-    if (precis::rt::Status s = session->run(function, args, &outputs); !s)
+    if (precis::rt::Status s = session->run(sessionFlags.function, args, &outputs); !s)
       return fail(s);
   std::vector<double> samples;
   samples.reserve(iterations);
   for (int i = 0; i < iterations; ++i) {
     const Clock::time_point start = Clock::now();
-    if (precis::rt::Status s = session->run(function, args, &outputs); !s)
+    if (precis::rt::Status s = session->run(sessionFlags.function, args, &outputs); !s)
       return fail(s);
     samples.push_back(ms(Clock::now() - start));
   }
@@ -155,8 +149,8 @@ int runBench(int argc, char **argv) {
   const size_t mid = samples.size() / 2;
   const double median = samples.size() % 2 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
   const double throughput = 1000.0 / mean;
-  const int numThreads = threads
-                             ? threads.getValue()
+  const int numThreads = sessionFlags.threads
+                             ? sessionFlags.threads.getValue()
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::string inputsDesc = inputsNpz.empty() ? "random" : inputsNpz.getValue();
 
@@ -168,13 +162,13 @@ int runBench(int argc, char **argv) {
                     "iterations: {5} timed, after {6} warmup\n"
                     "latency:    min {7:f4} ms, median {8:f4} ms, mean {9:f4} ms\n"
                     "throughput: {10:f1} iterations/s\n",
-                    model, function, inputsDesc, numThreads, loadMs, iterations, warmup,
-                    samples.front(), median, mean, throughput);
+                    sessionFlags.model, sessionFlags.function, inputsDesc, numThreads, loadMs,
+                    iterations, warmup, samples.front(), median, mean, throughput);
 
   if (!jsonPath.empty()) {
     json::Object result{
-        {"model", model.getValue()},
-        {"function", function.getValue()},
+        {"model", sessionFlags.model.getValue()},
+        {"function", sessionFlags.function.getValue()},
         {"inputs", inputsDesc},
         {"threads", numThreads},
         {"warmup", warmup.getValue()},

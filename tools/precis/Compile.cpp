@@ -7,6 +7,9 @@
 #include "Driver.h"
 
 #include "precis/Target/Artifact.h"
+#include "precis/Target/CudaEmitter.h"
+
+#include "llvm/Support/FormatVariadic.h"
 
 #include "mlir/IR/AsmState.h"
 
@@ -19,8 +22,9 @@ bool targetOption(StringRef target, StringRef tool) {
   if (target == "cpu" || (target == "cuda" && precis::cudaCompilerAvailable()))
     return true;
   if (target == "cuda") {
-    errs() << tool << ": error: the cuda target is not available in this build (the CUDA "
-                      "toolkit was not found when it was configured); this build supports: cpu\n";
+    errs() << tool
+           << ": error: the cuda target is not available in this build (the CUDA "
+              "toolkit was not found when it was configured); this build supports: cpu\n";
     return false;
   }
   errs() << tool << ": unsupported target '" << target << "' (this build supports: cpu"
@@ -30,64 +34,53 @@ bool targetOption(StringRef target, StringRef tool) {
 
 int runCompile(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"),
+                                    cl::cat(optionCategory()));
   static cl::opt<std::string> output("o", cl::Required, cl::desc("Output artifact"),
-                                     cl::value_desc("model.precis"));
+                                     cl::value_desc("model.precis"), cl::cat(optionCategory()));
   static cl::opt<std::string> target("target", cl::desc("Backend to compile for: cpu or cuda"),
-                                     cl::init("cpu"));
+                                     cl::init("cpu"), cl::cat(optionCategory()));
   static cl::opt<std::string> arch("arch", cl::desc("GPU architecture of the cuda target"),
-                                   cl::init("sm_90a"), cl::value_desc("sm_XX"));
+                                   cl::init("sm_90a"), cl::value_desc("sm_XX"),
+                                   cl::cat(optionCategory()));
   static cl::opt<std::string> dumpKernels(
       "dump-kernels", cl::desc("cuda target: also write each kernel's CUDA C++ and PTX to DIR"),
-      cl::value_desc("DIR"));
-  static cl::opt<int64_t> batch(
-      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
-  static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"));
+      cl::value_desc("DIR"), cl::cat(optionCategory()));
+  static cl::opt<int64_t> batch("batch",
+                                cl::desc("Bind the symbolic leading dimension of the inputs"),
+                                cl::value_desc("N"), cl::cat(optionCategory()));
+  static cl::opt<bool> emitMlir("emit-mlir", cl::desc("Print the compiled precis IR"),
+                                cl::cat(optionCategory()));
   static cl::opt<bool> noWeights(
-      "no-weights", cl::desc("Store parameters without their data: the runtime initialises "
-                             "them from a seed at load (docs/runtime.md)"));
-  static cl::opt<uint64_t> initSeed("init-seed", cl::desc("--no-weights: the seed"),
-                                    cl::init(0), cl::value_desc("S"));
+      "no-weights",
+      cl::desc("Store parameters without their data: the runtime initialises "
+               "them from a seed at load (docs/runtime.md)"),
+      cl::cat(optionCategory()));
+  static cl::opt<uint64_t> initSeed("init-seed", cl::desc("--no-weights: the seed"), cl::init(0),
+                                    cl::value_desc("S"), cl::cat(optionCategory()));
   static cl::opt<bool> train(
       "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
                         "'precis train'; the optimizer flags below are baked in"));
   static OptimizerFlags optimizerFlags;
   static PrecisionFlags precisionFlags;
   mlir::registerAsmPrinterCLOptions();
-  cl::ParseCommandLineOptions(argc, argv,
-                              "precis compile: model -> .precis artifact (inference, or "
-                              "training with --train)\n");
+  parseCommandLine(argc, argv,
+                   "precis compile: model -> .precis artifact (inference, or "
+                   "training with --train)\n");
+  const char *tool = "precis compile";
   precis::ImportOptions options;
-  if (!batchOption(batch, "precis compile", options) || !targetOption(target, "precis compile"))
+  if (!batchOption(batch, tool, options) || !targetOption(target, tool))
     return 1;
-  std::string optimizerOptions;
-  if (!train && optimizerFlags.given()) {
-    errs() << "precis compile: error: the optimizer flags need --train\n";
-    return 1;
-  }
-  if (train) {
-    if (precis::rt::Status s = optimizerFlags.trainPipeline(&optimizerOptions, precisionFlags.precision == "fp16"); !s) {
-      errs() << "precis compile: error: " << s.message() << "\n";
-      return 1;
-    }
-  }
-
-  std::string precisionPipeline;
-  if (precis::rt::Status s = precisionFlags.pipeline(&precisionPipeline); !s) {
-    errs() << "precis compile: error: " << s.message() << "\n";
+  CompileOptions compileOptions;
+  if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, train, &compileOptions); !s) {
+    errs() << tool << ": error: " << s.message() << "\n";
     return 1;
   }
+  compileOptions.target = target;
 
   CompilerContext compiler;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
   if (!module)
-    return 1;
-  if (!precisionFlags.prepare(*module, "precis compile") ||
-      !precisionFlags.pipeline(&precisionPipeline))
-    return 1;
-  if (train && !addTrainStep(*module, optimizerOptions, "precis compile"))
-    return 1;
-  if (!applyPrecision(*module, precisionPipeline, "precis compile"))
     return 1;
   if (target == "cuda" && !StringRef(arch).starts_with("sm_")) {
     errs() << "precis compile: error: --arch expects sm_XX (e.g. sm_90a), got '" << arch << "'\n";
@@ -97,11 +90,10 @@ int runCompile(int argc, char **argv) {
     errs() << "precis compile: error: --arch and --dump-kernels need --target cuda\n";
     return 1;
   }
-  // The CUDA target runs each fusion group as one kernel (docs/cuda.md).
-  if (target == "cuda" && !applyPrecision(*module, "func.func(precis-fuse)", "precis compile"))
+  if (!runPipeline(*module, compileOptions, tool))
     return 1;
-  if (emitMlir)
-    module->print(outs(), mlir::OpPrintingFlags());
+  if (emitMlir) // as precis-opt prints it: the same pipeline gives the same text
+    module->print(outs(), mlir::OpPrintingFlags()), outs() << "\n";
   precis::ArtifactOptions artifactOptions;
   artifactOptions.target = target == "cuda" ? "cuda:" + arch : std::string(target);
   artifactOptions.kernelDumpDir = dumpKernels;

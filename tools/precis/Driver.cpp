@@ -7,14 +7,15 @@
 #include "Driver.h"
 
 #include "precis/InitAll.h"
+#include "precis/Pipelines/Pipelines.h"
 #include "precis/Target/Artifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Location.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -119,8 +120,8 @@ bool batchOption(const cl::opt<int64_t> &batch, StringRef tool, ImportOptions &o
 }
 
 /// A session for `path`: an artifact is loaded as is, a model is compiled in memory first.
-rt::Status openSession(StringRef path, const rt::SessionOptions &options,
-                               int64_t batch, std::unique_ptr<rt::Session> *session) {
+rt::Status openSession(StringRef path, const rt::SessionOptions &options, int64_t batch,
+                       std::unique_ptr<rt::Session> *session) {
   if (path.ends_with(".precis"))
     return rt::Session::createFromFile(path.str(), options, session);
   CompilerContext compiler;
@@ -129,51 +130,150 @@ rt::Status openSession(StringRef path, const rt::SessionOptions &options,
     importOptions.batchSize = batch;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
   std::vector<char> bytes;
-  if (!module || failed(buildArtifact(*module, {}, bytes)))
+  if (!module || !runPipeline(*module, CompileOptions(), "precis") ||
+      failed(buildArtifact(*module, {}, bytes)))
     return rt::invalidArgument("cannot compile '" + path.str() + "'");
   return rt::Session::createFromMemory(bytes.data(), bytes.size(), options, session);
 }
 
 /// Binds `named` tensors to `info`'s inputs, in order: every input must be present (`howToPass`
 /// says, for a missing one, how to provide it) and every tensor must name an input.
-rt::Status
-matchInputs(const rt::FunctionInfo &info, const std::vector<rt::NamedTensor> &named,
-            function_ref<std::string(const std::string &)> howToPass,
-            std::vector<rt::TensorView> *args) {
+rt::Status matchInputs(const rt::FunctionInfo &info, const std::vector<rt::NamedTensor> &named,
+                       function_ref<std::string(const std::string &)> howToPass,
+                       std::vector<rt::TensorView> *args) {
   for (const rt::NamedTensor &t : named)
     if (std::none_of(info.inputs.begin(), info.inputs.end(),
                      [&](const rt::TensorInfo &in) { return in.name == t.name; }))
-      return rt::invalidArgument("'" + info.name + "' has no input named '" + t.name +
-                                         "'");
+      return rt::invalidArgument("'" + info.name + "' has no input named '" + t.name + "'");
   for (const rt::TensorInfo &in : info.inputs) {
     auto it = std::find_if(named.begin(), named.end(),
                            [&](const rt::NamedTensor &t) { return t.name == in.name; });
     if (it == named.end())
       return rt::invalidArgument("missing input '" + in.name + "' (" +
-                                         rt::typeString(in.dtype, in.shape) +
-                                         "): " + howToPass(in.name));
+                                 rt::typeString(in.dtype, in.shape) + "): " + howToPass(in.name));
     args->push_back(it->tensor.view());
   }
   return rt::Status::ok();
 }
 
-
-bool applyPrecision(mlir::ModuleOp module, StringRef pipeline, StringRef tool) {
-  if (pipeline.empty())
-    return true;
-  registerAllPasses();
-  mlir::PassManager pm(module->getContext());
-  std::string error;
-  raw_string_ostream errorStream(error);
-  if (failed(mlir::parsePassPipeline(pipeline, pm, errorStream))) {
-    errs() << tool << ": error: cannot build the pipeline '" << pipeline << "': " << error << "\n";
-    return false;
-  }
-  return succeeded(pm.run(module));
+cl::OptionCategory &optionCategory() {
+  static cl::OptionCategory category("Options");
+  return category;
 }
 
-bool addTrainStep(mlir::ModuleOp module, StringRef trainPipeline, StringRef tool) {
-  return applyPrecision(module, trainPipeline, tool);
+void parseCommandLine(int argc, char **argv, StringRef overview) {
+  cl::HideUnrelatedOptions(optionCategory());
+  cl::ParseCommandLineOptions(argc, argv, overview);
+}
+
+rt::SessionOptions SessionFlags::sessionOptions() const {
+  rt::SessionOptions options;
+  options.numThreads = threads;
+  options.backend = device;
+  return options;
+}
+
+bool OptimizerFlags::given() const {
+  return optimizer.getNumOccurrences() || momentum.getNumOccurrences() ||
+         weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences() ||
+         lossScaling.getNumOccurrences() || initScale.getNumOccurrences();
+}
+
+rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {
+  std::optional<OptimizerKind> kind = mlir::precis::symbolizeOptimizerKind(optimizer);
+  if (!kind)
+    return rt::invalidArgument("unknown optimizer '" + optimizer +
+                               "' (expected sgd, adam or adamw)");
+  const bool adam = *kind != OptimizerKind::SGD;
+  if (!adam && (betas.getNumOccurrences() || eps.getNumOccurrences()))
+    return rt::invalidArgument("--betas and --eps are Adam options; --optimizer is sgd");
+  if (adam && momentum.getNumOccurrences())
+    return rt::invalidArgument("--momentum is an SGD option; --optimizer is " + optimizer);
+  TrainOptions t;
+  t.optimizer = *kind;
+  t.momentum = momentum;
+  if (weightDecay.getNumOccurrences())
+    t.weightDecay = weightDecay;
+  if (betas.getNumOccurrences()) {
+    auto [b1, b2] = StringRef(betas).split(',');
+    if (b1.trim().getAsDouble(t.beta1) || b2.trim().getAsDouble(t.beta2) || t.beta1 < 0 ||
+        t.beta1 >= 1 || t.beta2 < 0 || t.beta2 >= 1)
+      return rt::invalidArgument("--betas expects B1,B2 in [0, 1), got '" + betas + "'");
+  }
+  t.eps = eps;
+  if (lossScaling.getNumOccurrences())
+    t.lossScaling = lossScaling;
+  const bool scaling = t.lossScaling.value_or(precision == PrecisionPolicy::FP16);
+  if (initScale.getNumOccurrences() && !scaling)
+    return rt::invalidArgument("--init-scale needs --loss-scaling");
+  t.initScale = initScale;
+  *out = t;
+  return rt::Status::ok();
+}
+
+rt::Status PrecisionFlags::toOptions(PrecisionOptions *out) const {
+  std::optional<PrecisionPolicy> p = mlir::precis::symbolizePrecisionPolicy(precision);
+  if (!p)
+    return rt::invalidArgument("unknown precision '" + precision +
+                               "' (expected fp32, bf16, fp16, fp8 or auto)");
+  if (!rules.empty() && !llvm::sys::fs::exists(rules))
+    return rt::invalidArgument("cannot read the rules file '" + rules + "'");
+  const bool autoPrecision = *p == PrecisionPolicy::Auto;
+  if (autoPrecision && calibrateData.empty())
+    return rt::invalidArgument("--precision auto needs a calibration batch: --calibrate data.npz");
+  if (!autoPrecision && (calibrateData.getNumOccurrences() || tolerance.getNumOccurrences() ||
+                         calibrationOut.getNumOccurrences()))
+    return rt::invalidArgument(
+        "--calibrate, --tolerance and --calibration-out go with --precision auto");
+  std::optional<Fp8Recipe> recipe = mlir::precis::symbolizeFp8Recipe(fp8Recipe);
+  if (!recipe)
+    return rt::invalidArgument("--fp8-recipe must be delayed or current");
+  std::optional<AmaxCompute> amax = mlir::precis::symbolizeAmaxCompute(fp8AmaxCompute);
+  if (!amax)
+    return rt::invalidArgument("--fp8-amax-compute must be max or most_recent");
+  PrecisionOptions o;
+  o.precision = *p;
+  o.rulesFile = rules;
+  o.fp8Recipe = *recipe;
+  o.fp8History = fp8History;
+  o.fp8AmaxCompute = *amax;
+  o.fp8Margin = fp8Margin;
+  o.calibrationData = calibrateData;
+  o.tolerance = tolerance;
+  o.calibrationOut = calibrationOut;
+  *out = o;
+  return rt::Status::ok();
+}
+
+rt::Status toCompileOptions(const PrecisionFlags &precisionFlags,
+                            const OptimizerFlags &optimizerFlags, bool train, CompileOptions *out) {
+  CompileOptions o;
+  PRECIS_RETURN_IF_ERROR(precisionFlags.toOptions(&o.precision));
+  if (!train && optimizerFlags.given())
+    return rt::invalidArgument("the optimizer flags need --train");
+  if (train) {
+    TrainOptions t;
+    PRECIS_RETURN_IF_ERROR(optimizerFlags.toOptions(o.precision.precision, &t));
+    o.train = t;
+  }
+  *out = o;
+  return rt::Status::ok();
+}
+
+bool runPipeline(mlir::ModuleOp module, const CompileOptions &options, StringRef tool) {
+  if (std::string error = validate(options); !error.empty()) {
+    errs() << tool << ": error: " << error << "\n";
+    return false;
+  }
+  if (options.precision.precision == PrecisionPolicy::Auto)
+    errs() << tool << ": calibrating on the first batch of " << options.precision.calibrationData
+           << "\n";
+  mlir::PassManager pm(module->getContext());
+  if (options.train)
+    buildTrainingPipeline(pm, options);
+  else
+    buildInferencePipeline(pm, options);
+  return succeeded(pm.run(module));
 }
 
 } // namespace precis::driver

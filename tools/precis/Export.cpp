@@ -9,22 +9,24 @@
 #include "precis/Import/OnnxExport.h"
 #include "precis/runtime/Training.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 using namespace llvm;
 
 namespace precis::driver {
 
 int runExport(int argc, char **argv) {
-  static cl::opt<std::string> model(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx (binary)>"));
+  static cl::opt<std::string> model(cl::Positional, cl::Required, cl::desc("<model.onnx (binary)>"),
+                                    cl::cat(optionCategory()));
   static cl::opt<std::string> checkpoint(
       "checkpoint", cl::Required,
       cl::desc("A checkpoint (step-NNNNNNNN.npz), or a directory: its latest checkpoint"),
-      cl::value_desc("FILE|DIR"));
+      cl::value_desc("FILE|DIR"), cl::cat(optionCategory()));
   static cl::opt<std::string> output("o", cl::Required, cl::desc("Output model"),
-                                     cl::value_desc("trained.onnx"));
-  cl::ParseCommandLineOptions(argc, argv,
-                              "precis export: write a checkpoint's parameters into the "
-                              "initializers of an ONNX model\n");
+                                     cl::value_desc("trained.onnx"), cl::cat(optionCategory()));
+  parseCommandLine(argc, argv,
+                   "precis export: write a checkpoint's parameters into the "
+                   "initializers of an ONNX model\n");
   const char *tool = "precis export";
   std::vector<precis::rt::NamedTensor> arrays;
   std::string path;

@@ -7,6 +7,7 @@
 #include "Driver.h"
 
 #include "mlir/IR/AsmState.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
 
 using namespace llvm;
@@ -15,14 +16,16 @@ namespace precis::driver {
 
 int runImport(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt>"));
+                                    cl::desc("<model.onnx | model.onnxtxt>"),
+                                    cl::cat(optionCategory()));
   static cl::opt<std::string> output("o", cl::desc("Output file (default: stdout)"),
-                                     cl::value_desc("file"), cl::init("-"));
-  static cl::opt<int64_t> batch(
-      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
+                                     cl::value_desc("file"), cl::init("-"),
+                                     cl::cat(optionCategory()));
+  static cl::opt<int64_t> batch("batch",
+                                cl::desc("Bind the symbolic leading dimension of the inputs"),
+                                cl::value_desc("N"), cl::cat(optionCategory()));
   mlir::registerAsmPrinterCLOptions();
-  cl::ParseCommandLineOptions(argc, argv,
-                              "precis import: ONNX model to precis IR (func.func @forward)\n");
+  parseCommandLine(argc, argv, "precis import: ONNX model to precis IR (func.func @forward)\n");
 
   precis::ImportOptions options;
   if (!batchOption(batch, "precis import", options))
@@ -32,6 +35,12 @@ int runImport(int argc, char **argv) {
   mlir::OwningOpRef<mlir::ModuleOp> module =
       precis::importOnnxFile(compiler.context, input, options);
   if (!module)
+    return 1;
+  // The clean-up stage every pipeline starts with: what `precis import` shows is what the
+  // pipelines work on.
+  mlir::PassManager pm(&compiler.context);
+  buildCleanupPipeline(pm);
+  if (failed(pm.run(*module)))
     return 1;
 
   if (output == "-") {

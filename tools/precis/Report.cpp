@@ -10,6 +10,7 @@
 #include "precis/schema/Names.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <map>
@@ -47,49 +48,38 @@ std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
 
 int runReport(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
-                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"));
+                                    cl::desc("<model.onnx | model.onnxtxt | model.mlir>"),
+                                    cl::cat(optionCategory()));
   static PrecisionFlags precisionFlags;
   static cl::opt<std::string> jsonPath("json", cl::desc("Also write the report as JSON"),
-                                       cl::value_desc("report.json"));
+                                       cl::value_desc("report.json"), cl::cat(optionCategory()));
   static cl::opt<bool> train(
-      "train", cl::desc("Report the training step (forward, backward and optimizer ops) "
-                        "instead of the forward function"));
+      "train",
+      cl::desc("Report the training step (forward, backward and optimizer ops) "
+               "instead of the forward function"),
+      cl::cat(optionCategory()));
   static OptimizerFlags optimizerFlags;
-  static cl::opt<int64_t> batch(
-      "batch", cl::desc("Bind the symbolic leading dimension of the inputs"), cl::value_desc("N"));
-  static cl::opt<bool> all("all", cl::desc("List constants, parameters and inserted casts too"));
-  cl::ParseCommandLineOptions(argc, argv,
-                              "precis report: which precision every op runs in, and why\n");
+  static cl::opt<int64_t> batch("batch",
+                                cl::desc("Bind the symbolic leading dimension of the inputs"),
+                                cl::value_desc("N"), cl::cat(optionCategory()));
+  static cl::opt<bool> all("all", cl::desc("List constants, parameters and inserted casts too"),
+                           cl::cat(optionCategory()));
+  parseCommandLine(argc, argv, "precis report: which precision every op runs in, and why\n");
   const char *tool = "precis report";
   precis::ImportOptions options;
   if (!batchOption(batch, tool, options))
     return 1;
-  if (!train && optimizerFlags.given()) {
-    errs() << tool << ": error: the optimizer flags need --train\n";
-    return 1;
-  }
-  std::string optimizerOptions, pipeline;
-  if (precis::rt::Status s = optimizerFlags.trainPipeline(&optimizerOptions, precisionFlags.precision == "fp16"); train && !s) {
+  CompileOptions compileOptions;
+  if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, train, &compileOptions); !s) {
     errs() << tool << ": error: " << s.message() << "\n";
     return 1;
   }
   // fp32 is a decision too: the report always runs the passes.
-  precis::rt::Status ps = precisionFlags.pipeline(&pipeline);
-  if (!ps) {
-    errs() << tool << ": error: " << ps.message() << "\n";
-    return 1;
-  }
-  if (pipeline.empty())
-    pipeline = "precis-assign-precision{precision=fp32},precis-insert-casts,canonicalize,cse";
+  compileOptions.precision.decideFp32 = true;
 
   CompilerContext compiler;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
-  if (!module || !precisionFlags.prepare(*module, tool))
-    return 1;
-  if (precisionFlags.precision == "auto" && !precisionFlags.pipeline(&pipeline))
-    return 1;
-  if ((train && !addTrainStep(*module, optimizerOptions, tool)) ||
-      !applyPrecision(*module, pipeline, tool))
+  if (!module || !runPipeline(*module, compileOptions, tool))
     return 1;
   StringRef fnName = train ? names::kTrainStep : names::kForward;
   auto fn = module->lookupSymbol<mlir::func::FuncOp>(fnName);
@@ -149,9 +139,14 @@ int runReport(int argc, char **argv) {
   if (!jsonPath.empty()) {
     json::Array ops;
     for (const ReportRow &r : rows)
-      ops.push_back(json::Object{{"node", r.node}, {"op", r.op}, {"phase", r.phase},
-                                 {"in", r.in}, {"out", r.out}, {"acc", r.acc},
-                                 {"rule", r.rule}, {"reason", r.reason}});
+      ops.push_back(json::Object{{"node", r.node},
+                                 {"op", r.op},
+                                 {"phase", r.phase},
+                                 {"in", r.in},
+                                 {"out", r.out},
+                                 {"acc", r.acc},
+                                 {"rule", r.rule},
+                                 {"reason", r.reason}});
     json::Object summary;
     for (auto &[p, n] : byPrecision)
       summary[p] = n;

@@ -7,6 +7,8 @@
 
 #include "Driver.h"
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
 using namespace llvm;
@@ -24,44 +26,37 @@ std::string fileNameFor(StringRef name, size_t index) {
 }
 
 int runRun(int argc, char **argv) {
-  static cl::opt<std::string> model(cl::Positional, cl::Required,
-                                    cl::desc("<model.precis | model.onnx | model.mlir>"));
   static cl::list<std::string> inputs("input", cl::desc("A function input from a .npy file"),
-                                      cl::value_desc("NAME=file.npy"));
+                                      cl::value_desc("NAME=file.npy"), cl::cat(optionCategory()));
   static cl::opt<std::string> inputsNpz(
       "inputs", cl::desc("Function inputs from a .npz whose arrays are named after them"),
-      cl::value_desc("file.npz"));
+      cl::value_desc("file.npz"), cl::cat(optionCategory()));
   static cl::opt<std::string> outputDir(
       "output-dir", cl::desc("Write each output to DIR/<name>.npy (default: print a summary)"),
-      cl::value_desc("DIR"));
-  static cl::opt<std::string> function("function", cl::desc("Function to run"),
-                                       cl::init("forward"));
-  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
-  static cl::opt<std::string> device(
-      "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
-      cl::value_desc("cpu|cuda"));
-  static cl::opt<int64_t> batch("batch", cl::desc("Bind the symbolic batch dimension (models)"),
-                                cl::init(0));
+      cl::value_desc("DIR"), cl::cat(optionCategory()));
+  static SessionFlags sessionFlags;
   static cl::opt<bool> checkNumerics(
-      "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
-                                 "naming it and its input ranges"));
-  cl::ParseCommandLineOptions(argc, argv, "precis run: run an artifact or model on the CPU\n");
+      "check-numerics",
+      cl::desc("Fail at the first op whose output has a NaN or an infinity, "
+               "naming it and its input ranges"),
+      cl::cat(optionCategory()));
+  parseCommandLine(argc, argv, "precis run: run an artifact or model on the CPU\n");
   const char *tool = "precis run";
   auto fail = [&](const precis::rt::Status &status) {
     errs() << tool << ": error: " << status.message() << "\n";
     return 1;
   };
 
-  precis::rt::SessionOptions options;
-  options.numThreads = threads;
-  options.backend = device;
+  precis::rt::SessionOptions options = sessionFlags.sessionOptions();
   options.checkNumerics = checkNumerics;
   std::unique_ptr<precis::rt::Session> session;
-  if (precis::rt::Status s = openSession(model, options, batch, &session); !s)
+  if (precis::rt::Status s = openSession(sessionFlags.model, options, sessionFlags.batch, &session);
+      !s)
     return fail(s);
-  const precis::rt::FunctionInfo *info = session->findFunction(function);
+  const precis::rt::FunctionInfo *info = session->findFunction(sessionFlags.function);
   if (!info)
-    return fail(precis::rt::notFound("the artifact has no function '" + function + "'"));
+    return fail(
+        precis::rt::notFound("the artifact has no function '" + sessionFlags.function + "'"));
 
   // Gather the named inputs from --inputs and --input.
   std::vector<precis::rt::NamedTensor> named;
@@ -85,7 +80,7 @@ int runRun(int argc, char **argv) {
     return fail(s);
 
   std::vector<precis::rt::Tensor> outputs;
-  if (precis::rt::Status s = session->run(function, args, &outputs); !s)
+  if (precis::rt::Status s = session->run(sessionFlags.function, args, &outputs); !s)
     return fail(s);
 
   if (!outputDir.empty()) {

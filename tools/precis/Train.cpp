@@ -12,6 +12,7 @@
 #include "precis/runtime/Training.h"
 #include "precis/schema/Names.h"
 
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <chrono>
@@ -21,68 +22,69 @@ using namespace llvm;
 
 namespace precis::driver {
 
-/// Imports `path`, adds its training step with `optimizerOptions` and compiles the module
-/// into `*bytes`; false after printing diagnostics.
-bool compileTrainStep(StringRef path, int64_t batch, StringRef optimizerOptions,
-                      PrecisionFlags &precisionFlags, std::vector<char> *bytes) {
+/// Imports `path`, runs the training pipeline with `options` and compiles the module into
+/// `*bytes`; false after printing diagnostics.
+bool compileTrainStep(StringRef path, int64_t batch, const CompileOptions &options,
+                      std::vector<char> *bytes) {
   CompilerContext compiler;
   precis::ImportOptions importOptions;
   if (batch > 0)
     importOptions.batchSize = batch;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
-  std::string precisionPipeline;
-  return module && precisionFlags.prepare(*module, "precis train") &&
-         precisionFlags.pipeline(&precisionPipeline) &&
-         addTrainStep(*module, optimizerOptions, "precis train") &&
-         applyPrecision(*module, precisionPipeline, "precis train") &&
+  return module && runPipeline(*module, options, "precis train") &&
          succeeded(precis::buildArtifact(*module, {}, *bytes));
 }
 
 int runTrain(int argc, char **argv) {
   static cl::opt<std::string> model(
       cl::Positional, cl::Required,
-      cl::desc("<model.onnx | model.onnxtxt | model.mlir | model.precis (compiled --train)>"));
+      cl::desc("<model.onnx | model.onnxtxt | model.mlir | model.precis (compiled --train)>"),
+      cl::cat(optionCategory()));
   static cl::opt<std::string> dataPath(
       "data", cl::desc("Training data: an .npz with one array per model input, rows first"),
-      cl::value_desc("data.npz"));
+      cl::value_desc("data.npz"), cl::cat(optionCategory()));
   static cl::opt<int64_t> steps("steps", cl::desc("Train until this many steps are done"),
-                                cl::value_desc("N"), cl::init(0));
+                                cl::value_desc("N"), cl::init(0), cl::cat(optionCategory()));
   static cl::opt<int64_t> batchSize(
       "batch-size", cl::desc("Rows per step (default: the model's batch dimension)"),
-      cl::value_desc("B"), cl::init(0));
+      cl::value_desc("B"), cl::init(0), cl::cat(optionCategory()));
   static OptimizerFlags optimizerFlags;
   static PrecisionFlags precisionFlags;
-  static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0));
+  static cl::opt<double> lr("lr", cl::desc("Learning rate (required)"), cl::init(0),
+                            cl::cat(optionCategory()));
   static cl::opt<std::string> logPath(
       "log",
       cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
                "\"loss_scale\" with loss scaling; a non-finite loss is null) to "
                "this file"),
-      cl::value_desc("losses.jsonl"));
+      cl::value_desc("losses.jsonl"), cl::cat(optionCategory()));
   static cl::opt<std::string> checkpointDir("checkpoint-dir",
                                             cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
-                                            cl::value_desc("DIR"));
+                                            cl::value_desc("DIR"), cl::cat(optionCategory()));
   static cl::opt<int64_t> checkpointEvery(
       "checkpoint-every", cl::desc("Checkpoint every K steps (default: only after the last)"),
-      cl::value_desc("K"), cl::init(0));
+      cl::value_desc("K"), cl::init(0), cl::cat(optionCategory()));
   static cl::opt<std::string> resume(
       "resume",
       cl::desc("Continue from the latest checkpoint in DIR (and keep writing there "
                "unless --checkpoint-dir says otherwise)"),
-      cl::value_desc("DIR"));
+      cl::value_desc("DIR"), cl::cat(optionCategory()));
   static cl::opt<int64_t> shuffleSeed(
       "shuffle", cl::desc("Permute the rows once, seeded (Fisher-Yates with splitmix64)"),
-      cl::value_desc("SEED"), cl::init(-1));
-  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0));
+      cl::value_desc("SEED"), cl::init(-1), cl::cat(optionCategory()));
+  static cl::opt<int> threads("num-threads", cl::desc("Threads (0: one per core)"), cl::init(0),
+                              cl::cat(optionCategory()));
   static cl::opt<std::string> device(
       "device", cl::desc("Backend: cpu or cuda (default: the one the artifact was compiled for)"),
-      cl::value_desc("cpu|cuda"));
+      cl::value_desc("cpu|cuda"), cl::cat(optionCategory()));
   static cl::opt<bool> checkNumerics(
-      "check-numerics", cl::desc("Fail at the first op whose output has a NaN or an infinity, "
-                                 "naming it, its phase and its input ranges"));
-  cl::ParseCommandLineOptions(argc, argv,
-                              "precis train: compile the training step of a model and run it "
-                              "over a dataset on the CPU\n");
+      "check-numerics",
+      cl::desc("Fail at the first op whose output has a NaN or an infinity, "
+               "naming it, its phase and its input ranges"),
+      cl::cat(optionCategory()));
+  parseCommandLine(argc, argv,
+                   "precis train: compile the training step of a model and run it "
+                   "over a dataset on the CPU\n");
   const char *tool = "precis train";
   auto fail = [&](const precis::rt::Status &status) {
     errs() << tool << ": error: " << status.message() << "\n";
@@ -125,14 +127,12 @@ int runTrain(int argc, char **argv) {
         !s)
       return fail(s);
   } else {
-    std::string options;
-    if (precis::rt::Status s = optimizerFlags.trainPipeline(&options, precisionFlags.precision == "fp16"); !s)
-      return fail(s);
-    std::string precisionPipeline;
-    if (precis::rt::Status s = precisionFlags.pipeline(&precisionPipeline); !s)
+    CompileOptions options;
+    if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, /*train=*/true, &options);
+        !s)
       return fail(s);
     std::vector<char> bytes;
-    if (!compileTrainStep(model, batchSize, options, precisionFlags, &bytes))
+    if (!compileTrainStep(model, batchSize, options, &bytes))
       return fail(
           precis::rt::invalidArgument("cannot compile the training step of '" + model + "'"));
     if (precis::rt::Status s = precis::rt::TrainingSession::createFromMemory(

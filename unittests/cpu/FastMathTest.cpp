@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "cpu/FastMath.h"
+#include "precis/runtime/FastMath.h"
 
 #include <gtest/gtest.h>
 

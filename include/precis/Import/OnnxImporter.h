@@ -41,9 +41,9 @@ enum class ImportFailure {
 /// anything else as a binary ModelProto; tensors with external data are read relative to the
 /// model's directory. Models may import default-domain opsets 7 to 21; every node is imported
 /// with the semantics of its op at the model's opset (e.g. Softmax before opset 13 coerces its
-/// input to 2-D; Squeeze's axes before 13 are an attribute). The function is verified, then
-/// cleaned up: written-out GELUs become `precis.gelu` (precis-recognize-gelu), dead ops go
-/// (canonicalize), duplicates merge (CSE).
+/// input to 2-D; Squeeze's axes before 13 are an attribute). The function is verified and
+/// returned as built: no pass runs here. The clean-up (GELU recognition, canonicalisation,
+/// CSE) is the first stage of every pipeline (precis/Pipelines/Pipelines.h).
 /// On failure returns null after emitting every problem as a diagnostic
 /// through `context`'s diagnostic engine; it never exits or throws.
 ///

@@ -30,6 +30,12 @@ inline constexpr llvm::StringLiteral kInitialValue = "precis.initial_value"; // 
 /// the state; the artifact writer records it (schema::Value::role).
 inline constexpr llvm::StringLiteral kRole = "precis.role";
 
+/// Modules.
+/// precis-calibrate's measurements, read by precis-assign-precision with precision=auto: an
+/// array of {node, op, amax, bf16, fp8} dictionaries, one per GEMM of @forward, where `bf16`
+/// and `fp8` are the relative errors of the GEMM's output against fp32 on one batch.
+inline constexpr llvm::StringLiteral kCalibration = "precis.calibration";
+
 /// Ops.
 inline constexpr llvm::StringLiteral kPhase = "precis.phase"; // "backward" or "optimizer"
 inline constexpr llvm::StringLiteral kLossSeed = "precis.loss_seed"; // d loss / d loss

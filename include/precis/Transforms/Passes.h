@@ -1,7 +1,8 @@
 //===- Passes.h - precis transformation passes ------------------*- C++ -*-===//
 //
 // Declarations of every precis pass (generated from Passes.td): `createXPass()` constructors
-// and `registerPrecisPasses()`, which registers them all with the global pass registry.
+// and `registerPrecisPasses()`, which registers them all with the global pass registry; and
+// the enums their options take (generated from PassEnums.td).
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,13 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
+
+#include "llvm/Support/CommandLine.h"
+
+#include <optional>
+
+// Option value types (PassEnums.td): symbolize*/stringify* for each.
+#include "precis/Transforms/PassEnums.h.inc"
 
 namespace mlir::precis {
 

@@ -160,8 +160,13 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
     ```
   }];
   let options = [
-    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"sgd\"",
-           "sgd, adam or adamw (torch.optim semantics)">,
+    Option<"optimizer", "optimizer", "::mlir::precis::OptimizerKind",
+           /*default=*/"::mlir::precis::OptimizerKind::SGD",
+           "sgd, adam or adamw (torch.optim semantics)",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::precis::OptimizerKind::SGD, "sgd", "torch.optim.SGD"),
+             clEnumValN(::mlir::precis::OptimizerKind::Adam, "adam", "torch.optim.Adam"),
+             clEnumValN(::mlir::precis::OptimizerKind::AdamW, "adamw", "torch.optim.AdamW"))}]>,
     Option<"momentum", "momentum", "double", /*default=*/"0.0", "SGD momentum">,
     Option<"dampening", "dampening", "double", /*default=*/"0.0", "SGD dampening">,
     Option<"nesterov", "nesterov", "bool", /*default=*/"false", "SGD Nesterov momentum">,
@@ -279,8 +284,9 @@ def AssignPrecisionPass : Pass<"precis-assign-precision", "::mlir::ModuleOp"> {
     Under fp16 no op receives a constant or initializer outside fp16's finite range: it stays
     fp32 with rule `range.fp16`. A `rules` JSON file overrides by op kind and node name
     (globs, first match wins; rule `user.N`; docs/precision.md shows the format). With `precision=auto`, compute ops start in fp8
-    (bf16 where fp8 cannot run) and the `calibration` JSON file's measured errors against
-    fp32 move an op up to bf16 or fp32 when they exceed `tolerance` (rule `calibrated.error`).
+    (bf16 where fp8 cannot run) and the measured errors against fp32 that
+    `precis-calibrate` records in the module's `precis.calibration` attribute move an op up
+    to bf16 or fp32 when they exceed `tolerance` (rule `calibrated.error`).
     The types do not change here; `precis-insert-casts` applies the decisions.
 
     Before (`precision=bf16`):
@@ -301,12 +307,17 @@ def AssignPrecisionPass : Pass<"precis-assign-precision", "::mlir::ModuleOp"> {
     ```
   }];
   let options = [
-    Option<"precision", "precision", "std::string", /*default=*/"\"bf16\"",
-           "fp32, bf16, fp16, fp8 or auto">,
+    Option<"precision", "precision", "::mlir::precis::PrecisionPolicy",
+           /*default=*/"::mlir::precis::PrecisionPolicy::BF16", "fp32, bf16, fp16, fp8 or auto",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::precis::PrecisionPolicy::FP32, "fp32", "fp32 everywhere"),
+             clEnumValN(::mlir::precis::PrecisionPolicy::BF16, "bf16", "bf16 GEMMs"),
+             clEnumValN(::mlir::precis::PrecisionPolicy::FP16, "fp16", "fp16 GEMMs"),
+             clEnumValN(::mlir::precis::PrecisionPolicy::FP8, "fp8", "fp8 GEMMs"),
+             clEnumValN(::mlir::precis::PrecisionPolicy::Auto, "auto",
+                        "fp8, bf16 or fp32 per GEMM from calibration evidence"))}]>,
     Option<"rules", "rules", "std::string", /*default=*/"\"\"",
            "JSON file of user overrides by op kind and node name">,
-    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
-           "JSON file of per-node calibration evidence (precision=auto)">,
     Option<"tolerance", "tolerance", "double", /*default=*/"0.05",
            "Largest relative error against fp32 auto accepts for an op">,
   ];
@@ -416,11 +427,20 @@ def Fp8ScalingPass : Pass<"precis-fp8-scaling", "::mlir::ModuleOp"> {
     ```
   }];
   let options = [
-    Option<"recipe", "recipe", "std::string", /*default=*/"\"delayed\"",
-           "delayed (amax history in the training state) or current">,
+    Option<"recipe", "recipe", "::mlir::precis::Fp8Recipe",
+           /*default=*/"::mlir::precis::Fp8Recipe::Delayed",
+           "delayed (amax history in the training state) or current",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::precis::Fp8Recipe::Delayed, "delayed", "amax history"),
+             clEnumValN(::mlir::precis::Fp8Recipe::Current, "current", "this step's amax"))}]>,
     Option<"history", "history", "int64_t", /*default=*/"16", "Amax history length">,
-    Option<"amaxCompute", "amax-compute", "std::string", /*default=*/"\"max\"",
-           "max or most_recent: how the history gives the amax">,
+    Option<"amaxCompute", "amax-compute", "::mlir::precis::AmaxCompute",
+           /*default=*/"::mlir::precis::AmaxCompute::Max",
+           "max or most_recent: how the history gives the amax",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::precis::AmaxCompute::Max, "max", "the history's maximum"),
+             clEnumValN(::mlir::precis::AmaxCompute::MostRecent, "most_recent",
+                        "the latest entry"))}]>,
     Option<"margin", "margin", "int64_t", /*default=*/"0", "scale = fp8_max / amax / 2^margin">,
   ];
   let dependentDialects = ["::mlir::precis::PrecisDialect"];

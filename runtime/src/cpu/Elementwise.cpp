@@ -16,8 +16,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "cpu/FastMath.h"
 #include "cpu/KernelSupport.h"
+#include "precis/runtime/FastMath.h"
 
 #include <atomic>
 #include <cmath>

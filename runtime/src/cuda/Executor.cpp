@@ -173,7 +173,11 @@ public:
 
   Status init(const std::vector<uint8_t *> &blobData);
   Status run(size_t function, const std::vector<TensorView> &inputs,
-             std::vector<Tensor> *outputs, const std::vector<bool> *fetch) override;
+             std::vector<Tensor> *outputs) override {
+    return runFetching(function, inputs, outputs, {});
+  }
+  Status runFetching(size_t function, const std::vector<TensorView> &inputs,
+                     std::vector<Tensor> *outputs, const std::vector<bool> &fetch) override;
   Status readInput(size_t function, size_t input, Tensor *out) override;
   Status carryOutputs(size_t function,
                       const std::vector<std::pair<size_t, size_t>> &carries) override;
@@ -436,11 +440,11 @@ Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
   return Status::ok();
 }
 
-Status CudaExecutor::run(size_t function, const std::vector<TensorView> &inputs,
-                         std::vector<Tensor> *outputs, const std::vector<bool> *fetch) {
+Status CudaExecutor::runFetching(size_t function, const std::vector<TensorView> &inputs,
+                                 std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
   ScopedContext scope(*d_, context_);
   PRECIS_RETURN_IF_ERROR(scope.status());
-  Status s = runOnStream(function, inputs, outputs, fetch);
+  Status s = runOnStream(function, inputs, outputs, fetch.empty() ? nullptr : &fetch);
   // On an error, copies from the caller's inputs may still be queued: wait for them before
   // the caller gets its memory back.
   if (!s.isOk())

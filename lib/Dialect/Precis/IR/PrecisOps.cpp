@@ -811,6 +811,8 @@ LogicalResult FusionOp::verify() {
                            << arg.getType() << ", its operand " << input.getType();
   if (getNumResults() == 0)
     return emitOpError() << "expects at least one result";
+  if ((getKind() == FusionKind::Gemm) != getEpilogue().has_value())
+    return emitOpError() << "expects an epilogue exactly when its kind is gemm";
   if (body.empty() || !isa<YieldOp>(body.back()))
     return emitOpError() << "expects its body to end with precis.yield";
   YieldOp yield = getYield();

@@ -50,4 +50,31 @@ def Precis_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", 
   let cppNamespace = "::mlir::precis";
 }
 
+/// What a precis.fusion group computes (precis-fuse decides; the CUDA target reads it).
+def Precis_FusionKind : I32EnumAttr<"FusionKind", "kind of fusion group", [
+    /// A chain of element-wise ops of one element count: one thread per element.
+    I32EnumAttrCase<"Elementwise", 0, "elementwise">,
+    /// One reduction or normalisation over trailing dimensions with its element-wise
+    /// prologue and epilogue: one thread block per row.
+    I32EnumAttrCase<"Row", 1, "row">,
+    /// A GEMM with a cuBLASLt epilogue (the op's `epilogue`).
+    I32EnumAttrCase<"Gemm", 2, "gemm">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
+/// The cuBLASLt epilogue of a GEMM fusion group: a bias vector along the columns, then ReLU or
+/// tanh-GELU; `_aux` also returns the GELU input. The names are the artifact's.
+def Precis_GemmEpilogueKind : I32EnumAttr<"GemmEpilogueKind", "GEMM epilogue", [
+    I32EnumAttrCase<"Bias", 0, "bias">,
+    I32EnumAttrCase<"Relu", 1, "relu">,
+    I32EnumAttrCase<"BiasRelu", 2, "bias_relu">,
+    I32EnumAttrCase<"Gelu", 3, "gelu">,
+    I32EnumAttrCase<"BiasGelu", 4, "bias_gelu">,
+    I32EnumAttrCase<"GeluAux", 5, "gelu_aux">,
+    I32EnumAttrCase<"BiasGeluAux", 6, "bias_gelu_aux">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
 #endif // PRECIS_ENUMS_TD

@@ -60,4 +60,25 @@ def FollowPrecision : NativeOpTrait<"FollowPrecision"> {
   let cppNamespace = "::mlir::precis";
 }
 
+/// The op computes each result element from the operand elements at the same position (operands
+/// broadcast NumPy-style) and nothing else: fusion chains it, the CUDA target writes it as an
+/// expression in a fused kernel, and the CPU runtime runs it chunk by chunk (the artifact
+/// records the trait on each op).
+def PerElement : NativeOpTrait<"PerElement"> {
+  let cppNamespace = "::mlir::precis";
+}
+/// The op takes no part in differentiation, so it has no gradient rule: its results are not
+/// differentiable (booleans), autodiff or a later pass builds it (gradient ops, optimizer
+/// updates, fp8 GEMMs), or it is a leaf or structure of the graph (constants, parameters,
+/// fusion groups). Every op has a GradientOpInterface rule or this trait (OpCoverageTest).
+def NoGradient : NativeOpTrait<"NoGradient"> {
+  let cppNamespace = "::mlir::precis";
+}
+/// The op copies each result element from the operand element at the same linear index
+/// (reshape) or at its broadcast position (expand): no arithmetic, so a fused kernel computes
+/// it by indexing and fusion chains it like a `PerElement` op.
+def IndexedCopy : NativeOpTrait<"IndexedCopy"> {
+  let cppNamespace = "::mlir::precis";
+}
+
 #endif // PRECIS_INTERFACES_TD

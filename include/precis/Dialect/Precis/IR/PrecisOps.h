@@ -47,6 +47,16 @@ public:
   static PrecisionClass getPrecisionClass() { return PrecisionClass::Follow; }
 };
 
+
+/// Marker traits for the element-wise facts of an op (PrecisInterfaces.td says what each means).
+template <typename ConcreteType>
+class PerElement : public OpTrait::TraitBase<ConcreteType, PerElement> {};
+template <typename ConcreteType>
+class IndexedCopy : public OpTrait::TraitBase<ConcreteType, IndexedCopy> {};
+/// Marks an op without a gradient rule on purpose (PrecisInterfaces.td says when).
+template <typename ConcreteType>
+class NoGradient : public OpTrait::TraitBase<ConcreteType, NoGradient> {};
+
 } // namespace mlir::precis
 
 #include "precis/Dialect/Precis/IR/PrecisInterfaces.h.inc"
@@ -61,6 +71,12 @@ namespace mlir::precis {
 /// trailing axes (all of them when `axes` is empty: 0), the global pools (2) — returns first;
 /// -1 for any other op or axis choice. The fusion pass and the CUDA emitter share it.
 int64_t getTrailingRowAxis(Operation *op);
+
+/// True if a fused kernel computes `op` one element at a time: a `PerElement` op or an
+/// `IndexedCopy`. The fusion pass and the CUDA emitter share it.
+inline bool isFusibleElementwise(Operation *op) {
+  return op->hasTrait<PerElement>() || op->hasTrait<IndexedCopy>();
+}
 
 } // namespace mlir::precis
 

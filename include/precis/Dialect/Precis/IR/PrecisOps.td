@@ -90,7 +90,7 @@ def Precis_GemmOp : Precis_ComputeOp<"gemm", [Grad]> {
   let hasVerifier = 1;
 }
 
-def Precis_ScaledMatmulOp : Precis_ComputeOp<"scaled_matmul"> {
+def Precis_ScaledMatmulOp : Precis_ComputeOp<"scaled_matmul", [NoGradient]> {
   let summary = "fp8 (batched) matrix multiplication with per-tensor descale factors";
   let description = [{
     `result = (A x B) * lhs_descale * rhs_descale` with `precis.matmul`'s shapes, transposes
@@ -146,7 +146,7 @@ def Precis_Conv2DOp : Precis_ComputeOp<"conv2d", [Grad]> {
 
 /// Binary element-wise op with NumPy broadcasting; operands share the element type.
 class Precis_BinaryOp<string mnemonic, list<Trait> traits = []>
-    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultElementType,
+    : Precis_FollowOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultElementType,
                                           InferTypeOpAdaptor, Grad]> {
   let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs);
   let results = (outs Precis_NumericTensor:$result);
@@ -178,7 +178,7 @@ def Precis_MinOp : Precis_BinaryOp<"min", [Commutative]> {
   let description = "`%2 = precis.min %0, %1 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>`";
 }
 
-def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElementType,
+def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, PerElement, SameOperandsAndResultElementType,
                                              InferTypeOpAdaptor, Grad]> {
   let summary = "element-wise power, base ** exponent";
   let description = [{
@@ -192,26 +192,28 @@ def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, SameOperandsAndResultElement
 
 /// Unary element-wise op on floats; the result has the operand's type.
 class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
-    : Precis_FollowOp<mnemonic, traits # [Pure, SameOperandsAndResultType, Grad]> {
+    : Precis_FollowOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 class Precis_UnarySensitiveOp<string mnemonic, list<Trait> traits = []>
-    : Precis_SensitiveOp<mnemonic, traits # [Pure, SameOperandsAndResultType, Grad]> {
+    : Precis_SensitiveOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Precis_NegOp : Precis_FollowOp<"neg", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_NegOp : Precis_FollowOp<"neg", [Pure, PerElement, SameOperandsAndResultType,
+                                           Grad]> {
   let summary = "element-wise negation";
   let description = "`%1 = precis.neg %0 : tensor<4xf32>`";
   let arguments = (ins Precis_NumericTensor:$input);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
-def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, PerElement, SameOperandsAndResultType,
+                                           Grad]> {
   let summary = "element-wise absolute value";
   let description = "`%1 = precis.abs %0 : tensor<4xf32>`";
   let arguments = (ins Precis_NumericTensor:$input);
@@ -222,7 +224,8 @@ def Precis_ReluOp : Precis_UnaryFollowOp<"relu"> {
   let summary = "max(x, 0)";
   let description = "`%1 = precis.relu %0 : tensor<4xf32>`";
 }
-def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, PerElement, SameOperandsAndResultType,
+                                                        Grad]> {
   let summary = "x if x >= 0 else alpha * x";
   let description = "`%1 = precis.leaky_relu %0 {alpha = 0.01 : f32} : tensor<4xf32>`";
   let arguments = (ins Precis_FloatTensor:$input,
@@ -230,7 +233,8 @@ def Precis_LeakyReluOp : Precis_FollowOp<"leaky_relu", [Pure, SameOperandsAndRes
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
-def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, SameOperandsAndResultType, Grad]> {
+def Precis_GeluOp : Precis_FollowOp<"gelu", [Pure, PerElement, SameOperandsAndResultType,
+                                             Grad]> {
   let summary = "Gaussian error linear unit";
   let description = [{
     `approximation` is `none` (erf form) or `tanh`. The importer also forms this op from the
@@ -276,7 +280,8 @@ def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
   let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
 }
 
-def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameOperandsElementType,
+def Precis_CompareOp : Precis_FollowOp<"compare", [NoGradient, Pure, PerElement,
+                                                    SameOperandsElementType,
                                                     InferTypeOpAdaptor]> {
   let summary = "element-wise comparison producing i1";
   let description = [{
@@ -288,7 +293,8 @@ def Precis_CompareOp : Precis_FollowOp<"compare", [Pure, SameOperandsElementType
   let assemblyFormat = "$kind `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
 }
 
-def Precis_NotOp : Precis_FollowOp<"not", [Pure, SameOperandsAndResultType]> {
+def Precis_NotOp : Precis_FollowOp<"not", [NoGradient, Pure, PerElement,
+                                           SameOperandsAndResultType]> {
   let summary = "element-wise logical not";
   let description = "`%1 = precis.not %0 : tensor<4xi1>`";
   let arguments = (ins Precis_BoolTensor:$input);
@@ -296,7 +302,7 @@ def Precis_NotOp : Precis_FollowOp<"not", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [Pure]> {
+def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [NoGradient, Pure]> {
   let summary = "whether every element of every operand is finite";
   let description = [{
     True when no element of any operand is a NaN or an infinity (true for no operands). Loss
@@ -309,7 +315,7 @@ def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [Pure]> {
   let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
 }
 
-def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor, Grad]> {
+def Precis_WhereOp : Precis_FollowOp<"where", [Pure, PerElement, InferTypeOpAdaptor, Grad]> {
   let summary = "element-wise select: condition ? on_true : on_false";
   let description = [{
     The three operands broadcast together; `on_true` and `on_false` share the element type.
@@ -322,7 +328,8 @@ def Precis_WhereOp : Precis_FollowOp<"where", [Pure, InferTypeOpAdaptor, Grad]> 
       "$condition `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)";
 }
 
-def Precis_CastOp : Precis_FollowOp<"cast", [Pure, SameOperandsAndResultShape, Grad]> {
+def Precis_CastOp : Precis_FollowOp<"cast", [Pure, PerElement, SameOperandsAndResultShape,
+                                              Grad]> {
   let summary = "element type conversion";
   let description = [{
     Converts element-wise. Float-to-float narrowing rounds to nearest even; conversions to fp8
@@ -357,7 +364,8 @@ def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
 // Data movement.
 //===----------------------------------------------------------------------===//
 
-def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, SameOperandsAndResultElementType, Grad]> {
+def Precis_ReshapeOp : Precis_FollowOp<"reshape", [Pure, IndexedCopy,
+                                                    SameOperandsAndResultElementType, Grad]> {
   let summary = "reshape to the static result type (same element count)";
   let description = "`%1 = precis.reshape %0 : tensor<2x3xf32> to tensor<6xf32>`";
   let arguments = (ins Precis_Tensor:$input);
@@ -429,7 +437,8 @@ def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]
   let hasVerifier = 1;
 }
 
-def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, SameOperandsAndResultElementType, Grad]> {
+def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, IndexedCopy,
+                                                  SameOperandsAndResultElementType, Grad]> {
   let summary = "broadcast to the static result shape";
   let description = "`%1 = precis.expand %0 : tensor<1x4xf32> to tensor<3x4xf32>`";
   let arguments = (ins Precis_Tensor:$input);
@@ -624,7 +633,7 @@ def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor,
 // named in each summary.
 //===----------------------------------------------------------------------===//
 
-def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input"> {
+def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input", [NoGradient]> {
   let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
   let description = [{
     `result[n, c, h, w] = sum over (o, i, j) with h = oh * stride - pad_top + i * dilation (and
@@ -648,7 +657,7 @@ def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input"> {
   let hasVerifier = 1;
 }
 
-def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight"> {
+def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight", [NoGradient]> {
   let summary = "gradient of conv2d with respect to its weight";
   let description = [{
     `result[o, c, i, j] = sum over (n, oh, ow) of grad[n, o, oh, ow] * input[n, g * C/groups + c,
@@ -671,7 +680,7 @@ def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight"> {
   let hasVerifier = 1;
 }
 
-def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [Pure]> {
+def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [NoGradient, Pure]> {
   let summary = "gradient of max_pool2d: each output gradient goes to its window's maximum";
   let description = [{
     `input` is the forward input; the attributes are the forward op's. Each window's gradient
@@ -694,7 +703,7 @@ def Precis_MaxPool2DGradOp : Precis_FollowOp<"max_pool2d_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [Pure]> {
+def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [NoGradient, Pure]> {
   let summary = "gradient of avg_pool2d: each output gradient spread evenly over its window";
   let description = [{
     The result type is the forward input's; the attributes are the forward op's. Every input
@@ -716,7 +725,7 @@ def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [Pure]> {
+def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [NoGradient, Pure]> {
   let summary = "gradient of slice: `grad` placed at the sliced positions of zeros";
   let description = [{
     The result type is the forward input's and the attributes the forward slice's:
@@ -735,7 +744,7 @@ def Precis_SliceGradOp : Precis_FollowOp<"slice_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [Pure]> {
+def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [NoGradient, Pure]> {
   let summary = "gradient of gather: scatter-add of `grad` into zeros of the data's shape";
   let description = [{
     `result[..., indices[j...], ...] += grad[..., j..., ...]` along `axis`, starting from zero;
@@ -754,7 +763,7 @@ def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [Pure]> {
+def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [NoGradient, Pure]> {
   let summary = "gradient of nll_loss with respect to its log-probabilities";
   let description = [{
     `result[n, c, d...] = -w * grad_n / denom` when `c == target[n, d...]` and 0 elsewhere,
@@ -781,19 +790,21 @@ def Precis_NllLossGradOp : Precis_SensitiveOp<"nll_loss_grad", [Pure]> {
 // Fusion groups (built by precis-fuse; see docs/cuda.md).
 //===----------------------------------------------------------------------===//
 
-def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
+def Precis_FusionOp : Precis_FollowOp<"fusion", [NoGradient, IsolatedFromAbove, Pure]> {
   let summary = "a group of ops that runs as one kernel";
   let description = [{
     The body computes the results from the block arguments (one per operand, same types) and
-    ends with `precis.yield`. `precis-fuse` forms three kinds of group: a chain of element-wise
-    ops of one element count; a row reduction or normalisation over trailing dimensions
-    (`softmax`, `log_softmax`, `layer_norm`, `reduce_*`) with the element-wise ops that feed
-    and follow it; and a `matmul` with a bias / ReLU / GELU epilogue. The CUDA
+    ends with `precis.yield`. `precis-fuse` forms three kinds of group, recorded as `kind`: a
+    chain of element-wise ops of one element count (`elementwise`); a row reduction or
+    normalisation over trailing dimensions (`softmax`, `log_softmax`, `layer_norm`,
+    `reduce_*`) with the element-wise ops that feed and follow it (`row`); and a `matmul` with
+    a bias / ReLU / GELU epilogue (`gemm`, with the cuBLASLt `epilogue` it computes). The CUDA
     target turns each group into one generated kernel (the GEMM groups into one cuBLASLt call
     with an epilogue); the CPU target executes the body op by op, as if it were not there.
 
     ```mlir
-    %r = precis.fusion (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16> {
+    %r = precis.fusion elementwise (%x, %b : tensor<8x64xbf16>, tensor<64xbf16>)
+        -> tensor<8x64xbf16> {
     ^bb0(%a0: tensor<8x64xbf16>, %a1: tensor<64xbf16>):
       %0 = precis.add %a0, %a1 : (tensor<8x64xbf16>, tensor<64xbf16>) -> tensor<8x64xbf16>
       %1 = precis.relu %0 : tensor<8x64xbf16>
@@ -801,11 +812,12 @@ def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
     }
     ```
   }];
-  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, Precis_FusionKind:$kind,
+                   OptionalAttr<Precis_GemmEpilogueKind>:$epilogue);
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let regions = (region SizedRegion<1>:$body);
-  let assemblyFormat =
-      "`(` ($inputs^ `:` type($inputs))? `)` attr-dict-with-keyword `->` type($results) $body";
+  let assemblyFormat = "$kind ($epilogue^)? `(` ($inputs^ `:` type($inputs))? `)` "
+                       "attr-dict-with-keyword `->` type($results) $body";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The op that ends the body.
@@ -813,7 +825,7 @@ def Precis_FusionOp : Precis_FollowOp<"fusion", [IsolatedFromAbove, Pure]> {
   }];
 }
 
-def Precis_YieldOp : Precis_Op<"yield", [Pure, Terminator, HasParent<"FusionOp">,
+def Precis_YieldOp : Precis_Op<"yield", [NoGradient, Pure, Terminator, HasParent<"FusionOp">,
                                           FollowPrecision]> {
   let summary = "the results of a precis.fusion body";
   let description = "`precis.yield %1, %2 : tensor<8x64xbf16>, tensor<8xf32>`";
@@ -825,7 +837,7 @@ def Precis_YieldOp : Precis_Op<"yield", [Pure, Terminator, HasParent<"FusionOp">
 // Values.
 //===----------------------------------------------------------------------===//
 
-def Precis_ConstantOp : Precis_FollowOp<"constant", [Pure, ConstantLike,
+def Precis_ConstantOp : Precis_FollowOp<"constant", [NoGradient, Pure, ConstantLike,
                                               AllTypesMatch<["value", "result"]>]> {
   let summary = "a constant tensor";
   let description = "`%0 = precis.constant dense<[1.0, 2.0]> : tensor<2xf32>`";
@@ -835,7 +847,8 @@ def Precis_ConstantOp : Precis_FollowOp<"constant", [Pure, ConstantLike,
   let hasFolder = 1;
 }
 
-def Precis_ParameterOp : Precis_FollowOp<"parameter", [Pure, AllTypesMatch<["value", "result"]>]> {
+def Precis_ParameterOp : Precis_FollowOp<"parameter", [NoGradient, Pure,
+                                                        AllTypesMatch<["value", "result"]>]> {
   let summary = "a named model parameter (an ONNX initializer) with its initial value";
   let description = [{
     Keeps the ONNX initializer name so passes, reports and `precis export` can name it. The
@@ -854,7 +867,7 @@ def Precis_ParameterOp : Precis_FollowOp<"parameter", [Pure, AllTypesMatch<["val
 // params and state, fp32 math); the `precis-optimizer` pass builds them.
 //===----------------------------------------------------------------------===//
 
-def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [Pure]> {
+def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [NoGradient, Pure]> {
   let summary = "one torch.optim.SGD step of one parameter";
   let description = [{
     PyTorch's single-tensor SGD (`maximize = False`), element-wise in fp32, with `step` the
@@ -893,7 +906,7 @@ def Precis_SgdUpdateOp : Precis_SensitiveOp<"sgd_update", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Precis_AdamUpdateOp : Precis_SensitiveOp<"adam_update", [Pure]> {
+def Precis_AdamUpdateOp : Precis_SensitiveOp<"adam_update", [NoGradient, Pure]> {
   let summary = "one torch.optim.Adam (or AdamW, `decoupled`) step of one parameter";
   let description = [{
     PyTorch's single-tensor Adam / AdamW (not amsgrad, not maximize), element-wise in fp32,

@@ -1,30 +1,33 @@
-//===- Calibrate.cpp - evidence for --precision auto ----------------------===//
+//===- Calibrate.cpp - precis-calibrate: evidence for precision auto ------===//
 //
-// Builds three variants of @forward — fp32, bf16 GEMMs, fp8 GEMMs — each returning every
-// GEMM's output as an extra result, runs them on one batch with the CPU runtime and compares.
+// `precision auto` decides GEMM precisions from measurements: this pass builds three
+// variants of @forward (fp32, bf16 GEMMs, fp8 GEMMs with current scaling), each returning
+// every GEMM's output as an extra result, runs them on one batch with the CPU runtime, and
+// records each GEMM's error against fp32 in the module's `precis.calibration` attribute.
 // GEMMs are found by their precision class (PrecisionOpInterface), as the passes find them.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Calibrate.h"
-
-#include "precis/InitAll.h"
+#include "precis/Pipelines/Pipelines.h"
 #include "precis/Target/Artifact.h"
 #include "precis/Transforms/AttrNames.h"
-#include "precis/Transforms/Passes.h"
 #include "precis/runtime/Session.h"
 #include "precis/runtime/Training.h"
 #include "precis/runtime/numerics.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
 #include <map>
+
+namespace precis {
+#define GEN_PASS_DEF_CALIBRATEPASS
+#include "precis/Pipelines/Passes.h.inc"
+} // namespace precis
 
 using namespace llvm;
 
@@ -63,23 +66,19 @@ std::vector<double> toDoubles(const rt::Tensor &t) {
   return out;
 }
 
-/// A copy of `module` with `pipeline` applied to @forward and every tagged GEMM's output
-/// (in fp32) appended to @forward's results as "precis.calib.<id>".
-mlir::OwningOpRef<mlir::ModuleOp> variant(mlir::ModuleOp module, StringRef pipeline,
-                                          StringRef tool) {
+/// A copy of `module`'s @forward with `precision` applied and every tagged GEMM's output
+/// (in fp32) appended to its results as "precis.calib.<id>"; null after a diagnostic.
+mlir::OwningOpRef<mlir::ModuleOp> variant(mlir::ModuleOp module,
+                                          std::optional<PrecisionOptions> precision) {
   mlir::OwningOpRef<mlir::ModuleOp> copy = module.clone();
   for (auto fn : llvm::make_early_inc_range(copy->getOps<mlir::func::FuncOp>()))
     if (fn.getName() != "forward")
       fn.erase();
-  if (!pipeline.empty()) {
+  if (precision) {
     mlir::PassManager pm(module->getContext());
-    std::string error;
-    raw_string_ostream os(error);
-    if (failed(mlir::parsePassPipeline(pipeline, pm, os)) || failed(pm.run(*copy))) {
-      errs() << tool << ": error: calibration pipeline '" << pipeline << "' failed " << error
-             << "\n";
+    buildPrecisionPipeline(pm, *precision);
+    if (failed(pm.run(*copy)))
       return nullptr;
-    }
   }
   auto fn = copy->lookupSymbol<mlir::func::FuncOp>("forward");
   mlir::Block &body = fn.getBody().front();
@@ -100,57 +99,58 @@ mlir::OwningOpRef<mlir::ModuleOp> variant(mlir::ModuleOp module, StringRef pipel
     if (!type.getElementType().isF32())
       v = b.create<mlir::precis::CastOp>(op.getLoc(), type.clone(b.getF32Type()), v);
     results.push_back(v);
-    attrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-        kOnnxName, b.getStringAttr("precis.calib." + std::to_string(id.getInt())))));
+    attrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr(kOnnxName, b.getStringAttr("precis.calib." + std::to_string(id.getInt())))));
   }
   b.create<mlir::func::ReturnOp>(ret->getLoc(), results);
   ret->erase();
-  fn.setType(mlir::FunctionType::get(ctx, fn.getArgumentTypes(),
-                                     mlir::ValueRange(results).getTypes()));
+  fn.setType(
+      mlir::FunctionType::get(ctx, fn.getArgumentTypes(), mlir::ValueRange(results).getTypes()));
   fn.setAllResultAttrs(attrs);
   return copy;
 }
 
-/// Runs @forward of `module` on `batch` and returns the calibration outputs by id.
-bool runVariant(mlir::ModuleOp module, const std::string &dataPath,
-                std::map<int64_t, std::vector<double>> *out, StringRef tool) {
+/// Runs @forward of `module` on the first batch of `dataPath` and returns the calibration
+/// outputs by id; a status naming the problem otherwise.
+rt::Status runVariant(mlir::ModuleOp module, const std::string &dataPath,
+                      std::map<int64_t, std::vector<double>> *out) {
   std::vector<char> bytes;
   if (failed(buildArtifact(module, {}, bytes)))
-    return false;
+    return rt::internalError("cannot compile a calibration variant of @forward");
   rt::SessionOptions options;
   std::unique_ptr<rt::Session> session;
-  auto fail = [&](const rt::Status &s) {
-    errs() << tool << ": error: calibration: " << s.message() << "\n";
-    return false;
-  };
-  if (rt::Status s = rt::Session::createFromMemory(bytes.data(), bytes.size(), options, &session);
-      !s)
-    return fail(s);
+  PRECIS_RETURN_IF_ERROR(
+      rt::Session::createFromMemory(bytes.data(), bytes.size(), options, &session));
   const rt::FunctionInfo *info = session->findFunction("forward");
   rt::Dataset data;
-  if (rt::Status s = rt::Dataset::open(dataPath, info->inputs, &data); !s)
-    return fail(s);
+  PRECIS_RETURN_IF_ERROR(rt::Dataset::open(dataPath, info->inputs, &data));
   std::vector<rt::Tensor> inputs, outputs;
   data.batch(0, &inputs);
-  if (rt::Status s = session->run("forward", inputs, &outputs); !s)
-    return fail(s);
+  PRECIS_RETURN_IF_ERROR(session->run("forward", inputs, &outputs));
   for (size_t i = 0; i < info->outputs.size(); ++i) {
     StringRef name = info->outputs[i].name;
     int64_t id;
     if (name.consume_front("precis.calib.") && !name.getAsInteger(10, id))
       (*out)[id] = toDoubles(outputs[i]);
   }
-  return true;
+  return rt::Status::ok();
 }
 
-} // namespace
+struct CalibratePass : impl::CalibratePassBase<CalibratePass> {
+  using CalibratePassBase::CalibratePassBase;
+  void runOnOperation() override;
+};
 
-bool calibrate(mlir::ModuleOp module, StringRef dataPath, StringRef outPath, StringRef tool) {
-  registerAllPasses();
+void CalibratePass::runOnOperation() {
+  mlir::ModuleOp module = getOperation();
   auto forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
   if (!forward) {
-    errs() << tool << ": error: calibration needs a @forward function\n";
-    return false;
+    module.emitError("precis-calibrate needs a @forward function");
+    return signalPassFailure();
+  }
+  if (data.empty()) {
+    module.emitError("precis-calibrate needs a calibration batch (data=file.npz)");
+    return signalPassFailure();
   }
   // Tag the GEMMs (compute-class ops) so the variants can be compared op by op.
   std::vector<Site> sites;
@@ -165,18 +165,26 @@ bool calibrate(mlir::ModuleOp module, StringRef dataPath, StringRef outPath, Str
     sites.push_back(site);
   });
 
-  const char *kPipelines[][2] = {
-      {"fp32", ""},
-      {"bf16", "precis-assign-precision{precision=bf16},precis-insert-casts,canonicalize,cse"},
-      {"fp8", "precis-assign-precision{precision=fp8},precis-insert-casts,canonicalize,cse,"
-              "precis-fp8-scaling{recipe=current},canonicalize,cse"}};
+  PrecisionOptions bf16, fp8;
+  bf16.precision = PrecisionPolicy::BF16;
+  fp8.precision = PrecisionPolicy::FP8;
+  fp8.fp8Recipe = Fp8Recipe::Current;
+  const std::pair<const char *, std::optional<PrecisionOptions>> variants[] = {
+      {"fp32", std::nullopt}, {"bf16", bf16}, {"fp8", fp8}};
   std::map<std::string, std::map<int64_t, std::vector<double>>> results;
-  for (auto &[name, pipeline] : kPipelines) {
-    mlir::OwningOpRef<mlir::ModuleOp> copy = variant(module, pipeline, tool);
-    if (!copy || !runVariant(*copy, dataPath.str(), &results[name], tool))
-      return false;
+  for (auto &[name, precision] : variants) {
+    mlir::OwningOpRef<mlir::ModuleOp> copy = variant(module, precision);
+    if (!copy)
+      return signalPassFailure();
+    if (rt::Status s = runVariant(*copy, data, &results[name]); !s) {
+      module.emitError("calibration (") << name << "): " << s.message();
+      return signalPassFailure();
+    }
   }
+  forward.walk([](mlir::Operation *op) { op->removeAttr(kCalibId); });
 
+  mlir::Builder b(&getContext());
+  SmallVector<mlir::Attribute> entries;
   json::Array ops;
   for (size_t id = 0; id < sites.size(); ++id) {
     const std::vector<double> &ref = results["fp32"][id];
@@ -185,6 +193,10 @@ bool calibrate(mlir::ModuleOp module, StringRef dataPath, StringRef outPath, Str
       amax = std::max(amax, std::fabs(v));
       norm += v * v;
     }
+    SmallVector<mlir::NamedAttribute> fields = {
+        b.getNamedAttr("node", b.getStringAttr(sites[id].node)),
+        b.getNamedAttr("op", b.getStringAttr(sites[id].op)),
+        b.getNamedAttr("amax", b.getF64FloatAttr(amax))};
     json::Object errors;
     for (const char *p : {"bf16", "fp8"}) {
       const std::vector<double> &got = results[p][id];
@@ -193,24 +205,29 @@ bool calibrate(mlir::ModuleOp module, StringRef dataPath, StringRef outPath, Str
       double diff = 0;
       for (size_t i = 0; i < ref.size(); ++i)
         diff += (got[i] - ref[i]) * (got[i] - ref[i]);
-      errors[p] = norm > 0 ? std::sqrt(diff / norm) : (diff > 0 ? INFINITY : 0.0);
+      double error = norm > 0 ? std::sqrt(diff / norm) : (diff > 0 ? INFINITY : 0.0);
+      errors[p] = error;
+      fields.push_back(b.getNamedAttr(p, b.getF64FloatAttr(error)));
     }
+    entries.push_back(b.getDictionaryAttr(fields));
     ops.push_back(json::Object{{"node", sites[id].node},
                                {"op", sites[id].op},
                                {"amax", amax},
                                {"error", std::move(errors)}});
   }
-  forward.walk([](mlir::Operation *op) { op->removeAttr(kCalibId); });
-  json::Value doc = json::Object{{"batch_of", dataPath.str()}, {"ops", std::move(ops)}};
-  if (Error err = writeToOutput(outPath, [&](raw_ostream &os) {
+  module->setAttr(mlir::precis::kCalibration, b.getArrayAttr(entries));
+
+  if (out.empty())
+    return;
+  json::Value doc = json::Object{{"batch_of", data.getValue()}, {"ops", std::move(ops)}};
+  if (Error err = writeToOutput(out, [&](raw_ostream &os) {
         os << formatv("{0:2}", doc) << "\n";
         return Error::success();
       })) {
-    errs() << tool << ": error: cannot write '" << outPath << "': " << toString(std::move(err))
-           << "\n";
-    return false;
+    module.emitError("cannot write '") << out << "': " << toString(std::move(err));
+    return signalPassFailure();
   }
-  return true;
 }
 
+} // namespace
 } // namespace precis

@@ -30,8 +30,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
-#define PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
+#ifndef PRECIS_RUNTIME_FASTMATH_H
+#define PRECIS_RUNTIME_FASTMATH_H
 
 // Generated CUDA kernels include this file too (after numerics.h, whose bit casts it uses), so
 // that their element-wise math is this code, compiled with --fmad=false: the same operations
@@ -158,4 +158,4 @@ inline float fastGeluErf(float x) {
 
 } // namespace precis::rt::cpu
 
-#endif // PRECIS_RUNTIME_SRC_CPU_FASTMATH_H
+#endif // PRECIS_RUNTIME_FASTMATH_H

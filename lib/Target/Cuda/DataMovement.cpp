@@ -1,0 +1,111 @@
+//===- DataMovement.cpp - data movement CUDA kernels ----------------------===//
+//
+// Gathers, slices, transposes, concatenation and split, and their gradients: one thread per
+// result element computing the source index.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+
+using namespace mlir;
+using namespace mlir::precis;
+
+namespace precis::cuda {
+
+FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
+  std::string body;
+  llvm::raw_string_ostream os(body);
+  std::string kind = op->getName().stripDialect().str();
+  Value result = op->getResult(0);
+  if (auto g = dyn_cast<GatherOp>(op)) {
+    auto data = shapeOf(g.getData());
+    int64_t axis = normAxis(static_cast<int64_t>(g.getAxis()), data.size());
+    int64_t inner = product(data.drop_front(axis + 1)), J = numel(g.getIndices()), A = data[axis];
+    os << "long long ix = (long long)" << k.load(1, "(t / " + L(inner) + ") % " + L(J)) << ";\n"
+       << "if (ix < 0) ix += " << L(A) << ";\n"
+       << k.store(0, "t",
+                  k.load(0, "((t / " + L(J * inner) + ") * " + L(A) + " + ix) * " + L(inner) +
+                                " + t % " + L(inner)));
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto g = dyn_cast<GatherGradOp>(op)) {
+    auto data = shapeOf(g.getResult());
+    int64_t axis = normAxis(static_cast<int64_t>(g.getAxis()), data.size());
+    int64_t inner = product(data.drop_front(axis + 1)), J = numel(g.getIndices()), A = data[axis];
+    std::string acc = accType(elemType(result));
+    os << "const long long o = t / " << L(A * inner) << ", r = (t / " << L(inner) << ") % " << L(A)
+       << ", e = t % " << L(inner) << ";\n"
+       << acc << " acc = 0;\nfor (long long j = 0; j < " << L(J) << "; ++j) {\n"
+       << "long long ix = (long long)" << k.load(1, "j") << "; if (ix < 0) ix += " << L(A)
+       << ";\nif (ix == r) acc += (" << acc << ")"
+       << k.load(0, "(o * " + L(J) + " + j) * " + L(inner) + " + e") << ";\n}\n"
+       << k.store(0, "t", "acc");
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto s = dyn_cast<SliceOp>(op)) {
+    auto in = stridesOf(shapeOf(s.getInput()));
+    os << coordinates(shapeOf(result), "t", "o") << "const long long src = 0";
+    for (size_t d = 0; d < in.size(); ++d)
+      os << " + (" << L(s.getStart()[d]) << " + o" << d << " * " << L(s.getStep()[d]) << ") * "
+         << L(in[d]);
+    os << ";\n" << k.store(0, "t", k.load(0, "src"));
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto s = dyn_cast<SliceGradOp>(op)) {
+    auto g = shapeOf(s.getGrad());
+    auto gs = stridesOf(g);
+    os << coordinates(shapeOf(result), "t", "o") << "long long src = 0; bool hit = true;\n";
+    for (size_t d = 0; d < g.size(); ++d)
+      os << "{ const long long rel = o" << d << " - " << L(s.getStart()[d])
+         << ", st = " << L(s.getStep()[d]) << "; const long long q = rel / st;\n"
+         << "if (rel % st != 0 || q < 0 || q >= " << L(g[d]) << ") hit = false; else src += q * "
+         << L(gs[d]) << "; }\n";
+    os << k.store(0, "t",
+                  "hit ? " + k.load(0, "src") + " : (" + computeType(elemType(result)) + ")0");
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto tr = dyn_cast<TransposeOp>(op)) {
+    auto in = stridesOf(shapeOf(tr.getInput()));
+    os << coordinates(shapeOf(result), "t", "o") << "const long long src = 0";
+    for (auto [i, p] : llvm::enumerate(tr.getPerm()))
+      os << " + o" << i << " * " << L(in[p]);
+    os << ";\n" << k.store(0, "t", k.load(0, "src"));
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto c = dyn_cast<ConcatOp>(op)) {
+    auto out = shapeOf(result);
+    int64_t axis = normAxis(static_cast<int64_t>(c.getAxis()), out.size());
+    int64_t inner = product(out.drop_front(axis + 1)), A = out[axis];
+    os << "const long long o = t / " << L(A * inner) << ", a = (t / " << L(inner) << ") % " << L(A)
+       << ", e = t % " << L(inner) << ";\n";
+    int64_t offset = 0;
+    for (auto [i, in] : llvm::enumerate(c.getInputs())) {
+      int64_t Ai = shapeOf(in)[axis];
+      os << (i ? "else " : "") << "if (a < " << L(offset + Ai) << ") "
+         << k.store(
+                0, "t",
+                k.load(i, "(o * " + L(Ai) + " + a - " + L(offset) + ") * " + L(inner) + " + e"));
+      offset += Ai;
+    }
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto s = dyn_cast<SplitOp>(op)) {
+    auto in = shapeOf(s.getInput());
+    int64_t axis = normAxis(static_cast<int64_t>(s.getAxis()), in.size());
+    int64_t inner = product(in.drop_front(axis + 1)), A = in[axis];
+    os << "const long long o = t / " << L(A * inner) << ", a = (t / " << L(inner) << ") % " << L(A)
+       << ", e = t % " << L(inner) << ";\n";
+    int64_t offset = 0;
+    for (auto [i, r] : llvm::enumerate(s.getResults())) {
+      int64_t Ai = shapeOf(r)[axis];
+      os << (i ? "else " : "") << "if (a < " << L(offset + Ai) << ") "
+         << k.store(i, "(o * " + L(Ai) + " + a - " + L(offset) + ") * " + L(inner) + " + e",
+                    k.load(0, "t"));
+      offset += Ai;
+    }
+    return perElement(k, kind, numel(s.getInput()), body);
+  }
+  return op->emitError("no CUDA kernel for ") << op->getName();
+}
+
+} // namespace precis::cuda
