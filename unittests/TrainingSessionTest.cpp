@@ -12,6 +12,8 @@
 #include "precis/runtime/Training.h"
 #include "precis/runtime/precis.h"
 
+#include "RuntimeTestUtil.h"
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
@@ -175,6 +177,28 @@ TEST_F(TrainingSessionTest, MatchesPyTorchAndResumesBitIdentically) {
   precis_training_session_release(straight);
   precis_training_session_release(first);
   precis_training_session_release(resumed);
+}
+
+// The loop knows the step's inputs by the roles the artifact records; an artifact written
+// before roles existed still loads as a Session, but training it asks for a recompile.
+TEST_F(TrainingSessionTest, TrainingNeedsRoles) {
+  auto buffer = llvm::MemoryBuffer::getFile(artifact);
+  ASSERT_TRUE(bool(buffer));
+  const std::string roleless = precis::rt::testing::rewriteManifest(
+      (*buffer)->getBuffer().str(), [](precis::schema::Manifest &m) {
+        for (precis::schema::Value &v : *m.mutable_values()) {
+          v.clear_role();
+          v.clear_updates();
+        }
+      });
+  std::unique_ptr<precis::rt::Session> session;
+  Status s = precis::rt::Session::createFromMemory(roleless.data(), roleless.size(), {}, &session);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  std::unique_ptr<precis::rt::TrainingSession> ts;
+  s = precis::rt::TrainingSession::createFromMemory(roleless.data(), roleless.size(), {}, &ts);
+  EXPECT_EQ(s.code(), precis::rt::StatusCode::InvalidArgument);
+  EXPECT_NE(s.message().find("has no training role"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("compile it again"), std::string::npos) << s.message();
 }
 
 // One training loop, one checkpoint format: a run handed from `precis train` to `precis-rt
