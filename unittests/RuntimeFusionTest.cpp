@@ -1,6 +1,6 @@
 //===- RuntimeFusionTest.cpp - chunk-wise element-wise groups --------------===//
 //
-// The executor's element-wise groups (runtime/src/ChunkedGroups.h) must change nothing but
+// The executor's element-wise groups (runtime/src/cpu/ChunkedGroups.h) must change nothing but
 // speed: every artifact here runs with SessionOptions::fuseElementwise on (1 and 3 threads)
 // and off, and the outputs must agree bit for bit. The chains cover scalar operands of rank 0
 // and 1, bf16 round trips, compare + where, integer arithmetic, an intermediate that is also a
