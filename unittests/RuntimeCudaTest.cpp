@@ -406,6 +406,15 @@ extern "C" __global__ void accumulate(const float *acc, const float *x, float *o
     EXPECT_EQ(floatsOf(out[0]), (std::vector<float>{10.0f + step, 20.0f + 2 * step,
                                                     30.0f + 3 * step, 40.0f + 4 * step}));
   }
+  // Fetching no output leaves the state on the device, where carriedInput reads it.
+  Tensor carried;
+  ASSERT_TRUE(s->carriedInput("step", 0, &carried).isOk());
+  EXPECT_EQ(floatsOf(carried), (std::vector<float>{14, 28, 42, 56}));
+  st = s->run("step", std::vector<TensorView>{junk.view(), x.view()}, &out, {false});
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_TRUE(out[0].data.empty());
+  ASSERT_TRUE(s->carriedInput("step", 0, &carried).isOk());
+  EXPECT_EQ(floatsOf(carried), (std::vector<float>{15, 30, 45, 60}));
   // Re-arming reads the caller's value again.
   ASSERT_TRUE(s->carryOutputs("step", {{0, 0}}).isOk());
   ASSERT_TRUE(s->run("step", {acc, x}, &out).isOk());

@@ -511,6 +511,37 @@ TEST(RuntimeValidation, InitialValuesAndPhases) {
                 InvalidArtifact, "has unknown phase 9");
 }
 
+TEST(RuntimeValidation, TrainingRoles) {
+  // A state output names the input it becomes, of its type and role.
+  auto carried = [](schema::Manifest &m) {
+    m.mutable_values(0)->set_role(schema::Value::OPTIMIZER_STATE);
+    m.mutable_values(3)->set_role(schema::Value::OPTIMIZER_STATE);
+    m.mutable_values(3)->set_updates(0);
+  };
+  std::unique_ptr<Session> s = load(rewriteManifest(makeMlpArtifact(), carried));
+  ASSERT_TRUE(s);
+  const FunctionInfo *forward = s->findFunction("forward");
+  EXPECT_EQ(forward->inputs[0].role, Role::OptimizerState);
+  EXPECT_EQ(forward->outputs[0].role, Role::OptimizerState);
+  EXPECT_EQ(forward->outputs[0].updates, 0);
+  EXPECT_EQ(forward->outputs[1].role, Role::None);
+  EXPECT_EQ(forward->outputs[1].updates, -1);
+
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_values(0)->set_role(static_cast<schema::Value::Role>(42));
+                }),
+                InvalidArtifact, "value 0 (\"x\"): unknown role 42");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(3)->set_updates(1); }),
+                InvalidArtifact, "updates input 1, but the function has 1");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(5)->set_updates(0); }),
+                InvalidArtifact, "which differs in type or role");
+  EXPECT_STATUS(loadEdited([](schema::Manifest &m) {
+                  m.mutable_values(3)->set_role(schema::Value::OPTIMIZER_STATE);
+                  m.mutable_values(3)->set_updates(0);
+                }),
+                InvalidArtifact, "which differs in type or role");
+}
+
 TEST(RuntimeValidation, Arena) {
   EXPECT_STATUS(loadEdited([](schema::Manifest &m) { m.mutable_values(3)->set_arena_offset(32); }),
                 InvalidArtifact, "value 3 (\"y\"): arena offset 32 is not a multiple of 64");

@@ -159,7 +159,7 @@ TEST_P(TrainStep, MatchesHostUpdateAndPyTorch) {
     hostState.emplace_back(p.numElements(), 0.0);
     state.push_back(std::move(zeros));
   }
-  state.push_back(scalarTensor(0));
+  state.push_back(Tensor{DType::I64, {}, std::vector<uint8_t>(8, 0)}); // the step counter
 
   std::vector<double> losses, hostLosses;
   const int kSteps = 40, kHostSteps = 5;
@@ -176,7 +176,7 @@ TEST_P(TrainStep, MatchesHostUpdateAndPyTorch) {
     losses.push_back(outputs.back().as<float>()[0]);
     outputs.pop_back();
     state = std::move(outputs);
-    EXPECT_EQ(state.back().as<float>()[0], static_cast<float>(step + 1));
+    EXPECT_EQ(state.back().as<int64_t>()[0], step + 1);
     if (step >= kHostSteps)
       continue;
 

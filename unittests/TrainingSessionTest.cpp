@@ -1,14 +1,18 @@
 //===- TrainingSessionTest.cpp - training sessions on the MLP, via the C API -===//
 //
-// precis_training_session_* (and so precis::rt::TrainingSession under it): an AdamW artifact compiled at test time (`precis compile --train`), trained for
-// five steps on rows [8i, 8i+8) of examples/mlp/data.npz: the losses match PyTorch's
-// (examples/mlp/reference_losses.json), and a run resumed from a checkpoint written after
-// step 3 reproduces steps 4 and 5 bit for bit.
+// precis_training_session_* (and so precis::rt::TrainingSession under it): an AdamW artifact
+// compiled at test time (`precis compile --train`), trained for five steps on rows [8i, 8i+8)
+// of examples/mlp/data.npz: the losses match PyTorch's (examples/mlp/reference_losses.json),
+// and a run resumed from a checkpoint written after step 3 reproduces steps 4 and 5 bit for
+// bit. And the checkpoints of `precis train`, `precis-rt train` and the C API resume in each
+// other.
 //
 //===----------------------------------------------------------------------===//
 
 #include "precis/runtime/Training.h"
 #include "precis/runtime/precis.h"
+
+#include "RuntimeTestUtil.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -80,6 +84,37 @@ protected:
   std::string artifact;
 };
 
+/// The losses of a `--log` file, in order.
+std::vector<float> logLosses(const std::string &path) {
+  std::vector<float> losses;
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  EXPECT_TRUE(bool(buffer)) << path;
+  if (!buffer)
+    return losses;
+  llvm::SmallVector<llvm::StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef line : lines) {
+    llvm::Expected<llvm::json::Value> entry = llvm::json::parse(line);
+    EXPECT_TRUE(bool(entry)) << line.str();
+    if (!entry) {
+      llvm::consumeError(entry.takeError());
+      continue;
+    }
+    losses.push_back(static_cast<float>(*entry->getAsObject()->getNumber("loss")));
+  }
+  return losses;
+}
+
+/// Runs `binary` with `args`; its exit code.
+int runTool(llvm::StringRef binary, std::vector<std::string> args) {
+  std::vector<llvm::StringRef> argv{binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(binary, argv, std::nullopt, {}, 0, 0, &error);
+  EXPECT_EQ(rc, 0) << binary.str() << ": " << error;
+  return rc;
+}
+
 uint32_t bits(float x) {
   uint32_t b;
   std::memcpy(&b, &x, 4);
@@ -142,6 +177,92 @@ TEST_F(TrainingSessionTest, MatchesPyTorchAndResumesBitIdentically) {
   precis_training_session_release(straight);
   precis_training_session_release(first);
   precis_training_session_release(resumed);
+}
+
+// The loop knows the step's inputs by the roles the artifact records; an artifact written
+// before roles existed still loads as a Session, but training it asks for a recompile.
+TEST_F(TrainingSessionTest, TrainingNeedsRoles) {
+  auto buffer = llvm::MemoryBuffer::getFile(artifact);
+  ASSERT_TRUE(bool(buffer));
+  const std::string roleless = precis::rt::testing::rewriteManifest(
+      (*buffer)->getBuffer().str(), [](precis::schema::Manifest &m) {
+        for (precis::schema::Value &v : *m.mutable_values()) {
+          v.clear_role();
+          v.clear_updates();
+        }
+      });
+  std::unique_ptr<precis::rt::Session> session;
+  Status s = precis::rt::Session::createFromMemory(roleless.data(), roleless.size(), {}, &session);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  std::unique_ptr<precis::rt::TrainingSession> ts;
+  s = precis::rt::TrainingSession::createFromMemory(roleless.data(), roleless.size(), {}, &ts);
+  EXPECT_EQ(s.code(), precis::rt::StatusCode::InvalidArgument);
+  EXPECT_NE(s.message().find("has no training role"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("compile it again"), std::string::npos) << s.message();
+}
+
+// One training loop, one checkpoint format: a run handed from `precis train` to `precis-rt
+// train` to the C API and back to `precis train`, checkpoint by checkpoint, shuffled, takes
+// the same batches and reproduces an uninterrupted run's losses bit for bit.
+TEST_F(TrainingSessionTest, EveryToolResumesEveryOthersCheckpoints) {
+  const std::string data = PRECIS_EXAMPLES_DIR "/mlp/data.npz";
+  const std::string common[] = {"--data", data, "--lr", "0.001"};
+  auto args = [&](std::vector<std::string> extra) {
+    std::vector<std::string> all{artifact};
+    all.insert(all.end(), std::begin(common), std::end(common));
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  auto train = [&](const char *tool, std::vector<std::string> extra) {
+    std::vector<std::string> all = args(extra);
+    all.insert(all.begin(), "train");
+    return runTool(tool, all);
+  };
+  const std::string straight = (dir + "/straight.jsonl").str();
+  ASSERT_EQ(train(PRECIS_BINARY,
+                  {"--steps", "8", "--shuffle", "7", "--num-threads", "2", "--log", straight}),
+            0);
+  std::vector<float> expected = logLosses(straight);
+  ASSERT_EQ(expected.size(), 8u);
+
+  // Steps 1-2: precis train; 3-4: precis-rt train; 5-6: the C API; 7-8: precis train.
+  const std::string a = (dir + "/a").str(), b = (dir + "/b").str();
+  const std::string log1 = (dir + "/1.jsonl").str(), log2 = (dir + "/2.jsonl").str(),
+                    log4 = (dir + "/4.jsonl").str();
+  ASSERT_EQ(train(PRECIS_BINARY, {"--steps", "2", "--shuffle", "7", "--num-threads", "2",
+                                  "--checkpoint-dir", a, "--log", log1}),
+            0);
+  ASSERT_EQ(train(PRECIS_RT_BINARY, {"--steps", "4", "--resume", a, "--log", log2}), 0);
+
+  precis_training_session_t *ts = open();
+  ASSERT_TRUE(ts);
+  precis_status_t st = precis_training_session_load_checkpoint(ts, a.c_str());
+  ASSERT_EQ(st, nullptr) << precis_status_message(st);
+  EXPECT_EQ(precis_training_session_data_cursor(ts), 4);
+  st = precis_training_session_open_data(ts, data.c_str(), -1);
+  ASSERT_EQ(st, nullptr) << precis_status_message(st);
+  std::vector<float> losses = logLosses(log1);
+  for (float l : logLosses(log2))
+    losses.push_back(l);
+  for (int i = 0; i < 2; ++i) {
+    float loss = NAN;
+    st = precis_training_session_step_next(ts, 1e-3f, &loss);
+    ASSERT_EQ(st, nullptr) << precis_status_message(st);
+    losses.push_back(loss);
+  }
+  st = precis_training_session_save_checkpoint(ts, b.c_str());
+  ASSERT_EQ(st, nullptr) << precis_status_message(st);
+  precis_training_session_release(ts);
+
+  ASSERT_EQ(
+      train(PRECIS_BINARY, {"--steps", "8", "--resume", b, "--num-threads", "2", "--log", log4}),
+      0);
+  for (float l : logLosses(log4))
+    losses.push_back(l);
+  ASSERT_EQ(losses.size(), expected.size());
+  for (size_t i = 0; i < losses.size(); ++i)
+    EXPECT_EQ(bits(losses[i]), bits(expected[i])) << "step " << i + 1;
+  EXPECT_TRUE(llvm::sys::fs::exists(b + "/step-00000008.npz"));
 }
 
 } // namespace

@@ -11,6 +11,8 @@
 
 #include "Importer.h"
 
+#include "precis/schema/Names.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringSet.h"
@@ -366,7 +368,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     return nullptr;
   builder.setInsertionPointToEnd(module->getBody());
   auto func =
-      builder.create<func::FuncOp>(fileLoc, "forward", builder.getFunctionType(argTypes, {}));
+      builder.create<func::FuncOp>(fileLoc, names::kForward, builder.getFunctionType(argTypes, {}));
   entry = func.addEntryBlock();
   for (auto [i, name] : llvm::enumerate(argNames)) {
     func.setArgAttr(i, "precis.onnx_name", builder.getStringAttr(name));

@@ -8,6 +8,7 @@
 
 #include "precis/Import/OnnxExport.h"
 #include "precis/runtime/Training.h"
+#include "precis/schema/Names.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
@@ -75,6 +76,21 @@ static std::string realDir(const std::string &path) {
   return real.str().str();
 }
 
+/// Whether checkpoint entry `name` is training state rather than a parameter. A checkpoint
+/// is a plain .npz without the artifact's roles: its state entries are the names the
+/// training step gives them (precis/schema/Names.h).
+static bool isCheckpointState(llvm::StringRef name) {
+  for (const char *exact : {names::kStep, names::kDataCursor, names::kShuffleSeed,
+                            names::kLossScale, names::kLossScaleGrowthTracker})
+    if (name == exact)
+      return true;
+  for (const char *kind :
+       {names::kMomentumBuffer, names::kExpAvg, names::kExpAvgSq, names::kAmaxHistory})
+    if (name.ends_with(std::string(".") + kind))
+      return true;
+  return false;
+}
+
 Status exportOnnx(const std::string &modelPath, const std::vector<rt::NamedTensor> &checkpoint,
                   const std::string &output, int *replaced) {
   onnx::ModelProto model;
@@ -88,7 +104,7 @@ Status exportOnnx(const std::string &modelPath, const std::vector<rt::NamedTenso
   // as a whole.
   std::vector<std::pair<const rt::Tensor *, onnx::TensorProto *>> updates;
   for (const rt::NamedTensor &p : checkpoint) {
-    if (rt::isTrainingState(p.name))
+    if (isCheckpointState(p.name))
       continue;
     auto it = initializers.find(p.name);
     if (it == initializers.end())

@@ -19,6 +19,7 @@
 #include "precis/Transforms/AttrNames.h"
 
 #include "precis/schema/ArtifactFormat.h"
+#include "precis/schema/Names.h"
 #include "precis/schema/artifact.pb.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -109,7 +110,7 @@ StringRef inputName(func::FuncOp func, unsigned i) {
   for (StringRef attr : {kOnnxName, kParamName, kStateName})
     if (auto name = func.getArgAttrOfType<StringAttr>(i, attr))
       return name.getValue();
-  return func.getArgAttr(i, kLr) ? StringRef("lr") : StringRef();
+  return func.getArgAttr(i, kLr) ? StringRef(names::kLearningRate) : StringRef();
 }
 
 /// The name of output `i`: its ONNX name, or the state it updates (@train_step).
@@ -117,6 +118,29 @@ StringAttr outputName(func::FuncOp func, unsigned i) {
   if (auto name = func.getResultAttrOfType<StringAttr>(i, kOnnxName))
     return name;
   return func.getResultAttrOfType<StringAttr>(i, kUpdates);
+}
+
+/// The training role of argument `i` (schema::Value::Role): a parameter, the learning rate,
+/// a data input, or the state role the pass that made the state recorded (precis.role).
+FailureOr<schema::Value::Role> inputRole(func::FuncOp func, unsigned i) {
+  if (func.getArgAttr(i, kParamName))
+    return schema::Value::PARAMETER;
+  if (func.getArgAttr(i, kLr))
+    return schema::Value::LEARNING_RATE;
+  if (auto role = func.getArgAttrOfType<StringAttr>(i, kRole)) {
+    static const std::pair<const char *, schema::Value::Role> roles[] = {
+        {names::kRoleOptimizerState, schema::Value::OPTIMIZER_STATE},
+        {names::kRoleStep, schema::Value::STEP},
+        {names::kRoleLossScale, schema::Value::LOSS_SCALE_STATE},
+        {names::kRoleFp8AmaxHistory, schema::Value::FP8_AMAX_HISTORY}};
+    for (auto [name, r] : roles)
+      if (role.getValue() == name)
+        return r;
+    return func.emitError("argument ") << i << " has unknown role " << role;
+  }
+  if (func.getArgAttr(i, kOnnxName))
+    return schema::Value::DATA_INPUT;
+  return schema::Value::ROLE_UNSPECIFIED;
 }
 
 /// First-fit placement of live ranges in one arena.
@@ -302,6 +326,35 @@ FailureOr<uint32_t> ArtifactBuilder::addBlob(Operation *op, ElementsAttr value, 
   return id;
 }
 
+/// Result `i` of `func`: a state update (precis.updates) takes the role of the input it
+/// updates and records its ordinal; the other result of @train_step is its loss.
+static LogicalResult setOutputRole(func::FuncOp func, unsigned i, schema::Value &value) {
+  schema::Value::Role role = schema::Value::ROLE_UNSPECIFIED;
+  if (auto updated = func.getResultAttrOfType<StringAttr>(i, kUpdates)) {
+    unsigned input = func.getNumArguments();
+    for (unsigned a = 0; a < func.getNumArguments(); ++a)
+      for (StringRef attr : {kParamName, kStateName})
+        if (auto name = func.getArgAttrOfType<StringAttr>(a, attr); name && name == updated)
+          input = a;
+    if (input == func.getNumArguments())
+      return func.emitError("result ") << i << " updates " << updated << ", which is no argument";
+    FailureOr<schema::Value::Role> inputRole_ = inputRole(func, input);
+    if (failed(inputRole_))
+      return failure();
+    role = *inputRole_;
+    value.set_updates(input);
+  } else if (func.getSymName() == names::kTrainStep) {
+    role = schema::Value::LOSS;
+  }
+  if (role == schema::Value::ROLE_UNSPECIFIED)
+    return success();
+  // A value returned as it came in has its input's role already.
+  if (value.role() != schema::Value::ROLE_UNSPECIFIED && value.role() != role)
+    return func.emitError("result ") << i << " is also an argument with another training role";
+  value.set_role(role);
+  return success();
+}
+
 LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
   if (!func.getBody().hasOneBlock())
     return func.emitError("expects a function with a single block");
@@ -317,6 +370,10 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
                                          << arg.getType();
     uint32_t id = addValue(arg, inputName(func, arg.getArgNumber()));
     manifest_.mutable_values(id)->set_input(arg.getArgNumber());
+    FailureOr<schema::Value::Role> role = inputRole(func, arg.getArgNumber());
+    if (failed(role))
+      return failure();
+    manifest_.mutable_values(id)->set_role(*role);
     // Training state that does not start at zero (the loss scale) records its first value.
     if (auto init = func.getArgAttrOfType<ElementsAttr>(arg.getArgNumber(), kInitialValue)) {
       auto bytes = artifactBytes(init);
@@ -351,9 +408,12 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
         fn->add_outputs(ids.lookup(v));
+        schema::Value *value = manifest_.mutable_values(ids.lookup(v));
         if (auto name = outputName(func, i))
-          if (manifest_.values(ids.lookup(v)).name().empty())
-            manifest_.mutable_values(ids.lookup(v))->set_name(name.str());
+          if (value->name().empty())
+            value->set_name(name.str());
+        if (failed(setOutputRole(func, i, *value)))
+          return failure();
       }
       break;
     }

@@ -54,10 +54,10 @@ bool AutodiffPass::isFrozen(StringRef name) const {
 
 LogicalResult AutodiffPass::run() {
   ModuleOp module = getOperation();
-  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  auto forward = module.lookupSymbol<func::FuncOp>(names::kForward);
   if (!forward)
     return module.emitError("precis-autodiff expects a func.func @forward");
-  if (module.lookupSymbol("gradients"))
+  if (module.lookupSymbol(names::kGradients))
     return module.emitError("the module already has a @gradients");
   if (!forward.getBody().hasOneBlock())
     return forward.emitError("expects @forward with a single block");
@@ -85,7 +85,7 @@ LogicalResult AutodiffPass::run() {
   OpBuilder moduleBuilder(module.getContext());
   moduleBuilder.setInsertionPointAfter(forward);
   auto fn = cast<func::FuncOp>(moduleBuilder.clone(*forward));
-  fn.setSymName("gradients");
+  fn.setSymName(names::kGradients);
   Block &body = fn.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   Value lossValue = ret.getOperand(lossIndex);

@@ -106,7 +106,7 @@ struct ScaleBuilder {
 
 LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
   MLIRContext *ctx = &getContext();
-  const bool delayed = recipe == Fp8Recipe::Delayed && fn.getName() == "train_step";
+  const bool delayed = recipe == Fp8Recipe::Delayed && fn.getName() == names::kTrainStep;
   Block &body = fn.getBody().front();
   SmallVector<Operation *> gemms;
   for (Operation &op : body.without_terminator())
@@ -119,7 +119,7 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
   SmallVector<Site> sites;
   unsigned stepArg = fn.getNumArguments();
   for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-    if (auto n = fn.getArgAttrOfType<StringAttr>(i, kStateName); n && n.getValue() == "step")
+    if (auto n = fn.getArgAttrOfType<StringAttr>(i, kStateName); n && n.getValue() == names::kStep)
       stepArg = i;
   if (delayed && stepArg == fn.getNumArguments())
     return fn.emitError("precis-fp8-scaling: @train_step has no 'step' state argument");
@@ -150,12 +150,14 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
     Value amax = sb.make<ReduceMaxOp>(sb.make<AbsOp>(x32), b.getDenseI64ArrayAttr({}), false);
     Value scale;
     if (delayed) {
-      std::string name = llvm::formatv("fp8.{0}.amax_history", sites.size()).str();
+      std::string name = llvm::formatv("fp8.{0}.{1}", sites.size(), names::kAmaxHistory).str();
       auto histType = RankedTensorType::get({static_cast<int64_t>(history)}, b.getF32Type());
       unsigned index = stepArg + sites.size();
-      fn.insertArgument(index, histType,
-                        b.getDictionaryAttr(b.getNamedAttr(kStateName, b.getStringAttr(name))),
-                        fn.getLoc());
+      fn.insertArgument(
+          index, histType,
+          b.getDictionaryAttr({b.getNamedAttr(kStateName, b.getStringAttr(name)),
+                               b.getNamedAttr(kRole, b.getStringAttr(names::kRoleFp8AmaxHistory))}),
+          fn.getLoc());
       Value hist = fn.getArgument(index);
       Value ref;
       if (amaxCompute == AmaxCompute::Max) {
@@ -249,7 +251,8 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     unsigned stepResult = ret.getNumOperands();
     for (unsigned i = 0; i < fn.getNumResults(); ++i)
-      if (auto n = fn.getResultAttrOfType<StringAttr>(i, kUpdates); n && n.getValue() == "step")
+      if (auto n = fn.getResultAttrOfType<StringAttr>(i, kUpdates);
+          n && n.getValue() == names::kStep)
         stepResult = i;
     if (stepResult == ret.getNumOperands())
       return fn.emitError("precis-fp8-scaling: @train_step returns no new 'step'");

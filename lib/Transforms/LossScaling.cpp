@@ -30,8 +30,8 @@ using namespace mlir::precis;
 
 namespace {
 
-constexpr StringLiteral kScaleName = "loss_scale";
-constexpr StringLiteral kTrackerName = "loss_scale.growth_tracker";
+constexpr StringLiteral kScaleName = names::kLossScale;
+constexpr StringLiteral kTrackerName = names::kLossScaleGrowthTracker;
 
 bool inPhase(Operation *op, StringRef phase) {
   auto attr = op->getAttrOfType<StringAttr>(kPhase);
@@ -65,7 +65,7 @@ struct LossScalingPass : mlir::precis::impl::LossScalingPassBase<LossScalingPass
 LogicalResult LossScalingPass::run() {
   ModuleOp module = getOperation();
   MLIRContext *ctx = &getContext();
-  auto fn = module.lookupSymbol<func::FuncOp>("train_step");
+  auto fn = module.lookupSymbol<func::FuncOp>(names::kTrainStep);
   if (!fn)
     return module.emitError("precis-loss-scaling expects a func.func @train_step (run "
                             "precis-autodiff and precis-optimizer first)");
@@ -87,7 +87,7 @@ LogicalResult LossScalingPass::run() {
       if (auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), attr))
         stateArgs[name.getValue()] = arg;
     if (auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kStateName))
-      if (name.getValue() == "step")
+      if (name.getValue() == names::kStep)
         stepIndex = arg.getArgNumber();
   }
   if (stateArgs.count(kScaleName))
@@ -143,11 +143,14 @@ LogicalResult LossScalingPass::run() {
   fn.insertArgument(
       *stepIndex + 1, scalarType,
       attrDict({named(kStateName, StringAttr::get(ctx, kScaleName)),
+                named(kRole, StringAttr::get(ctx, names::kRoleLossScale)),
                 named(kInitialValue,
                       DenseElementsAttr::get(scalarType, FloatAttr::get(f32, initScale)))}),
       loc);
   fn.insertArgument(*stepIndex + 2, scalarType,
-                    attrDict({named(kStateName, StringAttr::get(ctx, kTrackerName))}), loc);
+                    attrDict({named(kStateName, StringAttr::get(ctx, kTrackerName)),
+                              named(kRole, StringAttr::get(ctx, names::kRoleLossScale))}),
+                    loc);
   Value scale = fn.getArgument(*stepIndex + 1), tracker = fn.getArgument(*stepIndex + 2);
 
   OpBuilder b(ctx);
@@ -228,7 +231,7 @@ LogicalResult LossScalingPass::run() {
   unsigned at = results.size();
   for (unsigned i = 0; i < results.size(); ++i)
     if (auto name = fn.getResultAttrOfType<StringAttr>(i, kUpdates))
-      if (name.getValue() == "step")
+      if (name.getValue() == names::kStep)
         at = i + 1;
   SmallVector<Attribute> resultAttrs;
   for (unsigned i = 0; i < fn.getNumResults(); ++i) {

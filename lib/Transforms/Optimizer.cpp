@@ -64,11 +64,11 @@ void clipGradients(OpBuilder &b, Location loc, double maxNorm, SmallVectorImpl<V
 LogicalResult OptimizerPass::run() {
   ModuleOp module = getOperation();
   MLIRContext *ctx = &getContext();
-  auto grads = module.lookupSymbol<func::FuncOp>("gradients");
+  auto grads = module.lookupSymbol<func::FuncOp>(names::kGradients);
   if (!grads)
     return module.emitError("precis-optimizer expects a func.func @gradients (run "
                             "precis-autodiff first)");
-  if (module.lookupSymbol("train_step"))
+  if (module.lookupSymbol(names::kTrainStep))
     return module.emitError("the module already has a @train_step");
   if (!grads.getBody().hasOneBlock())
     return grads.emitError("expects @gradients with a single block");
@@ -109,13 +109,18 @@ LogicalResult OptimizerPass::run() {
 
   SmallVector<StringRef> stateKinds;
   if (kind == OptimizerKind::SGD && momentum != 0)
-    stateKinds = {"momentum_buffer"};
+    stateKinds = {names::kMomentumBuffer};
   else if (kind != OptimizerKind::SGD)
-    stateKinds = {"exp_avg", "exp_avg_sq"};
+    stateKinds = {names::kExpAvg, names::kExpAvgSq};
 
   // The signature (Passes.td).
   auto named = [&](StringRef attr, Attribute value) {
     return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, attr), value)});
+  };
+  auto state = [&](StringAttr name, StringRef role) {
+    return DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, kStateName), name),
+              NamedAttribute(StringAttr::get(ctx, kRole), StringAttr::get(ctx, role))});
   };
   SmallVector<Type> argTypes, resultTypes;
   SmallVector<Attribute> argAttrs, resultAttrs;
@@ -129,14 +134,16 @@ LogicalResult OptimizerPass::run() {
     for (StringRef s : stateKinds) {
       auto stateName = StringAttr::get(ctx, name + "." + s);
       argTypes.push_back(p.getType());
-      argAttrs.push_back(named(kStateName, stateName));
+      argAttrs.push_back(state(stateName, names::kRoleOptimizerState));
       resultTypes.push_back(p.getType());
       resultAttrs.push_back(named(kUpdates, stateName));
     }
-  argTypes.push_back(f32Scalar);
-  argAttrs.push_back(named(kStateName, StringAttr::get(ctx, "step")));
-  resultTypes.push_back(f32Scalar);
-  resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, "step")));
+  // The step counter is an integer: an f32 counter stops counting at 2^24.
+  auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
+  argTypes.push_back(i64Scalar);
+  argAttrs.push_back(state(StringAttr::get(ctx, names::kStep), names::kRoleStep));
+  resultTypes.push_back(i64Scalar);
+  resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, names::kStep)));
   for (BlockArgument x : batch) {
     argTypes.push_back(x.getType());
     DictionaryAttr attrs = grads.getArgAttrDict(x.getArgNumber());
@@ -145,11 +152,11 @@ LogicalResult OptimizerPass::run() {
   argTypes.push_back(f32Scalar);
   argAttrs.push_back(named(kLr, UnitAttr::get(ctx)));
   resultTypes.push_back(grads.getResultTypes()[0]);
-  resultAttrs.push_back(named(kOnnxName, StringAttr::get(ctx, "loss")));
+  resultAttrs.push_back(named(kOnnxName, StringAttr::get(ctx, names::kLoss)));
 
   OpBuilder mb(ctx);
   mb.setInsertionPointAfter(grads);
-  auto step = mb.create<func::FuncOp>(grads.getLoc(), "train_step",
+  auto step = mb.create<func::FuncOp>(grads.getLoc(), names::kTrainStep,
                                       FunctionType::get(ctx, argTypes, resultTypes));
   step.setAllArgAttrs(argAttrs);
   step.setAllResultAttrs(resultAttrs);
@@ -175,7 +182,12 @@ LogicalResult OptimizerPass::run() {
   for (StringRef name : paramNames)
     paramGrads.push_back(map.lookup(ret.getOperand(gradIndex.lookup(name))));
 
-  Value newStep = b.create<AddOp>(loc, step.getArgument(stepIndex), scalar(b, loc, 1.0));
+  Value newStep = b.create<AddOp>(
+      loc, step.getArgument(stepIndex),
+      b.create<ConstantOp>(loc, DenseElementsAttr::get(i64Scalar, b.getI64IntegerAttr(1))));
+  // The updates read the count as f32 (sgd's first-step test, adam's bias corrections):
+  // exact below 2^24, so as before there.
+  Value newStepF32 = b.create<CastOp>(loc, f32Scalar, newStep);
   if (clipGradNorm > 0)
     clipGradients(b, loc, clipGradNorm, paramGrads);
 
@@ -190,7 +202,7 @@ LogicalResult OptimizerPass::run() {
     };
     Operation *update;
     if (kind == OptimizerKind::SGD) {
-      SmallVector<Value> operands{p, g, newStep, lr};
+      SmallVector<Value> operands{p, g, newStepF32, lr};
       SmallVector<Type> types{p.getType()};
       if (momentum != 0) {
         operands.push_back(step.getArgument(numParams + i));
@@ -214,7 +226,7 @@ LogicalResult OptimizerPass::run() {
       if (kind == OptimizerKind::AdamW)
         set("decoupled", b.getBoolAttr(true));
       update = b.create<AdamUpdateOp>(loc, TypeRange{p.getType(), p.getType(), p.getType()},
-                                      ValueRange{p, g, m, v, newStep, lr}, attrs);
+                                      ValueRange{p, g, m, v, newStepF32, lr}, attrs);
     }
     newParams.push_back(update->getResult(0));
     for (Value s : update->getResults().drop_front())

@@ -327,6 +327,14 @@ Status Artifact::parse() {
         v.byteSize > static_cast<uint64_t>(INT64_MAX))
       return invalidArtifact(ref + ": byte size of " + typeString(v.dtype, v.shape) + " overflows");
 
+    if (!schema::Value_Role_IsValid(pv.role()) || pv.role() > schema::Value::LOSS)
+      return invalidArtifact(ref + ": unknown role " + std::to_string(pv.role()));
+    static_assert(static_cast<int>(Role::Loss) == schema::Value::LOSS &&
+                  static_cast<int>(Role::Parameter) == schema::Value::PARAMETER);
+    v.role = static_cast<Role>(pv.role());
+    if (pv.has_updates())
+      v.updates = pv.updates();
+
     switch (pv.storage_case()) {
     case schema::Value::kArenaOffset:
       v.storage = Storage::Arena;
@@ -552,6 +560,19 @@ Status Artifact::parse() {
       if (v.storage == Storage::Input && (v.index >= fd.inputs.size() || fd.inputs[v.index] != idx))
         return invalidArtifact(fref + " output " + std::to_string(p) + " is " +
                                valueRef(idx, v.name) + ", an input it does not take");
+      // A state output names the input it becomes, which must hold the same kind of state.
+      if (v.updates >= 0) {
+        const std::string oref =
+            fref + " output " + std::to_string(p) + " (" + valueRef(idx, v.name) + ")";
+        if (static_cast<uint64_t>(v.updates) >= fd.inputs.size())
+          return invalidArtifact(oref + " updates input " + std::to_string(v.updates) +
+                                 ", but the function has " + std::to_string(fd.inputs.size()));
+        const ValueDesc &in = values_[fd.inputs[v.updates]];
+        if (in.dtype != v.dtype || in.shape != v.shape || in.role != v.role)
+          return invalidArtifact(oref + " updates input " + std::to_string(v.updates) + " (" +
+                                 valueRef(fd.inputs[v.updates], in.name) +
+                                 "), which differs in type or role");
+      }
       fd.outputs.push_back(idx);
     }
   }

@@ -18,6 +18,7 @@
 
 #include "Status.h"
 #include "cpu/Kernel.h"
+#include "precis/runtime/Session.h"
 #include "precis/schema/ArtifactFormat.h"
 
 #include <algorithm>
@@ -53,6 +54,11 @@ struct ValueDesc {
   /// Blobs only: the blob has no bytes in the file (schema::ParamInit); `offset` is into the
   /// memory the loader generated them in.
   bool generated = false;
+
+  /// Function inputs and outputs: the training role, and for a state output the input
+  /// ordinal it updates (-1: none).
+  Role role = Role::None;
+  int64_t updates = -1;
 
   /// A parameter is a named blob: it can be read and replaced by name.
   bool isParameter() const { return storage == Storage::Blob && !name.empty(); }

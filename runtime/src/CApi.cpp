@@ -430,6 +430,31 @@ precis_status_t precis_training_session_step(precis_training_session_t *session,
   return nullptr;
 }
 
+precis_status_t precis_training_session_open_data(precis_training_session_t *session,
+                                                  const char *path, int64_t shuffle_seed) {
+  if (!session)
+    return nullArgument("session");
+  if (!path)
+    return nullArgument("path");
+  return toC(session->session->openData(path, shuffle_seed));
+}
+
+precis_status_t precis_training_session_step_next(precis_training_session_t *session, float lr,
+                                                  float *out_loss) {
+  if (!session)
+    return nullArgument("session");
+  float loss;
+  if (precis_status_t st = toC(session->session->step(lr, &loss)))
+    return st;
+  if (out_loss)
+    *out_loss = loss;
+  return nullptr;
+}
+
+int64_t precis_training_session_data_cursor(const precis_training_session_t *session) {
+  return session ? session->session->dataCursor() : 0;
+}
+
 precis_status_t precis_training_session_get_parameter(const precis_training_session_t *session,
                                                       const char *name,
                                                       precis_tensor_t **out_tensor) {

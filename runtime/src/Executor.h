@@ -29,6 +29,19 @@ public:
   /// against its signature) and replaces `*outputs` with host copies of its results.
   virtual Status run(size_t function, const std::vector<TensorView> &inputs,
                      std::vector<Tensor> *outputs) = 0;
+  /// As run(), but an executor that keeps results apart from the host (a device) copies back
+  /// only the outputs `fetch` marks (one flag per output, checked) and leaves the others
+  /// without data; by default every output comes back.
+  virtual Status runFetching(size_t function, const std::vector<TensorView> &inputs,
+                             std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
+    return run(function, inputs, outputs);
+  }
+  /// Copies the bytes input `input` of `function` holds where the executor keeps them (after
+  /// carryOutputs and a run: the state carried into it) into `*out`. Unimplemented where the
+  /// inputs are the caller's memory.
+  virtual Status readInput(size_t function, size_t input, Tensor *out) {
+    return unimplemented("this backend keeps no inputs: they are the caller's memory");
+  }
   /// From the next run of `function` on, output carries[k].first becomes input
   /// carries[k].second of the following run (indices and types already checked). See
   /// Session::carryOutputs.

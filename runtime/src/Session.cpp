@@ -71,7 +71,7 @@ struct Session::Impl {
 
 namespace {
 
-TensorInfo infoOf(const ValueDesc &v) { return {v.name, v.dtype, v.shape}; }
+TensorInfo infoOf(const ValueDesc &v) { return {v.name, v.dtype, v.shape, v.role, v.updates}; }
 
 Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &options,
                      std::unique_ptr<Session::Impl> *out) {
@@ -192,6 +192,11 @@ Status Session::run(std::string_view function, const std::vector<Tensor> &inputs
 
 Status Session::run(std::string_view function, const std::vector<TensorView> &inputs,
                     std::vector<Tensor> *outputs) {
+  return run(function, inputs, outputs, {});
+}
+
+Status Session::run(std::string_view function, const std::vector<TensorView> &inputs,
+                    std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
   Impl &s = *impl_;
   const FunctionInfo *info = findFunction(function);
   if (!info) {
@@ -219,6 +224,12 @@ Status Session::run(std::string_view function, const std::vector<TensorView> &in
     if (!given.data && v.byteSize)
       return invalidArgument("input " + singleQuoted(inputName(v, p)) + " has no data");
   }
+  if (!fetch.empty() && fetch.size() != fd.outputs.size())
+    return invalidArgument("function " + singleQuoted(fd.name) + " has " +
+                           std::to_string(fd.outputs.size()) + " outputs, not " +
+                           std::to_string(fetch.size()) + " to fetch or not");
+  if (!fetch.empty())
+    return s.executor->runFetching(f, inputs, outputs, fetch);
   return s.executor->run(f, inputs, outputs);
 }
 
@@ -238,6 +249,19 @@ Status Session::initialValue(std::string_view function, size_t input, Tensor *ou
   if (v.hasInitialValue && v.byteSize)
     std::memcpy(out->data.data(), impl_->artifact->initialData(v), v.byteSize);
   return Status::ok();
+}
+
+bool Session::onDevice() const { return impl_->artifact->target().rfind("cuda", 0) == 0; }
+
+Status Session::carriedInput(std::string_view function, size_t input, Tensor *out) const {
+  const FunctionInfo *info = findFunction(function);
+  if (!info)
+    return notFound("no function " + singleQuoted(std::string(function)));
+  if (input >= info->inputs.size())
+    return invalidArgument("function " + singleQuoted(info->name) + " has no input " +
+                           std::to_string(input));
+  return impl_->executor->readInput(static_cast<size_t>(info - impl_->functions.data()), input,
+                                    out);
 }
 
 Status Session::carryOutputs(std::string_view function,

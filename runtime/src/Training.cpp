@@ -7,6 +7,8 @@
 
 #include "precis/runtime/Training.h"
 
+#include "precis/schema/Names.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -71,6 +73,8 @@ Status Dataset::open(const std::string &path, const std::vector<rt::TensorInfo> 
 }
 
 void Dataset::shuffle(uint64_t seed) {
+  for (int64_t i = 0; i < rows_; ++i)
+    order_[static_cast<size_t>(i)] = i;
   uint64_t state = seed;
   auto next = [&] {
     uint64_t z = (state += 0x9E3779B97F4A7C15ull);
@@ -118,7 +122,7 @@ uint64_t checksum(const std::vector<rt::NamedTensor> &arrays) {
   return h;
 }
 
-static constexpr const char *kChecksumName = "checksum";
+static constexpr const char *kChecksumName = names::kChecksum;
 
 static Status syncPath(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -228,28 +232,11 @@ Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTensor>
   return readCheckpointFile(pathOrDir, arrays, path);
 }
 
-bool isTrainingState(const std::string &n) {
-  return n == "step" || n == "data_cursor" || n == "shuffle_seed" || n == "loss_scale" ||
-         n == "loss_scale.growth_tracker" || endsWith(n, ".momentum_buffer") || endsWith(n, ".exp_avg") || endsWith(n, ".exp_avg_sq") ||
-         endsWith(n, ".amax_history");
-}
-
 //===----------------------------------------------------------------------===//
 // TrainingSession
 //===----------------------------------------------------------------------===//
 
 TrainingSession::~TrainingSession() = default;
-
-/// train_step's (output, input) pairs that carry the state from one step to the next: every
-/// output but the loss updates the input `outputSlot` names.
-static std::vector<std::pair<size_t, size_t>> stateCarries(const std::vector<size_t> &outputSlot,
-                                                            size_t lossOutput) {
-  std::vector<std::pair<size_t, size_t>> carries;
-  for (size_t o = 0; o < outputSlot.size(); ++o)
-    if (o != lossOutput)
-      carries.push_back({o, outputSlot[o]});
-  return carries;
-}
 
 static Tensor zerosLike(const TensorInfo &info) {
   Tensor t{info.dtype, info.shape, {}};
@@ -257,78 +244,166 @@ static Tensor zerosLike(const TensorInfo &info) {
   return t;
 }
 
+static Tensor scalarI64(int64_t value) {
+  Tensor t{DType::I64, {1}, std::vector<uint8_t>(8)};
+  std::memcpy(t.data.data(), &value, 8);
+  return t;
+}
+
+static bool isF32Scalar(const TensorInfo &info) {
+  return info.dtype == DType::F32 && zerosLike(info).data.size() == 4;
+}
+
+static bool isI64Scalar(const TensorInfo &info) {
+  return info.dtype == DType::I64 && zerosLike(info).data.size() == 8;
+}
+
 Status TrainingSession::createFromFile(const std::string &path, const SessionOptions &options,
                                        std::unique_ptr<TrainingSession> *out) {
-  std::unique_ptr<TrainingSession> ts(new TrainingSession());
   SessionOptions opts = options;
   opts.copyParameters = true;
-  PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, opts, &ts->session_));
-  const FunctionInfo *info = ts->session_->findFunction("train_step");
+  std::unique_ptr<Session> session;
+  PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, opts, &session));
+  return create(std::move(session), path, out);
+}
+
+Status TrainingSession::createFromMemory(const void *data, size_t size,
+                                         const SessionOptions &options,
+                                         std::unique_ptr<TrainingSession> *out) {
+  SessionOptions opts = options;
+  opts.copyParameters = true;
+  std::unique_ptr<Session> session;
+  PRECIS_RETURN_IF_ERROR(Session::createFromMemory(data, size, opts, &session));
+  return create(std::move(session), "the artifact", out);
+}
+
+Status TrainingSession::create(std::unique_ptr<Session> session, const std::string &what,
+                               std::unique_ptr<TrainingSession> *out) {
+  std::unique_ptr<TrainingSession> ts(new TrainingSession());
+  ts->session_ = std::move(session);
+  const FunctionInfo *info = ts->session_->findFunction(names::kTrainStep);
   if (!info)
-    return invalidArgument(path + " has no 'train_step': compile it with 'precis compile --train'");
+    return invalidArgument(what + " has no '" + names::kTrainStep +
+                           "': compile it with 'precis compile --train'");
   ts->info_ = info;
   const size_t n = info->inputs.size();
   ts->state_.resize(n);
   ts->carried_.assign(n, false);
-  ts->stepSlot_ = ts->lrSlot_ = n;
+  ts->stepSlot_ = ts->lrSlot_ = ts->scaleSlot_ = n;
   for (size_t i = 0; i < n; ++i) {
     const TensorInfo &in = info->inputs[i];
-    bool param = false;
-    for (const TensorInfo &p : ts->session_->parameters())
-      param = param || p.name == in.name;
-    if (in.name == "lr") {
+    switch (in.role) {
+    case Role::LearningRate:
       ts->lrSlot_ = i;
-    } else if (isTrainingState(in.name)) {
-      // Optimizer state, step and loss scale start where the artifact says (zeros unless it
-      // records an initial value).
-      if (in.name == "step")
-        ts->stepSlot_ = i;
-      ts->carried_[i] = true;
-      PRECIS_RETURN_IF_ERROR(ts->session_->initialValue("train_step", i, &ts->state_[i]));
-    } else if (param) {
-      ts->carried_[i] = true;
-      PRECIS_RETURN_IF_ERROR(ts->session_->getParameter(in.name, &ts->state_[i]));
-    } else {
+      break;
+    case Role::DataInput:
       ts->batchSlots_.push_back(i);
       ts->batchInfos_.push_back(in);
+      break;
+    case Role::Parameter:
+      ts->carried_[i] = true;
+      PRECIS_RETURN_IF_ERROR(ts->session_->getParameter(in.name, &ts->state_[i]));
+      break;
+    case Role::Step:
+      ts->stepSlot_ = i;
+      [[fallthrough]];
+    case Role::OptimizerState:
+    case Role::LossScaleState:
+    case Role::Fp8AmaxHistory:
+      // Training state starts where the artifact says (zeros unless it records an initial
+      // value, as the loss scale does).
+      if (in.role == Role::LossScaleState && in.name == names::kLossScale && isF32Scalar(in))
+        ts->scaleSlot_ = i;
+      ts->carried_[i] = true;
+      PRECIS_RETURN_IF_ERROR(ts->session_->initialValue(names::kTrainStep, i, &ts->state_[i]));
+      break;
+    case Role::None:
+    case Role::Loss:
+      return invalidArgument(what + ": '" + names::kTrainStep + "' input '" + in.name +
+                             "' has no training role (an artifact written before precis "
+                             "recorded roles: compile it again)");
     }
   }
-  if (ts->stepSlot_ == n || ts->lrSlot_ == n || info->inputs[ts->stepSlot_].dtype != DType::F32 ||
-      info->inputs[ts->lrSlot_].dtype != DType::F32 ||
-      info->inputs[ts->lrSlot_].shape != info->inputs[ts->stepSlot_].shape ||
-      zerosLike(info->inputs[ts->lrSlot_]).data.size() != 4)
-    return invalidArgument(path + ": 'train_step' has no f32 scalar 'step' or 'lr' input");
+  if (ts->stepSlot_ == n || ts->lrSlot_ == n || !isI64Scalar(info->inputs[ts->stepSlot_]) ||
+      !isF32Scalar(info->inputs[ts->lrSlot_]))
+    return invalidArgument(what + ": '" + names::kTrainStep +
+                           "' has no i64 scalar step or no f32 scalar learning rate input");
   ts->lr_ = zerosLike(info->inputs[ts->lrSlot_]);
   ts->outputSlot_.assign(info->outputs.size(), n);
   ts->lossOutput_ = info->outputs.size();
   for (size_t o = 0; o < info->outputs.size(); ++o) {
     const TensorInfo &res = info->outputs[o];
-    if (res.name == "loss") {
-      if (res.dtype != DType::F32 || zerosLike(res).data.size() != 4)
-        return invalidArgument(path + ": 'train_step' output 'loss' is not an f32 scalar");
+    if (res.role == Role::Loss) {
+      if (!isF32Scalar(res))
+        return invalidArgument(what + ": '" + names::kTrainStep + "' loss is not an f32 scalar");
       ts->lossOutput_ = o;
       continue;
     }
-    for (size_t i = 0; i < n; ++i)
-      if (ts->carried_[i] && info->inputs[i].name == res.name && info->inputs[i].dtype == res.dtype &&
-          info->inputs[i].shape == res.shape)
-        ts->outputSlot_[o] = i;
-    if (ts->outputSlot_[o] == n)
-      return invalidArgument(path + ": 'train_step' output '" + res.name + "' updates no input");
+    // The artifact loader checked that an update has its input's type and role.
+    if (res.updates < 0 || !ts->carried_[static_cast<size_t>(res.updates)])
+      return invalidArgument(what + ": '" + names::kTrainStep + "' output '" + res.name +
+                             "' updates no state input");
+    ts->outputSlot_[o] = static_cast<size_t>(res.updates);
   }
   if (ts->lossOutput_ == info->outputs.size())
-    return invalidArgument(path + ": 'train_step' has no 'loss' output");
+    return invalidArgument(what + ": '" + names::kTrainStep + "' has no loss output");
+  // What a step on a device brings back: the loss, and the scalars the loop reports every
+  // step (the step count, the loss scale); the rest of the state stays on the device.
+  ts->fetch_.assign(info->outputs.size(), false);
+  for (size_t o = 0; o < info->outputs.size(); ++o)
+    ts->fetch_[o] = o == ts->lossOutput_ || ts->outputSlot_[o] == ts->stepSlot_ ||
+                    ts->outputSlot_[o] == ts->scaleSlot_;
   // On a device the state then stays in device memory between steps (Session::carryOutputs).
-  PRECIS_RETURN_IF_ERROR(ts->session_->carryOutputs(
-      "train_step", stateCarries(ts->outputSlot_, ts->lossOutput_)));
+  PRECIS_RETURN_IF_ERROR(ts->carryState());
   *out = std::move(ts);
   return Status::ok();
 }
 
+/// Tells the session which outputs become which inputs (every output but the loss); called
+/// again whenever the host's copy of the state changed, so the next run reads it.
+Status TrainingSession::carryState() {
+  std::vector<std::pair<size_t, size_t>> carries;
+  for (size_t o = 0; o < outputSlot_.size(); ++o)
+    if (o != lossOutput_)
+      carries.push_back({o, outputSlot_[o]});
+  return session_->carryOutputs(names::kTrainStep, carries);
+}
+
 const std::vector<TensorInfo> &TrainingSession::batchInputs() const { return batchInfos_; }
 
-int64_t TrainingSession::stepCount() const {
-  return static_cast<int64_t>(*state_[stepSlot_].as<float>());
+int64_t TrainingSession::stepCount() const { return *state_[stepSlot_].as<int64_t>(); }
+
+bool TrainingSession::hasLossScale() const { return scaleSlot_ != state_.size(); }
+
+float TrainingSession::lossScale() const {
+  return hasLossScale() ? *state_[scaleSlot_].as<float>() : 1.0f;
+}
+
+Status TrainingSession::openData(const std::string &path, int64_t shuffleSeed) {
+  if (resumed_ && shuffleSeed >= 0 && shuffleSeed != shuffleSeed_)
+    return invalidArgument("shuffle seed " + std::to_string(shuffleSeed) +
+                           " differs from the seed " + std::to_string(shuffleSeed_) +
+                           " the checkpoint was trained with");
+  auto data = std::make_unique<Dataset>();
+  PRECIS_RETURN_IF_ERROR(Dataset::open(path, batchInfos_, data.get()));
+  if (!resumed_)
+    shuffleSeed_ = shuffleSeed < 0 ? -1 : shuffleSeed;
+  if (shuffleSeed_ >= 0)
+    data->shuffle(static_cast<uint64_t>(shuffleSeed_));
+  data_ = std::move(data);
+  dataPath_ = path;
+  return Status::ok();
+}
+
+Status TrainingSession::step(float lr, float *loss) {
+  if (!data_)
+    return invalidArgument("train step: no data set to take the batch from (openData)");
+  std::vector<Tensor> batch;
+  data_->batch(dataCursor_, &batch);
+  std::vector<TensorView> views;
+  for (const Tensor &t : batch)
+    views.push_back(t.view());
+  return step(views, lr, loss);
 }
 
 Status TrainingSession::step(const std::vector<TensorView> &batch, float lr, float *loss) {
@@ -344,18 +419,32 @@ Status TrainingSession::step(const std::vector<TensorView> &batch, float lr, flo
   *lr_.as<float>() = lr;
   args[lrSlot_] = lr_.view();
   std::vector<Tensor> outputs;
-  PRECIS_RETURN_IF_ERROR(session_->run("train_step", args, &outputs));
+  PRECIS_RETURN_IF_ERROR(session_->run(names::kTrainStep, args, &outputs, fetch_));
   for (size_t o = 0; o < outputs.size(); ++o)
-    if (o != lossOutput_)
+    if (o != lossOutput_ && (!session_->onDevice() || fetch_[o]))
       state_[outputSlot_[o]] = std::move(outputs[o]);
+  stale_ = session_->onDevice();
+  ++dataCursor_;
   if (loss)
     *loss = *outputs[lossOutput_].as<float>();
   return Status::ok();
 }
 
-Status TrainingSession::getParameter(const std::string &name, Tensor *out) const {
+/// Brings the state the device carried since the last step back into state_.
+Status TrainingSession::syncState() const {
+  if (!stale_)
+    return Status::ok();
   for (size_t i = 0; i < state_.size(); ++i)
-    if (carried_[i] && info_->inputs[i].name == name && !isTrainingState(name)) {
+    if (carried_[i] && i != stepSlot_ && i != scaleSlot_) // those two are fetched every step
+      PRECIS_RETURN_IF_ERROR(session_->carriedInput(names::kTrainStep, i, &state_[i]));
+  stale_ = false;
+  return Status::ok();
+}
+
+Status TrainingSession::getParameter(const std::string &name, Tensor *out) const {
+  PRECIS_RETURN_IF_ERROR(syncState());
+  for (size_t i = 0; i < state_.size(); ++i)
+    if (info_->inputs[i].role == Role::Parameter && info_->inputs[i].name == name) {
       *out = state_[i];
       return Status::ok();
     }
@@ -363,6 +452,7 @@ Status TrainingSession::getParameter(const std::string &name, Tensor *out) const
 }
 
 Status TrainingSession::getState(const std::string &name, Tensor *out) const {
+  PRECIS_RETURN_IF_ERROR(syncState());
   for (size_t i = 0; i < state_.size(); ++i)
     if (carried_[i] && info_->inputs[i].name == name) {
       *out = state_[i];
@@ -372,49 +462,78 @@ Status TrainingSession::getState(const std::string &name, Tensor *out) const {
 }
 
 Status TrainingSession::setParameter(const std::string &name, const TensorView &value) {
+  // The next step uploads the whole state from the host again.
+  PRECIS_RETURN_IF_ERROR(syncState());
   for (size_t i = 0; i < state_.size(); ++i)
-    if (carried_[i] && info_->inputs[i].name == name && !isTrainingState(name)) {
+    if (info_->inputs[i].role == Role::Parameter && info_->inputs[i].name == name) {
       Tensor &t = state_[i];
       if (value.dtype != t.dtype || value.shape != t.shape)
         return invalidArgument("parameter '" + name + "' is " + typeOf(t) + ", got " +
                                typeString(value.dtype, value.shape));
       std::memcpy(t.data.data(), value.data, t.data.size());
-      // The next step reads the state from the host again.
-      return session_->carryOutputs("train_step", stateCarries(outputSlot_, lossOutput_));
+      return carryState();
     }
   return notFound("no trained parameter '" + name + "'");
 }
 
 Status TrainingSession::saveCheckpoint(const std::string &dir, std::string *path) const {
+  PRECIS_RETURN_IF_ERROR(syncState());
   std::vector<NamedTensor> arrays;
   for (size_t i = 0; i < state_.size(); ++i)
     if (carried_[i])
       arrays.push_back({info_->inputs[i].name, state_[i]});
+  arrays.push_back({names::kDataCursor, scalarI64(dataCursor_)});
+  arrays.push_back({names::kShuffleSeed, scalarI64(shuffleSeed_)});
   std::string written;
-  return writeCheckpoint(dir, stepCount(), arrays, path ? path : &written);
+  return writeCheckpoint(dir, dataCursor_, arrays, path ? path : &written);
 }
 
-Status TrainingSession::loadCheckpoint(const std::string &pathOrDir) {
+Status TrainingSession::loadCheckpoint(const std::string &pathOrDir, std::string *pathOut) {
   std::vector<NamedTensor> saved;
   std::string path;
   PRECIS_RETURN_IF_ERROR(readCheckpoint(pathOrDir, &saved, &path));
+  auto find = [&](const std::string &name) -> Tensor * {
+    for (NamedTensor &t : saved)
+      if (t.name == name)
+        return &t.tensor;
+    return nullptr;
+  };
   std::vector<Tensor> next = state_;
   for (size_t i = 0; i < state_.size(); ++i) {
     if (!carried_[i])
       continue;
     const TensorInfo &in = info_->inputs[i];
-    auto it = std::find_if(saved.begin(), saved.end(),
-                           [&](const NamedTensor &t) { return t.name == in.name; });
-    if (it == saved.end() || it->tensor.dtype != in.dtype || it->tensor.shape != in.shape)
-      return invalidArgument(path + " does not fit this training step: " +
-                             (it == saved.end() ? "no '" + in.name + "'"
-                                                : "'" + in.name + "' is " + typeOf(it->tensor) +
-                                                      ", expected " +
-                                                      typeString(in.dtype, in.shape)));
-    next[i] = std::move(it->tensor);
+    Tensor *t = find(in.name);
+    if (!t || t->dtype != in.dtype || t->shape != in.shape)
+      return invalidArgument(
+          path + " does not fit this model and optimizer: " +
+          (t ? "'" + in.name + "' is " + typeOf(*t) + ", expected " + typeString(in.dtype, in.shape)
+             : "no '" + in.name + "'"));
+    next[i] = std::move(*t);
   }
-  state_ = std::move(next);
-  return session_->carryOutputs("train_step", stateCarries(outputSlot_, lossOutput_));
+  const Tensor *cursor = find(names::kDataCursor), *seed = find(names::kShuffleSeed);
+  if (!cursor || !seed || cursor->dtype != DType::I64 || seed->dtype != DType::I64 ||
+      cursor->numElements() != 1 || seed->numElements() != 1)
+    return invalidArgument(path + " has no data cursor (" + names::kDataCursor + ", " +
+                           names::kShuffleSeed + ")");
+  // A data set opened before takes the checkpoint's row order.
+  std::unique_ptr<Dataset> data;
+  if (data_ && *seed->as<int64_t>() != shuffleSeed_) {
+    data = std::make_unique<Dataset>();
+    PRECIS_RETURN_IF_ERROR(Dataset::open(dataPath_, batchInfos_, data.get()));
+    if (*seed->as<int64_t>() >= 0)
+      data->shuffle(static_cast<uint64_t>(*seed->as<int64_t>()));
+  }
+  state_ = std::move(next); // every carried array: nothing on the device is newer
+  stale_ = false;
+  dataCursor_ = *cursor->as<int64_t>();
+  shuffleSeed_ = *seed->as<int64_t>();
+  resumed_ = true;
+  if (data)
+    data_ = std::move(data);
+  if (pathOut)
+    *pathOut = path;
+  return carryState();
 }
 
 } // namespace precis::rt

@@ -25,9 +25,9 @@ func.func @forward(%x: tensor<16x32xf32>) -> tensor<16x16xf32> {
 // maximum, and the new history (this step's amax first) is returned before the new step.
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: %[[W:arg[0-9]+]]: tensor<16x16xf32> {precis.param_name = "w"}
-// CHECK-SAME: tensor<16xf32> {precis.state_name = "fp8.0.amax_history"}
-// CHECK-SAME: tensor<16xf32> {precis.state_name = "fp8.1.amax_history"}
-// CHECK-SAME: tensor<16xf32> {precis.state_name = "fp8.2.amax_history"}
+// CHECK-SAME: tensor<16xf32> {precis.role = "fp8_amax_history", precis.state_name = "fp8.0.amax_history"}
+// CHECK-SAME: tensor<16xf32> {precis.role = "fp8_amax_history", precis.state_name = "fp8.1.amax_history"}
+// CHECK-SAME: tensor<16xf32> {precis.role = "fp8_amax_history", precis.state_name = "fp8.2.amax_history"}
 // CHECK-NOT: fp8.3.amax_history
 // CHECK-SAME: %{{.*}}: tensor<f32> {precis.state_name = "step"}
 // CHECK-SAME: -> (tensor<16x16xf32> {precis.updates = "w"}, tensor<16xf32> {precis.updates = "fp8.0.amax_history"}, tensor<16xf32> {precis.updates = "fp8.1.amax_history"}, tensor<16xf32> {precis.updates = "fp8.2.amax_history"}, tensor<f32> {precis.updates = "step"}, tensor<f32> {precis.onnx_name = "loss"})

@@ -5,12 +5,12 @@
 // records its initial value for the runtime.
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: %[[W:arg[0-9]+]]: tensor<2x3xf32> {precis.param_name = "fc.weight"}, %[[B:arg[0-9]+]]: tensor<2xf32> {precis.param_name = "fc.bias"},
-// CHECK-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.state_name = "fc.weight.momentum_buffer"}, %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.state_name = "fc.bias.momentum_buffer"},
-// CHECK-SAME: %[[STEP:arg[0-9]+]]: tensor<f32> {precis.state_name = "step"},
-// CHECK-SAME: %[[SCALE:arg[0-9]+]]: tensor<f32> {precis.initial_value = dense<6.553600e+04> : tensor<f32>, precis.state_name = "loss_scale"},
-// CHECK-SAME: %[[TRACKER:arg[0-9]+]]: tensor<f32> {precis.state_name = "loss_scale.growth_tracker"},
+// CHECK-SAME: %[[WM:arg[0-9]+]]: tensor<2x3xf32> {precis.role = "optimizer_state", precis.state_name = "fc.weight.momentum_buffer"}, %[[BM:arg[0-9]+]]: tensor<2xf32> {precis.role = "optimizer_state", precis.state_name = "fc.bias.momentum_buffer"},
+// CHECK-SAME: %[[STEP:arg[0-9]+]]: tensor<i64> {precis.role = "step", precis.state_name = "step"},
+// CHECK-SAME: %[[SCALE:arg[0-9]+]]: tensor<f32> {precis.initial_value = dense<6.553600e+04> : tensor<f32>, precis.role = "loss_scale", precis.state_name = "loss_scale"},
+// CHECK-SAME: %[[TRACKER:arg[0-9]+]]: tensor<f32> {precis.role = "loss_scale", precis.state_name = "loss_scale.growth_tracker"},
 // CHECK-SAME: %{{.*}}: tensor<4x3xf32> {precis.onnx_name = "x"}
-// CHECK-SAME: tensor<f32> {precis.updates = "step"}, tensor<f32> {precis.updates = "loss_scale"}, tensor<f32> {precis.updates = "loss_scale.growth_tracker"}, tensor<f32> {precis.onnx_name = "loss"})
+// CHECK-SAME: tensor<i64> {precis.updates = "step"}, tensor<f32> {precis.updates = "loss_scale"}, tensor<f32> {precis.updates = "loss_scale.growth_tracker"}, tensor<f32> {precis.onnx_name = "loss"})
 // The backward sweep starts from d loss / d loss = scale.
 // CHECK: %[[L:.*]], %{{.*}} = precis.softmax_cross_entropy mean
 // CHECK: %[[ONE:.*]] = precis.constant dense<1.000000e+00> : tensor<f32> {precis.loss_seed, precis.phase = "backward"}
@@ -24,8 +24,9 @@
 // CHECK-NEXT: %[[UDW:.*]] = precis.mul %[[DW]], %[[INV]]
 // CHECK-NEXT: %[[UDB:.*]] = precis.mul %[[DB]], %[[INV]]
 // CHECK: %[[STEP1:.*]] = precis.add %[[STEP]]
-// CHECK-NEXT: %[[W1:.*]], %[[WM1:.*]] = precis.sgd_update %[[W]], %[[UDW]], %[[STEP1]], %{{[^ ]*}}, %[[WM]]
-// CHECK-NEXT: %[[B1:.*]], %[[BM1:.*]] = precis.sgd_update %[[B]], %[[UDB]], %[[STEP1]], %{{[^ ]*}}, %[[BM]]
+// CHECK-NEXT: %[[T1:.*]] = precis.cast %[[STEP1]]
+// CHECK-NEXT: %[[W1:.*]], %[[WM1:.*]] = precis.sgd_update %[[W]], %[[UDW]], %[[T1]], %{{[^ ]*}}, %[[WM]]
+// CHECK-NEXT: %[[B1:.*]], %[[BM1:.*]] = precis.sgd_update %[[B]], %[[UDB]], %[[T1]], %{{[^ ]*}}, %[[BM]]
 // A step with a non-finite gradient changes no parameter, no optimizer state, no step count.
 // CHECK-NEXT: %[[W2:.*]] = precis.where %[[OK]], %[[W1]], %[[W]]
 // CHECK-NEXT: %[[B2:.*]] = precis.where %[[OK]], %[[B1]], %[[B]]
@@ -57,7 +58,7 @@
 // With gradient clipping, the clipping reads the unscaled gradients (as after
 // scaler.unscale_); the options set the constants.
 // OPTS-LABEL: func.func @train_step
-// OPTS-SAME: precis.initial_value = dense<1.024000e+03> : tensor<f32>, precis.state_name = "loss_scale"
+// OPTS-SAME: precis.initial_value = dense<1.024000e+03> : tensor<f32>, precis.role = "loss_scale", precis.state_name = "loss_scale"
 // OPTS: %[[DW:.*]] = precis.gemm {{.*}}transpose_a = true
 // OPTS: %[[DB:.*]] = precis.reshape
 // OPTS-NEXT: %[[OK:.*]] = precis.all_finite %[[DW]], %[[DB]]

@@ -3,10 +3,12 @@
 // The subset of `precis run|train|bench` that needs no compiler: it links only the runtime,
 // so it is small enough to copy to a GPU machine that has no MLIR, LLVM or ONNX
 // (scripts/gpu-check). Artifacts only; the semantics are those of the `precis` commands of
-// the same names (train: step i takes batch i of the data, no shuffle).
+// the same names (train runs the same rt::TrainingSession: same batches, log lines and
+// checkpoints, and each resumes the other's).
 //
 //   precis-rt run ART --inputs X.npz [--output-dir D] [--device cpu|cuda] [--function F]
 //   precis-rt train ART --data X.npz --steps N --lr LR [--log F.jsonl] [--device cpu|cuda]
+//             [--shuffle SEED] [--checkpoint-dir D] [--checkpoint-every K] [--resume D]
 //             [--warmup W]       (prints {"steps":..,"ms_per_step":..} over the steps after W)
 //   precis-rt bench ART [--function F] [--iterations K] [--warmup W] [--device cpu|cuda]
 //
@@ -18,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -104,33 +107,52 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
   std::unique_ptr<TrainingSession> session;
   if (Status s = TrainingSession::createFromFile(path, options, &session); !s.isOk())
     return fail("train", s);
-  Dataset data;
-  if (Status s = Dataset::open(get(flags, "data"), session->batchInputs(), &data); !s.isOk())
+  const std::string resume = get(flags, "resume");
+  if (!resume.empty()) {
+    std::string from;
+    if (Status s = session->loadCheckpoint(resume, &from); !s.isOk())
+      return fail("train", s);
+    std::fprintf(stderr, "precis-rt train: resuming from %s (step %lld)\n", from.c_str(),
+                 static_cast<long long>(session->dataCursor()));
+  }
+  const long long shuffle = std::strtoll(get(flags, "shuffle", "-1").c_str(), nullptr, 10);
+  if (Status s = session->openData(get(flags, "data"), shuffle); !s.isOk())
     return fail("train", s);
   const long steps = std::strtol(get(flags, "steps", "1").c_str(), nullptr, 10);
   const float lr = std::strtof(get(flags, "lr", "0.001").c_str(), nullptr);
+  const std::string saveDir = get(flags, "checkpoint-dir", resume);
+  const long every = std::strtol(get(flags, "checkpoint-every", "0").c_str(), nullptr, 10);
   FILE *log = nullptr;
   if (!get(flags, "log").empty() && !(log = std::fopen(get(flags, "log").c_str(), "w")))
     return fail("train", Status(StatusCode::IoError, "cannot write " + get(flags, "log")));
   const long warmup = std::strtol(get(flags, "warmup", "0").c_str(), nullptr, 10);
+  const long first = static_cast<long>(session->dataCursor());
   auto start = std::chrono::steady_clock::now();
-  for (long i = 0; i < steps; ++i) {
-    if (i == warmup)
+  for (long step = first + 1; step <= steps; ++step) {
+    if (step - first - 1 == warmup)
       start = std::chrono::steady_clock::now();
-    std::vector<Tensor> batch;
-    data.batch(i, &batch);
-    std::vector<TensorView> views;
-    for (const Tensor &t : batch)
-      views.push_back(t.view());
     float loss = 0;
-    if (Status s = session->step(views, lr, &loss); !s.isOk())
-      return fail("train", s);
-    if (log)
-      std::fprintf(log, "{\"loss\":%.9g,\"step\":%ld}\n", loss, i + 1);
+    if (Status s = session->step(lr, &loss); !s.isOk())
+      return fail("train", withContext(s, "step " + std::to_string(step)));
+    // The lines of `precis train --log`, byte for byte (a non-finite loss is null).
+    if (log) {
+      char value[32] = "null";
+      if (std::isfinite(loss))
+        std::snprintf(value, sizeof value, "%.17g", static_cast<double>(loss));
+      if (session->hasLossScale())
+        std::fprintf(log, "{\"loss\":%s,\"loss_scale\":%.17g,\"step\":%ld}\n", value,
+                     static_cast<double>(session->lossScale()), step);
+      else
+        std::fprintf(log, "{\"loss\":%s,\"step\":%ld}\n", value, step);
+    }
+    if (!saveDir.empty() && ((every > 0 && step % every == 0) || step == steps))
+      if (Status s = session->saveCheckpoint(saveDir); !s.isOk())
+        return fail("train", s);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const long timed = steps > warmup ? steps - warmup : 0;
+  const long ran = steps > first ? steps - first : 0;
+  const long timed = ran > warmup ? ran - warmup : 0;
   std::printf("{\"steps\":%ld,\"ms_per_step\":%.4f}\n", timed,
               timed ? seconds * 1e3 / timed : 0.0);
   if (log)
@@ -205,7 +227,10 @@ int main(int argc, char **argv) {
                ? runCommand(path, flags)
                : 2;
   if (command == "train")
-    return parseFlags(argc, argv, {"data", "steps", "lr", "log", "device", "warmup"}, &flags)
+    return parseFlags(argc, argv,
+                      {"data", "steps", "lr", "log", "device", "warmup", "shuffle",
+                       "checkpoint-dir", "checkpoint-every", "resume"},
+                      &flags)
                ? trainCommand(path, flags)
                : 2;
   if (command == "bench")

@@ -7,6 +7,7 @@
 #include "Driver.h"
 
 #include "precis/Transforms/Precision.h"
+#include "precis/schema/Names.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -82,7 +83,7 @@ int runReport(int argc, char **argv) {
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
   if (!module || !runPipeline(*module, compileOptions, tool))
     return 1;
-  StringRef fnName = train ? "train_step" : "forward";
+  StringRef fnName = train ? names::kTrainStep : names::kForward;
   auto fn = module->lookupSymbol<mlir::func::FuncOp>(fnName);
   if (!fn) {
     errs() << tool << ": error: the module has no @" << fnName << "\n";

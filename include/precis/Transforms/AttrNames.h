@@ -9,9 +9,14 @@
 #ifndef PRECIS_TRANSFORMS_ATTRNAMES_H
 #define PRECIS_TRANSFORMS_ATTRNAMES_H
 
+#include "precis/schema/Names.h"
+
 #include "llvm/ADT/StringRef.h"
 
 namespace mlir::precis {
+
+/// The names the runtime reads (functions, state, roles), spelled once in the runtime's schema.
+namespace names = ::precis::names;
 
 /// Function arguments and results.
 inline constexpr llvm::StringLiteral kOnnxName = "precis.onnx_name";   // graph input/output
@@ -21,6 +26,9 @@ inline constexpr llvm::StringLiteral kStateName = "precis.state_name"; // traini
 inline constexpr llvm::StringLiteral kUpdates = "precis.updates";      // new value of a state
 inline constexpr llvm::StringLiteral kLr = "precis.lr";                // the learning rate
 inline constexpr llvm::StringLiteral kInitialValue = "precis.initial_value"; // non-zero state
+/// The training role of a state argument (precis::names::kRole*), set by the pass that makes
+/// the state; the artifact writer records it (schema::Value::role).
+inline constexpr llvm::StringLiteral kRole = "precis.role";
 
 /// Modules.
 /// precis-calibrate's measurements, read by precis-assign-precision with precision=auto: an

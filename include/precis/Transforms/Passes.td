@@ -113,10 +113,13 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
     * state: per parameter, in parameter order, `<name>.momentum_buffer` (sgd with
       momentum != 0) or `<name>.exp_avg`, `<name>.exp_avg_sq` (adam, adamw), each f32 and
       shaped like its parameter, with `precis.state_name`; the initial state is zeros;
-    * step: `tensor<f32>` with `precis.state_name = "step"`, the number of completed steps
-      (0 at the start); the step adds 1 first and hands the new count to the updates, which
-      is how sgd knows its first step (torch initialises the momentum buffer with the first
-      gradient) and adam its bias corrections;
+    * step: `tensor<i64>` with `precis.state_name = "step"`, the number of completed steps
+      (0 at the start); the step adds 1 first and hands the new count, cast to f32, to the
+      updates, which is how sgd knows its first step (torch initialises the momentum buffer
+      with the first gradient) and adam its bias corrections (an integer, since an f32
+      counter stops counting at 2^24);
+    * the state arguments and the step also carry `precis.role` (`"optimizer_state"`,
+      `"step"`), which the artifact records for the runtime;
     * batch: `@gradients`' other arguments with their attributes (`precis.onnx_name`);
     * lr: `tensor<f32>` with `precis.lr`, read at run time;
     * results: new params with `precis.updates = "<name>"`, new state with
@@ -139,17 +142,19 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
 
     ```mlir
     func.func @train_step(%w: tensor<3x2xf32> {precis.param_name = "w"},
-                          %buf: tensor<3x2xf32> {precis.state_name = "w.momentum_buffer"},
-                          %step: tensor<f32> {precis.state_name = "step"},
+                          %buf: tensor<3x2xf32> {precis.role = "optimizer_state",
+                                                 precis.state_name = "w.momentum_buffer"},
+                          %step: tensor<i64> {precis.role = "step", precis.state_name = "step"},
                           %x: tensor<4x3xf32> {precis.onnx_name = "x"},
                           %lr: tensor<f32> {precis.lr})
         -> (tensor<3x2xf32> {precis.updates = "w"},
             tensor<3x2xf32> {precis.updates = "w.momentum_buffer"},
-            tensor<f32> {precis.updates = "step"}, tensor<f32> {precis.onnx_name = "loss"}) {
+            tensor<i64> {precis.updates = "step"}, tensor<f32> {precis.onnx_name = "loss"}) {
       ... the body of @gradients computing %loss and %dw ...
-      %one = precis.constant dense<1.0> : tensor<f32>
-      %step1 = precis.add %step, %one : (tensor<f32>, tensor<f32>) -> tensor<f32>
-      %w1, %buf1 = precis.sgd_update %w, %dw, %step1, %lr, %buf {momentum = 0.9 : f32} : ...
+      %one = precis.constant dense<1> : tensor<i64>
+      %step1 = precis.add %step, %one : (tensor<i64>, tensor<i64>) -> tensor<i64>
+      %t = precis.cast %step1 : tensor<i64> to tensor<f32>
+      %w1, %buf1 = precis.sgd_update %w, %dw, %t, %lr, %buf {momentum = 0.9 : f32} : ...
       return %w1, %buf1, %step1, %loss : ...
     }
     ```

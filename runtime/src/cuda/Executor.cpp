@@ -173,7 +173,12 @@ public:
 
   Status init(const std::vector<uint8_t *> &blobData);
   Status run(size_t function, const std::vector<TensorView> &inputs,
-             std::vector<Tensor> *outputs) override;
+             std::vector<Tensor> *outputs) override {
+    return runFetching(function, inputs, outputs, {});
+  }
+  Status runFetching(size_t function, const std::vector<TensorView> &inputs,
+                     std::vector<Tensor> *outputs, const std::vector<bool> &fetch) override;
+  Status readInput(size_t function, size_t input, Tensor *out) override;
   Status carryOutputs(size_t function,
                       const std::vector<std::pair<size_t, size_t>> &carries) override;
   Status updateBlob(uint32_t value, const void *data) override;
@@ -186,7 +191,7 @@ private:
                           const std::vector<TensorView> &outTypes, DeviceOp *op);
   Status enqueue(DeviceFunction &f, bool eager);
   Status runOnStream(size_t function, const std::vector<TensorView> &inputs,
-                     std::vector<Tensor> *outputs);
+                     std::vector<Tensor> *outputs, const std::vector<bool> *fetch);
 
   const Artifact &artifact_;
   const Driver *d_ = nullptr;
@@ -435,11 +440,11 @@ Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
   return Status::ok();
 }
 
-Status CudaExecutor::run(size_t function, const std::vector<TensorView> &inputs,
-                         std::vector<Tensor> *outputs) {
+Status CudaExecutor::runFetching(size_t function, const std::vector<TensorView> &inputs,
+                                 std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
   ScopedContext scope(*d_, context_);
   PRECIS_RETURN_IF_ERROR(scope.status());
-  Status s = runOnStream(function, inputs, outputs);
+  Status s = runOnStream(function, inputs, outputs, fetch.empty() ? nullptr : &fetch);
   // On an error, copies from the caller's inputs may still be queued: wait for them before
   // the caller gets its memory back.
   if (!s.isOk())
@@ -448,7 +453,7 @@ Status CudaExecutor::run(size_t function, const std::vector<TensorView> &inputs,
 }
 
 Status CudaExecutor::runOnStream(size_t function, const std::vector<TensorView> &inputs,
-                                 std::vector<Tensor> *outputs) {
+                                 std::vector<Tensor> *outputs, const std::vector<bool> *fetch) {
   const Driver &d = *d_;
   const FunctionDesc &fd = artifact_.functions()[function];
   const auto &values = artifact_.values();
@@ -484,6 +489,8 @@ Status CudaExecutor::runOnStream(size_t function, const std::vector<TensorView> 
     Tensor &t = results[p];
     t.dtype = v.dtype;
     t.shape = v.shape;
+    if (fetch && !(*fetch)[p])
+      continue;
     t.data.resize(v.byteSize);
     if (v.byteSize)
       PRECIS_CU(d, cuMemcpyDtoHAsync, t.data.data(), valuePointers_[fd.outputs[p]], v.byteSize,
@@ -521,6 +528,21 @@ Status CudaExecutor::carryOutputs(size_t function,
     f.carries.push_back({fd.outputs[output], fd.inputs[input]});
   }
   f.carried.clear(); // the next run reads every input from the caller
+  return Status::ok();
+}
+
+Status CudaExecutor::readInput(size_t function, size_t input, Tensor *out) {
+  const Driver &d = *d_;
+  ScopedContext scope(d, context_);
+  PRECIS_RETURN_IF_ERROR(scope.status());
+  const uint32_t idx = artifact_.functions()[function].inputs[input];
+  const ValueDesc &v = artifact_.values()[idx];
+  out->dtype = v.dtype;
+  out->shape = v.shape;
+  out->data.resize(v.byteSize);
+  // The stream is idle between runs (a run synchronises before it returns).
+  if (v.byteSize)
+    PRECIS_CU(d, cuMemcpyDtoH, out->data.data(), valuePointers_[idx], v.byteSize);
   return Status::ok();
 }
 

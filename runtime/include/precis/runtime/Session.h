@@ -60,11 +60,28 @@ struct SessionOptions {
   bool checkNumerics = false;
 };
 
+/// What a `train_step` input or output is to a training loop, as the artifact records it
+/// (schema::Value::Role); None elsewhere.
+enum class Role {
+  None,
+  Parameter,      ///< a trained parameter
+  OptimizerState, ///< momentum buffer, exp_avg, exp_avg_sq
+  LossScaleState, ///< the dynamic loss scale and its growth tracker
+  Fp8AmaxHistory, ///< an fp8 site's amax history
+  DataInput,      ///< a batch input
+  LearningRate,
+  Step, ///< the optimizer step counter
+  Loss,
+};
+
 /// The name and type of a function input or output, or of a parameter.
 struct TensorInfo {
   std::string name; ///< ONNX name; may be empty for outputs that had none
   DType dtype = DType::Unspecified;
   std::vector<int64_t> shape;
+  Role role = Role::None;
+  /// An output that carries state: the input (ordinal) it becomes in the next run; else -1.
+  int64_t updates = -1;
 };
 
 struct FunctionInfo {
@@ -101,6 +118,11 @@ public:
              std::vector<Tensor> *outputs);
   Status run(std::string_view function, const std::vector<Tensor> &inputs,
              std::vector<Tensor> *outputs);
+  /// As run(), but a device backend copies back only the outputs `fetch` marks (one flag per
+  /// output; empty: all) and leaves the others without data, so state kept on the device by
+  /// carryOutputs need not cross to the host every run. The CPU backend returns all outputs.
+  Status run(std::string_view function, const std::vector<TensorView> &inputs,
+             std::vector<Tensor> *outputs, const std::vector<bool> &fetch);
 
   /// State that stays in device memory between runs (a train_step's parameters and optimizer
   /// state on the cuda backend): after every run of `function`, output carries[k].first
@@ -111,6 +133,14 @@ public:
   /// reads the caller's inputs (which then hold the same values), so there it only checks.
   Status carryOutputs(std::string_view function,
                       const std::vector<std::pair<size_t, size_t>> &carries);
+
+  /// Whether runs execute on a device (the cuda backend), which keeps carried state apart
+  /// from the caller's memory (carryOutputs, carriedInput).
+  bool onDevice() const;
+  /// The current value of input `input` of `function` as the device holds it: after
+  /// carryOutputs and a run, the state carried into it. Unimplemented on the CPU backend,
+  /// where inputs are the caller's memory.
+  Status carriedInput(std::string_view function, size_t input, Tensor *out) const;
 
   /// The value input `input` of `function` starts from, for training state the caller carries
   /// between runs (`train_step`'s optimizer state, step, loss scale): the initial value the

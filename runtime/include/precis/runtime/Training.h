@@ -1,9 +1,10 @@
-//===- Training.h - data batches and checkpoints for training -----*- C++ -*-===//
+//===- Training.h - the training loop, its data and checkpoints ---*- C++ -*-===//
 //
-// The runtime-side pieces of the training loop (used by `precis train`): a dataset read from an
-// .npz whose arrays are named after the model's batch inputs, cut into batches of B rows in
-// order (optionally after one seeded permutation), and checkpoints of the training state
-// written atomically with a checksum. Nothing here needs MLIR.
+// The one training loop (TrainingSession) that `precis train`, `precis-rt train` and the C API
+// run, and its pieces: a dataset read from an .npz whose arrays are named after the model's
+// batch inputs, cut into batches of B rows in order (optionally after one seeded
+// permutation), and checkpoints of the training state written atomically with a checksum, so
+// every tool resumes every other tool's checkpoints. Nothing here needs MLIR.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,9 +30,9 @@ public:
   /// the same number of rows. Extra arrays are ignored.
   static rt::Status open(const std::string &path, const std::vector<rt::TensorInfo> &inputs,
                          Dataset *out);
-  /// Permutes the rows once: Fisher-Yates from the last row down, swapping row i with row
-  /// `splitmix64() % (i + 1)`, splitmix64 seeded with `seed` (the same permutation on every
-  /// machine and every run).
+  /// Permutes the rows, from their order in the file: Fisher-Yates from the last row down, swapping
+  /// row i with row `splitmix64() % (i + 1)`, splitmix64 seeded with `seed` (the same permutation
+  /// on every machine and every run).
   void shuffle(uint64_t seed);
   /// Batch `index`: rows [index*B, (index+1)*B) modulo the row count, of every input, in the
   /// order given to open().
@@ -65,29 +66,43 @@ rt::Status readLatestCheckpoint(const std::string &dir, std::vector<rt::NamedTen
 rt::Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTensor> *arrays,
                           std::string *path);
 
-/// Whether a checkpoint array is training state rather than a model parameter: the optimizer
-/// state (`*.momentum_buffer`, `*.exp_avg`, `*.exp_avg_sq`), `step`, the loss scaler's
-/// `loss_scale` and `loss_scale.growth_tracker`, `data_cursor` and `shuffle_seed`.
-bool isTrainingState(const std::string &name);
-
-/// A training loop's state around an artifact compiled with `precis compile --train`: the
-/// `train_step` function's parameters (initialised from the artifact's parameter blobs),
-/// optimizer state (zeros), step (0) and loss scale (its initial value, Session::initialValue),
-/// carried from one step() to the next. Not thread-safe:
-/// one thread at a time per session; distinct sessions are independent.
+/// The training loop around an artifact compiled with `precis compile --train`, the one that
+/// `precis train`, `precis-rt train` and the C API all run: the `train_step` function's
+/// parameters (initialised from the artifact's parameter blobs), optimizer state (zeros), step
+/// (0), loss scale and fp8 state (their initial values, Session::initialValue), carried from
+/// one step to the next; a data set with its cursor and shuffle seed; checkpoints of all of it.
+/// Every input and output is recognised by the role the artifact records for it
+/// (TensorInfo::role), never by its name. Not thread-safe: one thread at a time per session;
+/// distinct sessions are independent.
+///
+/// Batches: step i of a run (counting from 0, across resumes) takes Dataset batch i, rows
+/// [i*B, (i+1)*B) modulo the row count after the optional permutation. The data cursor counts
+/// batches taken by either form of step(); with loss scaling, a step skipped for non-finite
+/// gradients advances the cursor but not the optimizer's step counter, as in torch.
 class TrainingSession {
 public:
-  /// Loads `path` and checks its `train_step` follows the optimizer's contract (inputs named
-  /// by parameter, optimizer state, "step", batch inputs, "lr"; outputs named after the input
-  /// they update, and "loss").
+  /// Loads `path` and checks its `train_step` follows the optimizer's contract: every input
+  /// has a role (parameter, optimizer / loss-scale / fp8 state, step, data input, learning
+  /// rate), every output but the loss updates a state input of its type.
   static Status createFromFile(const std::string &path, const SessionOptions &options,
                                std::unique_ptr<TrainingSession> *out);
+  /// The same from `size` bytes at `data` (copied; see Session::createFromMemory).
+  static Status createFromMemory(const void *data, size_t size, const SessionOptions &options,
+                                 std::unique_ptr<TrainingSession> *out);
   ~TrainingSession();
   TrainingSession(const TrainingSession &) = delete;
   TrainingSession &operator=(const TrainingSession &) = delete;
 
   /// The batch inputs of `train_step`, in the order step() takes them.
   const std::vector<TensorInfo> &batchInputs() const;
+
+  /// Reads the data set at `path` (Dataset::open) that step(lr, loss) takes its batches from,
+  /// and permutes its rows with `shuffleSeed` (Dataset::shuffle) when it is >= 0. After
+  /// loadCheckpoint, the checkpoint's seed holds: a `shuffleSeed` >= 0 that differs from it
+  /// is InvalidArgument, and -1 means the checkpoint's.
+  Status openData(const std::string &path, int64_t shuffleSeed = -1);
+  /// Runs one step on the next batch of the data set (openData) with learning rate `lr`.
+  Status step(float lr, float *loss);
   /// Runs one step on `batch` (one view per batchInputs() entry, borrowed for the call) with
   /// learning rate `lr`; on success the state advances and `*loss` (if not null) is the loss
   /// of this batch before the update. On error the state is unchanged.
@@ -95,6 +110,14 @@ public:
   /// Optimizer steps taken so far, the `step` state (restored by loadCheckpoint); with loss
   /// scaling, a step skipped for non-finite gradients does not count, as in torch.
   int64_t stepCount() const;
+  /// Batches taken so far (restored by loadCheckpoint): the index of the next batch.
+  int64_t dataCursor() const { return dataCursor_; }
+  /// The seed the data set's rows were permuted with, or -1 for none.
+  int64_t shuffleSeed() const { return shuffleSeed_; }
+  /// Whether the step scales its loss dynamically (fp16), and the current scale (after the
+  /// last step's update, as torch's scaler.get_scale()).
+  bool hasLossScale() const;
+  float lossScale() const;
 
   /// Copies the current value of parameter `name` (its ONNX name) into `*out`.
   Status getParameter(const std::string &name, Tensor *out) const;
@@ -104,23 +127,37 @@ public:
   /// Overwrites parameter `name` with `value` (same dtype and shape).
   Status setParameter(const std::string &name, const TensorView &value);
 
-  /// Writes parameters, optimizer state and step as `dir`/step-<step>.npz (writeCheckpoint).
+  /// Writes every carried array under its `train_step` input name, then "data_cursor" and
+  /// "shuffle_seed" (i64[1]), as `dir`/step-<dataCursor()>.npz (writeCheckpoint).
   Status saveCheckpoint(const std::string &dir, std::string *path = nullptr) const;
-  /// Restores the state from a checkpoint file or a directory's latest one (readCheckpoint);
-  /// every carried array must be present with its dtype and shape, or nothing changes.
-  Status loadCheckpoint(const std::string &pathOrDir);
+  /// Restores the state, the data cursor and the shuffle seed from a checkpoint file or a
+  /// directory's latest one (readCheckpoint), and `*path` (if not null) names the file read.
+  /// Every carried array must be present with its dtype and shape, or nothing changes.
+  Status loadCheckpoint(const std::string &pathOrDir, std::string *path = nullptr);
 
 private:
   TrainingSession() = default;
+  static Status create(std::unique_ptr<Session> session, const std::string &what,
+                       std::unique_ptr<TrainingSession> *out);
+  Status carryState();
+  Status syncState() const;
   std::unique_ptr<Session> session_;
   const FunctionInfo *info_ = nullptr;
-  std::vector<Tensor> state_;      ///< per train_step input; empty for batch inputs and lr
-  std::vector<bool> carried_;      ///< per train_step input: parameter, optimizer state, step
+  /// Per train_step input; empty for batch inputs and lr. On a device the state lives in
+  /// device memory between steps and this copy is refreshed only when read (syncState).
+  mutable std::vector<Tensor> state_;
+  mutable bool stale_ = false;
+  std::vector<bool> fetch_; ///< per output: copied to the host every step on a device
+  std::vector<bool> carried_;      ///< per train_step input: parameter or training state
   std::vector<size_t> batchSlots_; ///< train_step input index of each batch input
   std::vector<TensorInfo> batchInfos_;
   std::vector<size_t> outputSlot_; ///< per output: the input it updates (loss: none)
-  size_t stepSlot_ = 0, lrSlot_ = 0, lossOutput_ = 0;
+  size_t stepSlot_ = 0, lrSlot_ = 0, lossOutput_ = 0, scaleSlot_ = 0;
   Tensor lr_;
+  std::unique_ptr<Dataset> data_;
+  std::string dataPath_;
+  int64_t dataCursor_ = 0, shuffleSeed_ = -1;
+  bool resumed_ = false;
 };
 
 } // namespace precis::rt

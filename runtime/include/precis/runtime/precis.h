@@ -207,6 +207,20 @@ precis_status_t precis_training_session_step(precis_training_session_t *session,
                                              const char *const *names,
                                              const precis_tensor_t *inputs, size_t num_inputs,
                                              float lr, float *out_loss);
+/* Reads the .npz data set at `path` (one array per batch input, rows first) that
+ * precis_training_session_step_next takes its batches from, permuting its rows once with
+ * `shuffle_seed` when it is >= 0 (Fisher-Yates, splitmix64: the permutation of
+ * `precis train --shuffle`). After a checkpoint was loaded its seed holds: -1 means the
+ * checkpoint's, another seed is InvalidArgument. */
+precis_status_t precis_training_session_open_data(precis_training_session_t *session,
+                                                  const char *path, int64_t shuffle_seed);
+/* Runs one training step on the next batch of the data set: batch i (i = the data cursor,
+ * the number of steps taken so far, across checkpoints) is rows [i*B, (i+1)*B) modulo the
+ * row count. As precis_training_session_step otherwise. */
+precis_status_t precis_training_session_step_next(precis_training_session_t *session, float lr,
+                                                  float *out_loss);
+/* The data cursor: training steps taken so far, restored by loading a checkpoint. */
+int64_t precis_training_session_data_cursor(const precis_training_session_t *session);
 /* Copies the current value of trained parameter `name` (its ONNX name) into a new tensor
  * `*out_tensor` (an array of one) owned by the caller: release it with
  * precis_tensors_free(*out_tensor, 1). */
@@ -217,12 +231,14 @@ precis_status_t precis_training_session_get_parameter(const precis_training_sess
 precis_status_t precis_training_session_set_parameter(precis_training_session_t *session,
                                                       const char *name,
                                                       const precis_tensor_t *value);
-/* Writes parameters, optimizer state and step to `dir`/step-<8 digits>.npz, atomically and
- * with a checksum (created if missing). */
+/* Writes parameters, optimizer state, step, data cursor and shuffle seed to
+ * `dir`/step-<data cursor, 8 digits>.npz, atomically and with a checksum (created if missing):
+ * the checkpoint format of `precis train`, which every tool resumes. */
 precis_status_t precis_training_session_save_checkpoint(const precis_training_session_t *session,
                                                         const char *dir);
-/* Restores the state from checkpoint file `path`, or from the latest checkpoint when `path` is
- * a directory; a damaged or mismatching checkpoint is an error and changes nothing. */
+/* Restores the state, data cursor and shuffle seed from checkpoint file `path`, or from the
+ * latest checkpoint when `path` is a directory; a damaged or mismatching checkpoint is an
+ * error and changes nothing. */
 precis_status_t precis_training_session_load_checkpoint(precis_training_session_t *session,
                                                         const char *path);
 

@@ -1,0 +1,48 @@
+//===- Names.h - the names the compiler and the runtime share ----*- C++ -*-===//
+//
+// The artifact's function names, the names of the training step's inputs and outputs, the
+// checkpoint entries and the training roles the compiler records in the IR
+// (`precis.role`) and writes to the artifact (schema::Value::role). The runtime owns them
+// and the compiler includes this header, so neither side can spell one differently; plain
+// character arrays, usable as llvm::StringRef and std::string alike.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PRECIS_SCHEMA_NAMES_H
+#define PRECIS_SCHEMA_NAMES_H
+
+namespace precis::names {
+
+/// Functions of an artifact or module.
+inline constexpr char kForward[] = "forward";
+inline constexpr char kGradients[] = "gradients";
+inline constexpr char kTrainStep[] = "train_step";
+
+/// Inputs and outputs of `train_step`.
+inline constexpr char kLearningRate[] = "lr";
+inline constexpr char kStep[] = "step";
+inline constexpr char kLoss[] = "loss";
+inline constexpr char kLossScale[] = "loss_scale";
+inline constexpr char kLossScaleGrowthTracker[] = "loss_scale.growth_tracker";
+/// Optimizer state is named "<parameter>.<kind>" (torch's state_dict keys); fp8 scaling
+/// state "fp8.<k>.amax_history".
+inline constexpr char kMomentumBuffer[] = "momentum_buffer";
+inline constexpr char kExpAvg[] = "exp_avg";
+inline constexpr char kExpAvgSq[] = "exp_avg_sq";
+inline constexpr char kAmaxHistory[] = "amax_history";
+
+/// Checkpoint entries besides the carried state.
+inline constexpr char kDataCursor[] = "data_cursor";
+inline constexpr char kShuffleSeed[] = "shuffle_seed";
+inline constexpr char kChecksum[] = "checksum";
+
+/// Training roles of `train_step` state arguments, the values of the `precis.role` argument
+/// attribute; the artifact writer maps them to schema::Value::Role.
+inline constexpr char kRoleOptimizerState[] = "optimizer_state";
+inline constexpr char kRoleStep[] = "step";
+inline constexpr char kRoleLossScale[] = "loss_scale";
+inline constexpr char kRoleFp8AmaxHistory[] = "fp8_amax_history";
+
+} // namespace precis::names
+
+#endif // PRECIS_SCHEMA_NAMES_H
