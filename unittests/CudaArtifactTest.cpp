@@ -24,7 +24,8 @@ namespace {
 using namespace precis;
 using precis::testing::TestCompiler;
 
-/// Parses `ir`, runs precis-fuse, builds the artifact for `target` and returns its manifest.
+/// Parses `ir`, runs precis-fuse (and for the cpu target precis-inline-fusions, as the
+/// pipelines' target stage does), builds the artifact for `target` and returns its manifest.
 ::testing::AssertionResult compile(TestCompiler &compiler, const char *ir,
                                    const std::string &target, schema::Manifest *manifest,
                                    bool noWeights = false) {
@@ -33,9 +34,11 @@ using precis::testing::TestCompiler;
   if (!module)
     return ::testing::AssertionFailure() << "parse failed\n" << compiler.diagnostics;
   mlir::PassManager pm(&compiler.context);
-  if (mlir::failed(mlir::parsePassPipeline("func.func(precis-fuse)", pm)) ||
+  const bool cpu = !llvm::StringRef(target).starts_with("cuda:");
+  if (mlir::failed(mlir::parsePassPipeline(
+          cpu ? "func.func(precis-fuse,precis-inline-fusions)" : "func.func(precis-fuse)", pm)) ||
       mlir::failed(pm.run(*module)))
-    return ::testing::AssertionFailure() << "precis-fuse failed\n" << compiler.diagnostics;
+    return ::testing::AssertionFailure() << "the target's passes failed\n" << compiler.diagnostics;
   ArtifactOptions options;
   options.target = target;
   options.noWeights = noWeights;
@@ -182,6 +185,7 @@ TEST_F(CudaArtifact, GroupsAndOpsBecomeKernels) {
 }
 
 TEST(CpuArtifact, FusionGroupsAreInlined) {
+  // The CPU target's pipeline splices fused groups back; its artifact has plain ops.
   TestCompiler compiler;
   const char *ir = R"mlir(
     func.func @forward(%x: tensor<8x128xf32>) -> tensor<8x128xf32> {
@@ -222,3 +226,24 @@ TEST(CpuArtifact, PerElementOpsAreMarkedElementwise) {
 }
 
 } // namespace
+
+TEST(CpuArtifact, FusionGroupsAreRefused) {
+  // The artifact writer does not undo fusion behind the pipeline's back: a group reaching the
+  // cpu target is an error naming the pass that splices it.
+  TestCompiler compiler;
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(R"mlir(
+    func.func @forward(%x: tensor<8xf32>) -> tensor<8xf32> {
+      %r = precis.fusion elementwise (%x : tensor<8xf32>) -> tensor<8xf32> {
+      ^bb0(%a: tensor<8xf32>):
+        %0 = precis.relu %a : tensor<8xf32>
+        precis.yield %0 : tensor<8xf32>
+      }
+      return %r : tensor<8xf32>
+    })mlir",
+                                                                                   &compiler.context);
+  ASSERT_TRUE(module) << compiler.diagnostics;
+  std::vector<char> bytes;
+  EXPECT_TRUE(mlir::failed(buildArtifact(*module, {}, bytes)));
+  EXPECT_NE(compiler.diagnostics.find("run precis-inline-fusions first"), std::string::npos)
+      << compiler.diagnostics;
+}

@@ -121,10 +121,13 @@ static void buildTrainingStepStage(OpPassManager &pm, const CompileOptions &opti
   pm.addPass(createLossScalingPass(scaling));
 }
 
-/// The CUDA target runs each fusion group as one kernel (docs/cuda.md).
+/// The CUDA target runs each fusion group as one kernel (docs/cuda.md); the CPU target runs
+/// ops one by one, so groups a hand-written or fused input brings are spliced back.
 static void buildTargetStage(OpPassManager &pm, const CompileOptions &options) {
   if (options.target == "cuda")
     pm.addNestedPass<func::FuncOp>(createFusePass());
+  else
+    pm.addNestedPass<func::FuncOp>(createInlineFusionsPass());
 }
 
 void buildInferencePipeline(OpPassManager &pm, const CompileOptions &options) {

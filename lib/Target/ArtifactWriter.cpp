@@ -4,15 +4,13 @@
 // arguments become caller inputs, precis.parameter / precis.constant become 64-byte aligned
 // blobs in the data section, every other precis op becomes an Op whose kind is the op's name
 // and whose attributes are the op's inherent attributes, converted generically.
-//
-/// Buffer planning: activations of a function share one arena. Walking the ops in execution
-/// order, an op's results are placed first-fit into the gaps left by values whose last use has
-/// passed (results never reuse the op's own inputs); returned values live to the end. The
-/// arena size is the plan's peak. Functions run one at a time, so they share the arena.
+// Activations are placed where the function's BufferPlan says. The CPU target takes no
+// fusion groups (its pipeline splices them back with precis-inline-fusions).
 //
 //===----------------------------------------------------------------------===//
 
 #include "precis/Target/Artifact.h"
+#include "precis/Target/BufferPlan.h"
 #include "precis/Target/CudaEmitter.h"
 
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
@@ -42,10 +40,6 @@ using namespace mlir::precis;
 
 namespace precis {
 namespace {
-
-constexpr uint64_t kAlign = schema::kDataAlignment;
-
-uint64_t alignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
 /// The schema's element type for `t`, or DTYPE_UNSPECIFIED when the runtime has none.
 schema::DType toDType(Type t) {
@@ -142,29 +136,6 @@ FailureOr<schema::Value::Role> inputRole(func::FuncOp func, unsigned i) {
     return schema::Value::DATA_INPUT;
   return schema::Value::ROLE_UNSPECIFIED;
 }
-
-/// First-fit placement of live ranges in one arena.
-class ArenaPlanner {
-public:
-  uint64_t allocate(uint64_t size) {
-    size = alignUp(std::max<uint64_t>(size, 1));
-    uint64_t offset = 0;
-    for (auto [start, length] : live_) {
-      if (start >= offset + size)
-        break;
-      offset = std::max(offset, alignUp(start + length));
-    }
-    live_.emplace(offset, size);
-    peak_ = std::max(peak_, offset + size);
-    return offset;
-  }
-  void release(uint64_t offset) { live_.erase(offset); }
-  uint64_t peak() const { return peak_; }
-
-private:
-  std::map<uint64_t, uint64_t> live_; // offset -> size, ordered by offset
-  uint64_t peak_ = 0;
-};
 
 /// The uses of `v` that compute with it: casts (the precision passes' casts of fp32 master
 /// weights) and fusion regions are looked through.
@@ -388,22 +359,8 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
     ids[arg] = id;
   }
 
-  // Last use of every value, in op order; returned values live to the end.
   Block &body = func.getBody().front();
-  llvm::DenseMap<Value, size_t> lastUse;
-  size_t index = 0;
-  for (Operation &op : body) {
-    for (Value operand : op.getOperands())
-      lastUse[operand] = isa<func::ReturnOp>(op) ? SIZE_MAX : index;
-    for (Value result : op.getResults())
-      if (!lastUse.count(result))
-        lastUse[result] = index;
-    ++index;
-  }
-
-  ArenaPlanner planner;
-  llvm::DenseMap<size_t, SmallVector<Value>> dyingAt;
-  index = 0;
+  BufferPlan plan(func);
   for (Operation &op : body) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
@@ -425,7 +382,6 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
       if (failed(id))
         return failure();
       ids[param.getResult()] = *id;
-      ++index;
       continue;
     }
     if (auto cst = dyn_cast<mlir::precis::ConstantOp>(op)) {
@@ -433,7 +389,6 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
       if (failed(id))
         return failure();
       ids[cst.getResult()] = *id;
-      ++index;
       continue;
     }
 
@@ -478,23 +433,18 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
       auto type = dyn_cast<RankedTensorType>(result.getType());
       if (!type || toDType(type.getElementType()) == schema::DTYPE_UNSPECIFIED)
         return op.emitError("result has unsupported type ") << result.getType();
+      std::optional<uint64_t> offset = plan.offset(result);
+      if (!offset)
+        return op.emitError("result has no place in the buffer plan");
       uint32_t id = addValue(result, "");
-      uint64_t size = byteSize(type);
-      manifest_.mutable_values(id)->set_arena_offset(planner.allocate(size));
-      unplanned_ += alignUp(std::max<uint64_t>(size, 1));
+      manifest_.mutable_values(id)->set_arena_offset(*offset);
       kernel->add_outputs(id);
       ids[result] = id;
-      size_t last = lastUse.lookup(result);
-      if (last != SIZE_MAX)
-        dyingAt[std::max(last, index)].push_back(result);
     }
-    // Values whose last use is this op free their space for the next op's results.
-    for (Value dead : dyingAt.lookup(index))
-      planner.release(manifest_.values(ids.lookup(dead)).arena_offset());
     ++numOps_;
-    ++index;
   }
-  arenaPeak_ = std::max(arenaPeak_, planner.peak());
+  arenaPeak_ = std::max(arenaPeak_, plan.peak());
+  unplanned_ += plan.unplanned();
   return success();
 }
 
@@ -584,23 +534,6 @@ LogicalResult ArtifactBuilder::compileKernels() {
   return success();
 }
 
-/// The CPU target runs a fusion group's ops one by one: splice each body in place of its
-/// precis.fusion.
-void inlineFusions(ModuleOp module) {
-  SmallVector<mlir::precis::FusionOp> fusions;
-  module.walk([&](mlir::precis::FusionOp f) { fusions.push_back(f); });
-  for (mlir::precis::FusionOp f : fusions) {
-    Block &body = f.getBody().front();
-    for (auto [arg, input] : llvm::zip(body.getArguments(), f.getInputs()))
-      arg.replaceAllUsesWith(input);
-    mlir::precis::YieldOp yield = f.getYield();
-    f->replaceAllUsesWith(yield.getValues());
-    f->getBlock()->getOperations().splice(Block::iterator(f), body.getOperations(),
-                                          body.begin(), Block::iterator(yield));
-    f->erase();
-  }
-}
-
 LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
                                       ArtifactStats *stats) {
   if (failed(compileKernels()))
@@ -636,6 +569,8 @@ LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
 
 int artifactElementType(Type type) { return toDType(type); }
 
+uint64_t artifactByteSize(RankedTensorType type) { return byteSize(type); }
+
 FailureOr<std::vector<char>> artifactBytes(ElementsAttr value) {
   auto type = cast<RankedTensorType>(value.getType());
   std::vector<char> out(byteSize(type));
@@ -669,15 +604,15 @@ FailureOr<std::vector<char>> artifactBytes(ElementsAttr value) {
 LogicalResult buildArtifact(ModuleOp module, const ArtifactOptions &options,
                             std::vector<char> &bytes, ArtifactStats *stats) {
   ArtifactBuilder builder(options);
-  // The CPU backend has no fusion groups of its own (it forms its element-wise chunks at load
-  // time): it gets a copy of the module with the groups inlined.
-  OwningOpRef<ModuleOp> inlined;
-  if (!StringRef(options.target).starts_with("cuda:") &&
-      module.walk([](mlir::precis::FusionOp) { return WalkResult::interrupt(); })
-          .wasInterrupted()) {
-    inlined = module.clone();
-    inlineFusions(*inlined);
-    module = *inlined;
+  // The CPU backend runs ops one by one (it forms its element-wise chunks at load time).
+  if (!StringRef(options.target).starts_with("cuda:")) {
+    WalkResult fused = module.walk([](mlir::precis::FusionOp f) {
+      f.emitError("the cpu target runs no fusion groups: run precis-inline-fusions first "
+                  "(the pipelines do)");
+      return WalkResult::interrupt();
+    });
+    if (fused.wasInterrupted())
+      return failure();
   }
   bool any = false;
   for (auto func : module.getOps<func::FuncOp>()) {

@@ -13,7 +13,8 @@
 //   training step   precis-autodiff, precis-optimizer, precis-loss-scaling
 //   precision       precis-assign-precision, precis-insert-casts, canonicalize, cse,
 //                   precis-fp8-scaling, canonicalize, cse
-//   target          precis-fuse (cuda: each fusion group becomes one kernel)
+//   target          cuda: precis-fuse (each fusion group becomes one kernel);
+//                   cpu: precis-inline-fusions (ops run one by one)
 //
 //===----------------------------------------------------------------------===//
 

@@ -46,6 +46,9 @@ struct ArtifactStats {
 /// precis::rt::DType), or 0 when the runtime has no such type.
 int artifactElementType(mlir::Type type);
 
+/// Bytes a tensor of `type` takes in the runtime's layout (a boolean takes a byte).
+uint64_t artifactByteSize(mlir::RankedTensorType type);
+
 /// The bytes of a constant in the runtime's layout: row-major, little-endian, one byte per
 /// boolean. Fails for storage it cannot read (e.g. a resource without data).
 mlir::FailureOr<std::vector<char>> artifactBytes(mlir::ElementsAttr value);

@@ -391,6 +391,35 @@ def FusePass : Pass<"precis-fuse", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
 
+def InlineFusionsPass : Pass<"precis-inline-fusions", "::mlir::func::FuncOp"> {
+  let summary = "Splice every precis.fusion group's body in its place (the CPU target)";
+  let description = [{
+    The CPU backend runs a function op by op (it forms its element-wise chunks at load time,
+    from the artifact's element-wise marks), so the CPU target's pipeline undoes the fusion
+    groups that `precis-fuse` or a hand-written IR made: each group's body ops take its place,
+    reading the group's inputs and giving its results. A function without groups is unchanged.
+
+    Before:
+
+    ```mlir
+    %r = precis.fusion elementwise (%x, %b : tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32> {
+    ^bb0(%a: tensor<8xf32>, %c: tensor<8xf32>):
+      %s = precis.add %a, %c : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+      %t = precis.relu %s : tensor<8xf32>
+      precis.yield %t : tensor<8xf32>
+    }
+    ```
+
+    After:
+
+    ```mlir
+    %s = precis.add %x, %b : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+    %r = precis.relu %s : tensor<8xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
 def Fp8ScalingPass : Pass<"precis-fp8-scaling", "::mlir::ModuleOp"> {
   let summary = "Per-tensor scales for fp8 GEMMs (Transformer Engine delayed or current scaling)";
   let description = [{
