@@ -72,7 +72,7 @@ mlir::OwningOpRef<mlir::ModuleOp> variant(mlir::ModuleOp module,
                                           std::optional<PrecisionOptions> precision) {
   mlir::OwningOpRef<mlir::ModuleOp> copy = module.clone();
   for (auto fn : llvm::make_early_inc_range(copy->getOps<mlir::func::FuncOp>()))
-    if (fn.getName() != "forward")
+    if (fn.getName() != names::kForward)
       fn.erase();
   if (precision) {
     mlir::PassManager pm(module->getContext());
@@ -80,7 +80,7 @@ mlir::OwningOpRef<mlir::ModuleOp> variant(mlir::ModuleOp module,
     if (failed(pm.run(*copy)))
       return nullptr;
   }
-  auto fn = copy->lookupSymbol<mlir::func::FuncOp>("forward");
+  auto fn = copy->lookupSymbol<mlir::func::FuncOp>(names::kForward);
   mlir::Block &body = fn.getBody().front();
   auto ret = body.getTerminator();
   mlir::OpBuilder b(ret);
@@ -121,12 +121,12 @@ rt::Status runVariant(mlir::ModuleOp module, const std::string &dataPath,
   std::unique_ptr<rt::Session> session;
   PRECIS_RETURN_IF_ERROR(
       rt::Session::createFromMemory(bytes.data(), bytes.size(), options, &session));
-  const rt::FunctionInfo *info = session->findFunction("forward");
+  const rt::FunctionInfo *info = session->findFunction(names::kForward);
   rt::Dataset data;
   PRECIS_RETURN_IF_ERROR(rt::Dataset::open(dataPath, info->inputs, &data));
   std::vector<rt::Tensor> inputs, outputs;
   data.batch(0, &inputs);
-  PRECIS_RETURN_IF_ERROR(session->run("forward", inputs, &outputs));
+  PRECIS_RETURN_IF_ERROR(session->run(names::kForward, inputs, &outputs));
   for (size_t i = 0; i < info->outputs.size(); ++i) {
     StringRef name = info->outputs[i].name;
     int64_t id;
@@ -143,7 +143,7 @@ struct CalibratePass : impl::CalibratePassBase<CalibratePass> {
 
 void CalibratePass::runOnOperation() {
   mlir::ModuleOp module = getOperation();
-  auto forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  auto forward = module.lookupSymbol<mlir::func::FuncOp>(names::kForward);
   if (!forward) {
     module.emitError("precis-calibrate needs a @forward function");
     return signalPassFailure();

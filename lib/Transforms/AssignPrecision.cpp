@@ -539,7 +539,7 @@ void AssignPrecisionPass::runOnOperation() {
   if (failed(loadRules()) || failed(loadCalibration()))
     return signalPassFailure();
   // Initializer ranges are read from @forward, where parameters still hold their values.
-  if (auto forward = module.lookupSymbol<func::FuncOp>("forward"))
+  if (auto forward = module.lookupSymbol<func::FuncOp>(names::kForward))
     forward.walk([&](ParameterOp param) { (void)constantMagnitude(param.getResult()); });
   for (auto fn : module.getOps<func::FuncOp>())
     if (!fn.isExternal() && fn.getBody().hasOneBlock())

@@ -25,6 +25,7 @@
 #include "precis/Pipelines/Pipelines.h"
 #include "precis/Target/Artifact.h"
 #include "precis/runtime/Session.h"
+#include "precis/schema/Names.h"
 #include "precis/runtime/numerics.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -308,7 +309,7 @@ static Result runTest(const std::string &dir, const std::string &name) {
       return fail("cannot decode input '" + input.name() + "'");
     args.push_back(toTensor(*attr));
   }
-  if (rt::Status s = session->run("forward", args, &results); !s)
+  if (rt::Status s = session->run(::precis::names::kForward, args, &results); !s)
     return fail("run: " + s.message());
   if (results.size() != outputs.size())
     return fail(llvm::formatv("{0} outputs, expected {1}", results.size(), outputs.size()));

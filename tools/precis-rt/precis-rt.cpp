@@ -17,6 +17,7 @@
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Session.h"
 #include "precis/runtime/Training.h"
+#include "precis/schema/Names.h"
 
 #include <algorithm>
 #include <chrono>
@@ -65,7 +66,7 @@ int runCommand(const std::string &path, const std::map<std::string, std::string>
   std::unique_ptr<Session> session;
   if (Status s = Session::createFromFile(path, options, &session); !s.isOk())
     return fail("run", s);
-  const std::string function = get(flags, "function", "forward");
+  const std::string function = get(flags, "function", precis::names::kForward);
   std::vector<NamedTensor> arrays;
   if (Status s = readNpz(get(flags, "inputs"), &arrays); !s.isOk())
     return fail("run", s);
@@ -180,7 +181,7 @@ int benchCommand(const std::string &path, const std::map<std::string, std::strin
   std::unique_ptr<Session> session;
   if (Status s = Session::createFromFile(path, options, &session); !s.isOk())
     return fail("bench", s);
-  const std::string function = get(flags, "function", "forward");
+  const std::string function = get(flags, "function", precis::names::kForward);
   const FunctionInfo *info = nullptr;
   for (const FunctionInfo &f : session->functions())
     if (f.name == function)

@@ -13,6 +13,7 @@
 #include "precis/Pipelines/Pipelines.h"
 #include "precis/runtime/Npy.h"
 #include "precis/runtime/Session.h"
+#include "precis/schema/Names.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -143,7 +144,7 @@ struct SessionFlags {
   cl::opt<std::string> model{cl::Positional, cl::Required,
                              cl::desc("<model.precis | model.onnx | model.mlir>"),
                              cl::cat(optionCategory())};
-  cl::opt<std::string> function{"function", cl::desc("Function to run"), cl::init("forward"),
+  cl::opt<std::string> function{"function", cl::desc("Function to run"), cl::init(names::kForward),
                                 cl::cat(optionCategory())};
   cl::opt<int> threads{"num-threads", cl::desc("Threads (0: one per core)"), cl::init(0),
                        cl::cat(optionCategory())};
