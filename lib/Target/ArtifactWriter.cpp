@@ -18,6 +18,7 @@
 
 #include "precis/schema/ArtifactFormat.h"
 #include "precis/schema/Names.h"
+#include "precis/runtime/Random.h"
 #include "precis/schema/artifact.pb.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -162,10 +163,7 @@ schema::ParamInit parameterInit(Value param, StringRef name, uint64_t seed) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (char c : name)
     h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
-  uint64_t z = (seed ^ h) + 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  init.set_seed(z ^ (z >> 31));
+  init.set_seed(rt::SplitMix64(seed ^ h).next());
 
   auto type = cast<ShapedType>(param.getType());
   SmallVector<OpOperand *> uses;

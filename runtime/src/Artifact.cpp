@@ -9,6 +9,7 @@
 
 #include "Artifact.h"
 
+#include "precis/runtime/Random.h"
 #include "precis/runtime/numerics.h"
 #include "precis/schema/artifact.pb.h"
 
@@ -125,10 +126,7 @@ void generateParameter(const schema::ParamInit &init, DType dtype, uint64_t coun
   for (uint64_t i = 0; i < count; ++i) {
     double x = init.value();
     if (init.kind() == schema::ParamInit::UNIFORM) {
-      uint64_t z = init.seed() + (i + 1) * 0x9E3779B97F4A7C15ull;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
+      const uint64_t z = splitmix64Mix(init.seed() + (i + 1) * kSplitMix64Increment);
       const double u = static_cast<double>(z >> 40) * 0x1p-24;
       x = (2 * u - 1) * init.bound();
     }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "precis/runtime/Training.h"
+#include "precis/runtime/Random.h"
 
 #include "precis/schema/Names.h"
 
@@ -75,15 +76,9 @@ Status Dataset::open(const std::string &path, const std::vector<rt::TensorInfo> 
 void Dataset::shuffle(uint64_t seed) {
   for (int64_t i = 0; i < rows_; ++i)
     order_[static_cast<size_t>(i)] = i;
-  uint64_t state = seed;
-  auto next = [&] {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  SplitMix64 random(seed);
   for (int64_t i = rows_ - 1; i > 0; --i)
-    std::swap(order_[i], order_[next() % static_cast<uint64_t>(i + 1)]);
+    std::swap(order_[i], order_[random.next() % static_cast<uint64_t>(i + 1)]);
 }
 
 void Dataset::batch(int64_t index, std::vector<rt::Tensor> *out) const {

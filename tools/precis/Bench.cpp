@@ -7,6 +7,7 @@
 #include "Driver.h"
 
 #include "precis/runtime/numerics.h"
+#include "precis/runtime/Random.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -26,13 +27,8 @@ precis::rt::Tensor benchInput(const precis::rt::TensorInfo &info, uint64_t seed)
   t.dtype = info.dtype;
   t.shape = info.shape;
   t.data.resize(t.view().byteSize());
-  uint64_t state = seed;
-  auto next = [&] {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  rt::SplitMix64 random(seed);
+  auto next = [&] { return random.next(); };
   auto uniform = [&] { return static_cast<float>(next() >> 40) * 0x1p-23f - 1.0f; };
   using precis::rt::DType;
   for (int64_t i = 0, n = t.numElements(); i < n; ++i) {
