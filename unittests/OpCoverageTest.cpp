@@ -1,6 +1,6 @@
 //===- OpCoverageTest.cpp - every op is complete on every path ------------===//
 //
-// DESIGN.md decision 12, enforced instead of reviewed: for every op the precis dialect
+// docs/design.md decision 12, enforced instead of reviewed: for every op the precis dialect
 // registers, the CPU backend has a kernel, the CUDA emitter generates a kernel for it (or it
 // runs through cuBLASLt), it has a gradient rule or is marked `NoGradient`, and a
 // differentiable op appears in the finite-difference gradient suite (GradientCases.h).

@@ -1,7 +1,7 @@
 //===- AssignPrecision.cpp - decide every op's precision, with a reason ----===//
 //
 // Decides the precision of every op of every function and records the decision and its
-// reason as `precis.decision` (DESIGN.md decisions 2 and 3); `precis-insert-casts` then makes
+// reason as `precis.decision` (docs/design.md decisions 2 and 3); `precis-insert-casts` then makes
 // the types say it. The pass reads each op's precision class from PrecisionOpInterface and
 // never switches over op names:
 //

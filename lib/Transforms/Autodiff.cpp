@@ -3,7 +3,7 @@
 // Builds `func.func @gradients` from `func.func @forward`: the forward computation followed by
 // its reverse sweep, returning the loss and the gradient of the loss with respect to every
 // trainable parameter. The trainable parameters leave the body and become function arguments,
-// so the function is pure in them (DESIGN.md decision 4); the optimizer pass builds the
+// so the function is pure in them (docs/design.md decision 4); the optimizer pass builds the
 // training step on top of it. Each op's gradient comes from its GradientOpInterface rule; this
 // pass only decides what to differentiate; the reverse sweep (ReverseSweep.h) is the one the
 // ONNX importer's `Gradient` op uses too.

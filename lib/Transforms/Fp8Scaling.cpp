@@ -4,7 +4,7 @@
 // would saturate large values and flush small ones. This pass gives each such operand a
 // per-tensor scale, as Transformer Engine does: the operand is quantized as `x * scale`, the
 // GEMM becomes `precis.scaled_matmul` with the `1 / scale` descale factors as SSA operands
-// (DESIGN.md decision 1; cuBLASLt's A/B scale pointers), and
+// (docs/design.md decision 1; cuBLASLt's A/B scale pointers), and
 //
 ///   scale = fp8_max / amax / 2^margin     (1 where amax is 0 or not finite)
 ///

@@ -1,7 +1,7 @@
 //===- InsertCasts.cpp - make the types say what assign-precision decided -===//
 //
 // Rewrites every op to the precision `precis-assign-precision` recorded in its
-// `precis.decision` (DESIGN.md decision 1: precision lives in the types). Float operands of
+// `precis.decision` (docs/design.md decision 1: precision lives in the types). Float operands of
 // another precision get a `precis.cast`; float results take the decided element type;
 // contractions that now run in a low precision state their fp32 accumulation in `acc_type`.
 /// Each value is cast to a given type once, right after its definition, so a master weight

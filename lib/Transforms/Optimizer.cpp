@@ -1,6 +1,6 @@
 //===- Optimizer.cpp - @train_step from @gradients -------------------------===//
 //
-// Builds `func.func @train_step`, the pure training step of DESIGN.md decision 4: the body of
+// Builds `func.func @train_step`, the pure training step of docs/design.md decision 4: the body of
 // `@gradients` (loss and parameter gradients) followed by one torch.optim SGD, Adam or AdamW
 // update per parameter, with the optimizer state, the step counter and the learning rate as
 // explicit arguments and the updated values as results. Passes.td states the signature, which

@@ -1,6 +1,6 @@
 //===- PrecisionClassTest.cpp - every op declares its precision class -----===//
 //
-// DESIGN.md decision 2: the precision passes read each op's class through
+// docs/design.md decision 2: the precision passes read each op's class through
 // PrecisionOpInterface, so every registered precis op must implement it, and the classes of
 // the ops the precision rules depend on must be the documented ones.
 //

@@ -1,6 +1,6 @@
 //===- CudaEmitter.h - precis ops and fusion groups to CUDA kernels -*- C++ -*-===//
 //
-// The CUDA target's code generator (DESIGN.md decision 8, docs/cuda.md). Every op that is
+// The CUDA target's code generator (docs/design.md decision 8, docs/cuda.md). Every op that is
 // not a GEMM, and every precis.fusion group that is not a GEMM with an epilogue, becomes one
 // `extern "C" __global__` kernel in CUDA C++ with all sizes baked in; the artifact writer
 // compiles it with NVRTC (when this build has it) and stores PTX and cubin in the artifact.

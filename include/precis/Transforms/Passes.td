@@ -101,7 +101,7 @@ def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
 def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
   let summary = "Build @train_step (gradients plus a PyTorch optimizer update) from @gradients";
   let description = [{
-    Adds `func.func @train_step`, the pure training step of DESIGN.md decision 4, on top of
+    Adds `func.func @train_step`, the pure training step of docs/design.md decision 4, on top of
     the `@gradients` function `precis-autodiff` builds (which stays):
 
     ```
@@ -269,7 +269,7 @@ def AssignPrecisionPass : Pass<"precis-assign-precision", "::mlir::ModuleOp"> {
   let description = [{
     Gives every op of every function a `precis.decision` attribute: the precision of its
     float operands (`in`) and results (`out`), the accumulation type of contractions (`acc`),
-    a rule id and the evidence (DESIGN.md decisions 2 and 3). It reads each op's precision
+    a rule id and the evidence (docs/design.md decisions 2 and 3). It reads each op's precision
     class from `PrecisionOpInterface`:
 
     * compute ops run in `precision` with fp32 accumulation; under `fp8` a GEMM's forward
@@ -327,7 +327,7 @@ def AssignPrecisionPass : Pass<"precis-assign-precision", "::mlir::ModuleOp"> {
 def InsertCastsPass : Pass<"precis-insert-casts", "::mlir::ModuleOp"> {
   let summary = "Apply the precision decisions: re-type ops and insert precis.cast";
   let description = [{
-    Makes the types say what `precis-assign-precision` decided (DESIGN.md decision 1). Float
+    Makes the types say what `precis-assign-precision` decided (docs/design.md decision 1). Float
     operands of another precision are cast once per value and target type, right after the
     value's definition (so one low-precision copy of a master weight serves the forward and
     the backward GEMMs); float results take the decided type; low-precision contractions get

@@ -1,6 +1,6 @@
 //===- Precision.h - precision decisions shared by the passes ---*- C++ -*-===//
 //
-// The vocabulary of the precision passes (DESIGN.md decisions 1 and 3): the names users write
+// The vocabulary of the precision passes (docs/design.md decisions 1 and 3): the names users write
 // (`fp32`, `bf16`, `fp16`, `fp8e4m3`, `fp8e5m2`), their element types, and the
 // name of the `#precis.decision` attribute (PrecisAttrs.td) that `precis-assign-precision`
 // puts on every op and that `precis-insert-casts` and the report read:

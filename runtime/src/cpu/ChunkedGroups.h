@@ -1,6 +1,6 @@
 //===- ChunkedGroups.h - element-wise op runs evaluated chunk by chunk -*- C++ -*-===//
 //
-// The CPU executor's fusion of element-wise chains (DESIGN.md decision 7). At session creation
+// The CPU executor's fusion of element-wise chains (docs/design.md decision 7). At session creation
 // findElementwiseGroups picks maximal runs of consecutive element-wise ops of one shape whose
 // intermediates die inside the run; runElementwiseGroup then evaluates such a run a chunk of
 // elements at a time, calling the ordinary kernels on [chunk]-shaped views, so intermediates

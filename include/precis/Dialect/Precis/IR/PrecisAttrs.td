@@ -1,7 +1,7 @@
 //===- PrecisAttrs.td - precis attributes ------------------*- tablegen -*-===//
 //
 // Attributes of the `precis` dialect. `#precis.decision` is the contract between the
-// precision passes (DESIGN.md decision 3): `precis-assign-precision` writes it on every op,
+// precision passes (docs/design.md decision 3): `precis-assign-precision` writes it on every op,
 // `precis-insert-casts` applies it, and the report prints it. Its fields are typed so that
 // readers never parse strings.
 //

@@ -2,7 +2,7 @@
 //
 // The `precis` dialect: the tensor-level IR that ONNX models are imported into and that the
 // precision, autodiff and fusion passes rewrite. Values are builtin ranked tensors with static
-// shapes; the precision of an op is the element type of its operands (DESIGN.md decision 1).
+// shapes; the precision of an op is the element type of its operands (docs/design.md decision 1).
 //
 //===----------------------------------------------------------------------===//
 

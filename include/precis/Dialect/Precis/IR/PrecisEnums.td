@@ -12,7 +12,7 @@
 include "precis/Dialect/Precis/IR/PrecisBase.td"
 include "mlir/IR/EnumAttr.td"
 
-/// The precision class of an op (DESIGN.md decision 2).
+/// The precision class of an op (docs/design.md decision 2).
 def Precis_PrecisionClass : I32EnumAttr<"PrecisionClass", "precision class of an op", [
     /// Matmul, gemm, convolution: run in the low precision, accumulate in fp32.
     I32EnumAttrCase<"Compute", 0, "compute">,

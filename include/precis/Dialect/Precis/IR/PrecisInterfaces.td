@@ -13,7 +13,7 @@ include "mlir/IR/OpBase.td"
 def PrecisionOpInterface : OpInterface<"PrecisionOpInterface"> {
   let cppNamespace = "::mlir::precis";
   let description = [{
-    Declares the precision class of an op (compute, sensitive or follow; DESIGN.md decision 2).
+    Declares the precision class of an op (compute, sensitive or follow; docs/design.md decision 2).
     Ops get the method from one of the `ComputePrecision`, `SensitivePrecision` or
     `FollowPrecision` traits, so the class is stated next to the op's definition and the
     precision passes never switch over op names.
