@@ -73,10 +73,12 @@ Status Dataset::open(const std::string &path, const std::vector<rt::TensorInfo> 
   return Status::ok();
 }
 
-void Dataset::shuffle(uint64_t seed) {
+void Dataset::shuffle(int64_t seed) {
   for (int64_t i = 0; i < rows_; ++i)
     order_[static_cast<size_t>(i)] = i;
-  SplitMix64 random(seed);
+  if (seed < 0)
+    return;
+  SplitMix64 random(static_cast<uint64_t>(seed));
   for (int64_t i = rows_ - 1; i > 0; --i)
     std::swap(order_[i], order_[random.next() % static_cast<uint64_t>(i + 1)]);
 }
@@ -383,10 +385,8 @@ Status TrainingSession::openData(const std::string &path, int64_t shuffleSeed) {
   PRECIS_RETURN_IF_ERROR(Dataset::open(path, batchInfos_, data.get()));
   if (!resumed_)
     shuffleSeed_ = shuffleSeed < 0 ? -1 : shuffleSeed;
-  if (shuffleSeed_ >= 0)
-    data->shuffle(static_cast<uint64_t>(shuffleSeed_));
+  data->shuffle(shuffleSeed_);
   data_ = std::move(data);
-  dataPath_ = path;
   return Status::ok();
 }
 
@@ -511,21 +511,14 @@ Status TrainingSession::loadCheckpoint(const std::string &pathOrDir, std::string
       cursor->numElements() != 1 || seed->numElements() != 1)
     return invalidArgument(path + " has no data cursor (" + names::kDataCursor + ", " +
                            names::kShuffleSeed + ")");
-  // A data set opened before takes the checkpoint's row order.
-  std::unique_ptr<Dataset> data;
-  if (data_ && *seed->as<int64_t>() != shuffleSeed_) {
-    data = std::make_unique<Dataset>();
-    PRECIS_RETURN_IF_ERROR(Dataset::open(dataPath_, batchInfos_, data.get()));
-    if (*seed->as<int64_t>() >= 0)
-      data->shuffle(static_cast<uint64_t>(*seed->as<int64_t>()));
-  }
   state_ = std::move(next); // every carried array: nothing on the device is newer
   stale_ = false;
   dataCursor_ = *cursor->as<int64_t>();
+  // A data set opened before takes the checkpoint's row order.
+  if (data_ && *seed->as<int64_t>() != shuffleSeed_)
+    data_->shuffle(*seed->as<int64_t>());
   shuffleSeed_ = *seed->as<int64_t>();
   resumed_ = true;
-  if (data)
-    data_ = std::move(data);
   if (pathOut)
     *pathOut = path;
   return carryState();

@@ -30,10 +30,10 @@ public:
   /// the same number of rows. Extra arrays are ignored.
   static rt::Status open(const std::string &path, const std::vector<rt::TensorInfo> &inputs,
                          Dataset *out);
-  /// Permutes the rows, from their order in the file: Fisher-Yates from the last row down, swapping
-  /// row i with row `splitmix64() % (i + 1)`, splitmix64 seeded with `seed` (the same permutation
-  /// on every machine and every run).
-  void shuffle(uint64_t seed);
+  /// Orders the rows: their order in the file, permuted when `seed` >= 0 by Fisher-Yates from
+  /// the last row down, swapping row i with row `splitmix64() % (i + 1)`, splitmix64 seeded
+  /// with `seed` (the same permutation on every machine and every run).
+  void shuffle(int64_t seed);
   /// Batch `index`: rows [index*B, (index+1)*B) modulo the row count, of every input, in the
   /// order given to open().
   void batch(int64_t index, std::vector<rt::Tensor> *out) const;
@@ -155,7 +155,6 @@ private:
   size_t stepSlot_ = 0, lrSlot_ = 0, lossOutput_ = 0, scaleSlot_ = 0;
   Tensor lr_;
   std::unique_ptr<Dataset> data_;
-  std::string dataPath_;
   int64_t dataCursor_ = 0, shuffleSeed_ = -1;
   bool resumed_ = false;
 };
