@@ -40,6 +40,7 @@ struct Session::Impl {
   std::vector<FunctionInfo> functions;
   std::vector<TensorInfo> parameters;
   std::map<std::string, uint32_t, std::less<>> parameterValues; // name -> value index
+  bool onDevice = false; ///< the backend chosen at creation is cuda
   /// Declared last so that it goes first: it uses the artifact and blobData.
   std::unique_ptr<Executor> executor;
 
@@ -123,6 +124,7 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
     s.functions.push_back(std::move(info));
   }
 
+  s.onDevice = onDevice;
   if (onDevice) {
     std::unique_ptr<cuda::Executor> device;
     PRECIS_RETURN_IF_ERROR(cuda::Executor::create(*s.artifact, s.blobData, &device));
@@ -251,7 +253,7 @@ Status Session::initialValue(std::string_view function, size_t input, Tensor *ou
   return Status::ok();
 }
 
-bool Session::onDevice() const { return impl_->artifact->target().rfind("cuda", 0) == 0; }
+bool Session::onDevice() const { return impl_->onDevice; }
 
 Status Session::carriedInput(std::string_view function, size_t input, Tensor *out) const {
   const FunctionInfo *info = findFunction(function);
