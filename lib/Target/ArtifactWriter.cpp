@@ -307,10 +307,10 @@ static LogicalResult setOutputRole(func::FuncOp func, unsigned i, schema::Value 
           input = a;
     if (input == func.getNumArguments())
       return func.emitError("result ") << i << " updates " << updated << ", which is no argument";
-    FailureOr<schema::Value::Role> inputRole_ = inputRole(func, input);
-    if (failed(inputRole_))
+    FailureOr<schema::Value::Role> updatedRole = inputRole(func, input);
+    if (failed(updatedRole))
       return failure();
-    role = *inputRole_;
+    role = *updatedRole;
     value.set_updates(input);
   } else if (func.getSymName() == names::kTrainStep) {
     role = schema::Value::LOSS;
