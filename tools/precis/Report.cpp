@@ -92,6 +92,8 @@ static json::Object graphData(mlir::ModuleOp module, mlir::func::FuncOp fn) {
       }
     if (auto r = fn.getArgAttrOfType<mlir::StringAttr>(i, kRole))
       role = r.getValue().str();
+    else if (fn.getArgAttr(i, kParamName))
+      role = "parameter";
     else if (fn.getArgAttr(i, kLr))
       role = "lr";
     std::string phase = "forward";
