@@ -8,9 +8,9 @@ CASE is one of
   report-mlp, report-cnn, report-gpt   `precis report --html` of an example, forward and
                                        --train, at several precisions (gpt: auto with its
                                        calibration table, and fp8 training)
-  plot                                 `precis train --log` of the MLP in fp32, bf16 and fp16
-                                       (an initial loss scale that overflows, so steps are
-                                       skipped), then `precis plot` to .html and .png
+  plot-mlp, plot-cnn, plot-gpt          `precis train --log` of an example in fp32, bf16 and
+                                       fp16 (from a loss scale that overflows at first, so steps
+                                       are skipped), then `precis plot` to .html and .png
   script-error                         a report page whose script is broken must fail the check
   scale                                the training step of a GPT-2-small-shaped model (some
                                        2,800 nodes) lays out and draws in under 5 s
@@ -76,17 +76,17 @@ def main():
         page = open(os.path.join(a.out, "gpt-auto.html"), encoding="utf-8").read()
         if '"calibration":[{' not in page:
             sys.exit("gpt-auto.html: no calibration measurements in the page's data")
-    elif a.case == "plot":
-        mlp = os.path.join(a.examples, "mlp")
+    elif a.case.startswith("plot-"):
+        example = os.path.join(a.examples, a.case[5:])
         logs = []
-        for precision, extra in (("fp32", []), ("bf16", []), ("fp16", ["--init-scale", "1e12"])):
+        for precision, extra in (("fp32", []), ("bf16", []), ("fp16", ["--init-scale", "1e7"])):
             log = os.path.join(a.out, precision + ".jsonl")
-            run([a.precis, "train", os.path.join(mlp, "model.onnx"), "--data", os.path.join(mlp, "data.npz"),
-                 "--steps", "40", "--lr", "0.01", "--optimizer", "adamw", "--num-threads", "2",
+            run([a.precis, "train", os.path.join(example, "model.onnx"), "--data", os.path.join(example, "data.npz"),
+                 "--steps", "10", "--lr", "0.01", "--optimizer", "adamw", "--num-threads", "2",
                  "--precision", precision, "--log", log] + extra)
             logs.append(log)
         page = os.path.join(a.out, "curves.html")
-        run([a.precis, "plot"] + logs + ["-o", page, "--title", "MLP example, AdamW"])
+        run([a.precis, "plot"] + logs + ["-o", page, "--title", a.case[5:] + " example, AdamW"])
         check(a, page, "--min-runs", "3", "--min-skipped", "1", "--screenshot",
               os.path.join(a.out, "curves-check.png"), "--colors", FP32 + "," + BF16)
         png = os.path.join(a.out, "curves.png")
