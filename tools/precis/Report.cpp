@@ -119,7 +119,9 @@ static json::Object graphData(mlir::ModuleOp module, mlir::func::FuncOp fn) {
     node["name"] = nodeName(op.getLoc()).str();
     node["op"] = op.getName().stripDialect().str();
     bool isReturn = op.hasTrait<mlir::OpTrait::IsTerminator>();
-    auto phase = op.getAttrOfType<mlir::StringAttr>(kPhase);
+    // The return belongs to the phase that ends the function.
+    mlir::Operation *phaseOf = isReturn && op.getPrevNode() ? op.getPrevNode() : &op;
+    auto phase = phaseOf->getAttrOfType<mlir::StringAttr>(kPhase);
     node["phase"] = phase ? phase.getValue().str() : std::string("forward");
     node["prec"] = nodePrecision(d, op.getResultTypes());
     std::string kind = isReturn ? "return" : "op";
