@@ -8,6 +8,7 @@ packages=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
   libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
+  chromium  # headless: the picture tests render report --html and plot pages
 )
 
 missing=()
