@@ -262,9 +262,22 @@ std::optional<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a, ArrayRe
 // Folded ops.
 //===----------------------------------------------------------------------===//
 
-static bool isComparison(BinaryFn fn) {
-  return fn == BinaryFn::Equal || fn == BinaryFn::Less || fn == BinaryFn::LessOrEqual ||
-         fn == BinaryFn::Greater || fn == BinaryFn::GreaterOrEqual;
+/// The comparison `fn` of `a` and `b`; nullopt when `fn` is not a comparison.
+template <typename T> static std::optional<bool> compare(BinaryFn fn, T a, T b) {
+  switch (fn) {
+  case BinaryFn::Equal:
+    return a == b;
+  case BinaryFn::Less:
+    return a < b;
+  case BinaryFn::LessOrEqual:
+    return a <= b;
+  case BinaryFn::Greater:
+    return a > b;
+  case BinaryFn::GreaterOrEqual:
+    return a >= b;
+  default:
+    return std::nullopt;
+  }
 }
 
 /// `x ** n` for integers, by squaring (negative exponents give 0 except for bases 1 and -1).
@@ -278,99 +291,81 @@ static int64_t intPow(int64_t x, int64_t n) {
   return result;
 }
 
+/// Float arithmetic in double (the caller rounds to the element type); NaN propagates
+/// through max and min.
+static double floatArithmetic(BinaryFn fn, double a, double b) {
+  switch (fn) {
+  case BinaryFn::Add:
+    return a + b;
+  case BinaryFn::Sub:
+    return a - b;
+  case BinaryFn::Mul:
+    return a * b;
+  case BinaryFn::Div:
+    return a / b;
+  case BinaryFn::Pow:
+    return std::pow(a, b);
+  case BinaryFn::Max:
+    return std::isnan(a) || a > b ? a : b;
+  case BinaryFn::Min:
+    return std::isnan(a) || a < b ? a : b;
+  default:
+    llvm_unreachable("not an arithmetic function");
+  }
+}
+
+/// Integer arithmetic wrapping like two's complement (the caller wraps to the element
+/// width); nullopt for division by zero.
+static std::optional<int64_t> intArithmetic(BinaryFn fn, int64_t a, int64_t b) {
+  switch (fn) {
+  case BinaryFn::Add:
+    return static_cast<int64_t>(uint64_t(a) + uint64_t(b));
+  case BinaryFn::Sub:
+    return static_cast<int64_t>(uint64_t(a) - uint64_t(b));
+  case BinaryFn::Mul:
+    return static_cast<int64_t>(uint64_t(a) * uint64_t(b));
+  case BinaryFn::Div:
+    if (b == 0)
+      return std::nullopt;
+    return a == std::numeric_limits<int64_t>::min() && b == -1 ? a : a / b;
+  case BinaryFn::Pow:
+    return intPow(a, b);
+  case BinaryFn::Max:
+    return std::max(a, b);
+  case BinaryFn::Min:
+    return std::min(a, b);
+  default:
+    llvm_unreachable("not an arithmetic function");
+  }
+}
+
 std::optional<HostTensor> evalBinary(BinaryFn fn, const HostTensor &lhs, const HostTensor &rhs) {
   auto shape = broadcastShapes(lhs.getShape(), rhs.getShape());
   if (!shape)
     return std::nullopt;
-  Type elt =
-      isComparison(fn) ? IntegerType::get(lhs.getType().getContext(), 1) : lhs.getElementType();
+  bool comparison = compare<int64_t>(fn, 0, 0).has_value();
+  Type elt = comparison ? IntegerType::get(lhs.getType().getContext(), 1) : lhs.getElementType();
   HostTensor out(RankedTensorType::get(*shape, elt));
   std::vector<int64_t> li = broadcastIndices(lhs.getShape(), *shape);
   std::vector<int64_t> ri = broadcastIndices(rhs.getShape(), *shape);
   for (int64_t i = 0, e = out.size(); i < e; ++i) {
     if (lhs.isFloat()) {
       double a = lhs.getDouble(li[i]), b = rhs.getDouble(ri[i]);
-      switch (fn) {
-      case BinaryFn::Add:
-        out.setDouble(i, a + b);
-        break;
-      case BinaryFn::Sub:
-        out.setDouble(i, a - b);
-        break;
-      case BinaryFn::Mul:
-        out.setDouble(i, a * b);
-        break;
-      case BinaryFn::Div:
-        out.setDouble(i, a / b);
-        break;
-      case BinaryFn::Pow:
-        out.setDouble(i, std::pow(a, b));
-        break;
-      case BinaryFn::Max:
-        out.setDouble(i, std::isnan(a) || a > b ? a : b);
-        break;
-      case BinaryFn::Min:
-        out.setDouble(i, std::isnan(a) || a < b ? a : b);
-        break;
-      case BinaryFn::Equal:
-        out.setInt(i, a == b);
-        break;
-      case BinaryFn::Less:
-        out.setInt(i, a < b);
-        break;
-      case BinaryFn::LessOrEqual:
-        out.setInt(i, a <= b);
-        break;
-      case BinaryFn::Greater:
-        out.setInt(i, a > b);
-        break;
-      case BinaryFn::GreaterOrEqual:
-        out.setInt(i, a >= b);
-        break;
-      }
+      if (comparison)
+        out.setInt(i, *compare(fn, a, b));
+      else
+        out.setDouble(i, floatArithmetic(fn, a, b));
       continue;
     }
     int64_t a = lhs.getInt(li[i]), b = rhs.getInt(ri[i]);
-    switch (fn) {
-    case BinaryFn::Add:
-      out.setInt(i, static_cast<int64_t>(uint64_t(a) + uint64_t(b)));
-      break;
-    case BinaryFn::Sub:
-      out.setInt(i, static_cast<int64_t>(uint64_t(a) - uint64_t(b)));
-      break;
-    case BinaryFn::Mul:
-      out.setInt(i, static_cast<int64_t>(uint64_t(a) * uint64_t(b)));
-      break;
-    case BinaryFn::Div:
-      if (b == 0)
-        return std::nullopt;
-      out.setInt(i, a == std::numeric_limits<int64_t>::min() && b == -1 ? a : a / b);
-      break;
-    case BinaryFn::Pow:
-      out.setInt(i, intPow(a, b));
-      break;
-    case BinaryFn::Max:
-      out.setInt(i, std::max(a, b));
-      break;
-    case BinaryFn::Min:
-      out.setInt(i, std::min(a, b));
-      break;
-    case BinaryFn::Equal:
-      out.setInt(i, a == b);
-      break;
-    case BinaryFn::Less:
-      out.setInt(i, a < b);
-      break;
-    case BinaryFn::LessOrEqual:
-      out.setInt(i, a <= b);
-      break;
-    case BinaryFn::Greater:
-      out.setInt(i, a > b);
-      break;
-    case BinaryFn::GreaterOrEqual:
-      out.setInt(i, a >= b);
-      break;
+    if (comparison) {
+      out.setInt(i, *compare(fn, a, b));
+      continue;
     }
+    std::optional<int64_t> v = intArithmetic(fn, a, b);
+    if (!v)
+      return std::nullopt;
+    out.setInt(i, *v);
   }
   return out;
 }

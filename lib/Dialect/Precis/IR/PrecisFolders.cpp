@@ -95,25 +95,11 @@ PRECIS_UNARY_FOLDER(NotOp, Not)
 #undef PRECIS_UNARY_FOLDER
 
 OpFoldResult CompareOp::fold(FoldAdaptor adaptor) {
-  BinaryFn fn = BinaryFn::Equal;
-  switch (getKind()) {
-  case CompareKind::EQ:
-    fn = BinaryFn::Equal;
-    break;
-  case CompareKind::LT:
-    fn = BinaryFn::Less;
-    break;
-  case CompareKind::LE:
-    fn = BinaryFn::LessOrEqual;
-    break;
-  case CompareKind::GT:
-    fn = BinaryFn::Greater;
-    break;
-  case CompareKind::GE:
-    fn = BinaryFn::GreaterOrEqual;
-    break;
-  }
-  return foldBinary(*this, fn, adaptor.getLhs(), adaptor.getRhs());
+  // Indexed by CompareKind: eq, lt, le, gt, ge.
+  static constexpr BinaryFn kFns[] = {BinaryFn::Equal, BinaryFn::Less, BinaryFn::LessOrEqual,
+                                      BinaryFn::Greater, BinaryFn::GreaterOrEqual};
+  return foldBinary(*this, kFns[static_cast<unsigned>(getKind())], adaptor.getLhs(),
+                    adaptor.getRhs());
 }
 
 OpFoldResult WhereOp::fold(FoldAdaptor adaptor) {
