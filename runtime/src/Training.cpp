@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -374,6 +375,27 @@ bool TrainingSession::hasLossScale() const { return scaleSlot_ != state_.size();
 
 float TrainingSession::lossScale() const {
   return hasLossScale() ? *state_[scaleSlot_].as<float>() : 1.0f;
+}
+
+std::string TrainingSession::logLine(int64_t step, float loss, bool skipped) const {
+  char buffer[64];
+  std::string line = "{\"loss\":";
+  if (std::isfinite(loss)) {
+    std::snprintf(buffer, sizeof buffer, "%.17g", static_cast<double>(loss));
+    line += buffer;
+  } else {
+    line += "null,\"loss_nonfinite\":";
+    line += std::isnan(loss) ? "\"nan\"" : loss > 0 ? "\"inf\"" : "\"-inf\"";
+  }
+  if (hasLossScale()) {
+    std::snprintf(buffer, sizeof buffer, "%.17g", static_cast<double>(lossScale()));
+    line += ",\"loss_scale\":";
+    line += buffer;
+  }
+  if (skipped)
+    line += ",\"skipped\":true";
+  line += ",\"step\":" + std::to_string(step) + "}\n";
+  return line;
 }
 
 Status TrainingSession::openData(const std::string &path, int64_t shuffleSeed) {

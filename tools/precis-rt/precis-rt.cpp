@@ -136,19 +136,10 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
     const int64_t optimizerSteps = session->stepCount();
     if (Status s = session->step(lr, &loss); !s.isOk())
       return fail("train", withContext(s, "step " + std::to_string(step)));
-    // The lines of `precis train --log`, byte for byte (a non-finite loss is null).
-    if (log) {
-      char value[32] = "null";
-      if (std::isfinite(loss))
-        std::snprintf(value, sizeof value, "%.17g", static_cast<double>(loss));
-      // With loss scaling, a step whose gradients were not finite is skipped.
-      const char *skipped = session->stepCount() == optimizerSteps ? ",\"skipped\":true" : "";
-      if (session->hasLossScale())
-        std::fprintf(log, "{\"loss\":%s,\"loss_scale\":%.17g%s,\"step\":%ld}\n", value,
-                     static_cast<double>(session->lossScale()), skipped, step);
-      else
-        std::fprintf(log, "{\"loss\":%s,\"step\":%ld}\n", value, step);
-    }
+    // With loss scaling, a step whose gradients were not finite is skipped.
+    if (log)
+      std::fputs(session->logLine(step, loss, session->stepCount() == optimizerSteps).c_str(),
+                 log);
     if (!saveDir.empty() && ((every > 0 && step % every == 0) || step == steps))
       if (Status s = session->saveCheckpoint(saveDir); !s.isOk())
         return fail("train", s);

@@ -183,15 +183,8 @@ int runTrain(int argc, char **argv) {
     if (precis::rt::Status s = session->step(static_cast<float>(lr), &loss); !s)
       return fail(precis::rt::withContext(s, "step " + std::to_string(step)));
     if (log) {
-      // A non-finite loss is null: JSON has no NaN or infinity.
-      json::Object entry{{"step", step},
-                         {"loss", std::isfinite(loss) ? json::Value(static_cast<double>(loss))
-                                                      : json::Value(nullptr)}};
-      if (session->hasLossScale()) // the scale after this step's update, as scaler.get_scale()
-        entry[names::kLossScale] = static_cast<double>(session->lossScale());
-      if (session->stepCount() == optimizerSteps) // non-finite gradients: the step was skipped
-        entry["skipped"] = true;
-      *log << json::Value(std::move(entry)) << "\n";
+      // With loss scaling, a step whose gradients were not finite is skipped.
+      *log << session->logLine(step, loss, session->stepCount() == optimizerSteps);
       log->flush();
     }
     if (step % every == 0 || step == steps) {

@@ -118,6 +118,15 @@ public:
   /// last step's update, as torch's scaler.get_scale()).
   bool hasLossScale() const;
   float lossScale() const;
+  /// One line of a training log (`precis train --log`, `precis-rt train --log`), a JSON object
+  /// with its keys in this order and a newline:
+  ///   "loss"            the step's loss, or null when it is not finite (JSON has no NaN);
+  ///   "loss_nonfinite"  then "nan", "inf" or "-inf" (absent for a finite loss);
+  ///   "loss_scale"      with loss scaling, the scale after this step's update;
+  ///   "skipped"         true when the optimizer skipped the step (non-finite gradients);
+  ///   "step"            `step`.
+  /// Numbers have 17 significant digits, so a float reads back exactly.
+  std::string logLine(int64_t step, float loss, bool skipped) const;
 
   /// Copies the current value of parameter `name` (its ONNX name) into `*out`.
   Status getParameter(const std::string &name, Tensor *out) const;
