@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian package precis needs to build and test. Idempotent: packages that are
-# already installed are skipped, so a second run costs only the dpkg query.
+# already installed are skipped, so a second run costs only the dpkg query. Then makes the
+# project's Python environment (.venv, scripts/python-env.sh) for the Python package.
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build python3 python3-numpy
+  build-essential cmake ninja-build python3 python3-numpy python3-dev python3-venv
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
   libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
@@ -17,12 +18,14 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  echo "bootstrap: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "bootstrap: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# PyPI packages (nanobind, pytest) for the Python package, in the project's .venv.
+"$(dirname "$0")/python-env.sh"
