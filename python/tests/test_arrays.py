@@ -91,3 +91,14 @@ def test_bf16_and_bool(tmp_path):
     assert out["nonzero"].tolist() == [True, True, False, True]
     with pytest.raises(precis.InvalidArgumentError, match="input 'a' expects bf16"):
         session.run({"a": values, "x": values})
+
+
+def test_threads_share_a_session(mlp):
+    """Calls from several threads on one session wait for each other (the GIL is released
+    while each runs) and give the single-threaded result."""
+    import concurrent.futures
+    session, batch = mlp
+    expected = session.run(batch)["loss"].tobytes()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: session.run(batch)["loss"].tobytes(), range(16)))
+    assert results == [expected] * 16
