@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package precis needs to build and test. Idempotent: packages that are
 # already installed are skipped, so a second run costs only the dpkg query. Then makes the
-# project's Python environment (.venv, scripts/python-env.sh) for the Python package.
+# project's Python environment (.venv: nanobind, pytest) with scripts/python-env.sh.
 set -euo pipefail
 
 packages=(
@@ -9,6 +9,7 @@ packages=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
   libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
+  chromium  # headless: the picture tests render report --html and plot pages
 )
 
 missing=()
@@ -18,14 +19,13 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#packages[@]} packages already installed"
-else
-  echo "bootstrap: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  exec "$(dirname "$0")/python-env.sh"
 fi
 
-# PyPI packages (nanobind, pytest) for the Python package, in the project's .venv.
-"$(dirname "$0")/python-env.sh"
+echo "bootstrap: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+exec "$(dirname "$0")/python-env.sh"

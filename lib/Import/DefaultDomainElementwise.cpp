@@ -2,7 +2,8 @@
 //
 // Handlers for the default domain's element-wise ops: arithmetic (with NumPy broadcasting,
 // on floats and integers alike), activations, comparisons and logic, casts, Identity and
-// Dropout. Each folds on the host when all its inputs are known at import time.
+// Dropout. Ops whose inputs are all known at import time fold as they are built (through the
+// ops' folders), so these handlers need no constant path of their own.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,6 +11,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 using namespace mlir;
 using namespace mlir::precis;
@@ -22,14 +24,19 @@ namespace {
 // Arithmetic.
 //===----------------------------------------------------------------------===//
 
-/// Add, Sub, Mul, Div: both operands of one element type, broadcast.
-template <typename OpTy, HostBinary Fn> LogicalResult importBinary(NodeContext &ctx) {
+/// Add, Sub, Mul, Div: both operands of one element type, broadcast. On import-time
+/// constants any integer type folds (shape arithmetic in int8, say); emitted ops take float,
+/// i32 or i64.
+template <typename OpTy> LogicalResult importBinary(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1})))
     return failure();
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostBinary(Fn, *ctx.getConstant(0), *ctx.getConstant(1), ctx.getLoc()));
-  if (failed(ctx.requireNumeric(0)))
+  if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
     return failure();
+  if constexpr (std::is_same_v<OpTy, DivOp>)
+    if (ctx.allInputsConstant() && isa<IntegerType>(ctx.getInputElementType(1)))
+      for (int64_t i = 0, e = ctx.getConstant(1)->size(); i < e; ++i)
+        if (ctx.getConstant(1)->getInt(i) == 0)
+          return ctx.emitError() << "integer division by zero while folding";
   Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
   return ctx.emit<OpTy>(lhs.getType(), lhs, rhs);
 }
@@ -37,45 +44,28 @@ template <typename OpTy, HostBinary Fn> LogicalResult importBinary(NodeContext &
 /// Pow allows an exponent of another numeric type: it is cast to the base's type.
 LogicalResult importPow(NodeContext &ctx) {
   Type baseType = ctx.getInputElementType(0);
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostBinary(HostBinary::Pow, *ctx.getConstant(0),
-                                       hostCast(*ctx.getConstant(1), baseType), ctx.getLoc()));
-  if (failed(ctx.requireFloat(0)))
+  if (!ctx.allInputsConstant() && failed(ctx.requireFloat(0)))
     return failure();
   Value base = ctx.getInput(0);
-  Value exponent;
-  if (const HostTensor *c = ctx.getConstant(1))
-    exponent = ctx.materialize(hostCast(*c, baseType));
-  else
-    exponent = ctx.castTo(ctx.getInput(1), baseType);
+  Value exponent = ctx.castTo(ctx.getInput(1), baseType);
   return ctx.emit<PowOp>(base.getType(), base, exponent);
 }
 
-/// Max, Min: variadic, folded pairwise left to right.
-template <typename OpTy, HostBinary Fn> LogicalResult importVariadic(NodeContext &ctx) {
+/// Max, Min: variadic, applied pairwise left to right.
+template <typename OpTy> LogicalResult importVariadic(NodeContext &ctx) {
   SmallVector<unsigned> all;
   for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
     all.push_back(i);
   if (failed(ctx.requireSameElementType(all)))
     return failure();
-  if (ctx.allInputsConstant()) {
-    HostTensor acc = *ctx.getConstant(0);
-    for (unsigned i = 1; i < ctx.getNumInputs(); ++i) {
-      FailureOr<HostTensor> next = hostBinary(Fn, acc, *ctx.getConstant(i), ctx.getLoc());
-      if (failed(next))
-        return failure();
-      acc = std::move(*next);
-    }
-    return ctx.setOutput(0, std::move(acc));
-  }
-  if (failed(ctx.requireNumeric(0)))
+  if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
     return failure();
   Value acc = ctx.getInput(0);
   for (unsigned i = 1; i < ctx.getNumInputs(); ++i) {
-    auto op = ctx.createInferred<OpTy>(acc.getType(), acc, ctx.getInput(i));
-    if (failed(op))
+    FailureOr<Value> next = ctx.build<OpTy>(acc.getType(), acc, ctx.getInput(i));
+    if (failed(next))
       return failure();
-    acc = *op;
+    acc = *next;
   }
   return ctx.setOutput(0, acc);
 }
@@ -84,32 +74,20 @@ template <typename OpTy, HostBinary Fn> LogicalResult importVariadic(NodeContext
 LogicalResult importClip(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1, 2})))
     return failure();
-  if (ctx.allInputsConstant()) {
-    HostTensor acc = *ctx.getConstant(0);
-    for (auto [i, fn] : {std::pair(1u, HostBinary::Max), std::pair(2u, HostBinary::Min)}) {
-      if (!ctx.hasInput(i))
-        continue;
-      FailureOr<HostTensor> next = hostBinary(fn, acc, *ctx.getConstant(i), ctx.getLoc());
-      if (failed(next))
-        return failure();
-      acc = std::move(*next);
-    }
-    return ctx.setOutput(0, std::move(acc));
-  }
-  if (failed(ctx.requireNumeric(0)))
+  if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
     return failure();
   Value acc = ctx.getInput(0);
   if (ctx.hasInput(1)) {
-    auto op = ctx.createInferred<MaxOp>(acc.getType(), acc, ctx.getInput(1));
-    if (failed(op))
+    FailureOr<Value> next = ctx.build<MaxOp>(acc.getType(), acc, ctx.getInput(1));
+    if (failed(next))
       return failure();
-    acc = *op;
+    acc = *next;
   }
   if (ctx.hasInput(2)) {
-    auto op = ctx.createInferred<MinOp>(acc.getType(), acc, ctx.getInput(2));
-    if (failed(op))
+    FailureOr<Value> next = ctx.build<MinOp>(acc.getType(), acc, ctx.getInput(2));
+    if (failed(next))
       return failure();
-    acc = *op;
+    acc = *next;
   }
   return ctx.setOutput(0, acc);
 }
@@ -122,33 +100,19 @@ LogicalResult importClipAttributes(NodeContext &ctx) {
     return failure();
   auto scalar = RankedTensorType::get({}, ctx.getInputElementType(0));
   constexpr float kFloatMax = std::numeric_limits<float>::max();
-  SmallVector<std::pair<HostBinary, HostTensor>, 2> bounds;
-  for (auto [name, fn, dflt] : {std::tuple("min", HostBinary::Max, -kFloatMax),
-                                std::tuple("max", HostBinary::Min, kFloatMax)}) {
-    HostTensor bound = HostTensor::fromDoubles(scalar, {ctx.getFloat(name, dflt)});
-    double value = bound.getDouble(0);
-    if (std::isinf(value) && (value < 0) == (fn == HostBinary::Max))
-      continue;
-    bounds.emplace_back(fn, std::move(bound));
-  }
-  if (const HostTensor *c = ctx.getConstant(0)) {
-    HostTensor acc = *c;
-    for (auto &[fn, bound] : bounds) {
-      FailureOr<HostTensor> next = hostBinary(fn, acc, bound, ctx.getLoc());
-      if (failed(next))
-        return failure();
-      acc = std::move(*next);
-    }
-    return ctx.setOutput(0, std::move(acc));
-  }
   Value acc = ctx.getInput(0);
   OpBuilder &b = ctx.getBuilder();
-  for (auto &[fn, bound] : bounds) {
-    Value value = ctx.materialize(bound);
-    if (fn == HostBinary::Max)
-      acc = b.create<MaxOp>(ctx.getLoc(), acc.getType(), acc, value);
+  for (auto [name, lower, dflt] :
+       {std::tuple("min", true, -kFloatMax), std::tuple("max", false, kFloatMax)}) {
+    HostTensor bound = HostTensor::fromDoubles(scalar, {ctx.getFloat(name, dflt)});
+    double value = bound.getDouble(0);
+    if (std::isinf(value) && (value < 0) == lower)
+      continue;
+    Value clamp = ctx.materialize(bound);
+    if (lower)
+      acc = b.create<MaxOp>(ctx.getLoc(), acc.getType(), acc, clamp);
     else
-      acc = b.create<MinOp>(ctx.getLoc(), acc.getType(), acc, value);
+      acc = b.create<MinOp>(ctx.getLoc(), acc.getType(), acc, clamp);
   }
   return ctx.setOutput(0, acc);
 }
@@ -158,20 +122,18 @@ LogicalResult importClipAttributes(NodeContext &ctx) {
 //===----------------------------------------------------------------------===//
 
 /// Float-only unary ops (activations, transcendental functions).
-template <typename OpTy, HostUnary Fn> LogicalResult importUnaryFloat(NodeContext &ctx) {
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostUnary(Fn, *ctx.getConstant(0), ctx.getLoc()));
-  if (failed(ctx.requireFloat(0)))
+template <typename OpTy> LogicalResult importUnaryFloat(NodeContext &ctx) {
+  // Relu also folds on integer constants.
+  bool foldsOnIntegers = std::is_same_v<OpTy, ReluOp> && ctx.allInputsConstant();
+  if (!foldsOnIntegers && failed(ctx.requireFloat(0)))
     return failure();
   Value x = ctx.getInput(0);
   return ctx.setOutput(0, ctx.getBuilder().create<OpTy>(ctx.getLoc(), x.getType(), x));
 }
 
-/// Neg and Abs also take integers.
-template <typename OpTy, HostUnary Fn> LogicalResult importUnaryNumeric(NodeContext &ctx) {
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostUnary(Fn, *ctx.getConstant(0), ctx.getLoc()));
-  if (failed(ctx.requireNumeric(0)))
+/// Neg and Abs also take integers (any width, on import-time constants).
+template <typename OpTy> LogicalResult importUnaryNumeric(NodeContext &ctx) {
+  if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
     return failure();
   Value x = ctx.getInput(0);
   return ctx.setOutput(0, ctx.getBuilder().create<OpTy>(ctx.getLoc(), x.getType(), x));
@@ -207,11 +169,9 @@ void checkGelu(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string
 // Comparisons and logic.
 //===----------------------------------------------------------------------===//
 
-template <CompareKind Kind, HostBinary Fn> LogicalResult importCompare(NodeContext &ctx) {
+template <CompareKind Kind> LogicalResult importCompare(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1})))
     return failure();
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostBinary(Fn, *ctx.getConstant(0), *ctx.getConstant(1), ctx.getLoc()));
   Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
   return ctx.emit<CompareOp>(lhs.getType(), Kind, lhs, rhs);
 }
@@ -219,22 +179,18 @@ template <CompareKind Kind, HostBinary Fn> LogicalResult importCompare(NodeConte
 LogicalResult importNot(NodeContext &ctx) {
   if (failed(ctx.requireBool(0)))
     return failure();
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostUnary(HostUnary::Not, *ctx.getConstant(0), ctx.getLoc()));
   Value x = ctx.getInput(0);
   return ctx.setOutput(0, ctx.getBuilder().create<NotOp>(ctx.getLoc(), x.getType(), x));
 }
 
 /// And(a, b) = where(a, b, false); Or(a, b) = where(a, true, b).
-template <HostBinary Fn> LogicalResult importLogical(NodeContext &ctx) {
+template <bool IsOr> LogicalResult importLogical(NodeContext &ctx) {
   if (failed(ctx.requireBool(0)) || failed(ctx.requireBool(1)))
     return failure();
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(0, hostBinary(Fn, *ctx.getConstant(0), *ctx.getConstant(1), ctx.getLoc()));
   Value a = ctx.getInput(0), b = ctx.getInput(1);
-  Value constant = ctx.materialize(HostTensor::fromInts(
-      RankedTensorType::get({}, ctx.getBuilder().getI1Type()), {Fn == HostBinary::Or}));
-  if (Fn == HostBinary::And)
+  Value constant = ctx.materialize(
+      HostTensor::fromInts(RankedTensorType::get({}, ctx.getBuilder().getI1Type()), {IsOr}));
+  if (!IsOr)
     return ctx.emit<WhereOp>(a.getType(), a, b, constant);
   return ctx.emit<WhereOp>(a.getType(), a, constant, b);
 }
@@ -242,9 +198,6 @@ template <HostBinary Fn> LogicalResult importLogical(NodeContext &ctx) {
 LogicalResult importWhere(NodeContext &ctx) {
   if (failed(ctx.requireBool(0)) || failed(ctx.requireSameElementType({1, 2})))
     return failure();
-  if (ctx.allInputsConstant())
-    return ctx.setOutput(
-        0, hostWhere(*ctx.getConstant(0), *ctx.getConstant(1), *ctx.getConstant(2), ctx.getLoc()));
   Value cond = ctx.getInput(0), onTrue = ctx.getInput(1), onFalse = ctx.getInput(2);
   return ctx.emit<WhereOp>(onTrue.getType(), cond, onTrue, onFalse);
 }
@@ -254,8 +207,6 @@ LogicalResult importWhere(NodeContext &ctx) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult importCastTo(NodeContext &ctx, Type elementType) {
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, hostCast(*c, elementType));
   return ctx.setOutput(0, ctx.castTo(ctx.getInput(0), elementType));
 }
 
@@ -332,38 +283,37 @@ LogicalResult importDropoutAttributes(NodeContext &ctx) {
 void populateElementwiseHandlers(HandlerRegistry &r) {
   // Arithmetic broadcasts NumPy-style from opset 7 on (Max and Min from 8; at 7 they require
   // equal shapes, which broadcasting handles alike); later versions only add element types.
-  r.add("Add", kMinOpset, kMaxOpset, importBinary<AddOp, HostBinary::Add>);
-  r.add("Sub", kMinOpset, kMaxOpset, importBinary<SubOp, HostBinary::Sub>);
-  r.add("Mul", kMinOpset, kMaxOpset, importBinary<MulOp, HostBinary::Mul>);
-  r.add("Div", kMinOpset, kMaxOpset, importBinary<DivOp, HostBinary::Div>);
+  r.add("Add", kMinOpset, kMaxOpset, importBinary<AddOp>);
+  r.add("Sub", kMinOpset, kMaxOpset, importBinary<SubOp>);
+  r.add("Mul", kMinOpset, kMaxOpset, importBinary<MulOp>);
+  r.add("Div", kMinOpset, kMaxOpset, importBinary<DivOp>);
   r.add("Pow", kMinOpset, kMaxOpset, importPow);
-  r.add("Max", kMinOpset, kMaxOpset, importVariadic<MaxOp, HostBinary::Max>);
-  r.add("Min", kMinOpset, kMaxOpset, importVariadic<MinOp, HostBinary::Min>);
+  r.add("Max", kMinOpset, kMaxOpset, importVariadic<MaxOp>);
+  r.add("Min", kMinOpset, kMaxOpset, importVariadic<MinOp>);
   r.add("Clip", kMinOpset, 10, importClipAttributes);
   r.add("Clip", 11, kMaxOpset, importClip);
 
-  r.add("Neg", kMinOpset, kMaxOpset, importUnaryNumeric<NegOp, HostUnary::Neg>);
-  r.add("Abs", kMinOpset, kMaxOpset, importUnaryNumeric<AbsOp, HostUnary::Abs>);
-  r.add("Relu", kMinOpset, kMaxOpset, importUnaryFloat<ReluOp, HostUnary::Relu>);
-  r.add("Tanh", kMinOpset, kMaxOpset, importUnaryFloat<TanhOp, HostUnary::Tanh>);
-  r.add("Sigmoid", kMinOpset, kMaxOpset, importUnaryFloat<SigmoidOp, HostUnary::Sigmoid>);
-  r.add("Erf", 9, kMaxOpset, importUnaryFloat<ErfOp, HostUnary::Erf>);
-  r.add("Exp", kMinOpset, kMaxOpset, importUnaryFloat<ExpOp, HostUnary::Exp>);
-  r.add("Log", kMinOpset, kMaxOpset, importUnaryFloat<LogOp, HostUnary::Log>);
-  r.add("Sqrt", kMinOpset, kMaxOpset, importUnaryFloat<SqrtOp, HostUnary::Sqrt>);
-  r.add("Reciprocal", kMinOpset, kMaxOpset, importUnaryFloat<ReciprocalOp, HostUnary::Reciprocal>);
+  r.add("Neg", kMinOpset, kMaxOpset, importUnaryNumeric<NegOp>);
+  r.add("Abs", kMinOpset, kMaxOpset, importUnaryNumeric<AbsOp>);
+  r.add("Relu", kMinOpset, kMaxOpset, importUnaryFloat<ReluOp>);
+  r.add("Tanh", kMinOpset, kMaxOpset, importUnaryFloat<TanhOp>);
+  r.add("Sigmoid", kMinOpset, kMaxOpset, importUnaryFloat<SigmoidOp>);
+  r.add("Erf", 9, kMaxOpset, importUnaryFloat<ErfOp>);
+  r.add("Exp", kMinOpset, kMaxOpset, importUnaryFloat<ExpOp>);
+  r.add("Log", kMinOpset, kMaxOpset, importUnaryFloat<LogOp>);
+  r.add("Sqrt", kMinOpset, kMaxOpset, importUnaryFloat<SqrtOp>);
+  r.add("Reciprocal", kMinOpset, kMaxOpset, importUnaryFloat<ReciprocalOp>);
   r.add("LeakyRelu", kMinOpset, kMaxOpset, importLeakyRelu);
   r.add("Gelu", 20, kMaxOpset, importGelu, checkGelu);
 
-  r.add("Equal", kMinOpset, kMaxOpset, importCompare<CompareKind::EQ, HostBinary::Equal>);
-  r.add("Less", kMinOpset, kMaxOpset, importCompare<CompareKind::LT, HostBinary::Less>);
-  r.add("LessOrEqual", 12, kMaxOpset, importCompare<CompareKind::LE, HostBinary::LessOrEqual>);
-  r.add("Greater", kMinOpset, kMaxOpset, importCompare<CompareKind::GT, HostBinary::Greater>);
-  r.add("GreaterOrEqual", 12, kMaxOpset,
-        importCompare<CompareKind::GE, HostBinary::GreaterOrEqual>);
+  r.add("Equal", kMinOpset, kMaxOpset, importCompare<CompareKind::EQ>);
+  r.add("Less", kMinOpset, kMaxOpset, importCompare<CompareKind::LT>);
+  r.add("LessOrEqual", 12, kMaxOpset, importCompare<CompareKind::LE>);
+  r.add("Greater", kMinOpset, kMaxOpset, importCompare<CompareKind::GT>);
+  r.add("GreaterOrEqual", 12, kMaxOpset, importCompare<CompareKind::GE>);
   r.add("Not", kMinOpset, kMaxOpset, importNot);
-  r.add("And", kMinOpset, kMaxOpset, importLogical<HostBinary::And>);
-  r.add("Or", kMinOpset, kMaxOpset, importLogical<HostBinary::Or>);
+  r.add("And", kMinOpset, kMaxOpset, importLogical<false>);
+  r.add("Or", kMinOpset, kMaxOpset, importLogical<true>);
   r.add("Where", 9, kMaxOpset, importWhere);
 
   r.add("Cast", kMinOpset, kMaxOpset, importCast, checkCast);

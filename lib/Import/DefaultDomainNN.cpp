@@ -284,8 +284,7 @@ template <typename OpTy> LogicalResult importGlobalPool(NodeContext &ctx) {
 /// ReduceSum (axes input since opset 13), ReduceMean and ReduceMax (axes input since 18,
 /// attribute before). Empty axes reduce everything, unless noop_with_empty_axes (which comes
 /// with the axes input) says to do nothing.
-template <typename OpTy, HostReduce Fn, int64_t AxesInputSince>
-LogicalResult importReduce(NodeContext &ctx) {
+template <typename OpTy, int64_t AxesInputSince> LogicalResult importReduce(NodeContext &ctx) {
   FailureOr<std::optional<SmallVector<int64_t>>> requested =
       ctx.getIntsAttrOrInput("axes", 1, AxesInputSince);
   if (failed(requested))
@@ -304,9 +303,7 @@ LogicalResult importReduce(NodeContext &ctx) {
     normalized.push_back(*axis);
   }
   bool keepdims = ctx.getInt("keepdims", 1) != 0;
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, hostReduce(Fn, *c, normalized, keepdims));
-  if (failed(ctx.requireNumeric(0)))
+  if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
     return failure();
   Value x = ctx.getInput(0);
   return ctx.emit<OpTy>(x.getType(), x, normalized, keepdims);
@@ -483,9 +480,9 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("GlobalAveragePool", kMinOpset, kMaxOpset, importGlobalPool<GlobalAvgPoolOp>);
   r.add("GlobalMaxPool", kMinOpset, kMaxOpset, importGlobalPool<GlobalMaxPoolOp>);
 
-  r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, HostReduce::Sum, 13>);
-  r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, HostReduce::Mean, 18>);
-  r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, HostReduce::Max, 18>);
+  r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, 13>);
+  r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, 18>);
+  r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, 18>);
   r.add("Softmax", kMinOpset, 12, importSoftmaxCoerced<SoftmaxOp>);
   r.add("Softmax", 13, kMaxOpset, importSoftmax<SoftmaxOp>);
   r.add("LogSoftmax", kMinOpset, 12, importSoftmaxCoerced<LogSoftmaxOp>);

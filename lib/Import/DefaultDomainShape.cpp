@@ -23,10 +23,8 @@ int64_t product(ArrayRef<int64_t> values) {
   return std::accumulate(values.begin(), values.end(), int64_t(1), std::multiplies<>());
 }
 
-/// Binds output 0 to `input` reshaped to `shape`: on the host when the input is known.
+/// Binds output 0 to `input` reshaped to `shape` (folded when the input is known).
 LogicalResult setReshaped(NodeContext &ctx, ArrayRef<int64_t> shape) {
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, c->reshaped(shape));
   return ctx.setOutput(0, ctx.reshape(ctx.getInput(0), shape));
 }
 
@@ -124,10 +122,13 @@ LogicalResult importConstantOfShape(NodeContext &ctx) {
       return ctx.emitError() << "the 'value' attribute must hold one element";
     value = attr->reshaped({});
   }
-  return ctx.setOutput(0, hostExpand(value, *shape));
+  auto type = RankedTensorType::get(*shape, value.getElementType());
+  return ctx.setOutput(
+      0, ctx.getBuilder().create<ExpandOp>(ctx.getLoc(), type, ctx.materialize(value)));
 }
 
 /// Range(start, limit, delta): all three must be known (the result's size depends on them).
+/// Evaluated here: precis has no range op, since a range is always an import-time constant.
 LogicalResult importRange(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1, 2})))
     return failure();
@@ -267,8 +268,6 @@ LogicalResult importExpand(NodeContext &ctx) {
   auto shape = broadcastShapes(in.getShape(), *requested);
   if (!shape)
     return ctx.emitError() << "cannot expand " << in << " to [" << *requested << "]";
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, hostExpand(*c, *shape));
   if (ArrayRef<int64_t>(*shape) == in.getShape())
     return ctx.forwardInput(0, 0);
   return ctx.setOutput(
@@ -293,8 +292,6 @@ LogicalResult importTile(NodeContext &ctx) {
     expanded.append({r, d});
     result.push_back(r * d);
   }
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, hostExpand(c->reshaped(interleaved), expanded).reshaped(result));
   Value x = ctx.reshape(ctx.getInput(0), interleaved);
   x = ctx.getBuilder().create<ExpandOp>(ctx.getLoc(),
                                         RankedTensorType::get(expanded, in.getElementType()), x);
@@ -319,8 +316,6 @@ LogicalResult importTranspose(NodeContext &ctx) {
       return ctx.emitError() << "perm [" << perm << "] is not a permutation";
     seen[p] = true;
   }
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, hostTranspose(*c, perm));
   if (llvm::equal(perm, llvm::seq<int64_t>(0, rank)))
     return ctx.forwardInput(0, 0);
   Value x = ctx.getInput(0);
@@ -345,12 +340,6 @@ LogicalResult importConcat(NodeContext &ctx) {
     if (!ok)
       return ctx.emitError() << "inputs " << first << " and " << t
                              << " differ outside the concatenation axis " << *axis;
-  }
-  if (ctx.allInputsConstant()) {
-    SmallVector<const HostTensor *> inputs;
-    for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
-      inputs.push_back(ctx.getConstant(i));
-    return ctx.setOutput(0, hostConcat(inputs, *axis));
   }
   SmallVector<Value> inputs;
   for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
@@ -392,15 +381,6 @@ LogicalResult importSplit(NodeContext &ctx) {
     return ctx.emitError() << "split sizes [" << sizes << "] do not add up to dimension " << *axis
                            << " of size " << extent;
 
-  if (const HostTensor *c = ctx.getConstant(0)) {
-    SmallVector<int64_t> start(in.getRank(), 0), limit(in.getShape()), step(in.getRank(), 1);
-    for (auto [i, size] : llvm::enumerate(sizes)) {
-      limit[*axis] = start[*axis] + size;
-      (void)ctx.setOutput(i, hostSlice(*c, start, limit, step));
-      start[*axis] += size;
-    }
-    return success();
-  }
   SmallVector<Type> types;
   for (int64_t size : sizes) {
     SmallVector<int64_t> shape(in.getShape());
@@ -471,8 +451,6 @@ LogicalResult importSlice(NodeContext &ctx) {
     limit[d] = e;
     step[d] = st;
   }
-  if (const HostTensor *c = ctx.getConstant(0))
-    return ctx.setOutput(0, hostSlice(*c, start, limit, step));
   bool identity = true;
   for (int64_t d = 0; d < rank; ++d)
     identity &= start[d] == 0 && limit[d] == in.getDimSize(d) && step[d] == 1;
@@ -491,8 +469,6 @@ LogicalResult importGather(NodeContext &ctx) {
   if (failed(axis))
     return failure();
   const HostTensor *indices = ctx.getConstant(1);
-  if (const HostTensor *c = ctx.getConstant(0); c && indices)
-    return ctx.setOutput(0, hostGather(*c, *indices, *axis, ctx.getLoc()));
   Value indexValue;
   if (indices) {
     HostTensor normalized = *indices;

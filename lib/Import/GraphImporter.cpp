@@ -15,6 +15,9 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Matchers.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -126,12 +129,25 @@ public:
   Value materialize(Binding &binding);
   /// A `precis.constant` at the top of the function.
   Value createConstant(const HostTensor &value, Location loc);
+  /// `value`, or a constant when the op that defines it was built at the current node and
+  /// folds (the op's own folder evaluates it): the node's ops on import-time constants fold
+  /// as they are built, recursively through the node's other ops.
+  Value fold(Value value);
+  /// The import-time value of `value`, or null: a constant, or a non-float initializer
+  /// (materialised as a named `precis.parameter`) when every input of the node is known at
+  /// import time. An initializer the node computes on with run-time values stays a named
+  /// run-time input (a training op's update count `T`, say).
+  Attribute constantValue(Value value) const;
 
 private:
   Location nodeLoc(const onnx::NodeProto &node, int index);
   LogicalResult bindInputs(SmallVectorImpl<Type> &argTypes, SmallVectorImpl<std::string> &argNames);
   LogicalResult bindInitializers();
   LogicalResult importNode(const onnx::NodeProto &node, int index);
+  /// Erases what folding at the node left dead (folded ops, and constants materialised only
+  /// for them), so that a constant is materialised where it is first used, or never.
+  void eraseFoldedOps(const onnx::NodeProto &node);
+  bool isNodeOp(Operation *op) const;
   LogicalResult buildReturn(func::FuncOp func);
   void orderParameters();
   /// A builder inserting after the last materialised constant or parameter.
@@ -153,6 +169,14 @@ private:
   llvm::DenseMap<Attribute, ElementsAttr> storedConstants;
   llvm::StringSet<> usedNames;
   bool unsupported = false;
+  /// Folding at the node being imported: the last op before its first one, the ops that
+  /// folded, the constants materialised and the bindings that took one of them as value.
+  bool inNode = false;
+  bool nodeInputsConstant = false;
+  Operation *nodeStart = nullptr;
+  llvm::SetVector<Operation *> foldedOps;
+  SmallVector<Operation *> nodeConstants;
+  SmallVector<Binding *> nodeMaterialized;
 };
 
 Location GraphImporter::nodeLoc(const onnx::NodeProto &node, int index) {
@@ -176,7 +200,87 @@ Value GraphImporter::createConstant(const HostTensor &value, Location loc) {
     stored = storeElements(dense, "constant");
   auto op = topBuilder().create<ConstantOp>(loc, stored);
   lastConstant = op;
+  if (inNode)
+    nodeConstants.push_back(op);
   return op;
+}
+
+bool GraphImporter::isNodeOp(Operation *op) const {
+  return inNode && op->getBlock() == entry && (!nodeStart || nodeStart->isBeforeInBlock(op));
+}
+
+Attribute GraphImporter::constantValue(Value value) const {
+  if (auto param = value.getDefiningOp<ParameterOp>())
+    return nodeInputsConstant && !isa<FloatType>(param.getType().getElementType())
+               ? param.getValue()
+               : Attribute();
+  Attribute attr;
+  return matchPattern(value, m_Constant(&attr)) ? attr : Attribute();
+}
+
+Value GraphImporter::fold(Value value) {
+  Operation *op = value.getDefiningOp();
+  if (!op || isa<ConstantOp, ParameterOp>(op) || op->getNumRegions() || !isNodeOp(op))
+    return value;
+  SmallVector<Attribute> operands;
+  for (OpOperand &use : op->getOpOperands()) {
+    Value operand = fold(use.get());
+    if (operand != use.get())
+      use.set(operand);
+    Attribute attr = constantValue(operand);
+    if (!attr)
+      return value;
+    operands.push_back(attr);
+  }
+  SmallVector<OpFoldResult> results;
+  if (failed(op->fold(operands, results)) || results.empty())
+    return value;
+  OpFoldResult result = results[cast<OpResult>(value).getResultNumber()];
+  if (auto folded = dyn_cast<Value>(result))
+    return folded;
+  std::optional<HostTensor> constant = HostTensor::fromConstant(cast<Attribute>(result));
+  if (!constant)
+    return value;
+  foldedOps.insert(op);
+  return createConstant(*constant, op->getLoc());
+}
+
+void GraphImporter::eraseFoldedOps(const onnx::NodeProto &node) {
+  llvm::SmallPtrSet<Operation *, 8> dead;
+  for (Operation *op : llvm::reverse(foldedOps)) {
+    if (!op->use_empty())
+      continue;
+    // Dropping the operands first lets the ops (and constants) feeding this one die too.
+    op->dropAllReferences();
+    dead.insert(op);
+  }
+  for (Operation *op : llvm::reverse(nodeConstants))
+    if (op->use_empty())
+      dead.insert(op);
+  auto reset = [&](Binding *binding) {
+    if (binding && binding->value && dead.contains(binding->value.getDefiningOp()))
+      binding->value = nullptr;
+  };
+  for (Binding *binding : nodeMaterialized)
+    reset(binding);
+  for (const std::string &output : node.output())
+    if (!output.empty())
+      reset(lookup(output));
+  for (Operation *op : llvm::reverse(nodeConstants)) {
+    if (!dead.contains(op))
+      continue;
+    if (op == lastConstant)
+      lastConstant = op->getPrevNode();
+    if (auto param = dyn_cast<ParameterOp>(op))
+      parameters.erase(param.getName());
+    op->erase();
+  }
+  for (Operation *op : llvm::reverse(foldedOps))
+    if (dead.contains(op))
+      op->erase();
+  foldedOps.clear();
+  nodeConstants.clear();
+  nodeMaterialized.clear();
 }
 
 Value GraphImporter::materialize(Binding &binding) {
@@ -192,10 +296,16 @@ Value GraphImporter::materialize(Binding &binding) {
                                                  binding.parameterName, value);
       lastConstant = op;
       param = op;
+      if (inNode)
+        nodeConstants.push_back(op);
     }
     binding.value = param;
+    if (inNode)
+      nodeMaterialized.push_back(&binding);
   } else {
     binding.value = createConstant(*binding.constant, binding.loc);
+    if (inNode)
+      nodeMaterialized.push_back(&binding);
   }
   return binding.value;
 }
@@ -284,7 +394,13 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node, int index) 
   const OpHandler *handler = HandlerRegistry::get().lookup(domain, node.op_type(), opset);
   NodeContext ctx(*this, node, opset, loc);
   builder.setInsertionPointToEnd(entry);
-  if (failed(handler->import(ctx)))
+  inNode = true;
+  nodeInputsConstant = ctx.allInputsConstant();
+  nodeStart = entry->empty() ? nullptr : &entry->back();
+  LogicalResult imported = handler->import(ctx);
+  eraseFoldedOps(node);
+  inNode = false;
+  if (failed(imported))
     return failure();
   for (auto [i, output] : llvm::enumerate(node.output()))
     if (!output.empty() && isUsed(output) && !lookup(output))
@@ -523,6 +639,12 @@ bool NodeContext::isOutputUsed(unsigned i) const {
 LogicalResult NodeContext::setOutput(unsigned i, Value value) {
   if (i >= static_cast<unsigned>(node.output_size()) || node.output(i).empty())
     return success();
+  // An output known at import time stays a constant: later nodes fold on it, and it is
+  // materialised where an emitted op first uses it.
+  value = graph.fold(value);
+  if (Attribute attr = graph.constantValue(value))
+    if (std::optional<HostTensor> constant = HostTensor::fromConstant(attr))
+      return setOutput(i, std::move(*constant));
   Binding binding(loc);
   binding.value = value;
   graph.bind(node.output(i), binding);
@@ -621,15 +743,19 @@ Value NodeContext::reshape(Value value, ArrayRef<int64_t> shape) {
   auto type = cast<RankedTensorType>(value.getType());
   if (type.getShape() == shape)
     return value;
-  return builder.create<ReshapeOp>(loc, RankedTensorType::get(shape, type.getElementType()), value);
+  return fold(
+      builder.create<ReshapeOp>(loc, RankedTensorType::get(shape, type.getElementType()), value));
 }
 
 Value NodeContext::castTo(Value value, Type elementType) {
   auto type = cast<RankedTensorType>(value.getType());
   if (type.getElementType() == elementType)
     return value;
-  return builder.create<CastOp>(loc, RankedTensorType::get(type.getShape(), elementType), value);
+  return fold(
+      builder.create<CastOp>(loc, RankedTensorType::get(type.getShape(), elementType), value));
 }
+
+Value NodeContext::fold(Value value) { return graph.fold(value); }
 
 Value NodeContext::materialize(const HostTensor &value) { return graph.createConstant(value, loc); }
 

@@ -15,6 +15,7 @@
 #ifndef PRECIS_LIB_IMPORT_IMPORTER_H
 #define PRECIS_LIB_IMPORT_IMPORTER_H
 
+#include "precis/Dialect/Precis/IR/HostTensor.h"
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
 #include "precis/Import/OnnxImporter.h"
 
@@ -91,95 +92,13 @@ bool isSupportedElementType(int32_t onnxType);
 std::string onnxTypeName(int32_t onnxType);
 
 //===----------------------------------------------------------------------===//
-// Host tensors.
+// Import-time values.
 //===----------------------------------------------------------------------===//
 
-/// A tensor whose value is known at import time: Constant nodes, non-float initializers and
-/// everything folded from them (shape arithmetic). Float elements are held as doubles (exact
-/// for every supported float type; results are rounded to the element type after each host
-/// op), integer and bool elements as int64 (wrapped to the element width).
-class HostTensor {
-public:
-  /// A zero-filled tensor of `type`.
-  explicit HostTensor(mlir::RankedTensorType type);
-
-  static HostTensor fromInts(mlir::RankedTensorType type, llvm::ArrayRef<int64_t> values);
-  static HostTensor fromDoubles(mlir::RankedTensorType type, llvm::ArrayRef<double> values);
-  /// A rank-1 int64 tensor (shapes, axes, indices).
-  static HostTensor i64Vector(mlir::MLIRContext *context, llvm::ArrayRef<int64_t> values);
-  /// Decodes a DenseElementsAttr of a supported element type.
-  static HostTensor fromAttr(mlir::DenseElementsAttr attr);
-
-  mlir::RankedTensorType getType() const { return type; }
-  mlir::Type getElementType() const { return type.getElementType(); }
-  llvm::ArrayRef<int64_t> getShape() const { return type.getShape(); }
-  int64_t getRank() const { return type.getRank(); }
-  int64_t size() const { return type.getNumElements(); }
-  bool isFloat() const { return mlir::isa<mlir::FloatType>(getElementType()); }
-
-  /// Element `i` converted (float elements truncate toward zero as integers).
-  int64_t getInt(int64_t i) const;
-  double getDouble(int64_t i) const;
-  /// Stores `v` in element `i`, rounded or wrapped to the element type.
-  void setInt(int64_t i, int64_t v);
-  void setDouble(int64_t i, double v);
-
-  /// All elements as int64 (for shapes, axes, indices).
-  llvm::SmallVector<int64_t> toInts() const;
-  /// The same elements under another shape of the same element count.
-  HostTensor reshaped(llvm::ArrayRef<int64_t> shape) const;
-  /// A DenseElementsAttr for `precis.constant` / `precis.parameter`.
-  mlir::DenseElementsAttr toAttr() const;
-
-private:
-  mlir::RankedTensorType type;
-  std::vector<double> floats;
-  std::vector<int64_t> ints;
-};
-
-/// Element-wise binary functions that fold on the host.
-enum class HostBinary {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Pow,
-  Max,
-  Min,
-  Equal,
-  Less,
-  LessOrEqual,
-  Greater,
-  GreaterOrEqual,
-  And,
-  Or
-};
-/// Element-wise unary functions that fold on the host.
-enum class HostUnary { Neg, Abs, Sqrt, Reciprocal, Exp, Log, Erf, Tanh, Sigmoid, Relu, Not };
-enum class HostReduce { Sum, Mean, Max };
-
-/// NumPy broadcast of two shapes; nullopt when they do not broadcast.
-std::optional<llvm::SmallVector<int64_t>> broadcastShapes(llvm::ArrayRef<int64_t> a,
-                                                          llvm::ArrayRef<int64_t> b);
-
-/// Host evaluation of the ops the importer folds. Each reports problems (integer division by
-/// zero, an index out of range) as an error at `loc`.
-mlir::FailureOr<HostTensor> hostBinary(HostBinary fn, const HostTensor &lhs, const HostTensor &rhs,
-                                       mlir::Location loc);
-mlir::FailureOr<HostTensor> hostUnary(HostUnary fn, const HostTensor &input, mlir::Location loc);
-HostTensor hostCast(const HostTensor &input, mlir::Type elementType);
-mlir::FailureOr<HostTensor> hostWhere(const HostTensor &cond, const HostTensor &onTrue,
-                                      const HostTensor &onFalse, mlir::Location loc);
-HostTensor hostTranspose(const HostTensor &input, llvm::ArrayRef<int64_t> perm);
-/// `start`/`limit`/`step` normalised as `precis.slice` takes them.
-HostTensor hostSlice(const HostTensor &input, llvm::ArrayRef<int64_t> start,
-                     llvm::ArrayRef<int64_t> limit, llvm::ArrayRef<int64_t> step);
-mlir::FailureOr<HostTensor> hostGather(const HostTensor &data, const HostTensor &indices,
-                                       int64_t axis, mlir::Location loc);
-HostTensor hostConcat(llvm::ArrayRef<const HostTensor *> inputs, int64_t axis);
-HostTensor hostExpand(const HostTensor &input, llvm::ArrayRef<int64_t> shape);
-HostTensor hostReduce(HostReduce fn, const HostTensor &input, llvm::ArrayRef<int64_t> axes,
-                      bool keepdims);
+/// Values known at import time (Constant nodes, non-float initializers and everything folded
+/// from them) are the dialect's HostTensor; ops fold them through the ops' own folders.
+using mlir::precis::broadcastShapes;
+using mlir::precis::HostTensor;
 
 //===----------------------------------------------------------------------===//
 // Values and nodes.
@@ -256,6 +175,8 @@ public:
   mlir::Value getValue(Binding &binding);
 
   /// Outputs. An optional output is used when a node or the graph's outputs consume it.
+  /// An output whose value is known at import time (a constant, or an op of this node that
+  /// folds) is bound as a constant.
   unsigned getNumOutputs() const { return node.output_size(); }
   bool isOutputUsed(unsigned i) const;
   mlir::LogicalResult setOutput(unsigned i, mlir::Value value);
@@ -291,7 +212,16 @@ public:
       return mlir::failure();
     return op;
   }
-  /// `createInferred`, then binds the op's results to outputs 0, 1, ...
+  /// `createInferred`, then folds: the op's result, or a constant when every operand is
+  /// known at import time (the op's folder evaluates it, and the op is erased).
+  template <typename OpTy, typename... Args> mlir::FailureOr<mlir::Value> build(Args &&...args) {
+    auto op = createInferred<OpTy>(std::forward<Args>(args)...);
+    if (mlir::failed(op))
+      return mlir::failure();
+    return fold((*op)->getResult(0));
+  }
+  /// `createInferred`, then binds the op's results to outputs 0, 1, ... (folded as
+  /// `setOutput` folds).
   template <typename OpTy, typename... Args> mlir::LogicalResult emit(Args &&...args) {
     auto op = createInferred<OpTy>(std::forward<Args>(args)...);
     if (mlir::failed(op))
@@ -308,6 +238,9 @@ public:
   mlir::Value castTo(mlir::Value value, mlir::Type elementType);
   /// A `precis.constant` for a host tensor at the node.
   mlir::Value materialize(const HostTensor &value);
+  /// `value`, or a constant when it is the result of an op built at this node whose operands
+  /// are all known at import time (folded by the op's folder; see `build`).
+  mlir::Value fold(mlir::Value value);
 
 private:
   mlir::LogicalResult reinferResultTypes(mlir::Operation *op);

@@ -133,6 +133,7 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
     if (step - first - 1 == warmup)
       start = std::chrono::steady_clock::now();
     float loss = 0;
+    const int64_t optimizerSteps = session->stepCount();
     if (Status s = session->step(lr, &loss); !s.isOk())
       return fail("train", withContext(s, "step " + std::to_string(step)));
     // The lines of `precis train --log`, byte for byte (a non-finite loss is null).
@@ -140,9 +141,11 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
       char value[32] = "null";
       if (std::isfinite(loss))
         std::snprintf(value, sizeof value, "%.17g", static_cast<double>(loss));
+      // With loss scaling, a step whose gradients were not finite is skipped.
+      const char *skipped = session->stepCount() == optimizerSteps ? ",\"skipped\":true" : "";
       if (session->hasLossScale())
-        std::fprintf(log, "{\"loss\":%s,\"loss_scale\":%.17g,\"step\":%ld}\n", value,
-                     static_cast<double>(session->lossScale()), step);
+        std::fprintf(log, "{\"loss\":%s,\"loss_scale\":%.17g%s,\"step\":%ld}\n", value,
+                     static_cast<double>(session->lossScale()), skipped, step);
       else
         std::fprintf(log, "{\"loss\":%s,\"step\":%ld}\n", value, step);
     }

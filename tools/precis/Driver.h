@@ -23,6 +23,7 @@
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/JSON.h"
 
 #include <memory>
 #include <string>
@@ -158,6 +159,16 @@ struct SessionFlags {
 /// false after printing diagnostics.
 bool runPipeline(mlir::ModuleOp module, const CompileOptions &options, StringRef tool);
 
+/// The self-contained pages (Html.cpp; templates in tools/precis/html/, docs/pictures.md).
+enum class PageKind { Report, Plot };
+/// The page's template with `data` spliced in as its JSON.
+std::string fillPage(PageKind kind, const llvm::json::Value &data);
+/// Writes the page to `path`, or with a `.png` path its screenshot by headless Chromium;
+/// false after printing an error. Nothing is left at `path` on failure.
+bool writePage(StringRef path, PageKind kind, const llvm::json::Value &data, StringRef tool);
+/// Writes `bytes` to `path` through a temporary file; false after printing an error.
+bool writeFile(StringRef path, StringRef bytes, StringRef tool);
+
 /// The subcommands, one file each; `argv[0]` is "precis <name>".
 int runImport(int argc, char **argv);
 int runCompile(int argc, char **argv);
@@ -166,6 +177,7 @@ int runRun(int argc, char **argv);
 int runReport(int argc, char **argv);
 int runExport(int argc, char **argv);
 int runBench(int argc, char **argv);
+int runPlot(int argc, char **argv);
 
 } // namespace precis::driver
 

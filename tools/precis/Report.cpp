@@ -1,15 +1,18 @@
 //===- Report.cpp - precis report -------------------------------------------===//
 //
-// `precis report`: which precision every op runs in, and why, as a table or JSON.
+// `precis report`: which precision every op runs in, and why, as a table, JSON or a page
+// (--html: the graph with every node coloured by its precision; docs/pictures.md).
 //
 //===----------------------------------------------------------------------===//
 
 #include "Driver.h"
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Precision.h"
 #include "precis/schema/Names.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
@@ -20,6 +23,133 @@ using namespace llvm;
 namespace precis::driver {
 
 using precis::ReportRow;
+
+/// How a type reads on the page: its MLIR spelling.
+static std::string typeText(mlir::Type t) {
+  std::string s;
+  raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+/// The precision a node is coloured by: its decision's output (or operand) precision, else
+/// its first result's element type.
+static std::string nodePrecision(mlir::precis::DecisionAttr d, mlir::TypeRange results) {
+  if (d && d.getOut())
+    return mlir::precis::precisionName(d.getOut());
+  if (d && !d.getIn().empty())
+    return mlir::precis::precisionName(d.getIn().front());
+  if (results.empty())
+    return "none";
+  return mlir::precis::precisionName(mlir::getElementTypeOrSelf(results.front()));
+}
+
+/// The data of the `--html` page: every argument and op of `fn` as a node (with its
+/// decision's fields, read from the typed attribute), every use of a value as an edge, and
+/// `module`'s calibration measurements (precision auto).
+static json::Object graphData(mlir::ModuleOp module, mlir::func::FuncOp fn) {
+  using namespace mlir::precis;
+  json::Array nodes, edges;
+  llvm::DenseMap<mlir::Value, int64_t> producer;
+  int64_t next = 0;
+  mlir::Block &body = fn.getBody().front();
+  // Arguments: named after the graph input, parameter or state they carry; their phase is
+  // their first user's (what the page draws them next to).
+  for (mlir::BlockArgument arg : body.getArguments()) {
+    unsigned i = arg.getArgNumber();
+    std::string name, role = "input";
+    for (StringRef attr : {kOnnxName.data(), kParamName.data(), kStateName.data()})
+      if (auto s = fn.getArgAttrOfType<mlir::StringAttr>(i, attr)) {
+        name = s.getValue().str();
+        break;
+      }
+    if (auto r = fn.getArgAttrOfType<mlir::StringAttr>(i, kRole))
+      role = r.getValue().str();
+    else if (fn.getArgAttr(i, kParamName))
+      role = "parameter";
+    else if (fn.getArgAttr(i, kLr))
+      role = "lr";
+    std::string phase = "forward";
+    mlir::Operation *first = nullptr;
+    for (mlir::Operation *user : arg.getUsers())
+      if (user->getBlock() == &body && (!first || user->isBeforeInBlock(first)))
+        first = user;
+    if (first)
+      if (auto p = first->getAttrOfType<mlir::StringAttr>(kPhase))
+        phase = p.getValue().str();
+    producer[arg] = next++;
+    nodes.push_back(json::Object{{"name", name.empty() ? "%arg" + std::to_string(i) : name},
+                                 {"op", "argument"},
+                                 {"kind", "argument"},
+                                 {"role", role},
+                                 {"phase", phase},
+                                 {"prec", nodePrecision({}, arg.getType())},
+                                 {"outs", json::Array{typeText(arg.getType())}}});
+  }
+  for (mlir::Operation &op : body) {
+    DecisionAttr d = getDecision(&op);
+    json::Object node;
+    node["name"] = nodeName(op.getLoc()).str();
+    node["op"] = op.getName().stripDialect().str();
+    bool isReturn = op.hasTrait<mlir::OpTrait::IsTerminator>();
+    // The return belongs to the phase that ends the function.
+    mlir::Operation *phaseOf = isReturn && op.getPrevNode() ? op.getPrevNode() : &op;
+    auto phase = phaseOf->getAttrOfType<mlir::StringAttr>(kPhase);
+    node["phase"] = phase ? phase.getValue().str() : std::string("forward");
+    node["prec"] = nodePrecision(d, op.getResultTypes());
+    std::string kind = isReturn ? "return" : "op";
+    if (d) {
+      std::string rule = d.getRuleName();
+      if (rule == "cast")
+        kind = "cast";
+      else if (rule == "value" || rule == "no-float")
+        kind = "value";
+      json::Array in;
+      for (mlir::Type t : d.getIn())
+        in.push_back(precisionName(t));
+      node["rule"] = rule;
+      node["reason"] = d.getReason().str();
+      node["in"] = std::move(in);
+      if (d.getOut())
+        node["out"] = precisionName(d.getOut());
+      if (d.getAcc())
+        node["acc"] = precisionName(d.getAcc());
+    }
+    node["kind"] = kind;
+    json::Array ins, outs;
+    for (mlir::Type t : op.getOperandTypes())
+      ins.push_back(typeText(t));
+    for (mlir::Type t : op.getResultTypes())
+      outs.push_back(typeText(t));
+    node["ins"] = std::move(ins);
+    node["outs"] = std::move(outs);
+    int64_t id = next++;
+    llvm::SmallDenseSet<int64_t> from;
+    for (mlir::Value v : op.getOperands()) {
+      auto it = producer.find(v);
+      if (it != producer.end() && from.insert(it->second).second)
+        edges.push_back(json::Array{it->second, id});
+    }
+    for (mlir::Value r : op.getResults())
+      producer[r] = id;
+    nodes.push_back(std::move(node));
+  }
+  json::Array calibration;
+  if (auto entries = module->getAttrOfType<mlir::ArrayAttr>(kCalibration))
+    for (auto entry : entries.getAsRange<mlir::DictionaryAttr>()) {
+      json::Object row;
+      for (mlir::NamedAttribute field : entry) {
+        if (auto s = dyn_cast<mlir::StringAttr>(field.getValue()))
+          row[field.getName().str()] = s.getValue().str();
+        else if (auto f = dyn_cast<mlir::FloatAttr>(field.getValue()))
+          row[field.getName().str()] = f.getValueAsDouble();
+      }
+      calibration.push_back(std::move(row));
+    }
+  return json::Object{{"nodes", std::move(nodes)},
+                      {"edges", std::move(edges)},
+                      {"calibration", std::move(calibration)}};
+}
 
 int runReport(int argc, char **argv) {
   static cl::opt<std::string> input(cl::Positional, cl::Required,
@@ -37,6 +167,12 @@ int runReport(int argc, char **argv) {
   static cl::opt<int64_t> batch("batch",
                                 cl::desc("Bind the symbolic leading dimension of the inputs"),
                                 cl::value_desc("N"), cl::cat(optionCategory()));
+  static cl::opt<std::string> htmlPath(
+      "html",
+      cl::desc("Also write the graph as a self-contained HTML page: every node coloured by "
+               "its precision, its decision on hover or click (.png: a screenshot of it, "
+               "by headless Chromium)"),
+      cl::value_desc("report.html"), cl::cat(optionCategory()));
   static cl::opt<bool> all("all", cl::desc("List constants, parameters and inserted casts too"),
                            cl::cat(optionCategory()));
   parseCommandLine(argc, argv, "precis report: which precision every op runs in, and why\n");
@@ -132,14 +268,18 @@ int runReport(int argc, char **argv) {
                                    {"precision", precisionFlags.precision.getValue()},
                                    {"ops", std::move(ops)},
                                    {"summary", std::move(summary)}};
-    if (Error err = writeToOutput(jsonPath, [&](raw_ostream &os) {
-          os << formatv("{0:2}", doc) << "\n";
-          return Error::success();
-        })) {
-      errs() << tool << ": error: cannot write '" << jsonPath << "': " << toString(std::move(err))
-             << "\n";
+    if (!writeFile(jsonPath, formatv("{0:2}\n", doc).str(), tool))
       return 1;
-    }
+  }
+  if (!htmlPath.empty()) {
+    json::Object data = graphData(*module, fn);
+    data["model"] = input.getValue();
+    data["function"] = fnName;
+    data["precision"] = precisionFlags.precision.getValue();
+    if (compileOptions.precision.precision == PrecisionPolicy::Auto)
+      data["tolerance"] = precisionFlags.tolerance.getValue();
+    if (!writePage(htmlPath, PageKind::Report, json::Value(std::move(data)), tool))
+      return 1;
   }
   return 0;
 }

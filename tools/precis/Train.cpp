@@ -55,8 +55,8 @@ int runTrain(int argc, char **argv) {
   static cl::opt<std::string> logPath(
       "log",
       cl::desc("Write one JSON object per step ({\"step\", \"loss\"}, and "
-               "\"loss_scale\" with loss scaling; a non-finite loss is null) to "
-               "this file"),
+               "\"loss_scale\" with loss scaling, \"skipped\": true on a skipped step; a "
+               "non-finite loss is null) to this file (precis plot draws it)"),
       cl::value_desc("losses.jsonl"), cl::cat(optionCategory()));
   static cl::opt<std::string> checkpointDir("checkpoint-dir",
                                             cl::desc("Write checkpoints (step-NNNNNNNN.npz) here"),
@@ -179,6 +179,7 @@ int runTrain(int argc, char **argv) {
   Clock::time_point start = Clock::now();
   for (int64_t step = first + 1; step <= steps; ++step) {
     float loss = 0;
+    const int64_t optimizerSteps = session->stepCount();
     if (precis::rt::Status s = session->step(static_cast<float>(lr), &loss); !s)
       return fail(precis::rt::withContext(s, "step " + std::to_string(step)));
     if (log) {
@@ -188,6 +189,8 @@ int runTrain(int argc, char **argv) {
                                                       : json::Value(nullptr)}};
       if (session->hasLossScale()) // the scale after this step's update, as scaler.get_scale()
         entry[names::kLossScale] = static_cast<double>(session->lossScale());
+      if (session->stepCount() == optimizerSteps) // non-finite gradients: the step was skipped
+        entry["skipped"] = true;
       *log << json::Value(std::move(entry)) << "\n";
       log->flush();
     }

@@ -31,6 +31,8 @@ const Subcommand subcommands[] = {
     {"report", "which precision every op runs in, and why", runReport},
     {"export", "write a checkpoint's parameters back into an ONNX model", runExport},
     {"bench", "time a function of an artifact or model on the CPU", runBench},
+    {"plot", "loss curves of training logs (precis train --log), overlaid, as HTML or PNG",
+     runPlot},
 };
 
 void printUsage(raw_ostream &os) {

@@ -29,5 +29,8 @@ Operation *PrecisDialect::materializeConstant(OpBuilder &builder, Attribute valu
   auto elements = dyn_cast<ElementsAttr>(value);
   if (!elements || elements.getType() != type)
     return nullptr;
+  // A folded constant is stored like an imported one: large data in a blob.
+  if (auto dense = dyn_cast<DenseElementsAttr>(elements))
+    elements = storeElements(dense, "constant");
   return builder.create<ConstantOp>(loc, elements);
 }

@@ -1,7 +1,7 @@
-//===- PrecisOps.cpp - precis op verifiers, inference, folders --*- C++ -*-===//
+//===- PrecisOps.cpp - precis op verifiers, inference, builders -*- C++ -*-===//
 //
 // Shape inference (through InferTypeOpAdaptor), verifiers for every invariant the op
-// descriptions state, custom builders and folders of the precis ops.
+// descriptions state and custom builders of the precis ops (folders: PrecisFolders.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -284,36 +284,6 @@ LogicalResult WhereOp::inferReturnTypes(MLIRContext *, std::optional<Location> l
   return success();
 }
 
-/// True when every value of float type `from` is exactly representable in `to` (bf16 and
-/// fp16 in fp32, fp8 in bf16 and fp16, ...), so a cast from -> to loses nothing.
-static bool isExactlyRepresentable(Type from, Type to) {
-  auto f = dyn_cast<FloatType>(from), t = dyn_cast<FloatType>(to);
-  if (!f || !t)
-    return false;
-  const llvm::fltSemantics &fs = f.getFloatSemantics(), &ts = t.getFloatSemantics();
-  int fp = APFloat::semanticsPrecision(fs), tp = APFloat::semanticsPrecision(ts);
-  return tp >= fp && APFloat::semanticsMaxExponent(ts) >= APFloat::semanticsMaxExponent(fs) &&
-         APFloat::semanticsMinExponent(ts) - tp <= APFloat::semanticsMinExponent(fs) - fp;
-}
-
-OpFoldResult CastOp::fold(FoldAdaptor) {
-  if (getInput().getType() == getType())
-    return getInput();
-  // cast(cast(x: A -> B) -> C) is cast(x -> C) when A -> B is exact; a round trip through a
-  // narrower type (f32 -> bf16 -> f32) rounds and stays.
-  if (auto inner = getInput().getDefiningOp<CastOp>()) {
-    Value source = inner.getInput();
-    if (isExactlyRepresentable(getElementTypeOrSelf(source.getType()),
-                               getElementTypeOrSelf(inner.getType()))) {
-      if (source.getType() == getType())
-        return source;
-      getInputMutable().assign(source);
-      return getResult();
-    }
-  }
-  return {};
-}
-
 LogicalResult DropoutOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
                                           Adaptor adaptor, SmallVectorImpl<Type> &types) {
   auto t = tensorType(adaptor.getInput());
@@ -338,22 +308,6 @@ LogicalResult ReshapeOp::verify() {
     return emitOpError() << "cannot reshape " << getInput().getType() << " to " << getType()
                          << ": element counts differ";
   return success();
-}
-
-OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
-  if (getInput().getType() == getType())
-    return getInput();
-  // reshape(reshape(x)) -> reshape(x).
-  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
-    getInputMutable().assign(inner.getInput());
-    return getResult();
-  }
-  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
-    return dense.reshape(getType());
-  // A blob is row-major bytes: the reshaped constant reads the same one.
-  if (auto blob = dyn_cast_or_null<DenseResourceElementsAttr>(adaptor.getInput()))
-    return DenseResourceElementsAttr::get(getType(), blob.getRawHandle());
-  return {};
 }
 
 LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
@@ -500,15 +454,6 @@ LogicalResult ExpandOp::verify() {
       ArrayRef<int64_t>(out) != getType().getShape())
     return emitOpError() << "cannot broadcast " << getInput().getType() << " to " << getType();
   return success();
-}
-
-OpFoldResult ExpandOp::fold(FoldAdaptor adaptor) {
-  if (getInput().getType() == getType())
-    return getInput();
-  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(adaptor.getInput()))
-    if (dense.isSplat())
-      return DenseElementsAttr::get(getType(), dense.getSplatValue<Attribute>());
-  return {};
 }
 
 //===----------------------------------------------------------------------===//
@@ -747,8 +692,6 @@ LogicalResult NllLossOp::verify() {
 //===----------------------------------------------------------------------===//
 // Values.
 //===----------------------------------------------------------------------===//
-
-OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
 
 LogicalResult ParameterOp::verify() {
   if (getName().empty())

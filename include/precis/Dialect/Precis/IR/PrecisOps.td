@@ -151,6 +151,7 @@ class Precis_BinaryOp<string mnemonic, list<Trait> traits = []>
   let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
 }
 
 def Precis_AddOp : Precis_BinaryOp<"add", [Commutative]> {
@@ -188,6 +189,7 @@ def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, PerElement, SameOperandsAndR
   let arguments = (ins Precis_FloatTensor:$lhs, Precis_FloatTensor:$rhs);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
 }
 
 /// Unary element-wise op on floats; the result has the operand's type.
@@ -196,12 +198,14 @@ class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
 }
 class Precis_UnarySensitiveOp<string mnemonic, list<Trait> traits = []>
     : Precis_SensitiveOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
   let arguments = (ins Precis_FloatTensor:$input);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
 }
 
 def Precis_NegOp : Precis_FollowOp<"neg", [Pure, PerElement, SameOperandsAndResultType,
@@ -211,6 +215,7 @@ def Precis_NegOp : Precis_FollowOp<"neg", [Pure, PerElement, SameOperandsAndResu
   let arguments = (ins Precis_NumericTensor:$input);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
 }
 def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, PerElement, SameOperandsAndResultType,
                                            Grad]> {
@@ -219,6 +224,7 @@ def Precis_AbsOp : Precis_FollowOp<"abs", [Pure, PerElement, SameOperandsAndResu
   let arguments = (ins Precis_NumericTensor:$input);
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
 }
 def Precis_ReluOp : Precis_UnaryFollowOp<"relu"> {
   let summary = "max(x, 0)";
@@ -291,6 +297,7 @@ def Precis_CompareOp : Precis_FollowOp<"compare", [NoGradient, Pure, PerElement,
   let arguments = (ins Precis_CompareKind:$kind, Precis_Tensor:$lhs, Precis_Tensor:$rhs);
   let results = (outs Precis_BoolTensor:$result);
   let assemblyFormat = "$kind `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
 }
 
 def Precis_NotOp : Precis_FollowOp<"not", [NoGradient, Pure, PerElement,
@@ -300,6 +307,7 @@ def Precis_NotOp : Precis_FollowOp<"not", [NoGradient, Pure, PerElement,
   let arguments = (ins Precis_BoolTensor:$input);
   let results = (outs Precis_BoolTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
 }
 
 def Precis_AllFiniteOp : Precis_FollowOp<"all_finite", [NoGradient, Pure]> {
@@ -326,6 +334,7 @@ def Precis_WhereOp : Precis_FollowOp<"where", [Pure, PerElement, InferTypeOpAdap
   let results = (outs Precis_Tensor:$result);
   let assemblyFormat =
       "$condition `,` $on_true `,` $on_false attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
 }
 
 def Precis_CastOp : Precis_FollowOp<"cast", [Pure, PerElement, SameOperandsAndResultShape,
@@ -384,6 +393,7 @@ def Precis_TransposeOp : Precis_FollowOp<"transpose", [Pure, InferTypeOpAdaptor,
   let results = (outs Precis_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Precis_ConcatOp : Precis_FollowOp<"concat", [Pure, InferTypeOpAdaptor, Grad]> {
@@ -395,6 +405,7 @@ def Precis_ConcatOp : Precis_FollowOp<"concat", [Pure, InferTypeOpAdaptor, Grad]
   let results = (outs Precis_Tensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Precis_SplitOp : Precis_FollowOp<"split", [Pure, Grad]> {
@@ -406,6 +417,7 @@ def Precis_SplitOp : Precis_FollowOp<"split", [Pure, Grad]> {
   let results = (outs Variadic<Precis_Tensor>:$results);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor, Grad]> {
@@ -421,6 +433,7 @@ def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor, Grad]> 
   let results = (outs Precis_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]> {
@@ -435,6 +448,7 @@ def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]
   let results = (outs Precis_Tensor:$result);
   let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, IndexedCopy,
@@ -460,6 +474,7 @@ class Precis_ReduceOp<string mnemonic>
   let results = (outs Precis_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let hasFolder = 1;
 }
 def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
   let summary = "sum over `axes` (empty `axes`: over all dimensions)";

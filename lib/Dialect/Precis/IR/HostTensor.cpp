@@ -1,104 +1,42 @@
-//===- HostTensor.cpp - import-time tensor values and their folding -------===//
+//===- HostTensor.cpp - constant values and the reference evaluation of folds -===//
 //
-// The importer folds shape arithmetic (Shape -> Gather -> Unsqueeze -> Concat -> Reshape and
-// friends) on the host so that precis IR is statically shaped and free of it. This file holds
-// the value those folds work on and a small reference implementation of each folded op.
+// The value folders work on (HostTensor.h) and a reference implementation of each folded
+// op. Errors are not reported here: an op that cannot fold (integer division by zero, an
+// index out of range) stays in the IR, where the importer or the verifier reports it.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Importer.h"
+#include "precis/Dialect/Precis/IR/HostTensor.h"
+
+#include "precis/Dialect/Precis/IR/PrecisOps.h"
+#include "precis/runtime/numerics.h"
 
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 using namespace mlir;
 
-namespace precis::onnx_import {
-
-//===----------------------------------------------------------------------===//
-// Element types.
-//===----------------------------------------------------------------------===//
-
-// ONNX TensorProto::DataType numbers of the 8-bit float types (onnx >= 1.14). libonnx 1.12
-// lacks the enumerators, but data_type is a plain int32 field, so newer models still carry them.
-static constexpr int32_t kOnnxFloat8E4M3FN = 17;
-static constexpr int32_t kOnnxFloat8E5M2 = 19;
-
-Type convertElementType(int32_t onnxType, MLIRContext *context) {
-  if (!isSupportedElementType(onnxType))
-    return nullptr;
-  Builder b(context);
-  switch (onnxType) {
-  case onnx::TensorProto::FLOAT:
-    return b.getF32Type();
-  case onnx::TensorProto::DOUBLE:
-    return b.getF64Type();
-  case onnx::TensorProto::FLOAT16:
-    return b.getF16Type();
-  case onnx::TensorProto::BFLOAT16:
-    return b.getBF16Type();
-  case kOnnxFloat8E4M3FN:
-    return b.getFloat8E4M3FNType();
-  case kOnnxFloat8E5M2:
-    return b.getFloat8E5M2Type();
-  case onnx::TensorProto::INT64:
-    return b.getI64Type();
-  case onnx::TensorProto::INT32:
-    return b.getI32Type();
-  case onnx::TensorProto::INT8:
-    return b.getI8Type();
-  case onnx::TensorProto::UINT8:
-    return b.getIntegerType(8, /*isSigned=*/false);
-  case onnx::TensorProto::BOOL:
-    return b.getI1Type();
-  default:
-    return nullptr;
-  }
-}
-
-bool isSupportedElementType(int32_t onnxType) {
-  switch (onnxType) {
-  case onnx::TensorProto::FLOAT:
-  case onnx::TensorProto::DOUBLE:
-  case onnx::TensorProto::FLOAT16:
-  case onnx::TensorProto::BFLOAT16:
-  case kOnnxFloat8E4M3FN:
-  case kOnnxFloat8E5M2:
-  case onnx::TensorProto::INT64:
-  case onnx::TensorProto::INT32:
-  case onnx::TensorProto::INT8:
-  case onnx::TensorProto::UINT8:
-  case onnx::TensorProto::BOOL:
-    return true;
-  default:
-    return false;
-  }
-}
-
-std::string onnxTypeName(int32_t onnxType) {
-  static const char *const names[] = {
-      "undefined",      "float",      "uint8",          "int8",       "uint16",   "int16",
-      "int32",          "int64",      "string",         "bool",       "float16",  "double",
-      "uint32",         "uint64",     "complex64",      "complex128", "bfloat16", "float8e4m3fn",
-      "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",      "int4",     "float4e2m1"};
-  if (onnxType >= 0 && onnxType < static_cast<int32_t>(std::size(names)))
-    return names[onnxType];
-  return "data type " + std::to_string(onnxType);
-}
-
+namespace mlir::precis {
 //===----------------------------------------------------------------------===//
 // HostTensor.
 //===----------------------------------------------------------------------===//
 
-/// Rounds `v` to the nearest value of `type` (ties to even), as a conversion to it would.
+/// Rounds `v` to the nearest value of `type` (ties to even), as a conversion to it would;
+/// the fp8 types saturate to their largest finite value (numerics.h), infinities included.
 static double roundToFloatType(double v, FloatType type) {
   if (type.isF64())
     return v;
   if (type.isF32())
     return static_cast<double>(static_cast<float>(v));
+  double saturation = type.isFloat8E4M3FN() ? ::precis::kFP8E4M3FNMax
+                      : type.isFloat8E5M2() ? ::precis::kFP8E5M2Max
+                                            : 0.0;
+  if (saturation != 0.0 && std::fabs(v) > saturation)
+    v = std::copysign(saturation, v);
   APFloat f(v);
   bool losesInfo;
   f.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven, &losesInfo);
@@ -173,6 +111,16 @@ HostTensor HostTensor::fromAttr(DenseElementsAttr attr) {
       t.ints[i] = isUnsigned ? static_cast<int64_t>(v.getZExtValue()) : v.getSExtValue();
   }
   return t;
+}
+
+std::optional<HostTensor> HostTensor::fromConstant(Attribute attr) {
+  DenseElementsAttr dense = getDenseElements(attr);
+  if (!dense || !isa<RankedTensorType>(dense.getType()))
+    return std::nullopt;
+  Type elt = dense.getElementType();
+  if (!isa<FloatType>(elt) && !isa<IntegerType>(elt))
+    return std::nullopt;
+  return fromAttr(dense);
 }
 
 int64_t HostTensor::getInt(int64_t i) const {
@@ -314,9 +262,9 @@ std::optional<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a, ArrayRe
 // Folded ops.
 //===----------------------------------------------------------------------===//
 
-static bool isComparison(HostBinary fn) {
-  return fn == HostBinary::Equal || fn == HostBinary::Less || fn == HostBinary::LessOrEqual ||
-         fn == HostBinary::Greater || fn == HostBinary::GreaterOrEqual;
+static bool isComparison(BinaryFn fn) {
+  return fn == BinaryFn::Equal || fn == BinaryFn::Less || fn == BinaryFn::LessOrEqual ||
+         fn == BinaryFn::Greater || fn == BinaryFn::GreaterOrEqual;
 }
 
 /// `x ** n` for integers, by squaring (negative exponents give 0 except for bases 1 and -1).
@@ -330,13 +278,12 @@ static int64_t intPow(int64_t x, int64_t n) {
   return result;
 }
 
-FailureOr<HostTensor> hostBinary(HostBinary fn, const HostTensor &lhs, const HostTensor &rhs,
-                                 Location loc) {
+std::optional<HostTensor> evalBinary(BinaryFn fn, const HostTensor &lhs, const HostTensor &rhs) {
   auto shape = broadcastShapes(lhs.getShape(), rhs.getShape());
   if (!shape)
-    return emitError(loc) << "shapes " << lhs.getType() << " and " << rhs.getType()
-                          << " do not broadcast";
-  Type elt = isComparison(fn) ? IntegerType::get(loc.getContext(), 1) : lhs.getElementType();
+    return std::nullopt;
+  Type elt =
+      isComparison(fn) ? IntegerType::get(lhs.getType().getContext(), 1) : lhs.getElementType();
   HostTensor out(RankedTensorType::get(*shape, elt));
   std::vector<int64_t> li = broadcastIndices(lhs.getShape(), *shape);
   std::vector<int64_t> ri = broadcastIndices(rhs.getShape(), *shape);
@@ -344,165 +291,156 @@ FailureOr<HostTensor> hostBinary(HostBinary fn, const HostTensor &lhs, const Hos
     if (lhs.isFloat()) {
       double a = lhs.getDouble(li[i]), b = rhs.getDouble(ri[i]);
       switch (fn) {
-      case HostBinary::Add:
+      case BinaryFn::Add:
         out.setDouble(i, a + b);
         break;
-      case HostBinary::Sub:
+      case BinaryFn::Sub:
         out.setDouble(i, a - b);
         break;
-      case HostBinary::Mul:
+      case BinaryFn::Mul:
         out.setDouble(i, a * b);
         break;
-      case HostBinary::Div:
+      case BinaryFn::Div:
         out.setDouble(i, a / b);
         break;
-      case HostBinary::Pow:
+      case BinaryFn::Pow:
         out.setDouble(i, std::pow(a, b));
         break;
-      case HostBinary::Max:
+      case BinaryFn::Max:
         out.setDouble(i, std::isnan(a) || a > b ? a : b);
         break;
-      case HostBinary::Min:
+      case BinaryFn::Min:
         out.setDouble(i, std::isnan(a) || a < b ? a : b);
         break;
-      case HostBinary::Equal:
+      case BinaryFn::Equal:
         out.setInt(i, a == b);
         break;
-      case HostBinary::Less:
+      case BinaryFn::Less:
         out.setInt(i, a < b);
         break;
-      case HostBinary::LessOrEqual:
+      case BinaryFn::LessOrEqual:
         out.setInt(i, a <= b);
         break;
-      case HostBinary::Greater:
+      case BinaryFn::Greater:
         out.setInt(i, a > b);
         break;
-      case HostBinary::GreaterOrEqual:
+      case BinaryFn::GreaterOrEqual:
         out.setInt(i, a >= b);
-        break;
-      case HostBinary::And:
-        out.setInt(i, a != 0 && b != 0);
-        break;
-      case HostBinary::Or:
-        out.setInt(i, a != 0 || b != 0);
         break;
       }
       continue;
     }
     int64_t a = lhs.getInt(li[i]), b = rhs.getInt(ri[i]);
     switch (fn) {
-    case HostBinary::Add:
+    case BinaryFn::Add:
       out.setInt(i, static_cast<int64_t>(uint64_t(a) + uint64_t(b)));
       break;
-    case HostBinary::Sub:
+    case BinaryFn::Sub:
       out.setInt(i, static_cast<int64_t>(uint64_t(a) - uint64_t(b)));
       break;
-    case HostBinary::Mul:
+    case BinaryFn::Mul:
       out.setInt(i, static_cast<int64_t>(uint64_t(a) * uint64_t(b)));
       break;
-    case HostBinary::Div:
+    case BinaryFn::Div:
       if (b == 0)
-        return emitError(loc) << "integer division by zero while folding";
+        return std::nullopt;
       out.setInt(i, a == std::numeric_limits<int64_t>::min() && b == -1 ? a : a / b);
       break;
-    case HostBinary::Pow:
+    case BinaryFn::Pow:
       out.setInt(i, intPow(a, b));
       break;
-    case HostBinary::Max:
+    case BinaryFn::Max:
       out.setInt(i, std::max(a, b));
       break;
-    case HostBinary::Min:
+    case BinaryFn::Min:
       out.setInt(i, std::min(a, b));
       break;
-    case HostBinary::Equal:
+    case BinaryFn::Equal:
       out.setInt(i, a == b);
       break;
-    case HostBinary::Less:
+    case BinaryFn::Less:
       out.setInt(i, a < b);
       break;
-    case HostBinary::LessOrEqual:
+    case BinaryFn::LessOrEqual:
       out.setInt(i, a <= b);
       break;
-    case HostBinary::Greater:
+    case BinaryFn::Greater:
       out.setInt(i, a > b);
       break;
-    case HostBinary::GreaterOrEqual:
+    case BinaryFn::GreaterOrEqual:
       out.setInt(i, a >= b);
-      break;
-    case HostBinary::And:
-      out.setInt(i, a && b);
-      break;
-    case HostBinary::Or:
-      out.setInt(i, a || b);
       break;
     }
   }
   return out;
 }
 
-FailureOr<HostTensor> hostUnary(HostUnary fn, const HostTensor &input, Location loc) {
+std::optional<HostTensor> evalUnary(UnaryFn fn, const HostTensor &input) {
   HostTensor out(input.getType());
   for (int64_t i = 0, e = input.size(); i < e; ++i) {
     if (!input.isFloat()) {
       int64_t x = input.getInt(i);
       switch (fn) {
-      case HostUnary::Neg:
+      case UnaryFn::Neg:
         out.setInt(i, static_cast<int64_t>(0 - uint64_t(x)));
         break;
-      case HostUnary::Abs:
+      case UnaryFn::Abs:
         out.setInt(i, x < 0 ? -x : x);
         break;
-      case HostUnary::Relu:
+      case UnaryFn::Relu:
         out.setInt(i, std::max<int64_t>(x, 0));
         break;
-      case HostUnary::Not:
+      case UnaryFn::Not:
         out.setInt(i, !x);
         break;
       default:
-        return emitError(loc) << "cannot fold this function on integers";
+        return std::nullopt;
       }
       continue;
     }
     double x = input.getDouble(i);
     switch (fn) {
-    case HostUnary::Neg:
+    case UnaryFn::Neg:
       out.setDouble(i, -x);
       break;
-    case HostUnary::Abs:
+    case UnaryFn::Abs:
       out.setDouble(i, std::fabs(x));
       break;
-    case HostUnary::Sqrt:
+    case UnaryFn::Sqrt:
       out.setDouble(i, std::sqrt(x));
       break;
-    case HostUnary::Reciprocal:
+    case UnaryFn::Rsqrt:
+      out.setDouble(i, 1.0 / std::sqrt(x));
+      break;
+    case UnaryFn::Reciprocal:
       out.setDouble(i, 1.0 / x);
       break;
-    case HostUnary::Exp:
+    case UnaryFn::Exp:
       out.setDouble(i, std::exp(x));
       break;
-    case HostUnary::Log:
+    case UnaryFn::Log:
       out.setDouble(i, std::log(x));
       break;
-    case HostUnary::Erf:
+    case UnaryFn::Erf:
       out.setDouble(i, std::erf(x));
       break;
-    case HostUnary::Tanh:
+    case UnaryFn::Tanh:
       out.setDouble(i, std::tanh(x));
       break;
-    case HostUnary::Sigmoid:
+    case UnaryFn::Sigmoid:
       out.setDouble(i, 1.0 / (1.0 + std::exp(-x)));
       break;
-    case HostUnary::Relu:
+    case UnaryFn::Relu:
       out.setDouble(i, x > 0 ? x : 0.0);
       break;
-    case HostUnary::Not:
-      return emitError(loc) << "cannot fold Not on floats";
+    case UnaryFn::Not:
+      return std::nullopt;
     }
   }
   return out;
 }
 
-HostTensor hostCast(const HostTensor &input, Type elementType) {
+HostTensor evalCast(const HostTensor &input, Type elementType) {
   HostTensor out(RankedTensorType::get(input.getShape(), elementType));
   for (int64_t i = 0, e = input.size(); i < e; ++i) {
     if (elementType.isInteger(1))
@@ -515,14 +453,13 @@ HostTensor hostCast(const HostTensor &input, Type elementType) {
   return out;
 }
 
-FailureOr<HostTensor> hostWhere(const HostTensor &cond, const HostTensor &onTrue,
-                                const HostTensor &onFalse, Location loc) {
+std::optional<HostTensor> evalWhere(const HostTensor &cond, const HostTensor &onTrue,
+                                    const HostTensor &onFalse) {
   auto shape = broadcastShapes(cond.getShape(), onTrue.getShape());
   if (shape)
     shape = broadcastShapes(*shape, onFalse.getShape());
   if (!shape)
-    return emitError(loc) << "shapes " << cond.getType() << ", " << onTrue.getType() << " and "
-                          << onFalse.getType() << " do not broadcast";
+    return std::nullopt;
   HostTensor out(RankedTensorType::get(*shape, onTrue.getElementType()));
   std::vector<int64_t> ci = broadcastIndices(cond.getShape(), *shape);
   std::vector<int64_t> ti = broadcastIndices(onTrue.getShape(), *shape);
@@ -538,7 +475,7 @@ FailureOr<HostTensor> hostWhere(const HostTensor &cond, const HostTensor &onTrue
   return out;
 }
 
-HostTensor hostTranspose(const HostTensor &input, ArrayRef<int64_t> perm) {
+HostTensor evalTranspose(const HostTensor &input, ArrayRef<int64_t> perm) {
   SmallVector<int64_t> shape;
   for (int64_t p : perm)
     shape.push_back(input.getShape()[p]);
@@ -554,7 +491,7 @@ HostTensor hostTranspose(const HostTensor &input, ArrayRef<int64_t> perm) {
   return gatherElements(input, RankedTensorType::get(shape, input.getElementType()), sources);
 }
 
-HostTensor hostSlice(const HostTensor &input, ArrayRef<int64_t> start, ArrayRef<int64_t> limit,
+HostTensor evalSlice(const HostTensor &input, ArrayRef<int64_t> start, ArrayRef<int64_t> limit,
                      ArrayRef<int64_t> step) {
   SmallVector<int64_t> shape;
   for (size_t d = 0; d < start.size(); ++d) {
@@ -576,8 +513,8 @@ HostTensor hostSlice(const HostTensor &input, ArrayRef<int64_t> start, ArrayRef<
   return gatherElements(input, type, sources);
 }
 
-FailureOr<HostTensor> hostGather(const HostTensor &data, const HostTensor &indices, int64_t axis,
-                                 Location loc) {
+std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,
+                                     int64_t axis) {
   ArrayRef<int64_t> dataShape = data.getShape();
   SmallVector<int64_t> shape(dataShape.take_front(axis));
   llvm::append_range(shape, indices.getShape());
@@ -593,8 +530,7 @@ FailureOr<HostTensor> hostGather(const HostTensor &data, const HostTensor &indic
     for (int64_t k = 0, e = indices.size(); k < e; ++k) {
       int64_t index = indices.getInt(k);
       if (index < -extent || index >= extent)
-        return emitError(loc) << "Gather index " << index << " out of range for dimension " << axis
-                              << " of size " << extent;
+        return std::nullopt;
       if (index < 0)
         index += extent;
       for (int64_t i = 0; i < inner; ++i)
@@ -603,7 +539,7 @@ FailureOr<HostTensor> hostGather(const HostTensor &data, const HostTensor &indic
   return gatherElements(data, RankedTensorType::get(shape, data.getElementType()), sources);
 }
 
-HostTensor hostConcat(ArrayRef<const HostTensor *> inputs, int64_t axis) {
+HostTensor evalConcat(ArrayRef<const HostTensor *> inputs, int64_t axis) {
   SmallVector<int64_t> shape(inputs.front()->getShape());
   shape[axis] = 0;
   for (const HostTensor *t : inputs)
@@ -627,13 +563,12 @@ HostTensor hostConcat(ArrayRef<const HostTensor *> inputs, int64_t axis) {
   return out;
 }
 
-HostTensor hostExpand(const HostTensor &input, ArrayRef<int64_t> shape) {
+HostTensor evalExpand(const HostTensor &input, ArrayRef<int64_t> shape) {
   return gatherElements(input, RankedTensorType::get(shape, input.getElementType()),
                         broadcastIndices(input.getShape(), shape));
 }
 
-HostTensor hostReduce(HostReduce fn, const HostTensor &input, ArrayRef<int64_t> axes,
-                      bool keepdims) {
+HostTensor evalReduce(ReduceFn fn, const HostTensor &input, ArrayRef<int64_t> axes, bool keepdims) {
   int64_t rank = input.getRank();
   SmallVector<bool> reduced(rank, axes.empty());
   for (int64_t a : axes)
@@ -645,7 +580,7 @@ HostTensor hostReduce(HostReduce fn, const HostTensor &input, ArrayRef<int64_t> 
   int64_t outSize = 1;
   for (int64_t s : keptShape)
     outSize *= s;
-  std::vector<double> acc(outSize, fn == HostReduce::Max ? -INFINITY : 0.0);
+  std::vector<double> acc(outSize, fn == ReduceFn::Max ? -INFINITY : 0.0);
   int64_t count = outSize ? input.size() / outSize : 0;
   for (int64_t flat = 0, e = input.size(); flat < e; ++flat) {
     SmallVector<int64_t> index = unflatten(flat, input.getShape());
@@ -655,16 +590,16 @@ HostTensor hostReduce(HostReduce fn, const HostTensor &input, ArrayRef<int64_t> 
         dst += index[d] * outStrides[d];
     double v = input.getDouble(flat);
     switch (fn) {
-    case HostReduce::Sum:
-    case HostReduce::Mean:
+    case ReduceFn::Sum:
+    case ReduceFn::Mean:
       acc[dst] += v;
       break;
-    case HostReduce::Max:
+    case ReduceFn::Max:
       acc[dst] = std::max(acc[dst], v);
       break;
     }
   }
-  if (fn == HostReduce::Mean)
+  if (fn == ReduceFn::Mean)
     for (double &v : acc)
       v /= count;
   SmallVector<int64_t> shape;
@@ -674,4 +609,4 @@ HostTensor hostReduce(HostReduce fn, const HostTensor &input, ArrayRef<int64_t> 
   return HostTensor::fromDoubles(RankedTensorType::get(shape, input.getElementType()), acc);
 }
 
-} // namespace precis::onnx_import
+} // namespace mlir::precis
