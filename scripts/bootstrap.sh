@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian package precis needs to build and test. Idempotent: packages that are
-# already installed are skipped, so a second run costs only the dpkg query.
+# already installed are skipped, so a second run costs only the dpkg query. Then makes the
+# project's Python environment (.venv: nanobind, pytest) with scripts/python-env.sh.
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build python3 python3-numpy
+  build-essential cmake ninja-build python3 python3-numpy python3-dev python3-venv
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
   libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
@@ -18,7 +19,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#packages[@]} packages already installed"
-  exit 0
+  exec "$(dirname "$0")/python-env.sh"
 fi
 
 echo "bootstrap: installing ${missing[*]}"
@@ -27,3 +28,4 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+exec "$(dirname "$0")/python-env.sh"

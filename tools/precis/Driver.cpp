@@ -6,19 +6,11 @@
 
 #include "Driver.h"
 
-#include "precis/InitAll.h"
 #include "precis/Pipelines/Pipelines.h"
 #include "precis/Target/Artifact.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
-#include "mlir/IR/Location.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -27,104 +19,8 @@ using namespace llvm;
 
 namespace precis::driver {
 
-/// Prints `file[:line:col]: ` and, for a location naming an ONNX node, `node 'name': `.
-static void printLocation(raw_ostream &os, mlir::Location loc) {
-  std::optional<StringRef> node;
-  while (true) {
-    if (auto name = dyn_cast<mlir::NameLoc>(loc)) {
-      node = name.getName().strref();
-      loc = name.getChildLoc();
-    } else if (auto fused = dyn_cast<mlir::FusedLoc>(loc)) {
-      if (fused.getLocations().empty())
-        break;
-      loc = fused.getLocations().front();
-    } else {
-      break;
-    }
-  }
-  if (auto file = dyn_cast<mlir::FileLineColLoc>(loc)) {
-    os << file.getFilename().strref();
-    if (file.getLine() != 0)
-      os << ':' << file.getLine() << ':' << file.getColumn();
-    os << ": ";
-  }
-  if (node)
-    os << "node '" << *node << "': ";
-}
-
-static void printDiagnostic(mlir::Diagnostic &diag) {
-  raw_ostream &os = errs();
-  auto print = [&](mlir::Diagnostic &d) {
-    printLocation(os, d.getLocation());
-    switch (d.getSeverity()) {
-    case mlir::DiagnosticSeverity::Error:
-      os << "error: ";
-      break;
-    case mlir::DiagnosticSeverity::Warning:
-      os << "warning: ";
-      break;
-    case mlir::DiagnosticSeverity::Note:
-      os << "note: ";
-      break;
-    case mlir::DiagnosticSeverity::Remark:
-      os << "remark: ";
-      break;
-    }
-    os << d << '\n';
-  };
-  print(diag);
-  for (mlir::Diagnostic &note : diag.getNotes())
-    print(note);
-}
-
-static mlir::DialectRegistry makeRegistry() {
-  mlir::DialectRegistry registry;
-  registerAllDialects(registry);
-  return registry;
-}
-
 CompilerContext::CompilerContext()
-    : context(makeRegistry()), handler(&context, [](mlir::Diagnostic &diag) {
-        printDiagnostic(diag);
-        return mlir::success();
-      }) {}
-
-/// IR printed for people leaves the blobs out: say so when it is loaded rather than fail later.
-static mlir::LogicalResult checkDataPrinted(mlir::ModuleOp module) {
-  mlir::WalkResult result = module.walk([](mlir::Operation *op) {
-    for (mlir::NamedAttribute attr : op->getAttrs()) {
-      auto blob = dyn_cast<mlir::DenseResourceElementsAttr>(attr.getValue());
-      if (blob && !blob.getRawHandle().getBlob()) {
-        op->emitError("the data of this value was not printed; print the IR with --print-data");
-        return mlir::WalkResult::interrupt();
-      }
-    }
-    return mlir::WalkResult::advance();
-  });
-  return mlir::failure(result.wasInterrupted());
-}
-
-/// Loads a model: precis IR (`.mlir`) is parsed and verified, anything else is imported as
-/// ONNX. Null after printing diagnostics.
-mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context, StringRef path,
-                                            const ImportOptions &options) {
-  if (path.ends_with(".mlir")) {
-    context.loadDialect<mlir::precis::PrecisDialect, mlir::func::FuncDialect>();
-    llvm::SourceMgr sourceMgr;
-    std::string error;
-    auto file = mlir::openInputFile(path, &error);
-    if (!file) {
-      errs() << path << ": error: " << error << "\n";
-      return nullptr;
-    }
-    sourceMgr.AddNewSourceBuffer(std::move(file), SMLoc());
-    auto module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
-    if (module && failed(checkDataPrinted(*module)))
-      return nullptr;
-    return module;
-  }
-  return importOnnxFile(context, path, options);
-}
+    : precis::CompilerContext([](const std::string &text) { errs() << text; }) {}
 
 mlir::OpPrintingFlags irPrintingFlags(bool printData) {
   mlir::OpPrintingFlags flags; // from the --mlir-print-* options
@@ -294,12 +190,7 @@ bool runPipeline(mlir::ModuleOp module, const CompileOptions &options, StringRef
   if (options.precision.precision == PrecisionPolicy::Auto)
     errs() << tool << ": calibrating on the first batch of " << options.precision.calibrationData
            << "\n";
-  mlir::PassManager pm(module->getContext());
-  if (options.train)
-    buildTrainingPipeline(pm, options);
-  else
-    buildInferencePipeline(pm, options);
-  return succeeded(pm.run(module));
+  return succeeded(precis::runPipeline(module, options));
 }
 
 } // namespace precis::driver

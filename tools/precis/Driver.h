@@ -9,6 +9,7 @@
 #ifndef PRECIS_TOOLS_PRECIS_DRIVER_H
 #define PRECIS_TOOLS_PRECIS_DRIVER_H
 
+#include "precis/Compiler/Compiler.h"
 #include "precis/Import/OnnxImporter.h"
 #include "precis/Pipelines/Pipelines.h"
 #include "precis/runtime/Npy.h"
@@ -33,17 +34,12 @@ namespace precis::driver {
 using llvm::StringRef;
 namespace cl = llvm::cl;
 
-/// A context with every precis dialect and diagnostics printed as the driver prints them.
-struct CompilerContext {
+/// A compiler context (precis/Compiler/Compiler.h) whose diagnostics go to stderr.
+struct CompilerContext : precis::CompilerContext {
   CompilerContext();
-  mlir::MLIRContext context;
-  mlir::ScopedDiagnosticHandler handler;
 };
 
-/// Loads a model: precis IR (`.mlir`) is parsed and verified, anything else is imported as
-/// ONNX. Null after printing diagnostics.
-mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context, llvm::StringRef path,
-                                            const ImportOptions &options);
+using precis::loadModel;
 
 /// How the driver prints IR: without the data of parameters and large constants (their
 /// `dense_resource` blobs) unless `printData`. IR to compile again needs the data.

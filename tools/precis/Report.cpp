@@ -22,34 +22,7 @@ using namespace llvm;
 
 namespace precis::driver {
 
-/// One row of the precision report.
-struct ReportRow {
-  std::string node, op, phase, in, out, acc, rule, reason;
-};
-
-/// The rows of `fn`: every op with a precision decision, in execution order.
-std::vector<ReportRow> reportRows(mlir::func::FuncOp fn) {
-  std::vector<ReportRow> rows;
-  for (mlir::Operation &op : fn.getBody().front().without_terminator()) {
-    mlir::precis::DecisionAttr d = mlir::precis::getDecision(&op);
-    if (!d)
-      continue;
-    ReportRow row;
-    row.node = mlir::precis::nodeName(op.getLoc()).str();
-    row.op = op.getName().stripDialect().str();
-    auto phase = op.getAttrOfType<mlir::StringAttr>(mlir::precis::kPhase);
-    row.phase = phase ? phase.getValue().str() : "forward";
-    auto name = [](mlir::Type t) { return t ? mlir::precis::precisionName(t) : std::string(); };
-    for (auto [i, t] : llvm::enumerate(d.getIn()))
-      row.in += (i ? "," : "") + name(t);
-    row.out = name(d.getOut());
-    row.acc = name(d.getAcc());
-    row.rule = d.getRuleName();
-    row.reason = d.getReason().str();
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
+using precis::ReportRow;
 
 /// How a type reads on the page: its MLIR spelling.
 static std::string typeText(mlir::Type t) {

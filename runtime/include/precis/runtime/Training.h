@@ -95,6 +95,9 @@ public:
 
   /// The batch inputs of `train_step`, in the order step() takes them.
   const std::vector<TensorInfo> &batchInputs() const;
+  /// The signature of `train_step`, every input and output with its role (the parameters are
+  /// its Role::Parameter inputs); valid while the session lives.
+  const FunctionInfo &trainStep() const { return *info_; }
 
   /// Reads the data set at `path` (Dataset::open) that step(lr, loss) takes its batches from,
   /// and permutes its rows with `shuffleSeed` (Dataset::shuffle) when it is >= 0. After
