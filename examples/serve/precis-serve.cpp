@@ -398,6 +398,9 @@ private:
         });
     http_.set_payload_max_length(options_.maxBodyBytes);
     http_.set_keep_alive_max_count(1000);
+    // Answers are small and written in pieces (headers, body): without TCP_NODELAY a
+    // keep-alive client waits out the peer's delayed ACK (~40 ms) on every request.
+    http_.set_tcp_nodelay(true);
     const int httpThreads = options_.httpThreads;
     http_.new_task_queue = [httpThreads] { return new httplib::ThreadPool(httpThreads); };
   }
