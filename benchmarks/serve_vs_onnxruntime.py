@@ -13,7 +13,8 @@ ways with the same JSON request and response format (examples/serve/README.md):
 checks that both answer the same outputs (to 1e-5 relative), then drives each with the same
 closed-loop load: --processes client processes x --threads-per-process threads, each thread
 with one keep-alive connection sending the batch as JSON and waiting for the answer, for
---warmup seconds untimed then --duration seconds timed. Prints requests/s and p50 / p99 latency
+--warmup seconds untimed then --duration seconds timed, the two servers alternating for
+--repeats runs each. Prints the median over runs of requests/s and of p50 / p99 latency
 (client side, send to last byte) side by side as a markdown table with the machine and versions;
 --output writes it to a file too. Servers and clients share the machine, so the table describes
 the whole system under load, not the server alone.
@@ -22,8 +23,9 @@ The script needs NumPy and onnxruntime; run from any Python 3, it creates a virt
 (--venv, default build/serve-bench-venv; pip install numpy onnxruntime) and re-runs itself in
 it. Needs a built precis (build/bin/precis and build/bin/precis-serve).
 
-  python3 benchmarks/serve_vs_onnxruntime.py [--models mlp,cnn,gpt] [--duration 10]
-      [--warmup 2] [--processes 2] [--threads-per-process 4] [--workers 2] [--output FILE]
+  python3 benchmarks/serve_vs_onnxruntime.py [--models mlp,cnn,gpt] [--duration 5]
+      [--warmup 2] [--repeats 3] [--processes 2] [--threads-per-process 4] [--workers 2]
+      [--output FILE]
 """
 
 import argparse
@@ -37,6 +39,7 @@ import re
 import select
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -283,10 +286,12 @@ def main():
     parser.add_argument("--precis", default=os.path.join(ROOT, "build", "bin", "precis"))
     parser.add_argument("--precis-serve", default=os.path.join(ROOT, "build", "bin", "precis-serve"))
     parser.add_argument("--models", default="mlp,cnn,gpt")
-    parser.add_argument("--duration", type=float, default=10.0, help="timed seconds per run")
+    parser.add_argument("--duration", type=float, default=5.0, help="timed seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="untimed seconds first")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--threads-per-process", type=int, default=4, help="client threads each")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternating runs per server and model; the median is reported")
     parser.add_argument("--workers", type=int, default=2, help="precis-serve --workers")
     parser.add_argument("--output", help="also write the table here")
     parser.add_argument("--ort-server", help=argparse.SUPPRESS)  # internal: name=path,...
@@ -351,11 +356,16 @@ def run_all(args, models, tmp, onnx, bodies, servers):
                          f"{a[name]['data'][:4]} vs {b[name]['data'][:4]}")
     rows = []
     for m in models:
-        for label, port in (("precis-serve", precis_port), ("onnxruntime", ort_port)):
-            rps, p50, p99, errors = drive(port, m, bodies[m], args)
-            rows.append((m, label, rps, p50, p99, errors))
-            print(f"{m:4s} {label:13s} {rps:9.1f} req/s  p50 {p50:7.3f} ms  "
-                  f"p99 {p99:7.3f} ms  errors {errors}", file=sys.stderr, flush=True)
+        runs = {"precis-serve": [], "onnxruntime": []}
+        for _ in range(args.repeats):  # alternating, so both sides see the same disturbances
+            for label, port in (("precis-serve", precis_port), ("onnxruntime", ort_port)):
+                rps, p50, p99, errors = drive(port, m, bodies[m], args)
+                runs[label].append((rps, p50, p99, errors))
+                print(f"{m:4s} {label:13s} {rps:9.1f} req/s  p50 {p50:7.3f} ms  "
+                      f"p99 {p99:7.3f} ms  errors {errors}", file=sys.stderr, flush=True)
+        for label, samples in runs.items():
+            rows.append((m, label) + tuple(statistics.median(s[i] for s in samples)
+                                           for i in range(3)) + (sum(s[3] for s in samples),))
     return rows
 
 
@@ -367,7 +377,8 @@ def report(args, rows, ort_version):
         f"{args.load_before:.1f}",
         f"load: {args.processes} client processes x {args.threads_per_process} threads "
         f"(concurrency {concurrency}), keep-alive, batch0 as JSON, {args.warmup:g} s warmup, "
-        f"{args.duration:g} s timed; precis-serve --workers {args.workers} --num-threads 1",
+        f"{args.duration:g} s timed, median of {args.repeats} alternating runs; "
+        f"precis-serve --workers {args.workers} --num-threads 1",
         "",
         "| model | server | requests/s | p50 ms | p99 ms | precis-serve / onnxruntime (req/s) |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
