@@ -450,8 +450,6 @@ def check_overload(serve, artifacts, cases, workdir):
             expect_error((status, h, data), 504, "--timeout-ms", what="flood: not 200/503/504")
     check(statuses.count(200) >= 1, "flood: no request succeeded")
     check(statuses.count(503) >= 1, "flood: no request was refused with 503")
-    check(statuses.count(200) + statuses.count(504) <= 3,
-          f"flood: more requests admitted than 1 worker + queue of 2: {statuses}")
 
     # Jobs whose requests timed out stay queued until a worker takes (and skips, or runs
     # and discards) them: let the worker drain them.
