@@ -239,13 +239,17 @@ def start(cmd, banner):
     port = int(line.strip().rsplit(":", 1)[1])
     deadline = time.time() + 60
     while time.time() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
+            r = conn.getresponse()
+            r.read()
+            if r.status == 200:
                 return proc, port
         except OSError:
             pass
+        finally:
+            conn.close()
         time.sleep(0.05)
     proc.kill()
     sys.exit(f"serve_vs_onnxruntime.py: {cmd[0]} never became ready")
@@ -256,6 +260,7 @@ def post(port, model, body):
     conn.request("POST", f"/v1/models/{model}:predict", body, {"Content-Type": "application/json"})
     r = conn.getresponse()
     data = r.read()
+    conn.close()
     if r.status != 200:
         sys.exit(f"serve_vs_onnxruntime.py: {model} answered {r.status}: {data[:300]!r}")
     return json.loads(data)["outputs"]
