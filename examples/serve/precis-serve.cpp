@@ -221,7 +221,7 @@ bool parseOptions(int argc, char **argv, Options *o) {
         return false;
       o->workers = static_cast<int>(n);
     } else if (flag == "--queue-capacity") {
-      if (!number(0, 1 << 20))
+      if (!number(1, 1 << 20))
         return false;
       o->queueCapacity = static_cast<size_t>(n);
     } else if (flag == "--http-threads") {
@@ -312,7 +312,8 @@ private:
 
   json describe(const Model &m) const {
     json d = {{"name", m.name}, {"path", m.path}};
-    if (m.signature)
+    // Signatures are written by loadModels before ready_ is set, and only read after.
+    if (ready_ && m.signature)
       d.update(serve::signatureToJson(*m.signature));
     return d;
   }

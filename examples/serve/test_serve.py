@@ -489,6 +489,7 @@ def check_bad_startup(serve, workdir):
     for args, fragment in [(["--model", "mlp"], "NAME=PATH"),
                            (["--model", "a/b=x.precis"], "NAME=PATH"),
                            (["--model", "m=x", "--workers", "0"], "--workers"),
+                           (["--model", "m=x", "--queue-capacity", "0"], "--queue-capacity"),
                            (["--model", "m=x", "--port", "70000"], "--port"),
                            (["--model", "m=x", "--frobnicate", "1"], "--frobnicate"),
                            ([], "--model")]:
