@@ -410,7 +410,10 @@ def check_malformed(port, cases, max_body):
 def check_overload(serve, artifacts, cases, workdir):
     """One slow worker, a queue of 2: 503 past the bound, 504 past the deadline, and a
     graceful SIGTERM."""
-    delay_ms, timeout_ms = 400, 600
+    # A request queued right behind a running one finishes 2 * delay after that one started,
+    # past its deadline (timeout after its own arrival) if it arrived within
+    # 2 * delay - timeout = 400 ms: a wide margin for a loaded machine.
+    delay_ms, timeout_ms = 800, 1200
     server = Server(serve, ["--model", f"mlp={artifacts['mlp']}", "--workers", "1",
                             "--queue-capacity", "2", "--http-threads", "16",
                             "--debug-run-delay-ms", str(delay_ms),
@@ -460,7 +463,7 @@ def check_overload(serve, artifacts, cases, workdir):
     t = threading.Thread(target=lambda: first.append(
         request(port, "POST", "/v1/models/mlp:predict", body, {"Content-Type": ctype})))
     t.start()
-    time.sleep(0.1)
+    time.sleep(0.05)
     expect_error(request(port, "POST", "/v1/models/mlp:predict", body, {"Content-Type": ctype}),
                  504, "--timeout-ms", what="queued past the deadline")
     t.join(timeout=30)
@@ -473,7 +476,7 @@ def check_overload(serve, artifacts, cases, workdir):
     t = threading.Thread(target=lambda: inflight.append(
         request(port, "POST", "/v1/models/mlp:predict", body, {"Content-Type": ctype})))
     t.start()
-    time.sleep(0.15)
+    time.sleep(delay_ms / 2000)  # the request is running when the signal comes
     code, out = server.stop(signal.SIGTERM)
     t.join(timeout=30)
     check(inflight and inflight[0][0] == 200 and same(decode(*inflight[0]), ref),
