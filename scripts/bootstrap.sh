@@ -10,6 +10,7 @@ packages=(
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
   libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
   chromium  # headless: the picture tests render report --html and plot pages
+  libcpp-httplib-dev nlohmann-json3-dev  # precis-serve (examples/serve)
 )
 
 missing=()
