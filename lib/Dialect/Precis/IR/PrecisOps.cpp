@@ -142,17 +142,22 @@ static LogicalResult verifyContractionTypes(Operation *op, TypeRange operands, T
   return success();
 }
 
+/// The result shape of a matmul or scaled_matmul is the one its operands imply.
+template <typename OpTy> static LogicalResult verifyMatmulShape(OpTy op) {
+  auto shape = inferMatmulShape(op.getLoc(), op.getLhs().getType(), op.getRhs().getType(),
+                                op.getTransposeLhs(), op.getTransposeRhs());
+  if (failed(shape))
+    return failure();
+  if (op.getType().getShape() != ArrayRef<int64_t>(*shape))
+    return op.emitOpError() << "result shape " << op.getType() << " does not match the inferred ["
+                            << *shape << "]";
+  return success();
+}
+
 LogicalResult MatmulOp::verify() {
   if (failed(verifyContractionTypes(*this, getOperandTypes(), getType(), getAccumulationType())))
     return failure();
-  auto shape = inferMatmulShape(getLoc(), getLhs().getType(), getRhs().getType(),
-                                getTransposeLhs(), getTransposeRhs());
-  if (failed(shape))
-    return failure();
-  if (getType().getShape() != ArrayRef<int64_t>(*shape))
-    return emitOpError() << "result shape " << getType() << " does not match the inferred ["
-                         << *shape << "]";
-  return success();
+  return verifyMatmulShape(*this);
 }
 
 LogicalResult ScaledMatmulOp::verify() {
@@ -163,14 +168,7 @@ LogicalResult ScaledMatmulOp::verify() {
     return emitOpError() << "has no E5M2 x E5M2 form (tensor cores reject it)";
   if (!getAccumulationType().isF32())
     return emitOpError() << "accumulates in f32 only";
-  auto shape = inferMatmulShape(getLoc(), getLhs().getType(), getRhs().getType(),
-                                getTransposeLhs(), getTransposeRhs());
-  if (failed(shape))
-    return failure();
-  if (getType().getShape() != ArrayRef<int64_t>(*shape))
-    return emitOpError() << "result shape " << getType() << " does not match the inferred ["
-                         << *shape << "]";
-  return success();
+  return verifyMatmulShape(*this);
 }
 
 LogicalResult GemmOp::verify() {
