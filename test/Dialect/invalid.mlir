@@ -498,3 +498,27 @@ func.func @fusion_arguments(%x: tensor<4xf32>) -> tensor<4xf32> {
   }
   return %r : tensor<4xf32>
 }
+
+// -----
+
+func.func @mod_float_needs_fmod(%a: tensor<4xf32>) {
+  // expected-error @+1 {{on floats requires fmod = true}}
+  %0 = precis.mod %a, %a : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @is_nan_result_shape(%a: tensor<4xf32>) {
+  // expected-error @+1 {{requires the same shape for all operands and results}}
+  %0 = precis.is_nan %a : tensor<4xf32> -> tensor<3xi1>
+  return
+}
+
+// -----
+
+func.func @is_nan_result_type(%a: tensor<4xf32>) {
+  // expected-error @+1 {{result #0 must be}}
+  %0 = precis.is_nan %a : tensor<4xf32> -> tensor<4xf32>
+  return
+}

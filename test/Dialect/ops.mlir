@@ -68,6 +68,20 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %20 = precis.rsqrt %a : tensor<4x8xf32>
   // CHECK: precis.reciprocal
   %21 = precis.reciprocal %a : tensor<4x8xf32>
+  // CHECK: precis.sin %{{.*}} : tensor<4x8xf32>
+  %sin = precis.sin %a : tensor<4x8xf32>
+  // CHECK: precis.cos %{{.*}} : tensor<4x8xf32>
+  %cos = precis.cos %a : tensor<4x8xf32>
+  // CHECK: precis.hard_sigmoid %{{.*}} {alpha = 0.166666672 : f32} : tensor<4x8xf32>
+  %hsig = precis.hard_sigmoid %a {alpha = 0.166666672 : f32, beta = 0.5 : f32} : tensor<4x8xf32>
+  // CHECK: precis.hard_sigmoid %{{.*}} : tensor<4x8xf32>
+  %hsig2 = precis.hard_sigmoid %a : tensor<4x8xf32>
+  // CHECK: precis.is_nan %{{.*}} : tensor<4x8xf32> -> tensor<4x8xi1>
+  %isnan = precis.is_nan %a : tensor<4x8xf32> -> tensor<4x8xi1>
+  // CHECK: precis.mod %{{.*}}, %{{.*}} {fmod = true} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %mod = precis.mod %a, %b {fmod = true} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.mod %{{.*}}, %{{.*}} : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
+  %imod = precis.mod %i, %i : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
   // CHECK: precis.compare ge, %{{.*}}, %{{.*}} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xi1>
   %22 = precis.compare ge, %a, %a : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xi1>
   // CHECK: precis.not %{{.*}} : tensor<4x8xi1>

@@ -305,6 +305,12 @@ static double floatArithmetic(BinaryFn fn, double a, double b) {
     return a / b;
   case BinaryFn::Pow:
     return std::pow(a, b);
+  case BinaryFn::FMod:
+    return std::fmod(a, b);
+  case BinaryFn::Mod: {
+    double r = std::fmod(a, b);
+    return r != 0 && (r < 0) != (b < 0) ? r + b : r;
+  }
   case BinaryFn::Max:
     return std::isnan(a) || a > b ? a : b;
   case BinaryFn::Min:
@@ -330,6 +336,15 @@ static std::optional<int64_t> intArithmetic(BinaryFn fn, int64_t a, int64_t b) {
     return a == std::numeric_limits<int64_t>::min() && b == -1 ? a : a / b;
   case BinaryFn::Pow:
     return intPow(a, b);
+  case BinaryFn::FMod:
+  case BinaryFn::Mod: {
+    if (b == 0)
+      return std::nullopt;
+    int64_t r = b == -1 ? 0 : a % b;
+    if (fn == BinaryFn::Mod && r != 0 && (r < 0) != (b < 0))
+      r += b;
+    return r;
+  }
   case BinaryFn::Max:
     return std::max(a, b);
   case BinaryFn::Min:
@@ -428,6 +443,12 @@ std::optional<HostTensor> evalUnary(UnaryFn fn, const HostTensor &input) {
     case UnaryFn::Relu:
       out.setDouble(i, x > 0 ? x : 0.0);
       break;
+    case UnaryFn::Sin:
+      out.setDouble(i, std::sin(x));
+      break;
+    case UnaryFn::Cos:
+      out.setDouble(i, std::cos(x));
+      break;
     case UnaryFn::Not:
       return std::nullopt;
     }
@@ -444,6 +465,25 @@ HostTensor evalCast(const HostTensor &input, Type elementType) {
       out.setDouble(i, input.getDouble(i));
     else
       out.setInt(i, input.getInt(i));
+  }
+  return out;
+}
+
+HostTensor evalIsNaN(const HostTensor &input) {
+  HostTensor out(
+      RankedTensorType::get(input.getShape(), IntegerType::get(input.getType().getContext(), 1)));
+  for (int64_t i = 0, e = input.size(); i < e; ++i)
+    out.setInt(i, input.isFloat() && std::isnan(input.getDouble(i)));
+  return out;
+}
+
+std::optional<HostTensor> evalHardSigmoid(const HostTensor &input, double alpha, double beta) {
+  if (!input.isFloat())
+    return std::nullopt;
+  HostTensor out(input.getType());
+  for (int64_t i = 0, e = input.size(); i < e; ++i) {
+    double v = alpha * input.getDouble(i) + beta;
+    out.setDouble(i, v < 0 ? 0.0 : v > 1 ? 1.0 : v);
   }
   return out;
 }

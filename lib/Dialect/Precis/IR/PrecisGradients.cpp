@@ -396,6 +396,45 @@ LogicalResult ReciprocalOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   return success();
 }
 
+LogicalResult SinOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(gb.mul(rg[0], b.create<CosOp>(getLoc(), getInput())));
+  return success();
+}
+LogicalResult CosOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(gb.neg(gb.mul(rg[0], b.create<SinOp>(getLoc(), getInput()))));
+  return success();
+}
+/// alpha where 0 < alpha x + beta < 1, else 0 (the kinks take the flat side, as torch's
+/// hardsigmoid_backward does).
+LogicalResult HardSigmoidOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                            SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value x = getInput(), g = rg[0];
+  Value v =
+      gb.add(gb.mul(x, getAlpha().convertToDouble()), gb.scalar(x, getBeta().convertToDouble()));
+  Value zero = gb.scalar(g, 0.0);
+  Value belowOne = gb.select(gb.cmp(CompareKind::LT, v, gb.scalar(v, 1.0)),
+                             gb.mul(g, getAlpha().convertToDouble()), zero);
+  grads.push_back(gb.select(gb.cmp(CompareKind::GT, v, gb.scalar(v, 0.0)), belowOne, zero));
+  return success();
+}
+/// fmod: d/dlhs = 1, d/drhs = -trunc(lhs / rhs) = (result - lhs) / rhs.
+LogicalResult ModOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  if (!getFmod())
+    return emitOpError() << "has a gradient only with fmod = true (floats)";
+  GradBuilder gb{b, getLoc()};
+  Value g = rg[0];
+  grads.push_back(gb.reduceTo(g, getLhs().getType()));
+  Value quotient = gb.div(gb.sub(getResult(), getLhs()), getRhs());
+  grads.push_back(gb.reduceTo(gb.mul(g, quotient), getRhs().getType()));
+  return success();
+}
+
 LogicalResult WhereOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                       SmallVectorImpl<Value> &grads) {
   GradBuilder gb{b, getLoc()};

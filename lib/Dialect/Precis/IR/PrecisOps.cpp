@@ -257,7 +257,15 @@ PRECIS_BINARY_INFER(DivOp)
 PRECIS_BINARY_INFER(MaxOp)
 PRECIS_BINARY_INFER(MinOp)
 PRECIS_BINARY_INFER(PowOp)
+PRECIS_BINARY_INFER(ModOp)
 #undef PRECIS_BINARY_INFER
+
+LogicalResult ModOp::verify() {
+  if (isa<FloatType>(getElementTypeOrSelf(getLhs().getType())) && !getFmod())
+    return emitOpError() << "on floats requires fmod = true (the remainder of truncated "
+                            "division), as ONNX Mod does";
+  return success();
+}
 
 LogicalResult CompareOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
                                           Adaptor adaptor, SmallVectorImpl<Type> &types) {

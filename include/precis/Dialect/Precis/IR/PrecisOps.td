@@ -192,6 +192,25 @@ def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, PerElement, SameOperandsAndR
   let hasFolder = 1;
 }
 
+def Precis_ModOp : Precis_FollowOp<"mod", [Pure, PerElement, SameOperandsAndResultElementType,
+                                           InferTypeOpAdaptor, Grad]> {
+  let summary = "element-wise remainder (ONNX Mod)";
+  let description = [{
+    With `fmod` set, `lhs - rhs * trunc(lhs / rhs)`: the sign of the dividend, as C `fmod`
+    (floats require it, as in ONNX). Without it (integers only), the remainder of floor
+    division: the sign of the divisor, as Python's `%`. The remainder is exact in every float
+    format. Integer division by zero is an error at run time. The gradient is `1` with respect
+    to `lhs` and `-trunc(lhs / rhs)` with respect to `rhs` (torch's `fmod` backward).
+    `%2 = precis.mod %0, %1 {fmod = true} : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>`
+  }];
+  let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$fmod);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 /// Unary element-wise op on floats; the result has the operand's type.
 class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
     : Precis_FollowOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
@@ -284,6 +303,50 @@ def Precis_RsqrtOp : Precis_UnarySensitiveOp<"rsqrt"> {
 def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
   let summary = "element-wise 1 / x";
   let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
+}
+
+def Precis_SinOp : Precis_UnarySensitiveOp<"sin"> {
+  let summary = "element-wise sine";
+  let description = [{
+    Sensitive: the absolute error of `sin(x)` grows with `|x|` times the argument's ulp, and
+    its typical use, rotary position embeddings, takes angles up to the sequence length
+    (a bf16 ulp is 8 at 2048); in fp32 the op and its result, which scales activations, keep
+    the precision of the angles. `%1 = precis.sin %0 : tensor<4xf32>`
+  }];
+}
+def Precis_CosOp : Precis_UnarySensitiveOp<"cos"> {
+  let summary = "element-wise cosine";
+  let description = "Sensitive, as `sin`. `%1 = precis.cos %0 : tensor<4xf32>`";
+}
+def Precis_HardSigmoidOp : Precis_FollowOp<"hard_sigmoid", [Pure, PerElement,
+                                                            SameOperandsAndResultType, Grad]> {
+  let summary = "max(0, min(1, alpha * x + beta))";
+  let description = [{
+    ONNX `HardSigmoid`, computed in the compute type with `alpha` and `beta` as f32 values; a
+    NaN stays NaN. The importer builds ONNX `HardSwish` as `x * hard_sigmoid(x)` with
+    `alpha = 1/6`, `beta = 0.5`, the operator's definition.
+    `%1 = precis.hard_sigmoid %0 {alpha = 0.2 : f32, beta = 0.5 : f32} : tensor<4xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input,
+                   DefaultValuedAttr<F32Attr, "0.2f">:$alpha,
+                   DefaultValuedAttr<F32Attr, "0.5f">:$beta);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+def Precis_IsNaNOp : Precis_FollowOp<"is_nan", [NoGradient, Pure, PerElement,
+                                                SameOperandsAndResultShape]> {
+  let summary = "element-wise test for NaN, producing i1";
+  let description = [{
+    True where the element is a NaN (any payload). Read in the operand's own type: a cast
+    keeps a NaN a NaN, so the precision the op runs in does not change the result.
+    `%1 = precis.is_nan %0 : tensor<4xf32> -> tensor<4xi1>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input);
+  let results = (outs Precis_BoolTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
 }
 
 def Precis_CompareOp : Precis_FollowOp<"compare", [NoGradient, Pure, PerElement,

@@ -1,0 +1,33 @@
+// REQUIRES: cuda
+// RUN: rm -rf %t && precis compile %s -o %t.precis --target cuda --dump-kernels %t 2>&1 | FileCheck %s --check-prefix=COMPILE
+// RUN: cat %t/*.cu | FileCheck %s
+// RUN: ls %t/*.ptx | xargs -n1 %ptxas -arch=sm_90a -o /dev/null
+
+// sin, cos, hard_sigmoid, is_nan and mod (float, and integer with either sign rule) as
+// generated element-wise code, compiled by NVRTC and assembled for sm_90a.
+// COMPILE: precis compile: wrote
+// CHECK-DAG: sinf(
+// CHECK-DAG: cosf(
+// CHECK-DAG: sin(
+// CHECK-DAG: fmodf(
+// CHECK-DAG: precis_max(0.000000000e+00f, precis_min(1.000000000e+00f, 1.666666716e-01f *
+// CHECK-DAG: const bool v1 = (x0[e] != x0[e]);
+// CHECK-DAG: == -1 ? (long long)0 :
+// CHECK-DAG: == -1 ? (int)0 :
+func.func @forward(%x: tensor<4x8xf32>, %y: tensor<8xf32>, %h: tensor<4x8xbf16>,
+                   %d: tensor<4x8xf64>, %i: tensor<4x8xi64>, %j: tensor<8xi64>,
+                   %k: tensor<16xi32>, %l: tensor<16xi32>)
+    -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>, tensor<4x8xf64>, tensor<4x8xi1>,
+        tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi64>, tensor<4x8xi64>, tensor<16xi32>) {
+  %0 = precis.sin %x : tensor<4x8xf32>
+  %1 = precis.cos %x : tensor<4x8xf32>
+  %2 = precis.hard_sigmoid %h {alpha = 0.166666672 : f32, beta = 0.5 : f32} : tensor<4x8xbf16>
+  %3 = precis.sin %d : tensor<4x8xf64>
+  %4 = precis.is_nan %x : tensor<4x8xf32> -> tensor<4x8xi1>
+  %5 = precis.is_nan %h : tensor<4x8xbf16> -> tensor<4x8xi1>
+  %6 = precis.mod %x, %y {fmod = true} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %7 = precis.mod %i, %j : (tensor<4x8xi64>, tensor<8xi64>) -> tensor<4x8xi64>
+  %8 = precis.mod %i, %j {fmod = true} : (tensor<4x8xi64>, tensor<8xi64>) -> tensor<4x8xi64>
+  %9 = precis.mod %k, %l : (tensor<16xi32>, tensor<16xi32>) -> tensor<16xi32>
+  return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>, tensor<4x8xf64>, tensor<4x8xi1>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi64>, tensor<4x8xi64>, tensor<16xi32>
+}
