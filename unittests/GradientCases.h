@@ -136,6 +136,11 @@ inline std::vector<Case> allCases() {
       // Kinks at x = -0.25 and 0.25, away from the drawn |x| >= 0.2 only by the draw; both
       // flat sides and the slope are hit.
       unary("hard_sigmoid", Domain::AwayFromZero, "{alpha = 2.0 : f32, beta = 0.5 : f32} "),
+      {"pad_constant",
+       {{{2, 3}}},
+       {3, 6},
+       "  %out = precis.pad %p0 {pads = array<i64: 1, 2, 0, 1>, value = 0.5 : f64} : ({p0}) -> "
+       "{out}"},
       {"mod_fmod_broadcast",
        {{{2, 3}}, {{3}, Domain::Positive}},
        {2, 3},

@@ -153,3 +153,20 @@ func.func @mod() -> (tensor<4xi64>, tensor<4xi64>, tensor<2xf32>, tensor<2xi64>)
   %3 = precis.mod %p, %q : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
   return %0, %1, %2, %3 : tensor<4xi64>, tensor<4xi64>, tensor<2xf32>, tensor<2xi64>
 }
+
+// -----
+
+// pad on constants (as exported attention masks build them), in each mode.
+// CHECK-LABEL: func @pad
+// CHECK-DAG: precis.constant dense<{{\[}}[-1, -1, -1, -1], [-1, 1, 2, -1], [-1, 3, 4, -1]]> : tensor<3x4xi64>
+// CHECK-DAG: precis.constant dense<[3.000000e+00, 2.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00, 2.000000e+00]> : tensor<6xf32>
+// CHECK-DAG: precis.constant dense<[1.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00, 3.000000e+00]> : tensor<5xf32>
+// CHECK-NOT: precis.pad
+func.func @pad() -> (tensor<3x4xi64>, tensor<6xf32>, tensor<5xf32>) {
+  %a = precis.constant dense<[[1, 2], [3, 4]]> : tensor<2x2xi64>
+  %0 = precis.pad %a {pads = array<i64: 1, 1, 0, 1>, value = -1.0 : f64} : (tensor<2x2xi64>) -> tensor<3x4xi64>
+  %b = precis.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %1 = precis.pad %b mode = reflect {pads = array<i64: 2, 1>} : (tensor<3xf32>) -> tensor<6xf32>
+  %2 = precis.pad %b mode = edge {pads = array<i64: 1, 1>} : (tensor<3xf32>) -> tensor<5xf32>
+  return %0, %1, %2 : tensor<3x4xi64>, tensor<6xf32>, tensor<5xf32>
+}

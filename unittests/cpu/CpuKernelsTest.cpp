@@ -627,6 +627,53 @@ TEST_F(CpuKernels, ModFloatAndIntegerWithBroadcast) {
   EXPECT_EQ(run("mod", {&f, &g}, {&fo}).code(), StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, PadEveryModeAndDtype) {
+  // Reference: per result coordinate, the input coordinate i - begin, out of range filled
+  // with the value (constant), mirrored without the border (reflect) or clamped (edge).
+  const std::vector<int64_t> in = {3, 4, 5};
+  const std::vector<int64_t> pads = {1, 0, 4, 2, 3, 0};
+  std::vector<int64_t> os;
+  for (size_t d = 0; d < in.size(); ++d)
+    os.push_back(pads[d] + in[d] + pads[d + in.size()]);
+  for (DType t : kAllTypes)
+    for (int64_t mode : {0, 1, 2}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " mode " + std::to_string(mode));
+      Tensor x = random(t, in, -50, 50), y(t, os);
+      const double value = t == DType::Bool ? 1 : t == DType::U8 ? 7 : -3;
+      ASSERT_OK(
+          run("pad", {&x}, {&y}, attrs().ints("pads", pads).i("mode", mode).f("value", value)));
+      std::vector<double> ref;
+      for (int64_t i = 0; i < y.size(); ++i) {
+        auto idx = unravel(i, os);
+        bool inside = true;
+        for (size_t d = 0; d < in.size(); ++d) {
+          int64_t j = idx[d] - pads[d];
+          const int64_t n = in[d];
+          if (j < 0 || j >= n) {
+            if (mode == 0)
+              inside = false;
+            else if (mode == 1)
+              j = j < 0 ? -j : 2 * (n - 1) - j;
+            else
+              j = j < 0 ? 0 : n - 1;
+          }
+          idx[d] = j;
+        }
+        ref.push_back(inside ? x.get(ravel(idx, in)) : value);
+      }
+      expectMatches(y, ref, {0, 0, 0}, {}, "pad");
+    }
+  // Bad attributes are errors, not out-of-bounds reads.
+  Tensor x = random(DType::F32, {3}), y(DType::F32, {7});
+  EXPECT_EQ(run("pad", {&x}, {&y}, attrs().ints("pads", {3, 1}).i("mode", 1)).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(run("pad", {&x}, {&y}, attrs().ints("pads", {1, 1})).code(),
+            StatusCode::InvalidArgument);
+  Tensor z(DType::F32, {5});
+  EXPECT_EQ(run("pad", {&x}, {&z}, attrs().ints("pads", {-1, 3})).code(),
+            StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, BinaryRejectsBadShapesAndDtypes) {
   Tensor a = random(DType::F32, {3, 4}), b = random(DType::F32, {5}), out(DType::F32, {3, 4});
   EXPECT_EQ(run("add", {&a, &b}, {&out}).code(), StatusCode::InvalidArgument);

@@ -64,6 +64,35 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
                   "hit ? " + k.load(0, "src") + " : (" + computeType(elemType(result)) + ")0");
     return perElement(k, kind, numel(result), body);
   }
+  if (auto p = dyn_cast<PadOp>(op)) {
+    auto inShape = shapeOf(p.getInput());
+    auto in = stridesOf(inShape);
+    const int64_t rank = static_cast<int64_t>(inShape.size());
+    const PadMode mode = p.getMode();
+    Type elt = elemType(result);
+    std::string ct = computeType(elt);
+    std::string fill =
+        isa<FloatType>(elt) ? floatLiteral(p.getValue().convertToDouble(), ct)
+        : elt.isInteger(1)
+            ? std::string(p.getValue().convertToDouble() != 0.0 ? "true" : "false")
+            : "(" + ct + ")" +
+                  std::to_string(static_cast<long long>(p.getValue().convertToDouble())) + "LL";
+    os << coordinates(shapeOf(result), "t", "o") << "long long src = 0; bool hit = true;\n";
+    for (int64_t d = 0; d < rank; ++d) {
+      const int64_t n = inShape[d];
+      os << "{ long long i = o" << d << " - " << L(p.getPads()[d]) << ";\n";
+      if (mode == PadMode::Constant)
+        os << "if (i < 0 || i >= " << L(n) << ") hit = false;\n";
+      else if (mode == PadMode::Reflect)
+        os << "if (i < 0) i = -i; else if (i >= " << L(n) << ") i = " << L(2 * (n - 1))
+           << " - i;\n";
+      else
+        os << "if (i < 0) i = 0; else if (i >= " << L(n) << ") i = " << L(n - 1) << ";\n";
+      os << "src += i * " << L(in[d]) << "; }\n";
+    }
+    os << k.store(0, "t", "hit ? " + k.load(0, "src") + " : (" + ct + ")" + fill);
+    return perElement(k, kind, numel(result), body);
+  }
   if (auto tr = dyn_cast<TransposeOp>(op)) {
     auto in = stridesOf(shapeOf(tr.getInput()));
     os << coordinates(shapeOf(result), "t", "o") << "const long long src = 0";

@@ -165,6 +165,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"nll_loss", nllLossKernel},
       {"nll_loss_grad", nllLossGradKernel},
       {"not", notKernel},
+      {"pad", padKernel},
       {"pow", powKernel},
       {"reciprocal", reciprocalKernel},
       {"reduce_max", reduceMaxKernel},

@@ -368,6 +368,7 @@ PRECIS_CPU_KERNEL(castKernel);
 // DataMovement.cpp
 PRECIS_CPU_KERNEL(reshapeKernel);
 PRECIS_CPU_KERNEL(transposeKernel);
+PRECIS_CPU_KERNEL(padKernel);
 PRECIS_CPU_KERNEL(concatKernel);
 PRECIS_CPU_KERNEL(splitKernel);
 PRECIS_CPU_KERNEL(sliceKernel);

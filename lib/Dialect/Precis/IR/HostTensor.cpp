@@ -548,6 +548,40 @@ HostTensor evalSlice(const HostTensor &input, ArrayRef<int64_t> start, ArrayRef<
   return gatherElements(input, type, sources);
 }
 
+HostTensor evalPad(const HostTensor &input, ArrayRef<int64_t> pads, int fill, double value) {
+  ArrayRef<int64_t> in = input.getShape();
+  const size_t rank = in.size();
+  SmallVector<int64_t> shape;
+  for (size_t d = 0; d < rank; ++d)
+    shape.push_back(pads[d] + in[d] + pads[d + rank]);
+  HostTensor out(RankedTensorType::get(shape, input.getElementType()));
+  SmallVector<int64_t> inStrides = stridesOf(in);
+  for (int64_t flat = 0, e = out.size(); flat < e; ++flat) {
+    SmallVector<int64_t> index = unflatten(flat, shape);
+    int64_t src = 0;
+    bool inside = true;
+    for (size_t d = 0; d < rank; ++d) {
+      int64_t i = index[d] - pads[d];
+      if (i < 0 || i >= in[d]) {
+        if (fill == 0)
+          inside = false;
+        else if (fill == 1)
+          i = i < 0 ? -i : 2 * (in[d] - 1) - i;
+        else
+          i = i < 0 ? 0 : in[d] - 1;
+      }
+      src += i * inStrides[d];
+    }
+    if (out.isFloat())
+      out.setDouble(flat, inside ? input.getDouble(src) : value);
+    else
+      out.setInt(flat, inside                              ? input.getInt(src)
+                       : out.getElementType().isInteger(1) ? value != 0.0
+                                                           : static_cast<int64_t>(value));
+  }
+  return out;
+}
+
 std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,
                                      int64_t axis) {
   ArrayRef<int64_t> dataShape = data.getShape();

@@ -212,6 +212,14 @@ OpFoldResult SliceOp::fold(FoldAdaptor adaptor) {
   return toFoldResult(evalSlice(*c, getStart(), getLimit(), getStep()), getType());
 }
 
+OpFoldResult PadOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
+  if (!c || isDecided(*this))
+    return {};
+  return toFoldResult(
+      evalPad(*c, getPads(), static_cast<int>(getMode()), getValue().convertToDouble()), getType());
+}
+
 LogicalResult SplitOp::fold(FoldAdaptor adaptor, SmallVectorImpl<OpFoldResult> &results) {
   std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
   if (!c || isDecided(*this))

@@ -529,6 +529,23 @@ LogicalResult SliceOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                       : Value());
   return success();
 }
+/// Constant padding: the result gradient at the input's position (a slice). reflect and edge
+/// would add the mirrored and repeated positions back; they have no rule yet.
+LogicalResult PadOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  if (getMode() != PadMode::Constant)
+    return emitOpError() << "has no gradient rule for mode " << stringifyPadMode(getMode());
+  auto in = getInput().getType();
+  const int64_t rank = in.getRank();
+  SmallVector<int64_t> start, limit, step(rank, 1);
+  for (int64_t d = 0; d < rank; ++d) {
+    start.push_back(getPads()[d]);
+    limit.push_back(getPads()[d] + in.getDimSize(d));
+  }
+  grads.push_back(b.create<SliceOp>(getLoc(), in, rg[0], b.getDenseI64ArrayAttr(start),
+                                    b.getDenseI64ArrayAttr(limit), b.getDenseI64ArrayAttr(step)));
+  return success();
+}
 LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                        SmallVectorImpl<Value> &grads) {
   grads.push_back(isDifferentiableOperand(0)

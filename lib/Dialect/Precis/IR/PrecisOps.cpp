@@ -440,6 +440,30 @@ LogicalResult SliceOp::verify() {
   return success();
 }
 
+LogicalResult PadOp::verify() {
+  auto in = getInput().getType();
+  auto out = getType();
+  const int64_t rank = in.getRank();
+  ArrayRef<int64_t> pads = getPads();
+  if (static_cast<int64_t>(pads.size()) != 2 * rank)
+    return emitOpError() << "needs 2 * rank = " << 2 * rank << " pads, got " << pads.size();
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t begin = pads[d], end = pads[d + rank], size = in.getDimSize(d);
+    if (begin < 0 || end < 0)
+      return emitOpError() << "pads of dimension " << d << " are negative (" << begin << ", " << end
+                           << ")";
+    if (out.getDimSize(d) != begin + size + end)
+      return emitOpError() << "result dimension " << d << " is " << out.getDimSize(d)
+                           << ", expected " << begin + size + end;
+    if (getMode() == PadMode::Reflect && (begin >= size || end >= size) && begin + end > 0)
+      return emitOpError() << "reflect pads of dimension " << d << " (" << begin << ", " << end
+                           << ") must be smaller than its size " << size;
+    if (getMode() == PadMode::Edge && size == 0 && begin + end > 0)
+      return emitOpError() << "edge padding of the empty dimension " << d;
+  }
+  return success();
+}
+
 LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
   auto data = tensorType(adaptor.getData()), indices = tensorType(adaptor.getIndices());

@@ -125,6 +125,9 @@ HostTensor evalSlice(const HostTensor &input, llvm::ArrayRef<int64_t> start,
                      llvm::ArrayRef<int64_t> limit, llvm::ArrayRef<int64_t> step);
 std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,
                                      int64_t axis);
+/// `precis.pad`: `pads` [begins..., ends...] non-negative; `fill` 0 constant (`value`),
+/// 1 reflect, 2 edge (PadMode's values).
+HostTensor evalPad(const HostTensor &input, llvm::ArrayRef<int64_t> pads, int fill, double value);
 HostTensor evalConcat(llvm::ArrayRef<const HostTensor *> inputs, int64_t axis);
 HostTensor evalExpand(const HostTensor &input, llvm::ArrayRef<int64_t> shape);
 /// `axes` non-negative; empty reduces every dimension.

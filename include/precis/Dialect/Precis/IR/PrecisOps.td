@@ -499,6 +499,34 @@ def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor, Grad]> 
   let hasFolder = 1;
 }
 
+def Precis_PadOp : Precis_FollowOp<"pad", [Pure, SameOperandsAndResultElementType, Grad]> {
+  let summary = "pad each dimension at both ends (ONNX Pad)";
+  let description = [{
+    `pads` is `[begin_0, ..., begin_(r-1), end_0, ..., end_(r-1)]`, all non-negative (the
+    importer turns ONNX's negative pads into a slice), and result dimension `d` is
+    `begin_d + input_d + end_d`. `constant` fills with `value` (converted to the element type
+    as a cast does), `reflect` mirrors the input without repeating its border element (each
+    pad at most the dimension's size - 1), `edge` repeats the border element (a padded
+    dimension must not be empty). The gradient, for `constant` only, is the slice of the
+    result gradient at the input's position.
+
+    ```mlir
+    %1 = precis.pad %0 {pads = array<i64: 0, 1, 0, 2>, value = -1.0 : f64}
+        : (tensor<2x3xf32>) -> tensor<2x6xf32>
+    %2 = precis.pad %0 mode = reflect {pads = array<i64: 1, 0, 1, 0>}
+        : (tensor<2x3xf32>) -> tensor<4x3xf32>
+    ```
+  }];
+  let arguments = (ins Precis_Tensor:$input, DenseI64ArrayAttr:$pads,
+                   DefaultValuedAttr<Precis_PadMode, "PadMode::Constant">:$mode,
+                   DefaultValuedAttr<F64Attr, "0.0">:$value);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat =
+      "$input (`mode` `=` $mode^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "gather slices of `data` along `axis` (embedding lookup)";
   let description = [{
