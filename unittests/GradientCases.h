@@ -141,6 +141,10 @@ inline std::vector<Case> allCases() {
        {3, 6},
        "  %out = precis.pad %p0 {pads = array<i64: 1, 2, 0, 1>, value = 0.5 : f64} : ({p0}) -> "
        "{out}"},
+      {"trilu_lower",
+       {{{2, 3, 4}}},
+       {2, 3, 4},
+       "  %out = precis.trilu %p0 {upper = false, k = 1 : i64} : {p0}"},
       {"mod_fmod_broadcast",
        {{{2, 3}}, {{3}, Domain::Positive}},
        {2, 3},

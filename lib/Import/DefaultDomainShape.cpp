@@ -609,6 +609,27 @@ LogicalResult importPad(NodeContext &ctx) {
   return ctx.emit<SliceOp>(x.getType(), x, start, limit, step);
 }
 
+/// Trilu: `k` (optional input) must be known at import time.
+LogicalResult importTrilu(NodeContext &ctx) {
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() < 2)
+    return ctx.emitError() << "input rank " << in.getRank() << " is below 2";
+  int64_t k = 0;
+  if (ctx.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> v = ctx.requireInts(1, "k");
+    if (failed(v))
+      return failure();
+    if (v->size() != 1)
+      return ctx.emitError() << "k must be a scalar";
+    k = (*v)[0];
+  }
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0, b.create<TriluOp>(ctx.getLoc(), x.getType(), x,
+                                            b.getBoolAttr(ctx.getInt("upper", 1) != 0),
+                                            b.getI64IntegerAttr(k)));
+}
+
 } // namespace
 
 void populateShapeHandlers(HandlerRegistry &r) {
@@ -633,6 +654,7 @@ void populateShapeHandlers(HandlerRegistry &r) {
   r.add("Split", kMinOpset, kMaxOpset, importSplit, checkSplit);
   r.add("Slice", kMinOpset, kMaxOpset, importSlice);
   r.add("Pad", kMinOpset, kMaxOpset, importPad);
+  r.add("Trilu", 14, kMaxOpset, importTrilu);
   r.add("Gather", kMinOpset, kMaxOpset, importGather);
 }
 

@@ -170,3 +170,18 @@ func.func @pad() -> (tensor<3x4xi64>, tensor<6xf32>, tensor<5xf32>) {
   %2 = precis.pad %b mode = edge {pads = array<i64: 1, 1>} : (tensor<3xf32>) -> tensor<5xf32>
   return %0, %1, %2 : tensor<3x4xi64>, tensor<6xf32>, tensor<5xf32>
 }
+
+// -----
+
+// trilu on constants (exported causal masks).
+// CHECK-LABEL: func @trilu
+// CHECK-DAG: precis.constant dense<{{\[}}[1, 1, 1], [0, 1, 1], [0, 0, 1]]> : tensor<3x3xi64>
+// CHECK-DAG: precis.constant dense<{{\[}}[0, 0, 0], [2, 0, 0], [2, 2, 0]]> : tensor<3x3xi32>
+// CHECK-NOT: precis.trilu
+func.func @trilu() -> (tensor<3x3xi64>, tensor<3x3xi32>) {
+  %a = precis.constant dense<1> : tensor<3x3xi64>
+  %0 = precis.trilu %a : tensor<3x3xi64>
+  %b = precis.constant dense<2> : tensor<3x3xi32>
+  %1 = precis.trilu %b {upper = false, k = -1 : i64} : tensor<3x3xi32>
+  return %0, %1 : tensor<3x3xi64>, tensor<3x3xi32>
+}

@@ -554,3 +554,11 @@ func.func @pad_reflect_too_far(%a: tensor<4x8xf32>) {
   %0 = precis.pad %a mode = reflect {pads = array<i64: 4, 0, 0, 0>} : (tensor<4x8xf32>) -> tensor<8x8xf32>
   return
 }
+
+// -----
+
+func.func @trilu_rank(%a: tensor<4xf32>) {
+  // expected-error @+1 {{needs a rank >= 2 operand}}
+  %0 = precis.trilu %a : tensor<4xf32>
+  return
+}

@@ -84,6 +84,10 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %imod = precis.mod %i, %i : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
   // CHECK: precis.pad %{{.*}} {pads = array<i64: 1, 0, 2, 3>, value = -1.500000e+00 : f64} : (tensor<4x8xf32>) -> tensor<7x11xf32>
   %pad = precis.pad %a {pads = array<i64: 1, 0, 2, 3>, value = -1.5 : f64} : (tensor<4x8xf32>) -> tensor<7x11xf32>
+  // CHECK: precis.trilu %{{.*}} {k = -1 : i64, upper = false} : tensor<4x8xf32>
+  %tril = precis.trilu %a {upper = false, k = -1 : i64} : tensor<4x8xf32>
+  // CHECK: precis.trilu %{{.*}} : tensor<4x8xf32>
+  %triu = precis.trilu %a : tensor<4x8xf32>
   // CHECK: precis.pad %{{.*}} mode = reflect {pads = array<i64: 3, 1, 0, 7>} : (tensor<4x8xf32>) -> tensor<7x16xf32>
   %padr = precis.pad %a mode = reflect {pads = array<i64: 3, 1, 0, 7>} : (tensor<4x8xf32>) -> tensor<7x16xf32>
   // CHECK: precis.pad %{{.*}} mode = edge {pads = array<i64: 2, 2>} : (tensor<4xi64>) -> tensor<8xi64>

@@ -60,10 +60,12 @@ TEST_F(PrecisionClassTest, NumericallySensitiveOpsStayFp32) {
 
 TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
   for (StringRef op :
-       {"precis.add", "precis.mul", "precis.relu", "precis.gelu", "precis.tanh", "precis.where",
-        "precis.cast", "precis.reshape", "precis.transpose", "precis.gather", "precis.concat",
-        "precis.slice", "precis.max_pool2d", "precis.dropout", "precis.constant",
-        "precis.parameter", "precis.hard_sigmoid", "precis.is_nan", "precis.mod"})
+       {"precis.add",          "precis.mul",     "precis.relu",     "precis.gelu",
+        "precis.tanh",         "precis.where",   "precis.cast",     "precis.reshape",
+        "precis.transpose",    "precis.gather",  "precis.concat",   "precis.slice",
+        "precis.max_pool2d",   "precis.dropout", "precis.constant", "precis.parameter",
+        "precis.hard_sigmoid", "precis.is_nan",  "precis.mod",      "precis.pad",
+        "precis.trilu"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

@@ -674,6 +674,28 @@ TEST_F(CpuKernels, PadEveryModeAndDtype) {
             StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, TriluEveryDtypeAndDiagonal) {
+  // Reference: element (.., i, j) kept where j - i >= k (upper) or <= k (lower), else 0.
+  const std::vector<int64_t> shape = {2, 5, 7};
+  for (DType t : kAllTypes)
+    for (int upper : {0, 1})
+      for (int64_t k : {-6, -1, 0, 2, 8}) {
+        SCOPED_TRACE(std::string(dtypeName(t)) + " upper " + std::to_string(upper) + " k " +
+                     std::to_string(k));
+        Tensor x = random(t, shape, -50, 50), y(t, shape);
+        ASSERT_OK(run("trilu", {&x}, {&y}, attrs().i("upper", upper).i("k", k)));
+        std::vector<double> ref;
+        for (int64_t n = 0; n < x.size(); ++n) {
+          const auto idx = unravel(n, shape);
+          const int64_t d = idx[2] - idx[1];
+          ref.push_back((upper ? d >= k : d <= k) ? x.get(n) : 0.0);
+        }
+        expectMatches(y, ref, {0, 0, 0}, {}, "trilu");
+      }
+  Tensor v = random(DType::F32, {4}), w(DType::F32, {4});
+  EXPECT_EQ(run("trilu", {&v}, {&w}).code(), StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, BinaryRejectsBadShapesAndDtypes) {
   Tensor a = random(DType::F32, {3, 4}), b = random(DType::F32, {5}), out(DType::F32, {3, 4});
   EXPECT_EQ(run("add", {&a, &b}, {&out}).code(), StatusCode::InvalidArgument);

@@ -1,7 +1,7 @@
 //===- DataMovement.cpp - data movement CUDA kernels ----------------------===//
 //
-// Gathers, slices, transposes, concatenation and split, and their gradients: one thread per
-// result element computing the source index.
+// Gathers, slices, pads, triangles (trilu), transposes, concatenation and split, and their
+// gradients: one thread per result element computing the source index.
 //
 //===----------------------------------------------------------------------===//
 
@@ -91,6 +91,16 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
       os << "src += i * " << L(in[d]) << "; }\n";
     }
     os << k.store(0, "t", "hit ? " + k.load(0, "src") + " : (" + ct + ")" + fill);
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto tri = dyn_cast<TriluOp>(op)) {
+    auto shape = shapeOf(result);
+    const int64_t cols = shape.back(), rows = shape[shape.size() - 2];
+    os << "const long long j = t % " << L(cols) << ", i = (t / " << L(cols) << ") % " << L(rows)
+       << ";\nconst bool keep = j - i " << (tri.getUpper() ? ">=" : "<=") << " " << L(tri.getK())
+       << ";\n"
+       << k.store(0, "t",
+                  "keep ? " + k.load(0, "t") + " : (" + computeType(elemType(result)) + ")0");
     return perElement(k, kind, numel(result), body);
   }
   if (auto tr = dyn_cast<TransposeOp>(op)) {

@@ -1,4 +1,4 @@
-//===- DataMovement.cpp - reshape, transpose, concat, split, slice, gather, expand ===//
+//===- DataMovement.cpp - reshape, transpose, concat, split, slice, gather, pad ... -===//
 //
 // Kernels that move elements without looking at their values, so they work on every dtype by
 // element size. Each one validates the shapes it is given against its attributes (a bad
@@ -86,6 +86,40 @@ void padLoop(const KernelContext &ctx, const TensorView &in, const TensorView &o
 }
 
 } // namespace
+
+/// Each matrix of the last two dimensions keeps `j - i >= k` (upper) or `j - i <= k`; the
+/// rest is zero, which is all-zero bytes in every dtype.
+PRECIS_CPU_KERNEL(triluKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("trilu", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("trilu", inputs, outputs));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (in.rank() < 2 || in.shape != out.shape)
+    return badShape("trilu", "needs rank >= 2 and a result of the input's shape, got " +
+                                 shapeString(in.shape) + " -> " + shapeString(out.shape));
+  const bool upper = attrs.getInt("upper", 1) != 0;
+  const int64_t k = attrs.getInt("k", 0);
+  const int64_t cols = in.shape.back(), rows = in.shape[in.shape.size() - 2];
+  const int64_t numRows = cols ? out.numElements() / cols : 0;
+  const size_t es = dtypeSize(in.dtype);
+  const char *src = static_cast<const char *>(in.data);
+  char *dst = static_cast<char *>(out.data);
+  parallelFor(ctx, numRows, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(cols, 1)),
+              [&](int64_t begin, int64_t end) {
+                for (int64_t r = begin; r < end; ++r) {
+                  const int64_t i = r % rows;
+                  // Kept columns: [max(0, i + k), cols) upper, [0, min(cols, i + k + 1)) lower.
+                  const int64_t lo = upper ? std::clamp<int64_t>(i + k, 0, cols) : 0;
+                  const int64_t hi = upper ? cols : std::clamp<int64_t>(i + k + 1, 0, cols);
+                  char *o = dst + static_cast<size_t>(r * cols) * es;
+                  const char *x = src + static_cast<size_t>(r * cols) * es;
+                  std::memset(o, 0, static_cast<size_t>(lo) * es);
+                  if (hi > lo && o != x)
+                    std::memmove(o + lo * es, x + lo * es, static_cast<size_t>(hi - lo) * es);
+                  std::memset(o + hi * es, 0, static_cast<size_t>(cols - hi) * es);
+                }
+              });
+  return Status::ok();
+}
 
 /// `pads` [begins..., ends...] non-negative; `mode` 0 constant (`value`, converted to the
 /// element type as a cast does), 1 reflect, 2 edge.

@@ -187,6 +187,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"sub", subKernel},
       {"tanh", tanhKernel},
       {"transpose", transposeKernel},
+      {"trilu", triluKernel},
       {"where", whereKernel},
   };
   auto it = std::lower_bound(std::begin(kTable), std::end(kTable), kind,

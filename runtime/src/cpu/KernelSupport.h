@@ -369,6 +369,7 @@ PRECIS_CPU_KERNEL(castKernel);
 PRECIS_CPU_KERNEL(reshapeKernel);
 PRECIS_CPU_KERNEL(transposeKernel);
 PRECIS_CPU_KERNEL(padKernel);
+PRECIS_CPU_KERNEL(triluKernel);
 PRECIS_CPU_KERNEL(concatKernel);
 PRECIS_CPU_KERNEL(splitKernel);
 PRECIS_CPU_KERNEL(sliceKernel);

@@ -582,6 +582,21 @@ HostTensor evalPad(const HostTensor &input, ArrayRef<int64_t> pads, int fill, do
   return out;
 }
 
+HostTensor evalTrilu(const HostTensor &input, bool upper, int64_t k) {
+  ArrayRef<int64_t> shape = input.getShape();
+  const int64_t rows = shape[shape.size() - 2], cols = shape.back();
+  HostTensor out(input.getType());
+  for (int64_t flat = 0, e = out.size(); flat < e; ++flat) {
+    const int64_t j = flat % cols, i = (flat / cols) % rows;
+    const bool keep = upper ? j - i >= k : j - i <= k;
+    if (out.isFloat())
+      out.setDouble(flat, keep ? input.getDouble(flat) : 0.0);
+    else
+      out.setInt(flat, keep ? input.getInt(flat) : 0);
+  }
+  return out;
+}
+
 std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,
                                      int64_t axis) {
   ArrayRef<int64_t> dataShape = data.getShape();

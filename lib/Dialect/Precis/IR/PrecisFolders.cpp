@@ -220,6 +220,13 @@ OpFoldResult PadOp::fold(FoldAdaptor adaptor) {
       evalPad(*c, getPads(), static_cast<int>(getMode()), getValue().convertToDouble()), getType());
 }
 
+OpFoldResult TriluOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
+  if (!c || isDecided(*this))
+    return {};
+  return toFoldResult(evalTrilu(*c, getUpper(), getK()), getType());
+}
+
 LogicalResult SplitOp::fold(FoldAdaptor adaptor, SmallVectorImpl<OpFoldResult> &results) {
   std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
   if (!c || isDecided(*this))

@@ -546,6 +546,11 @@ LogicalResult PadOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                     b.getDenseI64ArrayAttr(limit), b.getDenseI64ArrayAttr(step)));
   return success();
 }
+LogicalResult TriluOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                      SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<TriluOp>(getLoc(), rg[0].getType(), rg[0], getUpperAttr(), getKAttr()));
+  return success();
+}
 LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                        SmallVectorImpl<Value> &grads) {
   grads.push_back(isDifferentiableOperand(0)

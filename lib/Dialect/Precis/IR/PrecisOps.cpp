@@ -464,6 +464,12 @@ LogicalResult PadOp::verify() {
   return success();
 }
 
+LogicalResult TriluOp::verify() {
+  if (getInput().getType().getRank() < 2)
+    return emitOpError() << "needs a rank >= 2 operand, got " << getInput().getType();
+  return success();
+}
+
 LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
   auto data = tensorType(adaptor.getData()), indices = tensorType(adaptor.getIndices());

@@ -128,6 +128,8 @@ std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &i
 /// `precis.pad`: `pads` [begins..., ends...] non-negative; `fill` 0 constant (`value`),
 /// 1 reflect, 2 edge (PadMode's values).
 HostTensor evalPad(const HostTensor &input, llvm::ArrayRef<int64_t> pads, int fill, double value);
+/// `precis.trilu`: rank >= 2; elements off the kept triangle become zero.
+HostTensor evalTrilu(const HostTensor &input, bool upper, int64_t k);
 HostTensor evalConcat(llvm::ArrayRef<const HostTensor *> inputs, int64_t axis);
 HostTensor evalExpand(const HostTensor &input, llvm::ArrayRef<int64_t> shape);
 /// `axes` non-negative; empty reduces every dimension.

@@ -527,6 +527,22 @@ def Precis_PadOp : Precis_FollowOp<"pad", [Pure, SameOperandsAndResultElementTyp
   let hasFolder = 1;
 }
 
+def Precis_TriluOp : Precis_FollowOp<"trilu", [Pure, SameOperandsAndResultType, Grad]> {
+  let summary = "upper or lower triangle of the last two dimensions (ONNX Trilu)";
+  let description = [{
+    Each matrix `[i, j]` of the trailing two dimensions keeps its elements with
+    `j - i >= k` (`upper`) or `j - i <= k` (lower) and the others become zero. The gradient
+    is the same triangle of the result gradient.
+    `%1 = precis.trilu %0 {upper = false, k = -1 : i64} : tensor<2x4x4xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$input, DefaultValuedAttr<BoolAttr, "true">:$upper,
+                   DefaultValuedAttr<I64Attr, "0">:$k);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "gather slices of `data` along `axis` (embedding lookup)";
   let description = [{
