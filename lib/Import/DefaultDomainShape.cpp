@@ -630,6 +630,27 @@ LogicalResult importTrilu(NodeContext &ctx) {
                                             b.getI64IntegerAttr(k)));
 }
 
+/// CumSum: the axis input must be known at import time.
+LogicalResult importCumSum(NodeContext &ctx) {
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<SmallVector<int64_t>> a = ctx.requireInts(1, "axis");
+  if (failed(a))
+    return failure();
+  if (a->size() != 1)
+    return ctx.emitError() << "axis must be a scalar";
+  FailureOr<int64_t> axis = ctx.normalizeAxis((*a)[0], in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0,
+                       b.create<CumSumOp>(ctx.getLoc(), x.getType(), x, b.getI64IntegerAttr(*axis),
+                                          b.getBoolAttr(ctx.getInt("exclusive", 0) != 0),
+                                          b.getBoolAttr(ctx.getInt("reverse", 0) != 0)));
+}
+
 } // namespace
 
 void populateShapeHandlers(HandlerRegistry &r) {
@@ -655,6 +676,7 @@ void populateShapeHandlers(HandlerRegistry &r) {
   r.add("Slice", kMinOpset, kMaxOpset, importSlice);
   r.add("Pad", kMinOpset, kMaxOpset, importPad);
   r.add("Trilu", 14, kMaxOpset, importTrilu);
+  r.add("CumSum", 11, kMaxOpset, importCumSum);
   r.add("Gather", kMinOpset, kMaxOpset, importGather);
 }
 

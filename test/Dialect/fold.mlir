@@ -185,3 +185,17 @@ func.func @trilu() -> (tensor<3x3xi64>, tensor<3x3xi32>) {
   %1 = precis.trilu %b {upper = false, k = -1 : i64} : tensor<3x3xi32>
   return %0, %1 : tensor<3x3xi64>, tensor<3x3xi32>
 }
+
+// -----
+
+// cumsum on constants (exported position ids are cumsum of a mask).
+// CHECK-LABEL: func @cumsum
+// CHECK-DAG: precis.constant dense<[1, 3, 6, 10]> : tensor<4xi64>
+// CHECK-DAG: precis.constant dense<[9, 7, 4, 0]> : tensor<4xi64>
+// CHECK-NOT: precis.cumsum
+func.func @cumsum() -> (tensor<4xi64>, tensor<4xi64>) {
+  %a = precis.constant dense<[1, 2, 3, 4]> : tensor<4xi64>
+  %0 = precis.cumsum %a {axis = 0 : i64} : tensor<4xi64>
+  %1 = precis.cumsum %a {axis = 0 : i64, exclusive = true, reverse = true} : tensor<4xi64>
+  return %0, %1 : tensor<4xi64>, tensor<4xi64>
+}

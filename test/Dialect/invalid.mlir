@@ -562,3 +562,11 @@ func.func @trilu_rank(%a: tensor<4xf32>) {
   %0 = precis.trilu %a : tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @cumsum_axis(%a: tensor<4xf32>) {
+  // expected-error @+1 {{axis 1 out of range for rank 1}}
+  %0 = precis.cumsum %a {axis = 1 : i64} : tensor<4xf32>
+  return
+}

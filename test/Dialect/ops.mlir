@@ -88,6 +88,8 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %tril = precis.trilu %a {upper = false, k = -1 : i64} : tensor<4x8xf32>
   // CHECK: precis.trilu %{{.*}} : tensor<4x8xf32>
   %triu = precis.trilu %a : tensor<4x8xf32>
+  // CHECK: precis.cumsum %{{.*}} {axis = 1 : i64, exclusive = true, reverse = true} : tensor<4x8xf32>
+  %cum = precis.cumsum %a {axis = 1 : i64, exclusive = true, reverse = true} : tensor<4x8xf32>
   // CHECK: precis.pad %{{.*}} mode = reflect {pads = array<i64: 3, 1, 0, 7>} : (tensor<4x8xf32>) -> tensor<7x16xf32>
   %padr = precis.pad %a mode = reflect {pads = array<i64: 3, 1, 0, 7>} : (tensor<4x8xf32>) -> tensor<7x16xf32>
   // CHECK: precis.pad %{{.*}} mode = edge {pads = array<i64: 2, 2>} : (tensor<4xi64>) -> tensor<8xi64>

@@ -15,13 +15,15 @@
 // CHECK-DAG: == -1 ? (long long)0 :
 // CHECK-DAG: == -1 ? (int)0 :
 // CHECK-DAG: precis_pad_
+// CHECK-DAG: precis_cumsum_
 // CHECK-DAG: const bool keep = j - i <= -1LL;
 func.func @forward(%x: tensor<4x8xf32>, %y: tensor<8xf32>, %h: tensor<4x8xbf16>,
                    %d: tensor<4x8xf64>, %i: tensor<4x8xi64>, %j: tensor<8xi64>,
                    %k: tensor<16xi32>, %l: tensor<16xi32>)
     -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>, tensor<4x8xf64>, tensor<4x8xi1>,
         tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi64>, tensor<4x8xi64>, tensor<16xi32>,
-        tensor<7x11xf32>, tensor<6x8xbf16>, tensor<4x12xi64>, tensor<4x8xbf16>) {
+        tensor<7x11xf32>, tensor<6x8xbf16>, tensor<4x12xi64>, tensor<4x8xbf16>,
+        tensor<4x8xf32>, tensor<4x8xi64>) {
   %0 = precis.sin %x : tensor<4x8xf32>
   %1 = precis.cos %x : tensor<4x8xf32>
   %2 = precis.hard_sigmoid %h {alpha = 0.166666672 : f32, beta = 0.5 : f32} : tensor<4x8xbf16>
@@ -36,5 +38,7 @@ func.func @forward(%x: tensor<4x8xf32>, %y: tensor<8xf32>, %h: tensor<4x8xbf16>,
   %11 = precis.pad %h mode = reflect {pads = array<i64: 1, 0, 1, 0>} : (tensor<4x8xbf16>) -> tensor<6x8xbf16>
   %12 = precis.pad %i mode = edge {pads = array<i64: 0, 1, 0, 3>} : (tensor<4x8xi64>) -> tensor<4x12xi64>
   %13 = precis.trilu %h {upper = false, k = -1 : i64} : tensor<4x8xbf16>
-  return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>, tensor<4x8xf64>, tensor<4x8xi1>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi64>, tensor<4x8xi64>, tensor<16xi32>, tensor<7x11xf32>, tensor<6x8xbf16>, tensor<4x12xi64>, tensor<4x8xbf16>
+  %14 = precis.cumsum %x {axis = 0 : i64, reverse = true} : tensor<4x8xf32>
+  %15 = precis.cumsum %i {axis = 1 : i64, exclusive = true} : tensor<4x8xi64>
+  return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>, tensor<4x8xf64>, tensor<4x8xi1>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi64>, tensor<4x8xi64>, tensor<16xi32>, tensor<7x11xf32>, tensor<6x8xbf16>, tensor<4x12xi64>, tensor<4x8xbf16>, tensor<4x8xf32>, tensor<4x8xi64>
 }

@@ -53,8 +53,8 @@ TEST_F(PrecisionClassTest, NumericallySensitiveOpsStayFp32) {
   for (StringRef op :
        {"precis.reduce_sum", "precis.reduce_mean", "precis.reduce_max", "precis.softmax",
         "precis.log_softmax", "precis.layer_norm", "precis.batch_norm", "precis.exp", "precis.log",
-        "precis.pow", "precis.rsqrt", "precis.reciprocal", "precis.sin", "precis.cos",
-        "precis.softmax_cross_entropy", "precis.nll_loss"})
+        "precis.pow", "precis.rsqrt", "precis.reciprocal", "precis.sin", "precis.cumsum",
+        "precis.cos", "precis.softmax_cross_entropy", "precis.nll_loss"})
     EXPECT_EQ(classOf(op), PrecisionClass::Sensitive) << op.str();
 }
 

@@ -696,6 +696,40 @@ TEST_F(CpuKernels, TriluEveryDtypeAndDiagonal) {
   EXPECT_EQ(run("trilu", {&v}, {&w}).code(), StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, CumSumEveryDirection) {
+  // Reference: fp64 running sums (integers exact); floats in the Reduction class (the kernel
+  // accumulates in f64 and rounds each partial sum once).
+  const std::vector<int64_t> shape = {3, 6, 5};
+  for (DType t : {DType::F32, DType::F64, DType::BF16, DType::F16, DType::I32, DType::I64})
+    for (int64_t axis : {0, 1, 2})
+      for (int flags = 0; flags < 4; ++flags) {
+        const bool exclusive = flags & 1, reverse = flags & 2;
+        SCOPED_TRACE(std::string(dtypeName(t)) + " axis " + std::to_string(axis) + " flags " +
+                     std::to_string(flags));
+        Tensor x = random(t, shape, -20, 20), y(t, shape);
+        ASSERT_OK(run("cumsum", {&x}, {&y},
+                      attrs().i("axis", axis).i("exclusive", exclusive).i("reverse", reverse)));
+        std::vector<double> ref(static_cast<size_t>(x.size()));
+        for (int64_t i = 0; i < x.size(); ++i) {
+          auto idx = unravel(i, shape);
+          const int64_t at = idx[axis];
+          double acc = 0;
+          for (int64_t j = 0; j < shape[axis]; ++j) {
+            const bool take =
+                reverse ? (exclusive ? j > at : j >= at) : (exclusive ? j < at : j <= at);
+            idx[axis] = j;
+            if (take)
+              acc += x.get(ravel(idx, shape));
+          }
+          ref[i] = acc;
+        }
+        expectMatches(y, ref, isFloatType(t) ? tolFor(Cls::Reduction, t) : Tol{0, 0, 0}, {},
+                      "cumsum");
+      }
+  Tensor v = random(DType::F32, {4}), w(DType::F32, {4});
+  EXPECT_EQ(run("cumsum", {&v}, {&w}, attrs().i("axis", 1)).code(), StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, BinaryRejectsBadShapesAndDtypes) {
   Tensor a = random(DType::F32, {3, 4}), b = random(DType::F32, {5}), out(DType::F32, {3, 4});
   EXPECT_EQ(run("add", {&a, &b}, {&out}).code(), StatusCode::InvalidArgument);

@@ -103,6 +103,21 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
                   "keep ? " + k.load(0, "t") + " : (" + computeType(elemType(result)) + ")0");
     return perElement(k, kind, numel(result), body);
   }
+  if (auto c = dyn_cast<CumSumOp>(op)) {
+    // One thread per (outer, inner) line, summing along the axis in the accumulation type.
+    auto shape = shapeOf(result);
+    const int64_t axis = c.getAxis(), n = shape[axis];
+    const int64_t inner = product(shape.drop_front(axis + 1));
+    std::string acc = accType(elemType(result));
+    os << "const long long o = t / " << L(inner) << ", e = t % " << L(inner) << ";\n"
+       << acc << " acc = 0;\nfor (long long s = 0; s < " << L(n) << "; ++s) {\n"
+       << "const long long at = (o * " << L(n) << " + "
+       << (c.getReverse() ? L(n - 1) + " - s" : std::string("s")) << ") * " << L(inner)
+       << " + e;\nconst " << acc << " x = (" << acc << ")" << k.load(0, "at") << ";\n"
+       << (c.getExclusive() ? "" : "acc += x;\n") << k.store(0, "at", "acc")
+       << (c.getExclusive() ? "acc += x;\n" : "") << "}\n";
+    return perElement(k, kind, numel(result) / std::max<int64_t>(n, 1), body);
+  }
   if (auto tr = dyn_cast<TransposeOp>(op)) {
     auto in = stridesOf(shapeOf(tr.getInput()));
     os << coordinates(shapeOf(result), "t", "o") << "const long long src = 0";

@@ -137,6 +137,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"conv2d_grad_input", conv2dGradInputKernel},
       {"conv2d_grad_weight", conv2dGradWeightKernel},
       {"cos", cosKernel},
+      {"cumsum", cumsumKernel},
       {"div", divKernel},
       {"dropout", dropoutKernel},
       {"erf", erfKernel},

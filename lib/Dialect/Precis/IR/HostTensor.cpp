@@ -597,6 +597,37 @@ HostTensor evalTrilu(const HostTensor &input, bool upper, int64_t k) {
   return out;
 }
 
+HostTensor evalCumSum(const HostTensor &input, int64_t axis, bool exclusive, bool reverse) {
+  ArrayRef<int64_t> shape = input.getShape();
+  int64_t inner = 1, n = shape[axis];
+  for (size_t d = axis + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+  const int64_t outer = n * inner ? input.size() / (n * inner) : 0;
+  HostTensor out(input.getType());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t e = 0; e < inner; ++e) {
+      double acc = 0;
+      int64_t iacc = 0;
+      for (int64_t s = 0; s < n; ++s) {
+        const int64_t i = reverse ? n - 1 - s : s, flat = (o * n + i) * inner + e;
+        if (input.isFloat()) {
+          if (!exclusive)
+            acc += input.getDouble(flat);
+          out.setDouble(flat, acc);
+          if (exclusive)
+            acc += input.getDouble(flat);
+        } else {
+          if (!exclusive)
+            iacc = static_cast<int64_t>(uint64_t(iacc) + uint64_t(input.getInt(flat)));
+          out.setInt(flat, iacc);
+          if (exclusive)
+            iacc = static_cast<int64_t>(uint64_t(iacc) + uint64_t(input.getInt(flat)));
+        }
+      }
+    }
+  return out;
+}
+
 std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,
                                      int64_t axis) {
   ArrayRef<int64_t> dataShape = data.getShape();

@@ -227,6 +227,13 @@ OpFoldResult TriluOp::fold(FoldAdaptor adaptor) {
   return toFoldResult(evalTrilu(*c, getUpper(), getK()), getType());
 }
 
+OpFoldResult CumSumOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
+  if (!c || isDecided(*this))
+    return {};
+  return toFoldResult(evalCumSum(*c, getAxis(), getExclusive(), getReverse()), getType());
+}
+
 LogicalResult SplitOp::fold(FoldAdaptor adaptor, SmallVectorImpl<OpFoldResult> &results) {
   std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
   if (!c || isDecided(*this))

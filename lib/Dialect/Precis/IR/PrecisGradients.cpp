@@ -551,6 +551,14 @@ LogicalResult TriluOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   grads.push_back(b.create<TriluOp>(getLoc(), rg[0].getType(), rg[0], getUpperAttr(), getKAttr()));
   return success();
 }
+/// Each input element feeds the results after it (before it when reversed): the cumulative
+/// sum of the gradient in the other direction, exclusive alike.
+LogicalResult CumSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                       SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<CumSumOp>(getLoc(), rg[0].getType(), rg[0], getAxisAttr(),
+                                     getExclusiveAttr(), b.getBoolAttr(!getReverse())));
+  return success();
+}
 LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                        SmallVectorImpl<Value> &grads) {
   grads.push_back(isDifferentiableOperand(0)

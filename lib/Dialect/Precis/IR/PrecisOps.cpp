@@ -470,6 +470,13 @@ LogicalResult TriluOp::verify() {
   return success();
 }
 
+LogicalResult CumSumOp::verify() {
+  const int64_t rank = getInput().getType().getRank();
+  if (getAxis() < 0 || getAxis() >= rank)
+    return emitOpError() << "axis " << getAxis() << " out of range for rank " << rank;
+  return success();
+}
+
 LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &types) {
   auto data = tensorType(adaptor.getData()), indices = tensorType(adaptor.getIndices());

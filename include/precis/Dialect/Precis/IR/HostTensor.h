@@ -130,6 +130,8 @@ std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &i
 HostTensor evalPad(const HostTensor &input, llvm::ArrayRef<int64_t> pads, int fill, double value);
 /// `precis.trilu`: rank >= 2; elements off the kept triangle become zero.
 HostTensor evalTrilu(const HostTensor &input, bool upper, int64_t k);
+/// `precis.cumsum` along `axis` (non-negative).
+HostTensor evalCumSum(const HostTensor &input, int64_t axis, bool exclusive, bool reverse);
 HostTensor evalConcat(llvm::ArrayRef<const HostTensor *> inputs, int64_t axis);
 HostTensor evalExpand(const HostTensor &input, llvm::ArrayRef<int64_t> shape);
 /// `axes` non-negative; empty reduces every dimension.

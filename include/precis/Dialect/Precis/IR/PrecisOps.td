@@ -583,6 +583,24 @@ class Precis_ReduceOp<string mnemonic>
   let hasVerifier = 1;
   let hasFolder = 1;
 }
+def Precis_CumSumOp : Precis_SensitiveOp<"cumsum", [Pure, SameOperandsAndResultType, Grad]> {
+  let summary = "cumulative sum along `axis` (ONNX CumSum)";
+  let description = [{
+    `result[.., i, ..] = sum of input[.., j, ..]` over `j <= i` (`j < i` when `exclusive`;
+    `j >= i` / `j > i` when `reverse`). Sensitive, like reduce_sum: a long axis sums many
+    terms (the CPU kernel accumulates floats in f64). The gradient is the cumulative sum of
+    the result gradient in the other direction, with the same `exclusive`.
+    `%1 = precis.cumsum %0 {axis = 1 : i64, reverse = true} : tensor<4x8xf32>`
+  }];
+  let arguments = (ins Precis_NumericTensor:$input, I64Attr:$axis,
+                   DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                   DefaultValuedAttr<BoolAttr, "false">:$reverse);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
   let summary = "sum over `axes` (empty `axes`: over all dimensions)";
   let description = "`%1 = precis.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>`";
