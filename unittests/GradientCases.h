@@ -131,6 +131,31 @@ inline std::vector<Case> allCases() {
       unary("sqrt", Domain::Positive),
       unary("rsqrt", Domain::Positive),
       unary("reciprocal", Domain::Positive),
+      unary("sin"),
+      unary("cos"),
+      // Kinks at x = -0.25 and 0.25, away from the drawn |x| >= 0.2 only by the draw; both
+      // flat sides and the slope are hit.
+      unary("hard_sigmoid", Domain::AwayFromZero, "{alpha = 2.0 : f32, beta = 0.5 : f32} "),
+      {"pad_constant",
+       {{{2, 3}}},
+       {3, 6},
+       "  %out = precis.pad %p0 {pads = array<i64: 1, 2, 0, 1>, value = 0.5 : f64} : ({p0}) -> "
+       "{out}"},
+      {"trilu_lower",
+       {{{2, 3, 4}}},
+       {2, 3, 4},
+       "  %out = precis.trilu %p0 {upper = false, k = 1 : i64} : {p0}"},
+      {"cumsum_exclusive_reverse",
+       {{{2, 3, 4}}},
+       {2, 3, 4},
+       "  %out = precis.cumsum %p0 {axis = 1 : i64, exclusive = true, reverse = true} : {p0}"},
+      {"cumsum", {{{2, 5}}}, {2, 5}, "  %out = precis.cumsum %p0 {axis = 1 : i64} : {p0}"},
+      {"mod_fmod_broadcast",
+       {{{2, 3}}, {{3}, Domain::Positive}},
+       {2, 3},
+       "  %s = precis.constant dense<3.0> : tensor<f64>\n"
+       "  %a = precis.mul %p0, %s : ({p0}, tensor<f64>) -> {p0}\n"
+       "  %out = precis.mod %a, %p1 {fmod = true} : ({p0}, {p1}) -> {out}"},
       {"where",
        {{{2, 3}}, {{3}}},
        {2, 3},

@@ -51,6 +51,27 @@ LogicalResult importPow(NodeContext &ctx) {
   return ctx.emit<PowOp>(base.getType(), base, exponent);
 }
 
+/// Mod: `fmod` = 1 is C fmod (sign of the dividend), 0 the remainder of floor division
+/// (sign of the divisor, integers only: ONNX requires fmod = 1 for floats).
+LogicalResult importMod(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1})))
+    return failure();
+  if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
+    return failure();
+  int64_t fmod = ctx.getInt("fmod", 0);
+  if (fmod != 0 && fmod != 1)
+    return ctx.emitError() << "fmod must be 0 or 1, got " << fmod;
+  if (isa<FloatType>(ctx.getInputElementType(0)) && fmod != 1)
+    return ctx.emitError() << "floats require fmod = 1 (the ONNX operator defines only the "
+                              "truncated remainder for floats)";
+  if (ctx.allInputsConstant() && isa<IntegerType>(ctx.getInputElementType(1)))
+    for (int64_t i = 0, e = ctx.getConstant(1)->size(); i < e; ++i)
+      if (ctx.getConstant(1)->getInt(i) == 0)
+        return ctx.emitError() << "integer division by zero while folding";
+  Value lhs = ctx.getInput(0), rhs = ctx.getInput(1);
+  return ctx.emit<ModOp>(lhs.getType(), lhs, rhs, ctx.getBuilder().getBoolAttr(fmod == 1));
+}
+
 /// Max, Min: variadic, applied pairwise left to right.
 template <typename OpTy> LogicalResult importVariadic(NodeContext &ctx) {
   SmallVector<unsigned> all;
@@ -163,6 +184,36 @@ void checkGelu(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string
   std::string approximate = getStringAttribute(node, "approximate", "none");
   if (approximate != "none" && approximate != "tanh")
     problems.push_back("approximate='" + approximate + "' is not 'none' or 'tanh'");
+}
+
+LogicalResult importHardSigmoid(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  OpBuilder &b = ctx.getBuilder();
+  return ctx.setOutput(0, b.create<HardSigmoidOp>(ctx.getLoc(), x.getType(), x,
+                                                  b.getF32FloatAttr(ctx.getFloat("alpha", 0.2f)),
+                                                  b.getF32FloatAttr(ctx.getFloat("beta", 0.5f))));
+}
+
+/// HardSwish(x) = x * HardSigmoid(x) with alpha = 1/6 and beta = 0.5, the operator's
+/// definition (and its function body), computed in the input's type as ONNX Runtime does.
+LogicalResult importHardSwish(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  OpBuilder &b = ctx.getBuilder();
+  Value gate = ctx.fold(b.create<HardSigmoidOp>(
+      ctx.getLoc(), x.getType(), x, b.getF32FloatAttr(1.0f / 6.0f), b.getF32FloatAttr(0.5f)));
+  return ctx.setOutput(0, b.create<MulOp>(ctx.getLoc(), x.getType(), x, gate));
+}
+
+LogicalResult importIsNaN(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  Value x = ctx.getInput(0);
+  auto type = RankedTensorType::get(ctx.getInputType(0).getShape(), ctx.getBuilder().getI1Type());
+  return ctx.setOutput(0, ctx.getBuilder().create<IsNaNOp>(ctx.getLoc(), type, x));
 }
 
 //===----------------------------------------------------------------------===//
@@ -290,6 +341,7 @@ void populateElementwiseHandlers(HandlerRegistry &r) {
   r.add("Pow", kMinOpset, kMaxOpset, importPow);
   r.add("Max", kMinOpset, kMaxOpset, importVariadic<MaxOp>);
   r.add("Min", kMinOpset, kMaxOpset, importVariadic<MinOp>);
+  r.add("Mod", 10, kMaxOpset, importMod);
   r.add("Clip", kMinOpset, 10, importClipAttributes);
   r.add("Clip", 11, kMaxOpset, importClip);
 
@@ -305,6 +357,11 @@ void populateElementwiseHandlers(HandlerRegistry &r) {
   r.add("Reciprocal", kMinOpset, kMaxOpset, importUnaryFloat<ReciprocalOp>);
   r.add("LeakyRelu", kMinOpset, kMaxOpset, importLeakyRelu);
   r.add("Gelu", 20, kMaxOpset, importGelu, checkGelu);
+  r.add("Sin", kMinOpset, kMaxOpset, importUnaryFloat<SinOp>);
+  r.add("Cos", kMinOpset, kMaxOpset, importUnaryFloat<CosOp>);
+  r.add("HardSigmoid", kMinOpset, kMaxOpset, importHardSigmoid);
+  r.add("HardSwish", 14, kMaxOpset, importHardSwish);
+  r.add("IsNaN", 9, kMaxOpset, importIsNaN);
 
   r.add("Equal", kMinOpset, kMaxOpset, importCompare<CompareKind::EQ>);
   r.add("Less", kMinOpset, kMaxOpset, importCompare<CompareKind::LT>);

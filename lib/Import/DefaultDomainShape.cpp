@@ -498,6 +498,159 @@ void checkSplit(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::strin
     problems.push_back("both the 'split' input and the 'num_outputs' attribute are given");
 }
 
+/// Pad: pads known at import time (an attribute before opset 11, an input from 11), with
+/// opset 18's `axes`; the constant value (attribute before 11, optional scalar input from 11)
+/// too. Negative pads crop: the op pads by the positive parts and a slice drops the rest.
+LogicalResult importPad(NodeContext &ctx) {
+  RankedTensorType in = ctx.getInputType(0);
+  const int64_t rank = in.getRank();
+  FailureOr<std::optional<SmallVector<int64_t>>> given = ctx.getIntsAttrOrInput("pads", 1, 11);
+  if (failed(given))
+    return failure();
+  if (!*given)
+    return ctx.emitError() << "pads are missing";
+  SmallVector<int64_t> axes;
+  if (ctx.getOpset() >= 18 && ctx.hasInput(3)) {
+    FailureOr<SmallVector<int64_t>> a = ctx.requireInts(3, "axes");
+    if (failed(a))
+      return failure();
+    for (int64_t axis : *a) {
+      FailureOr<int64_t> d = ctx.normalizeAxis(axis, rank, "axis");
+      if (failed(d))
+        return failure();
+      if (llvm::is_contained(axes, *d))
+        return ctx.emitError() << "axis " << axis << " is repeated";
+      axes.push_back(*d);
+    }
+  } else {
+    for (int64_t d = 0; d < rank; ++d)
+      axes.push_back(d);
+  }
+  const SmallVector<int64_t> &p = **given;
+  const int64_t n = static_cast<int64_t>(axes.size());
+  if (static_cast<int64_t>(p.size()) != 2 * n)
+    return ctx.emitError() << "expects " << 2 * n << " pads (2 per padded axis), got " << p.size();
+  SmallVector<int64_t> pads(2 * rank, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    pads[axes[i]] = p[i];
+    pads[axes[i] + rank] = p[i + n];
+  }
+
+  std::string modeName = ctx.getString("mode", "constant");
+  std::optional<PadMode> mode = symbolizePadMode(modeName);
+  if (!mode)
+    return ctx.emitUnsupported() << "mode '" << modeName << "' is not supported";
+  double value = 0.0;
+  // A constant_value computed at run time: pad with 0, then select it where the padding is.
+  bool runtimeValue = false;
+  if (ctx.getOpset() < 11) {
+    value = ctx.getFloat("value", 0.0f);
+  } else if (ctx.hasInput(2) && !ctx.getConstant(2) && *mode == PadMode::Constant) {
+    if (ctx.getInputType(2).getNumElements() != 1)
+      return ctx.emitError() << "constant_value must be a scalar";
+    if (failed(ctx.requireSameElementType({0, 2})))
+      return failure();
+    runtimeValue = true;
+  } else if (ctx.hasInput(2) && *mode == PadMode::Constant) { // the other modes ignore it
+    FailureOr<const HostTensor *> v = ctx.requireConstant(2, "constant_value");
+    if (failed(v))
+      return failure();
+    if ((*v)->size() != 1)
+      return ctx.emitError() << "constant_value must be a scalar";
+    value = (*v)->isFloat() ? (*v)->getDouble(0) : static_cast<double>((*v)->getInt(0));
+  }
+
+  // Positive parts padded, negative parts cropped afterwards.
+  SmallVector<int64_t> positive(2 * rank), shape;
+  bool pad = false, crop = false;
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t begin = pads[d], end = pads[d + rank], size = in.getDimSize(d);
+    if (begin + size + end < 0)
+      return ctx.emitError() << "pads (" << begin << ", " << end << ") remove more than the "
+                             << size << " elements of dimension " << d;
+    positive[d] = std::max<int64_t>(begin, 0);
+    positive[d + rank] = std::max<int64_t>(end, 0);
+    pad |= begin > 0 || end > 0;
+    crop |= begin < 0 || end < 0;
+    if (*mode == PadMode::Reflect && (positive[d] >= size || positive[d + rank] >= size) &&
+        positive[d] + positive[d + rank] > 0)
+      return ctx.emitError() << "reflect pads (" << begin << ", " << end << ") of dimension " << d
+                             << " must be smaller than its size " << size;
+    if (*mode == PadMode::Edge && size == 0 && positive[d] + positive[d + rank] > 0)
+      return ctx.emitError() << "edge padding of the empty dimension " << d;
+    shape.push_back(positive[d] + size + positive[d + rank]);
+  }
+  if (!pad && !crop)
+    return ctx.forwardInput(0, 0);
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  if (pad) {
+    x = ctx.fold(b.create<PadOp>(ctx.getLoc(), RankedTensorType::get(shape, in.getElementType()), x,
+                                 b.getDenseI64ArrayAttr(positive),
+                                 PadModeAttr::get(ctx.getContext(), *mode),
+                                 b.getF64FloatAttr(value)));
+    if (runtimeValue) {
+      // The mask is a constant: true at the input's positions.
+      auto i1 = b.getI1Type();
+      HostTensor ones(RankedTensorType::get(in.getShape(), i1));
+      for (int64_t i = 0, e = ones.size(); i < e; ++i)
+        ones.setInt(i, 1);
+      Value mask = ctx.materialize(evalPad(ones, positive, 0, 0.0));
+      x = b.create<WhereOp>(ctx.getLoc(), x.getType(), mask, x, ctx.getInput(2));
+    }
+  }
+  if (!crop)
+    return ctx.setOutput(0, x);
+  SmallVector<int64_t> start(rank), limit(rank), step(rank, 1);
+  for (int64_t d = 0; d < rank; ++d) {
+    start[d] = -std::min<int64_t>(pads[d], 0);
+    limit[d] = shape[d] + std::min<int64_t>(pads[d + rank], 0);
+  }
+  return ctx.emit<SliceOp>(x.getType(), x, start, limit, step);
+}
+
+/// Trilu: `k` (optional input) must be known at import time.
+LogicalResult importTrilu(NodeContext &ctx) {
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() < 2)
+    return ctx.emitError() << "input rank " << in.getRank() << " is below 2";
+  int64_t k = 0;
+  if (ctx.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> v = ctx.requireInts(1, "k");
+    if (failed(v))
+      return failure();
+    if (v->size() != 1)
+      return ctx.emitError() << "k must be a scalar";
+    k = (*v)[0];
+  }
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0, b.create<TriluOp>(ctx.getLoc(), x.getType(), x,
+                                            b.getBoolAttr(ctx.getInt("upper", 1) != 0),
+                                            b.getI64IntegerAttr(k)));
+}
+
+/// CumSum: the axis input must be known at import time.
+LogicalResult importCumSum(NodeContext &ctx) {
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<SmallVector<int64_t>> a = ctx.requireInts(1, "axis");
+  if (failed(a))
+    return failure();
+  if (a->size() != 1)
+    return ctx.emitError() << "axis must be a scalar";
+  FailureOr<int64_t> axis = ctx.normalizeAxis((*a)[0], in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  return ctx.setOutput(0,
+                       b.create<CumSumOp>(ctx.getLoc(), x.getType(), x, b.getI64IntegerAttr(*axis),
+                                          b.getBoolAttr(ctx.getInt("exclusive", 0) != 0),
+                                          b.getBoolAttr(ctx.getInt("reverse", 0) != 0)));
+}
+
 } // namespace
 
 void populateShapeHandlers(HandlerRegistry &r) {
@@ -521,6 +674,9 @@ void populateShapeHandlers(HandlerRegistry &r) {
   r.add("Concat", kMinOpset, kMaxOpset, importConcat);
   r.add("Split", kMinOpset, kMaxOpset, importSplit, checkSplit);
   r.add("Slice", kMinOpset, kMaxOpset, importSlice);
+  r.add("Pad", kMinOpset, kMaxOpset, importPad);
+  r.add("Trilu", 14, kMaxOpset, importTrilu);
+  r.add("CumSum", 11, kMaxOpset, importCumSum);
   r.add("Gather", kMinOpset, kMaxOpset, importGather);
 }
 

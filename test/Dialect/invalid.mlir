@@ -498,3 +498,75 @@ func.func @fusion_arguments(%x: tensor<4xf32>) -> tensor<4xf32> {
   }
   return %r : tensor<4xf32>
 }
+
+// -----
+
+func.func @mod_float_needs_fmod(%a: tensor<4xf32>) {
+  // expected-error @+1 {{on floats requires fmod = true}}
+  %0 = precis.mod %a, %a : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @is_nan_result_shape(%a: tensor<4xf32>) {
+  // expected-error @+1 {{requires the same shape for all operands and results}}
+  %0 = precis.is_nan %a : tensor<4xf32> -> tensor<3xi1>
+  return
+}
+
+// -----
+
+func.func @is_nan_result_type(%a: tensor<4xf32>) {
+  // expected-error @+1 {{result #0 must be}}
+  %0 = precis.is_nan %a : tensor<4xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @pad_count(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{needs 2 * rank = 4 pads, got 2}}
+  %0 = precis.pad %a {pads = array<i64: 1, 1>} : (tensor<4x8xf32>) -> tensor<6x8xf32>
+  return
+}
+
+// -----
+
+func.func @pad_negative(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{pads of dimension 0 are negative (-1, 0)}}
+  %0 = precis.pad %a {pads = array<i64: -1, 0, 0, 0>} : (tensor<4x8xf32>) -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @pad_result_shape(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{result dimension 1 is 8, expected 9}}
+  %0 = precis.pad %a {pads = array<i64: 0, 0, 0, 1>} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @pad_reflect_too_far(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{reflect pads of dimension 0 (4, 0) must be smaller than its size 4}}
+  %0 = precis.pad %a mode = reflect {pads = array<i64: 4, 0, 0, 0>} : (tensor<4x8xf32>) -> tensor<8x8xf32>
+  return
+}
+
+// -----
+
+func.func @trilu_rank(%a: tensor<4xf32>) {
+  // expected-error @+1 {{needs a rank >= 2 operand}}
+  %0 = precis.trilu %a : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @cumsum_axis(%a: tensor<4xf32>) {
+  // expected-error @+1 {{axis 1 out of range for rank 1}}
+  %0 = precis.cumsum %a {axis = 1 : i64} : tensor<4xf32>
+  return
+}

@@ -68,6 +68,32 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %20 = precis.rsqrt %a : tensor<4x8xf32>
   // CHECK: precis.reciprocal
   %21 = precis.reciprocal %a : tensor<4x8xf32>
+  // CHECK: precis.sin %{{.*}} : tensor<4x8xf32>
+  %sin = precis.sin %a : tensor<4x8xf32>
+  // CHECK: precis.cos %{{.*}} : tensor<4x8xf32>
+  %cos = precis.cos %a : tensor<4x8xf32>
+  // CHECK: precis.hard_sigmoid %{{.*}} {alpha = 0.166666672 : f32} : tensor<4x8xf32>
+  %hsig = precis.hard_sigmoid %a {alpha = 0.166666672 : f32, beta = 0.5 : f32} : tensor<4x8xf32>
+  // CHECK: precis.hard_sigmoid %{{.*}} : tensor<4x8xf32>
+  %hsig2 = precis.hard_sigmoid %a : tensor<4x8xf32>
+  // CHECK: precis.is_nan %{{.*}} : tensor<4x8xf32> -> tensor<4x8xi1>
+  %isnan = precis.is_nan %a : tensor<4x8xf32> -> tensor<4x8xi1>
+  // CHECK: precis.mod %{{.*}}, %{{.*}} {fmod = true} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %mod = precis.mod %a, %b {fmod = true} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  // CHECK: precis.mod %{{.*}}, %{{.*}} : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
+  %imod = precis.mod %i, %i : (tensor<4xi64>, tensor<4xi64>) -> tensor<4xi64>
+  // CHECK: precis.pad %{{.*}} {pads = array<i64: 1, 0, 2, 3>, value = -1.500000e+00 : f64} : (tensor<4x8xf32>) -> tensor<7x11xf32>
+  %pad = precis.pad %a {pads = array<i64: 1, 0, 2, 3>, value = -1.5 : f64} : (tensor<4x8xf32>) -> tensor<7x11xf32>
+  // CHECK: precis.trilu %{{.*}} {k = -1 : i64, upper = false} : tensor<4x8xf32>
+  %tril = precis.trilu %a {upper = false, k = -1 : i64} : tensor<4x8xf32>
+  // CHECK: precis.trilu %{{.*}} : tensor<4x8xf32>
+  %triu = precis.trilu %a : tensor<4x8xf32>
+  // CHECK: precis.cumsum %{{.*}} {axis = 1 : i64, exclusive = true, reverse = true} : tensor<4x8xf32>
+  %cum = precis.cumsum %a {axis = 1 : i64, exclusive = true, reverse = true} : tensor<4x8xf32>
+  // CHECK: precis.pad %{{.*}} mode = reflect {pads = array<i64: 3, 1, 0, 7>} : (tensor<4x8xf32>) -> tensor<7x16xf32>
+  %padr = precis.pad %a mode = reflect {pads = array<i64: 3, 1, 0, 7>} : (tensor<4x8xf32>) -> tensor<7x16xf32>
+  // CHECK: precis.pad %{{.*}} mode = edge {pads = array<i64: 2, 2>} : (tensor<4xi64>) -> tensor<8xi64>
+  %pade = precis.pad %i mode = edge {pads = array<i64: 2, 2>} : (tensor<4xi64>) -> tensor<8xi64>
   // CHECK: precis.compare ge, %{{.*}}, %{{.*}} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xi1>
   %22 = precis.compare ge, %a, %a : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xi1>
   // CHECK: precis.not %{{.*}} : tensor<4x8xi1>

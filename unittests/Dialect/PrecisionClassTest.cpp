@@ -52,17 +52,20 @@ TEST_F(PrecisionClassTest, ContractionsAreCompute) {
 TEST_F(PrecisionClassTest, NumericallySensitiveOpsStayFp32) {
   for (StringRef op :
        {"precis.reduce_sum", "precis.reduce_mean", "precis.reduce_max", "precis.softmax",
-        "precis.log_softmax", "precis.layer_norm", "precis.batch_norm", "precis.exp",
-        "precis.log", "precis.pow", "precis.rsqrt", "precis.reciprocal",
-        "precis.softmax_cross_entropy", "precis.nll_loss"})
+        "precis.log_softmax", "precis.layer_norm", "precis.batch_norm", "precis.exp", "precis.log",
+        "precis.pow", "precis.rsqrt", "precis.reciprocal", "precis.sin", "precis.cumsum",
+        "precis.cos", "precis.softmax_cross_entropy", "precis.nll_loss"})
     EXPECT_EQ(classOf(op), PrecisionClass::Sensitive) << op.str();
 }
 
 TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
-  for (StringRef op : {"precis.add", "precis.mul", "precis.relu", "precis.gelu", "precis.tanh",
-                       "precis.where", "precis.cast", "precis.reshape", "precis.transpose",
-                       "precis.gather", "precis.concat", "precis.slice", "precis.max_pool2d",
-                       "precis.dropout", "precis.constant", "precis.parameter"})
+  for (StringRef op :
+       {"precis.add",          "precis.mul",     "precis.relu",     "precis.gelu",
+        "precis.tanh",         "precis.where",   "precis.cast",     "precis.reshape",
+        "precis.transpose",    "precis.gather",  "precis.concat",   "precis.slice",
+        "precis.max_pool2d",   "precis.dropout", "precis.constant", "precis.parameter",
+        "precis.hard_sigmoid", "precis.is_nan",  "precis.mod",      "precis.pad",
+        "precis.trilu"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

@@ -572,6 +572,164 @@ TEST_F(CpuKernels, MaxMinPropagateNaN) {
   }
 }
 
+TEST_F(CpuKernels, ModFloatAndIntegerWithBroadcast) {
+  const std::vector<int64_t> as = {6, 1, 7}, bs = {5, 1}, os = {6, 5, 7};
+  // Floats, fmod = 1: the truncated remainder is exact in every format (reference: fmod of
+  // the decoded values in double).
+  for (DType t : kFloatTypes)
+    for (double sign : {1.0, -1.0}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + (sign > 0 ? " +" : " -"));
+      Tensor a = random(t, as, -20, 20), b = random(t, bs, 0.5 * sign, 4 * sign), out(t, os);
+      if (sign < 0)
+        b = random(t, bs, -4, -0.5);
+      ASSERT_OK(run("mod", {&a, &b}, {&out}, attrs().i("fmod", 1)));
+      std::vector<double> ref;
+      for (int64_t i = 0; i < out.size(); ++i) {
+        const auto idx = unravel(i, os);
+        ref.push_back(std::fmod(a.get(bcastOffset(idx, as)), b.get(bcastOffset(idx, bs))));
+      }
+      expectMatches(out, ref, tolFor(Cls::Exact, t), {}, "mod fmod");
+    }
+  // Integers: fmod = 1 takes the dividend's sign, fmod = 0 the divisor's (Python %).
+  for (DType t : {DType::I32, DType::I64})
+    for (int fmod : {0, 1}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " fmod " + std::to_string(fmod));
+      Tensor a = random(t, as, -1000, 1000), b = random(t, bs, -9, 9), out(t, os);
+      for (int64_t i = 0; i < b.size(); ++i)
+        if (b.get(i) == 0)
+          b.set(i, i % 2 ? -1 : 7);
+      ASSERT_OK(run("mod", {&a, &b}, {&out}, attrs().i("fmod", fmod)));
+      std::vector<double> ref;
+      for (int64_t i = 0; i < out.size(); ++i) {
+        const auto idx = unravel(i, os);
+        const int64_t x = static_cast<int64_t>(a.get(bcastOffset(idx, as)));
+        const int64_t y = static_cast<int64_t>(b.get(bcastOffset(idx, bs)));
+        int64_t r = x - y * (x / y); // C++ division truncates
+        if (!fmod && r != 0 && (r < 0) != (y < 0))
+          r += y;
+        ref.push_back(static_cast<double>(r));
+      }
+      expectMatches(out, ref, {0, 0, 0}, {}, "mod int");
+    }
+  // INT_MIN % -1 is 0, not a trap.
+  Tensor m(DType::I64, {1}), n(DType::I64, {1}), r(DType::I64, {1});
+  m.put<int64_t>(0, std::numeric_limits<int64_t>::min());
+  n.put<int64_t>(0, -1);
+  ASSERT_OK(run("mod", {&m, &n}, {&r}));
+  EXPECT_EQ(r.get(0), 0);
+  // Errors: integer division by zero; floats without fmod.
+  Tensor z(DType::I64, {1}), i(DType::I64, {1}), o(DType::I64, {1});
+  i.put<int64_t>(0, 5);
+  const Status st = run("mod", {&i, &z}, {&o});
+  EXPECT_EQ(st.code(), StatusCode::InvalidArgument);
+  EXPECT_NE(st.message().find("division by zero"), std::string::npos) << st.message();
+  Tensor f = random(DType::F32, {4}), g = random(DType::F32, {4}), fo(DType::F32, {4});
+  EXPECT_EQ(run("mod", {&f, &g}, {&fo}).code(), StatusCode::InvalidArgument);
+}
+
+TEST_F(CpuKernels, PadEveryModeAndDtype) {
+  // Reference: per result coordinate, the input coordinate i - begin, out of range filled
+  // with the value (constant), mirrored without the border (reflect) or clamped (edge).
+  const std::vector<int64_t> in = {3, 4, 5};
+  const std::vector<int64_t> pads = {1, 0, 4, 2, 3, 0};
+  std::vector<int64_t> os;
+  for (size_t d = 0; d < in.size(); ++d)
+    os.push_back(pads[d] + in[d] + pads[d + in.size()]);
+  for (DType t : kAllTypes)
+    for (int64_t mode : {0, 1, 2}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " mode " + std::to_string(mode));
+      Tensor x = random(t, in, -50, 50), y(t, os);
+      const double value = t == DType::Bool ? 1 : t == DType::U8 ? 7 : -3;
+      ASSERT_OK(
+          run("pad", {&x}, {&y}, attrs().ints("pads", pads).i("mode", mode).f("value", value)));
+      std::vector<double> ref;
+      for (int64_t i = 0; i < y.size(); ++i) {
+        auto idx = unravel(i, os);
+        bool inside = true;
+        for (size_t d = 0; d < in.size(); ++d) {
+          int64_t j = idx[d] - pads[d];
+          const int64_t n = in[d];
+          if (j < 0 || j >= n) {
+            if (mode == 0)
+              inside = false;
+            else if (mode == 1)
+              j = j < 0 ? -j : 2 * (n - 1) - j;
+            else
+              j = j < 0 ? 0 : n - 1;
+          }
+          idx[d] = j;
+        }
+        ref.push_back(inside ? x.get(ravel(idx, in)) : value);
+      }
+      expectMatches(y, ref, {0, 0, 0}, {}, "pad");
+    }
+  // Bad attributes are errors, not out-of-bounds reads.
+  Tensor x = random(DType::F32, {3}), y(DType::F32, {7});
+  EXPECT_EQ(run("pad", {&x}, {&y}, attrs().ints("pads", {3, 1}).i("mode", 1)).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(run("pad", {&x}, {&y}, attrs().ints("pads", {1, 1})).code(),
+            StatusCode::InvalidArgument);
+  Tensor z(DType::F32, {5});
+  EXPECT_EQ(run("pad", {&x}, {&z}, attrs().ints("pads", {-1, 3})).code(),
+            StatusCode::InvalidArgument);
+}
+
+TEST_F(CpuKernels, TriluEveryDtypeAndDiagonal) {
+  // Reference: element (.., i, j) kept where j - i >= k (upper) or <= k (lower), else 0.
+  const std::vector<int64_t> shape = {2, 5, 7};
+  for (DType t : kAllTypes)
+    for (int upper : {0, 1})
+      for (int64_t k : {-6, -1, 0, 2, 8}) {
+        SCOPED_TRACE(std::string(dtypeName(t)) + " upper " + std::to_string(upper) + " k " +
+                     std::to_string(k));
+        Tensor x = random(t, shape, -50, 50), y(t, shape);
+        ASSERT_OK(run("trilu", {&x}, {&y}, attrs().i("upper", upper).i("k", k)));
+        std::vector<double> ref;
+        for (int64_t n = 0; n < x.size(); ++n) {
+          const auto idx = unravel(n, shape);
+          const int64_t d = idx[2] - idx[1];
+          ref.push_back((upper ? d >= k : d <= k) ? x.get(n) : 0.0);
+        }
+        expectMatches(y, ref, {0, 0, 0}, {}, "trilu");
+      }
+  Tensor v = random(DType::F32, {4}), w(DType::F32, {4});
+  EXPECT_EQ(run("trilu", {&v}, {&w}).code(), StatusCode::InvalidArgument);
+}
+
+TEST_F(CpuKernels, CumSumEveryDirection) {
+  // Reference: fp64 running sums (integers exact); floats in the Reduction class (the kernel
+  // accumulates in f64 and rounds each partial sum once).
+  const std::vector<int64_t> shape = {3, 6, 5};
+  for (DType t : {DType::F32, DType::F64, DType::BF16, DType::F16, DType::I32, DType::I64})
+    for (int64_t axis : {0, 1, 2})
+      for (int flags = 0; flags < 4; ++flags) {
+        const bool exclusive = flags & 1, reverse = flags & 2;
+        SCOPED_TRACE(std::string(dtypeName(t)) + " axis " + std::to_string(axis) + " flags " +
+                     std::to_string(flags));
+        Tensor x = random(t, shape, -20, 20), y(t, shape);
+        ASSERT_OK(run("cumsum", {&x}, {&y},
+                      attrs().i("axis", axis).i("exclusive", exclusive).i("reverse", reverse)));
+        std::vector<double> ref(static_cast<size_t>(x.size()));
+        for (int64_t i = 0; i < x.size(); ++i) {
+          auto idx = unravel(i, shape);
+          const int64_t at = idx[axis];
+          double acc = 0;
+          for (int64_t j = 0; j < shape[axis]; ++j) {
+            const bool take =
+                reverse ? (exclusive ? j > at : j >= at) : (exclusive ? j < at : j <= at);
+            idx[axis] = j;
+            if (take)
+              acc += x.get(ravel(idx, shape));
+          }
+          ref[i] = acc;
+        }
+        expectMatches(y, ref, isFloatType(t) ? tolFor(Cls::Reduction, t) : Tol{0, 0, 0}, {},
+                      "cumsum");
+      }
+  Tensor v = random(DType::F32, {4}), w(DType::F32, {4});
+  EXPECT_EQ(run("cumsum", {&v}, {&w}, attrs().i("axis", 1)).code(), StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, BinaryRejectsBadShapesAndDtypes) {
   Tensor a = random(DType::F32, {3, 4}), b = random(DType::F32, {5}), out(DType::F32, {3, 4});
   EXPECT_EQ(run("add", {&a, &b}, {&out}).code(), StatusCode::InvalidArgument);
@@ -616,6 +774,8 @@ const UnaryOp kUnaryOps[] = {
     {"log", Cls::Transcendental, [](double x) { return std::log(x); }, 0.01, 100, false},
     {"rsqrt", Cls::Transcendental, [](double x) { return 1 / std::sqrt(x); }, 0.01, 9, false},
     {"reciprocal", Cls::Arith, [](double x) { return 1 / x; }, 0.1, 8, false},
+    {"sin", Cls::Transcendental, [](double x) { return std::sin(x); }, -10, 10, false},
+    {"cos", Cls::Transcendental, [](double x) { return std::cos(x); }, -10, 10, false},
     {"gelu", Cls::Transcendental, gelu, -5, 5, false, 0},
     {"gelu", Cls::Transcendental, geluTanh, -5, 5, false, 1},
 };
@@ -660,6 +820,57 @@ TEST_F(CpuKernels, LeakyReluUsesAlpha) {
       ref.push_back(v >= 0 ? v : static_cast<double>(0.01f) * v);
     expectMatches(y, ref, tolFor(Cls::Transcendental, t), {}, "leaky_relu default");
   }
+}
+
+TEST_F(CpuKernels, HardSigmoidUsesAlphaAndBeta) {
+  // Reference: max(0, min(1, alpha x + beta)) in double with the f32 attribute values. The
+  // kernel rounds the product and the sum in the compute type: Transcendental's absolute
+  // term covers the cancellation near 0.
+  for (DType t : kFloatTypes)
+    for (auto [alpha, beta] :
+         {std::pair(0.2, 0.5), std::pair(1.0 / 6.0, 0.5), std::pair(0.7, -0.1)}) {
+      SCOPED_TRACE(std::string(dtypeName(t)) + " alpha " + std::to_string(alpha));
+      Tensor x = random(t, {1000}, -6, 6), y(t, {1000});
+      ASSERT_OK(run("hard_sigmoid", {&x}, {&y}, attrs().f("alpha", alpha).f("beta", beta)));
+      const double a = static_cast<float>(alpha), b = static_cast<float>(beta);
+      std::vector<double> ref;
+      for (double v : x.values())
+        ref.push_back(std::max(0.0, std::min(1.0, a * v + b)));
+      expectMatches(y, ref, tolFor(Cls::Transcendental, t), {}, "hard_sigmoid");
+    }
+  // Defaults alpha 0.2, beta 0.5; NaN stays NaN; the clamps are exact.
+  Tensor x(DType::F32, {4}), y(DType::F32, {4});
+  const float xs[] = {std::numeric_limits<float>::quiet_NaN(), -100.f, 100.f, 0.f};
+  for (int i = 0; i < 4; ++i)
+    x.put<float>(i, xs[i]);
+  ASSERT_OK(run("hard_sigmoid", {&x}, {&y}));
+  EXPECT_TRUE(std::isnan(y.get(0)));
+  EXPECT_EQ(y.get(1), 0.0);
+  EXPECT_EQ(y.get(2), 1.0);
+  EXPECT_EQ(y.get(3), 0.5);
+}
+
+TEST_F(CpuKernels, IsNanEveryFloatDtype) {
+  // Reference: exact decode of each format; planted NaNs and infinities where the format has
+  // them (f8E4M3FN has no infinity).
+  for (DType t : kFloatTypes) {
+    SCOPED_TRACE(dtypeName(t));
+    Tensor x = random(t, {5000}), y(DType::Bool, {5000});
+    for (int64_t i = 0; i < x.size(); i += 7)
+      x.set(i, std::numeric_limits<double>::quiet_NaN());
+    if (t != DType::F8E4M3FN)
+      for (int64_t i = 3; i < x.size(); i += 11)
+        x.set(i, i % 2 ? std::numeric_limits<double>::infinity()
+                       : -std::numeric_limits<double>::infinity());
+    ASSERT_OK(run("is_nan", {&x}, {&y}));
+    std::vector<double> ref;
+    for (double v : x.values())
+      ref.push_back(std::isnan(v) ? 1 : 0);
+    expectMatches(y, ref, {0, 0, 0}, {}, "is_nan");
+  }
+  Tensor x = random(DType::F32, {4}), wrongType(DType::F32, {4}), wrongShape(DType::Bool, {3});
+  EXPECT_EQ(run("is_nan", {&x}, {&wrongType}).code(), StatusCode::Unimplemented);
+  EXPECT_EQ(run("is_nan", {&x}, {&wrongShape}).code(), StatusCode::InvalidArgument);
 }
 
 TEST_F(CpuKernels, SigmoidAndExpAtExtremes) {

@@ -1,7 +1,7 @@
 //===- DataMovement.cpp - data movement CUDA kernels ----------------------===//
 //
-// Gathers, slices, transposes, concatenation and split, and their gradients: one thread per
-// result element computing the source index.
+// Gathers, slices, pads, triangles (trilu), transposes, concatenation and split, and their
+// gradients: one thread per result element computing the source index.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,6 +63,60 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
     os << k.store(0, "t",
                   "hit ? " + k.load(0, "src") + " : (" + computeType(elemType(result)) + ")0");
     return perElement(k, kind, numel(result), body);
+  }
+  if (auto p = dyn_cast<PadOp>(op)) {
+    auto inShape = shapeOf(p.getInput());
+    auto in = stridesOf(inShape);
+    const int64_t rank = static_cast<int64_t>(inShape.size());
+    const PadMode mode = p.getMode();
+    Type elt = elemType(result);
+    std::string ct = computeType(elt);
+    std::string fill =
+        isa<FloatType>(elt) ? floatLiteral(p.getValue().convertToDouble(), ct)
+        : elt.isInteger(1)
+            ? std::string(p.getValue().convertToDouble() != 0.0 ? "true" : "false")
+            : "(" + ct + ")" +
+                  std::to_string(static_cast<long long>(p.getValue().convertToDouble())) + "LL";
+    os << coordinates(shapeOf(result), "t", "o") << "long long src = 0; bool hit = true;\n";
+    for (int64_t d = 0; d < rank; ++d) {
+      const int64_t n = inShape[d];
+      os << "{ long long i = o" << d << " - " << L(p.getPads()[d]) << ";\n";
+      if (mode == PadMode::Constant)
+        os << "if (i < 0 || i >= " << L(n) << ") hit = false;\n";
+      else if (mode == PadMode::Reflect)
+        os << "if (i < 0) i = -i; else if (i >= " << L(n) << ") i = " << L(2 * (n - 1))
+           << " - i;\n";
+      else
+        os << "if (i < 0) i = 0; else if (i >= " << L(n) << ") i = " << L(n - 1) << ";\n";
+      os << "src += i * " << L(in[d]) << "; }\n";
+    }
+    os << k.store(0, "t", "hit ? " + k.load(0, "src") + " : (" + ct + ")" + fill);
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto tri = dyn_cast<TriluOp>(op)) {
+    auto shape = shapeOf(result);
+    const int64_t cols = shape.back(), rows = shape[shape.size() - 2];
+    os << "const long long j = t % " << L(cols) << ", i = (t / " << L(cols) << ") % " << L(rows)
+       << ";\nconst bool keep = j - i " << (tri.getUpper() ? ">=" : "<=") << " " << L(tri.getK())
+       << ";\n"
+       << k.store(0, "t",
+                  "keep ? " + k.load(0, "t") + " : (" + computeType(elemType(result)) + ")0");
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto c = dyn_cast<CumSumOp>(op)) {
+    // One thread per (outer, inner) line, summing along the axis in the accumulation type.
+    auto shape = shapeOf(result);
+    const int64_t axis = c.getAxis(), n = shape[axis];
+    const int64_t inner = product(shape.drop_front(axis + 1));
+    std::string acc = accType(elemType(result));
+    os << "const long long o = t / " << L(inner) << ", e = t % " << L(inner) << ";\n"
+       << acc << " acc = 0;\nfor (long long s = 0; s < " << L(n) << "; ++s) {\n"
+       << "const long long at = (o * " << L(n) << " + "
+       << (c.getReverse() ? L(n - 1) + " - s" : std::string("s")) << ") * " << L(inner)
+       << " + e;\nconst " << acc << " x = (" << acc << ")" << k.load(0, "at") << ";\n"
+       << (c.getExclusive() ? "" : "acc += x;\n") << k.store(0, "at", "acc")
+       << (c.getExclusive() ? "acc += x;\n" : "") << "}\n";
+    return perElement(k, kind, numel(result) / std::max<int64_t>(n, 1), body);
   }
   if (auto tr = dyn_cast<TransposeOp>(op)) {
     auto in = stridesOf(shapeOf(tr.getInput()));

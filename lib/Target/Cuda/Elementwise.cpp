@@ -81,6 +81,27 @@ FailureOr<std::string> elementExpr(Operation *op, ArrayRef<std::string> a) {
       .Case<LogOp>([&](auto) { return f("log") + "(" + a[0] + ")"; })
       .Case<RsqrtOp>([&](auto) { return "(" + lit(1) + " / " + f("sqrt") + "(" + a[0] + "))"; })
       .Case<ReciprocalOp>([&](auto) { return "(" + lit(1) + " / " + a[0] + ")"; })
+      .Case<SinOp>([&](auto) { return f("sin") + "(" + a[0] + ")"; })
+      .Case<CosOp>([&](auto) { return f("cos") + "(" + a[0] + ")"; })
+      .Case<HardSigmoidOp>([&](HardSigmoidOp o) {
+        // precis_max / precis_min propagate NaN, as the CPU kernel's comparisons do.
+        return "precis_max(" + lit(0) + ", precis_min(" + lit(1) + ", " +
+               lit(o.getAlpha().convertToFloat()) + " * " + a[0] + " + " +
+               lit(o.getBeta().convertToFloat()) + "))";
+      })
+      .Case<IsNaNOp>([&](auto) { return "(" + a[0] + " != " + a[0] + ")"; })
+      .Case<ModOp>([&](ModOp o) -> R {
+        if (!isInt)
+          return f("fmod") + "(" + a[0] + ", " + a[1] + ")";
+        // x % -1 is 0 (INT_MIN % -1 is undefined); without fmod the remainder takes the
+        // divisor's sign.
+        const std::string r = "(" + a[0] + " % " + a[1] + ")";
+        const std::string zero = "(" + ct + ")0";
+        if (o.getFmod())
+          return "(" + a[1] + " == -1 ? " + zero + " : " + r + ")";
+        return "(" + a[1] + " == -1 ? " + zero + " : (" + r + " != 0 && (" + r + " < 0) != (" +
+               a[1] + " < 0)) ? (" + ct + ")(" + r + " + " + a[1] + ") : " + r + ")";
+      })
       .Case<CompareOp>([&](CompareOp o) -> R {
         const char *cmp = "==";
         switch (o.getKind()) {

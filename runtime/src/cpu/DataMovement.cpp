@@ -1,4 +1,4 @@
-//===- DataMovement.cpp - reshape, transpose, concat, split, slice, gather, expand ===//
+//===- DataMovement.cpp - reshape, transpose, concat, split, slice, gather, pad ... -===//
 //
 // Kernels that move elements without looking at their values, so they work on every dtype by
 // element size. Each one validates the shapes it is given against its attributes (a bad
@@ -32,7 +32,128 @@ Status sameDtype(const char *kind, const std::vector<TensorView> &inputs,
   return Status::ok();
 }
 
+/// Result element `o` of pad: the source offset in the input, or -1 for the constant fill.
+/// `mode` 0 constant, 1 reflect, 2 edge.
+template <typename S>
+void padLoop(const KernelContext &ctx, const TensorView &in, const TensorView &out,
+             const std::vector<int64_t> &pads, int64_t mode, S fill) {
+  const S *pi = static_cast<const S *>(in.data);
+  S *po = static_cast<S *>(out.data);
+  const int64_t rank = in.rank();
+  const std::vector<int64_t> inStrides = contiguousStrides(in.shape);
+  const int64_t cols = rank ? out.shape[rank - 1] : 1;
+  const int64_t rows = cols ? out.numElements() / cols : 0;
+  parallelFor(ctx, rows, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(cols, 1)),
+              [&](int64_t begin, int64_t end) {
+                std::vector<int64_t> idx(static_cast<size_t>(rank));
+                for (int64_t r = begin; r < end; ++r) {
+                  // The row's outer coordinates and their source offset.
+                  int64_t rest = r, base = 0;
+                  bool inside = true;
+                  for (int64_t d = rank - 2; d >= 0; --d) {
+                    int64_t i = rest % out.shape[d] - pads[d];
+                    rest /= out.shape[d];
+                    const int64_t n = in.shape[d];
+                    if (i < 0 || i >= n) {
+                      if (mode == 0)
+                        inside = false;
+                      else if (mode == 1)
+                        i = i < 0 ? -i : 2 * (n - 1) - i;
+                      else
+                        i = i < 0 ? 0 : n - 1;
+                    }
+                    base += i * inStrides[d];
+                  }
+                  S *o = po + r * cols;
+                  if (rank == 0) {
+                    o[0] = pi[0];
+                    continue;
+                  }
+                  const int64_t n = in.shape[rank - 1], lo = pads[rank - 1];
+                  for (int64_t j = 0; j < cols; ++j) {
+                    int64_t i = j - lo;
+                    if (i < 0 || i >= n) {
+                      if (mode == 0) {
+                        o[j] = fill;
+                        continue;
+                      }
+                      i = mode == 1 ? (i < 0 ? -i : 2 * (n - 1) - i) : (i < 0 ? 0 : n - 1);
+                    }
+                    o[j] = inside ? pi[base + i] : fill;
+                  }
+                }
+              });
+}
+
 } // namespace
+
+/// Each matrix of the last two dimensions keeps `j - i >= k` (upper) or `j - i <= k`; the
+/// rest is zero, which is all-zero bytes in every dtype.
+PRECIS_CPU_KERNEL(triluKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("trilu", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("trilu", inputs, outputs));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (in.rank() < 2 || in.shape != out.shape)
+    return badShape("trilu", "needs rank >= 2 and a result of the input's shape, got " +
+                                 shapeString(in.shape) + " -> " + shapeString(out.shape));
+  const bool upper = attrs.getInt("upper", 1) != 0;
+  const int64_t k = attrs.getInt("k", 0);
+  const int64_t cols = in.shape.back(), rows = in.shape[in.shape.size() - 2];
+  const int64_t numRows = cols ? out.numElements() / cols : 0;
+  const size_t es = dtypeSize(in.dtype);
+  const char *src = static_cast<const char *>(in.data);
+  char *dst = static_cast<char *>(out.data);
+  parallelFor(ctx, numRows, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(cols, 1)),
+              [&](int64_t begin, int64_t end) {
+                for (int64_t r = begin; r < end; ++r) {
+                  const int64_t i = r % rows;
+                  // Kept columns: [max(0, i + k), cols) upper, [0, min(cols, i + k + 1)) lower.
+                  const int64_t lo = upper ? std::clamp<int64_t>(i + k, 0, cols) : 0;
+                  const int64_t hi = upper ? cols : std::clamp<int64_t>(i + k + 1, 0, cols);
+                  char *o = dst + static_cast<size_t>(r * cols) * es;
+                  const char *x = src + static_cast<size_t>(r * cols) * es;
+                  std::memset(o, 0, static_cast<size_t>(lo) * es);
+                  if (hi > lo && o != x)
+                    std::memmove(o + lo * es, x + lo * es, static_cast<size_t>(hi - lo) * es);
+                  std::memset(o + hi * es, 0, static_cast<size_t>(cols - hi) * es);
+                }
+              });
+  return Status::ok();
+}
+
+/// `pads` [begins..., ends...] non-negative; `mode` 0 constant (`value`, converted to the
+/// element type as a cast does), 1 reflect, 2 edge.
+PRECIS_CPU_KERNEL(padKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("pad", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(sameDtype("pad", inputs, outputs));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  const int64_t rank = in.rank();
+  const std::vector<int64_t> pads = attrs.getInts("pads", {});
+  const int64_t mode = attrs.getInt("mode", 0);
+  const double value = attrs.getFloat("value", 0.0);
+  if (mode < 0 || mode > 2)
+    return invalidArgument("pad: unknown mode " + std::to_string(mode));
+  if (static_cast<int64_t>(pads.size()) != 2 * rank || out.rank() != rank)
+    return badShape("pad", "needs 2 pads per dimension and a result of the input's rank");
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t b = pads[d], e = pads[d + rank], n = in.shape[d];
+    if (b < 0 || e < 0 || out.shape[d] != b + n + e)
+      return badShape("pad", "result shape " + shapeString(out.shape) + " is not the input " +
+                                 shapeString(in.shape) + " padded by the pads");
+    if (b + e > 0 && ((mode == 1 && (b >= n || e >= n)) || (mode == 2 && n == 0)))
+      return badShape("pad", "reflect or edge pads out of range for dimension " +
+                                 std::to_string(d) + " of size " + std::to_string(n));
+  }
+  if (out.numElements() == 0)
+    return Status::ok();
+  auto unsupported = [&] { return unsupportedDtypes("pad", inputs, outputs); };
+  return visitAny(in.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using C = typename T::C;
+    padLoop<typename T::S>(ctx, in, out, pads, mode, T::E::store(static_cast<C>(value)));
+    return Status::ok();
+  });
+}
 
 PRECIS_CPU_KERNEL(reshapeKernel) {
   (void)attrs;

@@ -186,6 +186,27 @@ struct MinOp {
 struct PowOp {
   template <typename C> C operator()(C a, C b) const { return std::pow(a, b); }
 };
+/// ONNX Mod. `fmod`: the remainder of truncated division (C fmod, exact for floats); else
+/// that of floor division, the sign of the divisor (integers only). Integer division by
+/// zero is flagged; x % -1 is 0 (INT_MIN % -1 would trap).
+struct ModOp {
+  bool fmod;
+  std::atomic<bool> *divByZero;
+  template <typename C> C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C>) {
+      if (b == 0) {
+        divByZero->store(true, std::memory_order_relaxed);
+        return 0;
+      }
+      C r = b == -1 ? C(0) : static_cast<C>(a % b);
+      if (!fmod && r != 0 && (r < 0) != (b < 0))
+        r = static_cast<C>(r + b);
+      return r;
+    } else {
+      return std::fmod(a, b);
+    }
+  }
+};
 
 template <typename Op>
 Status binaryArith(const char *kind, bool floatOnly, const KernelContext &ctx,
@@ -304,6 +325,20 @@ struct RsqrtOp {
 struct ReciprocalOp {
   template <typename C> C operator()(C x) const { return C(1) / x; }
 };
+struct SinOp {
+  template <typename C> C operator()(C x) const { return std::sin(x); }
+};
+struct CosOp {
+  template <typename C> C operator()(C x) const { return std::cos(x); }
+};
+/// max(0, min(1, alpha x + beta)) with alpha and beta the f32 attributes; NaN stays NaN.
+struct HardSigmoidOp {
+  float alpha, beta;
+  template <typename C> C operator()(C x) const {
+    const C v = static_cast<C>(alpha) * x + static_cast<C>(beta);
+    return v < C(0) ? C(0) : v > C(1) ? C(1) : v;
+  }
+};
 
 /// The ops whose float arithmetic is FastMath.h's, run through unaryLoop's buffer.
 template <typename Op>
@@ -420,6 +455,17 @@ PRECIS_CPU_KERNEL(powKernel) {
   return binaryArith("pow", true, ctx, inputs, outputs, PowOp{});
 }
 
+PRECIS_CPU_KERNEL(modKernel) {
+  const bool fmod = attrs.getInt("fmod", 0) != 0;
+  if (!inputs.empty() && isFloat(inputs[0].dtype) && !fmod)
+    return invalidArgument("mod: floats require fmod = 1");
+  std::atomic<bool> divByZero{false};
+  PRECIS_RETURN_IF_ERROR(binaryArith("mod", false, ctx, inputs, outputs, ModOp{fmod, &divByZero}));
+  if (divByZero.load())
+    return invalidArgument("mod: integer division by zero");
+  return Status::ok();
+}
+
 PRECIS_CPU_KERNEL(negKernel) {
   (void)attrs;
   return unaryMath("neg", false, kGrainCheap, ctx, inputs, outputs, NegOp{});
@@ -475,6 +521,47 @@ PRECIS_CPU_KERNEL(rsqrtKernel) {
 PRECIS_CPU_KERNEL(reciprocalKernel) {
   (void)attrs;
   return unaryMath("reciprocal", true, kGrainCheap, ctx, inputs, outputs, ReciprocalOp{});
+}
+
+PRECIS_CPU_KERNEL(sinKernel) {
+  (void)attrs;
+  return unaryMath("sin", true, kGrainExpensive, ctx, inputs, outputs, SinOp{});
+}
+PRECIS_CPU_KERNEL(cosKernel) {
+  (void)attrs;
+  return unaryMath("cos", true, kGrainExpensive, ctx, inputs, outputs, CosOp{});
+}
+PRECIS_CPU_KERNEL(hardSigmoidKernel) {
+  const float alpha = static_cast<float>(attrs.getFloat("alpha", 0.2));
+  const float beta = static_cast<float>(attrs.getFloat("beta", 0.5));
+  return unaryMath("hard_sigmoid", true, kGrainCheap, ctx, inputs, outputs,
+                   HardSigmoidOp{alpha, beta});
+}
+
+/// i1 result, true where the float element is a NaN (read in its own format).
+PRECIS_CPU_KERNEL(isNanKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("is_nan", inputs, outputs, 1, 1, 1));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (out.dtype != DType::Bool)
+    return unsupportedDtypes("is_nan", inputs, outputs);
+  if (in.shape != out.shape)
+    return badShape("is_nan", "result shape " + shapeString(out.shape) + " differs from input " +
+                                  shapeString(in.shape));
+  auto unsupported = [&] { return unsupportedDtypes("is_nan", inputs, outputs); };
+  return visitFloat(in.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    const S *pi = static_cast<const S *>(in.data);
+    uint8_t *po = static_cast<uint8_t *>(out.data);
+    parallelFor(ctx, out.numElements(), kGrainCheap, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const auto v = T::E::load(pi[i]);
+        po[i] = v != v ? 1 : 0;
+      }
+    });
+    return Status::ok();
+  });
 }
 
 PRECIS_CPU_KERNEL(compareKernel) {

@@ -361,6 +361,63 @@ Status softmaxCommon(const char *kind, bool log, const KernelContext &ctx,
 
 } // namespace
 
+namespace {
+/// cumsum's accumulator: f64 for floats, the unsigned type (wrapping) for integers.
+template <typename C, bool = std::is_integral_v<C>> struct CumSumAcc {
+  using type = double;
+};
+template <typename C> struct CumSumAcc<C, true> {
+  using type = std::make_unsigned_t<C>;
+};
+} // namespace
+
+/// Cumulative sum along `axis`: floats accumulate in f64 (every partial sum rounded once to
+/// the element type), integers wrap. One (outer, inner) line per iteration.
+PRECIS_CPU_KERNEL(cumsumKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("cumsum", inputs, outputs, 1, 1, 1));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (in.dtype != out.dtype)
+    return unsupportedDtypes("cumsum", inputs, outputs);
+  if (in.shape != out.shape)
+    return badShape("cumsum", "result shape " + shapeString(out.shape) + " differs from input " +
+                                  shapeString(in.shape));
+  int64_t axis = attrs.getInt("axis", 0);
+  if (!normalizeAxis(axis, in.rank()))
+    return badShape("cumsum", "axis out of range");
+  const bool exclusive = attrs.getInt("exclusive", 0) != 0;
+  const bool reverse = attrs.getInt("reverse", 0) != 0;
+  const int64_t n = in.shape[axis];
+  const int64_t inner = product(in.shape, axis + 1, in.shape.size());
+  const int64_t outer = product(in.shape, 0, axis);
+  auto unsupported = [&] { return unsupportedDtypes("cumsum", inputs, outputs); };
+  return visitNumeric(in.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    using C = typename T::C;
+    using A = typename CumSumAcc<C>::type;
+    const S *pi = static_cast<const S *>(in.data);
+    S *po = static_cast<S *>(out.data);
+    parallelFor(ctx, outer * inner, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(n, 1)),
+                [&](int64_t begin, int64_t end) {
+                  for (int64_t line = begin; line < end; ++line) {
+                    const int64_t o = line / inner, e = line % inner;
+                    A acc = 0;
+                    for (int64_t s = 0; s < n; ++s) {
+                      const int64_t i = reverse ? n - 1 - s : s;
+                      const int64_t at = (o * n + i) * inner + e;
+                      const A x = static_cast<A>(T::E::load(pi[at]));
+                      if (!exclusive)
+                        acc += x;
+                      po[at] = T::E::store(static_cast<C>(acc));
+                      if (exclusive)
+                        acc += x;
+                    }
+                  }
+                });
+    return Status::ok();
+  });
+}
+
 PRECIS_CPU_KERNEL(reduceSumKernel) {
   return reduceKernel("reduce_sum", ReduceKind::Sum, ctx, inputs, outputs, attrs);
 }

@@ -305,6 +305,12 @@ static double floatArithmetic(BinaryFn fn, double a, double b) {
     return a / b;
   case BinaryFn::Pow:
     return std::pow(a, b);
+  case BinaryFn::FMod:
+    return std::fmod(a, b);
+  case BinaryFn::Mod: {
+    double r = std::fmod(a, b);
+    return r != 0 && (r < 0) != (b < 0) ? r + b : r;
+  }
   case BinaryFn::Max:
     return std::isnan(a) || a > b ? a : b;
   case BinaryFn::Min:
@@ -330,6 +336,15 @@ static std::optional<int64_t> intArithmetic(BinaryFn fn, int64_t a, int64_t b) {
     return a == std::numeric_limits<int64_t>::min() && b == -1 ? a : a / b;
   case BinaryFn::Pow:
     return intPow(a, b);
+  case BinaryFn::FMod:
+  case BinaryFn::Mod: {
+    if (b == 0)
+      return std::nullopt;
+    int64_t r = b == -1 ? 0 : a % b;
+    if (fn == BinaryFn::Mod && r != 0 && (r < 0) != (b < 0))
+      r += b;
+    return r;
+  }
   case BinaryFn::Max:
     return std::max(a, b);
   case BinaryFn::Min:
@@ -428,6 +443,12 @@ std::optional<HostTensor> evalUnary(UnaryFn fn, const HostTensor &input) {
     case UnaryFn::Relu:
       out.setDouble(i, x > 0 ? x : 0.0);
       break;
+    case UnaryFn::Sin:
+      out.setDouble(i, std::sin(x));
+      break;
+    case UnaryFn::Cos:
+      out.setDouble(i, std::cos(x));
+      break;
     case UnaryFn::Not:
       return std::nullopt;
     }
@@ -444,6 +465,25 @@ HostTensor evalCast(const HostTensor &input, Type elementType) {
       out.setDouble(i, input.getDouble(i));
     else
       out.setInt(i, input.getInt(i));
+  }
+  return out;
+}
+
+HostTensor evalIsNaN(const HostTensor &input) {
+  HostTensor out(
+      RankedTensorType::get(input.getShape(), IntegerType::get(input.getType().getContext(), 1)));
+  for (int64_t i = 0, e = input.size(); i < e; ++i)
+    out.setInt(i, input.isFloat() && std::isnan(input.getDouble(i)));
+  return out;
+}
+
+std::optional<HostTensor> evalHardSigmoid(const HostTensor &input, double alpha, double beta) {
+  if (!input.isFloat())
+    return std::nullopt;
+  HostTensor out(input.getType());
+  for (int64_t i = 0, e = input.size(); i < e; ++i) {
+    double v = alpha * input.getDouble(i) + beta;
+    out.setDouble(i, v < 0 ? 0.0 : v > 1 ? 1.0 : v);
   }
   return out;
 }
@@ -506,6 +546,86 @@ HostTensor evalSlice(const HostTensor &input, ArrayRef<int64_t> start, ArrayRef<
     sources[flat] = src;
   }
   return gatherElements(input, type, sources);
+}
+
+HostTensor evalPad(const HostTensor &input, ArrayRef<int64_t> pads, int fill, double value) {
+  ArrayRef<int64_t> in = input.getShape();
+  const size_t rank = in.size();
+  SmallVector<int64_t> shape;
+  for (size_t d = 0; d < rank; ++d)
+    shape.push_back(pads[d] + in[d] + pads[d + rank]);
+  HostTensor out(RankedTensorType::get(shape, input.getElementType()));
+  SmallVector<int64_t> inStrides = stridesOf(in);
+  for (int64_t flat = 0, e = out.size(); flat < e; ++flat) {
+    SmallVector<int64_t> index = unflatten(flat, shape);
+    int64_t src = 0;
+    bool inside = true;
+    for (size_t d = 0; d < rank; ++d) {
+      int64_t i = index[d] - pads[d];
+      if (i < 0 || i >= in[d]) {
+        if (fill == 0)
+          inside = false;
+        else if (fill == 1)
+          i = i < 0 ? -i : 2 * (in[d] - 1) - i;
+        else
+          i = i < 0 ? 0 : in[d] - 1;
+      }
+      src += i * inStrides[d];
+    }
+    if (out.isFloat())
+      out.setDouble(flat, inside ? input.getDouble(src) : value);
+    else
+      out.setInt(flat, inside                              ? input.getInt(src)
+                       : out.getElementType().isInteger(1) ? value != 0.0
+                                                           : static_cast<int64_t>(value));
+  }
+  return out;
+}
+
+HostTensor evalTrilu(const HostTensor &input, bool upper, int64_t k) {
+  ArrayRef<int64_t> shape = input.getShape();
+  const int64_t rows = shape[shape.size() - 2], cols = shape.back();
+  HostTensor out(input.getType());
+  for (int64_t flat = 0, e = out.size(); flat < e; ++flat) {
+    const int64_t j = flat % cols, i = (flat / cols) % rows;
+    const bool keep = upper ? j - i >= k : j - i <= k;
+    if (out.isFloat())
+      out.setDouble(flat, keep ? input.getDouble(flat) : 0.0);
+    else
+      out.setInt(flat, keep ? input.getInt(flat) : 0);
+  }
+  return out;
+}
+
+HostTensor evalCumSum(const HostTensor &input, int64_t axis, bool exclusive, bool reverse) {
+  ArrayRef<int64_t> shape = input.getShape();
+  int64_t inner = 1, n = shape[axis];
+  for (size_t d = axis + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+  const int64_t outer = n * inner ? input.size() / (n * inner) : 0;
+  HostTensor out(input.getType());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t e = 0; e < inner; ++e) {
+      double acc = 0;
+      int64_t iacc = 0;
+      for (int64_t s = 0; s < n; ++s) {
+        const int64_t i = reverse ? n - 1 - s : s, flat = (o * n + i) * inner + e;
+        if (input.isFloat()) {
+          if (!exclusive)
+            acc += input.getDouble(flat);
+          out.setDouble(flat, acc);
+          if (exclusive)
+            acc += input.getDouble(flat);
+        } else {
+          if (!exclusive)
+            iacc = static_cast<int64_t>(uint64_t(iacc) + uint64_t(input.getInt(flat)));
+          out.setInt(flat, iacc);
+          if (exclusive)
+            iacc = static_cast<int64_t>(uint64_t(iacc) + uint64_t(input.getInt(flat)));
+        }
+      }
+    }
+  return out;
 }
 
 std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,

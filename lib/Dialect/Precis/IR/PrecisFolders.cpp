@@ -76,6 +76,11 @@ PRECIS_BINARY_FOLDER(MinOp, Min)
 PRECIS_BINARY_FOLDER(PowOp, Pow)
 #undef PRECIS_BINARY_FOLDER
 
+OpFoldResult ModOp::fold(FoldAdaptor adaptor) {
+  return foldBinary(*this, getFmod() ? BinaryFn::FMod : BinaryFn::Mod, adaptor.getLhs(),
+                    adaptor.getRhs());
+}
+
 #define PRECIS_UNARY_FOLDER(OP, FN)                                                                \
   OpFoldResult OP::fold(FoldAdaptor adaptor) {                                                     \
     return foldUnary(*this, UnaryFn::FN, adaptor.getInput());                                      \
@@ -92,7 +97,24 @@ PRECIS_UNARY_FOLDER(LogOp, Log)
 PRECIS_UNARY_FOLDER(RsqrtOp, Rsqrt)
 PRECIS_UNARY_FOLDER(ReciprocalOp, Reciprocal)
 PRECIS_UNARY_FOLDER(NotOp, Not)
+PRECIS_UNARY_FOLDER(SinOp, Sin)
+PRECIS_UNARY_FOLDER(CosOp, Cos)
 #undef PRECIS_UNARY_FOLDER
+
+OpFoldResult HardSigmoidOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> x = HostTensor::fromConstant(adaptor.getInput());
+  if (!x || isDecided(*this))
+    return {};
+  return toFoldResult(
+      evalHardSigmoid(*x, getAlpha().convertToDouble(), getBeta().convertToDouble()), getType());
+}
+
+OpFoldResult IsNaNOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> x = HostTensor::fromConstant(adaptor.getInput());
+  if (!x || isDecided(*this))
+    return {};
+  return toFoldResult(evalIsNaN(*x), getType());
+}
 
 OpFoldResult CompareOp::fold(FoldAdaptor adaptor) {
   // Indexed by CompareKind: eq, lt, le, gt, ge.
@@ -188,6 +210,28 @@ OpFoldResult SliceOp::fold(FoldAdaptor adaptor) {
   if (!c || isDecided(*this))
     return {};
   return toFoldResult(evalSlice(*c, getStart(), getLimit(), getStep()), getType());
+}
+
+OpFoldResult PadOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
+  if (!c || isDecided(*this))
+    return {};
+  return toFoldResult(
+      evalPad(*c, getPads(), static_cast<int>(getMode()), getValue().convertToDouble()), getType());
+}
+
+OpFoldResult TriluOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
+  if (!c || isDecided(*this))
+    return {};
+  return toFoldResult(evalTrilu(*c, getUpper(), getK()), getType());
+}
+
+OpFoldResult CumSumOp::fold(FoldAdaptor adaptor) {
+  std::optional<HostTensor> c = HostTensor::fromConstant(adaptor.getInput());
+  if (!c || isDecided(*this))
+    return {};
+  return toFoldResult(evalCumSum(*c, getAxis(), getExclusive(), getReverse()), getType());
 }
 
 LogicalResult SplitOp::fold(FoldAdaptor adaptor, SmallVectorImpl<OpFoldResult> &results) {

@@ -396,6 +396,45 @@ LogicalResult ReciprocalOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   return success();
 }
 
+LogicalResult SinOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(gb.mul(rg[0], b.create<CosOp>(getLoc(), getInput())));
+  return success();
+}
+LogicalResult CosOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(gb.neg(gb.mul(rg[0], b.create<SinOp>(getLoc(), getInput()))));
+  return success();
+}
+/// alpha where 0 < alpha x + beta < 1, else 0 (the kinks take the flat side, as torch's
+/// hardsigmoid_backward does).
+LogicalResult HardSigmoidOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                            SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value x = getInput(), g = rg[0];
+  Value v =
+      gb.add(gb.mul(x, getAlpha().convertToDouble()), gb.scalar(x, getBeta().convertToDouble()));
+  Value zero = gb.scalar(g, 0.0);
+  Value belowOne = gb.select(gb.cmp(CompareKind::LT, v, gb.scalar(v, 1.0)),
+                             gb.mul(g, getAlpha().convertToDouble()), zero);
+  grads.push_back(gb.select(gb.cmp(CompareKind::GT, v, gb.scalar(v, 0.0)), belowOne, zero));
+  return success();
+}
+/// fmod: d/dlhs = 1, d/drhs = -trunc(lhs / rhs) = (result - lhs) / rhs.
+LogicalResult ModOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  if (!getFmod())
+    return emitOpError() << "has a gradient only with fmod = true (floats)";
+  GradBuilder gb{b, getLoc()};
+  Value g = rg[0];
+  grads.push_back(gb.reduceTo(g, getLhs().getType()));
+  Value quotient = gb.div(gb.sub(getResult(), getLhs()), getRhs());
+  grads.push_back(gb.reduceTo(gb.mul(g, quotient), getRhs().getType()));
+  return success();
+}
+
 LogicalResult WhereOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                       SmallVectorImpl<Value> &grads) {
   GradBuilder gb{b, getLoc()};
@@ -488,6 +527,36 @@ LogicalResult SliceOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                       ? Value(b.create<SliceGradOp>(getLoc(), getInput().getType(), rg[0],
                                                     getStartAttr(), getLimitAttr(), getStepAttr()))
                       : Value());
+  return success();
+}
+/// Constant padding: the result gradient at the input's position (a slice). reflect and edge
+/// would add the mirrored and repeated positions back; they have no rule yet.
+LogicalResult PadOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                    SmallVectorImpl<Value> &grads) {
+  if (getMode() != PadMode::Constant)
+    return emitOpError() << "has no gradient rule for mode " << stringifyPadMode(getMode());
+  auto in = getInput().getType();
+  const int64_t rank = in.getRank();
+  SmallVector<int64_t> start, limit, step(rank, 1);
+  for (int64_t d = 0; d < rank; ++d) {
+    start.push_back(getPads()[d]);
+    limit.push_back(getPads()[d] + in.getDimSize(d));
+  }
+  grads.push_back(b.create<SliceOp>(getLoc(), in, rg[0], b.getDenseI64ArrayAttr(start),
+                                    b.getDenseI64ArrayAttr(limit), b.getDenseI64ArrayAttr(step)));
+  return success();
+}
+LogicalResult TriluOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                      SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<TriluOp>(getLoc(), rg[0].getType(), rg[0], getUpperAttr(), getKAttr()));
+  return success();
+}
+/// Each input element feeds the results after it (before it when reversed): the cumulative
+/// sum of the gradient in the other direction, exclusive alike.
+LogicalResult CumSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                       SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<CumSumOp>(getLoc(), rg[0].getType(), rg[0], getAxisAttr(),
+                                     getExclusiveAttr(), b.getBoolAttr(!getReverse())));
   return success();
 }
 LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,

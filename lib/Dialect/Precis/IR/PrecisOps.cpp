@@ -255,7 +255,15 @@ PRECIS_BINARY_INFER(DivOp)
 PRECIS_BINARY_INFER(MaxOp)
 PRECIS_BINARY_INFER(MinOp)
 PRECIS_BINARY_INFER(PowOp)
+PRECIS_BINARY_INFER(ModOp)
 #undef PRECIS_BINARY_INFER
+
+LogicalResult ModOp::verify() {
+  if (isa<FloatType>(getElementTypeOrSelf(getLhs().getType())) && !getFmod())
+    return emitOpError() << "on floats requires fmod = true (the remainder of truncated "
+                            "division), as ONNX Mod does";
+  return success();
+}
 
 LogicalResult CompareOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
                                           Adaptor adaptor, SmallVectorImpl<Type> &types) {
@@ -427,6 +435,43 @@ LogicalResult SliceOp::verify() {
       return emitOpError() << "slice bounds [" << s << ", " << l << ") out of range for "
                            << "dimension " << d << " of size " << size;
   }
+  return success();
+}
+
+LogicalResult PadOp::verify() {
+  auto in = getInput().getType();
+  auto out = getType();
+  const int64_t rank = in.getRank();
+  ArrayRef<int64_t> pads = getPads();
+  if (static_cast<int64_t>(pads.size()) != 2 * rank)
+    return emitOpError() << "needs 2 * rank = " << 2 * rank << " pads, got " << pads.size();
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t begin = pads[d], end = pads[d + rank], size = in.getDimSize(d);
+    if (begin < 0 || end < 0)
+      return emitOpError() << "pads of dimension " << d << " are negative (" << begin << ", " << end
+                           << ")";
+    if (out.getDimSize(d) != begin + size + end)
+      return emitOpError() << "result dimension " << d << " is " << out.getDimSize(d)
+                           << ", expected " << begin + size + end;
+    if (getMode() == PadMode::Reflect && (begin >= size || end >= size) && begin + end > 0)
+      return emitOpError() << "reflect pads of dimension " << d << " (" << begin << ", " << end
+                           << ") must be smaller than its size " << size;
+    if (getMode() == PadMode::Edge && size == 0 && begin + end > 0)
+      return emitOpError() << "edge padding of the empty dimension " << d;
+  }
+  return success();
+}
+
+LogicalResult TriluOp::verify() {
+  if (getInput().getType().getRank() < 2)
+    return emitOpError() << "needs a rank >= 2 operand, got " << getInput().getType();
+  return success();
+}
+
+LogicalResult CumSumOp::verify() {
+  const int64_t rank = getInput().getType().getRank();
+  if (getAxis() < 0 || getAxis() >= rank)
+    return emitOpError() << "axis " << getAxis() << " out of range for rank " << rank;
   return success();
 }
 

@@ -79,6 +79,8 @@ enum class BinaryFn {
   Mul,
   Div,
   Pow,
+  Mod,  // remainder of floor division (sign of the divisor)
+  FMod, // remainder of truncated division (sign of the dividend), C fmod
   Max,
   Min,
   Equal,
@@ -87,7 +89,22 @@ enum class BinaryFn {
   Greater,
   GreaterOrEqual
 };
-enum class UnaryFn { Neg, Abs, Sqrt, Rsqrt, Reciprocal, Exp, Log, Erf, Tanh, Sigmoid, Relu, Not };
+enum class UnaryFn {
+  Neg,
+  Abs,
+  Sqrt,
+  Rsqrt,
+  Reciprocal,
+  Exp,
+  Log,
+  Erf,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Not,
+  Sin,
+  Cos
+};
 enum class ReduceFn { Sum, Mean, Max };
 
 /// Reference evaluation of the folded ops. nullopt where the op does not fold: shapes that
@@ -96,6 +113,10 @@ enum class ReduceFn { Sum, Mean, Max };
 std::optional<HostTensor> evalBinary(BinaryFn fn, const HostTensor &lhs, const HostTensor &rhs);
 std::optional<HostTensor> evalUnary(UnaryFn fn, const HostTensor &input);
 HostTensor evalCast(const HostTensor &input, Type elementType);
+/// i1 tensor, true where `input` (float) is a NaN.
+HostTensor evalIsNaN(const HostTensor &input);
+/// max(0, min(1, alpha * x + beta)), NaN propagating; nullopt for integers.
+std::optional<HostTensor> evalHardSigmoid(const HostTensor &input, double alpha, double beta);
 std::optional<HostTensor> evalWhere(const HostTensor &cond, const HostTensor &onTrue,
                                     const HostTensor &onFalse);
 HostTensor evalTranspose(const HostTensor &input, llvm::ArrayRef<int64_t> perm);
@@ -104,6 +125,13 @@ HostTensor evalSlice(const HostTensor &input, llvm::ArrayRef<int64_t> start,
                      llvm::ArrayRef<int64_t> limit, llvm::ArrayRef<int64_t> step);
 std::optional<HostTensor> evalGather(const HostTensor &data, const HostTensor &indices,
                                      int64_t axis);
+/// `precis.pad`: `pads` [begins..., ends...] non-negative; `fill` 0 constant (`value`),
+/// 1 reflect, 2 edge (PadMode's values).
+HostTensor evalPad(const HostTensor &input, llvm::ArrayRef<int64_t> pads, int fill, double value);
+/// `precis.trilu`: rank >= 2; elements off the kept triangle become zero.
+HostTensor evalTrilu(const HostTensor &input, bool upper, int64_t k);
+/// `precis.cumsum` along `axis` (non-negative).
+HostTensor evalCumSum(const HostTensor &input, int64_t axis, bool exclusive, bool reverse);
 HostTensor evalConcat(llvm::ArrayRef<const HostTensor *> inputs, int64_t axis);
 HostTensor evalExpand(const HostTensor &input, llvm::ArrayRef<int64_t> shape);
 /// `axes` non-negative; empty reduces every dimension.

@@ -51,6 +51,18 @@ def Precis_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", 
   let cppNamespace = "::mlir::precis";
 }
 
+/// How `precis.pad` fills the border (ONNX Pad's `mode`).
+def Precis_PadMode : I32EnumAttr<"PadMode", "pad fill", [
+    /// A constant value.
+    I32EnumAttrCase<"Constant", 0, "constant">,
+    /// The mirror image without the border element: [a b c] -> [c b | a b c | b a].
+    I32EnumAttrCase<"Reflect", 1, "reflect">,
+    /// The border element repeated: [a b c] -> [a a | a b c | c c].
+    I32EnumAttrCase<"Edge", 2, "edge">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
 /// The rule that made a precision decision (`#precis.decision`); docs/precision.md lists
 /// what each means. The strings are the stable ids the report prints.
 def Precis_DecisionRule : I32EnumAttr<"DecisionRule", "rule behind a precision decision", [

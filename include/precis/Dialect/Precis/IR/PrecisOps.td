@@ -192,6 +192,25 @@ def Precis_PowOp : Precis_SensitiveOp<"pow", [Pure, PerElement, SameOperandsAndR
   let hasFolder = 1;
 }
 
+def Precis_ModOp : Precis_FollowOp<"mod", [Pure, PerElement, SameOperandsAndResultElementType,
+                                           InferTypeOpAdaptor, Grad]> {
+  let summary = "element-wise remainder (ONNX Mod)";
+  let description = [{
+    With `fmod` set, `lhs - rhs * trunc(lhs / rhs)`: the sign of the dividend, as C `fmod`
+    (floats require it, as in ONNX). Without it (integers only), the remainder of floor
+    division: the sign of the divisor, as Python's `%`. The remainder is exact in every float
+    format. Integer division by zero is an error at run time. The gradient is `1` with respect
+    to `lhs` and `-trunc(lhs / rhs)` with respect to `rhs` (torch's `fmod` backward).
+    `%2 = precis.mod %0, %1 {fmod = true} : (tensor<4xf32>, tensor<f32>) -> tensor<4xf32>`
+  }];
+  let arguments = (ins Precis_NumericTensor:$lhs, Precis_NumericTensor:$rhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$fmod);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 /// Unary element-wise op on floats; the result has the operand's type.
 class Precis_UnaryFollowOp<string mnemonic, list<Trait> traits = []>
     : Precis_FollowOp<mnemonic, traits # [Pure, PerElement, SameOperandsAndResultType, Grad]> {
@@ -284,6 +303,50 @@ def Precis_RsqrtOp : Precis_UnarySensitiveOp<"rsqrt"> {
 def Precis_ReciprocalOp : Precis_UnarySensitiveOp<"reciprocal"> {
   let summary = "element-wise 1 / x";
   let description = "Sensitive: 1/x of small fp16 values overflows. `%1 = precis.reciprocal %0 : tensor<4xf32>`";
+}
+
+def Precis_SinOp : Precis_UnarySensitiveOp<"sin"> {
+  let summary = "element-wise sine";
+  let description = [{
+    Sensitive: the absolute error of `sin(x)` grows with `|x|` times the argument's ulp, and
+    its typical use, rotary position embeddings, takes angles up to the sequence length
+    (a bf16 ulp is 8 at 2048); in fp32 the op and its result, which scales activations, keep
+    the precision of the angles. `%1 = precis.sin %0 : tensor<4xf32>`
+  }];
+}
+def Precis_CosOp : Precis_UnarySensitiveOp<"cos"> {
+  let summary = "element-wise cosine";
+  let description = "Sensitive, as `sin`. `%1 = precis.cos %0 : tensor<4xf32>`";
+}
+def Precis_HardSigmoidOp : Precis_FollowOp<"hard_sigmoid", [Pure, PerElement,
+                                                            SameOperandsAndResultType, Grad]> {
+  let summary = "max(0, min(1, alpha * x + beta))";
+  let description = [{
+    ONNX `HardSigmoid`, computed in the compute type with `alpha` and `beta` as f32 values; a
+    NaN stays NaN. The importer builds ONNX `HardSwish` as `x * hard_sigmoid(x)` with
+    `alpha = 1/6`, `beta = 0.5`, the operator's definition.
+    `%1 = precis.hard_sigmoid %0 {alpha = 0.2 : f32, beta = 0.5 : f32} : tensor<4xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input,
+                   DefaultValuedAttr<F32Attr, "0.2f">:$alpha,
+                   DefaultValuedAttr<F32Attr, "0.5f">:$beta);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+def Precis_IsNaNOp : Precis_FollowOp<"is_nan", [NoGradient, Pure, PerElement,
+                                                SameOperandsAndResultShape]> {
+  let summary = "element-wise test for NaN, producing i1";
+  let description = [{
+    True where the element is a NaN (any payload). Read in the operand's own type: a cast
+    keeps a NaN a NaN, so the precision the op runs in does not change the result.
+    `%1 = precis.is_nan %0 : tensor<4xf32> -> tensor<4xi1>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input);
+  let results = (outs Precis_BoolTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
 }
 
 def Precis_CompareOp : Precis_FollowOp<"compare", [NoGradient, Pure, PerElement,
@@ -436,6 +499,50 @@ def Precis_SliceOp : Precis_FollowOp<"slice", [Pure, InferTypeOpAdaptor, Grad]> 
   let hasFolder = 1;
 }
 
+def Precis_PadOp : Precis_FollowOp<"pad", [Pure, SameOperandsAndResultElementType, Grad]> {
+  let summary = "pad each dimension at both ends (ONNX Pad)";
+  let description = [{
+    `pads` is `[begin_0, ..., begin_(r-1), end_0, ..., end_(r-1)]`, all non-negative (the
+    importer turns ONNX's negative pads into a slice), and result dimension `d` is
+    `begin_d + input_d + end_d`. `constant` fills with `value` (converted to the element type
+    as a cast does), `reflect` mirrors the input without repeating its border element (each
+    pad at most the dimension's size - 1), `edge` repeats the border element (a padded
+    dimension must not be empty). The gradient, for `constant` only, is the slice of the
+    result gradient at the input's position.
+
+    ```mlir
+    %1 = precis.pad %0 {pads = array<i64: 0, 1, 0, 2>, value = -1.0 : f64}
+        : (tensor<2x3xf32>) -> tensor<2x6xf32>
+    %2 = precis.pad %0 mode = reflect {pads = array<i64: 1, 0, 1, 0>}
+        : (tensor<2x3xf32>) -> tensor<4x3xf32>
+    ```
+  }];
+  let arguments = (ins Precis_Tensor:$input, DenseI64ArrayAttr:$pads,
+                   DefaultValuedAttr<Precis_PadMode, "PadMode::Constant">:$mode,
+                   DefaultValuedAttr<F64Attr, "0.0">:$value);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat =
+      "$input (`mode` `=` $mode^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Precis_TriluOp : Precis_FollowOp<"trilu", [Pure, SameOperandsAndResultType, Grad]> {
+  let summary = "upper or lower triangle of the last two dimensions (ONNX Trilu)";
+  let description = [{
+    Each matrix `[i, j]` of the trailing two dimensions keeps its elements with
+    `j - i >= k` (`upper`) or `j - i <= k` (lower) and the others become zero. The gradient
+    is the same triangle of the result gradient.
+    `%1 = precis.trilu %0 {upper = false, k = -1 : i64} : tensor<2x4x4xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$input, DefaultValuedAttr<BoolAttr, "true">:$upper,
+                   DefaultValuedAttr<I64Attr, "0">:$k);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]> {
   let summary = "gather slices of `data` along `axis` (embedding lookup)";
   let description = [{
@@ -476,6 +583,24 @@ class Precis_ReduceOp<string mnemonic>
   let hasVerifier = 1;
   let hasFolder = 1;
 }
+def Precis_CumSumOp : Precis_SensitiveOp<"cumsum", [Pure, SameOperandsAndResultType, Grad]> {
+  let summary = "cumulative sum along `axis` (ONNX CumSum)";
+  let description = [{
+    `result[.., i, ..] = sum of input[.., j, ..]` over `j <= i` (`j < i` when `exclusive`;
+    `j >= i` / `j > i` when `reverse`). Sensitive, like reduce_sum: a long axis sums many
+    terms (the CPU kernel accumulates floats in f64). The gradient is the cumulative sum of
+    the result gradient in the other direction, with the same `exclusive`.
+    `%1 = precis.cumsum %0 {axis = 1 : i64, reverse = true} : tensor<4x8xf32>`
+  }];
+  let arguments = (ins Precis_NumericTensor:$input, I64Attr:$axis,
+                   DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                   DefaultValuedAttr<BoolAttr, "false">:$reverse);
+  let results = (outs Precis_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
   let summary = "sum over `axes` (empty `axes`: over all dimensions)";
   let description = "`%1 = precis.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>`";
