@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build python3 python3-numpy
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
-  libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
+  libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev pkg-config
 )
 
 missing=()
