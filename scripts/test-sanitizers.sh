@@ -7,7 +7,7 @@
 #         -DPRECIS_SANITIZE=thread and the runtime's tests, the concurrency stress test among
 #         them, in ./build-tsan
 #
-# Usage: scripts/test-sanitizers.sh [asan] [tsan]   (no argument: both)
+# Usage: scripts/test-sanitizers.sh [tsan] [asan]   (no argument: both, in that order)
 # PRECIS_ASAN_BUILD_DIR / PRECIS_TSAN_BUILD_DIR choose other build directories. Every report
 # is fatal, so a finding fails its test and the script.
 #
@@ -19,7 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(asan tsan)
+[ ${#configs[@]} -gt 0 ] || configs=(tsan asan)
 
 "$root/scripts/bootstrap.sh"
 
