@@ -41,8 +41,8 @@ static int make_inputs(const precis_session_t *session, precis_tensor_t *inputs,
       else if (info.dtype == PRECIS_DTYPE_I64)
         ((int64_t *)data)[i] = (int64_t)(i % 2);
       else {
-        fprintf(stderr, "embed_c: input %s is %s; this example makes f32 and i64 only\n",
-                info.name, precis_dtype_name(info.dtype));
+        fprintf(stderr, "embed_c: input %s is %s; this example makes f32 and i64 only\n", info.name,
+                precis_dtype_name(info.dtype));
         free(data);
         return 1;
       }
@@ -60,8 +60,7 @@ static int run_forward(const char *artifact) {
   if (failed(precis_session_create_from_file(artifact, &options, &session), artifact))
     return 1;
   size_t num_inputs = 0, num_outputs = 0;
-  int rc = failed(precis_session_function_signature(session, "forward", &num_inputs,
-                                                    &num_outputs),
+  int rc = failed(precis_session_function_signature(session, "forward", &num_inputs, &num_outputs),
                   "forward");
   precis_tensor_t *inputs = rc ? NULL : calloc(num_inputs ? num_inputs : 1, sizeof *inputs);
   precis_tensor_t *outputs = NULL;

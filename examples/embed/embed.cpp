@@ -49,8 +49,7 @@ int runForward(const std::string &artifact, const std::string &batchPath) {
       if (a.name == in.name)
         found = &a;
     if (!found) {
-      std::fprintf(stderr, "embed_cpp: %s has no array '%s'\n", batchPath.c_str(),
-                   in.name.c_str());
+      std::fprintf(stderr, "embed_cpp: %s has no array '%s'\n", batchPath.c_str(), in.name.c_str());
       return 1;
     }
     inputs.push_back(found->tensor);
@@ -69,8 +68,7 @@ int runForward(const std::string &artifact, const std::string &batchPath) {
   std::vector<Status> statuses(4);
   std::vector<std::thread> threads;
   for (size_t t = 0; t < results.size(); ++t)
-    threads.emplace_back(
-        [&, t] { statuses[t] = session->run("forward", inputs, &results[t]); });
+    threads.emplace_back([&, t] { statuses[t] = session->run("forward", inputs, &results[t]); });
   for (std::thread &th : threads)
     th.join();
   for (size_t t = 0; t < results.size(); ++t) {
