@@ -11,8 +11,9 @@
 # standard library and each other (no compiler, MLIR, LLVM, ONNX or protobuf headers); the
 # examples are built with CMake (CMAKE_PREFIX_PATH=prefix: shared and static library) and with
 # pkg-config on a plain compiler command line, and every program runs on examples/mlp compiled
-# by PRECIS --train: the loss of `forward` on batch0.npz and of the first training step must
-# equal reference.npz's (onnxruntime) to 1e-5 relative, and the loss must fall over 20 steps.
+# with --train by the installed precis (PRECIS when the prefix has no tools): the loss of
+# `forward` on batch0.npz and of the first training step must equal reference.npz's
+# (onnxruntime) to 1e-5 relative, and the loss must fall over 20 steps.
 # SANITIZE is the build's PRECIS_SANITIZE (may be empty): the examples get the same
 # -fsanitize flags, since an instrumented library needs an instrumented program.
 set -euo pipefail
@@ -68,6 +69,8 @@ bad=$(grep -rhE '^\s*#\s*include' "$prefix/include" |
 [ -z "$bad" ] || fail "installed headers include more than the runtime and the standard library: $bad"
 [ ! -e "$prefix/include/precis/schema" ] || fail "the artifact schema headers were installed"
 
+# The installed compiler when the prefix has one (the whole project's install), else PRECIS.
+[ -x "$prefix/bin/precis" ] && precis=$prefix/bin/precis
 "$precis" compile "$src/examples/mlp/model.onnx" --train -o "$work/mlp.precis" >/dev/null 2>&1 ||
   fail "precis compile examples/mlp/model.onnx --train"
 reference=$("$python" -c "import numpy, sys; print(repr(float(numpy.load(sys.argv[1])['loss'])))" \
