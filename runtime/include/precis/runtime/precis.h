@@ -166,8 +166,9 @@ precis_status_t precis_session_output_info(const precis_session_t *session, cons
                                            size_t index, precis_value_info_t *out_info);
 
 /* Runs `function` on `num_inputs` inputs (each must match the function's input dtype and shape
- * exactly; borrowed for the call and only read). Thread-safe: see the top of this file. On success `*out_outputs` is an array of
- * `*out_num_outputs` tensors owned by the caller: release it with precis_tensors_free. */
+ * exactly; borrowed for the call and only read). On success `*out_outputs` is an array of
+ * `*out_num_outputs` tensors owned by the caller: release it with precis_tensors_free.
+ * Thread-safe: concurrent runs on one session are allowed (see the top of this file). */
 precis_status_t precis_session_run(precis_session_t *session, const char *function,
                                    const precis_tensor_t *inputs, size_t num_inputs,
                                    precis_tensor_t **out_outputs, size_t *out_num_outputs);
