@@ -29,4 +29,13 @@ if(PRECIS_SANITIZE)
   add_compile_options(-fsanitize=${PRECIS_SANITIZE} -fno-sanitize-recover=all
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${PRECIS_SANITIZE})
+  if(PRECIS_SANITIZE MATCHES "address" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # LLVM's headers poison and unpoison BumpPtrAllocator slabs by hand when they see an ASan
+    # build (__SANITIZE_ADDRESS__, llvm/Support/Compiler.h). Debian's LLVM and MLIR libraries
+    # are not built with ASan, so their inline copies of that code never unpoison what ours
+    # poisoned, and every MLIRContext trips "use-after-poison" at creation. Our code must
+    # agree with the libraries: compile it as LLVM's headers would for a plain build. The
+    # instrumentation itself does not depend on the macro (nor does libstdc++).
+    add_compile_options(-U__SANITIZE_ADDRESS__)
+  endif()
 endif()
