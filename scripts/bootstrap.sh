@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build python3 python3-numpy python3-dev python3-venv
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
-  libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev
+  libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev pkg-config
   chromium  # headless: the picture tests render report --html and plot pages
   libcpp-httplib-dev nlohmann-json3-dev  # precis-serve (examples/serve)
 )

@@ -77,17 +77,13 @@ struct Model {
   std::string name, path;
   std::unique_ptr<rt::Session> session;
   const rt::FunctionInfo *signature = nullptr;
-  std::mutex runMutex; // see runModel
 };
 
-/// The one place a worker runs a model.
-///
-/// TODO(thread-safe run): Session::run is not thread-safe yet, so calls on one session are
-/// serialised by this lock. Once Session::run may be called concurrently on one session,
-/// delete the lock (and Model::runMutex): the workers then run in parallel.
+/// The one place a worker runs a model. Session::run may be called concurrently on one
+/// session, so the workers run one model's requests in parallel (each run takes its own
+/// activation memory from the session's pool).
 rt::Status runModel(Model &model, const std::string &function,
                     const std::vector<rt::Tensor> &inputs, std::vector<rt::Tensor> *outputs) {
-  std::lock_guard<std::mutex> lock(model.runMutex);
   return model.session->run(function, inputs, outputs);
 }
 

@@ -584,7 +584,7 @@ FailureOr<std::vector<char>> artifactBytes(ElementsAttr value) {
       size_t width = elementBytes(type.getElementType());
       for (size_t off = 0; off < out.size(); off += width)
         std::memcpy(out.data() + off, raw.data(), width);
-    } else {
+    } else if (!out.empty()) { // an empty tensor has no data pointer to copy from
       std::memcpy(out.data(), raw.data(), out.size());
     }
     return out;
@@ -593,7 +593,8 @@ FailureOr<std::vector<char>> artifactBytes(ElementsAttr value) {
     AsmResourceBlob *blob = resource.getRawHandle().getBlob();
     if (!blob || blob->getData().size() != out.size())
       return failure();
-    std::memcpy(out.data(), blob->getData().data(), out.size());
+    if (!out.empty())
+      std::memcpy(out.data(), blob->getData().data(), out.size());
     return out;
   }
   return failure();

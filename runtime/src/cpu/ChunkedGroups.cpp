@@ -246,9 +246,10 @@ std::vector<ElementwiseGroup> findElementwiseGroups(const std::vector<ValueDesc>
   return groups;
 }
 
-void bindThreads(ElementwiseGroup &group, int numThreads) {
-  group.threads.assign(static_cast<size_t>(std::max(numThreads, 1)), {});
-  for (ElementwiseGroup::ThreadViews &t : group.threads) {
+GroupThreads bindThreads(const ElementwiseGroup &group, int numThreads) {
+  GroupThreads views;
+  views.threads.resize(static_cast<size_t>(std::max(numThreads, 1)));
+  for (GroupThreads::Thread &t : views.threads) {
     for (const GroupOp &op : group.ops) {
       std::vector<TensorView> ins, outs;
       for (const GroupOperand &o : op.inputs)
@@ -259,21 +260,22 @@ void bindThreads(ElementwiseGroup &group, int numThreads) {
       t.outputs.push_back(std::move(outs));
     }
   }
+  return views;
 }
 
-Status runElementwiseGroup(ElementwiseGroup &g, int numThreads,
+Status runElementwiseGroup(const ElementwiseGroup &g, GroupThreads &views, int numThreads,
                            const std::vector<uint8_t *> &valueData,
                            const std::vector<uint8_t *> &scratch, size_t *failedOp) {
   const int64_t numChunks = (g.numElements + g.chunkElements - 1) / g.chunkElements;
-  int threads = static_cast<int>(std::min<int64_t>({numThreads, numChunks,
-                                                    static_cast<int64_t>(g.threads.size())}));
+  int threads = static_cast<int>(
+      std::min<int64_t>({numThreads, numChunks, static_cast<int64_t>(views.threads.size())}));
   threads = std::max(threads, 1);
   std::atomic<bool> failed{false};
   const KernelContext serial{1};
 
   // Thread t of T runs chunks t, t + T, ... (static round robin: chunks cost the same).
   auto work = [&](int t, int T) {
-    ElementwiseGroup::ThreadViews &tv = g.threads[t];
+    GroupThreads::Thread &tv = views.threads[t];
     tv.status = Status::ok();
     uint8_t *mine = scratch.empty() ? nullptr : scratch[t]; // none without intermediates
     for (int64_t c = t; c < numChunks && !failed.load(std::memory_order_relaxed); c += T) {
@@ -338,9 +340,9 @@ Status runElementwiseGroup(ElementwiseGroup &g, int numThreads,
 #endif
 
   for (int t = 0; t < threads; ++t)
-    if (!g.threads[t].status.isOk()) {
-      *failedOp = g.threads[t].failedOp;
-      return g.threads[t].status;
+    if (!views.threads[t].status.isOk()) {
+      *failedOp = views.threads[t].failedOp;
+      return views.threads[t].status;
     }
   return Status::ok();
 }

@@ -47,15 +47,19 @@ struct ElementwiseGroup {
   int64_t chunkElements = 0; ///< elements per chunk (a multiple of 64, except for tiny groups)
   uint64_t scratchBytes = 0; ///< per thread
   std::vector<GroupOp> ops;
+};
 
-  /// Kernel operand views per thread and op, built once (bindThreads) so a run does not
-  /// allocate; their data pointers only point at memory while the group runs.
-  struct ThreadViews {
+/// The mutable side of running one group: kernel operand views per thread and op, built once
+/// (bindThreads) so a run does not allocate; their data pointers only point at memory while
+/// the group runs. Groups are shared by concurrent runs of a session, so every run brings
+/// its own GroupThreads (the executor keeps one per group in each run state).
+struct GroupThreads {
+  struct Thread {
     std::vector<std::vector<TensorView>> inputs, outputs;
     Status status;
     size_t failedOp = 0;
   };
-  std::vector<ThreadViews> threads;
+  std::vector<Thread> threads;
 };
 
 /// The groups of `fn`, in op order. `kernels[k]` is op k's kernel.
@@ -63,13 +67,14 @@ std::vector<ElementwiseGroup> findElementwiseGroups(const std::vector<ValueDesc>
                                                     const FunctionDesc &fn,
                                                     const std::vector<KernelFn> &kernels);
 
-/// Prepares `group` to run on up to `numThreads` threads.
-void bindThreads(ElementwiseGroup &group, int numThreads);
+/// The views for running `group` on up to `numThreads` threads.
+GroupThreads bindThreads(const ElementwiseGroup &group, int numThreads);
 
-/// Runs `group` over the values' memory; `scratch[t]` is thread t's buffer of at least
-/// group.scratchBytes bytes (64-byte aligned). On failure `*failedOp` is the index, within
-/// the group, of an op whose kernel failed.
-Status runElementwiseGroup(ElementwiseGroup &group, int numThreads,
+/// Runs `group` over the values' memory with `views` (from bindThreads for this group; used
+/// by one run at a time); `scratch[t]` is thread t's buffer of at least group.scratchBytes
+/// bytes (64-byte aligned). On failure `*failedOp` is the index, within the group, of an op
+/// whose kernel failed.
+Status runElementwiseGroup(const ElementwiseGroup &group, GroupThreads &views, int numThreads,
                            const std::vector<uint8_t *> &valueData,
                            const std::vector<uint8_t *> &scratch, size_t *failedOp);
 

@@ -106,13 +106,16 @@ PrimitiveCache &primitiveCache() {
   return *cache;
 }
 
-/// Sets the calling thread's OpenMP thread count for the lifetime of the object.
+/// Sets the calling thread's OpenMP thread count for the lifetime of the object, within the
+/// OpenMP thread limit (OMP_THREAD_LIMIT). oneDNN splits its work by omp_get_max_threads(),
+/// which the limit does not lower, and assumes every thread it split for runs: asking for
+/// more threads than the limit grants would leave parts of the result unwritten.
 class ScopedOmpThreads {
 public:
   explicit ScopedOmpThreads(int n) {
 #ifdef _OPENMP
     saved_ = omp_get_max_threads();
-    omp_set_num_threads(n);
+    omp_set_num_threads(std::max(1, std::min(n, omp_get_thread_limit())));
 #else
     (void)n;
 #endif

@@ -243,6 +243,8 @@ PRECIS_CPU_KERNEL(concatKernel) {
                 for (int64_t w = b; w < e; ++w) {
                   const int64_t o = w / numIn, k = w % numIn;
                   const int64_t chunk = inputs[k].shape[axis] * inner;
+                  if (chunk == 0) // an empty operand may have no data pointer
+                    continue;
                   std::memcpy(static_cast<char *>(out.data) + (o * outRow + offsets[k]) * esize,
                               static_cast<const char *>(inputs[k].data) + o * chunk * esize,
                               static_cast<size_t>(chunk) * esize);
@@ -286,6 +288,8 @@ PRECIS_CPU_KERNEL(splitKernel) {
                 for (int64_t w = b; w < e; ++w) {
                   const int64_t o = w / numOut, k = w % numOut;
                   const int64_t chunk = outputs[k].shape[axis] * inner;
+                  if (chunk == 0) // an empty result may have no data pointer
+                    continue;
                   std::memcpy(static_cast<char *>(outputs[k].data) + o * chunk * esize,
                               static_cast<const char *>(in.data) + (o * inRow + offsets[k]) * esize,
                               static_cast<size_t>(chunk) * esize);
@@ -371,6 +375,8 @@ PRECIS_CPU_KERNEL(gatherKernel) {
   const size_t rowBytes = static_cast<size_t>(inner) * esize;
   const char *src = static_cast<const char *>(data.data);
   char *dst = static_cast<char *>(out.data);
+  if (rowBytes == 0) // nothing to copy, and an empty tensor may have no data pointer
+    return Status::ok();
   parallelFor(ctx, outer * n, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(inner, 1)),
               [&](int64_t b, int64_t e) {
                 for (int64_t w = b; w < e; ++w) {

@@ -1,9 +1,16 @@
 //===- Executor.cpp - running artifacts on the CPU kernels ----------------===//
 //
-// Memory: the activation arena is one anonymous mapping of the artifact's arena_size, values at
-// their planned offsets; blob values point at the session's host bytes; function inputs point at
-// the caller's memory for the duration of a run only. Every op's kernel operand views are built
-// at creation, so a run only refreshes their data pointers.
+// Memory: a run's activation arena is one anonymous mapping of the artifact's arena_size, values
+// at their planned offsets; blob values point at the session's host bytes; function inputs point
+// at the caller's memory for the duration of a run only.
+//
+// Concurrency: what creation derives from the artifact (kernels, element-wise groups) is shared
+// and only read by runs. Everything a run writes — the arena, where each value's bytes are, the
+// kernel operand views, the groups' per-thread views and scratch — is a RunState, which a run
+// takes from the executor's pool and gives back at its end, so runs of one session may overlap.
+// A run finding the pool empty makes a new state; at most one per hardware thread is kept for
+// reuse, so the pool grows to the number of runs that overlapped and no further. Every state's
+// kernel operand views are built when it is made, so a run only refreshes their data pointers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +26,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <sys/mman.h>
 #include <thread>
 
@@ -26,12 +34,39 @@ namespace precis::rt::cpu {
 
 namespace {
 
-/// A kernel with its operand views; the views' data pointers are refreshed on every run.
+/// An op's kernel, resolved at creation.
 struct BoundOp {
   KernelFn fn = nullptr;
   const OpDesc *desc = nullptr;
   std::string ref; // "op 3 'matmul' (node "MatMul_0")" for error messages
+};
+
+/// An op's kernel operand views in one run state; their data pointers are refreshed on every
+/// run.
+struct OpViews {
   std::vector<TensorView> inputs, outputs;
+};
+
+/// Everything one run writes (see the file comment).
+struct RunState {
+  uint8_t *arena = nullptr; // anonymous mapping of arenaSize bytes
+  uint64_t arenaSize = 0;
+  /// Where each value's bytes are now: arena values from creation on, blob values from the
+  /// start of each run (the executor's current blob pointers), function inputs while a run
+  /// binds them.
+  std::vector<uint8_t *> valueData;
+  std::vector<std::vector<OpViews>> ops;         // per function, per op
+  std::vector<std::vector<GroupThreads>> groups; // per function, per element-wise group
+  std::vector<AlignedBuffer> scratch;            // per thread, for the groups
+  std::vector<uint8_t *> scratchPointers;
+
+  RunState() = default;
+  RunState(const RunState &) = delete;
+  RunState &operator=(const RunState &) = delete;
+  ~RunState() {
+    if (arena)
+      ::munmap(arena, arenaSize);
+  }
 };
 
 /// What check-numerics reports about one float tensor.
@@ -84,9 +119,9 @@ const char *phaseName(Phase p) {
 }
 
 /// NonFinite naming `op` when one of its float outputs has a NaN or an infinity.
-Status checkFinite(const std::string &function, const BoundOp &op) {
-  for (size_t o = 0; o < op.outputs.size(); ++o) {
-    const TensorView &out = op.outputs[o];
+Status checkFinite(const std::string &function, const BoundOp &op, const OpViews &views) {
+  for (size_t o = 0; o < views.outputs.size(); ++o) {
+    const TensorView &out = views.outputs[o];
     if (!isFloat(out.dtype))
       continue;
     const FloatRange r = scanFloats(out);
@@ -98,8 +133,8 @@ Status checkFinite(const std::string &function, const BoundOp &op) {
                     std::to_string(r.inf) + " inf and " + std::to_string(r.nan) + " NaN of " +
                     std::to_string(r.count) + " elements; inputs:";
     bool any = false;
-    for (size_t i = 0; i < op.inputs.size(); ++i) {
-      const TensorView &in = op.inputs[i];
+    for (size_t i = 0; i < views.inputs.size(); ++i) {
+      const TensorView &in = views.inputs[i];
       if (!isFloat(in.dtype))
         continue;
       const FloatRange ir = scanFloats(in);
@@ -120,7 +155,6 @@ Status checkFinite(const std::string &function, const BoundOp &op) {
 class CpuExecutor final : public Executor {
 public:
   explicit CpuExecutor(const Artifact &artifact) : artifact_(artifact) {}
-  ~CpuExecutor() override;
 
   Status init(const SessionOptions &options, const std::vector<uint8_t *> &blobData);
   Status run(size_t function, const std::vector<TensorView> &inputs,
@@ -129,38 +163,42 @@ public:
     return Status::ok();
   }
   Status updateBlob(uint32_t value, const void *data) override {
-    // Blobs are only read: the const_cast just fits them into valueData_.
-    valueData_[value] = const_cast<uint8_t *>(static_cast<const uint8_t *>(data));
+    // Blobs are only read: the const_cast just fits them into RunState::valueData.
+    blobData_[value] = const_cast<uint8_t *>(static_cast<const uint8_t *>(data));
     return Status::ok();
   }
   size_t elementwiseGroupCount() const override;
 
 private:
+  /// A new run state: its arena, operand views and scratch.
+  Status makeRunState(std::unique_ptr<RunState> *out) const;
+  /// A state from the pool, or a new one when none is free.
+  Status acquire(std::unique_ptr<RunState> *out);
+  /// Returns `state` to the pool (or frees it when the pool is full).
+  void release(std::unique_ptr<RunState> state);
+
   const Artifact &artifact_;
   KernelContext context_;
   bool checkNumerics_ = false;
 
-  uint8_t *arena_ = nullptr; // anonymous mapping of artifact_.arenaSize() bytes
-  /// Where each value's bytes are now: arena and blob values from creation on, function
-  /// inputs while a run binds them.
-  std::vector<uint8_t *> valueData_;
-
+  // Shared by all runs, written only at creation (and blobData_ by updateBlob, which the
+  // session's contract keeps apart from runs).
+  std::vector<uint8_t *> blobData_;                   // per value; blob values only
+  std::vector<uint32_t> blobValues_;                  // indices of the blob values
   std::vector<std::vector<BoundOp>> ops_;             // per function
   std::vector<std::vector<ElementwiseGroup>> groups_; // per function, in op order
-  std::vector<AlignedBuffer> scratch_;                // per thread, for the groups
-  std::vector<uint8_t *> scratchPointers_;
-};
+  uint64_t scratchBytes_ = 0;                         // per thread, for the groups
 
-CpuExecutor::~CpuExecutor() {
-  if (arena_)
-    ::munmap(arena_, artifact_.arenaSize());
-}
+  std::mutex poolMutex_;
+  std::vector<std::unique_ptr<RunState>> pool_; // idle states
+  size_t maxPooled_ = 1;
+};
 
 Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_t *> &blobData) {
   checkNumerics_ = options.checkNumerics;
-  context_.numThreads = options.numThreads
-                            ? options.numThreads
-                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int hardwareThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  context_.numThreads = options.numThreads ? options.numThreads : hardwareThreads;
+  maxPooled_ = static_cast<size_t>(hardwareThreads);
 
   // Kernels first: an artifact the backend cannot run fails before any allocation.
   const auto &functions = artifact_.functions();
@@ -182,6 +220,35 @@ Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_
     }
   }
 
+  const auto &values = artifact_.values();
+  blobData_.assign(values.size(), nullptr);
+  for (uint32_t i = 0; i < values.size(); ++i)
+    if (values[i].storage == Storage::Blob) {
+      blobData_[i] = blobData[i];
+      blobValues_.push_back(i);
+    }
+
+  groups_.resize(functions.size());
+  if (options.fuseElementwise && !options.checkNumerics) {
+    for (size_t f = 0; f < functions.size(); ++f) {
+      std::vector<KernelFn> kernels;
+      for (const BoundOp &op : ops_[f])
+        kernels.push_back(op.fn);
+      groups_[f] = findElementwiseGroups(values, functions[f], kernels);
+      for (const ElementwiseGroup &g : groups_[f])
+        scratchBytes_ = std::max(scratchBytes_, g.scratchBytes);
+    }
+  }
+
+  // The first run state now, so that an arena too large for the machine fails creation.
+  std::unique_ptr<RunState> state;
+  PRECIS_RETURN_IF_ERROR(makeRunState(&state));
+  pool_.push_back(std::move(state));
+  return Status::ok();
+}
+
+Status CpuExecutor::makeRunState(std::unique_ptr<RunState> *out) const {
+  auto state = std::make_unique<RunState>();
   const uint64_t arenaSize = artifact_.arenaSize();
   if (arenaSize > 0) {
     // An anonymous mapping: page-aligned, zeroed, committed only when touched, and a clean
@@ -192,66 +259,90 @@ Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_
     if (p == MAP_FAILED)
       return internalError("cannot allocate the " + std::to_string(arenaSize) +
                            "-byte activation arena");
-    arena_ = static_cast<uint8_t *>(p);
+    state->arena = static_cast<uint8_t *>(p);
+    state->arenaSize = arenaSize;
   }
   const auto &values = artifact_.values();
-  valueData_.assign(values.size(), nullptr);
-  for (uint32_t i = 0; i < values.size(); ++i) {
+  state->valueData.assign(values.size(), nullptr);
+  for (uint32_t i = 0; i < values.size(); ++i)
     if (values[i].storage == Storage::Arena)
-      valueData_[i] = arena_ + values[i].offset;
-    else if (values[i].storage == Storage::Blob)
-      valueData_[i] = blobData[i];
-  }
-  for (size_t f = 0; f < functions.size(); ++f) {
-    for (BoundOp &op : ops_[f]) {
-      for (uint32_t idx : op.desc->inputs)
-        op.inputs.push_back({nullptr, values[idx].dtype, values[idx].shape});
-      for (uint32_t idx : op.desc->outputs)
-        op.outputs.push_back({nullptr, values[idx].dtype, values[idx].shape});
-    }
-  }
+      state->valueData[i] = state->arena + values[i].offset;
 
-  groups_.resize(functions.size());
-  if (options.fuseElementwise && !options.checkNumerics) {
-    uint64_t scratchBytes = 0;
-    for (size_t f = 0; f < functions.size(); ++f) {
-      std::vector<KernelFn> kernels;
-      for (const BoundOp &op : ops_[f])
-        kernels.push_back(op.fn);
-      groups_[f] = findElementwiseGroups(values, functions[f], kernels);
-      for (ElementwiseGroup &g : groups_[f]) {
-        bindThreads(g, context_.numThreads);
-        scratchBytes = std::max(scratchBytes, g.scratchBytes);
-      }
+  const size_t numFunctions = artifact_.functions().size();
+  state->ops.resize(numFunctions);
+  state->groups.resize(numFunctions);
+  for (size_t f = 0; f < numFunctions; ++f) {
+    for (const BoundOp &op : ops_[f]) {
+      OpViews views;
+      for (uint32_t idx : op.desc->inputs)
+        views.inputs.push_back({nullptr, values[idx].dtype, values[idx].shape});
+      for (uint32_t idx : op.desc->outputs)
+        views.outputs.push_back({nullptr, values[idx].dtype, values[idx].shape});
+      state->ops[f].push_back(std::move(views));
     }
-    if (scratchBytes) {
-      for (int t = 0; t < context_.numThreads; ++t) {
-        scratch_.push_back(allocateAligned(scratchBytes));
-        if (!scratch_.back())
-          return internalError("cannot allocate " + std::to_string(scratchBytes) +
-                               " bytes of element-wise scratch");
-        scratchPointers_.push_back(scratch_.back().get());
-      }
+    for (const ElementwiseGroup &g : groups_[f])
+      state->groups[f].push_back(bindThreads(g, context_.numThreads));
+  }
+  if (scratchBytes_) {
+    for (int t = 0; t < context_.numThreads; ++t) {
+      state->scratch.push_back(allocateAligned(scratchBytes_));
+      if (!state->scratch.back())
+        return internalError("cannot allocate " + std::to_string(scratchBytes_) +
+                             " bytes of element-wise scratch");
+      state->scratchPointers.push_back(state->scratch.back().get());
     }
   }
+  *out = std::move(state);
   return Status::ok();
+}
+
+Status CpuExecutor::acquire(std::unique_ptr<RunState> *out) {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (!pool_.empty()) {
+      *out = std::move(pool_.back());
+      pool_.pop_back();
+      return Status::ok();
+    }
+  }
+  return makeRunState(out);
+}
+
+void CpuExecutor::release(std::unique_ptr<RunState> state) {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (pool_.size() < maxPooled_) {
+      pool_.push_back(std::move(state));
+      return;
+    }
+  }
+  // The pool is full: `state` is freed here, outside the lock.
 }
 
 Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
                         std::vector<Tensor> *outputs) {
+  std::unique_ptr<RunState> state;
+  PRECIS_RETURN_IF_ERROR(acquire(&state));
+  RunState &rs = *state;
+  std::vector<uint8_t *> &valueData = rs.valueData;
   const FunctionDesc &fd = artifact_.functions()[f];
   const auto &values = artifact_.values();
+  for (uint32_t idx : blobValues_)
+    valueData[idx] = blobData_[idx];
   for (size_t p = 0; p < inputs.size(); ++p)
-    valueData_[fd.inputs[p]] = static_cast<uint8_t *>(inputs[p].data);
+    valueData[fd.inputs[p]] = static_cast<uint8_t *>(inputs[p].data);
   Status status;
-  std::vector<BoundOp> &ops = ops_[f];
-  std::vector<ElementwiseGroup> &groups = groups_[f];
+  const std::vector<BoundOp> &ops = ops_[f];
+  std::vector<OpViews> &views = rs.ops[f];
+  const std::vector<ElementwiseGroup> &groups = groups_[f];
   size_t nextGroup = 0;
   for (size_t k = 0; k < ops.size();) {
     if (nextGroup < groups.size() && groups[nextGroup].firstOp == k) {
-      ElementwiseGroup &g = groups[nextGroup++];
+      const ElementwiseGroup &g = groups[nextGroup];
+      GroupThreads &threads = rs.groups[f][nextGroup++];
       size_t failed = 0;
-      status = runElementwiseGroup(g, context_.numThreads, valueData_, scratchPointers_, &failed);
+      status = runElementwiseGroup(g, threads, context_.numThreads, valueData, rs.scratchPointers,
+                                   &failed);
       if (!status.isOk()) {
         status = withContext(status, ops[k + failed].ref);
         break;
@@ -259,17 +350,18 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
       k += g.ops.size();
       continue;
     }
-    BoundOp &op = ops[k++];
-    for (size_t i = 0; i < op.inputs.size(); ++i)
-      op.inputs[i].data = valueData_[op.desc->inputs[i]];
-    for (size_t i = 0; i < op.outputs.size(); ++i)
-      op.outputs[i].data = valueData_[op.desc->outputs[i]];
-    status = op.fn(context_, op.inputs, op.outputs, op.desc->attrs);
+    OpViews &view = views[k];
+    const BoundOp &op = ops[k++];
+    for (size_t i = 0; i < view.inputs.size(); ++i)
+      view.inputs[i].data = valueData[op.desc->inputs[i]];
+    for (size_t i = 0; i < view.outputs.size(); ++i)
+      view.outputs[i].data = valueData[op.desc->outputs[i]];
+    status = op.fn(context_, view.inputs, view.outputs, op.desc->attrs);
     if (!status.isOk()) {
       status = withContext(status, op.ref);
       break;
     }
-    if (checkNumerics_ && !(status = checkFinite(fd.name, op)).isOk())
+    if (checkNumerics_ && !(status = checkFinite(fd.name, op, view)).isOk())
       break;
   }
   if (status.isOk()) {
@@ -281,16 +373,17 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
       t.shape = v.shape;
       t.data.resize(v.byteSize);
       if (v.byteSize)
-        std::memcpy(t.data.data(), valueData_[fd.outputs[p]], v.byteSize);
+        std::memcpy(t.data.data(), valueData[fd.outputs[p]], v.byteSize);
     }
     *outputs = std::move(results);
   }
   // Unbind the caller's memory: nothing may point at it after the call.
   for (uint32_t idx : fd.inputs)
-    valueData_[idx] = nullptr;
-  for (BoundOp &op : ops)
-    for (TensorView &view : op.inputs)
-      view.data = nullptr;
+    valueData[idx] = nullptr;
+  for (OpViews &view : views)
+    for (TensorView &t : view.inputs)
+      t.data = nullptr;
+  release(std::move(state));
   return status;
 }
 

@@ -13,6 +13,11 @@
 // transposed into a scratch buffer first, by the one kernel the runtime brings itself
 // (kTransposePtx). Anything else is Unimplemented at creation.
 //
+// Concurrency: the arena, the input buffers and the captured graphs are the session's, so runs
+// of one session are serialised by a mutex (calls from several threads are safe, and wait for
+// each other); distinct sessions run concurrently. Per-run device arenas would let runs
+// overlap, at the price of one graph per arena; that has not been measured on a device.
+//
 //===----------------------------------------------------------------------===//
 
 #include "cuda/Executor.h"
@@ -23,6 +28,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 namespace precis::rt::cuda {
 
@@ -209,6 +215,9 @@ private:
   std::vector<CUdeviceptr> scratch_; // transposed FP8 operands
   GemmContext gemm_;
   std::vector<DeviceFunction> functions_;
+  /// Held by every call that uses the stream, the arena or the input buffers (see the file
+  /// comment).
+  std::mutex mu_;
 };
 
 Status CudaExecutor::init(const std::vector<uint8_t *> &blobData) {
@@ -442,6 +451,7 @@ Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
 
 Status CudaExecutor::runFetching(size_t function, const std::vector<TensorView> &inputs,
                                  std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
+  std::lock_guard<std::mutex> lock(mu_);
   ScopedContext scope(*d_, context_);
   PRECIS_RETURN_IF_ERROR(scope.status());
   Status s = runOnStream(function, inputs, outputs, fetch.empty() ? nullptr : &fetch);
@@ -513,6 +523,7 @@ Status CudaExecutor::runOnStream(size_t function, const std::vector<TensorView> 
 
 Status CudaExecutor::carryOutputs(size_t function,
                                   const std::vector<std::pair<size_t, size_t>> &carries) {
+  std::lock_guard<std::mutex> lock(mu_);
   const FunctionDesc &fd = artifact_.functions()[function];
   const auto &values = artifact_.values();
   DeviceFunction &f = functions_[function];
@@ -532,6 +543,7 @@ Status CudaExecutor::carryOutputs(size_t function,
 }
 
 Status CudaExecutor::readInput(size_t function, size_t input, Tensor *out) {
+  std::lock_guard<std::mutex> lock(mu_);
   const Driver &d = *d_;
   ScopedContext scope(d, context_);
   PRECIS_RETURN_IF_ERROR(scope.status());
@@ -547,6 +559,7 @@ Status CudaExecutor::readInput(size_t function, size_t input, Tensor *out) {
 }
 
 Status CudaExecutor::updateBlob(uint32_t value, const void *data) {
+  std::lock_guard<std::mutex> lock(mu_);
   const Driver &d = *d_;
   ScopedContext scope(d, context_);
   PRECIS_RETURN_IF_ERROR(scope.status());

@@ -8,15 +8,28 @@
 //   std::vector<precis::rt::Tensor> outputs;
 //   PRECIS_RETURN_IF_ERROR(session->run("forward", {x.view()}, &outputs));
 //
-// Memory: one activation arena of arenaBytes() per session, allocated at creation; parameters
-// and constants are used in place from the memory-mapped file unless copied (see
-// SessionOptions::copyParameters and setParameter). Inputs are borrowed for the duration of
+// Memory: parameters and constants are used in place from the memory-mapped file unless
+// copied (see SessionOptions::copyParameters and setParameter), and shared by every run. Each
+// run computes in an activation arena of arenaBytes() taken from a pool the session keeps: one
+// arena is allocated at creation, another whenever a run starts while all are in use, and at
+// most one per hardware thread is kept between runs. Inputs are borrowed for the duration of
 // run(); outputs are copies the caller owns.
 //
-// Thread-safety: a Session is not thread-safe (run() uses the session's arena); use one
-// session per thread, or serialise calls. Distinct sessions share nothing and may run
-// concurrently, including sessions of the same artifact. The const accessors may be called
-// concurrently with each other.
+// Thread-safety:
+//   - run() may be called concurrently from any number of threads on one session: runs share
+//     the weights and never each other's activations (on the cpu backend they overlap; the
+//     cuda backend serialises them on its stream). Each run uses up to
+//     SessionOptions::numThreads kernel threads of its own, so many concurrent callers
+//     usually want numThreads = 1.
+//   - The const accessors (functions(), parameters(), getParameter(), initialValue(),
+//     carriedInput(), ...) may be called concurrently with each other and with run().
+//   - setParameter() and carryOutputs() change the session: they must not overlap any other
+//     call on the same session, run() included (call them before sharing the session between
+//     threads, or serialise them against runs). A TrainingSession (Training.h) is a loop over
+//     such state and is not thread-safe at all.
+//   - Destroying a session must not overlap any call on it.
+// Distinct sessions share nothing and may be used concurrently, including sessions of the same
+// artifact.
 //
 //===----------------------------------------------------------------------===//
 
@@ -112,7 +125,8 @@ public:
 
   /// Runs `function` on `inputs` (one per function input, in order, matching its dtype and
   /// shape exactly; borrowed for the call, only read) and replaces `*outputs` with copies of
-  /// its results. Errors: NotFound (no such function), InvalidArgument (input count, dtype,
+  /// its results. Thread-safe: concurrent runs of one session are allowed (see the file
+  /// comment). Errors: NotFound (no such function), InvalidArgument (input count, dtype,
   /// shape), or a kernel's status prefixed with the op kind and ONNX node name.
   Status run(std::string_view function, const std::vector<TensorView> &inputs,
              std::vector<Tensor> *outputs);
@@ -155,7 +169,8 @@ public:
   /// Overwrites parameter `name` with `value` (same dtype and shape); later runs see it.
   Status setParameter(std::string_view name, const TensorView &value);
 
-  /// Bytes of the activation arena (the plan's peak activation memory).
+  /// Bytes of one activation arena (the plan's peak activation memory); every run in flight
+  /// uses one.
   uint64_t arenaBytes() const;
   /// Bytes of parameters and constants the artifact's values use (mapped or copied).
   uint64_t parameterBytes() const;

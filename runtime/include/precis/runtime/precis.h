@@ -12,10 +12,18 @@
  * function named in their documentation; `const char *` and precis_value_info_t results are
  * borrowed from the session and stay valid until it is released.
  *
- * Thread-safety: a session is not thread-safe; calls on one session must not overlap (the
- * const accessors may overlap each other). Distinct sessions are independent and may be used
- * from different threads concurrently. Status and tensor functions are thread-safe on
- * distinct objects.
+ * Thread-safety (as for the C++ Session):
+ *   - precis_session_run may be called concurrently from any number of threads on one session:
+ *     runs share the weights, and each takes an activation arena of its own from a pool the
+ *     session keeps (at most one per hardware thread is kept between runs). The cuda backend
+ *     serialises concurrent runs. Each run uses up to num_threads kernel threads, so many
+ *     concurrent callers usually want num_threads = 1.
+ *   - The functions taking a `const precis_session_t *` may overlap each other and runs.
+ *   - precis_session_set_parameter changes the session: it must not overlap any other call on
+ *     that session, runs included; neither may precis_session_release.
+ *   - A training session is not thread-safe: calls on one must not overlap.
+ * Distinct sessions are independent and may be used from different threads concurrently.
+ * Status and tensor functions are thread-safe on distinct objects.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -118,7 +126,7 @@ typedef struct precis_session_options_t {
  * later versions get their defaults. */
 void precis_session_options_init(precis_session_options_t *options);
 
-/* A loaded artifact bound to a backend, with its own activation memory. */
+/* A loaded artifact bound to a backend, with a pool of activation arenas for its runs. */
 typedef struct precis_session_s precis_session_t;
 
 /* Loads and validates the artifact at `path` (memory-mapped: the file must not change while
@@ -159,7 +167,8 @@ precis_status_t precis_session_output_info(const precis_session_t *session, cons
 
 /* Runs `function` on `num_inputs` inputs (each must match the function's input dtype and shape
  * exactly; borrowed for the call and only read). On success `*out_outputs` is an array of
- * `*out_num_outputs` tensors owned by the caller: release it with precis_tensors_free. */
+ * `*out_num_outputs` tensors owned by the caller: release it with precis_tensors_free.
+ * Thread-safe: concurrent runs on one session are allowed (see the top of this file). */
 precis_status_t precis_session_run(precis_session_t *session, const char *function,
                                    const precis_tensor_t *inputs, size_t num_inputs,
                                    precis_tensor_t **out_outputs, size_t *out_num_outputs);
@@ -176,7 +185,8 @@ precis_status_t precis_session_get_parameter(const precis_session_t *session, co
 precis_status_t precis_session_set_parameter(precis_session_t *session, const char *name,
                                              const precis_tensor_t *value);
 
-/* Bytes of the activation arena, and of the parameters and constants the artifact uses. */
+/* Bytes of one activation arena (each run in flight uses one), and of the parameters and
+ * constants the artifact uses. */
 uint64_t precis_session_arena_bytes(const precis_session_t *session);
 uint64_t precis_session_parameter_bytes(const precis_session_t *session);
 
@@ -186,7 +196,7 @@ uint64_t precis_session_parameter_bytes(const precis_session_t *session);
 
 /* A training loop around an artifact compiled with `precis compile --train`: its parameters
  * (initialised from the artifact), optimizer state (zeros) and step count, carried from one
- * step to the next. Thread-safety as for sessions: calls on one training session must not
+ * step to the next. Not thread-safe: calls on one training session must not
  * overlap; distinct training sessions are independent. */
 typedef struct precis_training_session_s precis_training_session_t;
 
