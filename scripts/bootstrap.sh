@@ -11,6 +11,7 @@ packages=(
   libdnnl-dev libgtest-dev zlib1g-dev libzstd-dev pkg-config
   chromium  # headless: the picture tests render report --html and plot pages
   libcpp-httplib-dev nlohmann-json3-dev  # precis-serve (examples/serve)
+  python3-torch  # the Python package tests pass torch tensors through DLPack
 )
 
 missing=()
