@@ -29,9 +29,14 @@ const char kReportTemplate[] =
 const char kPlotTemplate[] =
 #include "PlotHtml.inc"
     ;
+const char kStatusScript[] =
+#include "StatusHtml.inc"
+    ;
 
 /// Where the data goes: the whole text of the template's <script type="application/json">.
 constexpr StringLiteral kPlaceholder = "@PRECIS_DATA@";
+/// Where the status script (html/status.js) goes, first in the page's <head>.
+constexpr StringLiteral kStatusPlaceholder = "@PRECIS_STATUS_SCRIPT@";
 
 /// Removes a temporary file or directory when it goes out of scope.
 struct TempPath {
@@ -68,9 +73,14 @@ std::string fillPage(PageKind kind, const json::Value &data) {
     else
       safe += c;
   }
+  size_t status = page.find(kStatusPlaceholder);
   size_t at = page.find(kPlaceholder);
-  assert(at != StringRef::npos && "page template without its data placeholder");
-  return (page.take_front(at) + safe + page.drop_front(at + kPlaceholder.size())).str();
+  assert(status != StringRef::npos && at != StringRef::npos && status < at &&
+         "page template without its placeholders");
+  return (page.take_front(status) + kStatusScript +
+          page.slice(status + kStatusPlaceholder.size(), at) + safe +
+          page.drop_front(at + kPlaceholder.size()))
+      .str();
 }
 
 bool writeFile(StringRef path, StringRef bytes, StringRef tool) {
