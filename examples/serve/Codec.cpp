@@ -375,15 +375,20 @@ static std::string mediaType(std::string_view element) {
   return type;
 }
 
-std::optional<BodyFormat> formatFromContentType(std::string_view contentType) {
-  const std::string type = mediaType(contentType);
-  if (type.empty() || type == "application/json")
+/// The body format of a media type of ours; nullopt for any other.
+static std::optional<BodyFormat> formatOf(const std::string &type) {
+  if (type == "application/json")
     return BodyFormat::Json;
   if (type == "application/x-npy")
     return BodyFormat::Npy;
   if (type == "application/x-npz")
     return BodyFormat::Npz;
   return std::nullopt;
+}
+
+std::optional<BodyFormat> formatFromContentType(std::string_view contentType) {
+  const std::string type = mediaType(contentType);
+  return type.empty() ? BodyFormat::Json : formatOf(type);
 }
 
 std::optional<BodyFormat> formatFromAccept(std::string_view accept) {
@@ -393,12 +398,10 @@ std::optional<BodyFormat> formatFromAccept(std::string_view accept) {
     const size_t comma = accept.find(',');
     const std::string type = mediaType(accept.substr(0, comma));
     accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
-    if (type == "application/json" || type == "*/*" || type == "application/*")
+    if (type == "*/*" || type == "application/*")
       return BodyFormat::Json;
-    if (type == "application/x-npy")
-      return BodyFormat::Npy;
-    if (type == "application/x-npz")
-      return BodyFormat::Npz;
+    if (std::optional<BodyFormat> format = formatOf(type))
+      return format;
   }
   return std::nullopt;
 }
