@@ -44,6 +44,10 @@ std::string validate(const CompileOptions &options) {
     return llvm::formatv("--betas expects B1,B2 in [0, 1), got {0},{1}", t.beta1, t.beta2).str();
   if (!(t.initScale > 0) || !std::isfinite(t.initScale))
     return "--init-scale must be positive and finite";
+  if (!(t.bucketMb > 0) || !std::isfinite(t.bucketMb))
+    return "--bucket-mb must be positive";
+  if (t.gradReduction != "mean" && t.gradReduction != "sum")
+    return "--grad-reduction must be mean or sum, got '" + t.gradReduction + "'";
   return "";
 }
 
@@ -99,10 +103,17 @@ void buildPrecisionPipeline(OpPassManager &pm, const PrecisionOptions &options) 
   buildDecisionStage(pm, options);
 }
 
-/// precis-autodiff, precis-optimizer and (when on) precis-loss-scaling.
+/// precis-autodiff, (data-parallel) precis-data-parallel, precis-optimizer and (when on)
+/// precis-loss-scaling.
 static void buildTrainingStepStage(OpPassManager &pm, const CompileOptions &options) {
   TrainOptions train = options.train.value_or(TrainOptions());
   pm.addPass(createAutodiffPass());
+  if (train.dataParallel) {
+    DataParallelPassOptions dp;
+    dp.bucketMb = train.bucketMb;
+    dp.reduction = train.gradReduction;
+    pm.addPass(createDataParallelPass(dp));
+  }
   OptimizerPassOptions optimizer;
   optimizer.optimizer = train.optimizer;
   optimizer.momentum = train.momentum;
@@ -218,6 +229,14 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
                            llvm::cl::desc("dynamic loss scaling (default: on for fp16)")};
   Option<double> initScale{*this, "init-scale", llvm::cl::desc("initial loss scale"),
                            llvm::cl::init(65536.0)};
+  Option<bool> dataParallel{*this, "data-parallel",
+                            llvm::cl::desc("all-reduce the gradients across ranks"),
+                            llvm::cl::init(false)};
+  Option<double> bucketMb{*this, "bucket-mb", llvm::cl::desc("MiB of gradients per all-reduce"),
+                          llvm::cl::init(4.0)};
+  Option<std::string> gradReduction{*this, "grad-reduction",
+                                    llvm::cl::desc("mean or sum of the ranks' gradients"),
+                                    llvm::cl::init("mean")};
 
   CompileOptions toCompileOptions() const {
     CompileOptions o = CommonPipelineOptions::toCompileOptions();
@@ -232,6 +251,9 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
     if (lossScaling.hasValue())
       t.lossScaling = lossScaling;
     t.initScale = initScale;
+    t.dataParallel = dataParallel;
+    t.bucketMb = bucketMb;
+    t.gradReduction = gradReduction;
     o.train = t;
     return o;
   }

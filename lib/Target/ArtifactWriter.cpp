@@ -450,7 +450,7 @@ LogicalResult ArtifactBuilder::lowerForCuda(Operation &op, std::string &kind,
                                            SmallVector<Value> &inputs,
                                            SmallVector<Value> &outputs,
                                            Operation *&attrSource, schema::Op &out) {
-  if (isCublasOp(&op))
+  if (isCublasOp(&op) || isCollectiveOp(&op))
     return success();
   // A GEMM with a fused epilogue stays a GEMM op: the runtime runs it as one cuBLASLt call.
   if (auto gemm = matchGemmEpilogue(&op)) {

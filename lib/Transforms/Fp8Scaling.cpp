@@ -62,6 +62,10 @@ private:
   struct Site {
     std::string name;
     Value newHistory;
+    /// This step's amax, and the ops that put it at the head of the new history (the
+    /// reshape, then the concat when the history is longer than one).
+    Value amax;
+    Operation *head = nullptr, *concat = nullptr;
   };
 };
 
@@ -181,7 +185,8 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
                                       b.getDenseI64ArrayAttr({1}));
         newHist = sb.make<ConcatOp>(histType, ValueRange{head, rest}, b.getI64IntegerAttr(0));
       }
-      sites.push_back({name, newHist});
+      sites.push_back({name, newHist, amax, head.getDefiningOp(),
+                       history > 1 ? newHist.getDefiningOp() : nullptr});
     } else {
       scale = sb.scaleFrom(amax, fp8Max, margin);
     }
@@ -244,6 +249,35 @@ LogicalResult Fp8ScalingPass::rewrite(func::FuncOp fn) {
   for (auto &[v, q] : quantized)
     if (v.use_empty())
       v.getDefiningOp()->erase();
+
+  // In a data-parallel step (one whose gradients are all-reduced) every rank must keep the
+  // same histories, so this step's amaxes are reduced with max before they enter them: one
+  // all_reduce of all of them, just before the return (this step's scales come from the old
+  // histories and do not wait for it).
+  bool distributed = false;
+  fn.walk([&](AllReduceOp) { distributed = true; });
+  if (distributed && !sites.empty()) {
+    Operation *ret = body.getTerminator();
+    OpBuilder b(ret);
+    SmallVector<Value> amaxes;
+    for (const Site &site : sites)
+      amaxes.push_back(site.amax);
+    auto reduce = b.create<AllReduceOp>(
+        NameLoc::get(b.getStringAttr("all_reduce.fp8_amax"), fn.getLoc()),
+        ValueRange(amaxes).getTypes(), amaxes, CollectiveReduction::Max, b.getStringAttr("world"));
+    reduce->setAttr(kPhase, b.getStringAttr("optimizer"));
+    reduce->setAttr(kDecisionAttr,
+                    DecisionAttr::get(ctx, DecisionRule::Fp8Scaling, 0, {b.getF32Type()},
+                                      b.getF32Type(), Type(),
+                                      "fp8 amaxes of every rank, reduced with max so that all "
+                                      "ranks keep the same amax histories"));
+    for (auto [site, reduced] : llvm::zip(sites, reduce.getResults())) {
+      site.head->setOperand(0, reduced);
+      site.head->moveBefore(ret);
+      if (site.concat)
+        site.concat->moveBefore(ret);
+    }
+  }
 
   // The histories join the training state: arguments before `step`, results before the
   // new step, named alike so the runtime carries each to the next step.

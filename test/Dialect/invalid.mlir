@@ -570,3 +570,27 @@ func.func @cumsum_axis(%a: tensor<4xf32>) {
   %0 = precis.cumsum %a {axis = 1 : i64} : tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @all_reduce_types(%a: tensor<4xf32>) {
+  // expected-error @+1 {{expects one result per operand, of its type}}
+  %0 = precis.all_reduce %a : tensor<4xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_mean_int(%a: tensor<4xi64>) {
+  // expected-error @+1 {{mean of integer operand 'tensor<4xi64>'}}
+  %0 = precis.all_reduce %a {reduction = 1 : i32} : tensor<4xi64> -> tensor<4xi64>
+  return
+}
+
+// -----
+
+func.func @all_reduce_communicator(%a: tensor<4xf32>) {
+  // expected-error @+1 {{has communicator 'rows'; the only communicator is "world"}}
+  %0 = precis.all_reduce %a {communicator = "rows"} : tensor<4xf32> -> tensor<4xf32>
+  return
+}

@@ -70,6 +70,11 @@ struct TrainOptions {
   /// Dynamic loss scaling (GradScaler); unset: on for fp16 precision, off otherwise.
   std::optional<bool> lossScaling;
   double initScale = 65536.0;
+  /// Data-parallel training (precis-data-parallel): all-reduce the loss and the gradients in
+  /// buckets of `bucketMb` MiB, averaging them (`gradReduction` "mean") or adding ("sum").
+  bool dataParallel = false;
+  double bucketMb = 4.0;
+  std::string gradReduction = "mean";
 };
 
 /// Everything a compilation decides. `train` set: the module gains @gradients and

@@ -38,6 +38,9 @@ struct CudaKernel {
 
 /// True for ops the CUDA runtime runs through cuBLASLt rather than a generated kernel.
 bool isCublasOp(mlir::Operation *op);
+/// True for collectives (precis.all_reduce), which the CUDA runtime runs through the
+/// session's communicator (NCCL on device memory, or MPI staged through the host).
+bool isCollectiveOp(mlir::Operation *op);
 
 /// A GEMM with a fused cuBLASLt epilogue, as the artifact records it: the GEMM's operands,
 /// then `bias` when present; the result, then `aux` (the GELU input) for the *_aux

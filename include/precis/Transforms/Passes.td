@@ -181,6 +181,59 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
 }
 
+def DataParallelPass : Pass<"precis-data-parallel", "::mlir::ModuleOp"> {
+  let summary = "All-reduce @gradients' loss and gradients across the ranks of a data-parallel job";
+  let description = [{
+    Makes the training step data-parallel (docs/distributed.md): every rank runs the same step
+    on its own rows of the batch, and the gradients are combined across the ranks before the
+    optimizer, so every rank takes the same step. Runs on `@gradients` (after
+    `precis-autodiff`, before `precis-optimizer`, which inlines what it adds), inserting
+    `precis.all_reduce` ops between the backward pass and the optimizer:
+
+    * the gradients are grouped into buckets of about `bucket-mb` MiB, in the order the
+      backward pass finishes them (the last layer's first, as PyTorch DDP does); each bucket
+      is one `precis.all_reduce`, placed right after the op that computes its last gradient,
+      so the runtime can start it while the rest of the backward pass runs;
+    * the loss joins the first bucket, so every rank reports the loss of the whole batch;
+    * `reduction=mean` (the default) averages: with a loss that is a mean over the batch, N
+      ranks with B rows each then compute exactly the gradients of one process with N*B rows,
+      up to the order of the sums. `sum` adds, for losses that sum over the batch;
+    * a gradient that is a constant (a parameter the loss does not reach) is the same on every
+      rank and is not reduced.
+
+    Later passes keep the agreement: loss scaling checks the reduced gradients, so every rank
+    skips the same steps, and fp8 delayed scaling reduces each step's amaxes with `max` before
+    they enter the histories (precis-fp8-scaling does this when the step has collectives).
+
+    Before:
+
+    ```mlir
+    func.func @gradients(%x: tensor<4x3xf32> {precis.onnx_name = "x"},
+                         %w: tensor<3x2xf32> {precis.param_name = "w"})
+        -> (tensor<f32>, tensor<3x2xf32> {precis.grad_of = "w"}) {
+      ...
+      return %loss, %dw : tensor<f32>, tensor<3x2xf32>
+    }
+    ```
+
+    After:
+
+    ```mlir
+      %dw = ...
+      %r:2 = precis.all_reduce %loss, %dw {reduction = 1 : i32, precis.phase = "backward"}
+          : tensor<f32>, tensor<3x2xf32> -> tensor<f32>, tensor<3x2xf32>
+      return %r#0, %r#1 : tensor<f32>, tensor<3x2xf32>
+    ```
+  }];
+  let options = [
+    Option<"bucketMb", "bucket-mb", "double", /*default=*/"4.0",
+           "Bytes of gradients per all-reduce, in MiB (> 0)">,
+    Option<"reduction", "reduction", "std::string", /*default=*/"\"mean\"",
+           "How the ranks' gradients combine: mean (average, the default) or sum">,
+  ];
+  let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
+}
+
 def LossScalingPass : Pass<"precis-loss-scaling", "::mlir::ModuleOp"> {
   let summary = "Dynamic loss scaling of @train_step (torch.cuda.amp.GradScaler semantics)";
   let description = [{

@@ -46,6 +46,8 @@ SmallVector<Operation *> computeOps(Block &body) {
 
 } // namespace
 
+bool isCollectiveOp(Operation *op) { return isa<AllReduceOp>(op); }
+
 bool isCublasOp(Operation *op) {
   return isa<MatmulOp, GemmOp>(op) || op->getName().getStringRef() == "precis.scaled_matmul";
 }
@@ -124,6 +126,8 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
   }
   if (isCublasOp(op))
     return op->emitError("CUDA emitter: ") << op->getName() << " runs through cuBLASLt";
+  if (isCollectiveOp(op))
+    return op->emitError("CUDA emitter: ") << op->getName() << " runs through the communicator";
   SmallVector<Value> all(op->getOperands());
   all.append(op->result_begin(), op->result_end());
   for (Value v : all)

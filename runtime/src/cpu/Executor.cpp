@@ -198,6 +198,7 @@ Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_
   checkNumerics_ = options.checkNumerics;
   const int hardwareThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   context_.numThreads = options.numThreads ? options.numThreads : hardwareThreads;
+  context_.communicator = options.communicator.get();
   maxPooled_ = static_cast<size_t>(hardwareThreads);
 
   // Kernels first: an artifact the backend cannot run fails before any allocation.

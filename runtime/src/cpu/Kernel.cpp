@@ -127,6 +127,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"adam_update", adamUpdateKernel},
       {"add", addKernel},
       {"all_finite", allFiniteKernel},
+      {"all_reduce", allReduceKernel},
       {"avg_pool2d", avgPool2dKernel},
       {"avg_pool2d_grad", avgPool2dGradKernel},
       {"batch_norm", batchNormKernel},

@@ -55,9 +55,14 @@ private:
   std::map<std::string, AttrValue> values_;
 };
 
+class Communicator;
+
 /// Per-call context: thread budget and scratch memory the executor owns.
 struct KernelContext {
   int numThreads = 1;
+  /// The processes the session's collectives run across (SessionOptions::communicator);
+  /// null for a world of one.
+  Communicator *communicator = nullptr;
 };
 
 using KernelFn = Status (*)(const KernelContext &ctx, const std::vector<TensorView> &inputs,

@@ -755,6 +755,21 @@ static LogicalResult verifyLikeParam(Operation *op, Value param, ValueRange valu
   return success();
 }
 
+LogicalResult AllReduceOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "expects at least one operand";
+  if (getInputs().getTypes() != getResults().getTypes())
+    return emitOpError() << "expects one result per operand, of its type";
+  if (getCommunicator() != "world")
+    return emitOpError() << "has communicator '" << getCommunicator()
+                         << "'; the only communicator is \"world\"";
+  if (getReduction() == CollectiveReduction::Mean)
+    for (Type t : getInputs().getTypes())
+      if (!isa<FloatType>(cast<ShapedType>(t).getElementType()))
+        return emitOpError() << "mean of integer operand " << t;
+  return success();
+}
+
 LogicalResult SgdUpdateOp::verify() {
   SmallVector<Value> like{getGrad(), getNewParam()};
   if (getMomentumBuf())

@@ -36,6 +36,7 @@
 #ifndef PRECIS_RUNTIME_SESSION_H
 #define PRECIS_RUNTIME_SESSION_H
 
+#include "precis/runtime/Communicator.h"
 #include "precis/runtime/Status.h"
 #include "precis/runtime/Tensor.h"
 
@@ -71,6 +72,9 @@ struct SessionOptions {
   /// Element-wise chains then run op by op (fuseElementwise is ignored) so every intermediate
   /// is checked. Off by default; costs nothing when off.
   bool checkNumerics = false;
+  /// The processes this session's collectives (`all_reduce` in a data-parallel training step)
+  /// run across; null: a world of one, where every collective is an identity.
+  std::shared_ptr<Communicator> communicator;
 };
 
 /// What a `train_step` input or output is to a training loop, as the artifact records it

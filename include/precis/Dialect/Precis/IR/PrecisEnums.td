@@ -117,4 +117,14 @@ def Precis_GemmEpilogueKind : I32EnumAttr<"GemmEpilogueKind", "GEMM epilogue", [
   let cppNamespace = "::mlir::precis";
 }
 
+/// How `precis.all_reduce` combines the ranks' values (the runtime's rt::Reduction).
+def Precis_CollectiveReduction : I32EnumAttr<"CollectiveReduction", "all-reduce combination", [
+    I32EnumAttrCase<"Sum", 0, "sum">,
+    /// The sum divided by the number of ranks: data-parallel gradient averaging.
+    I32EnumAttrCase<"Mean", 1, "mean">,
+    I32EnumAttrCase<"Max", 2, "max">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
 #endif // PRECIS_ENUMS_TD

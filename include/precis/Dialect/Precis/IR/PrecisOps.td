@@ -1085,4 +1085,36 @@ def Precis_AdamUpdateOp : Precis_SensitiveOp<"adam_update", [NoGradient, Pure]> 
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Collectives: data-parallel training (docs/distributed.md). `precis-data-parallel` places
+// them between the backward pass and the optimizer.
+//===----------------------------------------------------------------------===//
+
+def Precis_AllReduceOp : Precis_SensitiveOp<"all_reduce", [NoGradient]> {
+  let summary = "combines each operand across the ranks of a data-parallel job";
+  let description = [{
+    Every rank of the communicator `communicator` ("world": all processes of the job) passes
+    its own values of the operands; each result is the `reduction` (sum, mean = sum / ranks,
+    max) of that operand over all ranks, the same bytes on every rank. One op is one bucket:
+    the runtime hands its operands to the communicator together, as soon as the last of them
+    is computed. In a process that is not part of a job (a world of one) every result equals
+    its operand, so an artifact with collectives also runs alone.
+
+    The op communicates: it is not `Pure`, so it is never folded, merged or removed, and every
+    rank runs the collectives of a step in the same order.
+
+    ```mlir
+    %l, %g0, %g1 = precis.all_reduce %loss, %dw, %db {reduction = 1 : i32}
+        : tensor<f32>, tensor<3x2xf32>, tensor<2xf32> -> tensor<f32>, tensor<3x2xf32>, tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<StaticShapeTensorOf<[F32, F64, I32, I64]>>:$inputs,
+                   DefaultValuedAttr<Precis_CollectiveReduction,
+                                     "CollectiveReduction::Sum">:$reduction,
+                   DefaultValuedAttr<StrAttr, "\"world\"">:$communicator);
+  let results = (outs Variadic<StaticShapeTensorOf<[F32, F64, I32, I64]>>:$results);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($results)";
+  let hasVerifier = 1;
+}
+
 #endif // PRECIS_OPS_TD
