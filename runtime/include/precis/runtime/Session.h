@@ -48,6 +48,8 @@
 
 namespace precis::rt {
 
+class Communicator;
+
 struct SessionOptions {
   /// The backend to run on: "cpu", "cuda" (an NVIDIA GPU; Unavailable "no CUDA device: ..."
   /// without a driver or device, or when the runtime was built without CUDA), or "" for the
@@ -71,6 +73,9 @@ struct SessionOptions {
   /// Element-wise chains then run op by op (fuseElementwise is ignored) so every intermediate
   /// is checked. Off by default; costs nothing when off.
   bool checkNumerics = false;
+  /// The processes this session's collectives run across (Communicator.h); null: a world of
+  /// one. Shared: the caller may keep using it, and sessions of one job may share it.
+  std::shared_ptr<Communicator> communicator;
 };
 
 /// What a `train_step` input or output is to a training loop, as the artifact records it
