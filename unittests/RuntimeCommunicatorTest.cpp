@@ -274,6 +274,15 @@ TEST(RuntimeMpi, CApi) {
 // NCCL: device memory through the driver API, loaded here as the runtime loads it.
 //===----------------------------------------------------------------------===//
 
+/// What FakeNccl.cpp records of the last collective (its precis_fake_nccl_last).
+struct FakeNcclCall {
+  char what[32];
+  int datatype, op, root;
+  size_t count;
+  void *stream;
+  int initRanks, initRank;
+};
+
 /// The few driver entry points the NCCL test needs (plain C types: no CUDA header here).
 struct TestDriver {
   using Ptr = unsigned long long;
@@ -283,7 +292,7 @@ struct TestDriver {
   int (*cuDevicePrimaryCtxRelease)(int) = nullptr;
   int (*cuCtxPushCurrent)(void *) = nullptr;
   int (*cuCtxPopCurrent)(void **) = nullptr;
-  int (*cuCtxSynchronize)() = nullptr;
+  int (*cuStreamSynchronize)(void *) = nullptr;
   int (*cuMemAlloc)(Ptr *, size_t) = nullptr;
   int (*cuMemFree)(Ptr) = nullptr;
   int (*cuMemcpyHtoD)(Ptr, const void *, size_t) = nullptr;
@@ -302,7 +311,7 @@ struct TestDriver {
            get(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2") &&
            get(cuCtxPushCurrent, "cuCtxPushCurrent_v2") &&
            get(cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
-           get(cuCtxSynchronize, "cuCtxSynchronize") && get(cuMemAlloc, "cuMemAlloc_v2") &&
+           get(cuStreamSynchronize, "cuStreamSynchronize") && get(cuMemAlloc, "cuMemAlloc_v2") &&
            get(cuMemFree, "cuMemFree_v2") && get(cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
            get(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
   }
@@ -333,6 +342,14 @@ TEST(RuntimeNccl, CollectivesOnTheDevice) {
   if (s.code() == StatusCode::Unavailable && s.message().find("libnccl") != std::string::npos)
     GTEST_SKIP() << "no NCCL: " << s.message();
   ASSERT_TRUE(s.isOk()) << s.message();
+  // Under FakeNccl.cpp (RuntimeNcclFake) the arguments NCCL received, by nccl.h's numbers.
+  const FakeNcclCall *fake = nullptr;
+  if (void *lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_NOLOAD))
+    fake = static_cast<const FakeNcclCall *>(dlsym(lib, "precis_fake_nccl_last"));
+  if (fake) {
+    EXPECT_EQ(fake->initRanks, c.size());
+    EXPECT_EQ(fake->initRank, c.rank());
+  }
   EXPECT_STREQ(nccl->backend(), "nccl");
   EXPECT_TRUE(nccl->deviceMemory());
   EXPECT_EQ(nccl->rank(), c.rank());
@@ -354,7 +371,13 @@ TEST(RuntimeNccl, CollectivesOnTheDevice) {
       host[i] = contribution<float>(c.rank(), i);
     ASSERT_EQ(d.cuMemcpyHtoD(buf, host.data(), count * sizeof(float)), 0);
     ASSERT_TRUE(nccl->allReduce(reinterpret_cast<void *>(buf), count, DType::F32, op).isOk());
-    ASSERT_EQ(d.cuCtxSynchronize(), 0);
+    if (fake) {
+      EXPECT_STREQ(fake->what, "allreduce");
+      EXPECT_EQ(fake->datatype, 7);                                                 // ncclFloat32
+      EXPECT_EQ(fake->op, op == Reduction::Sum ? 0 : op == Reduction::Max ? 2 : 4); // ncclAvg
+      EXPECT_EQ(fake->count, count);
+    }
+    ASSERT_EQ(d.cuStreamSynchronize(nullptr), 0);
     ASSERT_EQ(d.cuMemcpyDtoH(host.data(), buf, count * sizeof(float)), 0);
     for (size_t i = 0; i < count; ++i) {
       float expected = contribution<float>(0, i);
@@ -368,19 +391,54 @@ TEST(RuntimeNccl, CollectivesOnTheDevice) {
           << "element " << i;
     }
   }
+  // i64 and bool, through the same buffer; the mean of integers never reaches NCCL.
+  std::vector<int64_t> wide(count / 2);
+  for (size_t i = 0; i < wide.size(); ++i)
+    wide[i] = contribution<int64_t>(c.rank(), i);
+  ASSERT_EQ(d.cuMemcpyHtoD(buf, wide.data(), wide.size() * sizeof(int64_t)), 0);
+  ASSERT_TRUE(
+      nccl->allReduce(reinterpret_cast<void *>(buf), wide.size(), DType::I64, Reduction::Max)
+          .isOk());
+  if (fake) {
+    EXPECT_EQ(fake->datatype, 4); // ncclInt64
+    EXPECT_EQ(fake->op, 2);       // ncclMax
+  }
+  ASSERT_EQ(d.cuStreamSynchronize(nullptr), 0);
+  ASSERT_EQ(d.cuMemcpyDtoH(wide.data(), buf, wide.size() * sizeof(int64_t)), 0);
+  for (size_t i = 0; i < wide.size(); ++i) {
+    int64_t expected = contribution<int64_t>(0, i);
+    for (int r = 1; r < n; ++r)
+      expected = std::max(expected, contribution<int64_t>(r, i));
+    ASSERT_EQ(wide[i], expected) << "element " << i;
+  }
+  EXPECT_EQ(nccl->allReduce(reinterpret_cast<void *>(buf), 1, DType::I32, Reduction::Mean).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(nccl->allReduce(reinterpret_cast<void *>(buf), 1, DType::Bool, Reduction::Sum).code(),
+            StatusCode::InvalidArgument);
+
   std::vector<float> mine(count, static_cast<float>(c.rank()) + 0.5f);
   ASSERT_EQ(d.cuMemcpyHtoD(buf, mine.data(), count * sizeof(float)), 0);
   ASSERT_TRUE(nccl->allGather(reinterpret_cast<void *>(buf), reinterpret_cast<void *>(gathered),
                               count, DType::F32)
                   .isOk());
-  ASSERT_EQ(d.cuCtxSynchronize(), 0);
+  if (fake) {
+    EXPECT_STREQ(fake->what, "allgather");
+    EXPECT_EQ(fake->datatype, 1); // ncclUint8: any dtype, as bytes
+    EXPECT_EQ(fake->count, count * sizeof(float));
+  }
+  ASSERT_EQ(d.cuStreamSynchronize(nullptr), 0);
   std::vector<float> all(n * count);
   ASSERT_EQ(d.cuMemcpyDtoH(all.data(), gathered, all.size() * sizeof(float)), 0);
   for (int r = 0; r < n; ++r)
     EXPECT_EQ(all[r * count + count - 1], r + 0.5f);
   const int root = std::min(1, n - 1);
   ASSERT_TRUE(nccl->broadcast(reinterpret_cast<void *>(buf), count * sizeof(float), root).isOk());
-  ASSERT_EQ(d.cuCtxSynchronize(), 0);
+  if (fake) {
+    EXPECT_STREQ(fake->what, "broadcast");
+    EXPECT_EQ(fake->root, root);
+    EXPECT_EQ(fake->count, count * sizeof(float));
+  }
+  ASSERT_EQ(d.cuStreamSynchronize(nullptr), 0);
   ASSERT_EQ(d.cuMemcpyDtoH(mine.data(), buf, count * sizeof(float)), 0);
   EXPECT_EQ(mine[0], root + 0.5f);
   EXPECT_TRUE(nccl->barrier().isOk());
