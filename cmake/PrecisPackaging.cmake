@@ -26,4 +26,9 @@ set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 # of the static library's dependencies for building against it.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libdnnl-dev, libprotobuf-dev, zlib1g-dev")
+get_directory_property(_precis_with_mpi DIRECTORY runtime DEFINITION PRECIS_WITH_MPI)
+if(_precis_with_mpi)
+  # The static library's users link libmpi (Open MPI, as Debian packages it).
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libopenmpi-dev")
+endif()
 include(CPack)

@@ -12,6 +12,7 @@ packages=(
   chromium  # headless: the picture tests render report --html and plot pages
   libcpp-httplib-dev nlohmann-json3-dev  # precis-serve (examples/serve)
   python3-torch  # the Python package tests pass torch tensors through DLPack
+  libopenmpi-dev openmpi-bin  # the runtime's MPI communicator; its tests run under mpiexec
 )
 
 missing=()

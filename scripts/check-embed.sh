@@ -59,6 +59,10 @@ deb)
   grep -q "Depends:.*libdnnl" "$work/deb-info.txt" || fail "$deb does not depend on oneDNN"
   dpkg-deb -x "$deb" "$work/root"
   prefix=$work/root/usr
+  # A runtime with the MPI communicator: libmpi at run time (shlibdeps) and for static linking.
+  if objdump -p "$prefix"/lib/libprecis_runtime.so | grep -q 'NEEDED.*libmpi'; then
+    grep -q "Depends:.*libopenmpi-dev" "$work/deb-info.txt" || fail "$deb does not depend on libopenmpi-dev"
+  fi
   ;;
 *) fail "unknown mode '$mode' (install or deb)" ;;
 esac
@@ -128,6 +132,10 @@ run_all "$work/cmake"
 
 # pkg-config and a plain compiler command line (shared library; rpath for running in place).
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+if objdump -p "$prefix"/lib/libprecis_runtime.so | grep -q 'NEEDED.*libmpi'; then
+  pkg-config --static --libs precis-runtime | grep -q -- '-lmpi' ||
+    fail "pkg-config --static --libs precis-runtime lacks libmpi"
+fi
 libdir=$(pkg-config --variable=libdir precis-runtime)
 mkdir -p "$work/pkg-config"
 "$cc" -std=c99 "${flags[@]}" "$src/examples/embed/embed.c" -o "$work/pkg-config/embed_c" \

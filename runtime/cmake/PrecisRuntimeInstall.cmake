@@ -55,8 +55,16 @@ set_target_properties(precis_runtime_shared PROPERTIES
   EXPORT_NAME runtime
   VERSION ${PRECIS_RUNTIME_VERSION}
   SOVERSION ${PRECIS_RUNTIME_SOVERSION})
+# libmpi when the runtime has the MPI communicator (PRECIS_WITH_MPI): the shared library
+# depends on it, and users of the static archive link it (the CMake package finds MPI, the
+# pkg-config file names it).
+set(_precis_mpi_libs "")
+if(PRECIS_WITH_MPI)
+  set(_precis_mpi_libs MPI::MPI_C)
+endif()
 target_link_libraries(precis_runtime_shared PRIVATE
-  DNNL::dnnl protobuf::libprotobuf-lite ZLIB::ZLIB OpenMP::OpenMP_CXX ${CMAKE_DL_LIBS})
+  DNNL::dnnl protobuf::libprotobuf-lite ZLIB::ZLIB OpenMP::OpenMP_CXX ${_precis_mpi_libs}
+  ${CMAKE_DL_LIBS})
 target_link_options(precis_runtime_shared PRIVATE
   -Wl,--version-script=${_precis_cmake_dir}/precis_runtime.map)
 set_target_properties(precis_runtime_shared PROPERTIES
@@ -67,8 +75,8 @@ if(NOT PRECIS_SANITIZE)
 endif()
 set_target_properties(precis_runtime_static PROPERTIES EXPORT_NAME runtime_static)
 target_link_libraries(precis_runtime_static INTERFACE
-  DNNL::dnnl protobuf::libprotobuf-lite ZLIB::ZLIB ${_precis_openmp_libs} Threads::Threads
-  ${CMAKE_DL_LIBS})
+  DNNL::dnnl protobuf::libprotobuf-lite ZLIB::ZLIB ${_precis_openmp_libs} ${_precis_mpi_libs}
+  Threads::Threads ${CMAKE_DL_LIBS})
 
 install(TARGETS precis_runtime_shared precis_runtime_static
   EXPORT PrecisRuntimeTargets
@@ -80,6 +88,7 @@ install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/precis/runtime
   FILES_MATCHING PATTERN "*.h")
 
 set(_precis_config_dir ${CMAKE_INSTALL_LIBDIR}/cmake/PrecisRuntime)
+set(PRECIS_RUNTIME_WITH_MPI ${PRECIS_WITH_MPI})
 install(EXPORT PrecisRuntimeTargets NAMESPACE precis:: DESTINATION ${_precis_config_dir})
 configure_package_config_file(${_precis_cmake_dir}/PrecisRuntimeConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/PrecisRuntimeConfig.cmake
@@ -100,6 +109,27 @@ foreach(lib IN LISTS _precis_openmp_libs)
   string(APPEND PRECIS_PC_OPENMP_LIBS " -l${lib}")
 endforeach()
 string(STRIP "${PRECIS_PC_OPENMP_LIBS} -lpthread" PRECIS_PC_OPENMP_LIBS)
+# MPI for static linking: its own pkg-config module where it has one (Open MPI: ompi-c,
+# MPICH: mpich), else its libraries by path.
+set(PRECIS_PC_MPI_REQUIRES "")
+set(PRECIS_PC_MPI_LIBS "")
+if(PRECIS_WITH_MPI)
+  find_package(PkgConfig QUIET)
+  foreach(module ompi-c mpich)
+    if(PKG_CONFIG_FOUND AND NOT PRECIS_PC_MPI_REQUIRES)
+      execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --exists ${module}
+        RESULT_VARIABLE _precis_pc_rc OUTPUT_QUIET ERROR_QUIET)
+      if(_precis_pc_rc EQUAL 0)
+        set(PRECIS_PC_MPI_REQUIRES " ${module}")
+      endif()
+    endif()
+  endforeach()
+  if(NOT PRECIS_PC_MPI_REQUIRES)
+    foreach(lib IN LISTS MPI_C_LIBRARIES)
+      string(APPEND PRECIS_PC_MPI_LIBS " ${lib}")
+    endforeach()
+  endif()
+endif()
 configure_file(${_precis_cmake_dir}/precis-runtime.pc.in
   ${CMAKE_CURRENT_BINARY_DIR}/precis-runtime.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/precis-runtime.pc

@@ -7,6 +7,7 @@
 
 #include "precis/runtime/precis.h"
 
+#include "precis/runtime/Communicator.h"
 #include "precis/runtime/Session.h"
 #include "precis/runtime/Training.h"
 
@@ -27,6 +28,10 @@ struct precis_session_s {
 
 struct precis_training_session_s {
   std::unique_ptr<TrainingSession> session;
+};
+
+struct precis_communicator_s {
+  std::shared_ptr<Communicator> communicator;
 };
 
 namespace {
@@ -132,6 +137,8 @@ SessionOptions toOptions(const precis_session_options_t *options) {
     o.numThreads = options->num_threads;
     o.copyParameters = options->copy_parameters != 0;
     o.checkNumerics = options->check_numerics != 0;
+    if (options->communicator)
+      o.communicator = options->communicator->communicator;
   }
   return o;
 }
@@ -248,6 +255,7 @@ void precis_session_options_init(precis_session_options_t *options) {
   options->num_threads = 0;
   options->copy_parameters = 0;
   options->check_numerics = 0;
+  options->communicator = nullptr;
 }
 
 precis_status_t precis_session_create_from_file(const char *path,
@@ -369,6 +377,46 @@ uint64_t precis_session_arena_bytes(const precis_session_t *session) {
 uint64_t precis_session_parameter_bytes(const precis_session_t *session) {
   return session ? session->session->parameterBytes() : 0;
 }
+
+precis_status_t precis_communicator_create_mpi(precis_communicator_t **out_communicator) {
+  if (!out_communicator)
+    return nullArgument("out_communicator");
+  std::shared_ptr<Communicator> comm;
+  if (precis_status_t st = toC(createMpiCommunicator(&comm)))
+    return st;
+  auto *handle = new (std::nothrow) precis_communicator_s{std::move(comm)};
+  if (!handle)
+    return &outOfMemory;
+  *out_communicator = handle;
+  return nullptr;
+}
+
+precis_status_t precis_communicator_create_nccl(const precis_communicator_t *bootstrap,
+                                                int32_t device,
+                                                precis_communicator_t **out_communicator) {
+  if (!bootstrap)
+    return nullArgument("bootstrap");
+  if (!out_communicator)
+    return nullArgument("out_communicator");
+  std::shared_ptr<Communicator> comm;
+  if (precis_status_t st = toC(createNcclCommunicator(*bootstrap->communicator, device, &comm)))
+    return st;
+  auto *handle = new (std::nothrow) precis_communicator_s{std::move(comm)};
+  if (!handle)
+    return &outOfMemory;
+  *out_communicator = handle;
+  return nullptr;
+}
+
+int32_t precis_communicator_rank(const precis_communicator_t *communicator) {
+  return communicator ? communicator->communicator->rank() : 0;
+}
+
+int32_t precis_communicator_size(const precis_communicator_t *communicator) {
+  return communicator ? communicator->communicator->size() : 1;
+}
+
+void precis_communicator_destroy(precis_communicator_t *communicator) { delete communicator; }
 
 } // extern "C"
 

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cuda/Executor.h"
+#include "precis/runtime/Communicator.h"
 
 namespace precis::rt::cuda {
 
@@ -16,3 +17,13 @@ Status Executor::create(const Artifact &, const std::vector<uint8_t *> &,
 }
 
 } // namespace precis::rt::cuda
+
+namespace precis::rt {
+
+Status createNcclCommunicator(Communicator &, int, std::shared_ptr<Communicator> *out) {
+  if (!out)
+    return invalidArgument("createNcclCommunicator: null output");
+  return unavailable("precis was built without CUDA support (NCCL needs the CUDA backend)");
+}
+
+} // namespace precis::rt

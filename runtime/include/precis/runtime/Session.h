@@ -49,6 +49,8 @@
 
 namespace precis::rt {
 
+class Communicator;
+
 struct SessionOptions {
   /// The backend to run on: "cpu", "cuda" (an NVIDIA GPU; Unavailable "no CUDA device: ..."
   /// without a driver or device, or when the runtime was built without CUDA), or "" for the
@@ -73,7 +75,8 @@ struct SessionOptions {
   /// is checked. Off by default; costs nothing when off.
   bool checkNumerics = false;
   /// The processes this session's collectives (`all_reduce` in a data-parallel training step)
-  /// run across; null: a world of one, where every collective is an identity.
+  /// run across (Communicator.h); null: a world of one, where every collective is an identity.
+  /// Shared: the caller may keep using it, and sessions of one job may share it.
   std::shared_ptr<Communicator> communicator;
 };
 

@@ -108,9 +108,36 @@ typedef struct precis_tensor_t {
 void precis_tensors_free(precis_tensor_t *tensors, size_t count);
 
 /*===-------------------------------------------------------------------===*
+ * Communicators (data-parallel training; Communicator.h)
+ *===-------------------------------------------------------------------===*/
+
+/* The processes of a data-parallel job. Owned by the caller, released with
+ * precis_communicator_destroy; a session given one in its options keeps it alive for as long
+ * as it needs it. Calls on one communicator must not overlap. */
+typedef struct precis_communicator_s precis_communicator_t;
+
+/* The world of an MPI job (processes started by mpirun; without a launcher, a world of one).
+ * Collective: every process of the job calls it. The first call initialises MPI (finalised at
+ * exit). PRECIS_UNAVAILABLE when the runtime was built without MPI. */
+precis_status_t precis_communicator_create_mpi(precis_communicator_t **out_communicator);
+/* NCCL over the same processes as `bootstrap` (an MPI communicator, over which rank 0's NCCL
+ * id is sent), on CUDA device `device` of this process; its collectives take device memory.
+ * Collective. PRECIS_UNAVAILABLE without libnccl.so.2 or a CUDA device. */
+precis_status_t precis_communicator_create_nccl(const precis_communicator_t *bootstrap,
+                                                int32_t device,
+                                                precis_communicator_t **out_communicator);
+/* This process's index in [0, size) and the number of processes; 0 and 1 for NULL. */
+int32_t precis_communicator_rank(const precis_communicator_t *communicator);
+int32_t precis_communicator_size(const precis_communicator_t *communicator);
+/* Releases the caller's reference; NULL is allowed. */
+void precis_communicator_destroy(precis_communicator_t *communicator);
+
+/*===-------------------------------------------------------------------===*
  * Sessions
  *===-------------------------------------------------------------------===*/
 
+/* Fields are only ever added at the end; precis_session_options_init sets each to its
+ * default. */
 typedef struct precis_session_options_t {
   const char *backend;     /* "cpu", "cuda", or NULL / "" (the default): the backend the
                             * artifact was compiled for. "cuda" without a usable device is
@@ -120,6 +147,9 @@ typedef struct precis_session_options_t {
   int32_t check_numerics;  /* nonzero: fail a run at the first op whose float output has a NaN
                             * or an infinity (PRECIS_NON_FINITE, naming the op); see
                             * SessionOptions::checkNumerics */
+  precis_communicator_t *communicator; /* the processes the session's collectives run across
+                                        * (borrowed for the create call; the session keeps
+                                        * what it needs); NULL (default): a world of one */
 } precis_session_options_t;
 
 /* Fills `options` with the defaults. Call it before setting fields, so that fields added in
