@@ -16,8 +16,8 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include <cerrno>
-#include <cmath>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -157,6 +157,15 @@ void generateParameter(const schema::ParamInit &init, DType dtype, uint64_t coun
 
 } // namespace
 
+uint64_t Artifact::fingerprint() const {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (uint64_t i = 0; i < size_; ++i) {
+    h ^= bytes_[i];
+    h *= 0x100000001B3ull;
+  }
+  return h;
+}
+
 Artifact::~Artifact() {
   std::free(generated_);
   if (mapped_)
@@ -275,14 +284,12 @@ Status Artifact::parse() {
       const schema::ParamInit &init = b.init();
       const std::string ref = "blob " + std::to_string(j);
       if (b.offset() != 0)
-        return invalidArtifact(ref + " is generated (init) but has data offset " +
-                               str(b.offset()));
+        return invalidArtifact(ref + " is generated (init) but has data offset " + str(b.offset()));
       if (init.kind() != schema::ParamInit::UNIFORM && init.kind() != schema::ParamInit::CONSTANT)
         return invalidArtifact(ref + ": unknown init kind " + std::to_string(init.kind()));
       if (!std::isfinite(init.bound()) || init.bound() < 0 || !std::isfinite(init.value()))
-        return invalidArtifact(ref + ": init bound " + std::to_string(init.bound()) +
-                               " / value " + std::to_string(init.value()) +
-                               " must be finite (bound >= 0)");
+        return invalidArtifact(ref + ": init bound " + std::to_string(init.bound()) + " / value " +
+                               std::to_string(init.value()) + " must be finite (bound >= 0)");
       return Status::ok();
     }
     if (b.offset() % kAlign != 0)
@@ -361,11 +368,11 @@ Status Artifact::parse() {
       v.offset = b.offset();
       if (b.has_init()) {
         if (!isFloat(v.dtype) || v.name.empty())
-          return invalidArtifact(ref + ": blob " + str(v.index) +
-                                 " is generated (init), which only a floating-point "
-                                 "parameter may be, not " +
-                                 (v.name.empty() ? std::string("a constant")
-                                                 : typeString(v.dtype, v.shape)));
+          return invalidArtifact(
+              ref + ": blob " + str(v.index) +
+              " is generated (init), which only a floating-point "
+              "parameter may be, not " +
+              (v.name.empty() ? std::string("a constant") : typeString(v.dtype, v.shape)));
         auto [it, inserted] = generatedType.emplace(v.index, v.dtype);
         if (!inserted && it->second != v.dtype)
           return invalidArtifact(ref + ": generated blob " + str(v.index) +

@@ -109,6 +109,8 @@ public:
   const std::vector<KernelDesc> &kernels() const { return kernels_; }
   /// Bytes of the distinct blobs the values use.
   uint64_t usedBlobBytes() const { return usedBlobBytes_; }
+  /// 64-bit FNV-1a of the whole artifact's bytes (computed on each call).
+  uint64_t fingerprint() const;
   /// The bytes of blob-backed value `v` (read-only memory when the file is mapped; for a
   /// parameter stored without bytes, the values generated from its ParamInit at load).
   const uint8_t *blobData(const ValueDesc &v) const {

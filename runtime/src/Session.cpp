@@ -121,6 +121,8 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
       info.inputs.push_back(infoOf(values[idx]));
     for (uint32_t idx : fd.outputs)
       info.outputs.push_back(infoOf(values[idx]));
+    for (const OpDesc &op : fd.ops)
+      info.collectives += op.kind == "all_reduce";
     s.functions.push_back(std::move(info));
   }
 
@@ -324,5 +326,7 @@ uint64_t Session::copiedParameterBytes() const { return impl_->copiedBytes; }
 size_t Session::elementwiseGroupCount() const { return impl_->executor->elementwiseGroupCount(); }
 const std::string &Session::producer() const { return impl_->artifact->producer(); }
 const std::string &Session::target() const { return impl_->artifact->target(); }
+
+uint64_t Session::fingerprint() const { return impl_->artifact->fingerprint(); }
 
 } // namespace precis::rt

@@ -84,7 +84,8 @@ void Dataset::shuffle(int64_t seed) {
     std::swap(order_[i], order_[random.next() % static_cast<uint64_t>(i + 1)]);
 }
 
-void Dataset::batch(int64_t index, std::vector<rt::Tensor> *out) const {
+void Dataset::batch(int64_t index, std::vector<rt::Tensor> *out, int rank, int ranks) const {
+  const int64_t first = (index * ranks + rank) * batchSize_;
   out->resize(arrays_.size());
   for (size_t k = 0; k < arrays_.size(); ++k) {
     const rt::Tensor &a = arrays_[k];
@@ -94,7 +95,7 @@ void Dataset::batch(int64_t index, std::vector<rt::Tensor> *out) const {
     t.data.resize(t.view().byteSize());
     const size_t rowBytes = t.data.size() / static_cast<size_t>(batchSize_);
     for (int64_t r = 0; r < batchSize_; ++r) {
-      int64_t row = order_[static_cast<size_t>((index * batchSize_ + r) % rows_)];
+      int64_t row = order_[static_cast<size_t>((first + r) % rows_)];
       std::memcpy(t.data.data() + r * rowBytes, a.data.data() + row * rowBytes, rowBytes);
     }
   }
@@ -121,6 +122,17 @@ uint64_t checksum(const std::vector<rt::NamedTensor> &arrays) {
 }
 
 static constexpr const char *kChecksumName = names::kChecksum;
+
+Status checkSameOnEveryRank(Communicator &communicator, const std::string &what, uint64_t value) {
+  std::vector<uint64_t> all(static_cast<size_t>(communicator.size()));
+  PRECIS_RETURN_IF_ERROR(communicator.allGather(&value, all.data(), 1, DType::I64));
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      return invalidArgument("rank " + std::to_string(r) + " of " + std::to_string(all.size()) +
+                             " differs from rank 0 in its " + what +
+                             ": every rank of a data-parallel job must run the same");
+  return Status::ok();
+}
 
 static Status syncPath(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -262,7 +274,7 @@ Status TrainingSession::createFromFile(const std::string &path, const SessionOpt
   opts.copyParameters = true;
   std::unique_ptr<Session> session;
   PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, opts, &session));
-  return create(std::move(session), path, out);
+  return create(std::move(session), path, options.communicator, out);
 }
 
 Status TrainingSession::createFromMemory(const void *data, size_t size,
@@ -272,17 +284,30 @@ Status TrainingSession::createFromMemory(const void *data, size_t size,
   opts.copyParameters = true;
   std::unique_ptr<Session> session;
   PRECIS_RETURN_IF_ERROR(Session::createFromMemory(data, size, opts, &session));
-  return create(std::move(session), "the artifact", out);
+  return create(std::move(session), "the artifact", options.communicator, out);
 }
 
 Status TrainingSession::create(std::unique_ptr<Session> session, const std::string &what,
+                               std::shared_ptr<Communicator> communicator,
                                std::unique_ptr<TrainingSession> *out) {
   std::unique_ptr<TrainingSession> ts(new TrainingSession());
   ts->session_ = std::move(session);
+  ts->communicator_ = std::move(communicator);
   const FunctionInfo *info = ts->session_->findFunction(names::kTrainStep);
   if (!info)
     return invalidArgument(what + " has no '" + names::kTrainStep +
                            "': compile it with 'precis compile --train'");
+  if (ts->distributed()) {
+    // Every rank must run the same step, and that step must combine the ranks' gradients:
+    // without collectives the ranks would train as many different models.
+    if (info->collectives == 0)
+      return invalidArgument(what + "'s '" + names::kTrainStep + "' has no collectives, so " +
+                             std::to_string(ts->communicator_->size()) +
+                             " ranks would train apart: compile it with "
+                             "'precis compile --train --data-parallel'");
+    PRECIS_RETURN_IF_ERROR(checkSameOnEveryRank(
+        *ts->communicator_, "artifact (model or compile flags)", ts->session_->fingerprint()));
+  }
   ts->info_ = info;
   const size_t n = info->inputs.size();
   ts->state_.resize(n);
@@ -369,6 +394,10 @@ Status TrainingSession::carryState() {
 
 const std::vector<TensorInfo> &TrainingSession::batchInputs() const { return batchInfos_; }
 
+int TrainingSession::rank() const { return communicator_ ? communicator_->rank() : 0; }
+
+int TrainingSession::ranks() const { return communicator_ ? communicator_->size() : 1; }
+
 int64_t TrainingSession::stepCount() const { return *state_[stepSlot_].as<int64_t>(); }
 
 bool TrainingSession::hasLossScale() const { return scaleSlot_ != state_.size(); }
@@ -416,7 +445,7 @@ Status TrainingSession::step(float lr, float *loss) {
   if (!data_)
     return invalidArgument("train step: no data set to take the batch from (openData)");
   std::vector<Tensor> batch;
-  data_->batch(dataCursor_, &batch);
+  data_->batch(dataCursor_, &batch, rank(), ranks());
   std::vector<TensorView> views;
   for (const Tensor &t : batch)
     views.push_back(t.view());
@@ -494,6 +523,11 @@ Status TrainingSession::setParameter(const std::string &name, const TensorView &
 }
 
 Status TrainingSession::saveCheckpoint(const std::string &dir, std::string *path) const {
+  if (rank() != 0) { // every rank holds the same state; rank 0 writes it
+    if (path)
+      path->clear();
+    return Status::ok();
+  }
   PRECIS_RETURN_IF_ERROR(syncState());
   std::vector<NamedTensor> arrays;
   for (size_t i = 0; i < state_.size(); ++i)
@@ -505,10 +539,45 @@ Status TrainingSession::saveCheckpoint(const std::string &dir, std::string *path
   return writeCheckpoint(dir, dataCursor_, arrays, path ? path : &written);
 }
 
+/// In a data-parallel job rank 0 reads the checkpoint (the others may not see its file system)
+/// and sends its status, its path and its arrays (as .npz bytes) to every rank.
+Status TrainingSession::readCheckpointOnRank0(const std::string &pathOrDir,
+                                              std::vector<NamedTensor> *saved, std::string *path) {
+  if (!distributed())
+    return readCheckpoint(pathOrDir, saved, path);
+  Communicator &comm = *communicator_;
+  Status status = rank() == 0 ? readCheckpoint(pathOrDir, saved, path) : Status::ok();
+  std::string bytes;
+  if (rank() == 0 && status) {
+    std::vector<std::pair<std::string, TensorView>> entries;
+    for (const NamedTensor &t : *saved)
+      entries.emplace_back(t.name, t.tensor.view());
+    status = serializeNpz(entries, &bytes);
+  }
+  // Header: status code, then the lengths of the message (or path) and of the arrays.
+  const std::string &text = status ? *path : status.message();
+  int64_t header[3] = {static_cast<int64_t>(status.code()), static_cast<int64_t>(text.size()),
+                       static_cast<int64_t>(bytes.size())};
+  PRECIS_RETURN_IF_ERROR(comm.broadcast(header, sizeof header, 0));
+  std::string received = rank() == 0 ? text : std::string(static_cast<size_t>(header[1]), '\0');
+  if (header[1] > 0)
+    PRECIS_RETURN_IF_ERROR(comm.broadcast(received.data(), received.size(), 0));
+  if (header[0] != static_cast<int64_t>(StatusCode::Ok))
+    return Status(static_cast<StatusCode>(header[0]),
+                  rank() == 0 ? received : "rank 0 could not read the checkpoint: " + received);
+  bytes.resize(static_cast<size_t>(header[2]));
+  if (header[2] > 0)
+    PRECIS_RETURN_IF_ERROR(comm.broadcast(bytes.data(), bytes.size(), 0));
+  *path = received;
+  if (rank() != 0)
+    PRECIS_RETURN_IF_ERROR(parseNpz(bytes.data(), bytes.size(), saved));
+  return Status::ok();
+}
+
 Status TrainingSession::loadCheckpoint(const std::string &pathOrDir, std::string *pathOut) {
   std::vector<NamedTensor> saved;
   std::string path;
-  PRECIS_RETURN_IF_ERROR(readCheckpoint(pathOrDir, &saved, &path));
+  PRECIS_RETURN_IF_ERROR(readCheckpointOnRank0(pathOrDir, &saved, &path));
   auto find = [&](const std::string &name) -> Tensor * {
     for (NamedTensor &t : saved)
       if (t.name == name)

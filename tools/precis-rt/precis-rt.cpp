@@ -12,6 +12,10 @@
 //             [--warmup W]       (prints {"steps":..,"ms_per_step":..} over the steps after W)
 //   precis-rt bench ART [--function F] [--iterations K] [--warmup W] [--device cpu|cuda]
 //
+// `mpirun -np N precis-rt train ...` trains data-parallel (an artifact compiled with
+// --data-parallel; docs/distributed.md): rank 0 logs, checkpoints and prints the timing, and a
+// rank that fails ends the whole job.
+//
 //===----------------------------------------------------------------------===//
 
 #include "precis/runtime/Npy.h"
@@ -89,8 +93,8 @@ int runCommand(const std::string &path, const std::map<std::string, std::string>
     return fail("run", s);
   const std::string dir = get(flags, "output-dir");
   for (size_t i = 0; i < outputs.size(); ++i) {
-    std::string name = info->outputs[i].name.empty() ? "output" + std::to_string(i)
-                                                     : info->outputs[i].name;
+    std::string name =
+        info->outputs[i].name.empty() ? "output" + std::to_string(i) : info->outputs[i].name;
     std::replace(name.begin(), name.end(), '/', '_');
     if (!dir.empty()) {
       if (Status s = writeNpy(dir + "/" + name + ".npy", outputs[i].view()); !s.isOk())
@@ -105,6 +109,20 @@ int runCommand(const std::string &path, const std::map<std::string, std::string>
 int trainCommand(const std::string &path, const std::map<std::string, std::string> &flags) {
   SessionOptions options;
   options.backend = get(flags, "device");
+  if (launchedByMpi())
+    if (Status s = createMpiCommunicator(&options.communicator); !s.isOk())
+      return fail("train", s);
+  const std::shared_ptr<Communicator> world = options.communicator;
+  const bool lead = !world || world->rank() == 0;
+  auto fail = [&](const std::string &what, const Status &s) {
+    if (!world || world->size() == 1)
+      return ::fail(what, s);
+    std::fprintf(stderr, "precis-rt %s: rank %d of %d: error: %s\n", what.c_str(), world->rank(),
+                 world->size(), s.message().c_str());
+    std::fflush(stderr);
+    world->abort(1); // ends every rank; does not return
+    return 1;
+  };
   std::unique_ptr<TrainingSession> session;
   if (Status s = TrainingSession::createFromFile(path, options, &session); !s.isOk())
     return fail("train", s);
@@ -113,8 +131,9 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
     std::string from;
     if (Status s = session->loadCheckpoint(resume, &from); !s.isOk())
       return fail("train", s);
-    std::fprintf(stderr, "precis-rt train: resuming from %s (step %lld)\n", from.c_str(),
-                 static_cast<long long>(session->dataCursor()));
+    if (lead)
+      std::fprintf(stderr, "precis-rt train: resuming from %s (step %lld)\n", from.c_str(),
+                   static_cast<long long>(session->dataCursor()));
   }
   const long long shuffle = std::strtoll(get(flags, "shuffle", "-1").c_str(), nullptr, 10);
   if (Status s = session->openData(get(flags, "data"), shuffle); !s.isOk())
@@ -124,7 +143,7 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
   const std::string saveDir = get(flags, "checkpoint-dir", resume);
   const long every = std::strtol(get(flags, "checkpoint-every", "0").c_str(), nullptr, 10);
   FILE *log = nullptr;
-  if (!get(flags, "log").empty() && !(log = std::fopen(get(flags, "log").c_str(), "w")))
+  if (lead && !get(flags, "log").empty() && !(log = std::fopen(get(flags, "log").c_str(), "w")))
     return fail("train", Status(StatusCode::IoError, "cannot write " + get(flags, "log")));
   const long warmup = std::strtol(get(flags, "warmup", "0").c_str(), nullptr, 10);
   const long first = static_cast<long>(session->dataCursor());
@@ -138,8 +157,7 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
       return fail("train", withContext(s, "step " + std::to_string(step)));
     // With loss scaling, a step whose gradients were not finite is skipped.
     if (log)
-      std::fputs(session->logLine(step, loss, session->stepCount() == optimizerSteps).c_str(),
-                 log);
+      std::fputs(session->logLine(step, loss, session->stepCount() == optimizerSteps).c_str(), log);
     if (!saveDir.empty() && ((every > 0 && step % every == 0) || step == steps))
       if (Status s = session->saveCheckpoint(saveDir); !s.isOk())
         return fail("train", s);
@@ -148,8 +166,9 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const long ran = steps > first ? steps - first : 0;
   const long timed = ran > warmup ? ran - warmup : 0;
-  std::printf("{\"steps\":%ld,\"ms_per_step\":%.4f}\n", timed,
-              timed ? seconds * 1e3 / timed : 0.0);
+  if (lead)
+    std::printf("{\"steps\":%ld,\"ms_per_step\":%.4f,\"ranks\":%d}\n", timed,
+                timed ? seconds * 1e3 / timed : 0.0, world ? world->size() : 1);
   if (log)
     std::fclose(log);
   return 0;
@@ -197,9 +216,8 @@ int benchCommand(const std::string &path, const std::map<std::string, std::strin
     const auto start = std::chrono::steady_clock::now();
     if (Status s = session->run(function, inputs, &outputs); !s.isOk())
       return fail("bench", s);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   std::sort(ms.begin(), ms.end());
   std::printf("{\"function\":\"%s\",\"iterations\":%ld,\"median_ms\":%.6f,\"min_ms\":%.6f}\n",

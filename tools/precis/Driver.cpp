@@ -98,7 +98,9 @@ rt::SessionOptions SessionFlags::sessionOptions() const {
 bool OptimizerFlags::given() const {
   return optimizer.getNumOccurrences() || momentum.getNumOccurrences() ||
          weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences() ||
-         lossScaling.getNumOccurrences() || initScale.getNumOccurrences();
+         lossScaling.getNumOccurrences() || initScale.getNumOccurrences() ||
+         dataParallel.getNumOccurrences() || bucketMb.getNumOccurrences() ||
+         gradReduction.getNumOccurrences();
 }
 
 rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {
@@ -129,6 +131,12 @@ rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *ou
   if (initScale.getNumOccurrences() && !scaling)
     return rt::invalidArgument("--init-scale needs --loss-scaling");
   t.initScale = initScale;
+  if ((bucketMb.getNumOccurrences() || gradReduction.getNumOccurrences()) && !dataParallel &&
+      !dataParallelImplied)
+    return rt::invalidArgument("--bucket-mb and --grad-reduction go with --data-parallel");
+  t.dataParallel = dataParallel;
+  t.bucketMb = bucketMb;
+  t.gradReduction = gradReduction;
   *out = t;
   return rt::Status::ok();
 }

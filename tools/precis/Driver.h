@@ -86,6 +86,20 @@ struct OptimizerFlags {
       cl::cat(optionCategory())};
   cl::opt<double> initScale{"init-scale", cl::desc("Initial loss scale (with --loss-scaling)"),
                             cl::init(65536.0), cl::cat(optionCategory())};
+  cl::opt<bool> dataParallel{
+      "data-parallel",
+      cl::desc("All-reduce the gradients across the ranks of an MPI job (docs/distributed.md; "
+               "precis train turns it on under mpirun)"),
+      cl::cat(optionCategory())};
+  cl::opt<double> bucketMb{"bucket-mb",
+                           cl::desc("Data-parallel: MiB of gradients per all-reduce (default 4)"),
+                           cl::init(4.0), cl::cat(optionCategory())};
+  cl::opt<std::string> gradReduction{
+      "grad-reduction", cl::desc("Data-parallel: mean (default) or sum of the ranks' gradients"),
+      cl::init("mean"), cl::cat(optionCategory())};
+
+  /// Set by `precis train` under mpirun, where --data-parallel goes without saying.
+  bool dataParallelImplied = false;
 
   /// Whether any of the flags was given.
   bool given() const;

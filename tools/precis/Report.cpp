@@ -7,6 +7,7 @@
 
 #include "Driver.h"
 
+#include "precis/Dialect/Precis/IR/PrecisOps.h"
 #include "precis/Transforms/AttrNames.h"
 #include "precis/Transforms/Precision.h"
 #include "precis/schema/Names.h"
@@ -247,6 +248,37 @@ int runReport(int argc, char **argv) {
     outs() << ", " << scaling << " fp8 scaling ops";
   outs() << " (--all lists them)\n";
 
+  // Data-parallel collectives (precis compile --data-parallel; docs/distributed.md): each
+  // all_reduce is one bucket, in the order the step runs them.
+  json::Array collectives;
+  uint64_t collectiveBytes = 0;
+  fn.walk([&](mlir::precis::AllReduceOp op) {
+    uint64_t bytes = 0;
+    for (mlir::Type t : op.getInputs().getTypes()) {
+      auto shaped = mlir::cast<mlir::RankedTensorType>(t);
+      bytes += shaped.getNumElements() * ((shaped.getElementTypeBitWidth() + 7) / 8);
+    }
+    collectiveBytes += bytes;
+    std::string name;
+    if (auto loc = mlir::dyn_cast<mlir::NameLoc>(op.getLoc()))
+      name = loc.getName().str();
+    collectives.push_back(json::Object{
+        {"name", name},
+        {"reduction", mlir::precis::stringifyCollectiveReduction(op.getReduction()).str()},
+        {"tensors", static_cast<int64_t>(op.getInputs().size())},
+        {"bytes", static_cast<int64_t>(bytes)}});
+  });
+  if (!collectives.empty()) {
+    outs() << formatv("collectives: {0} all-reduces of {1:f2} MiB per step\n", collectives.size(),
+                      collectiveBytes / 1048576.0);
+    for (const json::Value &c : collectives) {
+      const json::Object &o = *c.getAsObject();
+      outs() << formatv("  {0,-24} {1,-5} {2,4} tensors {3,10} bytes\n", *o.getString("name"),
+                        *o.getString("reduction"), *o.getInteger("tensors"),
+                        *o.getInteger("bytes"));
+    }
+  }
+
   if (!jsonPath.empty()) {
     json::Array ops;
     for (const ReportRow &r : rows)
@@ -268,6 +300,8 @@ int runReport(int argc, char **argv) {
                                    {"precision", precisionFlags.precision.getValue()},
                                    {"ops", std::move(ops)},
                                    {"summary", std::move(summary)}};
+    if (!collectives.empty())
+      doc.getAsObject()->try_emplace("collectives", std::move(collectives));
     if (!writeFile(jsonPath, formatv("{0:2}\n", doc).str(), tool))
       return 1;
   }

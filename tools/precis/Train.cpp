@@ -4,6 +4,12 @@
 // (batches, shuffle, checkpoints, resume) is rt::TrainingSession's; this file parses flags,
 // compiles the training step and prints progress and the log.
 //
+// Started by `mpirun -np N` (N > 1) it trains data-parallel (docs/distributed.md): every rank
+// compiles the same step with the data-parallel collectives, the ranks check that they agree on
+// the artifact and the flags, and only rank 0 prints progress and writes the log and the
+// checkpoints. A rank that fails prints its rank with the error and ends the whole job
+// (MPI_Abort), so no rank waits forever for it.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Driver.h"
@@ -86,8 +92,24 @@ int runTrain(int argc, char **argv) {
                    "precis train: compile the training step of a model and run it "
                    "over a dataset on the CPU\n");
   const char *tool = "precis train";
+  // The job: under mpirun, the MPI world; otherwise this process alone.
+  std::shared_ptr<precis::rt::Communicator> world;
+  if (precis::rt::launchedByMpi())
+    if (precis::rt::Status s = precis::rt::createMpiCommunicator(&world); !s) {
+      errs() << tool << ": error: started by an MPI launcher, but " << s.message() << "\n";
+      return 1;
+    }
+  const bool parallel = world && world->size() > 1;
+  const bool lead = !world || world->rank() == 0; // prints, logs and checkpoints
   auto fail = [&](const precis::rt::Status &status) {
-    errs() << tool << ": error: " << status.message() << "\n";
+    if (!parallel) {
+      errs() << tool << ": error: " << status.message() << "\n";
+      return 1;
+    }
+    errs() << tool << ": rank " << world->rank() << " of " << world->size()
+           << ": error: " << status.message() << "\n";
+    errs().flush();
+    world->abort(1); // ends every rank; does not return
     return 1;
   };
   auto usage = [&](const std::string &message) {
@@ -113,11 +135,12 @@ int runTrain(int argc, char **argv) {
   sessionOptions.numThreads = threads;
   sessionOptions.backend = device;
   sessionOptions.checkNumerics = checkNumerics;
+  sessionOptions.communicator = world;
   std::unique_ptr<precis::rt::TrainingSession> session;
   if (artifact) {
     if (optimizerFlags.given())
-      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps and --loss-scaling "
-                   "were fixed when " +
+      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps, --loss-scaling and "
+                   "--data-parallel were fixed when " +
                    model + " was compiled (precis compile --train); drop them");
     if (precisionFlags.precision.getNumOccurrences() || precisionFlags.rules.getNumOccurrences())
       return usage("--precision and --rules were fixed when " + model +
@@ -128,9 +151,12 @@ int runTrain(int argc, char **argv) {
       return fail(s);
   } else {
     CompileOptions options;
+    optimizerFlags.dataParallelImplied = parallel;
     if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, /*train=*/true, &options);
         !s)
       return fail(s);
+    if (parallel)
+      options.train->dataParallel = true;
     std::vector<char> bytes;
     if (!compileTrainStep(model, batchSize, options, &bytes))
       return fail(
@@ -146,6 +172,28 @@ int runTrain(int argc, char **argv) {
                    in.name + "' (" + precis::rt::typeString(in.dtype, in.shape) +
                    "), whose batch dimension the model fixes");
 
+  if (parallel) {
+    // What every rank must agree on besides the artifact (TrainingSession checked that).
+    std::string flags =
+        formatv("lr={0:e16} steps={1} shuffle={2} every={3} dir={4} resume={5}", lr.getValue(),
+                steps.getValue(), shuffleSeed.getValue(), checkpointEvery.getValue(),
+                checkpointDir.getValue(), resume.getValue())
+            .str();
+    uint64_t hash = 0xCBF29CE484222325ull;
+    for (char c : flags)
+      hash = (hash ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+    if (precis::rt::Status s = precis::rt::checkSameOnEveryRank(
+            *world, "training flags (--lr, --steps, --shuffle, checkpoints)", hash);
+        !s)
+      return fail(s);
+    if (lead)
+      errs() << formatv("{0}: data-parallel over {1} ranks ({2}), {3} rows per rank per step\n",
+                        tool, world->size(), world->backend(),
+                        session->batchInputs().empty() || session->batchInputs()[0].shape.empty()
+                            ? 0
+                            : session->batchInputs()[0].shape[0]);
+  }
+
   // Resume: the state, the data cursor and the shuffle seed.
   if (!resume.empty()) {
     std::string path;
@@ -154,14 +202,15 @@ int runTrain(int argc, char **argv) {
     if (shuffleSeed.getNumOccurrences() && shuffleSeed != session->shuffleSeed())
       return usage("--shuffle " + std::to_string(shuffleSeed) + " differs from the seed " +
                    std::to_string(session->shuffleSeed()) + " " + path + " was trained with");
-    errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path, session->dataCursor());
+    if (lead)
+      errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path, session->dataCursor());
   }
   if (precis::rt::Status s = session->openData(dataPath, shuffleSeed); !s)
     return fail(s);
   const std::string saveDir = checkpointDir.empty() ? resume.getValue() : checkpointDir.getValue();
 
   std::unique_ptr<raw_fd_ostream> log;
-  if (!logPath.empty()) {
+  if (!logPath.empty() && lead) {
     std::error_code ec;
     log = std::make_unique<raw_fd_ostream>(logPath, ec);
     if (ec)
@@ -172,7 +221,7 @@ int runTrain(int argc, char **argv) {
   // skipped step leaves the optimizer's step counter behind, as in torch.
   using Clock = std::chrono::steady_clock;
   const int64_t first = session->dataCursor();
-  if (first >= steps)
+  if (first >= steps && lead)
     errs() << formatv("{0}: already at step {1}; nothing to do for --steps {2}\n", tool, first,
                       steps.getValue());
   const int64_t every = std::max<int64_t>(1, (steps - first) / 50);
@@ -187,7 +236,7 @@ int runTrain(int argc, char **argv) {
       *log << session->logLine(step, loss, session->stepCount() == optimizerSteps);
       log->flush();
     }
-    if (step % every == 0 || step == steps) {
+    if (lead && (step % every == 0 || step == steps)) {
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       errs() << formatv("step {0}/{1}  loss {2:f7}  {3:f1} steps/s\n", step, steps, loss,
                         (step - first) / std::max(seconds, 1e-9));
@@ -197,7 +246,8 @@ int runTrain(int argc, char **argv) {
       std::string path;
       if (precis::rt::Status s = session->saveCheckpoint(saveDir, &path); !s)
         return fail(s);
-      errs() << tool << ": wrote " << path << "\n";
+      if (lead)
+        errs() << tool << ": wrote " << path << "\n";
     }
   }
   if (log && log->has_error()) {

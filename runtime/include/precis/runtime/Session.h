@@ -107,6 +107,9 @@ struct TensorInfo {
 struct FunctionInfo {
   std::string name;
   std::vector<TensorInfo> inputs, outputs;
+  /// Collectives (`all_reduce`) the function runs across SessionOptions::communicator: a
+  /// data-parallel training step has some (precis compile --data-parallel).
+  size_t collectives = 0;
 };
 
 class Session {
@@ -189,6 +192,9 @@ public:
   /// The manifest's producer ("precis <version>") and target ("cpu", "cuda:sm_90a").
   const std::string &producer() const;
   const std::string &target() const;
+  /// 64-bit FNV-1a of the artifact's bytes: the ranks of a data-parallel job compare it to
+  /// make sure they all run the same model compiled the same way.
+  uint64_t fingerprint() const;
 
   struct Impl;
 

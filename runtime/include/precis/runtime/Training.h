@@ -35,8 +35,10 @@ public:
   /// with `seed` (the same permutation on every machine and every run).
   void shuffle(int64_t seed);
   /// Batch `index`: rows [index*B, (index+1)*B) modulo the row count, of every input, in the
-  /// order given to open().
-  void batch(int64_t index, std::vector<rt::Tensor> *out) const;
+  /// order given to open(). In a data-parallel job of `ranks` processes, batch `index` is
+  /// ranks*B rows and rank `rank` takes its share, rows [(index*ranks + rank)*B,
+  /// (index*ranks + rank + 1)*B).
+  void batch(int64_t index, std::vector<rt::Tensor> *out, int rank = 0, int ranks = 1) const;
   int64_t rows() const { return rows_; }
 
 private:
@@ -48,6 +50,12 @@ private:
 
 /// 64-bit FNV-1a over every array's name, dtype, shape and bytes, in order.
 uint64_t checksum(const std::vector<rt::NamedTensor> &arrays);
+
+/// Checks that every rank of `communicator` passes the same `value` (a hash of what must agree
+/// across a data-parallel job); InvalidArgument naming `what` and the first rank that differs
+/// from rank 0 otherwise. Every rank must call it.
+rt::Status checkSameOnEveryRank(Communicator &communicator, const std::string &what,
+                                uint64_t value);
 
 /// Writes `arrays` plus a "checksum" entry (i64[1], the bits of checksum(arrays)) to
 /// `dir`/step-<step, 8 digits>.npz: a temporary file in `dir`, fsync, rename, fsync of `dir`,
@@ -79,6 +87,15 @@ rt::Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTen
 /// [i*B, (i+1)*B) modulo the row count after the optional permutation. The data cursor counts
 /// batches taken by either form of step(); with loss scaling, a step skipped for non-finite
 /// gradients advances the cursor but not the optimizer's step counter, as in torch.
+///
+/// Data-parallel (SessionOptions::communicator with more than one rank; docs/distributed.md):
+/// every rank creates its session from the same artifact, compiled with --data-parallel
+/// (checked at creation: an artifact without collectives, or one whose fingerprint differs
+/// between ranks, is InvalidArgument), and calls the same methods in the same order. Step i
+/// takes batch i of N*B rows, of which rank r trains on rows [(i*N + r)*B, (i*N + r + 1)*B), so
+/// N ranks of batch B see exactly the rows one process of batch N*B would; the data cursor
+/// counts these global batches, so a checkpoint resumes with any number of ranks. Rank 0 reads
+/// checkpoints and sends them to the others; only rank 0 writes them.
 class TrainingSession {
 public:
   /// Loads `path` and checks its `train_step` follows the optimizer's contract: every input
@@ -117,6 +134,9 @@ public:
   int64_t dataCursor() const { return dataCursor_; }
   /// The seed the data set's rows were permuted with, or -1 for none.
   int64_t shuffleSeed() const { return shuffleSeed_; }
+  /// This process's rank and the number of ranks (0 and 1 without a communicator).
+  int rank() const;
+  int ranks() const;
   /// Whether the step scales its loss dynamically (fp16), and the current scale (after the
   /// last step's update, as torch's scaler.get_scale()).
   bool hasLossScale() const;
@@ -140,7 +160,8 @@ public:
   Status setParameter(const std::string &name, const TensorView &value);
 
   /// Writes every carried array under its `train_step` input name, then "data_cursor" and
-  /// "shuffle_seed" (i64[1]), as `dir`/step-<dataCursor()>.npz (writeCheckpoint).
+  /// "shuffle_seed" (i64[1]), as `dir`/step-<dataCursor()>.npz (writeCheckpoint). In a
+  /// data-parallel job only rank 0 writes; the other ranks return OK with `*path` empty.
   Status saveCheckpoint(const std::string &dir, std::string *path = nullptr) const;
   /// Restores the state, the data cursor and the shuffle seed from a checkpoint file or a
   /// directory's latest one (readCheckpoint), and `*path` (if not null) names the file read.
@@ -150,10 +171,15 @@ public:
 private:
   TrainingSession() = default;
   static Status create(std::unique_ptr<Session> session, const std::string &what,
+                       std::shared_ptr<Communicator> communicator,
                        std::unique_ptr<TrainingSession> *out);
+  bool distributed() const { return communicator_ && communicator_->size() > 1; }
+  Status readCheckpointOnRank0(const std::string &pathOrDir, std::vector<NamedTensor> *saved,
+                               std::string *path);
   Status carryState();
   Status syncState() const;
   std::unique_ptr<Session> session_;
+  std::shared_ptr<Communicator> communicator_;
   const FunctionInfo *info_ = nullptr;
   /// Per train_step input; empty for batch inputs and lr. On a device the state lives in
   /// device memory between steps and this copy is refreshed only when read (syncState).
