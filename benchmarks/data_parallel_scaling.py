@@ -72,7 +72,7 @@ def main():
             if line.startswith("collectives:"):
                 print(line)
         train = [rt, "train", art, "--data", data, "--steps", str(a.steps + a.warmup), "--lr", "1e-4",
-                 "--warmup", str(a.warmup)]
+                 "--warmup", str(a.warmup), "--num-threads", "1"]
         times = {1: [], a.ranks: []}
         for r in range(a.rounds):
             for n in (1, a.ranks):

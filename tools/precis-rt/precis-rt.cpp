@@ -9,7 +9,8 @@
 //   precis-rt run ART --inputs X.npz [--output-dir D] [--device cpu|cuda] [--function F]
 //   precis-rt train ART --data X.npz --steps N --lr LR [--log F.jsonl] [--device cpu|cuda]
 //             [--shuffle SEED] [--checkpoint-dir D] [--checkpoint-every K] [--resume D]
-//             [--warmup W]       (prints {"steps":..,"ms_per_step":..} over the steps after W)
+//             [--num-threads T] [--warmup W]
+//                                (prints {"steps":..,"ms_per_step":..} over the steps after W)
 //   precis-rt bench ART [--function F] [--iterations K] [--warmup W] [--device cpu|cuda]
 //
 // `mpirun -np N precis-rt train ...` trains data-parallel (an artifact compiled with
@@ -109,6 +110,7 @@ int runCommand(const std::string &path, const std::map<std::string, std::string>
 int trainCommand(const std::string &path, const std::map<std::string, std::string> &flags) {
   SessionOptions options;
   options.backend = get(flags, "device");
+  options.numThreads = std::atoi(get(flags, "num-threads", "0").c_str());
   if (launchedByMpi())
     if (Status s = createMpiCommunicator(&options.communicator); !s.isOk())
       return fail("train", s);
@@ -242,7 +244,7 @@ int main(int argc, char **argv) {
   if (command == "train")
     return parseFlags(argc, argv,
                       {"data", "steps", "lr", "log", "device", "warmup", "shuffle",
-                       "checkpoint-dir", "checkpoint-every", "resume"},
+                       "checkpoint-dir", "checkpoint-every", "resume", "num-threads"},
                       &flags)
                ? trainCommand(path, flags)
                : 2;
