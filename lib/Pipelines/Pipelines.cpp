@@ -46,6 +46,13 @@ std::string validate(const CompileOptions &options) {
     return "--init-scale must be positive and finite";
   if (!(t.bucketMb > 0) || !std::isfinite(t.bucketMb))
     return "--bucket-mb must be positive";
+  if (t.zeroStage != 0 && t.zeroStage != 1)
+    return "--zero-stage must be 0 or 1";
+  if (t.zeroStage == 1 && !t.dataParallel)
+    return "--zero-stage 1 shards the optimizer state across the ranks of a data-parallel job: "
+           "it needs --data-parallel";
+  if (t.worldSize < 1)
+    return "--world-size must be >= 1";
   if (t.gradReduction != "mean" && t.gradReduction != "sum")
     return "--grad-reduction must be mean or sum, got '" + t.gradReduction + "'";
   return "";
@@ -122,6 +129,8 @@ static void buildTrainingStepStage(OpPassManager &pm, const CompileOptions &opti
   optimizer.beta1 = train.beta1;
   optimizer.beta2 = train.beta2;
   optimizer.eps = train.eps;
+  optimizer.zeroStage = train.zeroStage;
+  optimizer.worldSize = train.worldSize;
   pm.addPass(createOptimizerPass(optimizer));
   CompileOptions withTrain = options;
   withTrain.train = train;
@@ -237,6 +246,12 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
   Option<std::string> gradReduction{*this, "grad-reduction",
                                     llvm::cl::desc("mean or sum of the ranks' gradients"),
                                     llvm::cl::init("mean")};
+  Option<int64_t> zeroStage{*this, "zero-stage",
+                            llvm::cl::desc("1: shard the optimizer state (ZeRO stage 1)"),
+                            llvm::cl::init(0)};
+  Option<int64_t> worldSize{*this, "world-size",
+                            llvm::cl::desc("ranks the optimizer state is sharded across"),
+                            llvm::cl::init(1)};
 
   CompileOptions toCompileOptions() const {
     CompileOptions o = CommonPipelineOptions::toCompileOptions();
@@ -254,6 +269,8 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
     t.dataParallel = dataParallel;
     t.bucketMb = bucketMb;
     t.gradReduction = gradReduction;
+    t.zeroStage = zeroStage;
+    t.worldSize = worldSize;
     o.train = t;
     return o;
   }

@@ -81,6 +81,11 @@ LogicalResult OptimizerPass::run() {
     return module.emitError("nesterov needs sgd with a momentum and zero dampening");
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1))
     return module.emitError("beta1 and beta2 must lie in [0, 1)");
+  if (zeroStage != 0 && zeroStage != 1)
+    return module.emitError("zero-stage must be 0 or 1, got ") << zeroStage;
+  if (worldSize < 1)
+    return module.emitError("world-size must be >= 1, got ") << worldSize;
+  const bool zero = zeroStage == 1;
 
   // @gradients(inputs..., params...) -> (loss, grads...): split the arguments and match each
   // parameter to its gradient by name.
@@ -113,6 +118,15 @@ LogicalResult OptimizerPass::run() {
   else if (kind != OptimizerKind::SGD)
     stateKinds = {names::kExpAvg, names::kExpAvgSq};
 
+  // ZeRO stage 1: every rank's share of the flattened parameters, S elements.
+  int64_t flatElements = 0;
+  for (BlockArgument p : params)
+    flatElements += cast<RankedTensorType>(p.getType()).getNumElements();
+  const int64_t share = (flatElements + worldSize - 1) / worldSize;
+  auto shareType = RankedTensorType::get({share}, Float32Type::get(ctx));
+  if (zero && flatElements == 0)
+    return grads.emitError("zero-stage=1 with no parameters to shard");
+
   // The signature (Passes.td).
   auto named = [&](StringRef attr, Attribute value) {
     return DictionaryAttr::get(ctx, {NamedAttribute(StringAttr::get(ctx, attr), value)});
@@ -130,14 +144,23 @@ LogicalResult OptimizerPass::run() {
     resultTypes.push_back(p.getType());
     resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, name)));
   }
-  for (auto [p, name] : llvm::zip(params, paramNames))
+  if (zero)
     for (StringRef s : stateKinds) {
-      auto stateName = StringAttr::get(ctx, name + "." + s);
-      argTypes.push_back(p.getType());
+      auto stateName = StringAttr::get(ctx, std::string(names::kZeroStatePrefix) + s.str());
+      argTypes.push_back(shareType);
       argAttrs.push_back(state(stateName, names::kRoleOptimizerState));
-      resultTypes.push_back(p.getType());
+      resultTypes.push_back(shareType);
       resultAttrs.push_back(named(kUpdates, stateName));
     }
+  else
+    for (auto [p, name] : llvm::zip(params, paramNames))
+      for (StringRef s : stateKinds) {
+        auto stateName = StringAttr::get(ctx, name + "." + s);
+        argTypes.push_back(p.getType());
+        argAttrs.push_back(state(stateName, names::kRoleOptimizerState));
+        resultTypes.push_back(p.getType());
+        resultAttrs.push_back(named(kUpdates, stateName));
+      }
   // The step counter is an integer: an f32 counter stops counting at 2^24.
   auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
   argTypes.push_back(i64Scalar);
@@ -161,7 +184,8 @@ LogicalResult OptimizerPass::run() {
   step.setAllArgAttrs(argAttrs);
   step.setAllResultAttrs(resultAttrs);
   Block *body = step.addEntryBlock();
-  const unsigned numParams = params.size(), numState = numParams * stateKinds.size();
+  const unsigned numParams = params.size(),
+                 numState = (zero ? 1 : numParams) * stateKinds.size();
   const unsigned stepIndex = numParams + numState, lrIndex = step.getNumArguments() - 1;
 
   // The gradient computation, inlined (the artifact runs precis ops only, no calls).
@@ -194,8 +218,40 @@ LogicalResult OptimizerPass::run() {
   Value lr = step.getArgument(lrIndex);
   SmallVector<Value> newParams, newState;
   auto f32 = [&](double v) { return b.getF32FloatAttr(v); };
-  for (unsigned i = 0; i < numParams; ++i) {
-    Value p = step.getArgument(i), g = paramGrads[i];
+  // With ZeRO stage 1 the update runs once, over this rank's share of the flattened
+  // parameters and gradients, with the state arguments zero1.<kind>.
+  SmallVector<Value> updateParams, updateGrads;
+  if (zero) {
+    auto flatten = [&](ValueRange values) -> Value {
+      SmallVector<Value> pieces;
+      for (Value v : values) {
+        auto type = cast<RankedTensorType>(v.getType());
+        pieces.push_back(b.create<ReshapeOp>(
+            loc, RankedTensorType::get({type.getNumElements()}, b.getF32Type()), v));
+      }
+      if (share * worldSize > flatElements) {
+        auto padType = RankedTensorType::get({share * worldSize - flatElements}, b.getF32Type());
+        pieces.push_back(
+            b.create<ConstantOp>(loc, DenseElementsAttr::get(padType, b.getF32FloatAttr(0))));
+      }
+      auto flatType = RankedTensorType::get({share * worldSize}, b.getF32Type());
+      return pieces.size() == 1
+                 ? pieces.front()
+                 : b.create<ConcatOp>(loc, flatType, pieces, b.getI64IntegerAttr(0)).getResult();
+    };
+    SmallVector<Value> paramArgs;
+    for (unsigned i = 0; i < numParams; ++i)
+      paramArgs.push_back(step.getArgument(i));
+    updateParams.push_back(b.create<ShardOp>(loc, shareType, flatten(paramArgs), "world"));
+    updateGrads.push_back(b.create<ShardOp>(loc, shareType, flatten(paramGrads), "world"));
+  } else {
+    for (unsigned i = 0; i < numParams; ++i) {
+      updateParams.push_back(step.getArgument(i));
+      updateGrads.push_back(paramGrads[i]);
+    }
+  }
+  for (unsigned i = 0; i < updateParams.size(); ++i) {
+    Value p = updateParams[i], g = updateGrads[i];
     SmallVector<NamedAttribute> attrs;
     auto set = [&](StringRef name, Attribute value) {
       attrs.emplace_back(b.getStringAttr(name), value);
@@ -231,6 +287,24 @@ LogicalResult OptimizerPass::run() {
     newParams.push_back(update->getResult(0));
     for (Value s : update->getResults().drop_front())
       newState.push_back(s);
+  }
+  if (zero) {
+    // Every rank's updated share, joined, then cut back into the parameters.
+    Value all = b.create<AllGatherOp>(
+        loc, RankedTensorType::get({share * worldSize}, b.getF32Type()), newParams.front(),
+        "world");
+    newParams.clear();
+    int64_t offset = 0;
+    for (unsigned i = 0; i < numParams; ++i) {
+      auto type = cast<RankedTensorType>(step.getArgument(i).getType());
+      const int64_t n = type.getNumElements();
+      Value piece = b.create<SliceOp>(loc, RankedTensorType::get({n}, b.getF32Type()), all,
+                                      b.getDenseI64ArrayAttr({offset}),
+                                      b.getDenseI64ArrayAttr({offset + n}),
+                                      b.getDenseI64ArrayAttr({1}));
+      newParams.push_back(b.create<ReshapeOp>(loc, type, piece));
+      offset += n;
+    }
   }
   SmallVector<Value> results(newParams);
   results.append(newState);

@@ -312,6 +312,7 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
   const size_t n = info->inputs.size();
   ts->state_.resize(n);
   ts->carried_.assign(n, false);
+  ts->shareKind_.assign(n, "");
   ts->stepSlot_ = ts->lrSlot_ = ts->scaleSlot_ = n;
   for (size_t i = 0; i < n; ++i) {
     const TensorInfo &in = info->inputs[i];
@@ -324,6 +325,7 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
       ts->batchInfos_.push_back(in);
       break;
     case Role::Parameter:
+      ts->paramSlots_.push_back(i);
       ts->carried_[i] = true;
       PRECIS_RETURN_IF_ERROR(ts->session_->getParameter(in.name, &ts->state_[i]));
       break;
@@ -337,6 +339,8 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
       // value, as the loss scale does).
       if (in.role == Role::LossScaleState && in.name == names::kLossScale && isF32Scalar(in))
         ts->scaleSlot_ = i;
+      if (in.role == Role::OptimizerState && in.name.rfind(names::kZeroStatePrefix, 0) == 0)
+        ts->shareKind_[i] = in.name.substr(std::strlen(names::kZeroStatePrefix));
       ts->carried_[i] = true;
       PRECIS_RETURN_IF_ERROR(ts->session_->initialValue(names::kTrainStep, i, &ts->state_[i]));
       break;
@@ -370,6 +374,24 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
   }
   if (ts->lossOutput_ == info->outputs.size())
     return invalidArgument(what + ": '" + names::kTrainStep + "' has no loss output");
+  // ZeRO stage 1: S-element shares of P parameter elements fit exactly one number of ranks.
+  int64_t flat = 0;
+  for (size_t p : ts->paramSlots_)
+    flat += zerosLike(info->inputs[p]).view().numElements();
+  for (size_t i = 0; i < n; ++i) {
+    if (ts->shareKind_[i].empty())
+      continue;
+    const TensorInfo &in = info->inputs[i];
+    const int64_t ranks = ts->ranks();
+    if (in.dtype != DType::F32 || in.shape.size() != 1 ||
+        in.shape[0] != (flat + ranks - 1) / ranks)
+      return invalidArgument(what + ": its optimizer state is sharded (ZeRO stage 1) into shares of " +
+                             (in.shape.size() == 1 ? std::to_string(in.shape[0]) : std::string("?")) +
+                             " of the " + std::to_string(flat) +
+                             " parameter elements, which is not for this job of " +
+                             std::to_string(ranks) + " rank(s): compile it with --world-size " +
+                             std::to_string(ranks));
+  }
   // What a step on a device brings back: the loss, and the scalars the loop reports every
   // step (the step count, the loss scale); the rest of the state stays on the device.
   ts->fetch_.assign(info->outputs.size(), false);
@@ -522,17 +544,72 @@ Status TrainingSession::setParameter(const std::string &name, const TensorView &
   return notFound("no trained parameter '" + name + "'");
 }
 
+Status TrainingSession::gatherShares(size_t slot, const std::string &kind,
+                                    std::vector<NamedTensor> *out) const {
+  const Tensor &mine = state_[slot];
+  const int64_t share = mine.view().numElements();
+  Tensor all{DType::F32, {share * ranks()}, {}};
+  all.data.resize(all.view().byteSize());
+  if (distributed())
+    PRECIS_RETURN_IF_ERROR(communicator_->allGather(mine.data.data(), all.data.data(),
+                                                    static_cast<size_t>(share), DType::F32));
+  else
+    std::memcpy(all.data.data(), mine.data.data(), mine.data.size());
+  size_t offset = 0;
+  for (size_t p : paramSlots_) {
+    const TensorInfo &param = info_->inputs[p];
+    Tensor t = zerosLike(param);
+    std::memcpy(t.data.data(), all.data.data() + offset, t.data.size());
+    offset += t.data.size();
+    out->push_back({param.name + "." + kind, std::move(t)});
+  }
+  return Status::ok();
+}
+
+Status TrainingSession::takeShare(size_t slot, const std::string &kind,
+                                  const std::vector<NamedTensor> &arrays, const std::string &path,
+                                  Tensor *out) const {
+  const TensorInfo &in = info_->inputs[slot];
+  const size_t shareBytes = static_cast<size_t>(in.shape[0]) * 4;
+  std::vector<uint8_t> flat;
+  for (size_t p : paramSlots_) {
+    const TensorInfo &param = info_->inputs[p];
+    const std::string name = param.name + "." + kind;
+    auto it = std::find_if(arrays.begin(), arrays.end(),
+                           [&](const NamedTensor &t) { return t.name == name; });
+    if (it == arrays.end() || it->tensor.dtype != DType::F32 || it->tensor.shape != param.shape)
+      return invalidArgument(path + " does not fit this model and optimizer: " +
+                             (it == arrays.end() ? "no '" + name + "'"
+                                                 : "'" + name + "' is " + typeOf(it->tensor) +
+                                                       ", expected " +
+                                                       typeString(DType::F32, param.shape)));
+    flat.insert(flat.end(), it->tensor.data.begin(), it->tensor.data.end());
+  }
+  flat.resize(shareBytes * static_cast<size_t>(ranks()), 0); // the zero padding
+  *out = zerosLike(in);
+  std::memcpy(out->data.data(), flat.data() + static_cast<size_t>(rank()) * shareBytes,
+              shareBytes);
+  return Status::ok();
+}
+
 Status TrainingSession::saveCheckpoint(const std::string &dir, std::string *path) const {
+  // Sharded state: every rank sends its shares, rank 0 writes them as per-parameter state.
+  PRECIS_RETURN_IF_ERROR(syncState());
+  std::vector<NamedTensor> shares;
+  for (size_t i = 0; i < state_.size(); ++i)
+    if (carried_[i] && !shareKind_[i].empty())
+      PRECIS_RETURN_IF_ERROR(gatherShares(i, shareKind_[i], &shares));
   if (rank() != 0) { // every rank holds the same state; rank 0 writes it
     if (path)
       path->clear();
     return Status::ok();
   }
-  PRECIS_RETURN_IF_ERROR(syncState());
   std::vector<NamedTensor> arrays;
   for (size_t i = 0; i < state_.size(); ++i)
-    if (carried_[i])
+    if (carried_[i] && shareKind_[i].empty())
       arrays.push_back({info_->inputs[i].name, state_[i]});
+  for (NamedTensor &t : shares)
+    arrays.push_back(std::move(t));
   arrays.push_back({names::kDataCursor, scalarI64(dataCursor_)});
   arrays.push_back({names::kShuffleSeed, scalarI64(shuffleSeed_)});
   std::string written;
@@ -588,6 +665,10 @@ Status TrainingSession::loadCheckpoint(const std::string &pathOrDir, std::string
   for (size_t i = 0; i < state_.size(); ++i) {
     if (!carried_[i])
       continue;
+    if (!shareKind_[i].empty()) {
+      PRECIS_RETURN_IF_ERROR(takeShare(i, shareKind_[i], saved, path, &next[i]));
+      continue;
+    }
     const TensorInfo &in = info_->inputs[i];
     Tensor *t = find(in.name);
     if (!t || t->dtype != in.dtype || t->shape != in.shape)

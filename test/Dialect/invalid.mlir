@@ -594,3 +594,19 @@ func.func @all_reduce_communicator(%a: tensor<4xf32>) {
   %0 = precis.all_reduce %a {communicator = "rows"} : tensor<4xf32> -> tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @shard_shares(%a: tensor<10xf32>) {
+  // expected-error @+1 {{expects 10 elements to be a whole number of shares of 4}}
+  %0 = precis.shard %a : tensor<10xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @all_gather_rank(%a: tensor<2x2xf32>) {
+  // expected-error @+1 {{expects rank-1 tensors}}
+  %0 = precis.all_gather %a : tensor<2x2xf32> -> tensor<8xf32>
+  return
+}

@@ -104,6 +104,10 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %allf = precis.all_finite %a, %b : tensor<4x8xf32>, tensor<8xf32> -> tensor<i1>
   // CHECK: precis.all_reduce %{{.*}}, %{{.*}} {reduction = 1 : i32} : tensor<4x8xf32>, tensor<8xf32> -> tensor<4x8xf32>, tensor<8xf32>
   %allr:2 = precis.all_reduce %a, %b {reduction = 1 : i32} : tensor<4x8xf32>, tensor<8xf32> -> tensor<4x8xf32>, tensor<8xf32>
+  // CHECK: precis.shard %{{.*}} : tensor<8xf32> -> tensor<4xf32>
+  %shard = precis.shard %b : tensor<8xf32> -> tensor<4xf32>
+  // CHECK: precis.all_gather %{{.*}} : tensor<4xf32> -> tensor<8xf32>
+  %gath = precis.all_gather %shard : tensor<4xf32> -> tensor<8xf32>
   // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xbf16>
   %25 = precis.cast %a : tensor<4x8xf32> to tensor<4x8xbf16>
   // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xf8E4M3FN>

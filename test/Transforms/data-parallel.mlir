@@ -1,6 +1,8 @@
 // RUN: precis-opt %s -split-input-file -precis-autodiff -precis-data-parallel | FileCheck %s
 // RUN: precis-opt %s -split-input-file -precis-autodiff -precis-data-parallel='bucket-mb=0.00005 reduction=sum' | FileCheck %s --check-prefix=SMALL
+// RUN: precis-opt %s -split-input-file -precis-autodiff -precis-data-parallel -precis-optimizer='optimizer=adamw zero-stage=1 world-size=3' | FileCheck %s --check-prefix=ZERO
 // RUN: precis-opt %S/Inputs/data-parallel-fp8.mlir -precis-training-pipeline='precision=fp8 optimizer=adamw data-parallel=true' | FileCheck %s --check-prefix=FP8
+// RUN: precis-opt %s -split-input-file -precis-autodiff -precis-data-parallel -precis-optimizer='optimizer=adamw zero-stage=1 world-size=3' | FileCheck %s --check-prefix=ZERO
 // RUN: precis-opt %S/Inputs/data-parallel-fp8.mlir -precis-training-pipeline='precision=fp8 optimizer=adamw' | FileCheck %s --check-prefix=ALONE
 
 // One bucket (the default 4 MiB holds everything): the loss and every gradient, averaged,
@@ -27,6 +29,25 @@
 // SMALL: %[[DB1:.*]] = precis.reshape %{{.*}} : tensor<1x8xf32> to tensor<8xf32>
 // SMALL-NEXT: %[[B2:.*]] = precis.all_reduce %[[DB1]] {precis.phase = "backward"} : tensor<8xf32> -> tensor<8xf32>
 // SMALL-NEXT: return %[[B0]]#0, %[[B1]]#1, %[[B2]], %[[B0]]#1, %[[B1]]#0
+
+// ZeRO stage 1 over 3 ranks: the 50 parameter elements, flattened in parameter order and
+// padded to 51, give each rank a share of 17; the state is one f32[17] per kind, the update
+// runs once on the shares of the parameters and the reduced gradients, and all_gather joins
+// the updated shares back into the parameters.
+// ZERO-LABEL: func.func @train_step
+// ZERO-SAME: %{{.*}}: tensor<17xf32> {precis.role = "optimizer_state", precis.state_name = "zero1.exp_avg"}, %{{.*}}: tensor<17xf32> {precis.role = "optimizer_state", precis.state_name = "zero1.exp_avg_sq"}
+// ZERO-SAME: -> (tensor<8x3xf32> {precis.updates = "fc1.weight"}, tensor<8xf32> {precis.updates = "fc1.bias"}, tensor<2x8xf32> {precis.updates = "fc2.weight"}, tensor<2xf32> {precis.updates = "fc2.bias"}, tensor<17xf32> {precis.updates = "zero1.exp_avg"}, tensor<17xf32> {precis.updates = "zero1.exp_avg_sq"}
+// ZERO: %[[R:.*]]:5 = precis.all_reduce
+// ZERO: %[[PAD:.*]] = precis.constant dense<0.000000e+00> : tensor<1xf32>
+// ZERO: %[[FLATP:.*]] = precis.concat %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[PAD]] {axis = 0 : i64, precis.phase = "optimizer"} : (tensor<24xf32>, tensor<8xf32>, tensor<16xf32>, tensor<2xf32>, tensor<1xf32>) -> tensor<51xf32>
+// ZERO: %[[P:.*]] = precis.shard %[[FLATP]] {precis.phase = "optimizer"} : tensor<51xf32> -> tensor<17xf32>
+// ZERO: precis.reshape %[[R]]#3 {{.*}} : tensor<8x3xf32> to tensor<24xf32>
+// ZERO: %[[G:.*]] = precis.shard %{{.*}} : tensor<51xf32> -> tensor<17xf32>
+// ZERO: %[[NP:[a-z_0-9]+]], %[[M:[a-z_0-9]+]], %[[V:[a-z_0-9]+]] = precis.adam_update %[[P]], %[[G]], %{{.*}} : (tensor<17xf32>, tensor<17xf32>, tensor<17xf32>, tensor<17xf32>, tensor<f32>, tensor<f32>)
+// ZERO: %[[ALL:.*]] = precis.all_gather %[[NP]] {precis.phase = "optimizer"} : tensor<17xf32> -> tensor<51xf32>
+// ZERO: %[[W1:.*]] = precis.slice %[[ALL]] {limit = array<i64: 24>, precis.phase = "optimizer", start = array<i64: 0>, step = array<i64: 1>} : (tensor<51xf32>) -> tensor<24xf32>
+// ZERO: precis.slice %[[ALL]] {limit = array<i64: 50>, precis.phase = "optimizer", start = array<i64: 48>
+// ZERO: return %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[M]], %[[V]]
 
 // The whole pipeline under fp8 (Inputs/data-parallel-fp8.mlir: the same model, with the
 // dimensions fp8 GEMMs need): the optimizer reads the reduced gradients (the all_reduce is

@@ -10,6 +10,12 @@ dimension and random weights (write_model).
       N=2 ranks with batch B train the same steps as one process with batch 2B: every step's
       loss (rank 0's log: the loss of the whole 2B rows) within a relative tolerance of the
       single process's: fp32 1e-5 (only the order of the gradient sums differs), bf16 1e-3.
+  zero1
+      2 ranks with the optimizer state sharded (--zero-stage 1, SGD with momentum and AdamW)
+      give the losses of 2 ranks without sharding bit for bit (the update is element-wise,
+      the gradients the same), and report half the optimizer state per rank. Checkpoints are
+      interchangeable: a sharded run resumes from an unsharded checkpoint and vice versa (one
+      process of batch 2B), with the same losses.
   kill
       A long 2-rank run with checkpoints is killed (SIGKILL to rank 1) once a checkpoint
       exists. mpirun must exit non-zero within 60 s; the last checkpoint must be intact; and
@@ -144,6 +150,44 @@ def parity(args, tmp, flags, rtol, seed):
     p = run(mpirun(args, 2) + train_cmd(args, example, data, 8, common + ["--log", two]))
     assert "data-parallel over 2 ranks" in p.stderr, p.stderr
     compare(read_log(one), read_log(two), rtol, " ".join(flags))
+
+
+def zero1(args, tmp, seed):
+    model, data = setup(tmp, seed)
+    for flags in (["--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.05"],
+                  ["--optimizer", "adamw", "--lr", "1e-3"]):
+        runs = {}
+        for name, extra in (("plain", []), ("zero", ["--zero-stage", "1"])):
+            out, ckpt = os.path.join(tmp, name + ".jsonl"), os.path.join(tmp, name + "-ckpt")
+            p = run(mpirun(args, 2) + train_cmd(args, model, data, 8, flags + extra + [
+                "--steps", "20", "--shuffle", "3", "--log", out, "--checkpoint-dir", ckpt,
+                "--checkpoint-every", "10"]))
+            line = next(l for l in p.stderr.splitlines() if "optimizer state per rank" in l)
+            log(f"{' '.join(flags + extra)}: {line.split(': ', 1)[1]}")
+            assert ("ZeRO stage 1" in line) == (name == "zero"), line
+            runs[name] = (read_log(out), ckpt)
+        plain, zero = runs["plain"][0], runs["zero"][0]
+        assert [r["loss"] for r in zero] == [r["loss"] for r in plain], (zero, plain)
+        log(f"{' '.join(flags)}: 20 steps with the state sharded equal the unsharded run bit for bit")
+        # Interchangeable checkpoints (both hold per-parameter state).
+        for source, ranks, batch, extra, rtol in (("zero", 1, 16, [], 1e-5),
+                                                  ("plain", 2, 8, ["--zero-stage", "1"], 0.0)):
+            resumed = os.path.join(tmp, f"{flags[1]}-from-{source}-{ranks}")
+            os.makedirs(resumed)
+            src = os.path.join(runs[source][1], "step-00000010.npz")
+            with open(src, "rb") as f, open(os.path.join(resumed, "step-00000010.npz"), "wb") as g:
+                g.write(f.read())
+            out = resumed + ".jsonl"
+            run((mpirun(args, ranks) if ranks > 1 else []) + train_cmd(args, model, data, batch, flags + extra + [
+                "--steps", "20", "--shuffle", "3", "--resume", resumed, "--log", out]))
+            got, want = read_log(out), plain[10:]
+            if rtol == 0.0:
+                assert [r["loss"] for r in got] == [r["loss"] for r in want], (got, want)
+                log(f"sharded run resumed from an unsharded checkpoint: steps 11..20 bit for bit")
+            else:
+                compare(want, got, rtol, "one process resumed from a sharded checkpoint")
+        for name in runs:
+            os.rename(runs[name][1], runs[name][1] + "-" + flags[1])
 
 
 def rank_pids(mpirun_pid):
@@ -283,6 +327,8 @@ def main():
             parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3"], 1e-5, seed)
         elif args.case == "parity-bf16":
             parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3", "--precision", "bf16"], 1e-3, seed)
+        elif args.case == "zero1":
+            zero1(args, tmp, seed)
         elif args.case == "kill":
             kill(args, tmp, seed)
         elif args.case == "errors":

@@ -100,7 +100,8 @@ bool OptimizerFlags::given() const {
          weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences() ||
          lossScaling.getNumOccurrences() || initScale.getNumOccurrences() ||
          dataParallel.getNumOccurrences() || bucketMb.getNumOccurrences() ||
-         gradReduction.getNumOccurrences();
+         gradReduction.getNumOccurrences() || zeroStage.getNumOccurrences() ||
+         worldSize.getNumOccurrences();
 }
 
 rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {
@@ -134,9 +135,19 @@ rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *ou
   if ((bucketMb.getNumOccurrences() || gradReduction.getNumOccurrences()) && !dataParallel &&
       !dataParallelImplied)
     return rt::invalidArgument("--bucket-mb and --grad-reduction go with --data-parallel");
-  t.dataParallel = dataParallel;
+  t.dataParallel = dataParallel || dataParallelImplied;
   t.bucketMb = bucketMb;
   t.gradReduction = gradReduction;
+  if (impliedWorldSize && worldSize.getNumOccurrences() && worldSize != impliedWorldSize)
+    return rt::invalidArgument("--world-size " + std::to_string(worldSize) + " differs from the " +
+                               std::to_string(impliedWorldSize) + " ranks of this job");
+  if (zeroStage == 1 && !t.dataParallel)
+    return rt::invalidArgument("--zero-stage 1 needs --data-parallel (or mpirun)");
+  if (zeroStage == 1 && !impliedWorldSize && !worldSize.getNumOccurrences())
+    return rt::invalidArgument("--zero-stage 1 needs --world-size N, the ranks the optimizer "
+                               "state is sharded across");
+  t.zeroStage = zeroStage;
+  t.worldSize = impliedWorldSize ? impliedWorldSize : worldSize.getValue();
   *out = t;
   return rt::Status::ok();
 }

@@ -97,9 +97,19 @@ struct OptimizerFlags {
   cl::opt<std::string> gradReduction{
       "grad-reduction", cl::desc("Data-parallel: mean (default) or sum of the ranks' gradients"),
       cl::init("mean"), cl::cat(optionCategory())};
+  cl::opt<int64_t> zeroStage{
+      "zero-stage",
+      cl::desc("Data-parallel: 1 shards the optimizer state across the ranks (ZeRO stage 1)"),
+      cl::init(0), cl::cat(optionCategory())};
+  cl::opt<int64_t> worldSize{
+      "world-size",
+      cl::desc("--zero-stage 1: the number of ranks (precis train: the job's, under mpirun)"),
+      cl::init(1), cl::cat(optionCategory())};
 
-  /// Set by `precis train` under mpirun, where --data-parallel goes without saying.
+  /// Set by `precis train` under mpirun, where --data-parallel goes without saying and the
+  /// world size is the job's (0 otherwise).
   bool dataParallelImplied = false;
+  int64_t impliedWorldSize = 0;
 
   /// Whether any of the flags was given.
   bool given() const;

@@ -152,11 +152,10 @@ int runTrain(int argc, char **argv) {
   } else {
     CompileOptions options;
     optimizerFlags.dataParallelImplied = parallel;
+    optimizerFlags.impliedWorldSize = parallel ? world->size() : 0;
     if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, /*train=*/true, &options);
         !s)
       return fail(s);
-    if (parallel)
-      options.train->dataParallel = true;
     std::vector<char> bytes;
     if (!compileTrainStep(model, batchSize, options, &bytes))
       return fail(
@@ -186,12 +185,35 @@ int runTrain(int argc, char **argv) {
             *world, "training flags (--lr, --steps, --shuffle, checkpoints)", hash);
         !s)
       return fail(s);
-    if (lead)
+    // Optimizer state per rank: all of it, or with ZeRO stage 1 (zero1.<kind> shares) 1/N.
+    uint64_t stateBytes = 0, paramElements = 0, shareKinds = 0;
+    for (const precis::rt::TensorInfo &in : session->trainStep().inputs) {
+      uint64_t elements = 1;
+      for (int64_t d : in.shape)
+        elements *= static_cast<uint64_t>(d);
+      if (in.role == precis::rt::Role::Parameter)
+        paramElements += elements;
+      if (in.role == precis::rt::Role::OptimizerState) {
+        stateBytes += elements * precis::rt::dtypeSize(in.dtype);
+        shareKinds += StringRef(in.name).starts_with(names::kZeroStatePrefix);
+      }
+    }
+    if (lead) {
       errs() << formatv("{0}: data-parallel over {1} ranks ({2}), {3} rows per rank per step\n",
                         tool, world->size(), world->backend(),
                         session->batchInputs().empty() || session->batchInputs()[0].shape.empty()
                             ? 0
                             : session->batchInputs()[0].shape[0]);
+      if (shareKinds)
+        errs() << formatv("{0}: optimizer state per rank {1:f2} MiB (ZeRO stage 1: sharded, "
+                          "1/{2} of {3:f2} MiB)\n",
+                          tool, stateBytes / 1048576.0, world->size(),
+                          paramElements * shareKinds * 4 / 1048576.0);
+      else
+        errs() << formatv("{0}: optimizer state per rank {1:f2} MiB (replicated; --zero-stage 1 "
+                          "shards it)\n",
+                          tool, stateBytes / 1048576.0);
+    }
   }
 
   // Resume: the state, the data cursor and the shuffle seed.

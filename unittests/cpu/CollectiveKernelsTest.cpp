@@ -79,15 +79,25 @@ public:
     }
     return Status::ok();
   }
-  Status allGather(const void *, void *, size_t, DType, void *) override {
-    return unimplemented("allGather");
+  /// Other ranks' shares are shares[k] (ranks other than this one, in rank order).
+  Status allGather(const void *send, void *recv, size_t count, DType dtype, void *) override {
+    if (dtype != DType::F32)
+      return invalidArgument("dtype");
+    auto *out = static_cast<float *>(recv);
+    for (int r = 0; r < size_; ++r)
+      for (size_t i = 0; i < count; ++i)
+        out[r * count + i] = r == rank_ ? static_cast<const float *>(send)[i]
+                                        : static_cast<float>(shares[r < rank_ ? r : r - 1][i]);
+    ++gathers;
+    return Status::ok();
   }
   Status broadcast(void *, size_t, int, void *) override { return unimplemented("broadcast"); }
   Status barrier() override { return Status::ok(); }
   [[noreturn]] void abort(int code) override { std::exit(code); }
 
   std::vector<std::vector<std::vector<double>>> others;
-  size_t calls = 0;
+  std::vector<std::vector<double>> shares;
+  size_t calls = 0, gathers = 0;
 
 private:
   int rank_, size_;
@@ -179,6 +189,56 @@ TEST(CollectiveKernels, AllReduceRejectsWhatItCannotRun) {
   s = fn(KernelContext{}, inputs, same, reductionAttr(7));
   EXPECT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("unknown reduction 7"), std::string::npos) << s.message();
+}
+
+TEST(CollectiveKernels, ShardTakesThisRanksShareAndAllGatherJoinsThem) {
+  const uint64_t seed = testSeed();
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> real(-4.0f, 4.0f);
+  KernelFn shard = findCpuKernel("shard"), gather = findCpuKernel("all_gather");
+  ASSERT_NE(shard, nullptr);
+  ASSERT_NE(gather, nullptr);
+  const int size = 3;
+  const int64_t share = 7;
+  std::vector<float> flat(share * size);
+  for (float &x : flat)
+    x = real(rng);
+  for (int rank = 0; rank < size; ++rank) {
+    SimulatedWorld world(rank, size);
+    KernelContext ctx;
+    ctx.communicator = &world;
+    std::vector<float> mine(share);
+    std::vector<TensorView> in{{flat.data(), DType::F32, {share * size}}};
+    std::vector<TensorView> out{{mine.data(), DType::F32, {share}}};
+    ASSERT_TRUE(shard(ctx, in, out, Attrs()).isOk());
+    for (int64_t i = 0; i < share; ++i)
+      ASSERT_EQ(mine[i], flat[rank * share + i]) << "rank " << rank << " element " << i;
+    // The other ranks hold their shares of `flat`: all_gather gives `flat` back.
+    for (int r = 0; r < size; ++r)
+      if (r != rank)
+        world.shares.emplace_back(flat.begin() + r * share, flat.begin() + (r + 1) * share);
+    std::vector<float> all(share * size);
+    std::vector<TensorView> gin{{mine.data(), DType::F32, {share}}};
+    std::vector<TensorView> gout{{all.data(), DType::F32, {share * size}}};
+    ASSERT_TRUE(gather(ctx, gin, gout, Attrs()).isOk());
+    EXPECT_EQ(world.gathers, 1u);
+    EXPECT_EQ(all, flat) << "rank " << rank << " (PRECIS_TEST_SEED=" << seed << ")";
+  }
+  // A world of one: the whole tensor is the one share.
+  std::vector<float> copy(flat.size());
+  std::vector<TensorView> in{{flat.data(), DType::F32, {share * size}}};
+  std::vector<TensorView> out{{copy.data(), DType::F32, {share * size}}};
+  ASSERT_TRUE(shard(KernelContext{}, in, out, Attrs()).isOk());
+  EXPECT_EQ(copy, flat);
+  // Shares that do not divide the whole: compiled for another number of ranks.
+  SimulatedWorld two(0, 2);
+  KernelContext ctx;
+  ctx.communicator = &two;
+  std::vector<float> small(share);
+  std::vector<TensorView> wrong{{small.data(), DType::F32, {share}}};
+  Status s = shard(ctx, in, wrong, Attrs());
+  EXPECT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("another number of ranks"), std::string::npos) << s.message();
 }
 
 } // namespace

@@ -75,6 +75,9 @@ struct TrainOptions {
   bool dataParallel = false;
   double bucketMb = 4.0;
   std::string gradReduction = "mean";
+  /// ZeRO stage 1 (with dataParallel): the optimizer state sharded across `worldSize` ranks.
+  int64_t zeroStage = 0;
+  int64_t worldSize = 1;
 };
 
 /// Everything a compilation decides. `train` set: the module gains @gradients and

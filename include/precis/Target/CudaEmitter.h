@@ -38,8 +38,9 @@ struct CudaKernel {
 
 /// True for ops the CUDA runtime runs through cuBLASLt rather than a generated kernel.
 bool isCublasOp(mlir::Operation *op);
-/// True for collectives (precis.all_reduce), which the CUDA runtime runs through the
-/// session's communicator (NCCL on device memory, or MPI staged through the host).
+/// True for collectives (precis.all_reduce, all_gather, shard), which the CUDA runtime runs
+/// through the session's communicator (NCCL on device memory, or MPI staged through the
+/// host).
 bool isCollectiveOp(mlir::Operation *op);
 
 /// A GEMM with a fused cuBLASLt epilogue, as the artifact records it: the GEMM's operands,

@@ -130,6 +130,17 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
     `min(1, X / (total_norm + 1e-6))`, `total_norm` the 2-norm of all gradients together, as
     `torch.nn.utils.clip_grad_norm_` does.
 
+    With `zero-stage=1 world-size=N` (ZeRO stage 1, for a data-parallel step whose gradients
+    precis-data-parallel all-reduces) each of the N ranks keeps and updates 1/N of the
+    optimizer state: the parameters and the gradients are flattened (in parameter order,
+    padded with zeros to N * S elements, S = ceil(P / N) for P parameter elements), each rank
+    takes its share with `precis.shard` and updates it with one `sgd_update` / `adam_update`
+    over S elements (element-wise, so exactly as the per-parameter updates would), and
+    `precis.all_gather` joins the updated shares into every parameter again. The state is one
+    f32[S] argument per kind, named `zero1.<kind>` (`zero1.exp_avg`, `zero1.exp_avg_sq`,
+    `zero1.momentum_buffer`); the runtime turns checkpoints into and out of the per-parameter
+    names, so they do not depend on N.
+
     Before (`optimizer=sgd momentum=0.9`):
 
     ```mlir
@@ -177,6 +188,10 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
     Option<"eps", "eps", "double", /*default=*/"1e-8", "Adam epsilon">,
     Option<"clipGradNorm", "clip-grad-norm", "double", /*default=*/"0.0",
            "Clip the global gradient 2-norm to this value; 0: no clipping">,
+    Option<"zeroStage", "zero-stage", "int64_t", /*default=*/"0",
+           "1: shard the optimizer state across world-size ranks (ZeRO stage 1)">,
+    Option<"worldSize", "world-size", "int64_t", /*default=*/"1",
+           "The number of ranks the optimizer state is sharded across (zero-stage=1)">,
   ];
   let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
 }

@@ -46,7 +46,7 @@ SmallVector<Operation *> computeOps(Block &body) {
 
 } // namespace
 
-bool isCollectiveOp(Operation *op) { return isa<AllReduceOp>(op); }
+bool isCollectiveOp(Operation *op) { return isa<AllReduceOp, AllGatherOp, ShardOp>(op); }
 
 bool isCublasOp(Operation *op) {
   return isa<MatmulOp, GemmOp>(op) || op->getName().getStringRef() == "precis.scaled_matmul";

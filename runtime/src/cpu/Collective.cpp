@@ -1,10 +1,12 @@
-//===- Collective.cpp - all_reduce on the CPU backend ---------------------===//
+//===- Collective.cpp - all_reduce, all_gather, shard on the CPU backend ---===//
 //
-// The collectives of a data-parallel training step (docs/distributed.md). A kernel copies its
-// operands to its results and combines the results in place through the session's
+// The collectives of a data-parallel training step (docs/distributed.md). all_reduce copies
+// its operands to its results and combines the results in place through the session's
 // communicator (KernelContext::communicator), one call per operand, in operand order: every
-// rank runs the same op with the same operands, so the calls match up across ranks. Without a
-// communicator (a world of one) the results are the operands.
+// rank runs the same op with the same operands, so the calls match up across ranks. shard
+// takes this rank's share of a flat tensor and all_gather joins the shares (ZeRO stage 1).
+// Without a communicator (a world of one) all_reduce and all_gather are copies and shard
+// takes share 0 of 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,6 +47,54 @@ PRECIS_CPU_KERNEL(allReduceKernel) {
                                   std::to_string(comm->rank()) + " of " +
                                   std::to_string(comm->size()) + ": " + s.message());
   }
+  return Status::ok();
+}
+
+/// The rank and size shard / all_gather work with, and the share of `share` elements that
+/// `full` elements divide into.
+static Status shares(const char *kind, const KernelContext &ctx, const TensorView &full,
+                     const TensorView &share, int *rank) {
+  const int size = ctx.communicator ? ctx.communicator->size() : 1;
+  *rank = ctx.communicator ? ctx.communicator->rank() : 0;
+  if (full.dtype != DType::F32 || share.dtype != DType::F32)
+    return invalidArgument(std::string(kind) + ": expects f32 tensors");
+  if (full.numElements() != share.numElements() * size)
+    return invalidArgument(std::string(kind) + ": " + std::to_string(full.numElements()) +
+                           " elements are not " + std::to_string(size) + " shares of " +
+                           std::to_string(share.numElements()) +
+                           " (the step was compiled for another number of ranks)");
+  if (ctx.communicator && ctx.communicator->deviceMemory())
+    return invalidArgument(std::string(kind) +
+                           ": the CPU backend needs a host-memory communicator (MPI), not " +
+                           ctx.communicator->backend());
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(shardKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("shard", inputs, outputs, 1, 1, 1));
+  int rank = 0;
+  PRECIS_RETURN_IF_ERROR(shares("shard", ctx, inputs[0], outputs[0], &rank));
+  const size_t bytes = outputs[0].byteSize();
+  std::memcpy(outputs[0].data, static_cast<const uint8_t *>(inputs[0].data) + rank * bytes, bytes);
+  return Status::ok();
+}
+
+PRECIS_CPU_KERNEL(allGatherKernel) {
+  (void)attrs;
+  PRECIS_RETURN_IF_ERROR(checkArity("all_gather", inputs, outputs, 1, 1, 1));
+  int rank = 0;
+  PRECIS_RETURN_IF_ERROR(shares("all_gather", ctx, outputs[0], inputs[0], &rank));
+  Communicator *comm = ctx.communicator;
+  if (!comm || comm->size() == 1) {
+    std::memcpy(outputs[0].data, inputs[0].data, inputs[0].byteSize());
+    return Status::ok();
+  }
+  Status s = comm->allGather(inputs[0].data, outputs[0].data,
+                             static_cast<size_t>(inputs[0].numElements()), DType::F32);
+  if (!s)
+    return Status(s.code(), "all_gather on rank " + std::to_string(comm->rank()) + " of " +
+                                std::to_string(comm->size()) + ": " + s.message());
   return Status::ok();
 }
 

@@ -407,6 +407,8 @@ PRECIS_CPU_KERNEL(sgdUpdateKernel);
 PRECIS_CPU_KERNEL(adamUpdateKernel);
 // Collective.cpp (collectives of the precis-data-parallel pass)
 PRECIS_CPU_KERNEL(allReduceKernel);
+PRECIS_CPU_KERNEL(allGatherKernel);
+PRECIS_CPU_KERNEL(shardKernel);
 
 /// Philox4x32-10 (Salmon et al., SC'11; Random123's philox4x32 with 10 rounds): the dropout
 /// RNG, exposed for tests and for the CUDA code generator to mirror.

@@ -770,6 +770,31 @@ LogicalResult AllReduceOp::verify() {
   return success();
 }
 
+/// shard and all_gather: flat f32 tensors, the full one a whole multiple of the share.
+static LogicalResult verifyShares(Operation *op, StringRef communicator, ShapedType full,
+                                  ShapedType share) {
+  if (communicator != "world")
+    return op->emitOpError() << "has communicator '" << communicator
+                             << "'; the only communicator is \"world\"";
+  if (full.getRank() != 1 || share.getRank() != 1)
+    return op->emitOpError() << "expects rank-1 tensors";
+  if (share.getNumElements() == 0 || full.getNumElements() % share.getNumElements() != 0)
+    return op->emitOpError() << "expects " << full.getNumElements()
+                             << " elements to be a whole number of shares of "
+                             << share.getNumElements();
+  return success();
+}
+
+LogicalResult ShardOp::verify() {
+  return verifyShares(*this, getCommunicator(), cast<ShapedType>(getInput().getType()),
+                      cast<ShapedType>(getResult().getType()));
+}
+
+LogicalResult AllGatherOp::verify() {
+  return verifyShares(*this, getCommunicator(), cast<ShapedType>(getResult().getType()),
+                      cast<ShapedType>(getInput().getType()));
+}
+
 LogicalResult SgdUpdateOp::verify() {
   SmallVector<Value> like{getGrad(), getNewParam()};
   if (getMomentumBuf())

@@ -95,7 +95,11 @@ rt::Status readCheckpoint(const std::string &pathOrDir, std::vector<rt::NamedTen
 /// takes batch i of N*B rows, of which rank r trains on rows [(i*N + r)*B, (i*N + r + 1)*B), so
 /// N ranks of batch B see exactly the rows one process of batch N*B would; the data cursor
 /// counts these global batches, so a checkpoint resumes with any number of ranks. Rank 0 reads
-/// checkpoints and sends them to the others; only rank 0 writes them.
+/// checkpoints and sends them to the others; only rank 0 writes them. With the optimizer state
+/// sharded (ZeRO stage 1: state inputs "zero1.<kind>", this rank's share of the flattened
+/// per-parameter state) the job must have the number of ranks the step was compiled for, and
+/// checkpoints still hold the whole per-parameter state ("<param>.<kind>"): saveCheckpoint
+/// gathers the shares (so every rank must call it), loadCheckpoint takes this rank's share.
 class TrainingSession {
 public:
   /// Loads `path` and checks its `train_step` follows the optimizer's contract: every input
@@ -174,6 +178,11 @@ private:
                        std::shared_ptr<Communicator> communicator,
                        std::unique_ptr<TrainingSession> *out);
   bool distributed() const { return communicator_ && communicator_->size() > 1; }
+  /// ZeRO stage 1: the whole per-parameter state of kind `kind` from the shares of state
+  /// input `slot` (an all-gather), or this rank's share of it from `arrays`.
+  Status gatherShares(size_t slot, const std::string &kind, std::vector<NamedTensor> *out) const;
+  Status takeShare(size_t slot, const std::string &kind, const std::vector<NamedTensor> &arrays,
+                   const std::string &path, Tensor *out) const;
   Status readCheckpointOnRank0(const std::string &pathOrDir, std::vector<NamedTensor> *saved,
                                std::string *path);
   Status carryState();
@@ -188,6 +197,8 @@ private:
   std::vector<bool> fetch_; ///< per output: copied to the host every step on a device
   std::vector<bool> carried_;      ///< per train_step input: parameter or training state
   std::vector<size_t> batchSlots_; ///< train_step input index of each batch input
+  std::vector<std::string> shareKind_; ///< per input: the kind of a ZeRO-1 share, else empty
+  std::vector<size_t> paramSlots_;     ///< the parameter inputs, in order
   std::vector<TensorInfo> batchInfos_;
   std::vector<size_t> outputSlot_; ///< per output: the input it updates (loss: none)
   size_t stepSlot_ = 0, lrSlot_ = 0, lossOutput_ = 0, scaleSlot_ = 0;

@@ -30,6 +30,9 @@ inline constexpr char kMomentumBuffer[] = "momentum_buffer";
 inline constexpr char kExpAvg[] = "exp_avg";
 inline constexpr char kExpAvgSq[] = "exp_avg_sq";
 inline constexpr char kAmaxHistory[] = "amax_history";
+/// With ZeRO stage 1 (optimizer state sharded across ranks) the state is one share per kind,
+/// "zero1.<kind>": this rank's share of the kind's flattened per-parameter state.
+inline constexpr char kZeroStatePrefix[] = "zero1.";
 
 /// Checkpoint entries besides the carried state.
 inline constexpr char kDataCursor[] = "data_cursor";

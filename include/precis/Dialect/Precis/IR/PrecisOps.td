@@ -1117,4 +1117,35 @@ def Precis_AllReduceOp : Precis_SensitiveOp<"all_reduce", [NoGradient]> {
   let hasVerifier = 1;
 }
 
+def Precis_ShardOp : Precis_FollowOp<"shard", [NoGradient]> {
+  let summary = "this rank's contiguous share of a flat tensor";
+  let description = [{
+    The operand holds N equal shares of S elements, N the number of ranks of `communicator`;
+    the result is share `rank`: elements [rank * S, (rank + 1) * S). ZeRO stage 1 (optimizer
+    state sharding, precis-optimizer `zero-stage=1`) takes each rank's share of the flattened
+    parameters and gradients with it. Not `Pure`: the result depends on the process's rank.
+    `%p = precis.shard %flat : tensor<24xf32> -> tensor<12xf32>`
+  }];
+  let arguments = (ins StaticShapeTensorOf<[F32]>:$input,
+                   DefaultValuedAttr<StrAttr, "\"world\"">:$communicator);
+  let results = (outs StaticShapeTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Precis_AllGatherOp : Precis_FollowOp<"all_gather", [NoGradient]> {
+  let summary = "every rank's share, concatenated in rank order";
+  let description = [{
+    The inverse of `precis.shard` across the ranks of `communicator`: every rank passes its S
+    elements and receives all N * S, rank 0's first, the same bytes on every rank. ZeRO stage 1
+    gathers the updated parameter shares with it.
+    `%all = precis.all_gather %p : tensor<12xf32> -> tensor<24xf32>`
+  }];
+  let arguments = (ins StaticShapeTensorOf<[F32]>:$input,
+                   DefaultValuedAttr<StrAttr, "\"world\"">:$communicator);
+  let results = (outs StaticShapeTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 #endif // PRECIS_OPS_TD
