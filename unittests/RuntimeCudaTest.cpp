@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RuntimeTestUtil.h"
+#include "TestCommunicator.h"
 
 #include "precis/runtime/Session.h"
 #include "precis/runtime/numerics.h"
@@ -613,5 +614,215 @@ TEST(RuntimeCudaDevice, UnknownOpIsNamedAtCreation) {
   Status st = createSession(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())}), "", &s);
   EXPECT_EQ(st.code(), StatusCode::Unimplemented);
   EXPECT_NE(st.message().find("function 'forward' op 0 'add' (node \"Add_0\")"), std::string::npos)
+      << st.message();
+}
+
+//===----------------------------------------------------------------------===//
+// all_reduce (data-parallel training steps) on a device.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// step(acc f32[4], x f32[4], n i64[3], d f64[2]) -> (g, m, e, h):
+///   s = accumulate(acc, x)          (a generated kernel)
+///   g, m = all_reduce(s, n)  sum
+///   e = all_reduce(d)        max
+///   h = all_reduce(x)        mean
+/// or "" with `*why` when the kernel cannot be compiled here.
+std::string allReduceArtifact(std::string *why, DType nType = DType::I64) {
+  const std::string source = R"(
+extern "C" __global__ void accumulate(const float *acc, const float *x, float *out) {
+  int i = threadIdx.x;
+  if (i < 4) out[i] = acc[i] + x[i];
+})";
+  std::string ptx;
+  if (!compileToPtx(source, &ptx, why))
+    return "";
+  schema::Manifest m;
+  m.set_producer("precis test");
+  m.set_target(kTarget);
+  m.set_arena_size(512);
+  addValue(m, DType::F32, {4}, "acc")->set_input(0);
+  addValue(m, DType::F32, {4}, "x")->set_input(1);
+  addValue(m, nType, {3}, "n")->set_input(2);
+  addValue(m, DType::F64, {2}, "d")->set_input(3);
+  addValue(m, DType::F32, {4}, "s")->set_arena_offset(0);
+  addValue(m, DType::F32, {4}, "g")->set_arena_offset(64);
+  addValue(m, nType, {3}, "m")->set_arena_offset(128);
+  addValue(m, DType::F64, {2}, "e")->set_arena_offset(192);
+  addValue(m, DType::F32, {4}, "h")->set_arena_offset(256);
+  schema::Kernel *k = m.add_kernels();
+  k->set_name("accumulate");
+  k->set_ptx(ptx);
+  schema::Function *f = m.add_functions();
+  f->set_name("step");
+  for (uint32_t i = 0; i < 4; ++i)
+    f->add_inputs(i);
+  schema::Op *op = addOp(*f, "kernel", {0, 1}, {4}, "Add_0");
+  auto &attrs = *op->mutable_attrs();
+  attrs["kernel"].set_i(0);
+  for (int64_t d : {1, 1, 1})
+    attrs["grid"].mutable_ints()->add_values(d);
+  for (int64_t d : {4, 1, 1})
+    attrs["block"].mutable_ints()->add_values(d);
+  (*addOp(*f, "all_reduce", {4, 2}, {5, 6}, "AllReduce_0")->mutable_attrs())["reduction"].set_i(0);
+  (*addOp(*f, "all_reduce", {3}, {7}, "AllReduce_1")->mutable_attrs())["reduction"].set_i(2);
+  (*addOp(*f, "all_reduce", {1}, {8}, "AllReduce_2")->mutable_attrs())["reduction"].set_i(1);
+  for (uint32_t v : {5, 6, 7, 8})
+    f->add_outputs(v);
+  return serialize(m, {});
+}
+
+/// FakeCuda.cpp's count of graph launches, or -1 on a real driver.
+long long fakeGraphLaunches() {
+  long long n = -1;
+  if (void *fake = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD)) {
+    if (auto launches =
+            reinterpret_cast<long long (*)()>(dlsym(fake, "precis_fake_cuda_graph_launches")))
+      n = launches();
+    dlclose(fake);
+  }
+  return n;
+}
+
+template <typename T> std::vector<T> valuesOf(const Tensor &t) {
+  std::vector<T> v(t.data.size() / sizeof(T));
+  std::memcpy(v.data(), t.data.data(), t.data.size());
+  return v;
+}
+
+} // namespace
+
+TEST(RuntimeCudaDevice, AllReduceAcrossCommunicators) {
+  REQUIRE_DEVICE();
+  std::string why;
+  const std::string bytes = allReduceArtifact(&why);
+  if (bytes.empty())
+    GTEST_SKIP() << why;
+  // No communicator, a world of one, a host-memory (MPI-like) and a device-memory (NCCL-like)
+  // world of two.
+  struct Case {
+    const char *name;
+    int size; // 0: no communicator
+    bool device;
+  };
+  for (const Case &c : {Case{"none", 0, false}, Case{"one rank", 1, false},
+                        Case{"host memory", 2, false}, Case{"device memory", 2, true}}) {
+    SCOPED_TRACE(c.name);
+    auto comm = c.size ? std::make_shared<PeerCommunicator>(c.size, c.device) : nullptr;
+    SessionOptions options;
+    options.communicator = comm;
+    std::unique_ptr<Session> s;
+    Status st = Session::createFromMemory(bytes.data(), bytes.size(), options, &s);
+    ASSERT_TRUE(st.isOk()) << st.message();
+    ASSERT_EQ(s->findFunction("step")->collectives, 3u);
+    const long long graphsBefore = fakeGraphLaunches();
+    const bool reduced = c.size == 2;
+    for (int step = 0; step < 3; ++step) {
+      SCOPED_TRACE("step " + std::to_string(step));
+      const std::vector<float> acc = {1, 2, 3, 4}, x = {0.5f * step, -1, 10, 100};
+      const std::vector<int64_t> n = {7, -8, int64_t(1) << 40};
+      const std::vector<double> d = {0.25, -3.0 - step};
+      std::vector<Tensor> out;
+      st = s->run("step",
+                  {tensorOf(DType::F32, {4}, bytesOf(acc)), tensorOf(DType::F32, {4}, bytesOf(x)),
+                   tensorOf(DType::I64, {3}, bytesOf(n)), tensorOf(DType::F64, {2}, bytesOf(d))},
+                  &out);
+      ASSERT_TRUE(st.isOk()) << st.message();
+      ASSERT_EQ(out.size(), 4u);
+      // The other rank holds each value plus one (TestCommunicator.h).
+      std::vector<float> g(4), h(4);
+      std::vector<int64_t> m(3);
+      std::vector<double> e(2);
+      for (int i = 0; i < 4; ++i) {
+        const float sum = acc[i] + x[i];
+        g[i] = reduced ? sum + (sum + 1) : sum;
+        h[i] = reduced ? (x[i] + (x[i] + 1)) / 2 : x[i];
+      }
+      for (int i = 0; i < 3; ++i)
+        m[i] = reduced ? 2 * n[i] + 1 : n[i];
+      for (int i = 0; i < 2; ++i)
+        e[i] = reduced ? d[i] + 1 : d[i];
+      EXPECT_EQ(valuesOf<float>(out[0]), g);
+      EXPECT_EQ(valuesOf<int64_t>(out[1]), m);
+      EXPECT_EQ(valuesOf<double>(out[2]), e);
+      EXPECT_EQ(valuesOf<float>(out[3]), h);
+    }
+    // A function with collectives is never captured into a graph (checked on the fake).
+    if (graphsBefore >= 0) {
+      EXPECT_EQ(fakeGraphLaunches(), graphsBefore);
+    }
+    if (!comm)
+      continue;
+    if (!reduced) {
+      EXPECT_TRUE(comm->calls.empty()); // a world of one: identities, no calls
+      continue;
+    }
+    // One call per operand, in op and operand order, every step.
+    ASSERT_EQ(comm->calls.size(), 12u);
+    const PeerCommunicator::Call want[] = {{4, DType::F32, Reduction::Sum, nullptr, nullptr},
+                                           {3, DType::I64, Reduction::Sum, nullptr, nullptr},
+                                           {2, DType::F64, Reduction::Max, nullptr, nullptr},
+                                           {4, DType::F32, Reduction::Mean, nullptr, nullptr}};
+    for (size_t i = 0; i < comm->calls.size(); ++i) {
+      const PeerCommunicator::Call &got = comm->calls[i], &w = want[i % 4];
+      EXPECT_EQ(got.count, w.count) << "call " << i;
+      EXPECT_EQ(got.dtype, w.dtype) << "call " << i;
+      EXPECT_EQ(got.op, w.op) << "call " << i;
+      // Device memory: the executor's stream; host memory: no stream, and the same staging
+      // buffer every step (allocated at creation).
+      EXPECT_EQ(got.stream != nullptr, c.device) << "call " << i;
+      if (i >= 4) {
+        EXPECT_EQ(got.data, comm->calls[i - 4].data) << "call " << i;
+      }
+    }
+    if (!c.device) { // operands staged side by side: the first op's two in one buffer
+      EXPECT_NE(comm->calls[0].data, comm->calls[1].data);
+    }
+  }
+}
+
+TEST(RuntimeCudaDevice, AllReduceErrorsNameTheOp) {
+  REQUIRE_DEVICE();
+  std::string why;
+  const std::string bytes = allReduceArtifact(&why);
+  if (bytes.empty())
+    GTEST_SKIP() << why;
+  const std::vector<Tensor> inputs = {
+      tensorOf(DType::F32, {4}, bytesOf(std::vector<float>(4, 1))),
+      tensorOf(DType::F32, {4}, bytesOf(std::vector<float>(4, 2))),
+      tensorOf(DType::I64, {3}, bytesOf(std::vector<int64_t>(3, 3))),
+      tensorOf(DType::F64, {2}, bytesOf(std::vector<double>(2, 4)))};
+  // A failing communicator: the run fails naming the op, the operand and the rank.
+  for (bool device : {false, true}) {
+    SCOPED_TRACE(device ? "device memory" : "host memory");
+    auto comm = std::make_shared<PeerCommunicator>(2, device);
+    comm->failWith = "the peer went away";
+    SessionOptions options;
+    options.communicator = comm;
+    std::unique_ptr<Session> s;
+    Status st = Session::createFromMemory(bytes.data(), bytes.size(), options, &s);
+    ASSERT_TRUE(st.isOk()) << st.message();
+    std::vector<Tensor> out;
+    st = s->run("step", inputs, &out);
+    EXPECT_EQ(st.code(), StatusCode::Internal);
+    EXPECT_NE(st.message().find("op 1 'all_reduce' (node \"AllReduce_0\")"), std::string::npos)
+        << st.message();
+    EXPECT_NE(
+        st.message().find("all_reduce of operand 0 on rank 0 of 2 (test): the peer went away"),
+        std::string::npos)
+        << st.message();
+    EXPECT_EQ(comm->calls.size(), 1u);
+  }
+
+  // An element type the collective does not take is refused at creation, naming the op.
+  const std::string bf16 = allReduceArtifact(&why, DType::BF16);
+  std::unique_ptr<Session> s;
+  Status st = Session::createFromMemory(bf16.data(), bf16.size(), SessionOptions(), &s);
+  EXPECT_EQ(st.code(), StatusCode::Unimplemented);
+  EXPECT_NE(st.message().find("function 'step' op 1 'all_reduce' (node \"AllReduce_0\")"),
+            std::string::npos)
+      << st.message();
+  EXPECT_NE(st.message().find("all_reduce of operand 1: element type bf16"), std::string::npos)
       << st.message();
 }

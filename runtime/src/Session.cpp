@@ -129,7 +129,8 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
   s.onDevice = onDevice;
   if (onDevice) {
     std::unique_ptr<cuda::Executor> device;
-    PRECIS_RETURN_IF_ERROR(cuda::Executor::create(*s.artifact, s.blobData, &device));
+    PRECIS_RETURN_IF_ERROR(
+        cuda::Executor::create(*s.artifact, s.blobData, options.communicator, &device));
     s.executor = std::move(device);
   } else {
     std::unique_ptr<cpu::Executor> host;

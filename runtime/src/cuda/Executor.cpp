@@ -11,7 +11,20 @@
 // device pointer per input then per output as its parameters; "matmul", "gemm" and
 // "scaled_matmul" run on cuBLASLt (Gemm.h); an FP8 operand in a layout cuBLASLt cannot take is
 // transposed into a scratch buffer first, by the one kernel the runtime brings itself
-// (kTransposePtx). Anything else is Unimplemented at creation.
+// (kTransposePtx); "all_reduce" (data-parallel training, docs/runtime.md) copies each operand
+// to its result and combines the results across the session's communicator (below). Anything
+// else is Unimplemented at creation.
+//
+// all_reduce: without a communicator, or in a world of one, the results are the operands (a
+// device-to-device copy on the stream). A device-memory communicator (NCCL) combines each
+// result in place on the executor's stream, one call per operand in operand order (the
+// Communicator interface has no group calls). A host-memory communicator (MPI) is staged: the
+// stream is synchronised, the operands are copied into one host buffer (allocated at creation,
+// large enough for the largest all_reduce), combined there, and copied to the results on the
+// stream. A function with an all_reduce is never captured into a CUDA graph: the staged path
+// waits on the host, which a graph cannot hold, and NCCL inside graphs needs NCCL 2.9 or later
+// and care with its own streams; such a function runs op by op on every call (its kernels are
+// launched one by one, which costs launch overhead a graph would save).
 //
 // Concurrency: the arena, the input buffers and the captured graphs are the session's, so runs
 // of one session are serialised by a mutex (calls from several threads are safe, and wait for
@@ -25,6 +38,7 @@
 #include "Artifact.h"
 #include "cuda/CudaApi.h"
 #include "cuda/Gemm.h"
+#include "precis/runtime/Communicator.h"
 
 #include <algorithm>
 #include <cstring>
@@ -138,16 +152,32 @@ struct KernelLaunch {
   std::vector<void *> params;        // into pointers (then sizes)
 };
 
-/// One op: kernel launches (a generated kernel, or transposes before a GEMM), then the GEMM.
+/// An all_reduce: per operand, where it is, where its result goes and where it is staged.
+struct AllReduce {
+  struct Operand {
+    CUdeviceptr in = 0, out = 0;
+    size_t count = 0, bytes = 0;
+    DType dtype = DType::Unspecified;
+    size_t staged = 0; // offset into the host staging buffer
+  };
+  Reduction reduction = Reduction::Sum;
+  std::vector<Operand> operands;
+};
+
+/// One op: kernel launches (a generated kernel, or transposes before a GEMM), then the GEMM; or
+/// an all_reduce.
 struct DeviceOp {
   std::string ref; // "op 3 'matmul' (node "MatMul_0")"
   std::vector<std::unique_ptr<KernelLaunch>> launches;
   std::unique_ptr<GemmPlan> gemm;
+  std::unique_ptr<AllReduce> allReduce;
 };
 
 struct DeviceFunction {
   std::vector<DeviceOp> ops;
-  CUgraphExec graph = nullptr; // captured after the first run
+  /// Whether an op is an all_reduce: the function then runs op by op on every call.
+  bool collective = false;
+  CUgraphExec graph = nullptr; // captured after the first run (never when collective)
   /// (output value, input value) pairs copied on the device after each run (carryOutputs),
   /// and per input position whether the next run skips its upload.
   std::vector<std::pair<uint32_t, uint32_t>> carries;
@@ -174,7 +204,8 @@ std::string opRef(size_t k, const OpDesc &od) {
 
 class CudaExecutor final : public Executor {
 public:
-  explicit CudaExecutor(const Artifact &artifact) : artifact_(artifact) {}
+  CudaExecutor(const Artifact &artifact, std::shared_ptr<Communicator> communicator)
+      : artifact_(artifact), communicator_(std::move(communicator)) {}
   ~CudaExecutor() override;
 
   Status init(const std::vector<uint8_t *> &blobData);
@@ -195,11 +226,16 @@ private:
   Status bindScaledMatmul(const OpDesc &od, std::vector<CUdeviceptr> in,
                           std::vector<TensorView> inTypes, const std::vector<CUdeviceptr> &out,
                           const std::vector<TensorView> &outTypes, DeviceOp *op);
+  Status bindAllReduce(const OpDesc &od, const std::vector<CUdeviceptr> &in,
+                       const std::vector<CUdeviceptr> &out, DeviceOp *op);
+  Status runAllReduce(const AllReduce &c);
   Status enqueue(DeviceFunction &f, bool eager);
   Status runOnStream(size_t function, const std::vector<TensorView> &inputs,
                      std::vector<Tensor> *outputs, const std::vector<bool> *fetch);
 
   const Artifact &artifact_;
+  std::shared_ptr<Communicator> communicator_; // null: a world of one
+  std::vector<uint8_t> staging_; // host copies of an all_reduce's operands (host communicator)
   const Driver *d_ = nullptr;
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;
@@ -298,6 +334,7 @@ Status CudaExecutor::init(const std::vector<uint8_t *> &blobData) {
       op.ref = opRef(k, fd.ops[k]);
       PRECIS_RETURN_IF_ERROR(
           withContext(bindOp(fd.ops[k], &op), "function '" + fd.name + "' " + op.ref));
+      functions_[f].collective |= op.allReduce != nullptr;
       functions_[f].ops.push_back(std::move(op));
     }
   }
@@ -350,6 +387,8 @@ Status CudaExecutor::bindOp(const OpDesc &od, DeviceOp *op) {
     return bindScaledMatmul(od, std::move(in), std::move(inTypes), out, outTypes, op);
   if (isGemmKind(od.kind))
     return GemmPlan::create(gemm_, od.kind, od.attrs, inTypes, outTypes, in, out, &op->gemm);
+  if (od.kind == "all_reduce")
+    return bindAllReduce(od, in, out, op);
   if (od.kind != "kernel")
     return unimplemented("the cuda backend has no kernel for '" + od.kind +
                          "' (the compiler emits generated kernels for it)");
@@ -429,6 +468,97 @@ Status CudaExecutor::bindScaledMatmul(const OpDesc &od, std::vector<CUdeviceptr>
   return GemmPlan::create(gemm_, od.kind, od.attrs, inTypes, outTypes, in, out, &op->gemm, &tn);
 }
 
+Status CudaExecutor::bindAllReduce(const OpDesc &od, const std::vector<CUdeviceptr> &in,
+                                   const std::vector<CUdeviceptr> &out, DeviceOp *op) {
+  const auto &values = artifact_.values();
+  if (od.inputs.empty() || od.inputs.size() != od.outputs.size())
+    return invalidArtifact("all_reduce has " + std::to_string(od.inputs.size()) + " operands and " +
+                           std::to_string(od.outputs.size()) +
+                           " results; it needs one result per operand, at least one");
+  const int64_t reduction = od.attrs.getInt("reduction", 0);
+  if (reduction < 0 || reduction > 2)
+    return invalidArtifact("all_reduce: unknown reduction " + std::to_string(reduction) +
+                           " (0 sum, 1 mean, 2 max)");
+  auto c = std::make_unique<AllReduce>();
+  c->reduction = static_cast<Reduction>(reduction);
+  size_t stagedBytes = 0;
+  for (size_t i = 0; i < od.inputs.size(); ++i) {
+    const ValueDesc &a = values[od.inputs[i]], &r = values[od.outputs[i]];
+    if (a.dtype != DType::F32 && a.dtype != DType::F64 && a.dtype != DType::I32 &&
+        a.dtype != DType::I64)
+      return unimplemented("all_reduce of operand " + std::to_string(i) + ": element type " +
+                           dtypeName(a.dtype) + " (f32, f64, i32 and i64 are supported)");
+    if (r.dtype != a.dtype || r.shape != a.shape)
+      return invalidArtifact("all_reduce: result " + std::to_string(i) + " is " +
+                             typeString(r.dtype, r.shape) + ", its operand " +
+                             typeString(a.dtype, a.shape));
+    AllReduce::Operand o;
+    o.in = in[i];
+    o.out = out[i];
+    o.dtype = a.dtype;
+    o.bytes = a.byteSize;
+    o.count = static_cast<size_t>(a.byteSize / dtypeSize(a.dtype));
+    o.staged = stagedBytes;
+    stagedBytes += alignUp(o.bytes);
+    c->operands.push_back(o);
+  }
+  // A host-memory communicator stages through one buffer, sized here once for the largest
+  // all_reduce, never per step.
+  if (communicator_ && communicator_->size() > 1 && !communicator_->deviceMemory() &&
+      staging_.size() < stagedBytes)
+    staging_.resize(stagedBytes);
+  op->allReduce = std::move(c);
+  return Status::ok();
+}
+
+/// Runs an all_reduce on the stream (see the file comment). Called eagerly only: a function
+/// with an all_reduce is never captured.
+Status CudaExecutor::runAllReduce(const AllReduce &c) {
+  const Driver &d = *d_;
+  Communicator *comm = communicator_.get();
+  const bool alone = !comm || comm->size() == 1;
+  auto located = [&](const Status &s, size_t i) {
+    return Status(s.code(), "all_reduce of operand " + std::to_string(i) + " on rank " +
+                                std::to_string(comm->rank()) + " of " +
+                                std::to_string(comm->size()) + " (" + comm->backend() +
+                                "): " + s.message());
+  };
+  if (alone || comm->deviceMemory()) {
+    for (size_t i = 0; i < c.operands.size(); ++i) {
+      const AllReduce::Operand &o = c.operands[i];
+      if (o.bytes && o.in != o.out)
+        PRECIS_CU(d, cuMemcpyDtoDAsync, o.out, o.in, o.bytes, stream_);
+      if (alone || !o.count)
+        continue;
+      Status s =
+          comm->allReduce(reinterpret_cast<void *>(o.out), o.count, o.dtype, c.reduction, stream_);
+      if (!s.isOk())
+        return located(s, i);
+    }
+    return Status::ok();
+  }
+  // Host memory: operands to the staging buffer, combined there, back to the results.
+  uint8_t *host = staging_.data();
+  for (const AllReduce::Operand &o : c.operands)
+    if (o.bytes)
+      PRECIS_CU(d, cuMemcpyDtoHAsync, host + o.staged, o.in, o.bytes, stream_);
+  PRECIS_CU(d, cuStreamSynchronize, stream_);
+  for (size_t i = 0; i < c.operands.size(); ++i) {
+    const AllReduce::Operand &o = c.operands[i];
+    if (!o.count)
+      continue;
+    Status s = comm->allReduce(host + o.staged, o.count, o.dtype, c.reduction);
+    if (!s.isOk())
+      return located(s, i);
+  }
+  // Pageable source: each copy returns once the driver has taken the bytes, so the buffer may
+  // be reused by the next all_reduce (which synchronises the stream first anyway).
+  for (const AllReduce::Operand &o : c.operands)
+    if (o.bytes)
+      PRECIS_CU(d, cuMemcpyHtoDAsync, o.out, host + o.staged, o.bytes, stream_);
+  return Status::ok();
+}
+
 /// Enqueues every op of `f` on the stream. Eagerly (not capturing), each op's launch error is
 /// returned with the op named.
 Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
@@ -443,6 +573,8 @@ Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
                   "cuLaunchKernel");
     if (s.isOk() && op.gemm)
       s = op.gemm->enqueue(stream_);
+    if (s.isOk() && op.allReduce)
+      s = runAllReduce(*op.allReduce);
     if (!s.isOk())
       return eager ? withContext(s, op.ref) : s;
   }
@@ -475,6 +607,9 @@ Status CudaExecutor::runOnStream(size_t function, const std::vector<TensorView> 
                 values[fd.inputs[p]].byteSize, stream_);
   if (f.graph) {
     PRECIS_CU(d, cuGraphLaunch, f.graph, stream_);
+  } else if (f.collective) {
+    // Every run op by op: an all_reduce is not captured (see the file comment).
+    PRECIS_RETURN_IF_ERROR(enqueue(f, /*eager=*/true));
   } else {
     // First run: op by op, so that an error names its op; then capture for the next runs.
     PRECIS_RETURN_IF_ERROR(enqueue(f, /*eager=*/true));
@@ -601,8 +736,9 @@ CudaExecutor::~CudaExecutor() {
 } // namespace
 
 Status Executor::create(const Artifact &artifact, const std::vector<uint8_t *> &blobData,
+                        std::shared_ptr<Communicator> communicator,
                         std::unique_ptr<Executor> *out) {
-  auto executor = std::make_unique<CudaExecutor>(artifact);
+  auto executor = std::make_unique<CudaExecutor>(artifact, std::move(communicator));
   PRECIS_RETURN_IF_ERROR(executor->init(blobData));
   *out = std::move(executor);
   return Status::ok();

@@ -12,7 +12,7 @@ namespace precis::rt::cuda {
 bool builtWithCuda() { return false; }
 
 Status Executor::create(const Artifact &, const std::vector<uint8_t *> &,
-                        std::unique_ptr<Executor> *) {
+                        std::shared_ptr<Communicator>, std::unique_ptr<Executor> *) {
   return unavailable("precis was built without CUDA support");
 }
 
