@@ -1,0 +1,165 @@
+//===- CudaDataParallelTest.cpp - a compiled data-parallel step on the CUDA executor ===//
+//
+// Models compiled with `precis compile --train --data-parallel --target cuda` (the MLP example
+// in fp32 with small gradient buckets; test/Transforms/Inputs/data-parallel-fp8.mlir, two GEMMs
+// of fp8 sizes, in fp8 with AdamW, whose amax histories are reduced with max), run through the
+// CUDA executor without a communicator, with a host-memory one (as MPI) and with a
+// device-memory one (as NCCL) of two ranks (TestCommunicator.h).
+//
+// The ctest entry CudaDataParallelFake runs it on FakeCuda.cpp with
+// PRECIS_FAKE_CUDA_ANY_KERNEL=1, where the generated kernels do nothing. What it proves there:
+// every op of the compiled artifacts binds on the CUDA executor (all_reduce included); each
+// all_reduce op of a function reaches the session's communicator once per operand per run, in
+// op and operand order, with the element count, element type and reduction the artifact
+// records, on a stream (device memory) or through a host buffer (host memory); nothing reaches a
+// world of one; and a function with an all_reduce is never captured into a CUDA graph while one
+// without is. What it does not prove: the step's numbers (the kernels compute nothing on the
+// fake; RuntimeCudaTest's AllReduce* tests check values through a real kernel) and anything
+// about NCCL, MPI or a GPU. On a GPU (without the fake) the same test runs the real kernels; the
+// graph count is then not observable and not checked.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestCommunicator.h"
+
+#include "Artifact.h"
+#include "precis/runtime/Session.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <dlfcn.h>
+
+namespace {
+
+using namespace precis::rt;
+using precis::rt::testing::PeerCommunicator;
+
+/// FakeCuda.cpp's count of graph launches, or -1 on a real driver.
+long long fakeGraphLaunches() {
+  long long n = -1;
+  if (void *fake = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD)) {
+    if (auto launches =
+            reinterpret_cast<long long (*)()>(dlsym(fake, "precis_fake_cuda_graph_launches")))
+      n = launches();
+    dlclose(fake);
+  }
+  return n;
+}
+
+struct Expected {
+  size_t count;
+  DType dtype;
+  Reduction op;
+};
+
+class CudaDataParallel : public ::testing::TestWithParam<const char *> {
+protected:
+  /// Compiled at build time (unittests/CMakeLists.txt): "mlp-fp32" with 0.01 MiB gradient
+  /// buckets (several all_reduce ops), "gemm-fp8" with the default buckets.
+  std::string artifactPath() const {
+    return std::string(PRECIS_DATA_PARALLEL_DIR) + "/" + GetParam() + ".precis";
+  }
+};
+
+TEST_P(CudaDataParallel, AllReduceReachesTheCommunicator) {
+  // What the artifact asks for, per function.
+  const std::string path = artifactPath();
+  std::unique_ptr<Artifact> artifact;
+  Status st = Artifact::openFile(path, &artifact);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  std::vector<std::vector<Expected>> expected;
+  size_t maxReductions = 0;
+  for (const FunctionDesc &fd : artifact->functions()) {
+    expected.emplace_back();
+    for (const OpDesc &op : fd.ops) {
+      if (op.kind != "all_reduce")
+        continue;
+      const auto reduction = static_cast<Reduction>(op.attrs.getInt("reduction", 0));
+      maxReductions = std::max<size_t>(maxReductions, static_cast<size_t>(reduction));
+      for (uint32_t v : op.inputs) {
+        const ValueDesc &value = artifact->values()[v];
+        int64_t n = 1;
+        for (int64_t d : value.shape)
+          n *= d;
+        expected.back().push_back({static_cast<size_t>(n), value.dtype, reduction});
+      }
+    }
+  }
+  const auto &functions = artifact->functions();
+  const auto step = std::find_if(functions.begin(), functions.end(),
+                                 [](const FunctionDesc &f) { return f.name == "train_step"; });
+  ASSERT_NE(step, functions.end());
+  const std::vector<Expected> &stepCalls = expected[step - functions.begin()];
+  EXPECT_GE(stepCalls.size(), 2u); // the loss and the gradients at least
+  for (size_t f = 0; f < functions.size(); ++f)
+    std::printf("%s: @%s has %zu all_reduce operands\n", GetParam(), functions[f].name.c_str(),
+                expected[f].size());
+  if (std::string(GetParam()) == "gemm-fp8") {
+    EXPECT_EQ(maxReductions, static_cast<size_t>(Reduction::Max)) << "the amax histories";
+  }
+
+  struct Case {
+    const char *name;
+    int size; // 0: no communicator
+    bool device;
+  };
+  for (const Case &c :
+       {Case{"none", 0, false}, Case{"host memory", 2, false}, Case{"device memory", 2, true}}) {
+    SCOPED_TRACE(c.name);
+    auto comm = c.size ? std::make_shared<PeerCommunicator>(c.size, c.device) : nullptr;
+    SessionOptions options;
+    options.communicator = comm;
+    std::unique_ptr<Session> s;
+    st = Session::createFromFile(path, options, &s);
+    if (st.code() == StatusCode::Unavailable)
+      GTEST_SKIP() << st.message();         // no device and no FakeCuda.cpp: nothing to run on
+    ASSERT_TRUE(st.isOk()) << st.message(); // every op binds, all_reduce included
+    ASSERT_TRUE(s->onDevice());
+
+    for (size_t f = 0; f < functions.size(); ++f) {
+      const FunctionDesc &fd = functions[f];
+      SCOPED_TRACE("function " + fd.name);
+      std::vector<Tensor> inputs(fd.inputs.size());
+      for (size_t i = 0; i < inputs.size(); ++i)
+        ASSERT_TRUE(s->initialValue(fd.name, i, &inputs[i]).isOk());
+      const size_t callsBefore = comm ? comm->calls.size() : 0;
+      const long long graphsBefore = fakeGraphLaunches();
+      constexpr int kRuns = 3;
+      for (int run = 0; run < kRuns; ++run) {
+        std::vector<Tensor> outputs;
+        st = s->run(fd.name, inputs, &outputs);
+        ASSERT_TRUE(st.isOk()) << "run " << run << ": " << st.message();
+      }
+      // Captured after the first run (replayed by the others) unless it has collectives.
+      if (graphsBefore >= 0) {
+        EXPECT_EQ(fakeGraphLaunches() - graphsBefore, expected[f].empty() ? kRuns - 1 : 0);
+      }
+      if (!comm)
+        continue;
+      ASSERT_EQ(comm->calls.size() - callsBefore, kRuns * expected[f].size());
+      for (size_t k = 0; k < kRuns * expected[f].size(); ++k) {
+        const PeerCommunicator::Call &got = comm->calls[callsBefore + k];
+        const Expected &want = expected[f][k % expected[f].size()];
+        EXPECT_EQ(got.count, want.count) << "call " << k;
+        EXPECT_EQ(got.dtype, want.dtype) << "call " << k;
+        EXPECT_EQ(got.op, want.op) << "call " << k;
+        EXPECT_EQ(got.stream != nullptr, c.device) << "call " << k;
+        EXPECT_NE(got.data, nullptr) << "call " << k;
+      }
+    }
+    if (comm) {
+      EXPECT_GE(comm->calls.size(), 3 * stepCalls.size());
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, CudaDataParallel, ::testing::Values("mlp-fp32", "gemm-fp8"),
+                         [](const ::testing::TestParamInfo<const char *> &p) {
+                           std::string name = p.param;
+                           name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                           return name;
+                         });
+
+} // namespace
