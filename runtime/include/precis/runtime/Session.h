@@ -76,7 +76,9 @@ struct SessionOptions {
   bool checkNumerics = false;
   /// The processes this session's collectives (`all_reduce` in a data-parallel training step)
   /// run across (Communicator.h); null: a world of one, where every collective is an identity.
-  /// Shared: the caller may keep using it, and sessions of one job may share it.
+  /// Shared: the caller may keep using it, and sessions of one job may share it. The CPU
+  /// backend needs a host-memory one (MPI); the CUDA backend takes either (an NCCL one on its
+  /// device, or MPI, staged through host memory).
   std::shared_ptr<Communicator> communicator;
 };
 
