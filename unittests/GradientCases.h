@@ -213,6 +213,18 @@ inline std::vector<Case> allCases() {
        {2, 3},
        "  %i = precis.constant dense<[3, 1, 3]> : tensor<3xi32>\n"
        "  %out = precis.gather %p0, %i {axis = 1 : i64} : ({p0}, tensor<3xi32>) -> {out}"},
+      {"gather_elements_repeated_indices",
+       {{{3, 4}}},
+       {2, 4},
+       "  %i = precis.constant dense<[[0, 2, -1, 1], [0, 2, 1, 1]]> : tensor<2x4xi64>\n"
+       "  %out = precis.gather_elements %p0, %i {axis = 0 : i64} : ({p0}, tensor<2x4xi64>) -> "
+       "{out}"},
+      {"gather_elements_axis1",
+       {{{3, 4}}},
+       {2, 3},
+       "  %i = precis.constant dense<[[3, 3, 0], [1, -4, 2]]> : tensor<2x3xi32>\n"
+       "  %out = precis.gather_elements %p0, %i {axis = 1 : i64} : ({p0}, tensor<2x3xi32>) -> "
+       "{out}"},
       {"expand", {{{3, 1}}}, {2, 3, 4}, "  %out = precis.expand %p0 : {p0} to {out}"},
       // Reductions and normalisation.
       {"reduce_sum",

@@ -493,6 +493,37 @@ LogicalResult importGather(NodeContext &ctx) {
   return ctx.emit<GatherOp>(x.getType(), x, indexValue, static_cast<uint64_t>(*axis));
 }
 
+/// GatherElements: the indices have the data's rank and, off the axis, dimensions at most
+/// the data's; known indices are range-checked at import (negative ones stay: the kernels
+/// count them from the end).
+LogicalResult importGatherElements(NodeContext &ctx) {
+  if (failed(ctx.requireIndex(1)))
+    return failure();
+  RankedTensorType data = ctx.getInputType(0), indices = ctx.getInputType(1);
+  if (indices.getRank() != data.getRank())
+    return ctx.emitError() << "indices rank " << indices.getRank() << " differs from data rank "
+                           << data.getRank();
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), data.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  for (int64_t d = 0; d < data.getRank(); ++d)
+    if (d != *axis && indices.getDimSize(d) > data.getDimSize(d))
+      return ctx.emitError() << "indices dimension " << d << " (" << indices.getDimSize(d)
+                             << ") exceeds the data's (" << data.getDimSize(d) << ")";
+  if (const HostTensor *known = ctx.getConstant(1)) {
+    const int64_t extent = data.getDimSize(*axis);
+    for (int64_t i = 0, e = known->size(); i < e; ++i)
+      if (known->getInt(i) < -extent || known->getInt(i) >= extent)
+        return ctx.emitError() << "index " << known->getInt(i) << " is out of range for dimension "
+                               << *axis << " of size " << extent;
+  }
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  auto type = RankedTensorType::get(indices.getShape(), data.getElementType());
+  return ctx.setOutput(0, b.create<GatherElementsOp>(ctx.getLoc(), type, x, ctx.getInput(1),
+                                                     b.getI64IntegerAttr(*axis)));
+}
+
 void checkSplit(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
   if (findAttribute(node, "num_outputs") && node.input_size() > 1 && !node.input(1).empty())
     problems.push_back("both the 'split' input and the 'num_outputs' attribute are given");
@@ -678,6 +709,7 @@ void populateShapeHandlers(HandlerRegistry &r) {
   r.add("Trilu", 14, kMaxOpset, importTrilu);
   r.add("CumSum", 11, kMaxOpset, importCumSum);
   r.add("Gather", kMinOpset, kMaxOpset, importGather);
+  r.add("GatherElements", 11, kMaxOpset, importGatherElements);
 }
 
 } // namespace precis::onnx_import

@@ -570,3 +570,43 @@ func.func @cumsum_axis(%a: tensor<4xf32>) {
   %0 = precis.cumsum %a {axis = 1 : i64} : tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @gather_elements_shape(%a: tensor<4x8xf32>, %i: tensor<4x3xi64>) {
+  // expected-error @+1 {{result must have the indices' shape and the data's element type}}
+  %0 = precis.gather_elements %a, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x3xi64>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_rank(%a: tensor<4x8xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{indices rank 1 differs from data rank 2}}
+  %0 = precis.gather_elements %a, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_extent(%a: tensor<4x8xf32>, %i: tensor<5x2xi64>) {
+  // expected-error @+1 {{indices dimension 0 (5) exceeds the data's (4)}}
+  %0 = precis.gather_elements %a, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<5x2xi64>) -> tensor<5x2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_axis(%a: tensor<4x8xf32>, %i: tensor<4x2xi64>) {
+  // expected-error @+1 {{axis 2 out of range for rank 2}}
+  %0 = precis.gather_elements %a, %i {axis = 2 : i64} : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_grad_shape(%g: tensor<4x3xf32>, %i: tensor<4x2xi64>) {
+  // expected-error @+1 {{gradient must have the indices' shape and the result's element type}}
+  %0 = precis.gather_elements_grad %g, %i {axis = 1 : i64} : (tensor<4x3xf32>, tensor<4x2xi64>) -> tensor<4x8xf32>
+  return
+}

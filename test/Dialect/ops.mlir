@@ -127,6 +127,8 @@ func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: ten
   %4 = precis.slice %a {start = array<i64: 0, 1, 3>, limit = array<i64: 2, 3, -1>, step = array<i64: 1, 1, -2>} : (tensor<2x3x4xf32>) -> tensor<2x2x2xf32>
   // CHECK: precis.gather %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
   %5 = precis.gather %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
+  // CHECK: precis.gather_elements %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16xf32>
+  %ge = precis.gather_elements %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16xf32>
   // CHECK: precis.expand %{{.*}} : tensor<1x4xf32> to tensor<3x4xf32>
   %6 = precis.expand %r : tensor<1x4xf32> to tensor<3x4xf32>
   return

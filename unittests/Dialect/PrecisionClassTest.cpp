@@ -54,7 +54,8 @@ TEST_F(PrecisionClassTest, NumericallySensitiveOpsStayFp32) {
        {"precis.reduce_sum", "precis.reduce_mean", "precis.reduce_max", "precis.softmax",
         "precis.log_softmax", "precis.layer_norm", "precis.batch_norm", "precis.exp", "precis.log",
         "precis.pow", "precis.rsqrt", "precis.reciprocal", "precis.sin", "precis.cumsum",
-        "precis.cos", "precis.softmax_cross_entropy", "precis.nll_loss"})
+        "precis.cos", "precis.softmax_cross_entropy", "precis.nll_loss",
+        "precis.gather_elements_grad"})
     EXPECT_EQ(classOf(op), PrecisionClass::Sensitive) << op.str();
 }
 
@@ -65,7 +66,7 @@ TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
         "precis.transpose",    "precis.gather",  "precis.concat",   "precis.slice",
         "precis.max_pool2d",   "precis.dropout", "precis.constant", "precis.parameter",
         "precis.hard_sigmoid", "precis.is_nan",  "precis.mod",      "precis.pad",
-        "precis.trilu"})
+        "precis.trilu",        "precis.gather_elements"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

@@ -1470,6 +1470,45 @@ TEST_F(CpuKernels, GatherWithNegativeIndicesAndErrors) {
   EXPECT_EQ(run("gather", {&data, &idx}, {&out}).code(), StatusCode::Unimplemented);
 }
 
+TEST_F(CpuKernels, GatherElementsEveryAxisAndErrors) {
+  // Reference: result[c] = data[c with c[axis] = idx[c]], computed coordinate-wise.
+  const std::vector<int64_t> ds = {4, 5, 3};
+  for (DType dt : {DType::F32, DType::BF16, DType::I64})
+    for (DType it : {DType::I64, DType::I32})
+      for (int64_t axis : {0, 1, 2}) {
+        SCOPED_TRACE(std::string(dtypeName(dt)) + " axis " + std::to_string(axis));
+        std::vector<int64_t> is = {3, 4, 2}; // other dimensions at most the data's
+        is[axis] = 6;                        // more indices than the axis: repeats
+        const int64_t dim = ds[axis];
+        Tensor data = random(dt, ds, -9, 9), idx(it, is), out(dt, is);
+        for (int64_t i = 0; i < idx.size(); ++i)
+          idx.set(i, static_cast<double>(uniformInt(-dim, dim - 1)));
+        ASSERT_OK(run("gather_elements", {&data, &idx}, {&out}, attrs().i("axis", axis)));
+        std::vector<double> ref;
+        for (int64_t i = 0; i < out.size(); ++i) {
+          auto c = unravel(i, is);
+          const int64_t j = idx.getInt(i);
+          c[axis] = j < 0 ? j + dim : j;
+          ref.push_back(data.get(ravel(c, ds)));
+        }
+        expectMatches(out, ref, {0, 0, 0}, {}, "gather_elements");
+        for (int64_t bad : {dim, -dim - 1}) {
+          idx.set(5, static_cast<double>(bad));
+          const Status st = run("gather_elements", {&data, &idx}, {&out}, attrs().i("axis", axis));
+          EXPECT_EQ(st.code(), StatusCode::InvalidArgument);
+          EXPECT_NE(st.message().find("out of range"), std::string::npos) << st.message();
+          idx.set(5, 0);
+        }
+      }
+  // Indices wider than the data off the axis, a result shape that is not the indices'.
+  Tensor data = random(DType::F32, {2, 3}), wide(DType::I64, {3, 3}), idx(DType::I64, {2, 2});
+  Tensor out3(DType::F32, {3, 3}), out2(DType::F32, {2, 3});
+  EXPECT_EQ(run("gather_elements", {&data, &wide}, {&out3}, attrs().i("axis", 1)).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(run("gather_elements", {&data, &idx}, {&out2}, attrs().i("axis", 1)).code(),
+            StatusCode::InvalidArgument);
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions.
 //===----------------------------------------------------------------------===//

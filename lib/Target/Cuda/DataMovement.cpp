@@ -42,6 +42,39 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
        << k.store(0, "t", "acc");
     return perElement(k, kind, numel(result), body);
   }
+  if (auto g = dyn_cast<GatherElementsOp>(op)) {
+    // One thread per result (index) element: its coordinates with the index at the axis.
+    auto data = stridesOf(shapeOf(g.getData()));
+    const int64_t axis = g.getAxis(), A = shapeOf(g.getData())[axis];
+    os << coordinates(shapeOf(g.getIndices()), "t", "o") << "long long ix = (long long)"
+       << k.load(1, "t") << ";\nif (ix < 0) ix += " << L(A) << ";\nconst long long src = 0";
+    for (size_t d = 0; d < data.size(); ++d)
+      os << " + " << (static_cast<int64_t>(d) == axis ? std::string("ix") : "o" + std::to_string(d))
+         << " * " << L(data[d]);
+    os << ";\n" << k.store(0, "t", k.load(0, "src"));
+    return perElement(k, kind, numel(result), body);
+  }
+  if (auto g = dyn_cast<GatherElementsGradOp>(op)) {
+    // One thread per data element, summing (in the accumulation type) the gradients of the
+    // index positions along the axis that point at it: deterministic, no atomics.
+    auto idxShape = shapeOf(g.getIndices());
+    auto idx = stridesOf(idxShape);
+    const int64_t axis = g.getAxis(), A = shapeOf(result)[axis];
+    std::string acc = accType(elemType(result));
+    os << coordinates(shapeOf(result), "t", "o") << acc << " acc = 0;\nif (true";
+    for (size_t d = 0; d < idx.size(); ++d)
+      if (static_cast<int64_t>(d) != axis)
+        os << " && o" << d << " < " << L(idxShape[d]);
+    os << ") {\nfor (long long j = 0; j < " << L(idxShape[axis]) << "; ++j) {\n"
+       << "const long long at = 0";
+    for (size_t d = 0; d < idx.size(); ++d)
+      os << " + " << (static_cast<int64_t>(d) == axis ? std::string("j") : "o" + std::to_string(d))
+         << " * " << L(idx[d]);
+    os << ";\nlong long ix = (long long)" << k.load(1, "at") << "; if (ix < 0) ix += " << L(A)
+       << ";\nif (ix == o" << axis << ") acc += (" << acc << ")" << k.load(0, "at") << ";\n}\n}\n"
+       << k.store(0, "t", "acc");
+    return perElement(k, kind, numel(result), body);
+  }
   if (auto s = dyn_cast<SliceOp>(op)) {
     auto in = stridesOf(shapeOf(s.getInput()));
     os << coordinates(shapeOf(result), "t", "o") << "const long long src = 0";

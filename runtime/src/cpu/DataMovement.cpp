@@ -387,4 +387,28 @@ PRECIS_CPU_KERNEL(gatherKernel) {
   return Status::ok();
 }
 
+/// result[j] = data[offset of j] (elementIndexOffsets): every index is checked before a
+/// single element is written.
+PRECIS_CPU_KERNEL(gatherElementsKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("gather_elements", inputs, outputs, 2, 2, 1));
+  const TensorView &data = inputs[0], &idx = inputs[1], &out = outputs[0];
+  if (data.dtype != out.dtype || dtypeSize(data.dtype) == 0 ||
+      (idx.dtype != DType::I64 && idx.dtype != DType::I32))
+    return unsupportedDtypes("gather_elements", inputs, outputs);
+  if (out.shape != idx.shape)
+    return badShape("gather_elements", "result shape " + shapeString(out.shape) +
+                                           " differs from the indices' " + shapeString(idx.shape));
+  std::vector<int64_t> offsets;
+  PRECIS_RETURN_IF_ERROR(
+      elementIndexOffsets("gather_elements", idx, data.shape, attrs.getInt("axis", 0), offsets));
+  const size_t esize = dtypeSize(data.dtype);
+  const char *src = static_cast<const char *>(data.data);
+  char *dst = static_cast<char *>(out.data);
+  parallelFor(ctx, static_cast<int64_t>(offsets.size()), kGrainCheap, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j)
+      std::memcpy(dst + j * esize, src + offsets[j] * esize, esize);
+  });
+  return Status::ok();
+}
+
 } // namespace precis::rt::cpu

@@ -144,6 +144,8 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"exp", expKernel},
       {"expand", expandKernel},
       {"gather", gatherKernel},
+      {"gather_elements", gatherElementsKernel},
+      {"gather_elements_grad", gatherElementsGradKernel},
       {"gather_grad", gatherGradKernel},
       {"gelu", geluKernel},
       {"gemm", gemmKernel},
@@ -297,6 +299,45 @@ Status badShape(const char *kind, const std::string &what) {
 //===----------------------------------------------------------------------===//
 // Shapes and loops.
 //===----------------------------------------------------------------------===//
+
+Status elementIndexOffsets(const char *kind, const TensorView &indices,
+                           const std::vector<int64_t> &dataShape, int64_t axis,
+                           std::vector<int64_t> &offsets) {
+  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
+    return invalidArgument(std::string(kind) + ": indices must be i32 or i64");
+  const int64_t rank = static_cast<int64_t>(dataShape.size());
+  if (indices.rank() != rank || axis < 0 || axis >= rank)
+    return badShape(kind, "indices " + shapeString(indices.shape) + " or axis " +
+                              std::to_string(axis) + " do not fit data " + shapeString(dataShape));
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis && indices.shape[d] > dataShape[d])
+      return badShape(kind, "indices " + shapeString(indices.shape) + " exceed data " +
+                                shapeString(dataShape) + " in dimension " + std::to_string(d));
+  const std::vector<int64_t> strides = contiguousStrides(dataShape);
+  const int64_t n = indices.numElements(), dim = dataShape[axis];
+  offsets.resize(static_cast<size_t>(n));
+  std::vector<int64_t> coord(static_cast<size_t>(rank), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t v = indices.dtype == DType::I64 ? static_cast<const int64_t *>(indices.data)[j]
+                                            : static_cast<const int32_t *>(indices.data)[j];
+    if (v < -dim || v >= dim)
+      return invalidArgument(std::string(kind) + ": index " + std::to_string(v) + " at position " +
+                             std::to_string(j) + " is out of range for axis " +
+                             std::to_string(axis) + " of size " + std::to_string(dim));
+    if (v < 0)
+      v += dim;
+    int64_t off = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      off += (d == axis ? v : coord[d]) * strides[d];
+    offsets[j] = off;
+    for (int64_t d = rank - 1; d >= 0; --d)
+      if (++coord[d] < indices.shape[d])
+        break;
+      else
+        coord[d] = 0;
+  }
+  return Status::ok();
+}
 
 int64_t product(const std::vector<int64_t> &dims, size_t begin, size_t end) {
   int64_t p = 1;

@@ -569,6 +569,17 @@ LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   return success();
 }
 
+/// Each data element receives the gradients of the result positions that read it.
+LogicalResult GatherElementsOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                               SmallVectorImpl<Value> &grads) {
+  grads.push_back(isDifferentiableOperand(0)
+                      ? Value(b.create<GatherElementsGradOp>(getLoc(), getData().getType(), rg[0],
+                                                             getIndices(), getAxisAttr()))
+                      : Value());
+  grads.push_back(Value());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions, normalisation, pooling.
 //===----------------------------------------------------------------------===//

@@ -490,6 +490,36 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 
 LogicalResult GatherOp::verify() { return success(); }
 
+/// gather_elements and its gradient: `indices` has the data's rank, `axis` is in range and
+/// every other dimension of `indices` is at most the data's.
+static LogicalResult verifyElementIndices(Operation *op, RankedTensorType data,
+                                          RankedTensorType indices, int64_t axis) {
+  if (indices.getRank() != data.getRank())
+    return op->emitOpError() << "indices rank " << indices.getRank() << " differs from data rank "
+                             << data.getRank();
+  if (axis < 0 || axis >= data.getRank())
+    return op->emitOpError() << "axis " << axis << " out of range for rank " << data.getRank();
+  for (int64_t d = 0; d < data.getRank(); ++d)
+    if (d != axis && indices.getDimSize(d) > data.getDimSize(d))
+      return op->emitOpError() << "indices dimension " << d << " (" << indices.getDimSize(d)
+                               << ") exceeds the data's (" << data.getDimSize(d) << ")";
+  return success();
+}
+
+LogicalResult GatherElementsOp::verify() {
+  if (getType().getShape() != getIndices().getType().getShape() ||
+      getType().getElementType() != getData().getType().getElementType())
+    return emitOpError("result must have the indices' shape and the data's element type");
+  return verifyElementIndices(*this, getData().getType(), getIndices().getType(), getAxis());
+}
+
+LogicalResult GatherElementsGradOp::verify() {
+  if (getGrad().getType().getShape() != getIndices().getType().getShape() ||
+      getGrad().getType().getElementType() != getType().getElementType())
+    return emitOpError("gradient must have the indices' shape and the result's element type");
+  return verifyElementIndices(*this, getType(), getIndices().getType(), getAxis());
+}
+
 LogicalResult ExpandOp::verify() {
   SmallVector<int64_t> out;
   if (!OpTrait::util::getBroadcastedShape(getInput().getType().getShape(), getType().getShape(),

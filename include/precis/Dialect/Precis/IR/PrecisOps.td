@@ -558,6 +558,21 @@ def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]
   let hasFolder = 1;
 }
 
+def Precis_GatherElementsOp : Precis_FollowOp<"gather_elements", [Pure, Grad]> {
+  let summary = "gather single elements of `data` along `axis` (ONNX GatherElements)";
+  let description = [{
+    `result[i0, .., ik, ..] = data[i0, .., indices[i0, .., ik, ..], ..]` with `ik` at
+    `axis` (non-negative); the result has the indices' shape, whose rank is the data's and
+    whose other dimensions are at most the data's (torch.gather). Negative indices count
+    from the end. The gradient is `gather_elements_grad`, a scatter-add into zeros.
+    `%2 = precis.gather_elements %0, %1 {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x3xi64>) -> tensor<4x3xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices, I64Attr:$axis);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, IndexedCopy,
                                                   SameOperandsAndResultElementType, Grad]> {
   let summary = "broadcast to the static result shape";
@@ -898,6 +913,26 @@ def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [NoGradient, Pure]> 
   }];
   let arguments = (ins Precis_FloatTensor:$grad, Precis_IndexTensor:$indices,
                    DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_GatherElementsGradOp
+    : Precis_SensitiveOp<"gather_elements_grad", [NoGradient, Pure]> {
+  let summary = "gradient of gather_elements: scatter-add of `grad` into zeros";
+  let description = [{
+    `result[i0, .., indices[i0, .., ik, ..], ..] += grad[i0, .., ik, ..]` along `axis`,
+    starting from zero; the result type is the forward data's, `grad` has the indices'
+    shape. Repeated indices accumulate (in fp32, or fp64 for f64). Also the gradient of
+    TopK's values.
+
+    ```mlir
+    %dx = precis.gather_elements_grad %dy, %i {axis = 1 : i64}
+        : (tensor<4x3xf32>, tensor<4x3xi64>) -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, Precis_IndexTensor:$indices, I64Attr:$axis);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
