@@ -225,6 +225,21 @@ inline std::vector<Case> allCases() {
        "  %i = precis.constant dense<[[3, 3, 0], [1, -4, 2]]> : tensor<2x3xi32>\n"
        "  %out = precis.gather_elements %p0, %i {axis = 1 : i64} : ({p0}, tensor<2x3xi32>) -> "
        "{out}"},
+      {"gather_nd_repeated_tuples",
+       {{{3, 4, 2}}},
+       {3, 2},
+       "  %i = precis.constant dense<[[0, 1], [2, -1], [0, 1]]> : tensor<3x2xi64>\n"
+       "  %out = precis.gather_nd %p0, %i : ({p0}, tensor<3x2xi64>) -> {out}"},
+      {"scatter_nd_none",
+       {{{4, 3}}, {{2, 3}}},
+       {4, 3},
+       "  %i = precis.constant dense<[[3], [-3]]> : tensor<2x1xi64>\n"
+       "  %out = precis.scatter_nd none %p0, %i, %p1 : ({p0}, tensor<2x1xi64>, {p1}) -> {out}"},
+      {"scatter_nd_add_repeated_tuples",
+       {{{3, 4}}, {{3}}},
+       {3, 4},
+       "  %i = precis.constant dense<[[0, 1], [2, -1], [0, 1]]> : tensor<3x2xi32>\n"
+       "  %out = precis.scatter_nd add %p0, %i, %p1 : ({p0}, tensor<3x2xi32>, {p1}) -> {out}"},
       {"expand", {{{3, 1}}}, {2, 3, 4}, "  %out = precis.expand %p0 : {p0} to {out}"},
       // Reductions and normalisation.
       {"reduce_sum",

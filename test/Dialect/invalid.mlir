@@ -610,3 +610,35 @@ func.func @gather_elements_grad_shape(%g: tensor<4x3xf32>, %i: tensor<4x2xi64>) 
   %0 = precis.gather_elements_grad %g, %i {axis = 1 : i64} : (tensor<4x3xf32>, tensor<4x2xi64>) -> tensor<4x8xf32>
   return
 }
+
+// -----
+
+func.func @gather_nd_width(%a: tensor<4x8xf32>, %i: tensor<3x3xi64>) {
+  // expected-error @+1 {{indices must be [..., k] with 1 <= k <= 2}}
+  %0 = precis.gather_nd %a, %i : (tensor<4x8xf32>, tensor<3x3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @gather_nd_result(%a: tensor<4x8xf32>, %i: tensor<3x1xi64>) {
+  // expected-error @+1 {{result must be 'tensor<3x8xf32>'}}
+  %0 = precis.gather_nd %a, %i : (tensor<4x8xf32>, tensor<3x1xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_nd_updates(%a: tensor<4x8xf32>, %i: tensor<3x2xi64>, %u: tensor<3x8xf32>) {
+  // expected-error @+1 {{updates must be 'tensor<3xf32>'}}
+  %0 = precis.scatter_nd none %a, %i, %u : (tensor<4x8xf32>, tensor<3x2xi64>, tensor<3x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_nd_bool_add(%a: tensor<4xi1>, %i: tensor<1x1xi64>, %u: tensor<1xi1>) {
+  // expected-error @+1 {{cannot add booleans}}
+  %0 = precis.scatter_nd add %a, %i, %u : (tensor<4xi1>, tensor<1x1xi64>, tensor<1xi1>) -> tensor<4xi1>
+  return
+}

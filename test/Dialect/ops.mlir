@@ -114,7 +114,8 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
 // -----
 
 // CHECK-LABEL: func @data_movement
-func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: tensor<8x16xi64>, %r: tensor<1x4xf32>) {
+func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: tensor<8x16xi64>, %r: tensor<1x4xf32>,
+                         %nd: tensor<8x1xi64>) {
   // CHECK: precis.reshape %{{.*}} : tensor<2x3x4xf32> to tensor<6x4xf32>
   %0 = precis.reshape %a : tensor<2x3x4xf32> to tensor<6x4xf32>
   // CHECK: precis.transpose %{{.*}} {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
@@ -129,6 +130,10 @@ func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: ten
   %5 = precis.gather %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
   // CHECK: precis.gather_elements %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16xf32>
   %ge = precis.gather_elements %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16xf32>
+  // CHECK: precis.gather_nd %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x1xi64>) -> tensor<8x32xf32>
+  %gn = precis.gather_nd %t, %nd : (tensor<64x32xf32>, tensor<8x1xi64>) -> tensor<8x32xf32>
+  // CHECK: precis.scatter_nd add %{{.*}}, %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x1xi64>, tensor<8x32xf32>) -> tensor<64x32xf32>
+  %sn = precis.scatter_nd add %t, %nd, %gn : (tensor<64x32xf32>, tensor<8x1xi64>, tensor<8x32xf32>) -> tensor<64x32xf32>
   // CHECK: precis.expand %{{.*}} : tensor<1x4xf32> to tensor<3x4xf32>
   %6 = precis.expand %r : tensor<1x4xf32> to tensor<3x4xf32>
   return

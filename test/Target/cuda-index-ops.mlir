@@ -3,17 +3,27 @@
 // RUN: cat %t/*.cu | FileCheck %s
 // RUN: ls %t/*.ptx | xargs -n1 %ptxas -arch=sm_90a -o /dev/null
 
-// Index-driven ops (gather_elements and its scatter-add gradient) as generated kernels,
-// compiled by NVRTC and assembled for sm_90a.
+// Index-driven ops (gather_elements and its scatter-add gradient, gather_nd, scatter_nd) as
+// generated kernels, compiled by NVRTC and assembled for sm_90a.
 // COMPILE: precis compile: wrote
 // CHECK-DAG: precis_gather_elements_
 // CHECK-DAG: precis_gather_elements_grad_
+// CHECK-DAG: precis_gather_nd_
+// CHECK-DAG: precis_scatter_nd_
+// CHECK-DAG: if (off == base) v += (float)
+// CHECK-DAG: if (off == base) v = (long long)
 func.func @forward(%x: tensor<4x8xf32>, %h: tensor<4x8xbf16>, %i: tensor<3x5xi64>,
-                   %j: tensor<4x3xi32>, %g: tensor<3x5xbf16>)
-    -> (tensor<3x5xf32>, tensor<4x3xbf16>, tensor<4x8xbf16>, tensor<4x8xf32>) {
+                   %j: tensor<4x3xi32>, %g: tensor<3x5xbf16>, %n: tensor<3x2xi64>,
+                   %m: tensor<4x8xi64>, %t: tensor<2x1xi32>, %u: tensor<2x8xi64>)
+    -> (tensor<3x5xf32>, tensor<4x3xbf16>, tensor<4x8xbf16>, tensor<4x8xf32>, tensor<3xf32>,
+        tensor<4x8xbf16>, tensor<4x8xi64>) {
   %0 = precis.gather_elements %x, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<3x5xi64>) -> tensor<3x5xf32>
   %1 = precis.gather_elements %h, %j {axis = 0 : i64} : (tensor<4x8xbf16>, tensor<4x3xi32>) -> tensor<4x3xbf16>
   %2 = precis.gather_elements_grad %g, %i {axis = 1 : i64} : (tensor<3x5xbf16>, tensor<3x5xi64>) -> tensor<4x8xbf16>
   %3 = precis.gather_elements_grad %0, %i {axis = 1 : i64} : (tensor<3x5xf32>, tensor<3x5xi64>) -> tensor<4x8xf32>
-  return %0, %1, %2, %3 : tensor<3x5xf32>, tensor<4x3xbf16>, tensor<4x8xbf16>, tensor<4x8xf32>
+  %4 = precis.gather_nd %x, %n : (tensor<4x8xf32>, tensor<3x2xi64>) -> tensor<3xf32>
+  %5 = precis.gather_nd %h, %t : (tensor<4x8xbf16>, tensor<2x1xi32>) -> tensor<2x8xbf16>
+  %6 = precis.scatter_nd add %h, %t, %5 : (tensor<4x8xbf16>, tensor<2x1xi32>, tensor<2x8xbf16>) -> tensor<4x8xbf16>
+  %7 = precis.scatter_nd none %m, %t, %u : (tensor<4x8xi64>, tensor<2x1xi32>, tensor<2x8xi64>) -> tensor<4x8xi64>
+  return %0, %1, %2, %3, %4, %6, %7 : tensor<3x5xf32>, tensor<4x3xbf16>, tensor<4x8xbf16>, tensor<4x8xf32>, tensor<3xf32>, tensor<4x8xbf16>, tensor<4x8xi64>
 }

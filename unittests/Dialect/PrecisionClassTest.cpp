@@ -66,7 +66,9 @@ TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
         "precis.transpose",    "precis.gather",  "precis.concat",   "precis.slice",
         "precis.max_pool2d",   "precis.dropout", "precis.constant", "precis.parameter",
         "precis.hard_sigmoid", "precis.is_nan",  "precis.mod",      "precis.pad",
-        "precis.trilu",        "precis.gather_elements"})
+        "precis.trilu"})
+    EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
+  for (StringRef op : {"precis.gather_elements", "precis.gather_nd", "precis.scatter_nd"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

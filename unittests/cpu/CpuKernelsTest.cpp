@@ -1509,6 +1509,82 @@ TEST_F(CpuKernels, GatherElementsEveryAxisAndErrors) {
             StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, GatherNdAndScatterNdEveryWidth) {
+  // References: coordinate-wise reads and an in-order scatter, in double.
+  const std::vector<int64_t> ds = {4, 3, 5};
+  for (DType dt : {DType::F32, DType::BF16, DType::I64, DType::I32})
+    for (DType it : {DType::I64, DType::I32})
+      for (int64_t k = 1; k <= 3; ++k) {
+        SCOPED_TRACE(std::string(dtypeName(dt)) + " k " + std::to_string(k));
+        const int64_t tuples = 6;
+        std::vector<int64_t> sliceShape(ds.begin() + k, ds.end()), os = {2, 3};
+        os.insert(os.end(), sliceShape.begin(), sliceShape.end());
+        int64_t slice = 1;
+        for (int64_t d : sliceShape)
+          slice *= d;
+        Tensor data = random(dt, ds, -9, 9), idx(it, {2, 3, k});
+        for (int64_t i = 0; i < idx.size(); ++i) {
+          const int64_t dim = ds[i % k];
+          idx.set(i, static_cast<double>(uniformInt(-dim, dim - 1)));
+        }
+        // The flat offset of each tuple's slice in the data.
+        std::vector<int64_t> base(tuples);
+        for (int64_t t = 0; t < tuples; ++t) {
+          std::vector<int64_t> c(3, 0);
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t v = idx.getInt(t * k + j);
+            c[j] = v < 0 ? v + ds[j] : v;
+          }
+          base[t] = ravel(c, ds);
+        }
+        Tensor gathered(dt, os);
+        ASSERT_OK(run("gather_nd", {&data, &idx}, {&gathered}));
+        std::vector<double> ref;
+        for (int64_t t = 0; t < tuples; ++t)
+          for (int64_t e = 0; e < slice; ++e)
+            ref.push_back(data.get(base[t] + e));
+        expectMatches(gathered, ref, {0, 0, 0}, {}, "gather_nd");
+
+        Tensor updates = random(dt, os, -9, 9);
+        for (int64_t reduction : {0, 1}) {
+          Tensor out(dt, ds);
+          ASSERT_OK(run("scatter_nd", {&data, &idx, &updates}, {&out},
+                        attrs().i("reduction", reduction)));
+          std::vector<double> sref(static_cast<size_t>(data.size()));
+          for (int64_t i = 0; i < data.size(); ++i)
+            sref[i] = data.get(i);
+          // Each add is rounded to the element type, as the kernel stores every partial sum.
+          Tensor rounding(dt, {1});
+          for (int64_t t = 0; t < tuples; ++t)
+            for (int64_t e = 0; e < slice; ++e) {
+              rounding.set(0, (reduction ? sref[base[t] + e] : 0.0) + updates.get(t * slice + e));
+              sref[base[t] + e] = rounding.get(0);
+            }
+          expectMatches(out, sref,
+                        reduction && isFloatType(dt) ? tolFor(Cls::Arith, dt) : Tol{0, 0, 0}, {},
+                        "scatter_nd");
+        }
+        for (int64_t bad : {ds[0], -ds[0] - 1}) {
+          idx.set(0, static_cast<double>(bad));
+          Tensor out(dt, ds);
+          const Status st = run("scatter_nd", {&data, &idx, &updates}, {&out});
+          EXPECT_EQ(st.code(), StatusCode::InvalidArgument);
+          EXPECT_NE(st.message().find("out of range"), std::string::npos) << st.message();
+          EXPECT_EQ(run("gather_nd", {&data, &idx}, {&gathered}).code(),
+                    StatusCode::InvalidArgument);
+          idx.set(0, 0);
+        }
+      }
+  // A tuple wider than the data's rank; updates of the wrong shape; an unknown reduction.
+  Tensor data = random(DType::F32, {2, 3}), wide(DType::I64, {1, 3}), idx(DType::I64, {2, 1});
+  Tensor out(DType::F32, {2, 3}), one(DType::F32, {1}), upd = random(DType::F32, {2, 2}),
+                                                        good = random(DType::F32, {2, 3});
+  EXPECT_EQ(run("gather_nd", {&data, &wide}, {&one}).code(), StatusCode::InvalidArgument);
+  EXPECT_EQ(run("scatter_nd", {&data, &idx, &upd}, {&out}).code(), StatusCode::InvalidArgument);
+  EXPECT_EQ(run("scatter_nd", {&data, &idx, &good}, {&out}, attrs().i("reduction", 2)).code(),
+            StatusCode::InvalidArgument);
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions.
 //===----------------------------------------------------------------------===//

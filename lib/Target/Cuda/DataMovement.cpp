@@ -75,6 +75,42 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
        << k.store(0, "t", "acc");
     return perElement(k, kind, numel(result), body);
   }
+  if (isa<GatherNDOp, ScatterNDOp>(op)) {
+    // The flat offset `off` of the slice that the `width`-tuple `q` of operand 1 addresses.
+    auto data = shapeOf(op->getOperand(0));
+    auto strides = stridesOf(data);
+    const int64_t width = shapeOf(op->getOperand(1)).back();
+    const int64_t S = product(data.drop_front(width));
+    auto tupleOffset = [&](StringRef q) {
+      std::string s;
+      llvm::raw_string_ostream ts(s);
+      ts << "long long off = 0;\n";
+      for (int64_t j = 0; j < width; ++j)
+        ts << "{ long long ix = (long long)"
+           << k.load(1, "(" + q.str() + ") * " + L(width) + " + " + L(j))
+           << "; if (ix < 0) ix += " << L(data[j]) << "; off += ix * " << L(strides[j]) << "; }\n";
+      return s;
+    };
+    if (isa<GatherNDOp>(op)) {
+      // One thread per result element: tuple t / S, element t % S of its slice.
+      os << "const long long q = t / " << L(S) << ";\n"
+         << tupleOffset("q") << k.store(0, "t", k.load(0, "off + t % " + L(S)));
+      return perElement(k, kind, numel(result), body);
+    }
+    // scatter_nd: one thread per data element walks the tuples in order (the last `none`
+    // update wins, `add` sums in the accumulation type): deterministic, no atomics.
+    auto sc = cast<ScatterNDOp>(op);
+    const int64_t T = numel(sc.getIndices()) / std::max<int64_t>(width, 1);
+    Type elt = elemType(result);
+    const bool add = sc.getReduction() == ScatterReduction::Add;
+    std::string acc = isa<FloatType>(elt) ? accType(elt) : computeType(elt);
+    os << acc << " v = (" << acc << ")" << k.load(0, "t") << ";\nconst long long base = t - t % "
+       << L(S) << ";\nfor (long long q = 0; q < " << L(T) << "; ++q) {\n"
+       << tupleOffset("q") << "if (off == base) v " << (add ? "+=" : "=") << " (" << acc << ")"
+       << k.load(2, "q * " + L(S) + " + t % " + L(S)) << ";\n}\n"
+       << k.store(0, "t", "v");
+    return perElement(k, kind, numel(result), body);
+  }
   if (auto s = dyn_cast<SliceOp>(op)) {
     auto in = stridesOf(shapeOf(s.getInput()));
     os << coordinates(shapeOf(result), "t", "o") << "const long long src = 0";

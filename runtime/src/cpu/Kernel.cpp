@@ -147,6 +147,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"gather_elements", gatherElementsKernel},
       {"gather_elements_grad", gatherElementsGradKernel},
       {"gather_grad", gatherGradKernel},
+      {"gather_nd", gatherNdKernel},
       {"gelu", geluKernel},
       {"gemm", gemmKernel},
       {"global_avg_pool", globalAvgPoolKernel},
@@ -178,6 +179,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"reshape", reshapeKernel},
       {"rsqrt", rsqrtKernel},
       {"scaled_matmul", scaledMatmulKernel},
+      {"scatter_nd", scatterNdKernel},
       {"sgd_update", sgdUpdateKernel},
       {"sigmoid", sigmoidKernel},
       {"sin", sinKernel},
@@ -336,6 +338,35 @@ Status elementIndexOffsets(const char *kind, const TensorView &indices,
       else
         coord[d] = 0;
   }
+  return Status::ok();
+}
+
+Status tupleIndexOffsets(const char *kind, const TensorView &indices,
+                         const std::vector<int64_t> &dataShape, std::vector<int64_t> &offsets,
+                         int64_t &sliceSize) {
+  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
+    return invalidArgument(std::string(kind) + ": indices must be i32 or i64");
+  const int64_t rank = static_cast<int64_t>(dataShape.size());
+  const int64_t k = indices.rank() ? indices.shape.back() : 0;
+  if (k < 1 || k > rank)
+    return badShape(kind, "indices " + shapeString(indices.shape) +
+                              " must be [..., k] with 1 <= k <= " + std::to_string(rank));
+  const std::vector<int64_t> strides = contiguousStrides(dataShape);
+  sliceSize = product(dataShape, static_cast<size_t>(k), dataShape.size());
+  const int64_t tuples = indices.numElements() / k;
+  offsets.assign(static_cast<size_t>(tuples), 0);
+  for (int64_t t = 0; t < tuples; ++t)
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t v = indices.dtype == DType::I64
+                      ? static_cast<const int64_t *>(indices.data)[t * k + j]
+                      : static_cast<const int32_t *>(indices.data)[t * k + j];
+      const int64_t dim = dataShape[j];
+      if (v < -dim || v >= dim)
+        return invalidArgument(std::string(kind) + ": index " + std::to_string(v) + " of tuple " +
+                               std::to_string(t) + " is out of range for dimension " +
+                               std::to_string(j) + " of size " + std::to_string(dim));
+      offsets[t] += (v < 0 ? v + dim : v) * strides[j];
+    }
   return Status::ok();
 }
 

@@ -219,6 +219,14 @@ Status elementIndexOffsets(const char *kind, const TensorView &indices,
                            const std::vector<int64_t> &dataShape, int64_t axis,
                            std::vector<int64_t> &offsets);
 
+/// gather_nd and scatter_nd: `indices` is [..., k] with 1 <= k <= rank(data); for each
+/// k-tuple, the flat element offset in `dataShape` of the slice it addresses (negative indices
+/// count from the end), and in `sliceSize` the elements of one slice (data.shape[k:]). An
+/// error names the first index out of range or a bad shape.
+Status tupleIndexOffsets(const char *kind, const TensorView &indices,
+                         const std::vector<int64_t> &dataShape, std::vector<int64_t> &offsets,
+                         int64_t &sliceSize);
+
 /// A loop nest over an output shape with up to four operands (operand 0 is usually the
 /// output), each with its own element strides. `collapse` merges dimensions that are
 /// contiguous for every operand and drops size-1 dimensions, so the innermost loop is as long
@@ -383,6 +391,8 @@ PRECIS_CPU_KERNEL(splitKernel);
 PRECIS_CPU_KERNEL(sliceKernel);
 PRECIS_CPU_KERNEL(gatherKernel);
 PRECIS_CPU_KERNEL(gatherElementsKernel);
+PRECIS_CPU_KERNEL(gatherNdKernel);
+PRECIS_CPU_KERNEL(scatterNdKernel);
 PRECIS_CPU_KERNEL(expandKernel);
 // Reduction.cpp
 PRECIS_CPU_KERNEL(reduceSumKernel);

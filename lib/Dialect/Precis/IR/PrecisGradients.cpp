@@ -580,6 +580,39 @@ LogicalResult GatherElementsOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   return success();
 }
 
+/// Each gathered slice's gradient is added back where it was read.
+LogicalResult GatherNDOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                         SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(isDifferentiableOperand(0)
+                      ? Value(b.create<ScatterNDOp>(getLoc(), getData().getType(),
+                                                    gb.zeros(getData().getType()), getIndices(),
+                                                    rg[0], ScatterReduction::Add))
+                      : Value());
+  grads.push_back(Value());
+  return success();
+}
+/// With distinct index tuples: the data's gradient is the result's with the overwritten slices
+/// zeroed (`none`) or unchanged (`add`); each update's is the result gradient it landed on.
+LogicalResult ScatterNDOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                          SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value dData;
+  if (isDifferentiableOperand(0))
+    dData = getReduction() == ScatterReduction::Add
+                ? rg[0]
+                : Value(b.create<ScatterNDOp>(getLoc(), rg[0].getType(), rg[0], getIndices(),
+                                              gb.zeros(getUpdates().getType()),
+                                              ScatterReduction::None));
+  grads.push_back(dData);
+  grads.push_back(Value());
+  grads.push_back(
+      isDifferentiableOperand(2)
+          ? Value(b.create<GatherNDOp>(getLoc(), getUpdates().getType(), rg[0], getIndices()))
+          : Value());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions, normalisation, pooling.
 //===----------------------------------------------------------------------===//

@@ -520,6 +520,40 @@ LogicalResult GatherElementsGradOp::verify() {
   return verifyElementIndices(*this, getType(), getIndices().getType(), getAxis());
 }
 
+/// gather_nd and scatter_nd: `indices` is `[..., k]` with 1 <= k <= rank(data), and `slices`
+/// (the gathered result, the scattered updates) is `indices[:-1] + data[k:]` of the data's
+/// element type.
+static LogicalResult verifyTupleIndices(Operation *op, RankedTensorType data,
+                                        RankedTensorType indices, RankedTensorType slices,
+                                        StringRef what) {
+  const int64_t k = indices.getRank() ? indices.getShape().back() : 0;
+  if (indices.getRank() < 1 || k < 1 || k > data.getRank())
+    return op->emitOpError() << "indices must be [..., k] with 1 <= k <= " << data.getRank()
+                             << ", got " << indices;
+  SmallVector<int64_t> expected(indices.getShape().drop_back());
+  llvm::append_range(expected, data.getShape().drop_front(k));
+  if (slices.getShape() != ArrayRef<int64_t>(expected) ||
+      slices.getElementType() != data.getElementType())
+    return op->emitOpError() << what << " must be "
+                             << RankedTensorType::get(expected, data.getElementType()) << ", got "
+                             << slices;
+  return success();
+}
+
+LogicalResult GatherNDOp::verify() {
+  return verifyTupleIndices(*this, getData().getType(), getIndices().getType(), getType(),
+                            "result");
+}
+
+LogicalResult ScatterNDOp::verify() {
+  if (getType() != getData().getType())
+    return emitOpError("result must have the data's type");
+  if (getReduction() == ScatterReduction::Add && getType().getElementType().isInteger(1))
+    return emitOpError("cannot add booleans");
+  return verifyTupleIndices(*this, getData().getType(), getIndices().getType(),
+                            getUpdates().getType(), "updates");
+}
+
 LogicalResult ExpandOp::verify() {
   SmallVector<int64_t> out;
   if (!OpTrait::util::getBroadcastedShape(getInput().getType().getShape(), getType().getShape(),

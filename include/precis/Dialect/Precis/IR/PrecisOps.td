@@ -573,6 +573,41 @@ def Precis_GatherElementsOp : Precis_FollowOp<"gather_elements", [Pure, Grad]> {
   let hasVerifier = 1;
 }
 
+def Precis_GatherNDOp : Precis_FollowOp<"gather_nd", [Pure, Grad]> {
+  let summary = "gather slices of `data` at index tuples (ONNX GatherND, batch_dims 0)";
+  let description = [{
+    `indices` has shape `[..., k]` with `1 <= k <= rank(data)`: each k-tuple addresses the
+    slice `data[i0, .., ik-1]`; the result has shape `indices.shape[:-1] + data.shape[k:]`.
+    Negative indices count from the end. The gradient scatter-adds into zeros
+    (`scatter_nd add`).
+    `%2 = precis.gather_nd %0, %1 : (tensor<4x5x6xf32>, tensor<3x2xi64>) -> tensor<3x6xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_ScatterNDOp : Precis_FollowOp<"scatter_nd", [Pure, Grad]> {
+  let summary = "`data` with slices at index tuples replaced or added to (ONNX ScatterND)";
+  let description = [{
+    `indices` has shape `[..., k]` with `1 <= k <= rank(data)` and `updates` the shape
+    `indices.shape[:-1] + data.shape[k:]`: the result is `data` with the slice addressed by
+    each k-tuple replaced by (`none`) or added to (`add`) the matching slice of `updates`, in
+    index order. Negative indices count from the end. With `none`, ONNX leaves repeated
+    tuples undefined and precis lets the last one win; the gradient assumes distinct tuples:
+    the data's is the result gradient with the written slices zeroed (`add`: unchanged) and
+    the updates' is `gather_nd` of the result gradient.
+    `%3 = precis.scatter_nd none %0, %1, %2 : (tensor<4x6xf32>, tensor<2x1xi64>, tensor<2x6xf32>) -> tensor<4x6xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices, Precis_Tensor:$updates,
+                   Precis_ScatterReduction:$reduction);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$reduction $data `,` $indices `,` $updates attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, IndexedCopy,
                                                   SameOperandsAndResultElementType, Grad]> {
   let summary = "broadcast to the static result shape";
