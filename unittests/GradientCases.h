@@ -132,6 +132,7 @@ inline std::vector<Case> allCases() {
       unary("rsqrt", Domain::Positive),
       unary("reciprocal", Domain::Positive),
       unary("sin"),
+      unary("softplus"),
       unary("cos"),
       // Kinks at x = -0.25 and 0.25, away from the drawn |x| >= 0.2 only by the draw; both
       // flat sides and the slope are hit.

@@ -68,6 +68,8 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %20 = precis.rsqrt %a : tensor<4x8xf32>
   // CHECK: precis.reciprocal
   %21 = precis.reciprocal %a : tensor<4x8xf32>
+  // CHECK: precis.softplus %{{.*}} : tensor<4x8xf32>
+  %softplus = precis.softplus %a : tensor<4x8xf32>
   // CHECK: precis.sin %{{.*}} : tensor<4x8xf32>
   %sin = precis.sin %a : tensor<4x8xf32>
   // CHECK: precis.cos %{{.*}} : tensor<4x8xf32>

@@ -776,6 +776,8 @@ const UnaryOp kUnaryOps[] = {
     {"reciprocal", Cls::Arith, [](double x) { return 1 / x; }, 0.1, 8, false},
     {"sin", Cls::Transcendental, [](double x) { return std::sin(x); }, -10, 10, false},
     {"cos", Cls::Transcendental, [](double x) { return std::cos(x); }, -10, 10, false},
+    {"softplus", Cls::Transcendental, [](double x) { return std::log1p(std::exp(x)); }, -30, 30,
+     false},
     {"gelu", Cls::Transcendental, gelu, -5, 5, false, 0},
     {"gelu", Cls::Transcendental, geluTanh, -5, 5, false, 1},
 };

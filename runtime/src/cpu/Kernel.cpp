@@ -187,6 +187,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"slice_grad", sliceGradKernel},
       {"softmax", softmaxKernel},
       {"softmax_cross_entropy", softmaxCrossEntropyKernel},
+      {"softplus", softplusKernel},
       {"split", splitKernel},
       {"sqrt", sqrtKernel},
       {"sub", subKernel},

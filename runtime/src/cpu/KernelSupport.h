@@ -372,6 +372,7 @@ PRECIS_CPU_KERNEL(logKernel);
 PRECIS_CPU_KERNEL(rsqrtKernel);
 PRECIS_CPU_KERNEL(reciprocalKernel);
 PRECIS_CPU_KERNEL(sinKernel);
+PRECIS_CPU_KERNEL(softplusKernel);
 PRECIS_CPU_KERNEL(cosKernel);
 PRECIS_CPU_KERNEL(hardSigmoidKernel);
 PRECIS_CPU_KERNEL(isNanKernel);

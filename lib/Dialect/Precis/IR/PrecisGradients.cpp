@@ -355,6 +355,13 @@ LogicalResult SigmoidOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   grads.push_back(gb.mul(rg[0], gb.mul(y, gb.sub(gb.scalar(y, 1.0), y))));
   return success();
 }
+/// d softplus(x) / dx = sigmoid(x).
+LogicalResult SoftplusOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                         SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(gb.mul(rg[0], b.create<SigmoidOp>(getLoc(), getInput())));
+  return success();
+}
 LogicalResult ErfOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                     SmallVectorImpl<Value> &grads) {
   GradBuilder gb{b, getLoc()};

@@ -280,6 +280,14 @@ def Precis_SigmoidOp : Precis_UnaryFollowOp<"sigmoid"> {
   let summary = "element-wise logistic sigmoid";
   let description = "`%1 = precis.sigmoid %0 : tensor<4xf32>`";
 }
+def Precis_SoftplusOp : Precis_UnaryFollowOp<"softplus"> {
+  let summary = "element-wise softplus, log(1 + exp(x))";
+  let description = [{
+    Computed as `max(x, 0) + log1p(exp(-|x|))`, which neither overflows for large `x` nor
+    loses the small result for very negative `x`. The gradient is `sigmoid(x)`.
+    `%1 = precis.softplus %0 : tensor<4xf32>`
+  }];
+}
 def Precis_ErfOp : Precis_UnaryFollowOp<"erf"> {
   let summary = "element-wise error function";
   let description = "`%1 = precis.erf %0 : tensor<4xf32>`";
