@@ -284,6 +284,29 @@ template <typename OpTy> LogicalResult importGlobalPool(NodeContext &ctx) {
 /// ReduceSum (axes input since opset 13), ReduceMean and ReduceMax (axes input since 18,
 /// attribute before). Empty axes reduce everything, unless noop_with_empty_axes (which comes
 /// with the axes input) says to do nothing.
+/// ArgMax / ArgMin: negative axes (opset 11), select_last_index (12); an i64 result.
+template <typename OpTy> LogicalResult importArgReduce(NodeContext &ctx) {
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() == 0)
+    return ctx.emitError() << "input must have rank >= 1";
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  const bool keepdims = ctx.getInt("keepdims", 1) != 0;
+  SmallVector<int64_t> shape(in.getShape());
+  if (keepdims)
+    shape[*axis] = 1;
+  else
+    shape.erase(shape.begin() + *axis);
+  OpBuilder &b = ctx.getBuilder();
+  auto type = RankedTensorType::get(shape, b.getI64Type());
+  return ctx.setOutput(0, b.create<OpTy>(ctx.getLoc(), type, ctx.getInput(0),
+                                         b.getI64IntegerAttr(*axis), b.getBoolAttr(keepdims),
+                                         b.getBoolAttr(ctx.getInt("select_last_index", 0) != 0)));
+}
+
 template <typename OpTy, int64_t AxesInputSince> LogicalResult importReduce(NodeContext &ctx) {
   FailureOr<std::optional<SmallVector<int64_t>>> requested =
       ctx.getIntsAttrOrInput("axes", 1, AxesInputSince);
@@ -483,6 +506,8 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, 13>);
   r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, 18>);
   r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, 18>);
+  r.add("ArgMax", kMinOpset, kMaxOpset, importArgReduce<ArgMaxOp>);
+  r.add("ArgMin", kMinOpset, kMaxOpset, importArgReduce<ArgMinOp>);
   r.add("Softmax", kMinOpset, 12, importSoftmaxCoerced<SoftmaxOp>);
   r.add("Softmax", 13, kMaxOpset, importSoftmax<SoftmaxOp>);
   r.add("LogSoftmax", kMinOpset, 12, importSoftmaxCoerced<LogSoftmaxOp>);

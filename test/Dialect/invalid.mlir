@@ -642,3 +642,19 @@ func.func @scatter_nd_bool_add(%a: tensor<4xi1>, %i: tensor<1x1xi64>, %u: tensor
   %0 = precis.scatter_nd add %a, %i, %u : (tensor<4xi1>, tensor<1x1xi64>, tensor<1xi1>) -> tensor<4xi1>
   return
 }
+
+// -----
+
+func.func @argmax_axis(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 2 out of range for rank 2}}
+  %0 = precis.argmax %a {axis = 2 : i64} : (tensor<4x8xf32>) -> tensor<4x8xi64>
+  return
+}
+
+// -----
+
+func.func @argmin_shape(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{result must be 'tensor<4xi64>'}}
+  %0 = precis.argmin %a {axis = 1 : i64, keepdims = false} : (tensor<4x8xf32>) -> tensor<4x1xi64>
+  return
+}

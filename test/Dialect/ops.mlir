@@ -68,6 +68,10 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %20 = precis.rsqrt %a : tensor<4x8xf32>
   // CHECK: precis.reciprocal
   %21 = precis.reciprocal %a : tensor<4x8xf32>
+  // CHECK: precis.argmax %{{.*}} {axis = 1 : i64, keepdims = false, select_last_index = true} : (tensor<4x8xf32>) -> tensor<4xi64>
+  %argmax = precis.argmax %a {axis = 1 : i64, keepdims = false, select_last_index = true} : (tensor<4x8xf32>) -> tensor<4xi64>
+  // CHECK: precis.argmin %{{.*}} {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>
+  %argmin = precis.argmin %a {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>
   // CHECK: precis.softplus %{{.*}} : tensor<4x8xf32>
   %softplus = precis.softplus %a : tensor<4x8xf32>
   // CHECK: precis.sin %{{.*}} : tensor<4x8xf32>

@@ -68,7 +68,8 @@ TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
         "precis.hard_sigmoid", "precis.is_nan",  "precis.mod",      "precis.pad",
         "precis.trilu"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
-  for (StringRef op : {"precis.gather_elements", "precis.gather_nd", "precis.scatter_nd"})
+  for (StringRef op : {"precis.gather_elements", "precis.gather_nd", "precis.scatter_nd",
+                       "precis.argmax", "precis.argmin"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

@@ -696,6 +696,63 @@ TEST_F(CpuKernels, TriluEveryDtypeAndDiagonal) {
   EXPECT_EQ(run("trilu", {&v}, {&w}).code(), StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, ArgMaxArgMinTiesAndNaN) {
+  // Reference: a scan in double with the same rule (ties to the first index, or the last with
+  // select_last_index; a NaN wins). Values are drawn from a few integers so ties are common.
+  const std::vector<int64_t> shape = {3, 6, 5};
+  for (DType t : {DType::F32, DType::BF16, DType::F64, DType::I32, DType::I64})
+    for (int64_t axis : {0, 1, 2})
+      for (int flags = 0; flags < 8; ++flags) {
+        const bool max = flags & 1, last = flags & 2, keep = flags & 4;
+        SCOPED_TRACE(std::string(dtypeName(t)) + " axis " + std::to_string(axis) + " flags " +
+                     std::to_string(flags));
+        Tensor x(t, shape);
+        for (int64_t i = 0; i < x.size(); ++i)
+          x.set(i, static_cast<double>(uniformInt(-3, 3)));
+        if (isFloatType(t)) {
+          x.set(7, std::nan(""));
+          x.set(40, std::nan(""));
+        }
+        std::vector<int64_t> os = shape;
+        if (keep)
+          os[axis] = 1;
+        else
+          os.erase(os.begin() + axis);
+        Tensor y(DType::I64, os);
+        ASSERT_OK(run(max ? "argmax" : "argmin", {&x}, {&y},
+                      attrs().i("axis", axis).i("keepdims", keep).i("select_last_index", last)));
+        std::vector<double> ref;
+        for (int64_t i = 0; i < y.size(); ++i) {
+          auto c = unravel(i, os);
+          if (!keep)
+            c.insert(c.begin() + axis, 0);
+          int64_t best = -1;
+          double bv = 0;
+          for (int64_t j = 0; j < shape[axis]; ++j) {
+            c[axis] = j;
+            const double v = x.get(ravel(c, shape));
+            bool take = best < 0;
+            if (!take && !std::isnan(bv))
+              take = std::isnan(v) || (max ? v > bv : v < bv) || (last && v == bv);
+            else if (!take)
+              take = last && std::isnan(v);
+            if (take) {
+              best = j;
+              bv = v;
+            }
+          }
+          ref.push_back(static_cast<double>(best));
+        }
+        expectMatches(y, ref, {0, 0, 0}, {}, max ? "argmax" : "argmin");
+      }
+  Tensor x = random(DType::F32, {4, 3}), bad(DType::I64, {4}), f32(DType::F32, {4});
+  EXPECT_EQ(run("argmax", {&x}, {&bad}, attrs().i("axis", 1)).code(),
+            StatusCode::InvalidArgument); // keepdims defaults to 1: the shape is [4, 1]
+  EXPECT_EQ(run("argmax", {&x}, {&f32}, attrs().i("axis", 1).i("keepdims", 0)).code(),
+            StatusCode::Unimplemented);
+  EXPECT_EQ(run("argmin", {&x}, {&bad}, attrs().i("axis", 2)).code(), StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, CumSumEveryDirection) {
   // Reference: fp64 running sums (integers exact); floats in the Reduction class (the kernel
   // accumulates in f64 and rounds each partial sum once).

@@ -172,6 +172,30 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
                   "keep ? " + k.load(0, "t") + " : (" + computeType(elemType(result)) + ")0");
     return perElement(k, kind, numel(result), body);
   }
+  if (isa<ArgMaxOp, ArgMinOp>(op)) {
+    // One thread per (outer, inner) line walking the axis with the CPU kernel's rule: a NaN
+    // wins, ties to the first index (the last with select_last_index).
+    Value in = op->getOperand(0);
+    auto shape = shapeOf(in);
+    auto amax = dyn_cast<ArgMaxOp>(op);
+    auto amin = dyn_cast<ArgMinOp>(op);
+    const int64_t axis = amax ? amax.getAxis() : amin.getAxis(), n = shape[axis];
+    const int64_t inner = product(shape.drop_front(axis + 1));
+    const bool last = amax ? amax.getSelectLastIndex() : amin.getSelectLastIndex();
+    const char *cmp = amax ? ">" : "<";
+    std::string ct = computeType(elemType(in));
+    os << "const long long o = t / " << L(inner) << ", e = t % " << L(inner) << ";\n"
+       << "long long best = 0;\n"
+       << ct << " bv = " << k.load(0, "o * " + L(n * inner) + " + e")
+       << ";\nfor (long long i = 1; i < " << L(n) << "; ++i) {\n"
+       << "const " << ct << " v = " << k.load(0, "(o * " + L(n) + " + i) * " + L(inner) + " + e")
+       << ";\nconst bool vn = v != v, bn = bv != bv;\n"
+       << "const bool better = bn ? false : (vn || v " << cmp << " bv);\n"
+       << "const bool tie = bn ? vn : (!vn && v == bv);\n"
+       << "if (better" << (last ? " || tie" : "") << ") { best = i; bv = v; }\n}\n"
+       << "out0[t] = best;\n";
+    return perElement(k, kind, numel(result), body);
+  }
   if (auto c = dyn_cast<CumSumOp>(op)) {
     // One thread per (outer, inner) line, summing along the axis in the accumulation type.
     auto shape = shapeOf(result);

@@ -127,6 +127,8 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"adam_update", adamUpdateKernel},
       {"add", addKernel},
       {"all_finite", allFiniteKernel},
+      {"argmax", argmaxKernel},
+      {"argmin", argminKernel},
       {"avg_pool2d", avgPool2dKernel},
       {"avg_pool2d_grad", avgPool2dGradKernel},
       {"batch_norm", batchNormKernel},

@@ -554,6 +554,26 @@ LogicalResult ScatterNDOp::verify() {
                             getUpdates().getType(), "updates");
 }
 
+/// argmax and argmin: the axis is in range and the result is the input's shape with the axis
+/// kept as 1 or dropped.
+template <typename OpTy> static LogicalResult verifyArgReduce(OpTy op) {
+  auto in = op.getInput().getType();
+  const int64_t axis = static_cast<int64_t>(op.getAxis());
+  if (axis < 0 || axis >= in.getRank())
+    return op.emitOpError() << "axis " << axis << " out of range for rank " << in.getRank();
+  SmallVector<int64_t> expected(in.getShape());
+  if (op.getKeepdims())
+    expected[axis] = 1;
+  else
+    expected.erase(expected.begin() + axis);
+  if (op.getType().getShape() != ArrayRef<int64_t>(expected))
+    return op.emitOpError() << "result must be "
+                            << RankedTensorType::get(expected, op.getType().getElementType());
+  return success();
+}
+LogicalResult ArgMaxOp::verify() { return verifyArgReduce(*this); }
+LogicalResult ArgMinOp::verify() { return verifyArgReduce(*this); }
+
 LogicalResult ExpandOp::verify() {
   SmallVector<int64_t> out;
   if (!OpTrait::util::getBroadcastedShape(getInput().getType().getShape(), getType().getShape(),

@@ -659,6 +659,28 @@ def Precis_CumSumOp : Precis_SensitiveOp<"cumsum", [Pure, SameOperandsAndResultT
   let hasFolder = 1;
 }
 
+/// Index of the largest (smallest) element along `axis`: i64, with the axis kept as size 1
+/// (`keepdims`) or dropped. Ties go to the first index (the last with `select_last_index`);
+/// a NaN wins over every number (NumPy's and PyTorch's rule). No gradient: the result is an
+/// index.
+class Precis_ArgReduceOp<string mnemonic>
+    : Precis_FollowOp<mnemonic, [Pure, NoGradient]> {
+  let arguments = (ins Precis_NumericTensor:$input, I64Attr:$axis,
+                   DefaultValuedAttr<BoolAttr, "true">:$keepdims,
+                   DefaultValuedAttr<BoolAttr, "false">:$select_last_index);
+  let results = (outs TensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+def Precis_ArgMaxOp : Precis_ArgReduceOp<"argmax"> {
+  let summary = "index of the largest element along `axis` (ONNX ArgMax)";
+  let description = "`%1 = precis.argmax %0 {axis = 1 : i64, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xi64>`";
+}
+def Precis_ArgMinOp : Precis_ArgReduceOp<"argmin"> {
+  let summary = "index of the smallest element along `axis` (ONNX ArgMin)";
+  let description = "`%1 = precis.argmin %0 {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>`";
+}
+
 def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
   let summary = "sum over `axes` (empty `axes`: over all dimensions)";
   let description = "`%1 = precis.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>`";
