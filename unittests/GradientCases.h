@@ -241,6 +241,16 @@ inline std::vector<Case> allCases() {
        {3, 4},
        "  %i = precis.constant dense<[[0, 1], [2, -1], [0, 1]]> : tensor<3x2xi32>\n"
        "  %out = precis.scatter_nd add %p0, %i, %p1 : ({p0}, tensor<3x2xi32>, {p1}) -> {out}"},
+      {"topk_values",
+       {{{3, 5}, Domain::Distinct}},
+       {3, 2},
+       "  %out, %i = precis.topk %p0 {axis = 1 : i64, k = 2 : i64} : ({p0}) -> ({out}, "
+       "tensor<3x2xi64>)"},
+      {"topk_smallest_axis0",
+       {{{4, 3}, Domain::Distinct}},
+       {3, 3},
+       "  %out, %i = precis.topk %p0 {axis = 0 : i64, k = 3 : i64, largest = false} : ({p0}) -> "
+       "({out}, tensor<3x3xi64>)"},
       {"expand", {{{3, 1}}}, {2, 3, 4}, "  %out = precis.expand %p0 : {p0} to {out}"},
       // Reductions and normalisation.
       {"reduce_sum",

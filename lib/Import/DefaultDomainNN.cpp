@@ -284,6 +284,41 @@ template <typename OpTy> LogicalResult importGlobalPool(NodeContext &ctx) {
 /// ReduceSum (axes input since opset 13), ReduceMean and ReduceMax (axes input since 18,
 /// attribute before). Empty axes reduce everything, unless noop_with_empty_axes (which comes
 /// with the axes input) says to do nothing.
+/// TopK: k an attribute before opset 10, a constant input from 10; largest and sorted from 11
+/// (the result is always sorted, which `sorted = 0` allows).
+LogicalResult importTopK(NodeContext &ctx) {
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() == 0)
+    return ctx.emitError() << "input must have rank >= 1";
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", -1), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  int64_t k = ctx.getInt("k", -1);
+  if (ctx.getOpset() >= 10) {
+    FailureOr<SmallVector<int64_t>> ks = ctx.requireInts(1, "k");
+    if (failed(ks))
+      return failure();
+    if (ks->size() != 1)
+      return ctx.emitError() << "k must have one element";
+    k = (*ks)[0];
+  }
+  if (k < 0 || k > in.getDimSize(*axis))
+    return ctx.emitError() << "k " << k << " is out of range for dimension " << *axis << " of size "
+                           << in.getDimSize(*axis);
+  SmallVector<int64_t> shape(in.getShape());
+  shape[*axis] = k;
+  OpBuilder &b = ctx.getBuilder();
+  auto op = b.create<TopKOp>(ctx.getLoc(), RankedTensorType::get(shape, in.getElementType()),
+                             RankedTensorType::get(shape, b.getI64Type()), ctx.getInput(0),
+                             b.getI64IntegerAttr(*axis), b.getI64IntegerAttr(k),
+                             b.getBoolAttr(ctx.getInt("largest", 1) != 0));
+  if (failed(ctx.setOutput(0, op.getValues())))
+    return failure();
+  return ctx.setOutput(1, op.getIndices());
+}
+
 /// ArgMax / ArgMin: negative axes (opset 11), select_last_index (12); an i64 result.
 template <typename OpTy> LogicalResult importArgReduce(NodeContext &ctx) {
   if (failed(ctx.requireNumeric(0)))
@@ -506,6 +541,7 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, 13>);
   r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, 18>);
   r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, 18>);
+  r.add("TopK", kMinOpset, kMaxOpset, importTopK);
   r.add("ArgMax", kMinOpset, kMaxOpset, importArgReduce<ArgMaxOp>);
   r.add("ArgMin", kMinOpset, kMaxOpset, importArgReduce<ArgMinOp>);
   r.add("Softmax", kMinOpset, 12, importSoftmaxCoerced<SoftmaxOp>);

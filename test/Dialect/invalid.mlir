@@ -658,3 +658,19 @@ func.func @argmin_shape(%a: tensor<4x8xf32>) {
   %0 = precis.argmin %a {axis = 1 : i64, keepdims = false} : (tensor<4x8xf32>) -> tensor<4x1xi64>
   return
 }
+
+// -----
+
+func.func @topk_k(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{k 9 out of range for a dimension of size 8}}
+  %0:2 = precis.topk %a {axis = 1 : i64, k = 9 : i64} : (tensor<4x8xf32>) -> (tensor<4x9xf32>, tensor<4x9xi64>)
+  return
+}
+
+// -----
+
+func.func @topk_results(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{results must be 'tensor<4x2xf32>' and its i64 indices}}
+  %0:2 = precis.topk %a {axis = 1 : i64, k = 2 : i64} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  return
+}

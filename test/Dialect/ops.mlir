@@ -72,6 +72,8 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %argmax = precis.argmax %a {axis = 1 : i64, keepdims = false, select_last_index = true} : (tensor<4x8xf32>) -> tensor<4xi64>
   // CHECK: precis.argmin %{{.*}} {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>
   %argmin = precis.argmin %a {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>
+  // CHECK: precis.topk %{{.*}} {axis = 1 : i64, k = 3 : i64, largest = false} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  %topv, %topi = precis.topk %a {axis = 1 : i64, k = 3 : i64, largest = false} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
   // CHECK: precis.softplus %{{.*}} : tensor<4x8xf32>
   %softplus = precis.softplus %a : tensor<4x8xf32>
   // CHECK: precis.sin %{{.*}} : tensor<4x8xf32>

@@ -69,7 +69,7 @@ TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
         "precis.trilu"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
   for (StringRef op : {"precis.gather_elements", "precis.gather_nd", "precis.scatter_nd",
-                       "precis.argmax", "precis.argmin"})
+                       "precis.argmax", "precis.argmin", "precis.topk"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

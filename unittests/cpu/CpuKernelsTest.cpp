@@ -753,6 +753,56 @@ TEST_F(CpuKernels, ArgMaxArgMinTiesAndNaN) {
   EXPECT_EQ(run("argmin", {&x}, {&bad}, attrs().i("axis", 2)).code(), StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, TopKOrderTiesAndNaN) {
+  // Reference: a stable sort in double of each line (descending, or ascending unless largest;
+  // NaN above every number; ties by index). Tie-heavy data with NaNs in the float types.
+  const std::vector<int64_t> shape = {3, 7, 4};
+  for (DType t : {DType::F32, DType::BF16, DType::F64, DType::I32, DType::I64})
+    for (int64_t axis : {0, 1, 2})
+      for (bool largest : {true, false}) {
+        const int64_t n = shape[axis];
+        for (int64_t k : {int64_t(0), int64_t(1), n / 2, n}) {
+          SCOPED_TRACE(std::string(dtypeName(t)) + " axis " + std::to_string(axis) + " k " +
+                       std::to_string(k) + (largest ? " largest" : " smallest"));
+          Tensor x(t, shape);
+          for (int64_t i = 0; i < x.size(); ++i)
+            x.set(i, static_cast<double>(uniformInt(-4, 4)));
+          if (isFloatType(t)) {
+            x.set(5, std::nan(""));
+            x.set(30, std::nan(""));
+          }
+          std::vector<int64_t> os = shape;
+          os[axis] = k;
+          Tensor v(t, os), ix(DType::I64, os);
+          ASSERT_OK(run("topk", {&x}, {&v, &ix},
+                        attrs().i("axis", axis).i("k", k).i("largest", largest)));
+          std::vector<double> refV(static_cast<size_t>(v.size())), refI(refV.size());
+          for (int64_t i = 0; i < v.size(); ++i) {
+            auto c = unravel(i, os);
+            const int64_t r = c[axis];
+            std::vector<std::pair<double, int64_t>> line;
+            for (int64_t j = 0; j < n; ++j) {
+              c[axis] = j;
+              line.push_back({x.get(ravel(c, shape)), j});
+            }
+            auto key = [&](double d) {
+              return std::isnan(d) ? (largest ? -1e300 : 1e300) : (largest ? -d : d);
+            };
+            std::stable_sort(line.begin(), line.end(), [&](const auto &a, const auto &b) {
+              return key(a.first) < key(b.first);
+            });
+            refV[i] = line[r].first;
+            refI[i] = static_cast<double>(line[r].second);
+          }
+          expectMatches(v, refV, {0, 0, 0}, {}, "topk values");
+          expectMatches(ix, refI, {0, 0, 0}, {}, "topk indices");
+        }
+      }
+  Tensor x = random(DType::F32, {4, 3}), v(DType::F32, {4, 4}), i(DType::I64, {4, 4});
+  EXPECT_EQ(run("topk", {&x}, {&v, &i}, attrs().i("axis", 1).i("k", 4)).code(),
+            StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, CumSumEveryDirection) {
   // Reference: fp64 running sums (integers exact); floats in the Reduction class (the kernel
   // accumulates in f64 and rounds each partial sum once).

@@ -172,6 +172,36 @@ FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op) {
                   "keep ? " + k.load(0, "t") + " : (" + computeType(elemType(result)) + ")0");
     return perElement(k, kind, numel(result), body);
   }
+  if (auto tk = dyn_cast<TopKOp>(op)) {
+    // One thread per (outer, inner) line; round r picks the first element in topk's order
+    // (the CPU kernel's: NaN above every number, ties by index) that comes after round r-1's
+    // pick. O(n k) per line, no scratch memory.
+    auto shape = shapeOf(tk.getInput());
+    const int64_t axis = tk.getAxis(), n = shape[axis], kk = tk.getK();
+    const int64_t inner = product(shape.drop_front(axis + 1));
+    std::string ct = computeType(elemType(tk.getInput()));
+    // before(av, ai, bv, bi): a comes first.
+    std::string nanFirst = tk.getLargest() ? "an" : "bn";
+    std::string cmp = tk.getLargest() ? ">" : "<";
+    auto before = [&](StringRef av, StringRef ai, StringRef bv, StringRef bi) {
+      return ("precis_topk_before(" + av + ", " + ai + ", " + bv + ", " + bi + ")").str();
+    };
+    os << "auto precis_topk_before = [](" << ct << " a, long long ai, " << ct
+       << " b, long long bi) {\nconst bool an = a != a, bn = b != b;\n"
+       << "if (an || bn) return an == bn ? ai < bi : " << nanFirst << ";\n"
+       << "if (a != b) return a " << cmp << " b;\nreturn ai < bi;\n};\n"
+       << "const long long o = t / " << L(inner) << ", e = t % " << L(inner) << ";\n"
+       << ct << " pv = 0; long long pi = -1;\n"
+       << "for (long long r = 0; r < " << L(kk) << "; ++r) {\n"
+       << ct << " cv = 0; long long ci = -1;\n"
+       << "for (long long i = 0; i < " << L(n) << "; ++i) {\n"
+       << "const " << ct << " v = " << k.load(0, "(o * " + L(n) + " + i) * " + L(inner) + " + e")
+       << ";\nif (pi >= 0 && !" << before("pv", "pi", "v", "i") << ") continue;\n"
+       << "if (ci < 0 || " << before("v", "i", "cv", "ci") << ") { cv = v; ci = i; }\n}\n"
+       << "const long long at = (o * " << L(kk) << " + r) * " << L(inner) << " + e;\n"
+       << k.store(0, "at", "cv") << "out1[at] = ci;\npv = cv; pi = ci;\n}\n";
+    return perElement(k, kind, numel(result) / std::max<int64_t>(kk, 1), body);
+  }
   if (isa<ArgMaxOp, ArgMinOp>(op)) {
     // One thread per (outer, inner) line walking the axis with the CPU kernel's rule: a NaN
     // wins, ties to the first index (the last with select_last_index).

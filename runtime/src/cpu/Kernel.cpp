@@ -194,6 +194,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"sqrt", sqrtKernel},
       {"sub", subKernel},
       {"tanh", tanhKernel},
+      {"topk", topkKernel},
       {"transpose", transposeKernel},
       {"trilu", triluKernel},
       {"where", whereKernel},

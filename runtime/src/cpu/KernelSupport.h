@@ -398,6 +398,7 @@ PRECIS_CPU_KERNEL(expandKernel);
 // Reduction.cpp
 PRECIS_CPU_KERNEL(reduceSumKernel);
 PRECIS_CPU_KERNEL(cumsumKernel);
+PRECIS_CPU_KERNEL(topkKernel);
 PRECIS_CPU_KERNEL(argmaxKernel);
 PRECIS_CPU_KERNEL(argminKernel);
 PRECIS_CPU_KERNEL(reduceMeanKernel);

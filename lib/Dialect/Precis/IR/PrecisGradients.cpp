@@ -620,6 +620,18 @@ LogicalResult ScatterNDOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   return success();
 }
 
+/// The values' gradient goes back to the positions they were taken from.
+LogicalResult TopKOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                     SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value g = rg[0] ? rg[0] : gb.zeros(getValues().getType());
+  grads.push_back(isDifferentiableOperand(0)
+                      ? Value(b.create<GatherElementsGradOp>(getLoc(), getInput().getType(), g,
+                                                             getIndices(), getAxisAttr()))
+                      : Value());
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Reductions, normalisation, pooling.
 //===----------------------------------------------------------------------===//

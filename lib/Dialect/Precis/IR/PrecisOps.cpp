@@ -574,6 +574,24 @@ template <typename OpTy> static LogicalResult verifyArgReduce(OpTy op) {
 LogicalResult ArgMaxOp::verify() { return verifyArgReduce(*this); }
 LogicalResult ArgMinOp::verify() { return verifyArgReduce(*this); }
 
+LogicalResult TopKOp::verify() {
+  auto in = getInput().getType();
+  const int64_t axis = static_cast<int64_t>(getAxis()), k = static_cast<int64_t>(getK());
+  if (axis < 0 || axis >= in.getRank())
+    return emitOpError() << "axis " << axis << " out of range for rank " << in.getRank();
+  if (k < 0 || k > in.getDimSize(axis))
+    return emitOpError() << "k " << k << " out of range for a dimension of size "
+                         << in.getDimSize(axis);
+  SmallVector<int64_t> expected(in.getShape());
+  expected[axis] = k;
+  if (getValues().getType() != RankedTensorType::get(expected, in.getElementType()) ||
+      getIndices().getType().getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError() << "results must be "
+                         << RankedTensorType::get(expected, in.getElementType())
+                         << " and its i64 indices";
+  return success();
+}
+
 LogicalResult ExpandOp::verify() {
   SmallVector<int64_t> out;
   if (!OpTrait::util::getBroadcastedShape(getInput().getType().getShape(), getType().getShape(),

@@ -681,6 +681,22 @@ def Precis_ArgMinOp : Precis_ArgReduceOp<"argmin"> {
   let description = "`%1 = precis.argmin %0 {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>`";
 }
 
+def Precis_TopKOp : Precis_FollowOp<"topk", [Pure, Grad]> {
+  let summary = "the `k` largest (or smallest) elements along `axis`, sorted, and their indices";
+  let description = [{
+    Both results have the input's shape with `k` at `axis`. The order is descending (ascending
+    when `largest` is false), equal values by ascending index, with a NaN above every number
+    (PyTorch's rule); that order is also a valid result for ONNX's `sorted = 0`. The values'
+    gradient is scattered back to the chosen positions (`gather_elements_grad`).
+    `%v, %i = precis.topk %0 {axis = 1 : i64, k = 3 : i64} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)`
+  }];
+  let arguments = (ins Precis_NumericTensor:$input, I64Attr:$axis, I64Attr:$k,
+                   DefaultValuedAttr<BoolAttr, "true">:$largest);
+  let results = (outs Precis_NumericTensor:$values, TensorOf<[I64]>:$indices);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
   let summary = "sum over `axes` (empty `axes`: over all dimensions)";
   let description = "`%1 = precis.reduce_sum %0 {axes = array<i64: 1>, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xf32>`";
