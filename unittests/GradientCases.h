@@ -132,6 +132,7 @@ inline std::vector<Case> allCases() {
       unary("rsqrt", Domain::Positive),
       unary("reciprocal", Domain::Positive),
       unary("sin"),
+      unary("softplus"),
       unary("cos"),
       // Kinks at x = -0.25 and 0.25, away from the drawn |x| >= 0.2 only by the draw; both
       // flat sides and the slope are hit.
@@ -213,6 +214,43 @@ inline std::vector<Case> allCases() {
        {2, 3},
        "  %i = precis.constant dense<[3, 1, 3]> : tensor<3xi32>\n"
        "  %out = precis.gather %p0, %i {axis = 1 : i64} : ({p0}, tensor<3xi32>) -> {out}"},
+      {"gather_elements_repeated_indices",
+       {{{3, 4}}},
+       {2, 4},
+       "  %i = precis.constant dense<[[0, 2, -1, 1], [0, 2, 1, 1]]> : tensor<2x4xi64>\n"
+       "  %out = precis.gather_elements %p0, %i {axis = 0 : i64} : ({p0}, tensor<2x4xi64>) -> "
+       "{out}"},
+      {"gather_elements_axis1",
+       {{{3, 4}}},
+       {2, 3},
+       "  %i = precis.constant dense<[[3, 3, 0], [1, -4, 2]]> : tensor<2x3xi32>\n"
+       "  %out = precis.gather_elements %p0, %i {axis = 1 : i64} : ({p0}, tensor<2x3xi32>) -> "
+       "{out}"},
+      {"gather_nd_repeated_tuples",
+       {{{3, 4, 2}}},
+       {3, 2},
+       "  %i = precis.constant dense<[[0, 1], [2, -1], [0, 1]]> : tensor<3x2xi64>\n"
+       "  %out = precis.gather_nd %p0, %i : ({p0}, tensor<3x2xi64>) -> {out}"},
+      {"scatter_nd_none",
+       {{{4, 3}}, {{2, 3}}},
+       {4, 3},
+       "  %i = precis.constant dense<[[3], [-3]]> : tensor<2x1xi64>\n"
+       "  %out = precis.scatter_nd none %p0, %i, %p1 : ({p0}, tensor<2x1xi64>, {p1}) -> {out}"},
+      {"scatter_nd_add_repeated_tuples",
+       {{{3, 4}}, {{3}}},
+       {3, 4},
+       "  %i = precis.constant dense<[[0, 1], [2, -1], [0, 1]]> : tensor<3x2xi32>\n"
+       "  %out = precis.scatter_nd add %p0, %i, %p1 : ({p0}, tensor<3x2xi32>, {p1}) -> {out}"},
+      {"topk_values",
+       {{{3, 5}, Domain::Distinct}},
+       {3, 2},
+       "  %out, %i = precis.topk %p0 {axis = 1 : i64, k = 2 : i64} : ({p0}) -> ({out}, "
+       "tensor<3x2xi64>)"},
+      {"topk_smallest_axis0",
+       {{{4, 3}, Domain::Distinct}},
+       {3, 3},
+       "  %out, %i = precis.topk %p0 {axis = 0 : i64, k = 3 : i64, largest = false} : ({p0}) -> "
+       "({out}, tensor<3x3xi64>)"},
       {"expand", {{{3, 1}}}, {2, 3, 4}, "  %out = precis.expand %p0 : {p0} to {out}"},
       // Reductions and normalisation.
       {"reduce_sum",

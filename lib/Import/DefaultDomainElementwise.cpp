@@ -350,6 +350,7 @@ void populateElementwiseHandlers(HandlerRegistry &r) {
   r.add("Relu", kMinOpset, kMaxOpset, importUnaryFloat<ReluOp>);
   r.add("Tanh", kMinOpset, kMaxOpset, importUnaryFloat<TanhOp>);
   r.add("Sigmoid", kMinOpset, kMaxOpset, importUnaryFloat<SigmoidOp>);
+  r.add("Softplus", kMinOpset, kMaxOpset, importUnaryFloat<SoftplusOp>);
   r.add("Erf", 9, kMaxOpset, importUnaryFloat<ErfOp>);
   r.add("Exp", kMinOpset, kMaxOpset, importUnaryFloat<ExpOp>);
   r.add("Log", kMinOpset, kMaxOpset, importUnaryFloat<LogOp>);

@@ -8,6 +8,8 @@
 
 #include "Importer.h"
 
+#include <cctype>
+#include <map>
 #include <numeric>
 
 using namespace mlir;
@@ -77,6 +79,164 @@ LogicalResult importMatMul(NodeContext &ctx) {
   if (a.getRank() == 1)
     shape.erase(shape.end() - (b.getRank() == 1 ? 1 : 2));
   return ctx.setOutput(0, ctx.reshape(result, shape));
+}
+
+/// Einsum with one or two operands and explicit letters (no `...`, no letter repeated within
+/// a term), lowered to precis ops: letters found in one operand only and not in the output are
+/// summed first; a single operand is then transposed to the output order; two operands are
+/// transposed to [batch, free, contracted] and [batch, contracted, free], reshaped to 3-D,
+/// multiplied by precis.matmul and reshaped and transposed to the output. This covers the
+/// contractions exporters emit ("bhid,bhjd->bhij", "bij,bjk->bik", "i,j->ij", "ij->ji", ...).
+LogicalResult importEinsum(NodeContext &ctx) {
+  std::string eq;
+  for (char c : ctx.getString("equation", ""))
+    if (c != ' ')
+      eq += c;
+  const size_t n = ctx.getNumInputs();
+  if (n < 1 || n > 2)
+    return ctx.emitUnsupported() << "Einsum with " << n
+                                 << " operands is not supported (one or two)";
+  for (unsigned i = 0; i < n; ++i)
+    if (failed(ctx.requireFloat(i)))
+      return failure();
+  if (n == 2 && failed(ctx.requireSameElementType({0, 1})))
+    return failure();
+  if (eq.find("...") != std::string::npos)
+    return ctx.emitUnsupported() << "equation '" << eq << "': '...' is not supported";
+  const size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow);
+  SmallVector<std::string> terms;
+  for (size_t begin = 0;;) {
+    size_t comma = lhs.find(',', begin);
+    terms.push_back(lhs.substr(begin, comma == std::string::npos ? comma : comma - begin));
+    if (comma == std::string::npos)
+      break;
+    begin = comma + 1;
+  }
+  if (terms.size() != n)
+    return ctx.emitError() << "equation '" << eq << "' has " << terms.size() << " terms for " << n
+                           << " operands";
+  // Sizes by letter, checked across operands.
+  std::map<char, int64_t> size;
+  for (unsigned i = 0; i < n; ++i) {
+    RankedTensorType t = ctx.getInputType(i);
+    const std::string &term = terms[i];
+    if (static_cast<int64_t>(term.size()) != t.getRank())
+      return ctx.emitError() << "term '" << term << "' has " << term.size()
+                             << " letters for operand " << i << " of rank " << t.getRank();
+    for (size_t d = 0; d < term.size(); ++d) {
+      const char c = term[d];
+      if (!std::isalpha(static_cast<unsigned char>(c)))
+        return ctx.emitError() << "equation '" << eq << "': '" << c << "' is not a letter";
+      if (term.find(c) != d)
+        return ctx.emitUnsupported() << "equation '" << eq << "': letter '" << c
+                                     << "' repeats within a term (a diagonal), not supported";
+      auto [it, fresh] = size.try_emplace(c, t.getDimSize(d));
+      if (!fresh && it->second != t.getDimSize(d))
+        return ctx.emitError() << "letter '" << c << "' has sizes " << it->second << " and "
+                               << t.getDimSize(d);
+    }
+  }
+  std::string out;
+  if (arrow != std::string::npos) {
+    out = eq.substr(arrow + 2);
+  } else { // implicit output: the letters that occur once, alphabetically
+    std::map<char, int> count;
+    for (const std::string &term : terms)
+      for (char c : term)
+        ++count[c];
+    for (auto [c, k] : count)
+      if (k == 1)
+        out += c;
+  }
+  for (size_t d = 0; d < out.size(); ++d)
+    if (!size.count(out[d]) || out.find(out[d]) != d)
+      return ctx.emitError() << "equation '" << eq << "': output letter '" << out[d]
+                             << "' is repeated or in no input";
+
+  OpBuilder &b = ctx.getBuilder();
+  Location loc = ctx.getLoc();
+  auto shapeOf = [&](StringRef letters) {
+    SmallVector<int64_t> s;
+    for (char c : letters)
+      s.push_back(size[c]);
+    return s;
+  };
+  auto elt = ctx.getInputElementType(0);
+  // `v` with letters `from` rearranged to `to` (a permutation of them).
+  auto transpose = [&](Value v, StringRef from, StringRef to) -> Value {
+    if (from == to)
+      return v;
+    SmallVector<int64_t> perm;
+    for (char c : to)
+      perm.push_back(static_cast<int64_t>(from.find(c)));
+    auto type =
+        RankedTensorType::get(shapeOf(to), cast<RankedTensorType>(v.getType()).getElementType());
+    return b.create<TransposeOp>(loc, type, v, b.getDenseI64ArrayAttr(perm));
+  };
+  // Sums the letters of operand `i` that no other term and not the output has.
+  SmallVector<Value> vals;
+  SmallVector<std::string> letters;
+  for (unsigned i = 0; i < n; ++i) {
+    Value v = ctx.getInput(i);
+    std::string keep;
+    SmallVector<int64_t> axes;
+    for (size_t d = 0; d < terms[i].size(); ++d) {
+      const char c = terms[i][d];
+      bool elsewhere = out.find(c) != std::string::npos;
+      for (unsigned j = 0; j < n; ++j)
+        elsewhere |= j != i && terms[j].find(c) != std::string::npos;
+      if (elsewhere)
+        keep += c;
+      else
+        axes.push_back(static_cast<int64_t>(d));
+    }
+    if (!axes.empty())
+      v = b.create<ReduceSumOp>(loc, RankedTensorType::get(shapeOf(keep), elt), v,
+                                b.getDenseI64ArrayAttr(axes), b.getBoolAttr(false));
+    vals.push_back(v);
+    letters.push_back(keep);
+  }
+  if (n == 1)
+    return ctx.setOutput(0, transpose(vals[0], letters[0], out));
+
+  const std::string &la = letters[0], &lb = letters[1];
+  std::string batch, contract, aFree, bFree;
+  for (char c : out)
+    if (la.find(c) != std::string::npos && lb.find(c) != std::string::npos)
+      batch += c;
+  for (char c : la)
+    if (lb.find(c) == std::string::npos)
+      aFree += c;
+    else if (out.find(c) == std::string::npos)
+      contract += c;
+  for (char c : lb)
+    if (la.find(c) == std::string::npos)
+      bFree += c;
+  auto prod = [&](StringRef s) {
+    int64_t p = 1;
+    for (char c : s)
+      p *= size[c];
+    return p;
+  };
+  const int64_t bt = prod(batch), m = prod(aFree), k = prod(contract), nn = prod(bFree);
+  auto flat = [&](int64_t r, int64_t c) {
+    return batch.empty() ? SmallVector<int64_t>{r, c} : SmallVector<int64_t>{bt, r, c};
+  };
+  // An operand already laid out [batch, contracted, free] (lhs) or [batch, free, contracted]
+  // (rhs) is taken transposed by the matmul instead of transposed in memory (as
+  // "bhid,bhjd->bhij" has its keys).
+  const bool tl = la != batch + aFree + contract && la == batch + contract + aFree;
+  const bool tr = lb != batch + contract + bFree && lb == batch + bFree + contract;
+  Value a = tl ? ctx.reshape(vals[0], flat(k, m))
+               : ctx.reshape(transpose(vals[0], la, batch + aFree + contract), flat(m, k));
+  Value c = tr ? ctx.reshape(vals[1], flat(nn, k))
+               : ctx.reshape(transpose(vals[1], lb, batch + contract + bFree), flat(k, nn));
+  // f64 operands accumulate in f64 (the verifier rejects a narrower accumulator).
+  Value prodv = b.create<MatmulOp>(loc, RankedTensorType::get(flat(m, nn), elt), a, c, tl, tr,
+                                   elt.isF64() ? TypeAttr::get(elt) : TypeAttr());
+  Value full = ctx.reshape(prodv, shapeOf(batch + aFree + bFree));
+  return ctx.setOutput(0, transpose(full, batch + aFree + bFree, out));
 }
 
 LogicalResult importGemm(NodeContext &ctx) {
@@ -284,6 +444,64 @@ template <typename OpTy> LogicalResult importGlobalPool(NodeContext &ctx) {
 /// ReduceSum (axes input since opset 13), ReduceMean and ReduceMax (axes input since 18,
 /// attribute before). Empty axes reduce everything, unless noop_with_empty_axes (which comes
 /// with the axes input) says to do nothing.
+/// TopK: k an attribute before opset 10, a constant input from 10; largest and sorted from 11
+/// (the result is always sorted, which `sorted = 0` allows).
+LogicalResult importTopK(NodeContext &ctx) {
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() == 0)
+    return ctx.emitError() << "input must have rank >= 1";
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", -1), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  int64_t k = ctx.getInt("k", -1);
+  if (ctx.getOpset() >= 10) {
+    FailureOr<SmallVector<int64_t>> ks = ctx.requireInts(1, "k");
+    if (failed(ks))
+      return failure();
+    if (ks->size() != 1)
+      return ctx.emitError() << "k must have one element";
+    k = (*ks)[0];
+  }
+  if (k < 0 || k > in.getDimSize(*axis))
+    return ctx.emitError() << "k " << k << " is out of range for dimension " << *axis << " of size "
+                           << in.getDimSize(*axis);
+  SmallVector<int64_t> shape(in.getShape());
+  shape[*axis] = k;
+  OpBuilder &b = ctx.getBuilder();
+  auto op = b.create<TopKOp>(ctx.getLoc(), RankedTensorType::get(shape, in.getElementType()),
+                             RankedTensorType::get(shape, b.getI64Type()), ctx.getInput(0),
+                             b.getI64IntegerAttr(*axis), b.getI64IntegerAttr(k),
+                             b.getBoolAttr(ctx.getInt("largest", 1) != 0));
+  if (failed(ctx.setOutput(0, op.getValues())))
+    return failure();
+  return ctx.setOutput(1, op.getIndices());
+}
+
+/// ArgMax / ArgMin: negative axes (opset 11), select_last_index (12); an i64 result.
+template <typename OpTy> LogicalResult importArgReduce(NodeContext &ctx) {
+  if (failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() == 0)
+    return ctx.emitError() << "input must have rank >= 1";
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  const bool keepdims = ctx.getInt("keepdims", 1) != 0;
+  SmallVector<int64_t> shape(in.getShape());
+  if (keepdims)
+    shape[*axis] = 1;
+  else
+    shape.erase(shape.begin() + *axis);
+  OpBuilder &b = ctx.getBuilder();
+  auto type = RankedTensorType::get(shape, b.getI64Type());
+  return ctx.setOutput(0, b.create<OpTy>(ctx.getLoc(), type, ctx.getInput(0),
+                                         b.getI64IntegerAttr(*axis), b.getBoolAttr(keepdims),
+                                         b.getBoolAttr(ctx.getInt("select_last_index", 0) != 0)));
+}
+
 template <typename OpTy, int64_t AxesInputSince> LogicalResult importReduce(NodeContext &ctx) {
   FailureOr<std::optional<SmallVector<int64_t>>> requested =
       ctx.getIntsAttrOrInput("axes", 1, AxesInputSince);
@@ -472,6 +690,7 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   // ceil_mode, MaxPool 10 dilations, MaxPool 8 the Indices output: absent attributes take
   // their defaults.
   r.add("MatMul", kMinOpset, kMaxOpset, importMatMul);
+  r.add("Einsum", 12, kMaxOpset, importEinsum);
   r.add("Gemm", kMinOpset, kMaxOpset, importGemm);
   r.add("Conv", kMinOpset, kMaxOpset, importConv, checkWindowOp);
 
@@ -483,6 +702,9 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, 13>);
   r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, 18>);
   r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, 18>);
+  r.add("TopK", kMinOpset, kMaxOpset, importTopK);
+  r.add("ArgMax", kMinOpset, kMaxOpset, importArgReduce<ArgMaxOp>);
+  r.add("ArgMin", kMinOpset, kMaxOpset, importArgReduce<ArgMinOp>);
   r.add("Softmax", kMinOpset, 12, importSoftmaxCoerced<SoftmaxOp>);
   r.add("Softmax", 13, kMaxOpset, importSoftmax<SoftmaxOp>);
   r.add("LogSoftmax", kMinOpset, 12, importSoftmaxCoerced<LogSoftmaxOp>);

@@ -493,6 +493,103 @@ LogicalResult importGather(NodeContext &ctx) {
   return ctx.emit<GatherOp>(x.getType(), x, indexValue, static_cast<uint64_t>(*axis));
 }
 
+/// GatherElements: the indices have the data's rank and, off the axis, dimensions at most
+/// the data's; known indices are range-checked at import (negative ones stay: the kernels
+/// count them from the end).
+LogicalResult importGatherElements(NodeContext &ctx) {
+  if (failed(ctx.requireIndex(1)))
+    return failure();
+  RankedTensorType data = ctx.getInputType(0), indices = ctx.getInputType(1);
+  if (indices.getRank() != data.getRank())
+    return ctx.emitError() << "indices rank " << indices.getRank() << " differs from data rank "
+                           << data.getRank();
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), data.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  for (int64_t d = 0; d < data.getRank(); ++d)
+    if (d != *axis && indices.getDimSize(d) > data.getDimSize(d))
+      return ctx.emitError() << "indices dimension " << d << " (" << indices.getDimSize(d)
+                             << ") exceeds the data's (" << data.getDimSize(d) << ")";
+  if (const HostTensor *known = ctx.getConstant(1)) {
+    const int64_t extent = data.getDimSize(*axis);
+    for (int64_t i = 0, e = known->size(); i < e; ++i)
+      if (known->getInt(i) < -extent || known->getInt(i) >= extent)
+        return ctx.emitError() << "index " << known->getInt(i) << " is out of range for dimension "
+                               << *axis << " of size " << extent;
+  }
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  auto type = RankedTensorType::get(indices.getShape(), data.getElementType());
+  return ctx.setOutput(0, b.create<GatherElementsOp>(ctx.getLoc(), type, x, ctx.getInput(1),
+                                                     b.getI64IntegerAttr(*axis)));
+}
+
+/// GatherND and ScatterND: `indices` (input 1) is `[..., k]` with 1 <= k <= rank(data); known
+/// index tuples are range-checked at import. Returns k.
+FailureOr<int64_t> checkTupleIndices(NodeContext &ctx, RankedTensorType data) {
+  if (failed(ctx.requireIndex(1)))
+    return failure();
+  RankedTensorType indices = ctx.getInputType(1);
+  const int64_t k = indices.getRank() ? indices.getShape().back() : 0;
+  if (k < 1 || k > data.getRank())
+    return ctx.emitError() << "indices must have shape [..., k] with 1 <= k <= " << data.getRank()
+                           << " (the data's rank), got " << indices;
+  if (const HostTensor *known = ctx.getConstant(1))
+    for (int64_t i = 0, e = known->size(); i < e; ++i) {
+      const int64_t extent = data.getDimSize(i % k), v = known->getInt(i);
+      if (v < -extent || v >= extent)
+        return ctx.emitError() << "index " << v << " is out of range for dimension " << i % k
+                               << " of size " << extent;
+    }
+  return k;
+}
+
+/// The shape of GatherND's result and ScatterND's updates: indices[:-1] + data[k:].
+SmallVector<int64_t> tupleSliceShape(RankedTensorType data, RankedTensorType indices, int64_t k) {
+  SmallVector<int64_t> shape(indices.getShape().drop_back());
+  llvm::append_range(shape, data.getShape().drop_front(k));
+  return shape;
+}
+
+/// GatherND with batch_dims 0.
+LogicalResult importGatherND(NodeContext &ctx) {
+  if (int64_t batchDims = ctx.getInt("batch_dims", 0); batchDims != 0)
+    return ctx.emitUnsupported() << "batch_dims " << batchDims << " is not supported (only 0)";
+  RankedTensorType data = ctx.getInputType(0);
+  FailureOr<int64_t> k = checkTupleIndices(ctx, data);
+  if (failed(k))
+    return failure();
+  auto type =
+      RankedTensorType::get(tupleSliceShape(data, ctx.getInputType(1), *k), data.getElementType());
+  return ctx.setOutput(
+      0, ctx.getBuilder().create<GatherNDOp>(ctx.getLoc(), type, ctx.getInput(0), ctx.getInput(1)));
+}
+
+/// ScatterND with reduction none (every opset) or add (opset 16 on); mul, max and min are
+/// reported as unsupported.
+LogicalResult importScatterND(NodeContext &ctx) {
+  std::string reduction = ctx.getString("reduction", "none");
+  if (reduction != "none" && reduction != "add")
+    return ctx.emitUnsupported() << "reduction '" << reduction
+                                 << "' is not supported (only 'none' and 'add')";
+  if (failed(ctx.requireSameElementType({0, 2})))
+    return failure();
+  if (reduction == "add" && failed(ctx.requireNumeric(0)))
+    return failure();
+  RankedTensorType data = ctx.getInputType(0);
+  FailureOr<int64_t> k = checkTupleIndices(ctx, data);
+  if (failed(k))
+    return failure();
+  SmallVector<int64_t> expected = tupleSliceShape(data, ctx.getInputType(1), *k);
+  if (ctx.getInputType(2).getShape() != ArrayRef<int64_t>(expected))
+    return ctx.emitError() << "updates must have shape indices[:-1] + data[k:] = "
+                           << RankedTensorType::get(expected, data.getElementType()) << ", got "
+                           << ctx.getInputType(2);
+  return ctx.setOutput(0, ctx.getBuilder().create<ScatterNDOp>(
+                              ctx.getLoc(), data, ctx.getInput(0), ctx.getInput(1), ctx.getInput(2),
+                              reduction == "add" ? ScatterReduction::Add : ScatterReduction::None));
+}
+
 void checkSplit(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
   if (findAttribute(node, "num_outputs") && node.input_size() > 1 && !node.input(1).empty())
     problems.push_back("both the 'split' input and the 'num_outputs' attribute are given");
@@ -678,6 +775,9 @@ void populateShapeHandlers(HandlerRegistry &r) {
   r.add("Trilu", 14, kMaxOpset, importTrilu);
   r.add("CumSum", 11, kMaxOpset, importCumSum);
   r.add("Gather", kMinOpset, kMaxOpset, importGather);
+  r.add("GatherElements", 11, kMaxOpset, importGatherElements);
+  r.add("GatherND", 11, kMaxOpset, importGatherND);
+  r.add("ScatterND", 11, kMaxOpset, importScatterND);
 }
 
 } // namespace precis::onnx_import

@@ -17,11 +17,14 @@ func.func @conv_grads(%x: tensor<2x4x9x9xf32>, %w: tensor<8x2x3x3xf32>, %dy: ten
 // CHECK-LABEL: func @pool_gather_loss_grads
 func.func @pool_gather_loss_grads(%x: tensor<1x2x5x5xf64>, %dy: tensor<1x2x3x3xf64>,
                                   %de: tensor<8x16x32xf32>, %ids: tensor<8x16xi64>,
-                                  %dl: tensor<f32>, %t: tensor<8xi64>, %wt: tensor<10xf32>) {
+                                  %dl: tensor<f32>, %t: tensor<8xi64>, %wt: tensor<10xf32>,
+                                  %de2: tensor<8x16xf32>) {
   // CHECK: precis.max_pool2d_grad %{{.*}}, %{{.*}} {kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x3x3xf64>, tensor<1x2x5x5xf64>) -> tensor<1x2x5x5xf64>
   %0 = precis.max_pool2d_grad %dy, %x {kernel = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x2x3x3xf64>, tensor<1x2x5x5xf64>) -> tensor<1x2x5x5xf64>
   // CHECK: precis.gather_grad %{{.*}}, %{{.*}} : (tensor<8x16x32xf32>, tensor<8x16xi64>) -> tensor<64x32xf32>
   %1 = precis.gather_grad %de, %ids {axis = 0 : i64} : (tensor<8x16x32xf32>, tensor<8x16xi64>) -> tensor<64x32xf32>
+  // CHECK: precis.gather_elements_grad %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<8x16xf32>, tensor<8x16xi64>) -> tensor<8x20xf32>
+  %ge = precis.gather_elements_grad %de2, %ids {axis = 1 : i64} : (tensor<8x16xf32>, tensor<8x16xi64>) -> tensor<8x20xf32>
   // CHECK: precis.nll_loss_grad mean %{{.*}}, %{{.*}}, %{{.*}} {ignore_index = -100 : i64} : (tensor<f32>, tensor<8xi64>, tensor<10xf32>) -> tensor<8x10xf32>
   %2 = precis.nll_loss_grad mean %dl, %t, %wt {ignore_index = -100 : i64} : (tensor<f32>, tensor<8xi64>, tensor<10xf32>) -> tensor<8x10xf32>
   return

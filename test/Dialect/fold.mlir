@@ -199,3 +199,16 @@ func.func @cumsum() -> (tensor<4xi64>, tensor<4xi64>) {
   %1 = precis.cumsum %a {axis = 0 : i64, exclusive = true, reverse = true} : tensor<4xi64>
   return %0, %1 : tensor<4xi64>, tensor<4xi64>
 }
+
+// -----
+
+// softplus evaluates max(x, 0) + log1p(exp(-|x|)) in double: no overflow at 100, no lost
+// digits at -100.
+// CHECK-LABEL: func @softplus
+// CHECK: precis.constant dense<[3.783510e-44, 0.693147182, 1.31326163, 1.000000e+02]> : tensor<4xf32>
+// CHECK-NOT: precis.softplus
+func.func @softplus() -> tensor<4xf32> {
+  %x = precis.constant dense<[-100.0, 0.0, 1.0, 100.0]> : tensor<4xf32>
+  %0 = precis.softplus %x : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

@@ -573,6 +573,110 @@ func.func @cumsum_axis(%a: tensor<4xf32>) {
 
 // -----
 
+func.func @gather_elements_shape(%a: tensor<4x8xf32>, %i: tensor<4x3xi64>) {
+  // expected-error @+1 {{result must have the indices' shape and the data's element type}}
+  %0 = precis.gather_elements %a, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x3xi64>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_rank(%a: tensor<4x8xf32>, %i: tensor<3xi64>) {
+  // expected-error @+1 {{indices rank 1 differs from data rank 2}}
+  %0 = precis.gather_elements %a, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_extent(%a: tensor<4x8xf32>, %i: tensor<5x2xi64>) {
+  // expected-error @+1 {{indices dimension 0 (5) exceeds the data's (4)}}
+  %0 = precis.gather_elements %a, %i {axis = 1 : i64} : (tensor<4x8xf32>, tensor<5x2xi64>) -> tensor<5x2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_axis(%a: tensor<4x8xf32>, %i: tensor<4x2xi64>) {
+  // expected-error @+1 {{axis 2 out of range for rank 2}}
+  %0 = precis.gather_elements %a, %i {axis = 2 : i64} : (tensor<4x8xf32>, tensor<4x2xi64>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @gather_elements_grad_shape(%g: tensor<4x3xf32>, %i: tensor<4x2xi64>) {
+  // expected-error @+1 {{gradient must have the indices' shape and the result's element type}}
+  %0 = precis.gather_elements_grad %g, %i {axis = 1 : i64} : (tensor<4x3xf32>, tensor<4x2xi64>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_nd_width(%a: tensor<4x8xf32>, %i: tensor<3x3xi64>) {
+  // expected-error @+1 {{indices must be [..., k] with 1 <= k <= 2}}
+  %0 = precis.gather_nd %a, %i : (tensor<4x8xf32>, tensor<3x3xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @gather_nd_result(%a: tensor<4x8xf32>, %i: tensor<3x1xi64>) {
+  // expected-error @+1 {{result must be 'tensor<3x8xf32>'}}
+  %0 = precis.gather_nd %a, %i : (tensor<4x8xf32>, tensor<3x1xi64>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_nd_updates(%a: tensor<4x8xf32>, %i: tensor<3x2xi64>, %u: tensor<3x8xf32>) {
+  // expected-error @+1 {{updates must be 'tensor<3xf32>'}}
+  %0 = precis.scatter_nd none %a, %i, %u : (tensor<4x8xf32>, tensor<3x2xi64>, tensor<3x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_nd_bool_add(%a: tensor<4xi1>, %i: tensor<1x1xi64>, %u: tensor<1xi1>) {
+  // expected-error @+1 {{cannot add booleans}}
+  %0 = precis.scatter_nd add %a, %i, %u : (tensor<4xi1>, tensor<1x1xi64>, tensor<1xi1>) -> tensor<4xi1>
+  return
+}
+
+// -----
+
+func.func @argmax_axis(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 2 out of range for rank 2}}
+  %0 = precis.argmax %a {axis = 2 : i64} : (tensor<4x8xf32>) -> tensor<4x8xi64>
+  return
+}
+
+// -----
+
+func.func @argmin_shape(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{result must be 'tensor<4xi64>'}}
+  %0 = precis.argmin %a {axis = 1 : i64, keepdims = false} : (tensor<4x8xf32>) -> tensor<4x1xi64>
+  return
+}
+
+// -----
+
+func.func @topk_k(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{k 9 out of range for a dimension of size 8}}
+  %0:2 = precis.topk %a {axis = 1 : i64, k = 9 : i64} : (tensor<4x8xf32>) -> (tensor<4x9xf32>, tensor<4x9xi64>)
+  return
+}
+
+// -----
+
+func.func @topk_results(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{results must be 'tensor<4x2xf32>' and its i64 indices}}
+  %0:2 = precis.topk %a {axis = 1 : i64, k = 2 : i64} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  return
+}
+
+// -----
+
 func.func @all_reduce_types(%a: tensor<4xf32>) {
   // expected-error @+1 {{expects one result per operand, of its type}}
   %0 = precis.all_reduce %a : tensor<4xf32> -> tensor<5xf32>

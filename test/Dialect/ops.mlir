@@ -68,6 +68,14 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %20 = precis.rsqrt %a : tensor<4x8xf32>
   // CHECK: precis.reciprocal
   %21 = precis.reciprocal %a : tensor<4x8xf32>
+  // CHECK: precis.argmax %{{.*}} {axis = 1 : i64, keepdims = false, select_last_index = true} : (tensor<4x8xf32>) -> tensor<4xi64>
+  %argmax = precis.argmax %a {axis = 1 : i64, keepdims = false, select_last_index = true} : (tensor<4x8xf32>) -> tensor<4xi64>
+  // CHECK: precis.argmin %{{.*}} {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>
+  %argmin = precis.argmin %a {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>
+  // CHECK: precis.topk %{{.*}} {axis = 1 : i64, k = 3 : i64, largest = false} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  %topv, %topi = precis.topk %a {axis = 1 : i64, k = 3 : i64, largest = false} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  // CHECK: precis.softplus %{{.*}} : tensor<4x8xf32>
+  %softplus = precis.softplus %a : tensor<4x8xf32>
   // CHECK: precis.sin %{{.*}} : tensor<4x8xf32>
   %sin = precis.sin %a : tensor<4x8xf32>
   // CHECK: precis.cos %{{.*}} : tensor<4x8xf32>
@@ -120,7 +128,8 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
 // -----
 
 // CHECK-LABEL: func @data_movement
-func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: tensor<8x16xi64>, %r: tensor<1x4xf32>) {
+func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: tensor<8x16xi64>, %r: tensor<1x4xf32>,
+                         %nd: tensor<8x1xi64>) {
   // CHECK: precis.reshape %{{.*}} : tensor<2x3x4xf32> to tensor<6x4xf32>
   %0 = precis.reshape %a : tensor<2x3x4xf32> to tensor<6x4xf32>
   // CHECK: precis.transpose %{{.*}} {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
@@ -133,6 +142,12 @@ func.func @data_movement(%a: tensor<2x3x4xf32>, %t: tensor<64x32xf32>, %idx: ten
   %4 = precis.slice %a {start = array<i64: 0, 1, 3>, limit = array<i64: 2, 3, -1>, step = array<i64: 1, 1, -2>} : (tensor<2x3x4xf32>) -> tensor<2x2x2xf32>
   // CHECK: precis.gather %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
   %5 = precis.gather %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16x32xf32>
+  // CHECK: precis.gather_elements %{{.*}}, %{{.*}} {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16xf32>
+  %ge = precis.gather_elements %t, %idx {axis = 0 : i64} : (tensor<64x32xf32>, tensor<8x16xi64>) -> tensor<8x16xf32>
+  // CHECK: precis.gather_nd %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x1xi64>) -> tensor<8x32xf32>
+  %gn = precis.gather_nd %t, %nd : (tensor<64x32xf32>, tensor<8x1xi64>) -> tensor<8x32xf32>
+  // CHECK: precis.scatter_nd add %{{.*}}, %{{.*}}, %{{.*}} : (tensor<64x32xf32>, tensor<8x1xi64>, tensor<8x32xf32>) -> tensor<64x32xf32>
+  %sn = precis.scatter_nd add %t, %nd, %gn : (tensor<64x32xf32>, tensor<8x1xi64>, tensor<8x32xf32>) -> tensor<64x32xf32>
   // CHECK: precis.expand %{{.*}} : tensor<1x4xf32> to tensor<3x4xf32>
   %6 = precis.expand %r : tensor<1x4xf32> to tensor<3x4xf32>
   return

@@ -54,7 +54,8 @@ TEST_F(PrecisionClassTest, NumericallySensitiveOpsStayFp32) {
        {"precis.reduce_sum", "precis.reduce_mean", "precis.reduce_max", "precis.softmax",
         "precis.log_softmax", "precis.layer_norm", "precis.batch_norm", "precis.exp", "precis.log",
         "precis.pow", "precis.rsqrt", "precis.reciprocal", "precis.sin", "precis.cumsum",
-        "precis.cos", "precis.softmax_cross_entropy", "precis.nll_loss"})
+        "precis.cos", "precis.softmax_cross_entropy", "precis.nll_loss",
+        "precis.gather_elements_grad"})
     EXPECT_EQ(classOf(op), PrecisionClass::Sensitive) << op.str();
 }
 
@@ -66,6 +67,9 @@ TEST_F(PrecisionClassTest, ElementwiseAndDataMovementFollow) {
         "precis.max_pool2d",   "precis.dropout", "precis.constant", "precis.parameter",
         "precis.hard_sigmoid", "precis.is_nan",  "precis.mod",      "precis.pad",
         "precis.trilu"})
+    EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
+  for (StringRef op : {"precis.gather_elements", "precis.gather_nd", "precis.scatter_nd",
+                       "precis.argmax", "precis.argmin", "precis.topk"})
     EXPECT_EQ(classOf(op), PrecisionClass::Follow) << op.str();
 }
 

@@ -696,6 +696,113 @@ TEST_F(CpuKernels, TriluEveryDtypeAndDiagonal) {
   EXPECT_EQ(run("trilu", {&v}, {&w}).code(), StatusCode::InvalidArgument);
 }
 
+TEST_F(CpuKernels, ArgMaxArgMinTiesAndNaN) {
+  // Reference: a scan in double with the same rule (ties to the first index, or the last with
+  // select_last_index; a NaN wins). Values are drawn from a few integers so ties are common.
+  const std::vector<int64_t> shape = {3, 6, 5};
+  for (DType t : {DType::F32, DType::BF16, DType::F64, DType::I32, DType::I64})
+    for (int64_t axis : {0, 1, 2})
+      for (int flags = 0; flags < 8; ++flags) {
+        const bool max = flags & 1, last = flags & 2, keep = flags & 4;
+        SCOPED_TRACE(std::string(dtypeName(t)) + " axis " + std::to_string(axis) + " flags " +
+                     std::to_string(flags));
+        Tensor x(t, shape);
+        for (int64_t i = 0; i < x.size(); ++i)
+          x.set(i, static_cast<double>(uniformInt(-3, 3)));
+        if (isFloatType(t)) {
+          x.set(7, std::nan(""));
+          x.set(40, std::nan(""));
+        }
+        std::vector<int64_t> os = shape;
+        if (keep)
+          os[axis] = 1;
+        else
+          os.erase(os.begin() + axis);
+        Tensor y(DType::I64, os);
+        ASSERT_OK(run(max ? "argmax" : "argmin", {&x}, {&y},
+                      attrs().i("axis", axis).i("keepdims", keep).i("select_last_index", last)));
+        std::vector<double> ref;
+        for (int64_t i = 0; i < y.size(); ++i) {
+          auto c = unravel(i, os);
+          if (!keep)
+            c.insert(c.begin() + axis, 0);
+          int64_t best = -1;
+          double bv = 0;
+          for (int64_t j = 0; j < shape[axis]; ++j) {
+            c[axis] = j;
+            const double v = x.get(ravel(c, shape));
+            bool take = best < 0;
+            if (!take && !std::isnan(bv))
+              take = std::isnan(v) || (max ? v > bv : v < bv) || (last && v == bv);
+            else if (!take)
+              take = last && std::isnan(v);
+            if (take) {
+              best = j;
+              bv = v;
+            }
+          }
+          ref.push_back(static_cast<double>(best));
+        }
+        expectMatches(y, ref, {0, 0, 0}, {}, max ? "argmax" : "argmin");
+      }
+  Tensor x = random(DType::F32, {4, 3}), bad(DType::I64, {4}), f32(DType::F32, {4});
+  EXPECT_EQ(run("argmax", {&x}, {&bad}, attrs().i("axis", 1)).code(),
+            StatusCode::InvalidArgument); // keepdims defaults to 1: the shape is [4, 1]
+  EXPECT_EQ(run("argmax", {&x}, {&f32}, attrs().i("axis", 1).i("keepdims", 0)).code(),
+            StatusCode::Unimplemented);
+  EXPECT_EQ(run("argmin", {&x}, {&bad}, attrs().i("axis", 2)).code(), StatusCode::InvalidArgument);
+}
+
+TEST_F(CpuKernels, TopKOrderTiesAndNaN) {
+  // Reference: a stable sort in double of each line (descending, or ascending unless largest;
+  // NaN above every number; ties by index). Tie-heavy data with NaNs in the float types.
+  const std::vector<int64_t> shape = {3, 7, 4};
+  for (DType t : {DType::F32, DType::BF16, DType::F64, DType::I32, DType::I64})
+    for (int64_t axis : {0, 1, 2})
+      for (bool largest : {true, false}) {
+        const int64_t n = shape[axis];
+        for (int64_t k : {int64_t(0), int64_t(1), n / 2, n}) {
+          SCOPED_TRACE(std::string(dtypeName(t)) + " axis " + std::to_string(axis) + " k " +
+                       std::to_string(k) + (largest ? " largest" : " smallest"));
+          Tensor x(t, shape);
+          for (int64_t i = 0; i < x.size(); ++i)
+            x.set(i, static_cast<double>(uniformInt(-4, 4)));
+          if (isFloatType(t)) {
+            x.set(5, std::nan(""));
+            x.set(30, std::nan(""));
+          }
+          std::vector<int64_t> os = shape;
+          os[axis] = k;
+          Tensor v(t, os), ix(DType::I64, os);
+          ASSERT_OK(run("topk", {&x}, {&v, &ix},
+                        attrs().i("axis", axis).i("k", k).i("largest", largest)));
+          std::vector<double> refV(static_cast<size_t>(v.size())), refI(refV.size());
+          for (int64_t i = 0; i < v.size(); ++i) {
+            auto c = unravel(i, os);
+            const int64_t r = c[axis];
+            std::vector<std::pair<double, int64_t>> line;
+            for (int64_t j = 0; j < n; ++j) {
+              c[axis] = j;
+              line.push_back({x.get(ravel(c, shape)), j});
+            }
+            auto key = [&](double d) {
+              return std::isnan(d) ? (largest ? -1e300 : 1e300) : (largest ? -d : d);
+            };
+            std::stable_sort(line.begin(), line.end(), [&](const auto &a, const auto &b) {
+              return key(a.first) < key(b.first);
+            });
+            refV[i] = line[r].first;
+            refI[i] = static_cast<double>(line[r].second);
+          }
+          expectMatches(v, refV, {0, 0, 0}, {}, "topk values");
+          expectMatches(ix, refI, {0, 0, 0}, {}, "topk indices");
+        }
+      }
+  Tensor x = random(DType::F32, {4, 3}), v(DType::F32, {4, 4}), i(DType::I64, {4, 4});
+  EXPECT_EQ(run("topk", {&x}, {&v, &i}, attrs().i("axis", 1).i("k", 4)).code(),
+            StatusCode::InvalidArgument);
+}
+
 TEST_F(CpuKernels, CumSumEveryDirection) {
   // Reference: fp64 running sums (integers exact); floats in the Reduction class (the kernel
   // accumulates in f64 and rounds each partial sum once).
@@ -776,6 +883,8 @@ const UnaryOp kUnaryOps[] = {
     {"reciprocal", Cls::Arith, [](double x) { return 1 / x; }, 0.1, 8, false},
     {"sin", Cls::Transcendental, [](double x) { return std::sin(x); }, -10, 10, false},
     {"cos", Cls::Transcendental, [](double x) { return std::cos(x); }, -10, 10, false},
+    {"softplus", Cls::Transcendental, [](double x) { return std::log1p(std::exp(x)); }, -30, 30,
+     false},
     {"gelu", Cls::Transcendental, gelu, -5, 5, false, 0},
     {"gelu", Cls::Transcendental, geluTanh, -5, 5, false, 1},
 };
@@ -1468,6 +1577,121 @@ TEST_F(CpuKernels, GatherWithNegativeIndicesAndErrors) {
     }
   Tensor data = random(DType::F32, {4}), idx(DType::F32, {1}), out(DType::F32, {1});
   EXPECT_EQ(run("gather", {&data, &idx}, {&out}).code(), StatusCode::Unimplemented);
+}
+
+TEST_F(CpuKernels, GatherElementsEveryAxisAndErrors) {
+  // Reference: result[c] = data[c with c[axis] = idx[c]], computed coordinate-wise.
+  const std::vector<int64_t> ds = {4, 5, 3};
+  for (DType dt : {DType::F32, DType::BF16, DType::I64})
+    for (DType it : {DType::I64, DType::I32})
+      for (int64_t axis : {0, 1, 2}) {
+        SCOPED_TRACE(std::string(dtypeName(dt)) + " axis " + std::to_string(axis));
+        std::vector<int64_t> is = {3, 4, 2}; // other dimensions at most the data's
+        is[axis] = 6;                        // more indices than the axis: repeats
+        const int64_t dim = ds[axis];
+        Tensor data = random(dt, ds, -9, 9), idx(it, is), out(dt, is);
+        for (int64_t i = 0; i < idx.size(); ++i)
+          idx.set(i, static_cast<double>(uniformInt(-dim, dim - 1)));
+        ASSERT_OK(run("gather_elements", {&data, &idx}, {&out}, attrs().i("axis", axis)));
+        std::vector<double> ref;
+        for (int64_t i = 0; i < out.size(); ++i) {
+          auto c = unravel(i, is);
+          const int64_t j = idx.getInt(i);
+          c[axis] = j < 0 ? j + dim : j;
+          ref.push_back(data.get(ravel(c, ds)));
+        }
+        expectMatches(out, ref, {0, 0, 0}, {}, "gather_elements");
+        for (int64_t bad : {dim, -dim - 1}) {
+          idx.set(5, static_cast<double>(bad));
+          const Status st = run("gather_elements", {&data, &idx}, {&out}, attrs().i("axis", axis));
+          EXPECT_EQ(st.code(), StatusCode::InvalidArgument);
+          EXPECT_NE(st.message().find("out of range"), std::string::npos) << st.message();
+          idx.set(5, 0);
+        }
+      }
+  // Indices wider than the data off the axis, a result shape that is not the indices'.
+  Tensor data = random(DType::F32, {2, 3}), wide(DType::I64, {3, 3}), idx(DType::I64, {2, 2});
+  Tensor out3(DType::F32, {3, 3}), out2(DType::F32, {2, 3});
+  EXPECT_EQ(run("gather_elements", {&data, &wide}, {&out3}, attrs().i("axis", 1)).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(run("gather_elements", {&data, &idx}, {&out2}, attrs().i("axis", 1)).code(),
+            StatusCode::InvalidArgument);
+}
+
+TEST_F(CpuKernels, GatherNdAndScatterNdEveryWidth) {
+  // References: coordinate-wise reads and an in-order scatter, in double.
+  const std::vector<int64_t> ds = {4, 3, 5};
+  for (DType dt : {DType::F32, DType::BF16, DType::I64, DType::I32})
+    for (DType it : {DType::I64, DType::I32})
+      for (int64_t k = 1; k <= 3; ++k) {
+        SCOPED_TRACE(std::string(dtypeName(dt)) + " k " + std::to_string(k));
+        const int64_t tuples = 6;
+        std::vector<int64_t> sliceShape(ds.begin() + k, ds.end()), os = {2, 3};
+        os.insert(os.end(), sliceShape.begin(), sliceShape.end());
+        int64_t slice = 1;
+        for (int64_t d : sliceShape)
+          slice *= d;
+        Tensor data = random(dt, ds, -9, 9), idx(it, {2, 3, k});
+        for (int64_t i = 0; i < idx.size(); ++i) {
+          const int64_t dim = ds[i % k];
+          idx.set(i, static_cast<double>(uniformInt(-dim, dim - 1)));
+        }
+        // The flat offset of each tuple's slice in the data.
+        std::vector<int64_t> base(tuples);
+        for (int64_t t = 0; t < tuples; ++t) {
+          std::vector<int64_t> c(3, 0);
+          for (int64_t j = 0; j < k; ++j) {
+            const int64_t v = idx.getInt(t * k + j);
+            c[j] = v < 0 ? v + ds[j] : v;
+          }
+          base[t] = ravel(c, ds);
+        }
+        Tensor gathered(dt, os);
+        ASSERT_OK(run("gather_nd", {&data, &idx}, {&gathered}));
+        std::vector<double> ref;
+        for (int64_t t = 0; t < tuples; ++t)
+          for (int64_t e = 0; e < slice; ++e)
+            ref.push_back(data.get(base[t] + e));
+        expectMatches(gathered, ref, {0, 0, 0}, {}, "gather_nd");
+
+        Tensor updates = random(dt, os, -9, 9);
+        for (int64_t reduction : {0, 1}) {
+          Tensor out(dt, ds);
+          ASSERT_OK(run("scatter_nd", {&data, &idx, &updates}, {&out},
+                        attrs().i("reduction", reduction)));
+          std::vector<double> sref(static_cast<size_t>(data.size()));
+          for (int64_t i = 0; i < data.size(); ++i)
+            sref[i] = data.get(i);
+          // Each add is rounded to the element type, as the kernel stores every partial sum.
+          Tensor rounding(dt, {1});
+          for (int64_t t = 0; t < tuples; ++t)
+            for (int64_t e = 0; e < slice; ++e) {
+              rounding.set(0, (reduction ? sref[base[t] + e] : 0.0) + updates.get(t * slice + e));
+              sref[base[t] + e] = rounding.get(0);
+            }
+          expectMatches(out, sref,
+                        reduction && isFloatType(dt) ? tolFor(Cls::Arith, dt) : Tol{0, 0, 0}, {},
+                        "scatter_nd");
+        }
+        for (int64_t bad : {ds[0], -ds[0] - 1}) {
+          idx.set(0, static_cast<double>(bad));
+          Tensor out(dt, ds);
+          const Status st = run("scatter_nd", {&data, &idx, &updates}, {&out});
+          EXPECT_EQ(st.code(), StatusCode::InvalidArgument);
+          EXPECT_NE(st.message().find("out of range"), std::string::npos) << st.message();
+          EXPECT_EQ(run("gather_nd", {&data, &idx}, {&gathered}).code(),
+                    StatusCode::InvalidArgument);
+          idx.set(0, 0);
+        }
+      }
+  // A tuple wider than the data's rank; updates of the wrong shape; an unknown reduction.
+  Tensor data = random(DType::F32, {2, 3}), wide(DType::I64, {1, 3}), idx(DType::I64, {2, 1});
+  Tensor out(DType::F32, {2, 3}), one(DType::F32, {1}), upd = random(DType::F32, {2, 2}),
+                                                        good = random(DType::F32, {2, 3});
+  EXPECT_EQ(run("gather_nd", {&data, &wide}, {&one}).code(), StatusCode::InvalidArgument);
+  EXPECT_EQ(run("scatter_nd", {&data, &idx, &upd}, {&out}).code(), StatusCode::InvalidArgument);
+  EXPECT_EQ(run("scatter_nd", {&data, &idx, &good}, {&out}, attrs().i("reduction", 2)).code(),
+            StatusCode::InvalidArgument);
 }
 
 //===----------------------------------------------------------------------===//

@@ -359,6 +359,25 @@ TEST_P(GradientKernels, GatherGrad) {
   check("gather_grad", {G.view(), I.view()}, out, makeAttrs({{"axis", integer(1)}}), ref);
 }
 
+TEST_P(GradientKernels, GatherElementsGrad) {
+  SCOPED_TRACE(trace());
+  const DType dt = GetParam();
+  // data [3, 5] read along axis 1 by [2, 4] indices (a row short of the data) with repeats
+  // and negatives; row 2 of the data receives nothing.
+  const std::vector<int64_t> idx = {0, 4, -1, 4, 2, 2, -5, 1};
+  auto gv = uniform(rng_, 8);
+  Buffer G = floatBuffer(dt, {2, 4}, gv);
+  Buffer I = indexBuffer({2, 4}, idx);
+  Buffer out = output(dt, {3, 5});
+  std::vector<Ref> ref(15);
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t c = 0; c < 5; ++c)
+      for (int64_t j = 0; j < 4; ++j)
+        if (r < 2 && (idx[r * 4 + j] + 5) % 5 == c)
+          ref[r * 5 + c].add(gv[r * 4 + j]);
+  check("gather_elements_grad", {G.view(), I.view()}, out, makeAttrs({{"axis", integer(1)}}), ref);
+}
+
 TEST_P(GradientKernels, NllLossGrad) {
   SCOPED_TRACE(trace());
   const DType dt = GetParam();

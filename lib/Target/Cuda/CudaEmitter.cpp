@@ -150,7 +150,8 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
       .Case<BatchNormOp>([&](BatchNormOp o) { return emitBatchNorm(k, o); })
       .Case<SoftmaxCrossEntropyOp, NllLossOp>([&](Operation *o) { return emitLoss(k, o); })
       .Case<NllLossGradOp>([&](NllLossGradOp o) { return emitNllLossGrad(k, o); })
-      .Case<GatherOp, GatherGradOp, SliceOp, SliceGradOp, PadOp, TriluOp, CumSumOp, TransposeOp,
+      .Case<GatherOp, GatherGradOp, GatherElementsOp, GatherElementsGradOp, GatherNDOp, ScatterNDOp,
+            SliceOp, SliceGradOp, PadOp, TriluOp, CumSumOp, ArgMaxOp, ArgMinOp, TopKOp, TransposeOp,
             ConcatOp, SplitOp>([&](Operation *o) { return emitDataMovement(k, o); })
       .Case<DropoutOp>([&](DropoutOp o) { return emitDropout(k, o); })
       .Case<AllFiniteOp>([&](Operation *o) { return emitAllFinite(k, o); })

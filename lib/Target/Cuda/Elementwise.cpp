@@ -75,6 +75,12 @@ FailureOr<std::string> elementExpr(Operation *op, ArrayRef<std::string> a) {
                "(-" + x + ")) : " + f("exp") + "(" + x + ") / (" + lit(1) + " + " + f("exp") + "(" +
                x + ")))";
       })
+      .Case<SoftplusOp>([&](auto) {
+        // max(x, 0) + log1p(exp(-|x|)): NaN reaches the log1p term.
+        const std::string &x = a[0];
+        return "(" + f("fmax") + "(" + x + ", " + lit(0) + ") + " + f("log1p") + "(" + f("exp") +
+               "(-" + f("fabs") + "(" + x + "))))";
+      })
       .Case<ErfOp>([&](auto) { return (fast ? fm("fastErf") : f("erf")) + "(" + a[0] + ")"; })
       .Case<SqrtOp>([&](auto) { return f("sqrt") + "(" + a[0] + ")"; })
       .Case<ExpOp>([&](auto) { return (fast ? fm("fastExp") : f("exp")) + "(" + a[0] + ")"; })

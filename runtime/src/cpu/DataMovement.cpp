@@ -387,4 +387,118 @@ PRECIS_CPU_KERNEL(gatherKernel) {
   return Status::ok();
 }
 
+/// result[j] = data[offset of j] (elementIndexOffsets): every index is checked before a
+/// single element is written.
+PRECIS_CPU_KERNEL(gatherElementsKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("gather_elements", inputs, outputs, 2, 2, 1));
+  const TensorView &data = inputs[0], &idx = inputs[1], &out = outputs[0];
+  if (data.dtype != out.dtype || dtypeSize(data.dtype) == 0 ||
+      (idx.dtype != DType::I64 && idx.dtype != DType::I32))
+    return unsupportedDtypes("gather_elements", inputs, outputs);
+  if (out.shape != idx.shape)
+    return badShape("gather_elements", "result shape " + shapeString(out.shape) +
+                                           " differs from the indices' " + shapeString(idx.shape));
+  std::vector<int64_t> offsets;
+  PRECIS_RETURN_IF_ERROR(
+      elementIndexOffsets("gather_elements", idx, data.shape, attrs.getInt("axis", 0), offsets));
+  const size_t esize = dtypeSize(data.dtype);
+  const char *src = static_cast<const char *>(data.data);
+  char *dst = static_cast<char *>(out.data);
+  parallelFor(ctx, static_cast<int64_t>(offsets.size()), kGrainCheap, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j)
+      std::memcpy(dst + j * esize, src + offsets[j] * esize, esize);
+  });
+  return Status::ok();
+}
+
+/// result[t, e] = data[slice of tuple t][e] (tupleIndexOffsets), by element size: every index
+/// is checked before a single element is written.
+PRECIS_CPU_KERNEL(gatherNdKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("gather_nd", inputs, outputs, 2, 2, 1));
+  const TensorView &data = inputs[0], &idx = inputs[1], &out = outputs[0];
+  if (data.dtype != out.dtype || dtypeSize(data.dtype) == 0 ||
+      (idx.dtype != DType::I64 && idx.dtype != DType::I32))
+    return unsupportedDtypes("gather_nd", inputs, outputs);
+  std::vector<int64_t> offsets;
+  int64_t slice = 0;
+  PRECIS_RETURN_IF_ERROR(tupleIndexOffsets("gather_nd", idx, data.shape, offsets, slice));
+  std::vector<int64_t> expect(idx.shape.begin(), idx.shape.end() - 1);
+  expect.insert(expect.end(), data.shape.end() - (data.rank() - idx.shape.back()),
+                data.shape.end());
+  if (out.shape != expect)
+    return badShape("gather_nd",
+                    "result shape " + shapeString(out.shape) + " should be " + shapeString(expect));
+  const size_t rowBytes = static_cast<size_t>(slice) * dtypeSize(data.dtype);
+  if (rowBytes == 0)
+    return Status::ok();
+  const char *src = static_cast<const char *>(data.data);
+  char *dst = static_cast<char *>(out.data);
+  parallelFor(
+      ctx, static_cast<int64_t>(offsets.size()),
+      std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(slice, 1)), [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t)
+          std::memcpy(dst + t * rowBytes, src + offsets[t] * dtypeSize(data.dtype), rowBytes);
+      });
+  return Status::ok();
+}
+
+namespace {
+/// scatter_nd add's sum: floats in the compute type, rounded once per update; integers wrap.
+template <typename C> C scatterAdd(C a, C b) {
+  if constexpr (std::is_integral_v<C>)
+    return static_cast<C>(static_cast<std::make_unsigned_t<C>>(a) +
+                          static_cast<std::make_unsigned_t<C>>(b));
+  else
+    return a + b;
+}
+} // namespace
+
+/// result = data, then the slice of each tuple in order replaced by (`reduction` 0) or added to
+/// (1) the tuple's slice of `updates`. Every index is checked before a single element is
+/// written.
+PRECIS_CPU_KERNEL(scatterNdKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("scatter_nd", inputs, outputs, 3, 3, 1));
+  const TensorView &data = inputs[0], &idx = inputs[1], &upd = inputs[2], &out = outputs[0];
+  const int64_t reduction = attrs.getInt("reduction", 0);
+  if (data.dtype != out.dtype || upd.dtype != out.dtype || dtypeSize(data.dtype) == 0 ||
+      (idx.dtype != DType::I64 && idx.dtype != DType::I32))
+    return unsupportedDtypes("scatter_nd", inputs, outputs);
+  if (reduction != 0 && reduction != 1)
+    return invalidArgument("scatter_nd: unknown reduction " + std::to_string(reduction));
+  if (out.shape != data.shape)
+    return badShape("scatter_nd", "result shape " + shapeString(out.shape) +
+                                      " differs from the data's " + shapeString(data.shape));
+  std::vector<int64_t> offsets;
+  int64_t slice = 0;
+  PRECIS_RETURN_IF_ERROR(tupleIndexOffsets("scatter_nd", idx, data.shape, offsets, slice));
+  std::vector<int64_t> expect(idx.shape.begin(), idx.shape.end() - 1);
+  expect.insert(expect.end(), data.shape.end() - (data.rank() - idx.shape.back()),
+                data.shape.end());
+  if (upd.shape != expect)
+    return badShape("scatter_nd", "updates shape " + shapeString(upd.shape) + " should be " +
+                                      shapeString(expect));
+  const size_t esize = dtypeSize(data.dtype);
+  parallelMemcpy(ctx, out.data, data.data, static_cast<size_t>(data.numElements()) * esize);
+  if (reduction == 0) {
+    const size_t rowBytes = static_cast<size_t>(slice) * esize;
+    for (size_t t = 0; rowBytes && t < offsets.size(); ++t) // in order: the last tuple wins
+      std::memcpy(static_cast<char *>(out.data) + offsets[t] * esize,
+                  static_cast<const char *>(upd.data) + t * rowBytes, rowBytes);
+    return Status::ok();
+  }
+  auto unsupported = [&] { return unsupportedDtypes("scatter_nd", inputs, outputs); };
+  return visitNumeric(out.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    const S *pu = static_cast<const S *>(upd.data);
+    S *po = static_cast<S *>(out.data);
+    for (size_t t = 0; t < offsets.size(); ++t)
+      for (int64_t e = 0; e < slice; ++e) {
+        S &o = po[offsets[t] + e];
+        o = T::E::store(scatterAdd(T::E::load(o), T::E::load(pu[t * slice + e])));
+      }
+    return Status::ok();
+  });
+}
+
 } // namespace precis::rt::cpu

@@ -325,6 +325,13 @@ struct RsqrtOp {
 struct ReciprocalOp {
   template <typename C> C operator()(C x) const { return C(1) / x; }
 };
+/// max(x, 0) + log1p(exp(-|x|)) in the compute type; NaN stays NaN.
+struct SoftplusOp {
+  template <typename C> C operator()(C x) const {
+    const C tail = std::log1p(std::exp(-std::fabs(x)));
+    return x > C(0) ? x + tail : tail;
+  }
+};
 struct SinOp {
   template <typename C> C operator()(C x) const { return std::sin(x); }
 };
@@ -523,6 +530,10 @@ PRECIS_CPU_KERNEL(reciprocalKernel) {
   return unaryMath("reciprocal", true, kGrainCheap, ctx, inputs, outputs, ReciprocalOp{});
 }
 
+PRECIS_CPU_KERNEL(softplusKernel) {
+  (void)attrs;
+  return unaryMath("softplus", true, kGrainExpensive, ctx, inputs, outputs, SoftplusOp{});
+}
 PRECIS_CPU_KERNEL(sinKernel) {
   (void)attrs;
   return unaryMath("sin", true, kGrainExpensive, ctx, inputs, outputs, SinOp{});

@@ -330,6 +330,37 @@ PRECIS_CPU_KERNEL(gatherGradKernel) {
   });
 }
 
+/// dx[offset of j] += grad[j] from zero, in index order (elementIndexOffsets), accumulating
+/// in the compute type.
+PRECIS_CPU_KERNEL(gatherElementsGradKernel) {
+  (void)ctx;
+  PRECIS_RETURN_IF_ERROR(checkArity("gather_elements_grad", inputs, outputs, 2, 2, 1));
+  const TensorView &G = inputs[0], &I = inputs[1], &out = outputs[0];
+  if (!sameFloat(G, out) || (I.dtype != DType::I64 && I.dtype != DType::I32))
+    return unsupportedDtypes("gather_elements_grad", inputs, outputs);
+  if (G.shape != I.shape)
+    return badShape("gather_elements_grad", "gradient shape " + shapeString(G.shape) +
+                                                " differs from the indices' " +
+                                                shapeString(I.shape));
+  std::vector<int64_t> offsets;
+  PRECIS_RETURN_IF_ERROR(
+      elementIndexOffsets("gather_elements_grad", I, out.shape, attrs.getInt("axis", 0), offsets));
+  auto unsupported = [&] { return unsupportedDtypes("gather_elements_grad", inputs, outputs); };
+  return visitFloat(out.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using C = typename T::C;
+    using E = typename T::E;
+    const auto *g = static_cast<const typename T::S *>(G.data);
+    auto *dx = static_cast<typename T::S *>(out.data);
+    std::vector<C> acc(static_cast<size_t>(out.numElements()), C(0));
+    for (size_t j = 0; j < offsets.size(); ++j)
+      acc[offsets[j]] += E::load(g[j]);
+    for (size_t i = 0; i < acc.size(); ++i)
+      dx[i] = E::store(acc[i]);
+    return Status::ok();
+  });
+}
+
 PRECIS_CPU_KERNEL(nllLossGradKernel) {
   (void)ctx;
   PRECIS_RETURN_IF_ERROR(checkArity("nll_loss_grad", inputs, outputs, 2, 3, 1));

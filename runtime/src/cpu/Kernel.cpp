@@ -129,6 +129,8 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"all_finite", allFiniteKernel},
       {"all_gather", allGatherKernel},
       {"all_reduce", allReduceKernel},
+      {"argmax", argmaxKernel},
+      {"argmin", argminKernel},
       {"avg_pool2d", avgPool2dKernel},
       {"avg_pool2d_grad", avgPool2dGradKernel},
       {"batch_norm", batchNormKernel},
@@ -146,7 +148,10 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"exp", expKernel},
       {"expand", expandKernel},
       {"gather", gatherKernel},
+      {"gather_elements", gatherElementsKernel},
+      {"gather_elements_grad", gatherElementsGradKernel},
       {"gather_grad", gatherGradKernel},
+      {"gather_nd", gatherNdKernel},
       {"gelu", geluKernel},
       {"gemm", gemmKernel},
       {"global_avg_pool", globalAvgPoolKernel},
@@ -178,6 +183,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"reshape", reshapeKernel},
       {"rsqrt", rsqrtKernel},
       {"scaled_matmul", scaledMatmulKernel},
+      {"scatter_nd", scatterNdKernel},
       {"sgd_update", sgdUpdateKernel},
       {"shard", shardKernel},
       {"sigmoid", sigmoidKernel},
@@ -186,10 +192,12 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"slice_grad", sliceGradKernel},
       {"softmax", softmaxKernel},
       {"softmax_cross_entropy", softmaxCrossEntropyKernel},
+      {"softplus", softplusKernel},
       {"split", splitKernel},
       {"sqrt", sqrtKernel},
       {"sub", subKernel},
       {"tanh", tanhKernel},
+      {"topk", topkKernel},
       {"transpose", transposeKernel},
       {"trilu", triluKernel},
       {"where", whereKernel},
@@ -300,6 +308,74 @@ Status badShape(const char *kind, const std::string &what) {
 //===----------------------------------------------------------------------===//
 // Shapes and loops.
 //===----------------------------------------------------------------------===//
+
+Status elementIndexOffsets(const char *kind, const TensorView &indices,
+                           const std::vector<int64_t> &dataShape, int64_t axis,
+                           std::vector<int64_t> &offsets) {
+  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
+    return invalidArgument(std::string(kind) + ": indices must be i32 or i64");
+  const int64_t rank = static_cast<int64_t>(dataShape.size());
+  if (indices.rank() != rank || axis < 0 || axis >= rank)
+    return badShape(kind, "indices " + shapeString(indices.shape) + " or axis " +
+                              std::to_string(axis) + " do not fit data " + shapeString(dataShape));
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis && indices.shape[d] > dataShape[d])
+      return badShape(kind, "indices " + shapeString(indices.shape) + " exceed data " +
+                                shapeString(dataShape) + " in dimension " + std::to_string(d));
+  const std::vector<int64_t> strides = contiguousStrides(dataShape);
+  const int64_t n = indices.numElements(), dim = dataShape[axis];
+  offsets.resize(static_cast<size_t>(n));
+  std::vector<int64_t> coord(static_cast<size_t>(rank), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t v = indices.dtype == DType::I64 ? static_cast<const int64_t *>(indices.data)[j]
+                                            : static_cast<const int32_t *>(indices.data)[j];
+    if (v < -dim || v >= dim)
+      return invalidArgument(std::string(kind) + ": index " + std::to_string(v) + " at position " +
+                             std::to_string(j) + " is out of range for axis " +
+                             std::to_string(axis) + " of size " + std::to_string(dim));
+    if (v < 0)
+      v += dim;
+    int64_t off = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      off += (d == axis ? v : coord[d]) * strides[d];
+    offsets[j] = off;
+    for (int64_t d = rank - 1; d >= 0; --d)
+      if (++coord[d] < indices.shape[d])
+        break;
+      else
+        coord[d] = 0;
+  }
+  return Status::ok();
+}
+
+Status tupleIndexOffsets(const char *kind, const TensorView &indices,
+                         const std::vector<int64_t> &dataShape, std::vector<int64_t> &offsets,
+                         int64_t &sliceSize) {
+  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
+    return invalidArgument(std::string(kind) + ": indices must be i32 or i64");
+  const int64_t rank = static_cast<int64_t>(dataShape.size());
+  const int64_t k = indices.rank() ? indices.shape.back() : 0;
+  if (k < 1 || k > rank)
+    return badShape(kind, "indices " + shapeString(indices.shape) +
+                              " must be [..., k] with 1 <= k <= " + std::to_string(rank));
+  const std::vector<int64_t> strides = contiguousStrides(dataShape);
+  sliceSize = product(dataShape, static_cast<size_t>(k), dataShape.size());
+  const int64_t tuples = indices.numElements() / k;
+  offsets.assign(static_cast<size_t>(tuples), 0);
+  for (int64_t t = 0; t < tuples; ++t)
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t v = indices.dtype == DType::I64
+                      ? static_cast<const int64_t *>(indices.data)[t * k + j]
+                      : static_cast<const int32_t *>(indices.data)[t * k + j];
+      const int64_t dim = dataShape[j];
+      if (v < -dim || v >= dim)
+        return invalidArgument(std::string(kind) + ": index " + std::to_string(v) + " of tuple " +
+                               std::to_string(t) + " is out of range for dimension " +
+                               std::to_string(j) + " of size " + std::to_string(dim));
+      offsets[t] += (v < 0 ? v + dim : v) * strides[j];
+    }
+  return Status::ok();
+}
 
 int64_t product(const std::vector<int64_t> &dims, size_t begin, size_t end) {
   int64_t p = 1;

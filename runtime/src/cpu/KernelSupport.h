@@ -211,6 +211,22 @@ bool normalizeAxis(int64_t &axis, int64_t rank);
 bool broadcastStrides(const std::vector<int64_t> &inShape, const std::vector<int64_t> &outShape,
                       std::vector<int64_t> &strides);
 
+/// gather_elements and its gradient: for each element of `indices` (the data's rank, other
+/// dimensions at most the data's), its flat offset in a tensor of shape `dataShape` with the
+/// index replacing the coordinate at `axis` (negative indices count from the end). An error
+/// names the first index outside [-dim, dim) or a bad shape.
+Status elementIndexOffsets(const char *kind, const TensorView &indices,
+                           const std::vector<int64_t> &dataShape, int64_t axis,
+                           std::vector<int64_t> &offsets);
+
+/// gather_nd and scatter_nd: `indices` is [..., k] with 1 <= k <= rank(data); for each
+/// k-tuple, the flat element offset in `dataShape` of the slice it addresses (negative indices
+/// count from the end), and in `sliceSize` the elements of one slice (data.shape[k:]). An
+/// error names the first index out of range or a bad shape.
+Status tupleIndexOffsets(const char *kind, const TensorView &indices,
+                         const std::vector<int64_t> &dataShape, std::vector<int64_t> &offsets,
+                         int64_t &sliceSize);
+
 /// A loop nest over an output shape with up to four operands (operand 0 is usually the
 /// output), each with its own element strides. `collapse` merges dimensions that are
 /// contiguous for every operand and drops size-1 dimensions, so the innermost loop is as long
@@ -356,6 +372,7 @@ PRECIS_CPU_KERNEL(logKernel);
 PRECIS_CPU_KERNEL(rsqrtKernel);
 PRECIS_CPU_KERNEL(reciprocalKernel);
 PRECIS_CPU_KERNEL(sinKernel);
+PRECIS_CPU_KERNEL(softplusKernel);
 PRECIS_CPU_KERNEL(cosKernel);
 PRECIS_CPU_KERNEL(hardSigmoidKernel);
 PRECIS_CPU_KERNEL(isNanKernel);
@@ -374,10 +391,16 @@ PRECIS_CPU_KERNEL(concatKernel);
 PRECIS_CPU_KERNEL(splitKernel);
 PRECIS_CPU_KERNEL(sliceKernel);
 PRECIS_CPU_KERNEL(gatherKernel);
+PRECIS_CPU_KERNEL(gatherElementsKernel);
+PRECIS_CPU_KERNEL(gatherNdKernel);
+PRECIS_CPU_KERNEL(scatterNdKernel);
 PRECIS_CPU_KERNEL(expandKernel);
 // Reduction.cpp
 PRECIS_CPU_KERNEL(reduceSumKernel);
 PRECIS_CPU_KERNEL(cumsumKernel);
+PRECIS_CPU_KERNEL(topkKernel);
+PRECIS_CPU_KERNEL(argmaxKernel);
+PRECIS_CPU_KERNEL(argminKernel);
 PRECIS_CPU_KERNEL(reduceMeanKernel);
 PRECIS_CPU_KERNEL(reduceMaxKernel);
 PRECIS_CPU_KERNEL(allFiniteKernel);
@@ -401,6 +424,7 @@ PRECIS_CPU_KERNEL(maxPool2dGradKernel);
 PRECIS_CPU_KERNEL(avgPool2dGradKernel);
 PRECIS_CPU_KERNEL(sliceGradKernel);
 PRECIS_CPU_KERNEL(gatherGradKernel);
+PRECIS_CPU_KERNEL(gatherElementsGradKernel);
 PRECIS_CPU_KERNEL(nllLossGradKernel);
 // Optimizer.cpp (optimizer updates of the precis-optimizer pass)
 PRECIS_CPU_KERNEL(sgdUpdateKernel);

@@ -418,6 +418,129 @@ PRECIS_CPU_KERNEL(cumsumKernel) {
   });
 }
 
+namespace {
+/// argmax / argmin along `axis` into i64; ties to the first index (the last with
+/// select_last_index); a NaN wins and the first (last) NaN is kept.
+Status argReduceKernel(const char *kind, bool max, const KernelContext &ctx,
+                       const std::vector<TensorView> &inputs,
+                       const std::vector<TensorView> &outputs, const Attrs &attrs) {
+  PRECIS_RETURN_IF_ERROR(checkArity(kind, inputs, outputs, 1, 1, 1));
+  const TensorView &in = inputs[0], &out = outputs[0];
+  if (out.dtype != DType::I64)
+    return unsupportedDtypes(kind, inputs, outputs);
+  int64_t axis = attrs.getInt("axis", 0);
+  if (in.rank() == 0 || !normalizeAxis(axis, in.rank()))
+    return badShape(kind, "axis out of range");
+  std::vector<int64_t> expect = in.shape;
+  if (attrs.getInt("keepdims", 1) != 0)
+    expect[axis] = 1;
+  else
+    expect.erase(expect.begin() + axis);
+  if (out.shape != expect)
+    return badShape(kind,
+                    "result shape " + shapeString(out.shape) + " should be " + shapeString(expect));
+  const bool last = attrs.getInt("select_last_index", 0) != 0;
+  const int64_t n = in.shape[axis];
+  if (n == 0)
+    return badShape(kind, "the reduced dimension is empty");
+  const int64_t inner = product(in.shape, axis + 1, in.shape.size());
+  const int64_t outer = product(in.shape, 0, axis);
+  auto unsupported = [&] { return unsupportedDtypes(kind, inputs, outputs); };
+  return visitNumeric(in.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    using C = typename T::C;
+    const S *pi = static_cast<const S *>(in.data);
+    int64_t *po = static_cast<int64_t *>(out.data);
+    parallelFor(ctx, outer * inner, std::max<int64_t>(1, kGrainCheap / n),
+                [&](int64_t begin, int64_t end) {
+                  for (int64_t line = begin; line < end; ++line) {
+                    const int64_t o = line / inner, e = line % inner;
+                    int64_t best = 0;
+                    C bv = T::E::load(pi[o * n * inner + e]);
+                    for (int64_t i = 1; i < n; ++i) {
+                      const C v = T::E::load(pi[(o * n + i) * inner + e]);
+                      const bool vNan = v != v, bNan = bv != bv;
+                      // Strictly better, or as good and `last` asks for the later one.
+                      const bool better = bNan ? false : vNan || (max ? v > bv : v < bv);
+                      const bool tie = bNan ? vNan : (!vNan && v == bv);
+                      if (better || (last && tie)) {
+                        best = i;
+                        bv = v;
+                      }
+                    }
+                    po[line] = best;
+                  }
+                });
+    return Status::ok();
+  });
+}
+} // namespace
+
+/// The k first elements of each line along `axis` in topk's order: descending (ascending
+/// unless `largest`), equal values by ascending index, a NaN above every number.
+PRECIS_CPU_KERNEL(topkKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("topk", inputs, outputs, 1, 1, 2));
+  const TensorView &in = inputs[0], &values = outputs[0], &indices = outputs[1];
+  if (values.dtype != in.dtype || indices.dtype != DType::I64)
+    return unsupportedDtypes("topk", inputs, outputs);
+  int64_t axis = attrs.getInt("axis", -1);
+  if (in.rank() == 0 || !normalizeAxis(axis, in.rank()))
+    return badShape("topk", "axis out of range");
+  const int64_t n = in.shape[axis], k = attrs.getInt("k", -1);
+  if (k < 0 || k > n)
+    return badShape("topk", "k " + std::to_string(k) + " out of range for a dimension of size " +
+                                std::to_string(n));
+  std::vector<int64_t> expect = in.shape;
+  expect[axis] = k;
+  if (values.shape != expect || indices.shape != expect)
+    return badShape("topk", "result shapes " + shapeString(values.shape) + " and " +
+                                shapeString(indices.shape) + " should be " + shapeString(expect));
+  const bool largest = attrs.getInt("largest", 1) != 0;
+  const int64_t inner = product(in.shape, axis + 1, in.shape.size());
+  const int64_t outer = product(in.shape, 0, axis);
+  auto unsupported = [&] { return unsupportedDtypes("topk", inputs, outputs); };
+  return visitNumeric(in.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    using C = typename T::C;
+    const S *pi = static_cast<const S *>(in.data);
+    S *pv = static_cast<S *>(values.data);
+    int64_t *px = static_cast<int64_t *>(indices.data);
+    parallelFor(ctx, outer * inner, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(n, 1)),
+                [&](int64_t begin, int64_t end) {
+                  std::vector<std::pair<C, int64_t>> line(static_cast<size_t>(n));
+                  auto before = [&](const std::pair<C, int64_t> &a,
+                                    const std::pair<C, int64_t> &b) {
+                    const bool an = a.first != a.first, bn = b.first != b.first;
+                    if (an || bn) // NaN above every number; NaNs tie
+                      return an == bn ? a.second < b.second : (largest ? an : bn);
+                    if (a.first != b.first)
+                      return largest ? a.first > b.first : a.first < b.first;
+                    return a.second < b.second;
+                  };
+                  for (int64_t l = begin; l < end; ++l) {
+                    const int64_t o = l / inner, e = l % inner;
+                    for (int64_t i = 0; i < n; ++i)
+                      line[i] = {T::E::load(pi[(o * n + i) * inner + e]), i};
+                    std::partial_sort(line.begin(), line.begin() + k, line.end(), before);
+                    for (int64_t r = 0; r < k; ++r) {
+                      pv[(o * k + r) * inner + e] = pi[(o * n + line[r].second) * inner + e];
+                      px[(o * k + r) * inner + e] = line[r].second;
+                    }
+                  }
+                });
+    return Status::ok();
+  });
+}
+
+PRECIS_CPU_KERNEL(argmaxKernel) {
+  return argReduceKernel("argmax", true, ctx, inputs, outputs, attrs);
+}
+PRECIS_CPU_KERNEL(argminKernel) {
+  return argReduceKernel("argmin", false, ctx, inputs, outputs, attrs);
+}
+
 PRECIS_CPU_KERNEL(reduceSumKernel) {
   return reduceKernel("reduce_sum", ReduceKind::Sum, ctx, inputs, outputs, attrs);
 }

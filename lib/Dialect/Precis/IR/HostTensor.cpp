@@ -443,6 +443,9 @@ std::optional<HostTensor> evalUnary(UnaryFn fn, const HostTensor &input) {
     case UnaryFn::Relu:
       out.setDouble(i, x > 0 ? x : 0.0);
       break;
+    case UnaryFn::Softplus:
+      out.setDouble(i, std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))));
+      break;
     case UnaryFn::Sin:
       out.setDouble(i, std::sin(x));
       break;

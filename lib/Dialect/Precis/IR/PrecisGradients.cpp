@@ -355,6 +355,13 @@ LogicalResult SigmoidOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   grads.push_back(gb.mul(rg[0], gb.mul(y, gb.sub(gb.scalar(y, 1.0), y))));
   return success();
 }
+/// d softplus(x) / dx = sigmoid(x).
+LogicalResult SoftplusOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                         SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(gb.mul(rg[0], b.create<SigmoidOp>(getLoc(), getInput())));
+  return success();
+}
 LogicalResult ErfOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                     SmallVectorImpl<Value> &grads) {
   GradBuilder gb{b, getLoc()};
@@ -566,6 +573,62 @@ LogicalResult GatherOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                                      getIndices(), getAxisAttr()))
                       : Value());
   grads.push_back(Value());
+  return success();
+}
+
+/// Each data element receives the gradients of the result positions that read it.
+LogicalResult GatherElementsOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                               SmallVectorImpl<Value> &grads) {
+  grads.push_back(isDifferentiableOperand(0)
+                      ? Value(b.create<GatherElementsGradOp>(getLoc(), getData().getType(), rg[0],
+                                                             getIndices(), getAxisAttr()))
+                      : Value());
+  grads.push_back(Value());
+  return success();
+}
+
+/// Each gathered slice's gradient is added back where it was read.
+LogicalResult GatherNDOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                         SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  grads.push_back(isDifferentiableOperand(0)
+                      ? Value(b.create<ScatterNDOp>(getLoc(), getData().getType(),
+                                                    gb.zeros(getData().getType()), getIndices(),
+                                                    rg[0], ScatterReduction::Add))
+                      : Value());
+  grads.push_back(Value());
+  return success();
+}
+/// With distinct index tuples: the data's gradient is the result's with the overwritten slices
+/// zeroed (`none`) or unchanged (`add`); each update's is the result gradient it landed on.
+LogicalResult ScatterNDOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                          SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value dData;
+  if (isDifferentiableOperand(0))
+    dData = getReduction() == ScatterReduction::Add
+                ? rg[0]
+                : Value(b.create<ScatterNDOp>(getLoc(), rg[0].getType(), rg[0], getIndices(),
+                                              gb.zeros(getUpdates().getType()),
+                                              ScatterReduction::None));
+  grads.push_back(dData);
+  grads.push_back(Value());
+  grads.push_back(
+      isDifferentiableOperand(2)
+          ? Value(b.create<GatherNDOp>(getLoc(), getUpdates().getType(), rg[0], getIndices()))
+          : Value());
+  return success();
+}
+
+/// The values' gradient goes back to the positions they were taken from.
+LogicalResult TopKOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                     SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value g = rg[0] ? rg[0] : gb.zeros(getValues().getType());
+  grads.push_back(isDifferentiableOperand(0)
+                      ? Value(b.create<GatherElementsGradOp>(getLoc(), getInput().getType(), g,
+                                                             getIndices(), getAxisAttr()))
+                      : Value());
   return success();
 }
 

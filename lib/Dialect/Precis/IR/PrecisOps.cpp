@@ -490,6 +490,108 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 
 LogicalResult GatherOp::verify() { return success(); }
 
+/// gather_elements and its gradient: `indices` has the data's rank, `axis` is in range and
+/// every other dimension of `indices` is at most the data's.
+static LogicalResult verifyElementIndices(Operation *op, RankedTensorType data,
+                                          RankedTensorType indices, int64_t axis) {
+  if (indices.getRank() != data.getRank())
+    return op->emitOpError() << "indices rank " << indices.getRank() << " differs from data rank "
+                             << data.getRank();
+  if (axis < 0 || axis >= data.getRank())
+    return op->emitOpError() << "axis " << axis << " out of range for rank " << data.getRank();
+  for (int64_t d = 0; d < data.getRank(); ++d)
+    if (d != axis && indices.getDimSize(d) > data.getDimSize(d))
+      return op->emitOpError() << "indices dimension " << d << " (" << indices.getDimSize(d)
+                               << ") exceeds the data's (" << data.getDimSize(d) << ")";
+  return success();
+}
+
+LogicalResult GatherElementsOp::verify() {
+  if (getType().getShape() != getIndices().getType().getShape() ||
+      getType().getElementType() != getData().getType().getElementType())
+    return emitOpError("result must have the indices' shape and the data's element type");
+  return verifyElementIndices(*this, getData().getType(), getIndices().getType(), getAxis());
+}
+
+LogicalResult GatherElementsGradOp::verify() {
+  if (getGrad().getType().getShape() != getIndices().getType().getShape() ||
+      getGrad().getType().getElementType() != getType().getElementType())
+    return emitOpError("gradient must have the indices' shape and the result's element type");
+  return verifyElementIndices(*this, getType(), getIndices().getType(), getAxis());
+}
+
+/// gather_nd and scatter_nd: `indices` is `[..., k]` with 1 <= k <= rank(data), and `slices`
+/// (the gathered result, the scattered updates) is `indices[:-1] + data[k:]` of the data's
+/// element type.
+static LogicalResult verifyTupleIndices(Operation *op, RankedTensorType data,
+                                        RankedTensorType indices, RankedTensorType slices,
+                                        StringRef what) {
+  const int64_t k = indices.getRank() ? indices.getShape().back() : 0;
+  if (indices.getRank() < 1 || k < 1 || k > data.getRank())
+    return op->emitOpError() << "indices must be [..., k] with 1 <= k <= " << data.getRank()
+                             << ", got " << indices;
+  SmallVector<int64_t> expected(indices.getShape().drop_back());
+  llvm::append_range(expected, data.getShape().drop_front(k));
+  if (slices.getShape() != ArrayRef<int64_t>(expected) ||
+      slices.getElementType() != data.getElementType())
+    return op->emitOpError() << what << " must be "
+                             << RankedTensorType::get(expected, data.getElementType()) << ", got "
+                             << slices;
+  return success();
+}
+
+LogicalResult GatherNDOp::verify() {
+  return verifyTupleIndices(*this, getData().getType(), getIndices().getType(), getType(),
+                            "result");
+}
+
+LogicalResult ScatterNDOp::verify() {
+  if (getType() != getData().getType())
+    return emitOpError("result must have the data's type");
+  if (getReduction() == ScatterReduction::Add && getType().getElementType().isInteger(1))
+    return emitOpError("cannot add booleans");
+  return verifyTupleIndices(*this, getData().getType(), getIndices().getType(),
+                            getUpdates().getType(), "updates");
+}
+
+/// argmax and argmin: the axis is in range and the result is the input's shape with the axis
+/// kept as 1 or dropped.
+template <typename OpTy> static LogicalResult verifyArgReduce(OpTy op) {
+  auto in = op.getInput().getType();
+  const int64_t axis = static_cast<int64_t>(op.getAxis());
+  if (axis < 0 || axis >= in.getRank())
+    return op.emitOpError() << "axis " << axis << " out of range for rank " << in.getRank();
+  SmallVector<int64_t> expected(in.getShape());
+  if (op.getKeepdims())
+    expected[axis] = 1;
+  else
+    expected.erase(expected.begin() + axis);
+  if (op.getType().getShape() != ArrayRef<int64_t>(expected))
+    return op.emitOpError() << "result must be "
+                            << RankedTensorType::get(expected, op.getType().getElementType());
+  return success();
+}
+LogicalResult ArgMaxOp::verify() { return verifyArgReduce(*this); }
+LogicalResult ArgMinOp::verify() { return verifyArgReduce(*this); }
+
+LogicalResult TopKOp::verify() {
+  auto in = getInput().getType();
+  const int64_t axis = static_cast<int64_t>(getAxis()), k = static_cast<int64_t>(getK());
+  if (axis < 0 || axis >= in.getRank())
+    return emitOpError() << "axis " << axis << " out of range for rank " << in.getRank();
+  if (k < 0 || k > in.getDimSize(axis))
+    return emitOpError() << "k " << k << " out of range for a dimension of size "
+                         << in.getDimSize(axis);
+  SmallVector<int64_t> expected(in.getShape());
+  expected[axis] = k;
+  if (getValues().getType() != RankedTensorType::get(expected, in.getElementType()) ||
+      getIndices().getType().getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError() << "results must be "
+                         << RankedTensorType::get(expected, in.getElementType())
+                         << " and its i64 indices";
+  return success();
+}
+
 LogicalResult ExpandOp::verify() {
   SmallVector<int64_t> out;
   if (!OpTrait::util::getBroadcastedShape(getInput().getType().getShape(), getType().getShape(),

@@ -103,6 +103,7 @@ enum class UnaryFn {
   Relu,
   Not,
   Sin,
+  Softplus,
   Cos
 };
 enum class ReduceFn { Sum, Mean, Max };

@@ -63,6 +63,17 @@ def Precis_PadMode : I32EnumAttr<"PadMode", "pad fill", [
   let cppNamespace = "::mlir::precis";
 }
 
+/// How `precis.scatter_nd` combines an update with the element it lands on (ONNX ScatterND's
+/// `reduction`; mul, max and min are not supported).
+def Precis_ScatterReduction : I32EnumAttr<"ScatterReduction", "scatter combination", [
+    /// The update replaces the element.
+    I32EnumAttrCase<"None", 0, "none">,
+    /// The update is added to the element.
+    I32EnumAttrCase<"Add", 1, "add">,
+  ]> {
+  let cppNamespace = "::mlir::precis";
+}
+
 /// The rule that made a precision decision (`#precis.decision`); docs/precision.md lists
 /// what each means. The strings are the stable ids the report prints.
 def Precis_DecisionRule : I32EnumAttr<"DecisionRule", "rule behind a precision decision", [

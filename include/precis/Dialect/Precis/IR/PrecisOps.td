@@ -280,6 +280,14 @@ def Precis_SigmoidOp : Precis_UnaryFollowOp<"sigmoid"> {
   let summary = "element-wise logistic sigmoid";
   let description = "`%1 = precis.sigmoid %0 : tensor<4xf32>`";
 }
+def Precis_SoftplusOp : Precis_UnaryFollowOp<"softplus"> {
+  let summary = "element-wise softplus, log(1 + exp(x))";
+  let description = [{
+    Computed as `max(x, 0) + log1p(exp(-|x|))`, which neither overflows for large `x` nor
+    loses the small result for very negative `x`. The gradient is `sigmoid(x)`.
+    `%1 = precis.softplus %0 : tensor<4xf32>`
+  }];
+}
 def Precis_ErfOp : Precis_UnaryFollowOp<"erf"> {
   let summary = "element-wise error function";
   let description = "`%1 = precis.erf %0 : tensor<4xf32>`";
@@ -558,6 +566,56 @@ def Precis_GatherOp : Precis_FollowOp<"gather", [Pure, InferTypeOpAdaptor, Grad]
   let hasFolder = 1;
 }
 
+def Precis_GatherElementsOp : Precis_FollowOp<"gather_elements", [Pure, Grad]> {
+  let summary = "gather single elements of `data` along `axis` (ONNX GatherElements)";
+  let description = [{
+    `result[i0, .., ik, ..] = data[i0, .., indices[i0, .., ik, ..], ..]` with `ik` at
+    `axis` (non-negative); the result has the indices' shape, whose rank is the data's and
+    whose other dimensions are at most the data's (torch.gather). Negative indices count
+    from the end. The gradient is `gather_elements_grad`, a scatter-add into zeros.
+    `%2 = precis.gather_elements %0, %1 {axis = 1 : i64} : (tensor<4x8xf32>, tensor<4x3xi64>) -> tensor<4x3xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices, I64Attr:$axis);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_GatherNDOp : Precis_FollowOp<"gather_nd", [Pure, Grad]> {
+  let summary = "gather slices of `data` at index tuples (ONNX GatherND, batch_dims 0)";
+  let description = [{
+    `indices` has shape `[..., k]` with `1 <= k <= rank(data)`: each k-tuple addresses the
+    slice `data[i0, .., ik-1]`; the result has shape `indices.shape[:-1] + data.shape[k:]`.
+    Negative indices count from the end. The gradient scatter-adds into zeros
+    (`scatter_nd add`).
+    `%2 = precis.gather_nd %0, %1 : (tensor<4x5x6xf32>, tensor<3x2xi64>) -> tensor<3x6xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_ScatterNDOp : Precis_FollowOp<"scatter_nd", [Pure, Grad]> {
+  let summary = "`data` with slices at index tuples replaced or added to (ONNX ScatterND)";
+  let description = [{
+    `indices` has shape `[..., k]` with `1 <= k <= rank(data)` and `updates` the shape
+    `indices.shape[:-1] + data.shape[k:]`: the result is `data` with the slice addressed by
+    each k-tuple replaced by (`none`) or added to (`add`) the matching slice of `updates`, in
+    index order. Negative indices count from the end. With `none`, ONNX leaves repeated
+    tuples undefined and precis lets the last one win; the gradient assumes distinct tuples:
+    the data's is the result gradient with the written slices zeroed (`add`: unchanged) and
+    the updates' is `gather_nd` of the result gradient.
+    `%3 = precis.scatter_nd none %0, %1, %2 : (tensor<4x6xf32>, tensor<2x1xi64>, tensor<2x6xf32>) -> tensor<4x6xf32>`
+  }];
+  let arguments = (ins Precis_Tensor:$data, Precis_IndexTensor:$indices, Precis_Tensor:$updates,
+                   Precis_ScatterReduction:$reduction);
+  let results = (outs Precis_Tensor:$result);
+  let assemblyFormat = "$reduction $data `,` $indices `,` $updates attr-dict `:` "
+                       "functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Precis_ExpandOp : Precis_FollowOp<"expand", [Pure, IndexedCopy,
                                                   SameOperandsAndResultElementType, Grad]> {
   let summary = "broadcast to the static result shape";
@@ -599,6 +657,44 @@ def Precis_CumSumOp : Precis_SensitiveOp<"cumsum", [Pure, SameOperandsAndResultT
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
   let hasFolder = 1;
+}
+
+/// Index of the largest (smallest) element along `axis`: i64, with the axis kept as size 1
+/// (`keepdims`) or dropped. Ties go to the first index (the last with `select_last_index`);
+/// a NaN wins over every number (NumPy's and PyTorch's rule). No gradient: the result is an
+/// index.
+class Precis_ArgReduceOp<string mnemonic>
+    : Precis_FollowOp<mnemonic, [Pure, NoGradient]> {
+  let arguments = (ins Precis_NumericTensor:$input, I64Attr:$axis,
+                   DefaultValuedAttr<BoolAttr, "true">:$keepdims,
+                   DefaultValuedAttr<BoolAttr, "false">:$select_last_index);
+  let results = (outs TensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+def Precis_ArgMaxOp : Precis_ArgReduceOp<"argmax"> {
+  let summary = "index of the largest element along `axis` (ONNX ArgMax)";
+  let description = "`%1 = precis.argmax %0 {axis = 1 : i64, keepdims = false} : (tensor<4x8xf32>) -> tensor<4xi64>`";
+}
+def Precis_ArgMinOp : Precis_ArgReduceOp<"argmin"> {
+  let summary = "index of the smallest element along `axis` (ONNX ArgMin)";
+  let description = "`%1 = precis.argmin %0 {axis = 0 : i64} : (tensor<4x8xf32>) -> tensor<1x8xi64>`";
+}
+
+def Precis_TopKOp : Precis_FollowOp<"topk", [Pure, Grad]> {
+  let summary = "the `k` largest (or smallest) elements along `axis`, sorted, and their indices";
+  let description = [{
+    Both results have the input's shape with `k` at `axis`. The order is descending (ascending
+    when `largest` is false), equal values by ascending index, with a NaN above every number
+    (PyTorch's rule); that order is also a valid result for ONNX's `sorted = 0`. The values'
+    gradient is scattered back to the chosen positions (`gather_elements_grad`).
+    `%v, %i = precis.topk %0 {axis = 1 : i64, k = 3 : i64} : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)`
+  }];
+  let arguments = (ins Precis_NumericTensor:$input, I64Attr:$axis, I64Attr:$k,
+                   DefaultValuedAttr<BoolAttr, "true">:$largest);
+  let results = (outs Precis_NumericTensor:$values, TensorOf<[I64]>:$indices);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
 def Precis_ReduceSumOp : Precis_ReduceOp<"reduce_sum"> {
@@ -898,6 +994,26 @@ def Precis_GatherGradOp : Precis_SensitiveOp<"gather_grad", [NoGradient, Pure]> 
   }];
   let arguments = (ins Precis_FloatTensor:$grad, Precis_IndexTensor:$indices,
                    DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_GatherElementsGradOp
+    : Precis_SensitiveOp<"gather_elements_grad", [NoGradient, Pure]> {
+  let summary = "gradient of gather_elements: scatter-add of `grad` into zeros";
+  let description = [{
+    `result[i0, .., indices[i0, .., ik, ..], ..] += grad[i0, .., ik, ..]` along `axis`,
+    starting from zero; the result type is the forward data's, `grad` has the indices'
+    shape. Repeated indices accumulate (in fp32, or fp64 for f64). Also the gradient of
+    TopK's values.
+
+    ```mlir
+    %dx = precis.gather_elements_grad %dy, %i {axis = 1 : i64}
+        : (tensor<4x3xf32>, tensor<4x3xi64>) -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, Precis_IndexTensor:$indices, I64Attr:$axis);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $indices attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
