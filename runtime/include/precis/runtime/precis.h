@@ -136,8 +136,9 @@ void precis_communicator_destroy(precis_communicator_t *communicator);
  * Sessions
  *===-------------------------------------------------------------------===*/
 
-/* Fields are only ever added at the end; precis_session_options_init sets each to its
- * default. */
+/* Fields are only ever added at the end, and precis_session_options_init sets each to its
+ * default. The struct's size changes when one is added (`communicator` in 0.1): a program is
+ * compiled against the headers of the runtime it runs with. */
 typedef struct precis_session_options_t {
   const char *backend;     /* "cpu", "cuda", or NULL / "" (the default): the backend the
                             * artifact was compiled for. "cuda" without a usable device is
