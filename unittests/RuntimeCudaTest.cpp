@@ -826,3 +826,197 @@ TEST(RuntimeCudaDevice, AllReduceErrorsNameTheOp) {
   EXPECT_NE(st.message().find("all_reduce of operand 1: element type bf16"), std::string::npos)
       << st.message();
 }
+
+//===----------------------------------------------------------------------===//
+// shard and all_gather (ZeRO stage 1) on a device.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// step(x f32[ranks*4]) -> (s, y), compiled for `ranks` ranks:
+///   s = shard(x)              f32[4], this rank's share
+///   u = accumulate(s, s)      f32[4], a generated kernel: 2 s
+///   y = all_gather(u)         f32[ranks*4]
+/// or "" with `*why` when the kernel cannot be compiled here. `xType` other than f32 makes an
+/// invalid artifact.
+std::string zeroArtifact(int ranks, std::string *why, DType xType = DType::F32) {
+  const std::string source = R"(
+extern "C" __global__ void accumulate(const float *acc, const float *x, float *out) {
+  int i = threadIdx.x;
+  if (i < 4) out[i] = acc[i] + x[i];
+})";
+  std::string ptx;
+  if (!compileToPtx(source, &ptx, why))
+    return "";
+  schema::Manifest m;
+  m.set_producer("precis test");
+  m.set_target(kTarget);
+  m.set_arena_size(512);
+  addValue(m, xType, {ranks * 4}, "x")->set_input(0);
+  addValue(m, DType::F32, {4}, "s")->set_arena_offset(0);
+  addValue(m, DType::F32, {4}, "u")->set_arena_offset(64);
+  addValue(m, DType::F32, {ranks * 4}, "y")->set_arena_offset(128);
+  schema::Kernel *k = m.add_kernels();
+  k->set_name("accumulate");
+  k->set_ptx(ptx);
+  schema::Function *f = m.add_functions();
+  f->set_name("step");
+  f->add_inputs(0);
+  addOp(*f, "shard", {0}, {1}, "Shard_0");
+  schema::Op *op = addOp(*f, "kernel", {1, 1}, {2}, "Add_0");
+  auto &attrs = *op->mutable_attrs();
+  attrs["kernel"].set_i(0);
+  for (int64_t d : {1, 1, 1})
+    attrs["grid"].mutable_ints()->add_values(d);
+  for (int64_t d : {4, 1, 1})
+    attrs["block"].mutable_ints()->add_values(d);
+  addOp(*f, "all_gather", {2}, {3}, "AllGather_0");
+  f->add_outputs(1);
+  f->add_outputs(3);
+  return serialize(m, {});
+}
+
+} // namespace
+
+TEST(RuntimeCudaDevice, ShardAndAllGatherAcrossCommunicators) {
+  REQUIRE_DEVICE();
+  // No communicator, a world of one, host-memory (MPI-like) and device-memory (NCCL-like)
+  // worlds of two, as rank 0 and as rank 1.
+  struct Case {
+    const char *name;
+    int size; // 0: no communicator
+    bool device;
+    int rank;
+  };
+  for (const Case &c :
+       {Case{"none", 0, false, 0}, Case{"one rank", 1, false, 0},
+        Case{"host memory, rank 0", 2, false, 0}, Case{"host memory, rank 1", 2, false, 1},
+        Case{"device memory, rank 0", 2, true, 0}, Case{"device memory, rank 1", 2, true, 1}}) {
+    SCOPED_TRACE(c.name);
+    const int ranks = c.size ? c.size : 1;
+    std::string why;
+    const std::string bytes = zeroArtifact(ranks, &why);
+    if (bytes.empty())
+      GTEST_SKIP() << why;
+    auto comm = c.size ? std::make_shared<PeerCommunicator>(c.size, c.device, c.rank) : nullptr;
+    SessionOptions options;
+    options.communicator = comm;
+    std::unique_ptr<Session> s;
+    Status st = Session::createFromMemory(bytes.data(), bytes.size(), options, &s);
+    ASSERT_TRUE(st.isOk()) << st.message();
+    const long long graphsBefore = fakeGraphLaunches();
+    for (int step = 0; step < 3; ++step) {
+      SCOPED_TRACE("step " + std::to_string(step));
+      std::vector<float> x(static_cast<size_t>(ranks) * 4);
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] = 0.5f * static_cast<float>(i) - static_cast<float>(step);
+      std::vector<Tensor> out;
+      st = s->run("step", {tensorOf(DType::F32, {ranks * 4}, bytesOf(x))}, &out);
+      ASSERT_TRUE(st.isOk()) << st.message();
+      ASSERT_EQ(out.size(), 2u);
+      // The share is elements [rank*4, rank*4 + 4); rank r of the gather holds this rank's
+      // 2 * share plus (r - rank) (TestCommunicator.h).
+      std::vector<float> share(4), gathered(x.size());
+      for (int i = 0; i < 4; ++i)
+        share[i] = x[c.rank * 4 + i];
+      for (int r = 0; r < ranks; ++r)
+        for (int i = 0; i < 4; ++i)
+          gathered[r * 4 + i] = 2 * share[i] + static_cast<float>(r - c.rank);
+      EXPECT_EQ(valuesOf<float>(out[0]), share);
+      EXPECT_EQ(valuesOf<float>(out[1]), gathered);
+    }
+    // Never captured into a graph (checked on the fake).
+    if (graphsBefore >= 0) {
+      EXPECT_EQ(fakeGraphLaunches(), graphsBefore);
+    }
+    if (!comm)
+      continue;
+    EXPECT_TRUE(comm->calls.empty()); // no all_reduce
+    if (c.size == 1) {
+      EXPECT_TRUE(comm->gathers.empty()); // a world of one: a copy, no calls
+      continue;
+    }
+    // One allGather of 4 floats per step; host memory: from and into the same staging buffer
+    // every step, the share apart from the gathered elements.
+    ASSERT_EQ(comm->gathers.size(), 3u);
+    for (size_t i = 0; i < comm->gathers.size(); ++i) {
+      const PeerCommunicator::Gather &g = comm->gathers[i];
+      EXPECT_EQ(g.count, 4u) << "call " << i;
+      EXPECT_EQ(g.dtype, DType::F32) << "call " << i;
+      EXPECT_EQ(g.stream != nullptr, c.device) << "call " << i;
+      EXPECT_EQ(g.send, comm->gathers[0].send) << "call " << i;
+      EXPECT_EQ(g.recv, comm->gathers[0].recv) << "call " << i;
+      const auto *send = static_cast<const uint8_t *>(g.send);
+      const auto *recv = static_cast<const uint8_t *>(g.recv);
+      EXPECT_TRUE(send >= recv + 8 * sizeof(float) || send + 4 * sizeof(float) <= recv)
+          << "call " << i << ": the share overlaps the gathered elements";
+    }
+  }
+}
+
+TEST(RuntimeCudaDevice, ShardAndAllGatherErrorsNameTheOp) {
+  REQUIRE_DEVICE();
+  std::string why;
+  const std::string two = zeroArtifact(2, &why), one = zeroArtifact(1, &why);
+  if (two.empty())
+    GTEST_SKIP() << why;
+  // A step compiled for two ranks in a world of one (no communicator, or one rank), and one
+  // compiled for one rank in a world of two: refused at creation, naming the op.
+  struct Case {
+    const std::string *bytes;
+    int size; // 0: no communicator
+    const char *message;
+  };
+  for (const Case &c :
+       {Case{&two, 0, "op 0 'shard' (node \"Shard_0\"): shard: 8 elements are not 1 shares of 4"},
+        Case{&two, 1, "op 0 'shard' (node \"Shard_0\"): shard: 8 elements are not 1 shares of 4"},
+        Case{&one, 2,
+             "op 0 'shard' (node \"Shard_0\"): shard: 4 elements are not 2 shares of 4"}}) {
+    SCOPED_TRACE(c.message);
+    SessionOptions options;
+    if (c.size)
+      options.communicator = std::make_shared<PeerCommunicator>(c.size, false);
+    std::unique_ptr<Session> s;
+    Status st = Session::createFromMemory(c.bytes->data(), c.bytes->size(), options, &s);
+    EXPECT_EQ(st.code(), StatusCode::InvalidArgument);
+    EXPECT_NE(st.message().find(c.message), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("(the step was compiled for another number of ranks)"),
+              std::string::npos)
+        << st.message();
+  }
+
+  // Not f32: an invalid artifact, refused at creation naming the op.
+  {
+    const std::string f64 = zeroArtifact(2, &why, DType::F64);
+    SessionOptions options;
+    options.communicator = std::make_shared<PeerCommunicator>(2, false);
+    std::unique_ptr<Session> s;
+    Status st = Session::createFromMemory(f64.data(), f64.size(), options, &s);
+    EXPECT_EQ(st.code(), StatusCode::InvalidArtifact);
+    EXPECT_NE(st.message().find("function 'step' op 0 'shard' (node \"Shard_0\"): shard: expects "
+                                "f32 tensors, not f64[8] -> f32[4]"),
+              std::string::npos)
+        << st.message();
+  }
+
+  // A failing communicator: the run fails naming the op and the rank.
+  for (bool device : {false, true}) {
+    SCOPED_TRACE(device ? "device memory" : "host memory");
+    auto comm = std::make_shared<PeerCommunicator>(2, device, 1);
+    comm->failWith = "the peer went away";
+    SessionOptions options;
+    options.communicator = comm;
+    std::unique_ptr<Session> s;
+    Status st = Session::createFromMemory(two.data(), two.size(), options, &s);
+    ASSERT_TRUE(st.isOk()) << st.message();
+    std::vector<Tensor> out;
+    st = s->run("step", {tensorOf(DType::F32, {8}, bytesOf(std::vector<float>(8, 1)))}, &out);
+    EXPECT_EQ(st.code(), StatusCode::Internal);
+    EXPECT_NE(st.message().find("op 2 'all_gather' (node \"AllGather_0\")"), std::string::npos)
+        << st.message();
+    EXPECT_NE(st.message().find("all_gather on rank 1 of 2 (test): the peer went away"),
+              std::string::npos)
+        << st.message();
+    EXPECT_EQ(comm->gathers.size(), 1u);
+  }
+}

@@ -1,10 +1,13 @@
 //===- TestCommunicator.h - a world of several ranks inside one process -*- C++ -*-===//
 //
 // PeerCommunicator stands in for a data-parallel job in tests that run one process: it says it
-// is rank 0 of `size`, and combines every all-reduce as if each other rank held this rank's
-// values plus one, element by element. So each reduction has a known result:
+// is rank `rank` (0 unless given) of `size`, and combines every all-reduce as if each other rank
+// held this rank's values plus one, element by element. So each reduction has a known result:
 //   sum  v + (size - 1) (v + 1),   mean  that sum / size,   max  v + 1,
-// and every call is recorded (count, dtype, reduction, buffer, stream).
+// and every call is recorded (count, dtype, reduction, buffer, stream). Likewise allGather (f32
+// only) gathers as if rank r held this rank's share plus (r - rank), element by element: on rank
+// 0 the result is the share, then the share + 1, ..., the share + size - 1; its calls are
+// recorded in `gathers`.
 //
 // With deviceMemory, the buffers are CUDA device memory, as NCCL's are: the communicator waits
 // for the stream it is given, copies the values to the host, combines them and copies them
@@ -37,9 +40,10 @@ public:
     void *stream;
   };
 
-  PeerCommunicator(int size, bool deviceMemory) : size_(size), device_(deviceMemory) {}
+  PeerCommunicator(int size, bool deviceMemory, int rank = 0)
+      : size_(size), rank_(rank), device_(deviceMemory) {}
 
-  int rank() const override { return 0; }
+  int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char *backend() const override { return "test"; }
   bool deviceMemory() const override { return device_; }
@@ -85,8 +89,32 @@ public:
       return internalError("PeerCommunicator: copying the result to the device failed");
     return Status::ok();
   }
-  Status allGather(const void *, void *, size_t, DType, void *) override {
-    return unimplemented("PeerCommunicator: allGather");
+  Status allGather(const void *send, void *recv, size_t count, DType dtype, void *stream) override {
+    gathers.push_back({count, dtype, send, recv, stream});
+    if (!failWith.empty())
+      return internalError(failWith);
+    if (dtype != DType::F32)
+      return invalidArgument("PeerCommunicator: allGather of f32 only");
+    std::vector<float> share(count), all(count * static_cast<size_t>(size_));
+    if (device_) {
+      PRECIS_RETURN_IF_ERROR(loadDriver());
+      const auto p = reinterpret_cast<unsigned long long>(send);
+      if (sync_(stream) != 0 || toHost_(share.data(), p, count * sizeof(float)) != 0)
+        return internalError("PeerCommunicator: copying the device buffer to the host failed");
+    } else {
+      std::memcpy(share.data(), send, count * sizeof(float));
+    }
+    for (int r = 0; r < size_; ++r)
+      for (size_t i = 0; i < count; ++i)
+        all[static_cast<size_t>(r) * count + i] = share[i] + static_cast<float>(r - rank_);
+    if (!device_) {
+      std::memcpy(recv, all.data(), all.size() * sizeof(float));
+      return Status::ok();
+    }
+    const auto p = reinterpret_cast<unsigned long long>(recv);
+    if (toDevice_(p, all.data(), all.size() * sizeof(float), stream) != 0 || sync_(stream) != 0)
+      return internalError("PeerCommunicator: copying the result to the device failed");
+    return Status::ok();
   }
   Status broadcast(void *, size_t, int, void *) override {
     return unimplemented("PeerCommunicator: broadcast");
@@ -94,8 +122,17 @@ public:
   Status barrier() override { return Status::ok(); }
   [[noreturn]] void abort(int code) override { std::exit(code); }
 
+  struct Gather {
+    size_t count;
+    DType dtype;
+    const void *send;
+    void *recv;
+    void *stream;
+  };
+
   std::vector<Call> calls;
-  std::string failWith; ///< when set, every allReduce fails with this message
+  std::vector<Gather> gathers;
+  std::string failWith; ///< when set, every allReduce and allGather fails with this message
 
 private:
   template <typename T> void combine(T *v, size_t count, Reduction op) const {
@@ -129,6 +166,7 @@ private:
   }
 
   int size_;
+  int rank_;
   bool device_;
   int (*sync_)(void *) = nullptr;
   int (*toHost_)(void *, unsigned long long, size_t) = nullptr;

@@ -12,8 +12,9 @@
 // "scaled_matmul" run on cuBLASLt (Gemm.h); an FP8 operand in a layout cuBLASLt cannot take is
 // transposed into a scratch buffer first, by the one kernel the runtime brings itself
 // (kTransposePtx); "all_reduce" (data-parallel training, docs/runtime.md) copies each operand
-// to its result and combines the results across the session's communicator (below). Anything
-// else is Unimplemented at creation.
+// to its result and combines the results across the session's communicator (below); "shard"
+// and "all_gather" (ZeRO stage 1) take this rank's share of a flat f32 tensor and join the
+// shares again (below). Anything else is Unimplemented at creation.
 //
 // all_reduce: without a communicator, or in a world of one, the results are the operands (a
 // device-to-device copy on the stream). A device-memory communicator (NCCL) combines each
@@ -21,10 +22,22 @@
 // Communicator interface has no group calls). A host-memory communicator (MPI) is staged: the
 // stream is synchronised, the operands are copied into one host buffer (allocated at creation,
 // large enough for the largest all_reduce), combined there, and copied to the results on the
-// stream. A function with an all_reduce is never captured into a CUDA graph: the staged path
+// stream.
+//
+// shard (f32[N*S] -> f32[S], N the communicator's size, 1 without one) copies elements
+// [rank*S, (rank+1)*S) of its operand to its result, device to device on the stream: no
+// communication. all_gather (f32[S] -> f32[N*S]) puts every rank's share in rank order: a copy
+// without a communicator or in a world of one; allGather on the stream for a device-memory
+// communicator; staged like all_reduce for a host-memory one (this rank's share to the host
+// buffer, which then also holds the N*S gathered elements, and the whole result back). Both
+// check at creation that the sizes divide by the communicator's size: a step compiled for
+// another number of ranks is refused then, naming the op.
+//
+// A function with any of these collectives is never captured into a CUDA graph: the staged path
 // waits on the host, which a graph cannot hold, and NCCL inside graphs needs NCCL 2.9 or later
 // and care with its own streams; such a function runs op by op on every call (its kernels are
-// launched one by one, which costs launch overhead a graph would save).
+// launched one by one, which costs launch overhead a graph would save). shard alone could be
+// captured, but a step with a shard always has an all_gather.
 //
 // Concurrency: the arena, the input buffers and the captured graphs are the session's, so runs
 // of one session are serialised by a mutex (calls from several threads are safe, and wait for
@@ -164,18 +177,28 @@ struct AllReduce {
   std::vector<Operand> operands;
 };
 
+/// A shard (this rank's share of `in` to `out`) or an all_gather (the shares of every rank,
+/// this one's at `in`, to `out`): `count` f32 elements per share.
+struct Share {
+  enum Kind { Shard, AllGather } kind = Shard;
+  CUdeviceptr in = 0, out = 0;
+  size_t count = 0;
+};
+
 /// One op: kernel launches (a generated kernel, or transposes before a GEMM), then the GEMM; or
-/// an all_reduce.
+/// an all_reduce; or a shard / all_gather.
 struct DeviceOp {
   std::string ref; // "op 3 'matmul' (node "MatMul_0")"
   std::vector<std::unique_ptr<KernelLaunch>> launches;
   std::unique_ptr<GemmPlan> gemm;
   std::unique_ptr<AllReduce> allReduce;
+  std::unique_ptr<Share> share;
 };
 
 struct DeviceFunction {
   std::vector<DeviceOp> ops;
-  /// Whether an op is an all_reduce: the function then runs op by op on every call.
+  /// Whether an op is a collective (all_reduce, shard, all_gather): the function then runs op
+  /// by op on every call.
   bool collective = false;
   CUgraphExec graph = nullptr; // captured after the first run (never when collective)
   /// (output value, input value) pairs copied on the device after each run (carryOutputs),
@@ -229,13 +252,18 @@ private:
   Status bindAllReduce(const OpDesc &od, const std::vector<CUdeviceptr> &in,
                        const std::vector<CUdeviceptr> &out, DeviceOp *op);
   Status runAllReduce(const AllReduce &c);
+  Status bindShare(const OpDesc &od, const std::vector<CUdeviceptr> &in,
+                   const std::vector<CUdeviceptr> &out, DeviceOp *op);
+  Status runShare(const Share &c);
   Status enqueue(DeviceFunction &f, bool eager);
   Status runOnStream(size_t function, const std::vector<TensorView> &inputs,
                      std::vector<Tensor> *outputs, const std::vector<bool> *fetch);
 
   const Artifact &artifact_;
   std::shared_ptr<Communicator> communicator_; // null: a world of one
-  std::vector<uint8_t> staging_; // host copies of an all_reduce's operands (host communicator)
+  /// Host copies of a collective's operands (host communicator): an all_reduce's operands, an
+  /// all_gather's whole result; sized at creation for the largest.
+  std::vector<uint8_t> staging_;
   const Driver *d_ = nullptr;
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;
@@ -334,7 +362,7 @@ Status CudaExecutor::init(const std::vector<uint8_t *> &blobData) {
       op.ref = opRef(k, fd.ops[k]);
       PRECIS_RETURN_IF_ERROR(
           withContext(bindOp(fd.ops[k], &op), "function '" + fd.name + "' " + op.ref));
-      functions_[f].collective |= op.allReduce != nullptr;
+      functions_[f].collective |= op.allReduce != nullptr || op.share != nullptr;
       functions_[f].ops.push_back(std::move(op));
     }
   }
@@ -389,6 +417,8 @@ Status CudaExecutor::bindOp(const OpDesc &od, DeviceOp *op) {
     return GemmPlan::create(gemm_, od.kind, od.attrs, inTypes, outTypes, in, out, &op->gemm);
   if (od.kind == "all_reduce")
     return bindAllReduce(od, in, out, op);
+  if (od.kind == "shard" || od.kind == "all_gather")
+    return bindShare(od, in, out, op);
   if (od.kind != "kernel")
     return unimplemented("the cuda backend has no kernel for '" + od.kind +
                          "' (the compiler emits generated kernels for it)");
@@ -559,6 +589,83 @@ Status CudaExecutor::runAllReduce(const AllReduce &c) {
   return Status::ok();
 }
 
+Status CudaExecutor::bindShare(const OpDesc &od, const std::vector<CUdeviceptr> &in,
+                               const std::vector<CUdeviceptr> &out, DeviceOp *op) {
+  const auto &values = artifact_.values();
+  const std::string &kind = od.kind;
+  if (od.inputs.size() != 1 || od.outputs.size() != 1)
+    return invalidArtifact(kind + " has " + std::to_string(od.inputs.size()) + " operands and " +
+                           std::to_string(od.outputs.size()) + " results; it needs one of each");
+  auto c = std::make_unique<Share>();
+  c->kind = kind == "shard" ? Share::Shard : Share::AllGather;
+  // shard: f32[N*S] -> f32[S]; all_gather: f32[S] -> f32[N*S].
+  const ValueDesc &a = values[od.inputs[0]], &r = values[od.outputs[0]];
+  const ValueDesc &full = c->kind == Share::Shard ? a : r;
+  const ValueDesc &share = c->kind == Share::Shard ? r : a;
+  if (a.dtype != DType::F32 || r.dtype != DType::F32)
+    return invalidArtifact(kind + ": expects f32 tensors, not " + typeString(a.dtype, a.shape) +
+                           " -> " + typeString(r.dtype, r.shape));
+  const int size = communicator_ ? communicator_->size() : 1;
+  const uint64_t fullCount = full.byteSize / sizeof(float),
+                 shareCount = share.byteSize / sizeof(float);
+  if (size < 1 || fullCount != shareCount * static_cast<uint64_t>(size))
+    return invalidArgument(kind + ": " + std::to_string(fullCount) + " elements are not " +
+                           std::to_string(size) + " shares of " + std::to_string(shareCount) +
+                           " (the step was compiled for another number of ranks)");
+  c->in = in[0];
+  c->out = out[0];
+  c->count = static_cast<size_t>(shareCount);
+  // A host-memory communicator stages an all_gather through the one buffer: the N*S gathered
+  // elements, then this rank's share apart from them (MPI's send and receive buffers must not
+  // overlap).
+  const size_t stagedBytes = alignUp(full.byteSize) + share.byteSize;
+  if (c->kind == Share::AllGather && communicator_ && size > 1 && !communicator_->deviceMemory() &&
+      staging_.size() < stagedBytes)
+    staging_.resize(stagedBytes);
+  op->share = std::move(c);
+  return Status::ok();
+}
+
+/// Runs a shard or an all_gather on the stream (see the file comment). Called eagerly only.
+Status CudaExecutor::runShare(const Share &c) {
+  const Driver &d = *d_;
+  Communicator *comm = communicator_.get();
+  const size_t bytes = c.count * sizeof(float);
+  if (!bytes)
+    return Status::ok();
+  if (c.kind == Share::Shard) {
+    const size_t rank = comm ? static_cast<size_t>(comm->rank()) : 0;
+    PRECIS_CU(d, cuMemcpyDtoDAsync, c.out, c.in + rank * bytes, bytes, stream_);
+    return Status::ok();
+  }
+  if (!comm || comm->size() == 1) {
+    PRECIS_CU(d, cuMemcpyDtoDAsync, c.out, c.in, bytes, stream_);
+    return Status::ok();
+  }
+  auto located = [&](const Status &s) {
+    return Status(s.code(), "all_gather on rank " + std::to_string(comm->rank()) + " of " +
+                                std::to_string(comm->size()) + " (" + comm->backend() +
+                                "): " + s.message());
+  };
+  if (comm->deviceMemory()) {
+    Status s = comm->allGather(reinterpret_cast<const void *>(c.in),
+                               reinterpret_cast<void *>(c.out), c.count, DType::F32, stream_);
+    return s.isOk() ? s : located(s);
+  }
+  // Host memory: this rank's share to the staging buffer (after the gathered part, see
+  // bindShare), gathered there in rank order, the whole result back on the stream.
+  uint8_t *host = staging_.data();
+  const size_t total = bytes * static_cast<size_t>(comm->size());
+  uint8_t *send = host + alignUp(total);
+  PRECIS_CU(d, cuMemcpyDtoHAsync, send, c.in, bytes, stream_);
+  PRECIS_CU(d, cuStreamSynchronize, stream_);
+  Status s = comm->allGather(send, host, c.count, DType::F32);
+  if (!s.isOk())
+    return located(s);
+  PRECIS_CU(d, cuMemcpyHtoDAsync, c.out, host, total, stream_);
+  return Status::ok();
+}
+
 /// Enqueues every op of `f` on the stream. Eagerly (not capturing), each op's launch error is
 /// returned with the op named.
 Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
@@ -575,6 +682,8 @@ Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
       s = op.gemm->enqueue(stream_);
     if (s.isOk() && op.allReduce)
       s = runAllReduce(*op.allReduce);
+    if (s.isOk() && op.share)
+      s = runShare(*op.share);
     if (!s.isOk())
       return eager ? withContext(s, op.ref) : s;
   }
@@ -608,7 +717,7 @@ Status CudaExecutor::runOnStream(size_t function, const std::vector<TensorView> 
   if (f.graph) {
     PRECIS_CU(d, cuGraphLaunch, f.graph, stream_);
   } else if (f.collective) {
-    // Every run op by op: an all_reduce is not captured (see the file comment).
+    // Every run op by op: collectives are not captured (see the file comment).
     PRECIS_RETURN_IF_ERROR(enqueue(f, /*eager=*/true));
   } else {
     // First run: op by op, so that an error names its op; then capture for the next runs.

@@ -6,8 +6,8 @@
 // device buffer per function input, the loaded kernel modules and the cuBLASLt plans of every
 // GEMM. A function's first run executes its ops one by one (so an error names its op) and
 // captures them into a CUDA graph; later runs upload the inputs, replay the graph and download
-// the outputs. A function with collectives (`all_reduce`, data-parallel training) is never
-// captured: it runs op by op every time (see Executor.cpp).
+// the outputs. A function with collectives (`all_reduce`, data-parallel training; `shard` and
+// `all_gather`, ZeRO stage 1) is never captured: it runs op by op every time (see Executor.cpp).
 //
 // This header needs no CUDA headers: in a build without the toolkit, create() says so.
 //
@@ -42,9 +42,11 @@ public:
   /// `blobData[v]` is the host memory of blob-backed value v (the session's current copy).
   /// Unavailable "no CUDA device: <reason>" without a usable driver or device, or in a build
   /// without CUDA; Unimplemented naming the op for op kinds the backend cannot run.
-  /// `communicator` (may be null: a world of one) runs the `all_reduce` ops: on the executor's
-  /// stream for a device-memory one (NCCL, which must be on this device), staged through host
-  /// memory for a host-memory one (MPI).
+  /// `communicator` (may be null: a world of one) runs the `all_reduce` and `all_gather` ops: on
+  /// the executor's stream for a device-memory one (NCCL, which must be on this device), staged
+  /// through host memory for a host-memory one (MPI); its rank and size say which share a `shard`
+  /// takes. InvalidArgument naming the op when a step's shares do not divide by its size (the
+  /// step was compiled for another number of ranks).
   static Status create(const Artifact &artifact, const std::vector<uint8_t *> &blobData,
                        std::shared_ptr<Communicator> communicator, std::unique_ptr<Executor> *out);
 
