@@ -122,7 +122,8 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
     for (uint32_t idx : fd.outputs)
       info.outputs.push_back(infoOf(values[idx]));
     for (const OpDesc &op : fd.ops)
-      info.collectives += op.kind == "all_reduce";
+      info.collectives +=
+          op.kind == "all_reduce" || op.kind == "all_gather" || op.kind == "shard";
     s.functions.push_back(std::move(info));
   }
 

@@ -109,8 +109,9 @@ struct TensorInfo {
 struct FunctionInfo {
   std::string name;
   std::vector<TensorInfo> inputs, outputs;
-  /// Collectives (`all_reduce`) the function runs across SessionOptions::communicator: a
-  /// data-parallel training step has some (precis compile --data-parallel).
+  /// Collectives (`all_reduce`, `all_gather`, `shard`) the function runs across
+  /// SessionOptions::communicator: a data-parallel training step has some (precis compile
+  /// --data-parallel).
   size_t collectives = 0;
 };
 
