@@ -9,7 +9,11 @@ dimension and random weights (write_model).
   parity-sgd, parity-adamw, parity-bf16
       N=2 ranks with batch B train the same steps as one process with batch 2B: every step's
       loss (rank 0's log: the loss of the whole 2B rows) within a relative tolerance of the
-      single process's: fp32 1e-5 (only the order of the gradient sums differs), bf16 1e-3.
+      single process's: fp32 1e-5 (only the order of the gradient sums differs), bf16 2.5e-3.
+      In bf16 the first step's losses are equal, but from then on the fp32 master weights
+      differ in their last bits (the gradient sums' order), and the casts of the weights to
+      bf16 round some of them the other way: a chaotic 2^-8 relative jump in single weights,
+      which puts the losses 1e-4 to 1.3e-3 apart by step 20 (AdamW, 14 seeds measured).
   zero1
       2 ranks with the optimizer state sharded (--zero-stage 1, SGD with momentum and AdamW)
       give the losses of 2 ranks without sharding bit for bit (the update is element-wise,
@@ -326,7 +330,7 @@ def main():
         elif args.case == "parity-adamw":
             parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3"], 1e-5, seed)
         elif args.case == "parity-bf16":
-            parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3", "--precision", "bf16"], 1e-3, seed)
+            parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3", "--precision", "bf16"], 2.5e-3, seed)
         elif args.case == "zero1":
             zero1(args, tmp, seed)
         elif args.case == "kill":
