@@ -106,6 +106,27 @@ Status check(const Driver &d, CUresult r, const char *what);
 /// OK for CUBLAS_STATUS_SUCCESS; otherwise Internal "<what>: <CUBLAS_STATUS_NAME> (<text>)".
 Status check(const BlasLt &lt, cublasStatus_t s, const char *what);
 
+/// Makes `ctx` current on the calling thread for the scope (pushed, then popped): the CUDA
+/// executor's session context, or the device's primary context NCCL works in.
+class ScopedContext {
+public:
+  ScopedContext(const Driver &d, CUcontext ctx) : d_(d) {
+    ok_ = d_.cuCtxPushCurrent(ctx) == CUDA_SUCCESS;
+  }
+  ~ScopedContext() {
+    CUcontext popped;
+    if (ok_)
+      d_.cuCtxPopCurrent(&popped);
+  }
+  ScopedContext(const ScopedContext &) = delete;
+  ScopedContext &operator=(const ScopedContext &) = delete;
+  Status status() const { return ok_ ? Status::ok() : internalError("cuCtxPushCurrent failed"); }
+
+private:
+  const Driver &d_;
+  bool ok_ = false;
+};
+
 } // namespace precis::rt::cuda
 
 /// Calls driver entry point `fn` and returns its error, as a Status, from the enclosing

@@ -138,23 +138,6 @@ $L__BB0_3:
 
 uint64_t alignUp(uint64_t n) { return (n + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign; }
 
-/// Makes the session's context current on the calling thread for the scope.
-class ScopedContext {
-public:
-  ScopedContext(const Driver &d, CUcontext ctx) : d_(d) {
-    ok_ = d_.cuCtxPushCurrent(ctx) == CUDA_SUCCESS;
-  }
-  ~ScopedContext() {
-    CUcontext popped;
-    if (ok_)
-      d_.cuCtxPopCurrent(&popped);
-  }
-  Status status() const { return ok_ ? Status::ok() : internalError("cuCtxPushCurrent failed"); }
-
-private:
-  const Driver &d_;
-  bool ok_ = false;
-};
 
 struct KernelLaunch {
   CUfunction function = nullptr;

@@ -16,6 +16,8 @@
 #include <string>
 
 #if PRECIS_HAVE_MPI
+#include "dist/Checks.h"
+
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -126,25 +128,6 @@ template <typename T> void divide(void *data, size_t count, int n) {
     p[i] /= d;
 }
 
-/// Contract violations every implementation checks alike.
-Status checkReduce(size_t count, const void *data, DType dtype, Reduction op) {
-  if (count && !data)
-    return invalidArgument("allReduce: null buffer for " + std::to_string(count) + " elements");
-  const bool number =
-      dtype == DType::F32 || dtype == DType::F64 || dtype == DType::I32 || dtype == DType::I64;
-  const bool byte = dtype == DType::U8 || dtype == DType::Bool;
-  if (!number && !byte)
-    return invalidArgument(std::string("allReduce: unsupported element type ") + dtypeName(dtype) +
-                           " (f32, f64, i32, i64; max also u8, bool)");
-  if (byte && op != Reduction::Max)
-    return invalidArgument(std::string("allReduce: ") + dtypeName(dtype) +
-                           " supports only the max reduction");
-  if (op == Reduction::Mean && (dtype == DType::I32 || dtype == DType::I64))
-    return invalidArgument(std::string("allReduce: the mean of ") + dtypeName(dtype) +
-                           " is not defined (integer division); use sum");
-  return Status::ok();
-}
-
 class MpiCommunicator final : public Communicator {
 public:
   MpiCommunicator(MPI_Comm comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
@@ -161,7 +144,7 @@ public:
   bool deviceMemory() const override { return false; }
 
   Status allReduce(void *data, size_t count, DType dtype, Reduction op, void *) override {
-    PRECIS_RETURN_IF_ERROR(checkReduce(count, data, dtype, op));
+    PRECIS_RETURN_IF_ERROR(dist::checkAllReduce(count, data, dtype, op));
     MPI_Datatype type = mpiType(dtype);
     MPI_Op mpiOp = op == Reduction::Max ? MPI_MAX : MPI_SUM;
     const size_t elem = dtypeSize(dtype);
@@ -181,11 +164,8 @@ public:
   }
 
   Status allGather(const void *send, void *recv, size_t count, DType dtype, void *) override {
+    PRECIS_RETURN_IF_ERROR(dist::checkAllGather(count, send, recv, dtype));
     const size_t elem = dtypeSize(dtype);
-    if (elem == 0)
-      return invalidArgument("allGather: element type unspecified");
-    if (count && (!send || !recv))
-      return invalidArgument("allGather: null buffer for " + std::to_string(count) + " elements");
     // Bytes when they fit an int, else whole elements; beyond that one call cannot say it.
     const size_t bytes = count * elem;
     if (bytes <= INT_MAX) {

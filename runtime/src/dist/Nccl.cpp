@@ -15,6 +15,7 @@
 #include "precis/runtime/Communicator.h"
 
 #include "cuda/CudaApi.h"
+#include "dist/Checks.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,8 @@
 
 namespace precis::rt {
 namespace {
+
+using cuda::ScopedContext;
 namespace nccl {
 
 // From nccl.h (NCCL 2.x; the values are part of its ABI).
@@ -136,25 +139,6 @@ Status check(const nccl::Api &api, nccl::Result r, const char *what) {
 
 #define PRECIS_NCCL(api, fn, ...) PRECIS_RETURN_IF_ERROR(check(api, (api).fn(__VA_ARGS__), #fn))
 
-/// Makes a context current on the calling thread for the scope (NCCL, through the CUDA
-/// runtime, works on the current context's device).
-class ScopedContext {
-public:
-  ScopedContext(const cuda::Driver &d, CUcontext ctx) : d_(d) {
-    ok_ = d_.cuCtxPushCurrent(ctx) == CUDA_SUCCESS;
-  }
-  ~ScopedContext() {
-    CUcontext popped;
-    if (ok_)
-      d_.cuCtxPopCurrent(&popped);
-  }
-  Status status() const { return ok_ ? Status::ok() : internalError("cuCtxPushCurrent failed"); }
-
-private:
-  const cuda::Driver &d_;
-  bool ok_ = false;
-};
-
 /// The NCCL type of an all-reduce element type, or -1.
 nccl::DataType ncclType(DType t) {
   switch (t) {
@@ -200,20 +184,7 @@ public:
   bool deviceMemory() const override { return true; }
 
   Status allReduce(void *data, size_t count, DType dtype, Reduction op, void *stream) override {
-    const bool number =
-        dtype == DType::F32 || dtype == DType::F64 || dtype == DType::I32 || dtype == DType::I64;
-    const bool byte = dtype == DType::U8 || dtype == DType::Bool;
-    if (!number && !byte)
-      return invalidArgument(std::string("allReduce: unsupported element type ") +
-                             dtypeName(dtype) + " (f32, f64, i32, i64; max also u8, bool)");
-    if (byte && op != Reduction::Max)
-      return invalidArgument(std::string("allReduce: ") + dtypeName(dtype) +
-                             " supports only the max reduction");
-    if (op == Reduction::Mean && (dtype == DType::I32 || dtype == DType::I64))
-      return invalidArgument(std::string("allReduce: the mean of ") + dtypeName(dtype) +
-                             " is not defined (integer division); use sum");
-    if (count && !data)
-      return invalidArgument("allReduce: null buffer for " + std::to_string(count) + " elements");
+    PRECIS_RETURN_IF_ERROR(dist::checkAllReduce(count, data, dtype, op));
     const nccl::RedOp ncclOp = op == Reduction::Sum   ? nccl::Sum
                                : op == Reduction::Max ? nccl::Max
                                                       : nccl::Avg;
@@ -225,11 +196,8 @@ public:
   }
 
   Status allGather(const void *send, void *recv, size_t count, DType dtype, void *stream) override {
+    PRECIS_RETURN_IF_ERROR(dist::checkAllGather(count, send, recv, dtype));
     const size_t elem = dtypeSize(dtype);
-    if (elem == 0)
-      return invalidArgument("allGather: element type unspecified");
-    if (count && (!send || !recv))
-      return invalidArgument("allGather: null buffer for " + std::to_string(count) + " elements");
     ScopedContext scope(d_, context_);
     PRECIS_RETURN_IF_ERROR(scope.status());
     PRECIS_NCCL(api_, ncclAllGather, send, recv, count * elem, nccl::Uint8, comm_,
