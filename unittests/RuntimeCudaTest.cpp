@@ -623,13 +623,9 @@ TEST(RuntimeCudaDevice, UnknownOpIsNamedAtCreation) {
 
 namespace {
 
-/// step(acc f32[4], x f32[4], n i64[3], d f64[2]) -> (g, m, e, h):
-///   s = accumulate(acc, x)          (a generated kernel)
-///   g, m = all_reduce(s, n)  sum
-///   e = all_reduce(d)        max
-///   h = all_reduce(x)        mean
-/// or "" with `*why` when the kernel cannot be compiled here.
-std::string allReduceArtifact(std::string *why, DType nType = DType::I64) {
+/// A manifest for the collective tests with the kernel `accumulate` (out = acc + x over 4
+/// floats) compiled in, or false with `*why` when the kernel cannot be compiled here.
+bool accumulateManifest(schema::Manifest *m, std::string *why) {
   const std::string source = R"(
 extern "C" __global__ void accumulate(const float *acc, const float *x, float *out) {
   int i = threadIdx.x;
@@ -637,11 +633,37 @@ extern "C" __global__ void accumulate(const float *acc, const float *x, float *o
 })";
   std::string ptx;
   if (!compileToPtx(source, &ptx, why))
-    return "";
+    return false;
+  m->set_producer("precis test");
+  m->set_target(kTarget);
+  m->set_arena_size(512);
+  schema::Kernel *k = m->add_kernels();
+  k->set_name("accumulate");
+  k->set_ptx(ptx);
+  return true;
+}
+
+/// Adds a launch of `accumulate` (one block of 4 threads) to `f`.
+void addAccumulate(schema::Function &f, std::vector<uint32_t> in, uint32_t out) {
+  schema::Op *op = addOp(f, "kernel", std::move(in), {out}, "Add_0");
+  auto &attrs = *op->mutable_attrs();
+  attrs["kernel"].set_i(0);
+  for (int64_t d : {1, 1, 1})
+    attrs["grid"].mutable_ints()->add_values(d);
+  for (int64_t d : {4, 1, 1})
+    attrs["block"].mutable_ints()->add_values(d);
+}
+
+/// step(acc f32[4], x f32[4], n i64[3], d f64[2]) -> (g, m, e, h):
+///   s = accumulate(acc, x)          (a generated kernel)
+///   g, m = all_reduce(s, n)  sum
+///   e = all_reduce(d)        max
+///   h = all_reduce(x)        mean
+/// or "" with `*why` when the kernel cannot be compiled here.
+std::string allReduceArtifact(std::string *why, DType nType = DType::I64) {
   schema::Manifest m;
-  m.set_producer("precis test");
-  m.set_target(kTarget);
-  m.set_arena_size(512);
+  if (!accumulateManifest(&m, why))
+    return "";
   addValue(m, DType::F32, {4}, "acc")->set_input(0);
   addValue(m, DType::F32, {4}, "x")->set_input(1);
   addValue(m, nType, {3}, "n")->set_input(2);
@@ -651,20 +673,11 @@ extern "C" __global__ void accumulate(const float *acc, const float *x, float *o
   addValue(m, nType, {3}, "m")->set_arena_offset(128);
   addValue(m, DType::F64, {2}, "e")->set_arena_offset(192);
   addValue(m, DType::F32, {4}, "h")->set_arena_offset(256);
-  schema::Kernel *k = m.add_kernels();
-  k->set_name("accumulate");
-  k->set_ptx(ptx);
   schema::Function *f = m.add_functions();
   f->set_name("step");
   for (uint32_t i = 0; i < 4; ++i)
     f->add_inputs(i);
-  schema::Op *op = addOp(*f, "kernel", {0, 1}, {4}, "Add_0");
-  auto &attrs = *op->mutable_attrs();
-  attrs["kernel"].set_i(0);
-  for (int64_t d : {1, 1, 1})
-    attrs["grid"].mutable_ints()->add_values(d);
-  for (int64_t d : {4, 1, 1})
-    attrs["block"].mutable_ints()->add_values(d);
+  addAccumulate(*f, {0, 1}, 4);
   (*addOp(*f, "all_reduce", {4, 2}, {5, 6}, "AllReduce_0")->mutable_attrs())["reduction"].set_i(0);
   (*addOp(*f, "all_reduce", {3}, {7}, "AllReduce_1")->mutable_attrs())["reduction"].set_i(2);
   (*addOp(*f, "all_reduce", {1}, {8}, "AllReduce_2")->mutable_attrs())["reduction"].set_i(1);
@@ -840,36 +853,18 @@ namespace {
 /// or "" with `*why` when the kernel cannot be compiled here. `xType` other than f32 makes an
 /// invalid artifact.
 std::string zeroArtifact(int ranks, std::string *why, DType xType = DType::F32) {
-  const std::string source = R"(
-extern "C" __global__ void accumulate(const float *acc, const float *x, float *out) {
-  int i = threadIdx.x;
-  if (i < 4) out[i] = acc[i] + x[i];
-})";
-  std::string ptx;
-  if (!compileToPtx(source, &ptx, why))
-    return "";
   schema::Manifest m;
-  m.set_producer("precis test");
-  m.set_target(kTarget);
-  m.set_arena_size(512);
+  if (!accumulateManifest(&m, why))
+    return "";
   addValue(m, xType, {ranks * 4}, "x")->set_input(0);
   addValue(m, DType::F32, {4}, "s")->set_arena_offset(0);
   addValue(m, DType::F32, {4}, "u")->set_arena_offset(64);
   addValue(m, DType::F32, {ranks * 4}, "y")->set_arena_offset(128);
-  schema::Kernel *k = m.add_kernels();
-  k->set_name("accumulate");
-  k->set_ptx(ptx);
   schema::Function *f = m.add_functions();
   f->set_name("step");
   f->add_inputs(0);
   addOp(*f, "shard", {0}, {1}, "Shard_0");
-  schema::Op *op = addOp(*f, "kernel", {1, 1}, {2}, "Add_0");
-  auto &attrs = *op->mutable_attrs();
-  attrs["kernel"].set_i(0);
-  for (int64_t d : {1, 1, 1})
-    attrs["grid"].mutable_ints()->add_values(d);
-  for (int64_t d : {4, 1, 1})
-    attrs["block"].mutable_ints()->add_values(d);
+  addAccumulate(*f, {1, 1}, 2);
   addOp(*f, "all_gather", {2}, {3}, "AllGather_0");
   f->add_outputs(1);
   f->add_outputs(3);
