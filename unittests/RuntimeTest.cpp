@@ -94,6 +94,28 @@ TEST(RuntimeSession, RunsForwardFromMemory) {
   EXPECT_EQ(floats(out[0]), (std::vector<float>{0.5f, 1, 0, 5, 0, 2, 0, 0}));
 }
 
+TEST(RuntimeSession, RunsAgainIntoTheSameOutputStorage) {
+  // A loop that hands the same vector back (TrainingSession does) gets its results in the
+  // storage it already has: no allocation, no zeroing, per run.
+  auto s = load(makeMlpArtifact());
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  ASSERT_EQ(out.size(), 2u);
+  const uint8_t *y = out[0].data.data(), *z = out[1].data.data();
+  std::fill(out[1].data.begin(), out[1].data.end(), uint8_t{0xFF}); // overwritten by the run
+  ASSERT_TRUE(s->run("forward", {f32Tensor({2, 4}, kX)}, &out).isOk());
+  EXPECT_EQ(out[0].data.data(), y);
+  EXPECT_EQ(out[1].data.data(), z);
+  std::vector<float> yRef, zRef;
+  mlpReference(kX, &yRef, &zRef);
+  EXPECT_EQ(floats(out[0]), yRef);
+  EXPECT_EQ(floats(out[1]), zRef);
+  // A failed run leaves the outputs as they were.
+  EXPECT_FALSE(s->run("forward", {f32Tensor({2, 3}, {1, 2, 3, 4, 5, 6})}, &out).isOk());
+  EXPECT_EQ(floats(out[1]), zRef);
+}
+
 TEST(RuntimeSession, RunsFromFile) {
   const std::string path = tempPath("mlp.precis");
   writeFile(path, makeMlpArtifact());
@@ -369,8 +391,8 @@ TEST(RuntimeSession, Options) {
   m.set_target("cuda:sm_90a");
   SessionOptions cpu;
   cpu.backend = "cpu";
-  EXPECT_STATUS(loadStatus(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())}), cpu),
-                InvalidArgument, "compiled for target 'cuda:sm_90a', not for backend 'cpu'");
+  EXPECT_STATUS(loadStatus(serialize(m, {bytesOf(mlpW()), bytesOf(mlpB())}), cpu), InvalidArgument,
+                "compiled for target 'cuda:sm_90a', not for backend 'cpu'");
   // (the CUDA backend's own selection tests are in RuntimeCudaTest.cpp)
 }
 
@@ -483,9 +505,8 @@ TEST(RuntimeValidation, Blobs) {
 
 TEST(RuntimeValidation, InitialValuesAndPhases) {
   // A training-state input may start from a blob of its own type; zeros otherwise.
-  std::unique_ptr<Session> s =
-      load(rewriteManifest(makeMlpArtifact(),
-                           [](schema::Manifest &m) { m.mutable_values(0)->set_initial_blob(0); }));
+  std::unique_ptr<Session> s = load(rewriteManifest(
+      makeMlpArtifact(), [](schema::Manifest &m) { m.mutable_values(0)->set_initial_blob(0); }));
   ASSERT_TRUE(s);
   Tensor init;
   ASSERT_TRUE(s->initialValue("forward", 0, &init).isOk());

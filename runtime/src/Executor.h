@@ -26,7 +26,8 @@ public:
   virtual ~Executor() = default;
 
   /// Runs function `function` (index into artifact.functions()) on `inputs` (already checked
-  /// against its signature) and replaces `*outputs` with host copies of its results.
+  /// against its signature) and replaces `*outputs` with host copies of its results (on
+  /// success only; a backend may reuse the storage of tensors already there).
   virtual Status run(size_t function, const std::vector<TensorView> &inputs,
                      std::vector<Tensor> *outputs) = 0;
   /// As run(), but an executor that keeps results apart from the host (a device) copies back

@@ -383,14 +383,13 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
       continue;
     const TensorInfo &in = info->inputs[i];
     const int64_t ranks = ts->ranks();
-    if (in.dtype != DType::F32 || in.shape.size() != 1 ||
-        in.shape[0] != (flat + ranks - 1) / ranks)
-      return invalidArgument(what + ": its optimizer state is sharded (ZeRO stage 1) into shares of " +
-                             (in.shape.size() == 1 ? std::to_string(in.shape[0]) : std::string("?")) +
-                             " of the " + std::to_string(flat) +
-                             " parameter elements, which is not for this job of " +
-                             std::to_string(ranks) + " rank(s): compile it with --world-size " +
-                             std::to_string(ranks));
+    if (in.dtype != DType::F32 || in.shape.size() != 1 || in.shape[0] != (flat + ranks - 1) / ranks)
+      return invalidArgument(
+          what + ": its optimizer state is sharded (ZeRO stage 1) into shares of " +
+          (in.shape.size() == 1 ? std::to_string(in.shape[0]) : std::string("?")) + " of the " +
+          std::to_string(flat) + " parameter elements, which is not for this job of " +
+          std::to_string(ranks) + " rank(s): compile it with --world-size " +
+          std::to_string(ranks));
   }
   // What a step on a device brings back: the loss, and the scalars the loop reports every
   // step (the step count, the loss scale); the rest of the state stays on the device.
@@ -486,11 +485,13 @@ Status TrainingSession::step(const std::vector<TensorView> &batch, float lr, flo
     args[batchSlots_[b]] = batch[b];
   *lr_.as<float>() = lr;
   args[lrSlot_] = lr_.view();
-  std::vector<Tensor> outputs;
+  // The outputs land in the buffers the state had before the previous step (swapped below),
+  // so a step allocates nothing the size of the model.
+  std::vector<Tensor> &outputs = outputs_;
   PRECIS_RETURN_IF_ERROR(session_->run(names::kTrainStep, args, &outputs, fetch_));
   for (size_t o = 0; o < outputs.size(); ++o)
     if (o != lossOutput_ && (!session_->onDevice() || fetch_[o]))
-      state_[outputSlot_[o]] = std::move(outputs[o]);
+      std::swap(state_[outputSlot_[o]], outputs[o]);
   stale_ = session_->onDevice();
   ++dataCursor_;
   if (loss)
@@ -545,7 +546,7 @@ Status TrainingSession::setParameter(const std::string &name, const TensorView &
 }
 
 Status TrainingSession::gatherShares(size_t slot, const std::string &kind,
-                                    std::vector<NamedTensor> *out) const {
+                                     std::vector<NamedTensor> *out) const {
   const Tensor &mine = state_[slot];
   const int64_t share = mine.view().numElements();
   Tensor all{DType::F32, {share * ranks()}, {}};
@@ -579,16 +580,15 @@ Status TrainingSession::takeShare(size_t slot, const std::string &kind,
                            [&](const NamedTensor &t) { return t.name == name; });
     if (it == arrays.end() || it->tensor.dtype != DType::F32 || it->tensor.shape != param.shape)
       return invalidArgument(path + " does not fit this model and optimizer: " +
-                             (it == arrays.end() ? "no '" + name + "'"
-                                                 : "'" + name + "' is " + typeOf(it->tensor) +
-                                                       ", expected " +
-                                                       typeString(DType::F32, param.shape)));
+                             (it == arrays.end()
+                                  ? "no '" + name + "'"
+                                  : "'" + name + "' is " + typeOf(it->tensor) + ", expected " +
+                                        typeString(DType::F32, param.shape)));
     flat.insert(flat.end(), it->tensor.data.begin(), it->tensor.data.end());
   }
   flat.resize(shareBytes * static_cast<size_t>(ranks()), 0); // the zero padding
   *out = zerosLike(in);
-  std::memcpy(out->data.data(), flat.data() + static_cast<size_t>(rank()) * shareBytes,
-              shareBytes);
+  std::memcpy(out->data.data(), flat.data() + static_cast<size_t>(rank()) * shareBytes, shareBytes);
   return Status::ok();
 }
 

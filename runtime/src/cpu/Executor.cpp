@@ -366,17 +366,19 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
       break;
   }
   if (status.isOk()) {
-    std::vector<Tensor> results(fd.outputs.size());
+    // Into the caller's tensors: storage of the right size is reused, so a caller that runs a
+    // function again with the same vector (a training loop) allocates and zeroes nothing.
+    outputs->resize(fd.outputs.size());
     for (size_t p = 0; p < fd.outputs.size(); ++p) {
       const ValueDesc &v = values[fd.outputs[p]];
-      Tensor &t = results[p];
+      Tensor &t = (*outputs)[p];
       t.dtype = v.dtype;
       t.shape = v.shape;
-      t.data.resize(v.byteSize);
+      if (t.data.size() != v.byteSize)
+        t.data.resize(v.byteSize);
       if (v.byteSize)
         std::memcpy(t.data.data(), valueData[fd.outputs[p]], v.byteSize);
     }
-    *outputs = std::move(results);
   }
   // Unbind the caller's memory: nothing may point at it after the call.
   for (uint32_t idx : fd.inputs)

@@ -193,6 +193,7 @@ private:
   /// Per train_step input; empty for batch inputs and lr. On a device the state lives in
   /// device memory between steps and this copy is refreshed only when read (syncState).
   mutable std::vector<Tensor> state_;
+  std::vector<Tensor> outputs_; ///< train_step's outputs: last step's state buffers, reused
   mutable bool stale_ = false;
   std::vector<bool> fetch_; ///< per output: copied to the host every step on a device
   std::vector<bool> carried_;      ///< per train_step input: parameter or training state
