@@ -41,19 +41,8 @@
 namespace {
 
 using namespace precis::rt;
+using precis::rt::testing::fakeGraphLaunches;
 using precis::rt::testing::PeerCommunicator;
-
-/// FakeCuda.cpp's count of graph launches, or -1 on a real driver.
-long long fakeGraphLaunches() {
-  long long n = -1;
-  if (void *fake = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD)) {
-    if (auto launches =
-            reinterpret_cast<long long (*)()>(dlsym(fake, "precis_fake_cuda_graph_launches")))
-      n = launches();
-    dlclose(fake);
-  }
-  return n;
-}
 
 struct Expected {
   size_t count;

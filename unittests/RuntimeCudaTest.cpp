@@ -686,18 +686,6 @@ std::string allReduceArtifact(std::string *why, DType nType = DType::I64) {
   return serialize(m, {});
 }
 
-/// FakeCuda.cpp's count of graph launches, or -1 on a real driver.
-long long fakeGraphLaunches() {
-  long long n = -1;
-  if (void *fake = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD)) {
-    if (auto launches =
-            reinterpret_cast<long long (*)()>(dlsym(fake, "precis_fake_cuda_graph_launches")))
-      n = launches();
-    dlclose(fake);
-  }
-  return n;
-}
-
 template <typename T> std::vector<T> valuesOf(const Tensor &t) {
   std::vector<T> v(t.data.size() / sizeof(T));
   std::memcpy(v.data(), t.data.data(), t.data.size());

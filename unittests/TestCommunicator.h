@@ -173,6 +173,19 @@ private:
   int (*toDevice_)(unsigned long long, const void *, size_t, void *) = nullptr;
 };
 
+/// FakeCuda.cpp's count of graph launches, or -1 on a real driver: the collective tests check
+/// with it that a step with collectives is never captured into a CUDA graph.
+inline long long fakeGraphLaunches() {
+  long long n = -1;
+  if (void *fake = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD)) {
+    if (auto launches =
+            reinterpret_cast<long long (*)()>(dlsym(fake, "precis_fake_cuda_graph_launches")))
+      n = launches();
+    dlclose(fake);
+  }
+  return n;
+}
+
 } // namespace precis::rt::testing
 
 #endif // PRECIS_UNITTESTS_TESTCOMMUNICATOR_H
