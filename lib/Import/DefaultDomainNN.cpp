@@ -527,6 +527,97 @@ template <typename OpTy, int64_t AxesInputSince> LogicalResult importReduce(Node
   return ctx.emit<OpTy>(x.getType(), x, normalized, keepdims);
 }
 
+/// The composite reductions, lowered to precis ops so that every step keeps its precision
+/// class: ReduceL1 = reduce_sum(|x|), ReduceL2 = sqrt(reduce_sum(x^2)), ReduceSumSquare =
+/// reduce_sum(x^2), ReduceLogSum = log(reduce_sum(x)) and ReduceLogSumExp = log(reduce_sum(
+/// exp(x - m))) + m with m = reduce_max(x) (no overflow for large x). The squares are
+/// `precis.pow` (sensitive, fp32 under every policy) rather than a follow-class `mul`, which
+/// would round them to bf16 before the fp32 sum; the sums are reduce_sum (sensitive). Axes
+/// are an input from opset 18, an attribute before, as for ReduceMean.
+enum class CompositeReduce { L1, L2, SumSquare, LogSum, LogSumExp };
+
+template <CompositeReduce Kind> LogicalResult importCompositeReduce(NodeContext &ctx) {
+  FailureOr<std::optional<SmallVector<int64_t>>> requested = ctx.getIntsAttrOrInput("axes", 1, 18);
+  if (failed(requested))
+    return failure();
+  SmallVector<int64_t> axes = requested->value_or(SmallVector<int64_t>());
+  RankedTensorType in = ctx.getInputType(0);
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  SmallVector<int64_t> normalized;
+  for (int64_t a : axes) {
+    FailureOr<int64_t> axis = ctx.normalizeAxis(a, in.getRank(), "axis");
+    if (failed(axis))
+      return failure();
+    if (llvm::is_contained(normalized, *axis))
+      return ctx.emitError() << "axis " << *axis << " appears twice";
+    normalized.push_back(*axis);
+  }
+  // noop_with_empty_axes: the element-wise part without the reduction (the ONNX reference).
+  const bool reduce =
+      !(normalized.empty() && ctx.getOpset() >= 18 && ctx.getInt("noop_with_empty_axes", 0));
+  const bool keepdims = ctx.getInt("keepdims", 1) != 0;
+  OpBuilder &b = ctx.getBuilder();
+  Value x = ctx.getInput(0);
+  auto scalar = [&](double v) {
+    return ctx.materialize(
+        HostTensor::fromDoubles(RankedTensorType::get({}, in.getElementType()), {v}));
+  };
+  auto sum = [&](Value v, bool keep) -> FailureOr<Value> {
+    if (!reduce)
+      return v;
+    return ctx.build<ReduceSumOp>(v.getType(), v, normalized, keep);
+  };
+  FailureOr<Value> result = failure();
+  switch (Kind) {
+  case CompositeReduce::L1:
+    result = sum(b.create<AbsOp>(ctx.getLoc(), x), keepdims);
+    break;
+  case CompositeReduce::L2:
+  case CompositeReduce::SumSquare: {
+    FailureOr<Value> squares = ctx.build<PowOp>(in, x, scalar(2.0));
+    if (failed(squares))
+      return failure();
+    result = sum(*squares, keepdims);
+    if (succeeded(result) && Kind == CompositeReduce::L2)
+      result = b.create<SqrtOp>(ctx.getLoc(), *result).getResult();
+    break;
+  }
+  case CompositeReduce::LogSum:
+    result = sum(x, keepdims);
+    if (succeeded(result))
+      result = b.create<LogOp>(ctx.getLoc(), *result).getResult();
+    break;
+  case CompositeReduce::LogSumExp: {
+    if (!reduce) {
+      result = x;
+      break;
+    }
+    FailureOr<Value> max = ctx.build<ReduceMaxOp>(in, x, normalized, true);
+    if (failed(max))
+      return failure();
+    FailureOr<Value> shifted = ctx.build<SubOp>(in, x, *max);
+    if (failed(shifted))
+      return failure();
+    FailureOr<Value> s = sum(b.create<ExpOp>(ctx.getLoc(), *shifted), true);
+    if (failed(s))
+      return failure();
+    result = ctx.build<AddOp>(in, b.create<LogOp>(ctx.getLoc(), *s).getResult(), *max);
+    if (succeeded(result) && !keepdims) {
+      SmallVector<int64_t> shape;
+      for (int64_t d = 0; d < in.getRank(); ++d)
+        if (!normalized.empty() && !llvm::is_contained(normalized, d))
+          shape.push_back(in.getDimSize(d));
+      result = ctx.reshape(*result, shape);
+    }
+    break;
+  }
+  }
+  if (failed(result))
+    return failure();
+  return ctx.setOutput(0, ctx.fold(*result));
+}
+
 template <typename OpTy> LogicalResult importSoftmax(NodeContext &ctx) {
   if (failed(ctx.requireFloat(0)))
     return failure();
@@ -589,6 +680,103 @@ LogicalResult importLayerNormalization(NodeContext &ctx) {
   return ctx.setOutput(0, b.create<LayerNormOp>(ctx.getLoc(), in, input, scale, bias,
                                                 b.getI64IntegerAttr(*axis),
                                                 b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f))));
+}
+
+/// Normalises `x` [N, C, D...] per sample over groups of `groups` channels and the spatial
+/// dimensions, as `precis.layer_norm` of `x` reshaped to [N, groups, C / groups * D...] with a
+/// scale of 1: the statistics and the normalisation are one sensitive op, fp32 under every
+/// precision policy, with layer_norm's gradient rule. Returns the normalised [N, groups, -1].
+FailureOr<Value> normalizeGroups(NodeContext &ctx, int64_t groups) {
+  RankedTensorType in = ctx.getInputType(0);
+  int64_t n = in.getDimSize(0), c = in.getDimSize(1);
+  int64_t spatial = std::accumulate(in.getShape().begin() + 2, in.getShape().end(), int64_t(1),
+                                    std::multiplies<>());
+  Value x = ctx.reshape(ctx.getInput(0), {n, groups, c / groups * spatial});
+  auto type = cast<RankedTensorType>(x.getType());
+  Value one = ctx.materialize(
+      HostTensor::fromDoubles(RankedTensorType::get({1}, in.getElementType()), {1.0}));
+  OpBuilder &b = ctx.getBuilder();
+  return b
+      .create<LayerNormOp>(ctx.getLoc(), type, x, one, Value(), b.getI64IntegerAttr(2),
+                           b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)))
+      .getResult();
+}
+
+/// `y * scale + bias` with `scale` and `bias` [K] applied along dimension 1 of `y` [N, K, M].
+FailureOr<Value> scaleAndShift(NodeContext &ctx, Value y, unsigned scale, unsigned bias) {
+  auto type = cast<RankedTensorType>(y.getType());
+  int64_t k = type.getDimSize(1);
+  FailureOr<Value> scaled = ctx.build<MulOp>(type, y, ctx.reshape(ctx.getInput(scale), {k, 1}));
+  if (failed(scaled))
+    return failure();
+  return ctx.build<AddOp>(type, *scaled, ctx.reshape(ctx.getInput(bias), {k, 1}));
+}
+
+/// Checks that inputs 1 and 2 (scale and bias) are vectors of `size` (`what` says per what).
+LogicalResult requireAffineShapes(NodeContext &ctx, int64_t size, StringRef what) {
+  for (unsigned i : {1u, 2u}) {
+    RankedTensorType t = ctx.getInputType(i);
+    if (t.getRank() != 1 || t.getDimSize(0) != size)
+      return ctx.emitError() << (i == 1 ? "scale" : "bias") << " must be [" << size << "] (one per "
+                             << what << "), got " << t;
+  }
+  return success();
+}
+
+/// InstanceNormalization (opset 6 semantics): each (sample, channel) normalised over its
+/// spatial dimensions, then the per-channel scale and bias.
+LogicalResult importInstanceNormalization(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() < 3)
+    return ctx.emitError() << "expects an input of rank >= 3 (N, C, D...), got " << in;
+  if (failed(requireAffineShapes(ctx, in.getDimSize(1), "channel")))
+    return failure();
+  FailureOr<Value> y = normalizeGroups(ctx, in.getDimSize(1));
+  if (failed(y))
+    return failure();
+  y = scaleAndShift(ctx, *y, 1, 2);
+  if (failed(y))
+    return failure();
+  return ctx.setOutput(0, ctx.reshape(*y, in.getShape()));
+}
+
+/// GroupNormalization: the channels split into `num_groups` groups, each normalised per
+/// sample over its channels and the spatial dimensions. Opset 18 takes scale and bias per
+/// group, opset 21 per channel (18 is deprecated for disagreeing with every framework);
+/// `stash_type` (21) asks for the statistics in fp32, which is what precis computes.
+LogicalResult importGroupNormalization(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
+    return failure();
+  if (ctx.getInt("stash_type", 1) != 1)
+    return ctx.emitUnsupported() << "stash_type " << ctx.getInt("stash_type", 1)
+                                 << " is not supported: precis computes the statistics in fp32 "
+                                    "(stash_type 1)";
+  RankedTensorType in = ctx.getInputType(0);
+  if (in.getRank() < 2)
+    return ctx.emitError() << "expects an input of rank >= 2 (N, C, D...), got " << in;
+  if (!ctx.hasAttr("num_groups"))
+    return ctx.emitError() << "the num_groups attribute is required";
+  int64_t groups = ctx.getInt("num_groups", 0), c = in.getDimSize(1);
+  if (groups <= 0 || c % groups != 0)
+    return ctx.emitError() << "num_groups " << groups << " does not divide the " << c
+                           << " channels";
+  const bool perChannel = ctx.getOpset() >= 21;
+  if (failed(requireAffineShapes(ctx, perChannel ? c : groups, perChannel ? "channel" : "group")))
+    return failure();
+  FailureOr<Value> y = normalizeGroups(ctx, groups);
+  if (failed(y))
+    return failure();
+  if (perChannel) {
+    int64_t spatial = std::accumulate(in.getShape().begin() + 2, in.getShape().end(), int64_t(1),
+                                      std::multiplies<>());
+    y = ctx.reshape(*y, {in.getDimSize(0), c, spatial});
+  }
+  y = scaleAndShift(ctx, *y, 1, 2);
+  if (failed(y))
+    return failure();
+  return ctx.setOutput(0, ctx.reshape(*y, in.getShape()));
 }
 
 /// BatchNormalization: `training_mode` (opset 14+) selects batch statistics and produces the
@@ -702,6 +890,11 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, 13>);
   r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, 18>);
   r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, 18>);
+  r.add("ReduceL1", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::L1>);
+  r.add("ReduceL2", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::L2>);
+  r.add("ReduceSumSquare", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::SumSquare>);
+  r.add("ReduceLogSum", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::LogSum>);
+  r.add("ReduceLogSumExp", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::LogSumExp>);
   r.add("TopK", kMinOpset, kMaxOpset, importTopK);
   r.add("ArgMax", kMinOpset, kMaxOpset, importArgReduce<ArgMaxOp>);
   r.add("ArgMin", kMinOpset, kMaxOpset, importArgReduce<ArgMinOp>);
@@ -710,6 +903,9 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("LogSoftmax", kMinOpset, 12, importSoftmaxCoerced<LogSoftmaxOp>);
   r.add("LogSoftmax", 13, kMaxOpset, importSoftmax<LogSoftmaxOp>);
   r.add("LayerNormalization", 17, kMaxOpset, importLayerNormalization);
+  r.add("InstanceNormalization", kMinOpset, kMaxOpset, importInstanceNormalization);
+  r.add("GroupNormalization", 18, 20, importGroupNormalization);
+  r.add("GroupNormalization", 21, kMaxOpset, importGroupNormalization);
   // Before opset 14 the used outputs say whether BatchNormalization trains.
   r.add("BatchNormalization", kMinOpset, kMaxOpset, importBatchNormalization,
         checkBatchNormalization);
