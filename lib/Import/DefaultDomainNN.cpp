@@ -890,11 +890,13 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("ReduceSum", kMinOpset, kMaxOpset, importReduce<ReduceSumOp, 13>);
   r.add("ReduceMean", kMinOpset, kMaxOpset, importReduce<ReduceMeanOp, 18>);
   r.add("ReduceMax", kMinOpset, kMaxOpset, importReduce<ReduceMaxOp, 18>);
-  r.add("ReduceL1", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::L1>);
-  r.add("ReduceL2", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::L2>);
-  r.add("ReduceSumSquare", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::SumSquare>);
-  r.add("ReduceLogSum", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::LogSum>);
-  r.add("ReduceLogSumExp", kMinOpset, kMaxOpset, importCompositeReduce<CompositeReduce::LogSumExp>);
+  r.add("ReduceL1", kOldestOpset, kMaxOpset, importCompositeReduce<CompositeReduce::L1>);
+  r.add("ReduceL2", kOldestOpset, kMaxOpset, importCompositeReduce<CompositeReduce::L2>);
+  r.add("ReduceSumSquare", kOldestOpset, kMaxOpset,
+        importCompositeReduce<CompositeReduce::SumSquare>);
+  r.add("ReduceLogSum", kOldestOpset, kMaxOpset, importCompositeReduce<CompositeReduce::LogSum>);
+  r.add("ReduceLogSumExp", kOldestOpset, kMaxOpset,
+        importCompositeReduce<CompositeReduce::LogSumExp>);
   r.add("TopK", kMinOpset, kMaxOpset, importTopK);
   r.add("ArgMax", kMinOpset, kMaxOpset, importArgReduce<ArgMaxOp>);
   r.add("ArgMin", kMinOpset, kMaxOpset, importArgReduce<ArgMinOp>);
@@ -903,7 +905,7 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("LogSoftmax", kMinOpset, 12, importSoftmaxCoerced<LogSoftmaxOp>);
   r.add("LogSoftmax", 13, kMaxOpset, importSoftmax<LogSoftmaxOp>);
   r.add("LayerNormalization", 17, kMaxOpset, importLayerNormalization);
-  r.add("InstanceNormalization", kMinOpset, kMaxOpset, importInstanceNormalization);
+  r.add("InstanceNormalization", kOldestOpset, kMaxOpset, importInstanceNormalization);
   r.add("GroupNormalization", 18, 20, importGroupNormalization);
   r.add("GroupNormalization", 21, kMaxOpset, importGroupNormalization);
   // Before opset 14 the used outputs say whether BatchNormalization trains.

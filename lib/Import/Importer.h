@@ -47,6 +47,11 @@ namespace precis::onnx_import {
 /// forms. Handlers are registered from the opset where the semantics they implement begin
 /// (at most back to kMinOpset), with separate handlers where an op changed in between.
 constexpr int64_t kMinOpset = 7;
+/// An opset-6 model imports when every one of its ops has a handler registered from opset 6:
+/// ops with no broadcasting whose opset-6 version is one precis implements (the ONNX backend
+/// tests of InstanceNormalization and ReduceLogSum are opset-6 models). Any other op of such
+/// a model is reported as supported only from opset 7.
+constexpr int64_t kOldestOpset = 6;
 constexpr int64_t kMaxOpset = 21;
 
 /// The ONNX domains precis imports, each with its own opset versions and handlers.

@@ -9,7 +9,6 @@
 
 #include "Importer.h"
 
-
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
@@ -24,7 +23,7 @@ using namespace mlir;
 namespace precis::onnx_import {
 
 /// libonnx 1.12 knows opsets up to 17: its checker and shape inference run only there (precis
-/// imports kMinOpset to kMaxOpset, see Importer.h).
+/// imports kOldestOpset to kMaxOpset, see Importer.h).
 static constexpr int64_t kMaxCheckedOpset = 17;
 
 static bool isDefaultDomain(StringRef domain) { return lookupDomain(domain) == Domain::Default; }
@@ -115,10 +114,10 @@ LogicalResult ModelValidator::checkOpsets() {
     if (llvm::any_of(graph.node(),
                      [](const onnx::NodeProto &node) { return isDefaultDomain(node.domain()); }))
       return emitError(fileLoc) << "the model imports no opset of the default ONNX domain";
-  } else if (*opset < kMinOpset || *opset > kMaxOpset) {
+  } else if (*opset < kOldestOpset || *opset > kMaxOpset) {
     return emitError(fileLoc) << "default-domain opset " << *opset
-                              << " is not supported: precis imports opsets " << kMinOpset << " to "
-                              << kMaxOpset;
+                              << " is not supported: precis imports opsets " << kOldestOpset
+                              << " to " << kMaxOpset;
   } else {
     opsets.set(Domain::Default, *opset);
   }

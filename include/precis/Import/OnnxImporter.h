@@ -39,7 +39,8 @@ enum class ImportFailure {
 ///
 /// Files ending in `.onnxtxt`, `.onnxtext` or `.txt` are parsed as the ONNX textual format,
 /// anything else as a binary ModelProto; tensors with external data are read relative to the
-/// model's directory. Models may import default-domain opsets 7 to 21; every node is imported
+/// model's directory. Models may import default-domain opsets 7 to 21 (6 when every op of the
+/// model has an opset-6 handler, see lib/Import/Importer.h); every node is imported
 /// with the semantics of its op at the model's opset (e.g. Softmax before opset 13 coerces its
 /// input to 2-D; Squeeze's axes before 13 are an attribute). The function is verified and
 /// returned as built: no pass runs here. The clean-up (GELU recognition, canonicalisation,
