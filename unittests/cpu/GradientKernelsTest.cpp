@@ -11,6 +11,10 @@
 // roundoff times the number of terms (a bound on any summation order) and rel one ulp of the
 // output format.
 //
+// The convolution gradients run oneDNN primitives; ConvGradientSweep also compares them, over a
+// sweep of geometries (strides, pads, dilations, groups, depthwise) in f32, bf16 and f16, with
+// the direct loops they replaced (Gradients.cpp), run in the same dtype and in f64.
+//
 //===----------------------------------------------------------------------===//
 
 #include "cpu/Kernel.h"
