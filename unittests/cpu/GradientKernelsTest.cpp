@@ -11,9 +11,14 @@
 // roundoff times the number of terms (a bound on any summation order) and rel one ulp of the
 // output format.
 //
+// The convolution gradients run oneDNN primitives; ConvGradientSweep also compares them, over a
+// sweep of geometries (strides, pads, dilations, groups, depthwise) in f32, bf16 and f16, with
+// the direct loops they replaced (Gradients.cpp), run in the same dtype and in f64.
+//
 //===----------------------------------------------------------------------===//
 
 #include "cpu/Kernel.h"
+#include "cpu/KernelSupport.h"
 
 #include "precis/runtime/numerics.h"
 
@@ -62,6 +67,10 @@ Buffer floatBuffer(DType dtype, std::vector<int64_t> shape, std::vector<double> 
       float f = static_cast<float>(values[i]);
       values[i] = f;
       std::memcpy(b.bytes.data() + 4 * i, &f, 4);
+    } else if (dtype == DType::F16) {
+      uint16_t h = float_to_fp16(static_cast<float>(values[i]));
+      values[i] = fp16_to_float(h);
+      std::memcpy(b.bytes.data() + 2 * i, &h, 2);
     } else {
       uint16_t h = float_to_bf16(static_cast<float>(values[i]));
       values[i] = bf16_to_float(h);
@@ -86,6 +95,8 @@ double load(const Buffer &b, int64_t i) {
     return reinterpret_cast<const double *>(b.bytes.data())[i];
   if (b.dtype == DType::F32)
     return reinterpret_cast<const float *>(b.bytes.data())[i];
+  if (b.dtype == DType::F16)
+    return fp16_to_float(reinterpret_cast<const uint16_t *>(b.bytes.data())[i]);
   return bf16_to_float(reinterpret_cast<const uint16_t *>(b.bytes.data())[i]);
 }
 
@@ -408,6 +419,132 @@ TEST_P(GradientKernels, NllLossGrad) {
           makeAttrs({{"reduction", integer(reduction)}, {"ignore_index", integer(1)}}), ref);
   }
 }
+
+//===----------------------------------------------------------------------===//
+// The convolution gradients' oneDNN primitives against the direct loops.
+//===----------------------------------------------------------------------===//
+
+/// One convolution of the sweep; `Conv` above is the geometry of the gather-form tests.
+struct ConvCase {
+  const char *name;
+  int64_t N, C, H, W, O, groups, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw;
+  int64_t OH() const { return (H + pt + pb - dh * (KH - 1) - 1) / sh + 1; }
+  int64_t OW() const { return (W + pl + pr - dw * (KW - 1) - 1) / sw + 1; }
+  Attrs attrs() const {
+    return makeAttrs({{"strides", ints({sh, sw})},
+                      {"pads", ints({pt, pl, pb, pr})},
+                      {"dilations", ints({dh, dw})},
+                      {"groups", integer(groups)}});
+  }
+};
+
+const ConvCase kConvCases[] = {
+    // name              N  C   H   W   O  grp KH KW sh sw pt pl pb pr dh dw
+    {"3x3_pad1", 2, 8, 8, 8, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"3x3_stride2", 2, 8, 9, 9, 8, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {"1x1_stride2", 3, 8, 8, 8, 16, 1, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1},
+    {"7x7_stem", 2, 3, 16, 16, 8, 1, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1},
+    {"dilated_asym_pads", 2, 4, 10, 11, 6, 1, 3, 2, 1, 2, 2, 0, 1, 3, 2, 1},
+    {"groups2", 2, 4, 7, 8, 6, 2, 3, 2, 2, 1, 1, 0, 0, 2, 1, 2},
+    {"depthwise", 2, 8, 6, 7, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"depthwise_x2_stride2", 1, 4, 9, 8, 8, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+    {"stride_over_kernel", 2, 5, 10, 9, 3, 1, 1, 2, 3, 2, 0, 0, 0, 1, 1, 1},
+    {"unused_tail_rows", 1, 6, 8, 8, 4, 1, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1},
+    {"wide_channels", 4, 64, 5, 5, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+};
+
+using ConvSweepParam = std::tuple<int, DType>;
+
+class ConvGradientSweep : public ::testing::TestWithParam<ConvSweepParam> {
+protected:
+  void SetUp() override {
+    seed_ = testSeed();
+    rng_.seed(seed_);
+  }
+  uint64_t seed_ = 0;
+  std::mt19937_64 rng_;
+};
+
+/// Tolerance of a kernel result against the f64 loops on the same (rounded) operands: the
+/// result is rounded once to the output format (one ulp, relative, plus half its smallest
+/// subnormal step for f16) after an fp32 accumulation of `terms` products in some order, which
+/// is off by at most (terms + 1) u sum|products| (u = 2^-24). The fp32-accumulating loops obey
+/// the same bound, so the kernel and the loops of the kernel's own dtype may differ by twice it.
+double convTolerance(DType dt, double ref, double magnitude, int64_t terms) {
+  const double ulp = dt == DType::F32 ? 0x1p-23 : dt == DType::F16 ? 0x1p-10 : 0x1p-8;
+  const double subnormal = dt == DType::F16 ? 0x1p-25 : 0.0;
+  return ulp * std::fabs(ref) + subnormal + (terms + 1) * 0x1p-24 * magnitude;
+}
+
+/// Runs the kernel `kind` (oneDNN) and, on the same operands, the direct loops in `dt` and in
+/// f64 (values and absolute values), and compares.
+void checkConvGradient(const ConvCase &c, DType dt, std::mt19937_64 &rng, bool gradInput) {
+  const int64_t Cg = c.C / c.groups, Og = c.O / c.groups;
+  const std::vector<int64_t> xs{c.N, c.C, c.H, c.W}, ws{c.O, Cg, c.KH, c.KW},
+      ys{c.N, c.O, c.OH(), c.OW()};
+  // Operands: (dy, w) for the input gradient, (x, dy) for the weight gradient.
+  const std::vector<int64_t> &aShape = gradInput ? ys : xs, &bShape = gradInput ? ws : ys,
+                             &outShape = gradInput ? xs : ws;
+  std::vector<double> av = uniform(rng, count(aShape)), bv = uniform(rng, count(bShape));
+  Buffer A = floatBuffer(dt, aShape, av), B = floatBuffer(dt, bShape, bv);
+  Buffer A64 = floatBuffer(DType::F64, aShape, av), B64 = floatBuffer(DType::F64, bShape, bv);
+  std::vector<double> aAbs(av), bAbs(bv);
+  for (double &v : aAbs)
+    v = std::fabs(v);
+  for (double &v : bAbs)
+    v = std::fabs(v);
+  Buffer AAbs = floatBuffer(DType::F64, aShape, aAbs), BAbs = floatBuffer(DType::F64, bShape, bAbs);
+  Buffer got = output(dt, outShape), loops = output(dt, outShape);
+  Buffer ref = output(DType::F64, outShape), mag = output(DType::F64, outShape);
+
+  const char *kind = gradInput ? "conv2d_grad_input" : "conv2d_grad_weight";
+  KernelFn fn = findCpuKernel(kind);
+  ASSERT_NE(fn, nullptr);
+  KernelContext ctx;
+  ctx.numThreads = 2;
+  std::vector<TensorView> outputs{got.view()};
+  const Attrs attrs = c.attrs();
+  Status s = fn(ctx, {A.view(), B.view()}, outputs, attrs);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  cpu::ConvDims d;
+  ASSERT_TRUE(cpu::convGradDims(kind, xs, ws, ys, attrs, d).isOk());
+  auto runLoops = [&](Buffer &a, Buffer &b, Buffer &out) {
+    return gradInput ? cpu::conv2dGradInputLoops(ctx, a.view(), b.view(), out.view(), d)
+                     : cpu::conv2dGradWeightLoops(ctx, a.view(), b.view(), out.view(), d);
+  };
+  ASSERT_TRUE(runLoops(A, B, loops).isOk());
+  ASSERT_TRUE(runLoops(A64, B64, ref).isOk());
+  ASSERT_TRUE(runLoops(AAbs, BAbs, mag).isOk());
+  const int64_t terms = gradInput ? Og * c.KH * c.KW : c.N * c.OH() * c.OW();
+  for (int64_t i = 0; i < count(outShape); ++i) {
+    const double r = load(ref, i), m = load(mag, i), tol = convTolerance(dt, r, m, terms);
+    EXPECT_LE(std::fabs(load(got, i) - r), tol)
+        << kind << " " << c.name << " " << dtypeName(dt) << " [" << i << "]: oneDNN "
+        << load(got, i) << ", f64 loops " << r;
+    EXPECT_LE(std::fabs(load(got, i) - load(loops, i)), 2 * tol)
+        << kind << " " << c.name << " " << dtypeName(dt) << " [" << i << "]: oneDNN "
+        << load(got, i) << ", " << dtypeName(dt) << " loops " << load(loops, i);
+  }
+}
+
+TEST_P(ConvGradientSweep, InputGradientMatchesLoops) {
+  SCOPED_TRACE("seed " + std::to_string(seed_) + " (PRECIS_TEST_SEED replays it)");
+  checkConvGradient(kConvCases[std::get<0>(GetParam())], std::get<1>(GetParam()), rng_, true);
+}
+
+TEST_P(ConvGradientSweep, WeightGradientMatchesLoops) {
+  SCOPED_TRACE("seed " + std::to_string(seed_) + " (PRECIS_TEST_SEED replays it)");
+  checkConvGradient(kConvCases[std::get<0>(GetParam())], std::get<1>(GetParam()), rng_, false);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConvGradientSweep,
+    ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kConvCases))),
+                       ::testing::Values(DType::F32, DType::BF16, DType::F16)),
+    [](const auto &info) {
+      return std::string(kConvCases[std::get<0>(info.param)].name) + "_" +
+             dtypeName(std::get<1>(info.param));
+    });
 
 TEST(GradientKernelErrors, RejectBadInputs) {
   std::vector<double> v(6, 1.0);

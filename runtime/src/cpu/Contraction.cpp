@@ -1,4 +1,4 @@
-//===- Contraction.cpp - matmul, gemm, conv2d through oneDNN --------------===//
+//===- Contraction.cpp - matmul, gemm, convolutions through oneDNN --------===//
 //
 // The compute-class ops. Every contraction accumulates in fp32 (fp64 for f64 operands) and
 // rounds once, when its fp32 result is written to the output dtype (numerics.h), which is
@@ -12,6 +12,12 @@
 //                       primitive runs. The same products, accumulated in fp32 either way.
 //   f16, fp8 operands   decoded to f32 exactly (numerics.h), then the f32 primitive.
 //   f64 operands        plain loops in double (oneDNN has no f64 contractions).
+//
+// The convolution gradients (conv2d_grad_input, conv2d_grad_weight) run oneDNN's backward-data
+// and backward-weights primitives with the same operand rules; their result shares the
+// operands' dtype and is rounded once from the f32 result. f64, and any configuration oneDNN
+// has no implementation for, runs the direct loops in Gradients.cpp, which the tests also use
+// as the reference.
 //
 // oneDNN is used through its C API (dnnl.h), which reports errors as status codes, so this
 // file builds under -fno-exceptions. Primitives are cached per (op, shapes, strides, dtypes,
@@ -58,6 +64,8 @@ Status dnnlError(const char *what, dnnl_status_t st) {
 struct Primitive {
   dnnl_primitive_desc_t pd = nullptr;
   dnnl_primitive_t prim = nullptr;
+  /// A backward primitive's forward hint; the backward descriptor refers to it.
+  dnnl_primitive_desc_t hint = nullptr;
   size_t scratchpadBytes = 0;
   std::string impl;
   Primitive() = default;
@@ -68,6 +76,8 @@ struct Primitive {
       dnnl_primitive_destroy(prim);
     if (pd)
       dnnl_primitive_desc_destroy(pd);
+    if (hint)
+      dnnl_primitive_desc_destroy(hint);
   }
 };
 using PrimitivePtr = std::shared_ptr<const Primitive>;
@@ -151,8 +161,11 @@ private:
 };
 
 /// Creates the primitive for `opDesc` (any oneDNN op descriptor) or returns the cached one.
-/// Returns Unimplemented when oneDNN has no implementation for it.
-Status getPrimitive(const Key &key, const void *opDesc, PrimitivePtr &out) {
+/// `hintDesc`, for a backward op, is the descriptor of the forward op it differentiates; oneDNN
+/// picks the backward implementation to match the forward one's. Returns Unimplemented when
+/// oneDNN has no implementation for it.
+Status getPrimitive(const Key &key, const void *opDesc, PrimitivePtr &out,
+                    const void *hintDesc = nullptr) {
   if ((out = primitiveCache().find(key.str())))
     return Status::ok();
   if (!cpuEngine())
@@ -164,8 +177,12 @@ Status getPrimitive(const Key &key, const void *opDesc, PrimitivePtr &out) {
   dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
   dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_strict);
   auto p = std::make_shared<Primitive>();
+  // A forward configuration without an implementation only loses the hint.
+  if (hintDesc && dnnl_primitive_desc_create(&p->hint, static_cast<const_dnnl_op_desc_t>(hintDesc),
+                                             attr, cpuEngine(), nullptr) != dnnl_success)
+    p->hint = nullptr;
   st = dnnl_primitive_desc_create(&p->pd, static_cast<const_dnnl_op_desc_t>(opDesc), attr,
-                                  cpuEngine(), nullptr);
+                                  cpuEngine(), p->hint);
   dnnl_primitive_attr_destroy(attr);
   if (st == dnnl_unimplemented)
     return unimplemented("oneDNN has no implementation for this configuration");
@@ -717,37 +734,83 @@ struct ConvGeometry {
   int64_t sh, sw, dh, dw, pt, pl, pb, pr;
 };
 
-Status onednnConv(const KernelContext &ctx, const ConvGeometry &g, dnnl_data_type_t dt,
-                  const void *x, const void *w, const float *bias, float *dst) {
+/// Which of the three convolution primitives: y = conv(x, w) (+ bias), dx from (dy, w), dw from
+/// (x, dy).
+enum class ConvPass { Forward, BackwardData, BackwardWeights };
+
+/// Runs one convolution primitive on plain layouts (NCHW activations, OIHW weights, GOIHW when
+/// grouped; oneDNN reorders internally where its kernels want blocked ones). `a` and `b` are the
+/// pass's two operands in `dt` (forward: x, w; backward data: dy, w; backward weights: x, dy);
+/// the result `dst` is f32.
+Status onednnConv(const KernelContext &ctx, ConvPass pass, const ConvGeometry &g,
+                  dnnl_data_type_t dt, const void *a, const void *b, const float *bias,
+                  float *dst) {
+  static const char *const kNames[] = {"conv2d", "conv2d_backward_data", "conv2d_backward_weights"};
   const int nt = threadBudget(ctx);
-  Key key("conv2d");
+  Key key(kNames[static_cast<int>(pass)]);
   const int64_t k[] = {dt,  nt,   g.N,  g.C,  g.H,  g.W,  g.O,  g.KH, g.KW, g.OH,           g.OW,
                        g.G, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.pb, g.pr, bias != nullptr};
   key.add(k, static_cast<int>(sizeof k / sizeof k[0]));
   ScopedOmpThreads threads(nt);
-  dnnl_memory_desc_t xmd, wmd, bmd, ymd;
+  // Each pass reads two of (x, w, y) in dt and writes the third in f32.
+  const dnnl_data_type_t xdt = pass == ConvPass::BackwardData ? dnnl_f32 : dt;
+  const dnnl_data_type_t wdt = pass == ConvPass::BackwardWeights ? dnnl_f32 : dt;
+  const dnnl_data_type_t ydt = pass == ConvPass::Forward ? dnnl_f32 : dt;
+  dnnl_memory_desc_t xmd, wmd, bmd, ymd, hxmd, hwmd, hymd;
   const dnnl_dims_t xd = {g.N, g.C, g.H, g.W}, yd = {g.N, g.O, g.OH, g.OW}, bd = {g.O};
   const dnnl_dims_t wd1 = {g.O, g.C, g.KH, g.KW};
   const dnnl_dims_t wdG = {g.G, g.O / g.G, g.C / g.G, g.KH, g.KW};
-  if (dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dt, dnnl_abcd) != dnnl_success ||
-      dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, dnnl_abcd) != dnnl_success ||
+  auto weights = [&](dnnl_memory_desc_t *md, dnnl_data_type_t t) {
+    return g.G == 1 ? dnnl_memory_desc_init_by_tag(md, 4, wd1, t, dnnl_abcd)
+                    : dnnl_memory_desc_init_by_tag(md, 5, wdG, t, dnnl_abcde);
+  };
+  if (dnnl_memory_desc_init_by_tag(&xmd, 4, xd, xdt, dnnl_abcd) != dnnl_success ||
+      dnnl_memory_desc_init_by_tag(&ymd, 4, yd, ydt, dnnl_abcd) != dnnl_success ||
       dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a) != dnnl_success ||
-      (g.G == 1 ? dnnl_memory_desc_init_by_tag(&wmd, 4, wd1, dt, dnnl_abcd)
-                : dnnl_memory_desc_init_by_tag(&wmd, 5, wdG, dt, dnnl_abcde)) != dnnl_success)
+      weights(&wmd, wdt) != dnnl_success ||
+      // The forward hint of a backward pass: the forward op the model ran (dt, dt -> f32).
+      dnnl_memory_desc_init_by_tag(&hxmd, 4, xd, dt, dnnl_abcd) != dnnl_success ||
+      dnnl_memory_desc_init_by_tag(&hymd, 4, yd, dnnl_f32, dnnl_abcd) != dnnl_success ||
+      weights(&hwmd, dt) != dnnl_success)
     return unimplemented("oneDNN rejects the convolution memory descriptors");
   const dnnl_dims_t strides = {g.sh, g.sw}, dilates = {g.dh - 1, g.dw - 1};
   const dnnl_dims_t padL = {g.pt, g.pl}, padR = {g.pb, g.pr};
-  dnnl_convolution_desc_t desc;
-  if (dnnl_dilated_convolution_forward_desc_init(
-          &desc, dnnl_forward_inference, dnnl_convolution_direct, &xmd, &wmd, bias ? &bmd : nullptr,
-          &ymd, strides, dilates, padL, padR) != dnnl_success)
+  dnnl_convolution_desc_t desc, hint;
+  dnnl_status_t st = dnnl_success;
+  if (pass == ConvPass::Forward) {
+    st = dnnl_dilated_convolution_forward_desc_init(
+        &desc, dnnl_forward_inference, dnnl_convolution_direct, &xmd, &wmd, bias ? &bmd : nullptr,
+        &ymd, strides, dilates, padL, padR);
+  } else {
+    st = dnnl_dilated_convolution_forward_desc_init(&hint, dnnl_forward_training,
+                                                    dnnl_convolution_direct, &hxmd, &hwmd, nullptr,
+                                                    &hymd, strides, dilates, padL, padR);
+    if (st == dnnl_success && pass == ConvPass::BackwardData)
+      st = dnnl_dilated_convolution_backward_data_desc_init(
+          &desc, dnnl_convolution_direct, &xmd, &wmd, &ymd, strides, dilates, padL, padR);
+    else if (st == dnnl_success)
+      st = dnnl_dilated_convolution_backward_weights_desc_init(
+          &desc, dnnl_convolution_direct, &xmd, &wmd, nullptr, &ymd, strides, dilates, padL, padR);
+  }
+  if (st != dnnl_success)
     return unimplemented("oneDNN rejects the convolution descriptor");
   PrimitivePtr prim;
-  PRECIS_RETURN_IF_ERROR(getPrimitive(key, &desc, prim));
-  std::vector<std::pair<int, const void *>> args = {
-      {DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
-  if (bias)
-    args.push_back({DNNL_ARG_BIAS, bias});
+  PRECIS_RETURN_IF_ERROR(
+      getPrimitive(key, &desc, prim, pass == ConvPass::Forward ? nullptr : &hint));
+  std::vector<std::pair<int, const void *>> args;
+  switch (pass) {
+  case ConvPass::Forward:
+    args = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}};
+    if (bias)
+      args.push_back({DNNL_ARG_BIAS, bias});
+    break;
+  case ConvPass::BackwardData:
+    args = {{DNNL_ARG_DIFF_DST, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DIFF_SRC, dst}};
+    break;
+  case ConvPass::BackwardWeights:
+    args = {{DNNL_ARG_SRC, a}, {DNNL_ARG_DIFF_DST, b}, {DNNL_ARG_DIFF_WEIGHTS, dst}};
+    break;
+  }
   return execute(*prim, args);
 }
 
@@ -845,7 +908,8 @@ PRECIS_CPU_KERNEL(conv2dKernel) {
   }
   auto run = [&](bool forceF32) {
     Operands ops = prepareOperands(ctx, {&X, &Wt}, forceF32);
-    return onednnConv(ctx, g, ops.dt, ops.ptrs[0], ops.ptrs[1], bias ? b.data() : nullptr, dst);
+    return onednnConv(ctx, ConvPass::Forward, g, ops.dt, ops.ptrs[0], ops.ptrs[1],
+                      bias ? b.data() : nullptr, dst);
   };
   Status s = run(false);
   if (s.code() == StatusCode::Unimplemented && X.dtype == DType::BF16)
@@ -854,6 +918,79 @@ PRECIS_CPU_KERNEL(conv2dKernel) {
   if (out.dtype != DType::F32)
     storeFloats(ctx, dst, n, out);
   return Status::ok();
+}
+
+namespace {
+
+/// The oneDNN path of a convolution gradient: `A`, `B` are the pass's operands, of the result's
+/// float dtype; the f32 result is rounded to that dtype once.
+Status onednnConvGradient(const KernelContext &ctx, ConvPass pass, const ConvDims &d,
+                          const TensorView &A, const TensorView &B, const TensorView &out) {
+  if (d.pt < 0 || d.pl < 0 || d.pb < 0 || d.pr < 0)
+    return unimplemented("negative pads");
+  const ConvGeometry g{d.N,      d.C,  d.H,  d.W,  d.O,  d.KH, d.KW, d.OH, d.OW,
+                       d.groups, d.sh, d.sw, d.dh, d.dw, d.pt, d.pl, d.pb, d.pr};
+  const int64_t n = out.numElements();
+  std::vector<float> tmp;
+  float *dst = static_cast<float *>(out.data);
+  if (out.dtype != DType::F32) {
+    tmp.resize(static_cast<size_t>(n));
+    dst = tmp.data();
+  }
+  auto run = [&](bool forceF32) {
+    Operands ops = prepareOperands(ctx, {&A, &B}, forceF32);
+    return onednnConv(ctx, pass, g, ops.dt, ops.ptrs[0], ops.ptrs[1], nullptr, dst);
+  };
+  Status s = run(false);
+  if (s.code() == StatusCode::Unimplemented && A.dtype == DType::BF16)
+    s = run(true);
+  PRECIS_RETURN_IF_ERROR(s);
+  if (out.dtype != DType::F32)
+    storeFloats(ctx, dst, n, out);
+  return Status::ok();
+}
+
+/// Whether the gradient goes to oneDNN: f64 has no oneDNN convolution and empty tensors
+/// nothing to compute.
+bool onednnTakes(const TensorView &a, const TensorView &b, const TensorView &out) {
+  return out.dtype != DType::F64 && a.numElements() > 0 && b.numElements() > 0 &&
+         out.numElements() > 0;
+}
+
+bool sameFloat(const TensorView &a, const TensorView &b) {
+  return isFloat(a.dtype) && a.dtype == b.dtype;
+}
+
+} // namespace
+
+PRECIS_CPU_KERNEL(conv2dGradInputKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("conv2d_grad_input", inputs, outputs, 2, 2, 1));
+  const TensorView &G = inputs[0], &Wt = inputs[1], &out = outputs[0];
+  if (!sameFloat(G, Wt) || !sameFloat(G, out))
+    return unsupportedDtypes("conv2d_grad_input", inputs, outputs);
+  ConvDims d;
+  PRECIS_RETURN_IF_ERROR(convGradDims("conv2d_grad_input", out.shape, Wt.shape, G.shape, attrs, d));
+  if (onednnTakes(G, Wt, out)) {
+    Status s = onednnConvGradient(ctx, ConvPass::BackwardData, d, G, Wt, out);
+    if (s.code() != StatusCode::Unimplemented)
+      return s;
+  }
+  return conv2dGradInputLoops(ctx, G, Wt, out, d);
+}
+
+PRECIS_CPU_KERNEL(conv2dGradWeightKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("conv2d_grad_weight", inputs, outputs, 2, 2, 1));
+  const TensorView &X = inputs[0], &G = inputs[1], &out = outputs[0];
+  if (!sameFloat(G, X) || !sameFloat(G, out))
+    return unsupportedDtypes("conv2d_grad_weight", inputs, outputs);
+  ConvDims d;
+  PRECIS_RETURN_IF_ERROR(convGradDims("conv2d_grad_weight", X.shape, out.shape, G.shape, attrs, d));
+  if (onednnTakes(X, G, out)) {
+    Status s = onednnConvGradient(ctx, ConvPass::BackwardWeights, d, X, G, out);
+    if (s.code() != StatusCode::Unimplemented)
+      return s;
+  }
+  return conv2dGradWeightLoops(ctx, X, G, out, d);
 }
 
 } // namespace precis::rt::cpu

@@ -1,9 +1,11 @@
 //===- Gradients.cpp - backward kernels the autodiff pass emits -----------===//
 //
-// conv2d_grad_input, conv2d_grad_weight, max_pool2d_grad, avg_pool2d_grad, slice_grad,
-// gather_grad and nll_loss_grad: the adjoints that no composition of forward kernels expresses
-// exactly (PrecisOps.td states each op's semantics). Every float operand and the result share one
-// dtype; sums accumulate in the compute type (fp32, fp64 for f64) and the result is rounded once.
+// max_pool2d_grad, avg_pool2d_grad, slice_grad, gather_grad and nll_loss_grad: the adjoints that
+// no composition of forward kernels expresses exactly (PrecisOps.td states each op's semantics),
+// and the direct loops of conv2d_grad_input and conv2d_grad_weight (whose kernels run oneDNN in
+// Contraction.cpp; the loops are their f64 path, fallback and test reference). Every float
+// operand and the result share one dtype; sums accumulate in the compute type (fp32, fp64 for
+// f64) and the result is rounded once.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,14 +17,14 @@
 namespace precis::rt::cpu {
 namespace {
 
-/// Convolution geometry from the forward input `x`, weight `w` and output `y` shapes.
-struct ConvDims {
-  int64_t N, C, H, W, O, Cg, KH, KW, OH, OW, groups;
-  int64_t sh, sw, pt, pl, dh, dw;
-};
+bool sameFloat(const TensorView &a, const TensorView &b) {
+  return isFloat(a.dtype) && a.dtype == b.dtype;
+}
 
-Status convDims(const char *kind, const std::vector<int64_t> &x, const std::vector<int64_t> &w,
-                const std::vector<int64_t> &y, const Attrs &attrs, ConvDims &d) {
+} // namespace
+
+Status convGradDims(const char *kind, const std::vector<int64_t> &x, const std::vector<int64_t> &w,
+                    const std::vector<int64_t> &y, const Attrs &attrs, ConvDims &d) {
   if (x.size() != 4 || w.size() != 4 || y.size() != 4)
     return badShape(kind, "expects rank-4 input, weight and gradient");
   const auto s = attrs.getInts("strides", {1, 1}), p = attrs.getInts("pads", {0, 0, 0, 0}),
@@ -31,8 +33,8 @@ Status convDims(const char *kind, const std::vector<int64_t> &x, const std::vect
   if (s.size() != 2 || p.size() != 4 || dl.size() != 2 || groups < 1 || s[0] < 1 || s[1] < 1 ||
       dl[0] < 1 || dl[1] < 1)
     return badShape(kind, "bad strides, pads, dilations or groups");
-  d = {x[0], x[1],   x[2], x[3], w[0], w[1], w[2],  w[3], y[2],
-       y[3], groups, s[0], s[1], p[0], p[1], dl[0], dl[1]};
+  d = {x[0],   x[1], x[2], x[3], w[0], w[1],  w[2],  w[3], y[2], y[3],
+       groups, s[0], s[1], p[0], p[1], dl[0], dl[1], p[2], p[3]};
   if (d.C != d.Cg * groups || d.O % groups || y[0] != d.N || y[1] != d.O)
     return badShape(kind, "channels of input, weight and gradient do not match");
   for (int i = 0; i < 2; ++i) {
@@ -43,20 +45,11 @@ Status convDims(const char *kind, const std::vector<int64_t> &x, const std::vect
   return Status::ok();
 }
 
-bool sameFloat(const TensorView &a, const TensorView &b) {
-  return isFloat(a.dtype) && a.dtype == b.dtype;
-}
-
-} // namespace
-
-PRECIS_CPU_KERNEL(conv2dGradInputKernel) {
-  PRECIS_RETURN_IF_ERROR(checkArity("conv2d_grad_input", inputs, outputs, 2, 2, 1));
-  const TensorView &G = inputs[0], &Wt = inputs[1], &out = outputs[0];
-  if (!sameFloat(G, Wt) || !sameFloat(G, out))
-    return unsupportedDtypes("conv2d_grad_input", inputs, outputs);
-  ConvDims d;
-  PRECIS_RETURN_IF_ERROR(convDims("conv2d_grad_input", out.shape, Wt.shape, G.shape, attrs, d));
-  auto unsupported = [&] { return unsupportedDtypes("conv2d_grad_input", inputs, outputs); };
+Status conv2dGradInputLoops(const KernelContext &ctx, const TensorView &G, const TensorView &Wt,
+                            const TensorView &out, const ConvDims &d) {
+  auto unsupported = [&] {
+    return unsupportedDtypes("conv2d_grad_input", {G, Wt}, std::vector<TensorView>{out});
+  };
   return visitFloat(out.dtype, unsupported, [&](auto tag) {
     using T = decltype(tag);
     using C = typename T::C;
@@ -97,14 +90,11 @@ PRECIS_CPU_KERNEL(conv2dGradInputKernel) {
   });
 }
 
-PRECIS_CPU_KERNEL(conv2dGradWeightKernel) {
-  PRECIS_RETURN_IF_ERROR(checkArity("conv2d_grad_weight", inputs, outputs, 2, 2, 1));
-  const TensorView &X = inputs[0], &G = inputs[1], &out = outputs[0];
-  if (!sameFloat(G, X) || !sameFloat(G, out))
-    return unsupportedDtypes("conv2d_grad_weight", inputs, outputs);
-  ConvDims d;
-  PRECIS_RETURN_IF_ERROR(convDims("conv2d_grad_weight", X.shape, out.shape, G.shape, attrs, d));
-  auto unsupported = [&] { return unsupportedDtypes("conv2d_grad_weight", inputs, outputs); };
+Status conv2dGradWeightLoops(const KernelContext &ctx, const TensorView &X, const TensorView &G,
+                             const TensorView &out, const ConvDims &d) {
+  auto unsupported = [&] {
+    return unsupportedDtypes("conv2d_grad_weight", {X, G}, std::vector<TensorView>{out});
+  };
   return visitFloat(out.dtype, unsupported, [&](auto tag) {
     using T = decltype(tag);
     using C = typename T::C;

@@ -261,7 +261,7 @@ void parallelFor(const KernelContext &ctx, int64_t n, int64_t grain, Fn &&fn) {
   int64_t nt = std::min<int64_t>(threadBudget(ctx), (n + grain - 1) / std::max<int64_t>(grain, 1));
 #ifdef _OPENMP
   if (nt > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(static_cast <int>(nt))
+#pragma omp parallel num_threads(static_cast<int>(nt))
     {
       const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t begin = n * t / T, end = n * (t + 1) / T;
@@ -349,6 +349,8 @@ PRECIS_CPU_KERNEL(matmulKernel);
 PRECIS_CPU_KERNEL(gemmKernel);
 PRECIS_CPU_KERNEL(scaledMatmulKernel);
 PRECIS_CPU_KERNEL(conv2dKernel);
+PRECIS_CPU_KERNEL(conv2dGradInputKernel);
+PRECIS_CPU_KERNEL(conv2dGradWeightKernel);
 // Elementwise.cpp
 PRECIS_CPU_KERNEL(addKernel);
 PRECIS_CPU_KERNEL(subKernel);
@@ -418,8 +420,6 @@ PRECIS_CPU_KERNEL(avgPool2dKernel);
 PRECIS_CPU_KERNEL(softmaxCrossEntropyKernel);
 PRECIS_CPU_KERNEL(nllLossKernel);
 // Gradients.cpp (backward ops of the autodiff pass)
-PRECIS_CPU_KERNEL(conv2dGradInputKernel);
-PRECIS_CPU_KERNEL(conv2dGradWeightKernel);
 PRECIS_CPU_KERNEL(maxPool2dGradKernel);
 PRECIS_CPU_KERNEL(avgPool2dGradKernel);
 PRECIS_CPU_KERNEL(sliceGradKernel);
@@ -433,6 +433,30 @@ PRECIS_CPU_KERNEL(adamUpdateKernel);
 PRECIS_CPU_KERNEL(allReduceKernel);
 PRECIS_CPU_KERNEL(allGatherKernel);
 PRECIS_CPU_KERNEL(shardKernel);
+
+//===----------------------------------------------------------------------===//
+// Convolution gradients: validation and the reference loops (Gradients.cpp).
+//===----------------------------------------------------------------------===//
+
+/// Convolution geometry from the forward input `x`, weight `w` and output `y` shapes and the
+/// op's strides, pads [top, left, bottom, right], dilations and groups.
+struct ConvDims {
+  int64_t N, C, H, W, O, Cg, KH, KW, OH, OW, groups;
+  int64_t sh, sw, pt, pl, dh, dw, pb, pr;
+};
+
+/// Checks that `x`, `w`, `y` and `attrs` describe one convolution; `kind` names the op in errors.
+Status convGradDims(const char *kind, const std::vector<int64_t> &x, const std::vector<int64_t> &w,
+                    const std::vector<int64_t> &y, const Attrs &attrs, ConvDims &d);
+
+/// conv2d_grad_input and conv2d_grad_weight as direct loops over the forward terms, in any
+/// float dtype (G, W / X and the result share it), accumulating in the compute type and
+/// rounding once. The kernels run oneDNN primitives; these loops are the f64 path, the
+/// fallback for configurations oneDNN rejects and the tests' reference.
+Status conv2dGradInputLoops(const KernelContext &ctx, const TensorView &G, const TensorView &Wt,
+                            const TensorView &out, const ConvDims &d);
+Status conv2dGradWeightLoops(const KernelContext &ctx, const TensorView &X, const TensorView &G,
+                             const TensorView &out, const ConvDims &d);
 
 /// Philox4x32-10 (Salmon et al., SC'11; Random123's philox4x32 with 10 rounds): the dropout
 /// RNG, exposed for tests and for the CUDA code generator to mirror.
