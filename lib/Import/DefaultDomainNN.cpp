@@ -588,7 +588,8 @@ LogicalResult importLayerNormalization(NodeContext &ctx) {
   Value bias = ctx.hasInput(2) ? ctx.getInput(2) : Value();
   return ctx.setOutput(0, b.create<LayerNormOp>(ctx.getLoc(), in, input, scale, bias,
                                                 b.getI64IntegerAttr(*axis),
-                                                b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f))));
+                                                b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)),
+                                                /*rms=*/b.getBoolAttr(false)));
 }
 
 /// BatchNormalization: `training_mode` (opset 14+) selects batch statistics and produces the
