@@ -47,7 +47,7 @@ namespace precis::onnx_import {
 /// forms. Handlers are registered from the opset where the semantics they implement begin
 /// (at most back to kMinOpset), with separate handlers where an op changed in between.
 constexpr int64_t kMinOpset = 7;
-constexpr int64_t kMaxOpset = 21;
+constexpr int64_t kMaxOpset = 28;
 
 /// The ONNX domains precis imports, each with its own opset versions and handlers.
 enum class Domain {
@@ -298,6 +298,7 @@ void populateElementwiseHandlers(HandlerRegistry &registry);
 void populateShapeHandlers(HandlerRegistry &registry);
 void populateNeuralNetHandlers(HandlerRegistry &registry);
 void populateTrainingHandlers(HandlerRegistry &registry);
+void populateTransformerHandlers(HandlerRegistry &registry);
 
 /// Attribute lookup on a raw node, for CheckFns.
 const onnx::AttributeProto *findAttribute(const onnx::NodeProto &node, llvm::StringRef name);
