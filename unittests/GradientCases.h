@@ -282,6 +282,16 @@ inline std::vector<Case> allCases() {
        {2, 3, 4},
        "  %out = precis.layer_norm %p0, %p1 {axis = 1 : i64, epsilon = 1.0e-3 : f32} : ({p0}, "
        "{p1}) -> {out}"},
+      {"layer_norm_rms",
+       {{{2, 3, 4}}, {{4}}},
+       {2, 3, 4},
+       "  %out = precis.layer_norm %p0, %p1 {axis = -1 : i64, epsilon = 1.0e-5 : f32, rms = true} "
+       ": ({p0}, {p1}) -> {out}"},
+      {"layer_norm_rms_two_axes_bias",
+       {{{2, 3, 4}}, {{3, 4}}, {{4}}},
+       {2, 3, 4},
+       "  %out = precis.layer_norm %p0, %p1, %p2 {axis = 1 : i64, epsilon = 1.0e-3 : f32, rms = "
+       "true} : ({p0}, {p1}, {p2}) -> {out}"},
       // Pooling.
       {"max_pool2d",
        {{{1, 2, 5, 5}, Domain::Distinct}},

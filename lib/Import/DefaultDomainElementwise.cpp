@@ -61,9 +61,13 @@ LogicalResult importMod(NodeContext &ctx) {
   int64_t fmod = ctx.getInt("fmod", 0);
   if (fmod != 0 && fmod != 1)
     return ctx.emitError() << "fmod must be 0 or 1, got " << fmod;
-  if (isa<FloatType>(ctx.getInputElementType(0)) && fmod != 1)
+  if (isa<FloatType>(ctx.getInputElementType(0)) && fmod != 1) {
+    if (ctx.getOpset() >= 28)
+      return ctx.emitUnsupported() << "the floor remainder of floats (fmod = 0, opset 28) is not "
+                                      "supported; fmod = 1 is";
     return ctx.emitError() << "floats require fmod = 1 (the ONNX operator defines only the "
-                              "truncated remainder for floats)";
+                              "truncated remainder for floats before opset 28)";
+  }
   if (ctx.allInputsConstant() && isa<IntegerType>(ctx.getInputElementType(1)))
     for (int64_t i = 0, e = ctx.getConstant(1)->size(); i < e; ++i)
       if (ctx.getConstant(1)->getInt(i) == 0)

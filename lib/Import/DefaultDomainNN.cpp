@@ -679,7 +679,8 @@ LogicalResult importLayerNormalization(NodeContext &ctx) {
   Value bias = ctx.hasInput(2) ? ctx.getInput(2) : Value();
   return ctx.setOutput(0, b.create<LayerNormOp>(ctx.getLoc(), in, input, scale, bias,
                                                 b.getI64IntegerAttr(*axis),
-                                                b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f))));
+                                                b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)),
+                                                /*rms=*/b.getBoolAttr(false)));
 }
 
 /// Normalises `x` [N, C, D...] per sample over groups of `groups` channels and the spatial

@@ -36,6 +36,7 @@ const HandlerRegistry &HandlerRegistry::get() {
     populateElementwiseHandlers(r);
     populateShapeHandlers(r);
     populateNeuralNetHandlers(r);
+    populateTransformerHandlers(r);
     populateTrainingHandlers(r);
     return r;
   }();

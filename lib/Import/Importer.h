@@ -52,7 +52,7 @@ constexpr int64_t kMinOpset = 7;
 /// tests of InstanceNormalization and ReduceLogSum are opset-6 models). Any other op of such
 /// a model is reported as supported only from opset 7.
 constexpr int64_t kOldestOpset = 6;
-constexpr int64_t kMaxOpset = 21;
+constexpr int64_t kMaxOpset = 28;
 
 /// The ONNX domains precis imports, each with its own opset versions and handlers.
 enum class Domain {
@@ -303,6 +303,7 @@ void populateElementwiseHandlers(HandlerRegistry &registry);
 void populateShapeHandlers(HandlerRegistry &registry);
 void populateNeuralNetHandlers(HandlerRegistry &registry);
 void populateTrainingHandlers(HandlerRegistry &registry);
+void populateTransformerHandlers(HandlerRegistry &registry);
 
 /// Attribute lookup on a raw node, for CheckFns.
 const onnx::AttributeProto *findAttribute(const onnx::NodeProto &node, llvm::StringRef name);

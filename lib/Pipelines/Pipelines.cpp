@@ -66,6 +66,7 @@ bool lossScalingEnabled(const CompileOptions &options) {
 
 void buildCleanupPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createRecognizeGeluPass());
+  pm.addNestedPass<func::FuncOp>(createRecognizeRmsNormPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

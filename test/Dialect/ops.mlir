@@ -170,6 +170,8 @@ func.func @reductions_and_norms(%a: tensor<4x8xf32>, %x: tensor<8x16x32xf32>, %g
   %4 = precis.log_softmax %a : tensor<4x8xf32>
   // CHECK: precis.layer_norm %{{.*}}, %{{.*}}, %{{.*}} : (tensor<8x16x32xf32>
   %5 = precis.layer_norm %x, %g, %g {epsilon = 1.0e-5 : f32, axis = -1 : i64} : (tensor<8x16x32xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>
+  // CHECK: precis.layer_norm %{{.*}}, %{{.*}} {epsilon = 9.99999997E-7 : f32, rms = true} : (tensor<8x16x32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>
+  %rms = precis.layer_norm %x, %g {epsilon = 1.0e-6 : f32, rms = true} : (tensor<8x16x32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>
   // CHECK: precis.batch_norm {{.*}} {training = true}
   %6:3 = precis.batch_norm %img, %c, %c, %c, %c {training = true} : (tensor<2x3x5x5xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<2x3x5x5xf32>, tensor<3xf32>, tensor<3xf32>)
   // CHECK: precis.max_pool2d %{{.*}} {ceil_mode = true, kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x3x3xf32>

@@ -1838,6 +1838,8 @@ TEST_F(CpuKernels, LayerNorm) {
                         {{3, 4, 5}, 1, {4, 5}, true},
                         {{3, 4, 5}, 1, {5}, false},
                         {{64, 768}, -1, {768}, true}};
+  // rms: RMSNorm (no mean subtracted), as ONNX RMSNormalization.
+  for (bool rms : {false, true})
   for (DType t : {DType::F32, DType::F64, DType::BF16})
     for (const Case &c : cases) {
       Tensor x = random(t, c.shape), g = random(DType::F32, c.scaleShape, 0.5, 1.5),
@@ -1846,14 +1848,15 @@ TEST_F(CpuKernels, LayerNorm) {
       std::vector<Tensor *> ins = {&x, &g};
       if (c.bias)
         ins.push_back(&b);
-      ASSERT_OK(run("layer_norm", ins, {&y}, attrs().i("axis", c.axis).f("epsilon", eps)));
+      ASSERT_OK(run("layer_norm", ins, {&y},
+                    attrs().i("axis", c.axis).f("epsilon", eps).i("rms", rms ? 1 : 0)));
       const int64_t ax = c.axis < 0 ? c.axis + static_cast<int64_t>(c.shape.size()) : c.axis;
       const std::vector<int64_t> ns(c.shape.begin() + ax, c.shape.end());
       const int64_t D = numel(ns), rows = x.size() / D;
       std::vector<double> ref;
       for (int64_t r = 0; r < rows; ++r) {
         double mean = 0, var = 0;
-        for (int64_t j = 0; j < D; ++j)
+        for (int64_t j = 0; j < D && !rms; ++j)
           mean += x.get(r * D + j) / D;
         for (int64_t j = 0; j < D; ++j)
           var += (x.get(r * D + j) - mean) * (x.get(r * D + j) - mean) / D;
@@ -1864,7 +1867,7 @@ TEST_F(CpuKernels, LayerNorm) {
           ref.push_back((x.get(r * D + j) - mean) / std::sqrt(var + eps) * gv + bv);
         }
       }
-      expectMatches(y, ref, tolFor(Cls::Norm, t), {}, "layer_norm");
+      expectMatches(y, ref, tolFor(Cls::Norm, t), {}, rms ? "layer_norm rms" : "layer_norm");
     }
 }
 

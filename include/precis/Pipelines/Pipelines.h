@@ -8,7 +8,8 @@
 //
 // The stages, in order (each optional stage only where its options ask for it):
 //
-//   clean-up        precis-recognize-gelu, canonicalize, cse (the importer's output is raw)
+//   clean-up        precis-recognize-gelu, precis-recognize-rms-norm, canonicalize, cse (the
+//                   importer's output is raw)
 //   calibration     precis-calibrate: measure each GEMM of @forward (precision auto)
 //   training step   precis-autodiff, precis-optimizer, precis-loss-scaling
 //   precision       precis-assign-precision, precis-insert-casts, canonicalize, cse,

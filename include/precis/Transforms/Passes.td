@@ -43,6 +43,43 @@ def RecognizeGeluPass : Pass<"precis-recognize-gelu", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
 
+def RecognizeRmsNormPass : Pass<"precis-recognize-rms-norm", "::mlir::func::FuncOp"> {
+  let summary = "Replace written-out RMSNorm formulas with precis.layer_norm {rms}";
+  let description = [{
+    Exporters write RMSNorm (Llama, T5, Mistral) as arithmetic:
+    `x * rsqrt(mean(x^2, trailing axes) + eps)`, optionally times a weight, with the reciprocal
+    square root as `rsqrt`, `reciprocal(sqrt)` or `1 / sqrt`, or as `x / sqrt(...)`, and the
+    square as `pow(x, 2)` or `x * x`; same-type casts between them (`x.to(torch.float32)` in an
+    fp32 model) are looked through, and the exponent and epsilon may be one-element
+    initializers (the dynamo exporter's constants). This pass replaces each with one
+    `precis.layer_norm {rms}`, the op ONNX's RMSNormalization imports to: the precision passes
+    then see one sensitive norm computed in fp32, and fusion one row kernel. The weight becomes
+    the norm's scale when its shape lies within the normalised dimensions (a constant one
+    otherwise). A match requires every intermediate value to have no other user.
+
+    Before:
+
+    ```mlir
+    %two = precis.constant dense<2.0> : tensor<f32>
+    %eps = precis.constant dense<1.0e-06> : tensor<f32>
+    %0 = precis.pow %x, %two : (tensor<4x64xf32>, tensor<f32>) -> tensor<4x64xf32>
+    %1 = precis.reduce_mean %0 {axes = array<i64: -1>} : (tensor<4x64xf32>) -> tensor<4x1xf32>
+    %2 = precis.add %1, %eps : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+    %3 = precis.rsqrt %2 : tensor<4x1xf32>
+    %4 = precis.mul %x, %3 : (tensor<4x64xf32>, tensor<4x1xf32>) -> tensor<4x64xf32>
+    %5 = precis.mul %w, %4 : (tensor<64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %5 = precis.layer_norm %x, %w {axis = 1 : i64, epsilon = 9.99999997E-7 : f32, rms = true}
+        : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
 def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
   let summary = "Build @gradients (loss and parameter gradients) from @forward";
   let description = [{

@@ -166,9 +166,13 @@ FailureOr<CudaKernel> emitRowKernel(Kernel &k, ArrayRef<Operation *> ops, Operat
       return failure();
     resultExpr = isa<SoftmaxOp>(red) ? expF + "(xr - m) / s" : "(xr - m) - " + logF + "(s)";
   } else if (auto ln = dyn_cast<LayerNormOp>(red)) {
-    if (failed(reduce("sum", zero, "PrecisSum()", "x", xCone, false)))
-      return failure();
-    os << "const " << acc << " mean = sum / (" << acc << ")" << cols << ";\n";
+    if (ln.getRms()) {
+      os << "const " << acc << " mean = (" << acc << ")0;\n";
+    } else {
+      if (failed(reduce("sum", zero, "PrecisSum()", "x", xCone, false)))
+        return failure();
+      os << "const " << acc << " mean = sum / (" << acc << ")" << cols << ";\n";
+    }
     if (failed(reduce("sq", zero, "PrecisSum()", "(x - mean) * (x - mean)", xCone, false)))
       return failure();
     os << "const " << acc << " rstd = (" << acc << ")1 / " << sqrtF << "(sq / (" << acc << ")"

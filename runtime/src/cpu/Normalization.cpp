@@ -86,6 +86,7 @@ PRECIS_CPU_KERNEL(layerNormKernel) {
   if (!normalizeAxis(axis, x.rank()))
     return badShape("layer_norm", "axis out of range");
   const double eps = attrs.getFloat("epsilon", 1e-5);
+  const bool rms = attrs.getInt("rms", 0) != 0;
   const std::vector<int64_t> normShape(x.shape.begin() + axis, x.shape.end());
   const int64_t D = product(normShape, 0, normShape.size());
   const int64_t rows = product(x.shape, 0, axis);
@@ -113,8 +114,9 @@ PRECIS_CPU_KERNEL(layerNormKernel) {
         const S *xr = px + r * D;
         S *yr = po + r * D;
         double sum = 0.0;
-        for (int64_t j = 0; j < D; ++j)
-          sum += static_cast<double>(E::load(xr[j]));
+        if (!rms)
+          for (int64_t j = 0; j < D; ++j)
+            sum += static_cast<double>(E::load(xr[j]));
         const double mean = sum / static_cast<double>(D);
         double sq = 0.0;
         for (int64_t j = 0; j < D; ++j) {

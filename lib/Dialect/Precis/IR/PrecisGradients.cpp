@@ -709,16 +709,17 @@ LogicalResult LayerNormOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   SmallVector<int64_t> axes;
   for (int64_t d = axis; d < rank; ++d)
     axes.push_back(d);
-  // Recompute the statistics (biased variance, as the forward op) and xhat.
-  Value xc = gb.sub(x, gb.meanKeep(x, axes));
+  // Recompute the statistics (biased variance, as the forward op; RMS: no mean) and xhat.
+  Value xc = getRms() ? x : gb.sub(x, gb.meanKeep(x, axes));
   Value var = gb.meanKeep(gb.mul(xc, xc), axes);
   Value rstd =
       b.create<RsqrtOp>(getLoc(), gb.add(var, gb.scalar(x, getEpsilon().convertToDouble())));
   Value xhat = gb.mul(xc, rstd);
-  // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * scale.
+  // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = g * scale; RMS
+  // drops the mean(dxhat) term (the mean was not subtracted).
   Value dxhat = gb.mul(g, getScale());
-  Value inner = gb.sub(gb.sub(dxhat, gb.meanKeep(dxhat, axes)),
-                       gb.mul(xhat, gb.meanKeep(gb.mul(dxhat, xhat), axes)));
+  Value centred = getRms() ? dxhat : gb.sub(dxhat, gb.meanKeep(dxhat, axes));
+  Value inner = gb.sub(centred, gb.mul(xhat, gb.meanKeep(gb.mul(dxhat, xhat), axes)));
   grads.push_back(gb.mul(rstd, inner));
   grads.push_back(gb.reduceTo(gb.mul(g, xhat), getScale().getType()));
   if (Value bias = getBias())

@@ -729,16 +729,20 @@ def Precis_LogSoftmaxOp : Precis_SensitiveOp<"log_softmax", [Pure, SameOperandsA
 }
 
 def Precis_LayerNormOp : Precis_SensitiveOp<"layer_norm", [Pure, Grad]> {
-  let summary = "layer normalisation over the dimensions from `axis` on";
+  let summary = "layer or RMS normalisation over the dimensions from `axis` on";
   let description = [{
     `(x - mean) / sqrt(var + epsilon) * scale + bias`, statistics over dimensions
-    `axis ... rank-1`; `scale` and `bias` broadcast to those dimensions.
+    `axis ... rank-1`; `scale` and `bias` broadcast to those dimensions. With `rms` set
+    (RMSNorm: ONNX `RMSNormalization`, Llama's norm) no mean is subtracted:
+    `x / sqrt(mean(x * x) + epsilon) * scale (+ bias)`.
     `%3 = precis.layer_norm %0, %1, %2 {axis = -1 : i64, epsilon = 1.0e-5 : f32} : (tensor<8x16x32xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>`
+    `%4 = precis.layer_norm %0, %1 {epsilon = 1.0e-6 : f32, rms = true} : (tensor<8x16x32xf32>, tensor<32xf32>) -> tensor<8x16x32xf32>`
   }];
   let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$scale,
                    Optional<Precis_FloatTensor>:$bias,
                    DefaultValuedAttr<I64Attr, "-1">:$axis,
-                   DefaultValuedAttr<F32Attr, "1.0e-5f">:$epsilon);
+                   DefaultValuedAttr<F32Attr, "1.0e-5f">:$epsilon,
+                   DefaultValuedAttr<BoolAttr, "false">:$rms);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat =
       "$input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
