@@ -699,7 +699,8 @@ FailureOr<Value> normalizeGroups(NodeContext &ctx, int64_t groups) {
   OpBuilder &b = ctx.getBuilder();
   return b
       .create<LayerNormOp>(ctx.getLoc(), type, x, one, Value(), b.getI64IntegerAttr(2),
-                           b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)))
+                           b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)),
+                           /*rms=*/b.getBoolAttr(false))
       .getResult();
 }
 
