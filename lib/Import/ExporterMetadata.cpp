@@ -35,6 +35,7 @@ namespace {
 constexpr llvm::StringLiteral kSignatureKey = "pkg.torch.export.ExportedProgram.graph_signature";
 constexpr llvm::StringLiteral kInputKindKey = "pkg.torch.export.graph_signature.InputSpec.kind";
 constexpr llvm::StringLiteral kNameScopesKey = "pkg.torch.onnx.name_scopes";
+constexpr llvm::StringLiteral kRewriteRuleKey = "pkg.onnxscript.rewriter.rule_name";
 
 /// Calls `fn` with each key and value of `message`'s repeated StringStringEntryProto field
 /// `number`: a known field where this ONNX has it, else protobuf's unknown fields.
@@ -135,15 +136,21 @@ ExporterInfo readExporterInfo(const onnx::ModelProto &model) {
       missing.insert(entry.first());
 
   // A node of module M that reads initializer `a.b.w` where `M.w` is missing: `M.w` was
-  // merged into `a.b.w`.
+  // merged into `a.b.w`. A node an optimizer rule rewrote (a BatchNorm fused into the Gemm
+  // before it, reading the Gemm's weight) shows a fusion, not a merge.
   llvm::StringSet<> explained;
   for (const onnx::NodeProto &node : graph.node()) {
     std::optional<std::string> path;
+    std::string rule;
     forEachMetadata(node, 9, [&](llvm::StringRef key, llvm::StringRef value) {
       if (key == kNameScopesKey)
         path = modulePath(value);
+      else if (key == kRewriteRuleKey)
+        rule = value.str();
     });
-    if (!path)
+    if (!rule.empty() && !llvm::is_contained(info.rewriteRules, rule))
+      info.rewriteRules.push_back(rule);
+    if (!path || !rule.empty())
       continue;
     for (const std::string &input : node.input()) {
       auto kind = info.kind.find(input);

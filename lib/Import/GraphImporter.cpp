@@ -543,7 +543,10 @@ void GraphImporter::recordExporterInfo(ModuleOp module) {
          << llvm::join(shown.take_front(kShown), "', '") << "'"
          << (shown.size() > kShown ? ", ..." : "")
          << "): its optimizer merged them into equal initializers or folded them into other "
-            "ops, and they cannot train as PyTorch trains them; export with "
+            "ops";
+    if (!info.rewriteRules.empty())
+      diag << " (rewrite rules " << llvm::join(info.rewriteRules, ", ") << ")";
+    diag << ", and they cannot train as PyTorch trains them; export with "
             "torch.onnx.export(..., dynamo=True, optimize=False) to keep them";
   }
 }

@@ -337,6 +337,8 @@ struct ExporterInfo {
   /// Parameters and buffers of the signature that no initializer carries and that no node
   /// shows merged into another (folded or merged out of sight), sorted.
   std::vector<std::string> unaccounted;
+  /// The exporter optimizer's rewrite rules that nodes record (FuseBatchNormIntoGemm, ...).
+  std::vector<std::string> rewriteRules;
 };
 ExporterInfo readExporterInfo(const onnx::ModelProto &model);
 

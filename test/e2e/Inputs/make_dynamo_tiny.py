@@ -1,5 +1,6 @@
-"""Writes dynamo-tiny.onnx, a tiny model as PyTorch's dynamo exporter writes it, and
-dynamo-tiny.npz, four batches of its input `x`.
+"""Writes dynamo-tiny.onnx, a tiny model as PyTorch's dynamo exporter writes it,
+dynamo-tiny.npz, four batches of its input `x`, and dynamo-bn-fused.onnx, a Linear and a
+BatchNorm that the exporter's optimizer fuses into one Gemm.
 
 The exporter records which initializers are parameters, buffers or constants (graph and
 value_info metadata_props), stores constants (a Pow exponent, an epsilon) as initializers,
@@ -40,12 +41,23 @@ class Tiny(torch.nn.Module):
         return ((y / rms) * self.temperature).square().mean()
 
 
-def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
-    program = torch.onnx.export(Tiny(), (torch.randn(2, 4),), dynamo=True, optimize=True,
+class LinearBatchNorm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(4, 3)
+        self.bn = torch.nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        return self.bn(self.fc(x)).square().mean()
+
+
+def export(module, path):
+    program = torch.onnx.export(module, (torch.randn(2, 4),), dynamo=True, optimize=True,
                                 input_names=["x"], output_names=["loss"])
     model = program.model_proto
-    keep = {"namespace", "pkg.torch.onnx.name_scopes", "pkg.torch.onnx.class_hierarchy"}
+    keep = {"namespace", "pkg.torch.onnx.name_scopes", "pkg.torch.onnx.class_hierarchy",
+            "pkg.onnxscript.rewriter.rule_name"}
     for node in model.graph.node:
         entries = [(e.key, e.value) for e in node.metadata_props if e.key in keep]
         del node.metadata_props[:]
@@ -53,7 +65,13 @@ def main():
             node.metadata_props.add(key=key, value=value)
     model.doc_string = ""
     model.graph.doc_string = ""
-    onnx.save(model, os.path.join(out_dir, "dynamo-tiny.onnx"))
+    onnx.save(model, path)
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    export(Tiny(), os.path.join(out_dir, "dynamo-tiny.onnx"))
+    export(LinearBatchNorm().eval(), os.path.join(out_dir, "dynamo-bn-fused.onnx"))
     x = np.random.RandomState(0).randn(8, 4).astype(np.float32)
     np.savez(os.path.join(out_dir, "dynamo-tiny.npz"), x=x)
 
