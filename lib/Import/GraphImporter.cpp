@@ -11,6 +11,7 @@
 
 #include "Importer.h"
 
+#include "precis/Transforms/AttrNames.h"
 #include "precis/schema/Names.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -18,6 +19,7 @@
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -109,10 +111,13 @@ class GraphImporter {
 public:
   GraphImporter(MLIRContext &context, const onnx::ModelProto &model, const DomainOpsets &opsets,
                 StringRef path, const ImportOptions &options)
-      : context(context), graph(model.graph()), opsets(opsets), options(options),
+      : context(context), model(model), graph(model.graph()), opsets(opsets), options(options),
         fileLoc(FileLineColLoc::get(&context, path, 0, 0)), builder(&context) {}
 
   OwningOpRef<ModuleOp> run();
+  /// Records what the exporter says about the initializers on `module` (kInitializers) and
+  /// warns about the parameters it merged or lost.
+  void recordExporterInfo(ModuleOp module);
 
   /// Marks the import as failing on something precis does not support.
   void markUnsupported() { unsupported = true; }
@@ -155,6 +160,7 @@ private:
   OpBuilder &topBuilder();
 
   MLIRContext &context;
+  const onnx::ModelProto &model;
   const onnx::GraphProto &graph;
   DomainOpsets opsets;
   const ImportOptions &options;
@@ -501,7 +507,49 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   if (failed(buildReturn(func)))
     return nullptr;
   orderParameters();
+  recordExporterInfo(*module);
   return module;
+}
+
+void GraphImporter::recordExporterInfo(ModuleOp module) {
+  ExporterInfo info = readExporterInfo(model);
+  if (!info.present)
+    return;
+  Builder b(&context);
+  SmallVector<Attribute> entries;
+  for (const onnx::TensorProto &init : graph.initializer()) {
+    SmallVector<NamedAttribute> fields{
+        b.getNamedAttr("name", b.getStringAttr(init.name())),
+        b.getNamedAttr("exporter", b.getStringAttr(info.kind[init.name()]))};
+    auto merged = info.merged.find(init.name());
+    if (merged != info.merged.end()) {
+      SmallVector<StringRef> names(merged->second.begin(), merged->second.end());
+      fields.push_back(b.getNamedAttr("merged", b.getStrArrayAttr(names)));
+      emitWarning(fileLoc) << "initializer '" << init.name() << "' also stands for '"
+                           << llvm::join(names, "', '")
+                           << "': the exporter merged initializers with equal values, so they "
+                              "train as one tensor where PyTorch trains them separately; "
+                              "export with torch.onnx.export(..., dynamo=True, optimize=False) "
+                              "to keep them apart";
+    }
+    entries.push_back(b.getDictionaryAttr(fields));
+  }
+  module->setAttr(kInitializers, b.getArrayAttr(entries));
+  if (!info.unaccounted.empty()) {
+    constexpr size_t kShown = 6;
+    ArrayRef<std::string> shown(info.unaccounted);
+    InFlightDiagnostic diag = emitWarning(fileLoc);
+    diag << "the exporter's graph signature names " << info.unaccounted.size()
+         << " parameters or buffers that no initializer carries ('"
+         << llvm::join(shown.take_front(kShown), "', '") << "'"
+         << (shown.size() > kShown ? ", ..." : "")
+         << "): its optimizer merged them into equal initializers or folded them into other "
+            "ops";
+    if (!info.rewriteRules.empty())
+      diag << " (rewrite rules " << llvm::join(info.rewriteRules, ", ") << ")";
+    diag << ", and they cannot train as PyTorch trains them; export with "
+            "torch.onnx.export(..., dynamo=True, optimize=False) to keep them";
+  }
 }
 
 OwningOpRef<ModuleOp> importGraph(MLIRContext &context, const onnx::ModelProto &model,

@@ -331,6 +331,23 @@ mlir::OwningOpRef<mlir::ModuleOp> importGraph(mlir::MLIRContext &context,
                                               const DomainOpsets &opsets, llvm::StringRef path,
                                               const ImportOptions &options, bool &unsupported);
 
+/// What the exporter recorded about the initializers (ExporterMetadata.cpp): today PyTorch's
+/// dynamo exporter, whose graph signature tells parameters from buffers and constants.
+struct ExporterInfo {
+  /// Whether the model carries such a record at all.
+  bool present = false;
+  /// Every initializer's kind: "parameter", "buffer" or "constant" (not in the signature).
+  llvm::StringMap<std::string> kind;
+  /// Initializer -> the parameters or buffers the exporter merged into it (equal values).
+  llvm::StringMap<std::vector<std::string>> merged;
+  /// Parameters and buffers of the signature that no initializer carries and that no node
+  /// shows merged into another (folded or merged out of sight), sorted.
+  std::vector<std::string> unaccounted;
+  /// The exporter optimizer's rewrite rules that nodes record (FuseBatchNormIntoGemm, ...).
+  std::vector<std::string> rewriteRules;
+};
+ExporterInfo readExporterInfo(const onnx::ModelProto &model);
+
 /// Decodes a TensorProto's data (already resolved from external storage) as a DenseElementsAttr
 /// of its type; errors name the tensor.
 mlir::FailureOr<mlir::DenseElementsAttr> decodeTensor(const onnx::TensorProto &tensor,

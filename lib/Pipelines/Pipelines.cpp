@@ -12,6 +12,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Regex.h"
 
 #include <cmath>
 
@@ -55,6 +56,13 @@ std::string validate(const CompileOptions &options) {
     return "--world-size must be >= 1";
   if (t.gradReduction != "mean" && t.gradReduction != "sum")
     return "--grad-reduction must be mean or sum, got '" + t.gradReduction + "'";
+  for (auto [flag, pattern] :
+       {std::pair<const char *, const std::string *>{"--trainable", &t.trainable},
+        {"--frozen", &t.frozen}}) {
+    std::string error;
+    if (!pattern->empty() && !llvm::Regex("^(" + *pattern + ")$").isValid(error))
+      return std::string("bad regular expression for ") + flag + " '" + *pattern + "': " + error;
+  }
   return "";
 }
 
@@ -115,7 +123,10 @@ void buildPrecisionPipeline(OpPassManager &pm, const PrecisionOptions &options) 
 /// precis-loss-scaling.
 static void buildTrainingStepStage(OpPassManager &pm, const CompileOptions &options) {
   TrainOptions train = options.train.value_or(TrainOptions());
-  pm.addPass(createAutodiffPass());
+  AutodiffPassOptions autodiff;
+  autodiff.trainable = train.trainable;
+  autodiff.frozen = train.frozen;
+  pm.addPass(createAutodiffPass(autodiff));
   if (train.dataParallel) {
     DataParallelPassOptions dp;
     dp.bucketMb = train.bucketMb;
@@ -253,6 +264,10 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
   Option<int64_t> worldSize{*this, "world-size",
                             llvm::cl::desc("ranks the optimizer state is sharded across"),
                             llvm::cl::init(1)};
+  Option<std::string> trainable{*this, "trainable",
+                                llvm::cl::desc("regex of initializer names to train as well")};
+  Option<std::string> frozen{*this, "frozen",
+                             llvm::cl::desc("regex of initializer names not to train")};
 
   CompileOptions toCompileOptions() const {
     CompileOptions o = CommonPipelineOptions::toCompileOptions();
@@ -272,6 +287,8 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
     t.gradReduction = gradReduction;
     t.zeroStage = zeroStage;
     t.worldSize = worldSize;
+    t.trainable = trainable;
+    t.frozen = frozen;
     o.train = t;
     return o;
   }

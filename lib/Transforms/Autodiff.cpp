@@ -16,7 +16,10 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
-#include "llvm/Support/GlobPattern.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Regex.h"
+
+#include <optional>
 
 namespace mlir::precis {
 #define GEN_PASS_DEF_AUTODIFFPASS
@@ -28,6 +31,36 @@ using namespace mlir::precis;
 
 namespace {
 
+/// Why an initializer is or is not trained (docs/training.md, "What is trained").
+struct Decision {
+  bool trained = false;
+  StringRef rule;
+  std::string reason;
+};
+
+/// The --trainable / --frozen regex, matched against whole initializer names.
+struct NamePattern {
+  std::string text;
+  std::optional<llvm::Regex> regex;
+  bool used = false;
+
+  LogicalResult init(StringRef pattern, StringRef option, Operation *where) {
+    if (pattern.empty())
+      return success();
+    text = pattern.str();
+    regex.emplace(("^(" + pattern + ")$").str());
+    std::string error;
+    if (!regex->isValid(error))
+      return where->emitError("bad regular expression for ")
+             << option << " '" << pattern << "': " << error;
+    return success();
+  }
+  bool matches(StringRef name) {
+    bool m = regex && regex->match(name);
+    used |= m;
+    return m;
+  }
+};
 
 struct AutodiffPass : mlir::precis::impl::AutodiffPassBase<AutodiffPass> {
   using AutodiffPassBase::AutodiffPassBase;
@@ -38,18 +71,40 @@ struct AutodiffPass : mlir::precis::impl::AutodiffPassBase<AutodiffPass> {
   }
 
   LogicalResult run();
-  bool isFrozen(StringRef name) const;
 };
 
-bool AutodiffPass::isFrozen(StringRef name) const {
-  SmallVector<StringRef> patterns;
-  StringRef(freeze).split(patterns, ',', -1, /*KeepEmpty=*/false);
-  for (StringRef p : patterns) {
-    auto glob = llvm::GlobPattern::create(p.trim());
-    if (glob && glob->match(name))
-      return true;
-  }
-  return false;
+/// Whether every use of `v` is one of the operands `accept` accepts (and it has a use).
+static bool onlyUsedAs(Value v, llvm::function_ref<bool(OpOperand &)> accept) {
+  return !v.use_empty() && llvm::all_of(v.getUses(), accept);
+}
+
+/// The rule for one float parameter of @forward, before overrides: what the exporter
+/// recorded, else its shape and uses.
+static Decision decide(ParameterOp param, bool reachesLoss, StringRef exporterKind) {
+  auto type = cast<RankedTensorType>(param.getType());
+  if (!isa<FloatType>(type.getElementType()))
+    return {false, "not-float", "not a float tensor"};
+  if (onlyUsedAs(param.getResult(), [](OpOperand &use) {
+        return isa<BatchNormOp>(use.getOwner()) && use.getOperandNumber() >= 3;
+      }))
+    return {false, "batch-norm-statistics",
+            "BatchNorm running mean/variance: statistics, not a parameter"};
+  if (!reachesLoss)
+    return {false, "no-gradient", "no differentiable path to the loss"};
+  if (exporterKind == "parameter")
+    return {true, "exporter", "the exporter records it as a parameter"};
+  if (exporterKind == "buffer")
+    return {false, "exporter", "the exporter records it as a buffer, not a parameter"};
+  if (exporterKind == "constant")
+    return {false, "exporter", "the exporter records it as a constant, not a parameter"};
+  if (type.getNumElements() == 1)
+    return {false, "single-element",
+            "single-element initializer: a constant (an exponent, epsilon or scale)"};
+  if (onlyUsedAs(param.getResult(), [](OpOperand &use) {
+        return isa<PowOp>(use.getOwner()) && use.getOperandNumber() == 1;
+      }))
+    return {false, "pow-exponent", "only a Pow exponent: a constant"};
+  return {true, "default", "a float initializer the loss depends on differentiably"};
 }
 
 LogicalResult AutodiffPass::run() {
@@ -90,17 +145,78 @@ LogicalResult AutodiffPass::run() {
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   Value lossValue = ret.getOperand(lossIndex);
 
-  // The trainable parameters: those the loss depends on through differentiable edges, in
-  // initializer order.
+  // The trainable parameters, in initializer order: the rule (decide), then the overrides;
+  // every decision is recorded on the module for the report.
+  NamePattern trainablePattern, frozenPattern;
+  if (failed(trainablePattern.init(trainable, "--trainable", module)) ||
+      failed(frozenPattern.init(frozen, "--frozen", module)))
+    return failure();
+  llvm::StringMap<std::string> exporterKinds;
+  llvm::StringMap<ArrayAttr> merged;
+  auto initializers = module->getAttrOfType<ArrayAttr>(kInitializers);
+  if (initializers)
+    for (auto entry : initializers.getAsRange<DictionaryAttr>()) {
+      auto name = entry.getAs<StringAttr>("name");
+      if (!name)
+        continue;
+      if (auto kind = entry.getAs<StringAttr>("exporter"))
+        exporterKinds[name.getValue()] = kind.getValue().str();
+      if (auto m = entry.getAs<ArrayAttr>("merged"))
+        merged[name.getValue()] = m;
+    }
   SmallVector<Operation *> bodyOps;
   for (Operation &op : body.without_terminator())
     bodyOps.push_back(&op);
   llvm::DenseSet<Value> reachesLoss = getValuesReaching(bodyOps, lossValue);
   SmallVector<ParameterOp> params;
-  for (auto param : body.getOps<ParameterOp>())
-    if (isFloatTensor(param.getResult()) && reachesLoss.contains(param.getResult()) &&
-        !isFrozen(param.getName()))
+  SmallVector<Attribute> decisions;
+  llvm::StringSet<> seen;
+  OpBuilder attrs(&getContext());
+  auto record = [&](StringRef name, Type type, const Decision &d) {
+    SmallVector<NamedAttribute> fields{attrs.getNamedAttr("name", attrs.getStringAttr(name)),
+                                       attrs.getNamedAttr("trained", attrs.getBoolAttr(d.trained)),
+                                       attrs.getNamedAttr("rule", attrs.getStringAttr(d.rule)),
+                                       attrs.getNamedAttr("reason", attrs.getStringAttr(d.reason))};
+    if (type)
+      fields.push_back(attrs.getNamedAttr("type", TypeAttr::get(type)));
+    if (ArrayAttr m = merged.lookup(name))
+      fields.push_back(attrs.getNamedAttr("merged", m));
+    decisions.push_back(attrs.getDictionaryAttr(fields));
+  };
+  for (auto param : body.getOps<ParameterOp>()) {
+    StringRef name = param.getName();
+    bool reaches = isFloatTensor(param.getResult()) && reachesLoss.contains(param.getResult());
+    Decision d = decide(param, reaches, exporterKinds.lookup(name));
+    if (frozenPattern.matches(name)) {
+      if (d.trained)
+        d = {false, "override", "--frozen '" + frozenPattern.text + "'"};
+    } else if (trainablePattern.matches(name) && !d.trained) {
+      if (reaches)
+        d = {true, "override",
+             "--trainable '" + trainablePattern.text + "' (the rule: " + d.reason + ")"};
+      else
+        d.reason += " (--trainable cannot train it)";
+    }
+    seen.insert(name);
+    record(name, param.getType(), d);
+    if (d.trained)
       params.push_back(param);
+  }
+  // The exporter's initializers the computation no longer reads (folded at import: shapes,
+  // axes; or unused).
+  if (initializers)
+    for (auto entry : initializers.getAsRange<DictionaryAttr>())
+      if (auto name = entry.getAs<StringAttr>("name"); name && !seen.contains(name.getValue())) {
+        frozenPattern.matches(name.getValue());
+        trainablePattern.matches(name.getValue());
+        record(name.getValue(), {},
+               {false, "unused", "not read by the computation (unused, or folded at import)"});
+      }
+  module->setAttr(kTrainable, attrs.getArrayAttr(decisions));
+  for (NamePattern *p : {&trainablePattern, &frozenPattern})
+    if (p->regex && !p->used)
+      module.emitWarning() << (p == &trainablePattern ? "--trainable" : "--frozen") << " '"
+                           << p->text << "' matches no initializer";
 
   // Trainable parameters become arguments carrying their ONNX names.
   SmallVector<BlockArgument> paramArgs;

@@ -156,7 +156,8 @@ def _compile_args(train: bool, precision: str, rules: Optional[_PathLike], batch
                   init_scale: Optional[float], fp8_recipe: str, fp8_history: int,
                   fp8_amax_compute: str, fp8_margin: int, calibrate: Optional[_PathLike],
                   tolerance: Optional[float],
-                  calibration_out: Optional[_PathLike]) -> "_precis._CompileArgs":
+                  calibration_out: Optional[_PathLike], trainable: Optional[str] = None,
+                  frozen: Optional[str] = None) -> "_precis._CompileArgs":
     """Checks the keyword combinations (as `precis compile` checks its flags) and fills the
     extension's argument struct; the compiler checks the values themselves."""
     args = _precis._CompileArgs()
@@ -190,7 +191,7 @@ def _compile_args(train: bool, precision: str, rules: Optional[_PathLike], batch
     args.fp8_margin = int(fp8_margin)
 
     optimizer_given = any(v is not None for v in (optimizer, momentum, weight_decay, betas, eps,
-                                                   loss_scaling, init_scale))
+                                                   loss_scaling, init_scale, trainable, frozen))
     if not train:
         if optimizer_given:
             raise InvalidArgumentError("the optimizer options need train=True")
@@ -226,6 +227,10 @@ def _compile_args(train: bool, precision: str, rules: Optional[_PathLike], batch
         if not scaling:
             raise InvalidArgumentError("init_scale needs loss_scaling=True")
         args.init_scale = float(init_scale)
+    if trainable is not None:
+        args.trainable = str(trainable)
+    if frozen is not None:
+        args.frozen = str(frozen)
     return args
 
 
@@ -296,7 +301,8 @@ def compile(model: _PathLike, *, train: bool = False, precision: str = "fp32",
             fp8_history: int = 16, fp8_amax_compute: str = "max", fp8_margin: int = 0,
             calibrate: Optional[_PathLike] = None, tolerance: Optional[float] = None,
             calibration_out: Optional[_PathLike] = None, no_weights: bool = False,
-            init_seed: Optional[int] = None) -> Artifact:
+            init_seed: Optional[int] = None, trainable: Optional[str] = None,
+            frozen: Optional[str] = None) -> Artifact:
     """Compiles ``model`` (``.onnx``, ``.onnxtxt`` or precis ``.mlir``) into an Artifact.
 
     The keywords are ``precis compile``'s flags: ``train=True`` adds ``@gradients`` and
@@ -308,6 +314,8 @@ def compile(model: _PathLike, *, train: bool = False, precision: str = "fp32",
     ``tolerance``, ``calibration_out``); ``rules`` is a JSON file of overrides; ``batch``
     binds a symbolic batch dimension; ``target`` is ``"cpu"`` or ``"cuda"`` (with ``arch``);
     ``no_weights`` stores parameters without data, generated from ``init_seed`` at load.
+    ``trainable`` / ``frozen`` (``train=True``) are regexes over whole initializer names that
+    override which initializers train (docs/training.md, "What is trained").
 
     Raises CompileError (the compiler's located diagnostics) or InvalidArgumentError.
     """
@@ -321,7 +329,7 @@ def compile(model: _PathLike, *, train: bool = False, precision: str = "fp32",
     args = _compile_args(train, precision, rules, batch, target, optimizer, momentum,
                          weight_decay, betas, eps, loss_scaling, init_scale, fp8_recipe,
                          fp8_history, fp8_amax_compute, fp8_margin, calibrate, tolerance,
-                         calibration_out)
+                         calibration_out, trainable, frozen)
     try:
         data, stats = _precis.compile(os.fspath(model), args, str(arch), bool(no_weights),
                                       int(init_seed or 0))
@@ -340,7 +348,8 @@ def report(model: _PathLike, *, precision: str = "fp32", train: bool = False,
     """
     allowed = {"optimizer", "momentum", "weight_decay", "betas", "eps", "loss_scaling",
                "init_scale", "rules", "batch", "fp8_recipe", "fp8_history",
-               "fp8_amax_compute", "fp8_margin", "calibrate", "tolerance", "calibration_out"}
+               "fp8_amax_compute", "fp8_margin", "calibrate", "tolerance", "calibration_out",
+               "trainable", "frozen"}
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise InvalidArgumentError(f"report() got unknown options: {', '.join(unknown)}")
@@ -351,7 +360,7 @@ def report(model: _PathLike, *, precision: str = "fp32", train: bool = False,
                          get("loss_scaling"), get("init_scale"), get("fp8_recipe", "delayed"),
                          get("fp8_history", 16), get("fp8_amax_compute", "max"),
                          get("fp8_margin", 0), get("calibrate"), get("tolerance"),
-                         get("calibration_out"))
+                         get("calibration_out"), get("trainable"), get("frozen"))
     try:
         return _precis.report(os.fspath(model), args)
     except InvalidArgumentError as e:

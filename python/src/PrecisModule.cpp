@@ -319,6 +319,7 @@ struct CompileArgs {
   double momentum = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, initScale = 65536.0;
   std::optional<double> weightDecay;
   std::optional<bool> lossScaling;
+  std::string trainable, frozen;
   std::string target;
   std::optional<int64_t> batch;
 };
@@ -358,6 +359,8 @@ precis::CompileOptions toCompileOptions(const CompileArgs &a) {
     t.eps = a.eps;
     t.lossScaling = a.lossScaling;
     t.initScale = a.initScale;
+    t.trainable = a.trainable;
+    t.frozen = a.frozen;
     o.train = t;
   }
   o.target = a.target;
@@ -578,6 +581,8 @@ NB_MODULE(_precis, m) {
       .def_rw("eps", &CompileArgs::eps)
       .def_rw("loss_scaling", &CompileArgs::lossScaling, nb::arg().none())
       .def_rw("init_scale", &CompileArgs::initScale)
+      .def_rw("trainable", &CompileArgs::trainable)
+      .def_rw("frozen", &CompileArgs::frozen)
       .def_rw("target", &CompileArgs::target)
       .def_rw("batch", &CompileArgs::batch, nb::arg().none());
 

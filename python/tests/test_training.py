@@ -112,3 +112,22 @@ def test_parameters_and_export_onnx(tool, examples, tmp_path):
     # set_parameter: the next step starts from the value given.
     session.set_parameter("fc3.bias", np.zeros(10, np.float32))
     assert not session.parameters()["fc3.bias"].any()
+
+
+def test_frozen_equals_precis_train(tool, examples, tmp_path):
+    # docs/training.md: frozen= is --frozen; the frozen initializers are not parameters of the
+    # training step, and the losses equal precis train's.
+    onnx, data = examples / "mlp" / "model.onnx", examples / "mlp" / "data.npz"
+    log = tmp_path / "losses.jsonl"
+    tool("train", onnx, "--data", data, "--steps", 4, "--lr", 0.1, "--frozen", "fc1[.].*",
+         "--log", log)
+    session = precis.TrainingSession(onnx, frozen="fc1[.].*")
+    assert "fc1.weight" not in session.parameters()
+    assert "fc2.weight" in session.parameters()
+    losses = [session.step(b, lr=0.1) for b in itertools.islice(batches(data), 4)]
+    assert np.array_equal(np.float32(losses), np.float32(read_log(log)))
+    with pytest.raises((precis.CompileError, precis.InvalidArgumentError),
+                       match="bad regular expression"):
+        precis.compile(onnx, train=True, trainable="fc[")
+    with pytest.raises(precis.InvalidArgumentError, match="need train=True"):
+        precis.compile(onnx, frozen="fc1.*")

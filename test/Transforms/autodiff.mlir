@@ -1,5 +1,5 @@
 // RUN: precis-opt %s -split-input-file -precis-autodiff | FileCheck %s
-// RUN: precis-opt %s -split-input-file -precis-autodiff='freeze=embed.*,other' | FileCheck %s --check-prefix=FROZEN
+// RUN: precis-opt %s -split-input-file -precis-autodiff='frozen=embed[.].*|other' | FileCheck %s --check-prefix=FROZEN
 
 // MLP: gemm + gelu + softmax cross-entropy. Both parameters become arguments (initializer
 // order) and get gradients; the loss keeps its ONNX name. The ops of the reverse sweep carry

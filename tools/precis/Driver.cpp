@@ -101,7 +101,8 @@ bool OptimizerFlags::given() const {
          lossScaling.getNumOccurrences() || initScale.getNumOccurrences() ||
          dataParallel.getNumOccurrences() || bucketMb.getNumOccurrences() ||
          gradReduction.getNumOccurrences() || zeroStage.getNumOccurrences() ||
-         worldSize.getNumOccurrences();
+         worldSize.getNumOccurrences() || trainable.getNumOccurrences() ||
+         frozen.getNumOccurrences();
 }
 
 rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {
@@ -148,6 +149,8 @@ rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *ou
                                "state is sharded across");
   t.zeroStage = zeroStage;
   t.worldSize = impliedWorldSize ? impliedWorldSize : worldSize.getValue();
+  t.trainable = trainable;
+  t.frozen = frozen;
   *out = t;
   return rt::Status::ok();
 }

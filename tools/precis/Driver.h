@@ -105,6 +105,16 @@ struct OptimizerFlags {
       "world-size",
       cl::desc("--zero-stage 1: the number of ranks (precis train: the job's, under mpirun)"),
       cl::init(1), cl::cat(optionCategory())};
+  cl::opt<std::string> trainable{
+      "trainable",
+      cl::desc("Also train the initializers whose whole name matches REGEX (docs/training.md, "
+               "\"What is trained\")"),
+      cl::value_desc("REGEX"), cl::cat(optionCategory())};
+  cl::opt<std::string> frozen{
+      "frozen",
+      cl::desc("Do not train the initializers whose whole name matches REGEX (wins "
+               "over --trainable)"),
+      cl::value_desc("REGEX"), cl::cat(optionCategory())};
 
   /// Set by `precis train` under mpirun, where --data-parallel goes without saying and the
   /// world size is the job's (0 otherwise).

@@ -1,7 +1,8 @@
 //===- Report.cpp - precis report -------------------------------------------===//
 //
 // `precis report`: which precision every op runs in, and why, as a table, JSON or a page
-// (--html: the graph with every node coloured by its precision; docs/pictures.md).
+// (--html: the graph with every node coloured by its precision; docs/pictures.md); with
+// --train also which initializers train, and why.
 //
 //===----------------------------------------------------------------------===//
 
@@ -248,6 +249,71 @@ int runReport(int argc, char **argv) {
     outs() << ", " << scaling << " fp8 scaling ops";
   outs() << " (--all lists them)\n";
 
+  // What trains (docs/training.md, "What is trained"): precis-autodiff's decision for every
+  // initializer, with its rule and reason.
+  json::Array initializers, trainable;
+  if (auto decisions = (*module)->getAttrOfType<mlir::ArrayAttr>(mlir::precis::kTrainable);
+      train && decisions) {
+    struct Row {
+      std::string name, type, rule, reason;
+      bool trained;
+    };
+    std::vector<Row> trows;
+    int64_t trainedElements = 0;
+    size_t wName = 11, wType = 4, wTRule = 4;
+    for (auto d : decisions.getAsRange<mlir::DictionaryAttr>()) {
+      auto name = d.getAs<mlir::StringAttr>("name");
+      auto trained = d.getAs<mlir::BoolAttr>("trained");
+      auto rule = d.getAs<mlir::StringAttr>("rule");
+      auto reason = d.getAs<mlir::StringAttr>("reason");
+      if (!name || !trained || !rule || !reason)
+        continue;
+      Row r;
+      r.name = name.getValue().str();
+      r.trained = trained.getValue();
+      r.rule = rule.getValue().str();
+      r.reason = reason.getValue().str();
+      r.type = "-";
+      json::Object entry{{"name", r.name}, {"trained", r.trained}, {"rule", r.rule}};
+      if (auto t = d.getAs<mlir::TypeAttr>("type")) {
+        r.type = typeText(t.getValue());
+        entry["type"] = r.type;
+        if (r.trained)
+          trainedElements += mlir::cast<mlir::ShapedType>(t.getValue()).getNumElements();
+      }
+      if (auto merged = d.getAs<mlir::ArrayAttr>("merged")) {
+        json::Array names;
+        std::string list;
+        for (auto n : merged.getAsRange<mlir::StringAttr>()) {
+          names.push_back(n.getValue().str());
+          list += (list.empty() ? "" : ", ") + n.getValue().str();
+        }
+        entry["merged"] = std::move(names);
+        r.reason += "; the exporter merged " + list + " into it";
+      }
+      entry["reason"] = r.reason;
+      if (r.trained)
+        trainable.push_back(r.name);
+      initializers.push_back(std::move(entry));
+      wName = std::max(wName, r.name.size());
+      wType = std::max(wType, r.type.size());
+      wTRule = std::max(wTRule, r.rule.size());
+      trows.push_back(std::move(r));
+    }
+    wName = std::min<size_t>(wName, 40);
+    outs() << formatv("\ntrained parameters: {0} of {1} initializers, {2} elements\n",
+                      trainable.size(), trows.size(), trainedElements);
+    auto tline = [&](StringRef name, StringRef type, StringRef trained, StringRef rule,
+                     StringRef reason) {
+      outs() << left_justify(name, wName) << "  " << left_justify(type, wType) << "  "
+             << left_justify(trained, 7) << "  " << left_justify(rule, wTRule) << "  " << reason
+             << "\n";
+    };
+    tline("initializer", "type", "trained", "rule", "reason");
+    for (const Row &r : trows)
+      tline(r.name, r.type, r.trained ? "yes" : "no", r.rule, r.reason);
+  }
+
   // Data-parallel collectives (precis compile --data-parallel; docs/distributed.md): each
   // all_reduce is one bucket, in the order the step runs them.
   json::Array collectives;
@@ -302,6 +368,10 @@ int runReport(int argc, char **argv) {
                                    {"summary", std::move(summary)}};
     if (!collectives.empty())
       doc.getAsObject()->try_emplace("collectives", std::move(collectives));
+    if (train && !initializers.empty()) {
+      doc.getAsObject()->try_emplace("trainable", std::move(trainable));
+      doc.getAsObject()->try_emplace("initializers", std::move(initializers));
+    }
     if (!writeFile(jsonPath, formatv("{0:2}\n", doc).str(), tool))
       return 1;
   }

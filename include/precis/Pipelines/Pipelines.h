@@ -79,6 +79,11 @@ struct TrainOptions {
   /// ZeRO stage 1 (with dataParallel): the optimizer state sharded across `worldSize` ranks.
   int64_t zeroStage = 0;
   int64_t worldSize = 1;
+  /// Which initializers train (docs/training.md, "What is trained"): regexes matched against
+  /// whole initializer names; `trainable` adds what the rule leaves out, `frozen` removes
+  /// (and wins over `trainable`). Empty: none.
+  std::string trainable;
+  std::string frozen;
 };
 
 /// Everything a compilation decides. `train` set: the module gains @gradients and

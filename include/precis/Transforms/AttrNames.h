@@ -35,6 +35,14 @@ inline constexpr llvm::StringLiteral kRole = "precis.role";
 /// array of {node, op, amax, bf16, fp8} dictionaries, one per GEMM of @forward, where `bf16`
 /// and `fp8` are the relative errors of the GEMM's output against fp32 on one batch.
 inline constexpr llvm::StringLiteral kCalibration = "precis.calibration";
+/// What the exporter recorded about each initializer (the importer sets it for models whose
+/// exporter records it, torch.export's graph signature): an array of {name, exporter, merged?}
+/// dictionaries, `exporter` being "parameter", "buffer" or "constant", `merged` the names of
+/// the parameters the exporter merged into this initializer.
+inline constexpr llvm::StringLiteral kInitializers = "precis.initializers";
+/// precis-autodiff's decision for every initializer of @forward (docs/training.md, "What is
+/// trained"): an array of {name, type, trained, rule, reason} dictionaries.
+inline constexpr llvm::StringLiteral kTrainable = "precis.trainable";
 
 /// Ops.
 inline constexpr llvm::StringLiteral kPhase = "precis.phase"; // "backward" or "optimizer"

@@ -88,8 +88,16 @@ def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
     `func.func @gradients(%inputs..., %params...) -> (loss, d loss / d param...)`; `@forward`
     stays.
 
-    The trainable parameters are the float `precis.parameter` ops with a differentiable path
-    to the loss whose name matches none of the `freeze` globs. They become arguments of
+    Which `precis.parameter` ops train follows one rule (docs/training.md, "What is
+    trained"): a float initializer with a differentiable path to the loss trains when the
+    exporter records it as a parameter (the module's `precis.initializers`, set by the
+    importer from torch.export's graph signature), or, without such a record, unless it is a
+    single element (an exponent, epsilon or scale) or only a `precis.pow` exponent; BatchNorm
+    running mean/variance never train. The `frozen` regex (whole names) then freezes, the
+    `trainable` regex trains what the rule left out; `frozen` wins. The decision for every
+    initializer, with its rule and reason, is recorded as the module's `precis.trainable`
+    (what `precis report --train` lists); a regex that matches nothing is a warning. The
+    trainable parameters become arguments of
     `@gradients` in initializer order, each carrying `precis.param_name`, and the gradient
     results carry `precis.grad_of`. Other parameters (a bool attention mask, a float buffer
     with no path to the loss, a frozen weight) stay as `precis.parameter` ops inside. The ops
@@ -129,8 +137,10 @@ def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
   let options = [
     Option<"loss", "loss", "std::string", /*default=*/"\"\"",
            "The @forward result (by precis.onnx_name) to differentiate; default: the only one">,
-    Option<"freeze", "freeze", "std::string", /*default=*/"\"\"",
-           "Comma-separated glob patterns of parameter names not to train">,
+    Option<"trainable", "trainable", "std::string", /*default=*/"\"\"",
+           "Regex (whole initializer names) of initializers to train that the rule leaves out">,
+    Option<"frozen", "frozen", "std::string", /*default=*/"\"\"",
+           "Regex (whole initializer names) of initializers not to train">,
   ];
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
