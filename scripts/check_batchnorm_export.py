@@ -78,7 +78,6 @@ def main():
     x = rng.standard_normal((2 * batch, 3, 16, 16)).astype(np.float32) * 2 + 0.5
     t = rng.standard_normal((2 * batch, 5)).astype(np.float32)
     np.savez(f"{work}/data.npz", x=x, t=t)
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     wrapped = WithLoss(model).train()
     onnx_path = f"{work}/cnn.onnx"
@@ -86,6 +85,9 @@ def main():
                       onnx_path, dynamo=False, opset_version=17,
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
                       input_names=["x", "t"], output_names=["loss"])
+    # Tracing ran the module once in train mode, which updated its running statistics: the
+    # exported initializers are the module's state now, precis's starting point.
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     graph = onnx.load(onnx_path).graph
     bns = [n for n in graph.node if n.op_type == "BatchNormalization"]
     assert bns and all(any(a.name == "training_mode" and a.i == 1 for a in n.attribute)
@@ -111,7 +113,9 @@ def main():
         got, want = step1["model." + name], buf.numpy()
         err = float(np.max(np.abs(got - want) / (np.abs(want) + 1e-3)))
         worst = max(worst, err)
-        if err > 1e-4:
+        # 1e-5: ONNX's biased rule would be off by (1 - momentum) / (n - 1) relative, 4e-4
+        # for bn2's n = 512 elements per channel.
+        if err > 1e-5:
             sys.exit(f"FAIL: {name} after one step: precis {got[:4]} vs PyTorch {want[:4]}")
     print(f"running statistics after one step match PyTorch (max rel error {worst:.2e})")
 

@@ -140,13 +140,13 @@ LogicalResult OptimizerPass::run() {
       bnUpdates.push_back(bn->getResult(k - 2));
     }
   }
-  if (inferenceBn)
-    inferenceBn.emitWarning(
-        "BatchNormalization is in inference mode (training_mode=0): training normalises with "
-        "the running statistics and never updates them, as in eval mode (an exporter that "
-        "writes this also drops Dropout). To train with batch statistics, export the model "
-        "with torch.onnx.export(..., dynamo=False, "
-        "training=torch.onnx.TrainingMode.TRAINING)");
+  if (inferenceBn) // at the node, without the op: the user reads ONNX, not precis IR
+    mlir::emitWarning(inferenceBn.getLoc())
+        << "BatchNormalization is in inference mode (training_mode=0): training normalises "
+           "with the running statistics and never updates them, as in eval mode (an exporter "
+           "that writes this also drops Dropout). To train with batch statistics, export the "
+           "model with torch.onnx.export(..., dynamo=False, "
+           "training=torch.onnx.TrainingMode.TRAINING)";
 
   SmallVector<StringRef> stateKinds;
   if (kind == OptimizerKind::SGD && momentum != 0)
