@@ -782,7 +782,11 @@ LogicalResult importGroupNormalization(NodeContext &ctx) {
 }
 
 /// BatchNormalization: `training_mode` (opset 14+) selects batch statistics and produces the
-/// updated running mean and variance as outputs 1 and 2.
+/// updated running mean and variance as outputs 1 and 2. ONNX's reference updates the running
+/// variance with the biased batch variance, torch.nn.BatchNorm with the unbiased one; the
+/// exporter writes PyTorch's momentum as ONNX's but not the variance rule, so a model PyTorch
+/// exported (producer "pytorch") keeps PyTorch's rule (`unbiased_running_var`): training it in
+/// precis gives the running statistics training it in PyTorch would.
 LogicalResult importBatchNormalization(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1, 2, 3, 4})) || failed(ctx.requireFloat(0)))
     return failure();
@@ -806,7 +810,8 @@ LogicalResult importBatchNormalization(NodeContext &ctx) {
   return ctx.emit<BatchNormOp>(
       in, ctx.getInputType(3), ctx.getInputType(4), operands[0], operands[1], operands[2],
       operands[3], operands[4], b.getF32FloatAttr(ctx.getFloat("epsilon", 1e-5f)),
-      b.getF32FloatAttr(ctx.getFloat("momentum", 0.9f)), b.getBoolAttr(training));
+      b.getF32FloatAttr(ctx.getFloat("momentum", 0.9f)), b.getBoolAttr(training),
+      b.getBoolAttr(training && ctx.getProducerName() == "pytorch"));
 }
 
 /// BatchNormalization 7 and 8 could normalise per activation (`spatial` = 0, statistics of

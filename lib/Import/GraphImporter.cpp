@@ -111,7 +111,8 @@ class GraphImporter {
 public:
   GraphImporter(MLIRContext &context, const onnx::ModelProto &model, const DomainOpsets &opsets,
                 StringRef path, const ImportOptions &options)
-      : context(context), model(model), graph(model.graph()), opsets(opsets), options(options),
+      : context(context), model(model), graph(model.graph()),
+        producerName(model.producer_name()), opsets(opsets), options(options),
         fileLoc(FileLineColLoc::get(&context, path, 0, 0)), builder(&context) {}
 
   OwningOpRef<ModuleOp> run();
@@ -130,6 +131,7 @@ public:
   void bind(StringRef name, Binding binding) { bindings.insert_or_assign(name, binding); }
   bool isUsed(StringRef name) const { return usedNames.contains(name); }
   OpBuilder &getBuilder() { return builder; }
+  StringRef getProducerName() const { return producerName; }
 
   /// The SSA value of `binding`, materialising a constant or parameter on first use.
   Value materialize(Binding &binding);
@@ -162,6 +164,7 @@ private:
   MLIRContext &context;
   const onnx::ModelProto &model;
   const onnx::GraphProto &graph;
+  std::string producerName;
   DomainOpsets opsets;
   const ImportOptions &options;
   Location fileLoc;
@@ -568,6 +571,8 @@ OwningOpRef<ModuleOp> importGraph(MLIRContext &context, const onnx::ModelProto &
 NodeContext::NodeContext(GraphImporter &graph, const onnx::NodeProto &node, int64_t opset,
                          Location loc)
     : graph(graph), node(node), opset(opset), loc(loc), builder(graph.getBuilder()) {}
+
+StringRef NodeContext::getProducerName() const { return graph.getProducerName(); }
 
 Binding &NodeContext::binding(unsigned i) const { return *graph.lookup(node.input(i)); }
 

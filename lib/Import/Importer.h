@@ -139,6 +139,8 @@ public:
   const onnx::NodeProto &getNode() const { return node; }
   llvm::StringRef getOpType() const { return node.op_type(); }
   int64_t getOpset() const { return opset; }
+  /// The model's `producer_name` ("pytorch" for both of PyTorch's exporters).
+  llvm::StringRef getProducerName() const;
   mlir::Location getLoc() const { return loc; }
   mlir::OpBuilder &getBuilder() { return builder; }
   mlir::MLIRContext *getContext() { return builder.getContext(); }

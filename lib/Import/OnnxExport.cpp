@@ -12,12 +12,16 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include "onnx/defs/parser.h"
+#include "onnx/defs/schema.h"
 #include "onnx/onnx_pb.h"
+#include "onnx/shape_inference/implementation.h"
 
 #include <google/protobuf/io/coded_stream.h>
 
@@ -45,10 +49,25 @@ static rt::DType floatDType(int32_t onnxType) {
 }
 
 static Status readModel(const std::string &path, onnx::ModelProto &model) {
+  llvm::StringRef name(path);
+  const bool text =
+      name.ends_with(".onnxtxt") || name.ends_with(".onnxtext") || name.ends_with(".txt");
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+                                            /*RequiresNullTerminator=*/text);
   if (!buffer)
     return rt::ioError("cannot read '" + path + "': " + buffer.getError().message());
+  if (text) {
+    // The ONNX textual format (small test models); the output is written binary.
+    onnx::Common::Status status;
+    try {
+      status = onnx::OnnxParser::Parse(model, (*buffer)->getBufferStart());
+    } catch (...) {
+      return rt::invalidArgument(path + ": the ONNX text format parser failed");
+    }
+    if (!status.IsOK())
+      return rt::invalidArgument(path + ": not an ONNX text model: " + status.ErrorMessage());
+    return Status::ok();
+  }
   bool parsed = false;
   try {
     google::protobuf::io::CodedInputStream stream(
@@ -91,8 +110,146 @@ static bool isCheckpointState(llvm::StringRef name) {
   return false;
 }
 
+/// The names a subgraph (If / Loop / Scan body) reads, its own or its enclosing graph's.
+static void subgraphReads(const onnx::GraphProto &graph, llvm::StringSet<> &names) {
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &in : node.input())
+      names.insert(in);
+    for (const onnx::AttributeProto &attr : node.attribute()) {
+      if (attr.has_g())
+        subgraphReads(attr.g(), names);
+      for (const onnx::GraphProto &g : attr.graphs())
+        subgraphReads(g, names);
+    }
+  }
+}
+
+/// Whether a node of `graph` other than `self` reads `name`.
+static bool isRead(const onnx::GraphProto &graph, const onnx::NodeProto &self,
+                   const std::string &name) {
+  llvm::StringSet<> reads;
+  for (const onnx::NodeProto &node : graph.node())
+    if (&node != &self) {
+      for (const std::string &in : node.input())
+        reads.insert(in);
+      for (const onnx::AttributeProto &attr : node.attribute()) {
+        if (attr.has_g())
+          subgraphReads(attr.g(), reads);
+        for (const onnx::GraphProto &g : attr.graphs())
+          subgraphReads(g, reads);
+      }
+    }
+  return reads.contains(name);
+}
+
+/// The inference-mode rewrite of InferenceExport (see OnnxExport.h).
+static Status makeInference(onnx::ModelProto &model, const std::vector<std::string> &outputs,
+                            const std::string &modelPath) {
+  onnx::GraphProto &graph = *model.mutable_graph();
+  llvm::StringSet<> dropped; // outputs of the rewritten nodes that no longer exist
+  for (onnx::NodeProto &node : *graph.mutable_node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      continue;
+    const bool bn = node.op_type() == "BatchNormalization";
+    if (!bn && node.op_type() != "Dropout")
+      continue;
+    for (int i = 1; i < node.output_size(); ++i) {
+      if (node.output(i).empty())
+        continue;
+      if (isRead(graph, node, node.output(i)))
+        return rt::invalidArgument(
+            modelPath + ": " + node.op_type() + " node '" + node.name() + "' output '" +
+            node.output(i) + "' is read by another node; it has no inference-mode equivalent");
+      dropped.insert(node.output(i));
+    }
+    if (node.output_size() > 1)
+      node.mutable_output()->DeleteSubrange(1, node.output_size() - 1);
+    if (bn) {
+      // Inference mode: normalise with the (trained) running statistics.
+      auto *attrs = node.mutable_attribute();
+      for (int i = attrs->size() - 1; i >= 0; --i)
+        if (attrs->Get(i).name() == "training_mode")
+          attrs->DeleteSubrange(i, 1);
+    } else {
+      // Dropout at inference is the identity.
+      node.set_op_type("Identity");
+      node.clear_attribute();
+      if (node.input_size() > 1)
+        node.mutable_input()->DeleteSubrange(1, node.input_size() - 1);
+    }
+  }
+  // Graph outputs: the named ones, or all but the dropped statistics and masks.
+  if (!outputs.empty()) {
+    onnx::ModelProto inferred = model;
+    try {
+      onnx::ShapeInferenceOptions options{/*check_type=*/false, /*error_mode=*/0,
+                                          /*enable_data_propagation=*/false};
+      onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(), options);
+    } catch (...) {
+      // Types from the model's own value_info only.
+    }
+    llvm::StringMap<onnx::ValueInfoProto> known;
+    for (const auto *list :
+         {&inferred.graph().value_info(), &inferred.graph().output(), &inferred.graph().input()})
+      for (const onnx::ValueInfoProto &info : *list)
+        known.try_emplace(info.name(), info);
+    google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> chosen;
+    for (const std::string &name : outputs) {
+      auto it = known.find(name);
+      if (it == known.end() || dropped.contains(name))
+        return rt::invalidArgument("--outputs: '" + name + "' is no value of " + modelPath +
+                                   " with a known type");
+      *chosen.Add() = it->second;
+    }
+    graph.mutable_output()->Swap(&chosen);
+  } else {
+    auto *outs = graph.mutable_output();
+    for (int i = outs->size() - 1; i >= 0; --i)
+      if (dropped.contains(outs->Get(i).name()))
+        outs->DeleteSubrange(i, 1);
+    if (outs->empty())
+      return rt::invalidArgument(modelPath + ": no graph output is left for inference");
+  }
+  // Keep what the outputs need: nodes (a graph is topologically sorted), graph inputs (the
+  // labels of a loss that is no longer an output go), initializers, value_info.
+  llvm::StringSet<> live;
+  for (const onnx::ValueInfoProto &out : graph.output())
+    live.insert(out.name());
+  std::vector<bool> keep(graph.node_size(), false);
+  for (int n = graph.node_size() - 1; n >= 0; --n) {
+    const onnx::NodeProto &node = graph.node(n);
+    for (const std::string &out : node.output())
+      if (!out.empty() && live.contains(out))
+        keep[n] = true;
+    if (!keep[n])
+      continue;
+    for (const std::string &in : node.input())
+      live.insert(in);
+    for (const onnx::AttributeProto &attr : node.attribute()) {
+      if (attr.has_g())
+        subgraphReads(attr.g(), live);
+      for (const onnx::GraphProto &g : attr.graphs())
+        subgraphReads(g, live);
+    }
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (int n = 0; n < graph.node_size(); ++n)
+    if (keep[n])
+      *nodes.Add() = graph.node(n);
+  graph.mutable_node()->Swap(&nodes);
+  auto prune = [&](auto *list) {
+    for (int i = list->size() - 1; i >= 0; --i)
+      if (!live.contains(list->Get(i).name()))
+        list->DeleteSubrange(i, 1);
+  };
+  prune(graph.mutable_input());
+  prune(graph.mutable_initializer());
+  prune(graph.mutable_value_info());
+  return Status::ok();
+}
+
 Status exportOnnx(const std::string &modelPath, const std::vector<rt::NamedTensor> &checkpoint,
-                  const std::string &output, int *replaced) {
+                  const std::string &output, int *replaced, const InferenceExport *inference) {
   onnx::ModelProto model;
   PRECIS_RETURN_IF_ERROR(readModel(modelPath, model));
 
@@ -134,6 +291,8 @@ Status exportOnnx(const std::string &modelPath, const std::vector<rt::NamedTenso
     init->set_data_location(onnx::TensorProto::DEFAULT);
     init->set_raw_data(tensor->data.data(), tensor->data.size());
   }
+  if (inference)
+    PRECIS_RETURN_IF_ERROR(makeInference(model, inference->outputs, modelPath));
   // Initializers kept with external data still point at files next to the original model.
   if (realDir(modelPath) != realDir(output))
     for (const onnx::TensorProto &init : model.graph().initializer())

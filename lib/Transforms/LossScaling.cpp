@@ -203,6 +203,11 @@ LogicalResult LossScalingPass::run() {
     if (!old || old.getType() != v.getType())
       return fn.emitError("result ")
              << i << " updates '" << name.getValue() << "', which is no argument of the same type";
+    // The forward pass ran: BatchNorm statistics update as in PyTorch, where a skipped
+    // optimizer step does not undo them.
+    if (auto role = fn.getArgAttrOfType<StringAttr>(old.getArgNumber(), kRole);
+        role && role.getValue() == names::kRoleBatchNormStats)
+      continue;
     v = b.create<WhereOp>(loc, finite, v, old);
   }
   // Growing keeps the scale when scale * growth would overflow. The product is never formed

@@ -14,6 +14,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace mlir::precis {
@@ -112,6 +113,41 @@ LogicalResult OptimizerPass::run() {
     paramNames.push_back(name);
   }
 
+  // BatchNorm running statistics (docs/design.md decision 13): the initializers a
+  // training-mode batch_norm reads as its running mean and variance become training state,
+  // named after the initializer and starting from its value, and the batch_norm's updated
+  // statistics become their next values. A batch_norm in inference mode reads them as
+  // constants: the model then trains as in eval mode, which the user should know.
+  SmallVector<ParameterOp> bnStats;
+  SmallVector<Value> bnUpdates;
+  llvm::SmallPtrSet<Operation *, 8> bnStatOps;
+  BatchNormOp inferenceBn;
+  for (BatchNormOp bn : grads.getBody().front().getOps<BatchNormOp>()) {
+    if (!bn.getTraining()) {
+      inferenceBn = inferenceBn ? inferenceBn : bn;
+      continue;
+    }
+    for (unsigned k : {3u, 4u}) {
+      auto stat = bn->getOperand(k).getDefiningOp<ParameterOp>();
+      if (!stat)
+        continue; // a graph input or a computed value: not the model's state
+      if (!bnStatOps.insert(stat).second)
+        return bn.emitError("initializer '")
+               << stat.getName()
+               << "' is the running statistic of more than one training-mode BatchNormalization; "
+                  "precis carries each running statistic as the state of one";
+      bnStats.push_back(stat);
+      bnUpdates.push_back(bn->getResult(k - 2));
+    }
+  }
+  if (inferenceBn) // at the node, without the op: the user reads ONNX, not precis IR
+    mlir::emitWarning(inferenceBn.getLoc())
+        << "BatchNormalization is in inference mode (training_mode=0): training normalises "
+           "with the running statistics and never updates them, as in eval mode (an exporter "
+           "that writes this also drops Dropout). To train with batch statistics, export the "
+           "model with torch.onnx.export(..., dynamo=False, "
+           "training=torch.onnx.TrainingMode.TRAINING)";
+
   SmallVector<StringRef> stateKinds;
   if (kind == OptimizerKind::SGD && momentum != 0)
     stateKinds = {names::kMomentumBuffer};
@@ -161,6 +197,16 @@ LogicalResult OptimizerPass::run() {
         resultTypes.push_back(p.getType());
         resultAttrs.push_back(named(kUpdates, stateName));
       }
+  for (ParameterOp stat : bnStats) {
+    argTypes.push_back(stat.getType());
+    argAttrs.push_back(DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, kStateName), stat.getNameAttr()),
+              NamedAttribute(StringAttr::get(ctx, kRole),
+                             StringAttr::get(ctx, names::kRoleBatchNormStats)),
+              NamedAttribute(StringAttr::get(ctx, kInitialValue), stat.getValue())}));
+    resultTypes.push_back(stat.getType());
+    resultAttrs.push_back(named(kUpdates, stat.getNameAttr()));
+  }
   // The step counter is an integer: an f32 counter stops counting at 2^24.
   auto i64Scalar = RankedTensorType::get({}, IntegerType::get(ctx, 64));
   argTypes.push_back(i64Scalar);
@@ -186,7 +232,8 @@ LogicalResult OptimizerPass::run() {
   Block *body = step.addEntryBlock();
   const unsigned numParams = params.size(),
                  numState = (zero ? 1 : numParams) * stateKinds.size();
-  const unsigned stepIndex = numParams + numState, lrIndex = step.getNumArguments() - 1;
+  const unsigned bnIndex = numParams + numState, stepIndex = bnIndex + bnStats.size(),
+                 lrIndex = step.getNumArguments() - 1;
 
   // The gradient computation, inlined (the artifact runs precis ops only, no calls).
   IRMapping map;
@@ -196,8 +243,11 @@ LogicalResult OptimizerPass::run() {
     map.map(x, step.getArgument(stepIndex + 1 + i));
   OpBuilder b = OpBuilder::atBlockEnd(body);
   auto ret = cast<func::ReturnOp>(grads.getBody().front().getTerminator());
+  for (auto [i, stat] : llvm::enumerate(bnStats))
+    map.map(stat.getResult(), step.getArgument(bnIndex + i));
   for (Operation &op : grads.getBody().front().without_terminator())
-    b.clone(op, map);
+    if (!bnStatOps.contains(&op))
+      b.clone(op, map);
   // The optimizer's own ops (marked `precis.phase = "optimizer"` at the end) follow these.
   Operation *lastCloned = body->empty() ? nullptr : &body->back();
   Location loc = ret.getLoc();
@@ -308,6 +358,8 @@ LogicalResult OptimizerPass::run() {
   }
   SmallVector<Value> results(newParams);
   results.append(newState);
+  for (Value v : bnUpdates)
+    results.push_back(map.lookup(v));
   results.push_back(newStep);
   results.push_back(loss);
   for (Operation &op : llvm::make_range(

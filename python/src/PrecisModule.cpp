@@ -274,7 +274,8 @@ nb::dict tensorInfo(const rt::TensorInfo &info) {
                                 "data",
                                 "learning_rate",
                                 "step",
-                                "loss"};
+                                "loss",
+                                "batch_norm_stats"};
   nb::dict d;
   d["name"] = info.name;
   d["dtype"] = std::string(rt::dtypeName(info.dtype));

@@ -335,8 +335,9 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
     case Role::OptimizerState:
     case Role::LossScaleState:
     case Role::Fp8AmaxHistory:
+    case Role::BatchNormStats:
       // Training state starts where the artifact says (zeros unless it records an initial
-      // value, as the loss scale does).
+      // value, as the loss scale and the BatchNorm running statistics do).
       if (in.role == Role::LossScaleState && in.name == names::kLossScale && isF32Scalar(in))
         ts->scaleSlot_ = i;
       if (in.role == Role::OptimizerState && in.name.rfind(names::kZeroStatePrefix, 0) == 0)

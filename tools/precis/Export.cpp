@@ -1,6 +1,7 @@
 //===- Export.cpp - precis export -------------------------------------------===//
 //
-// `precis export`: a checkpoint's parameters back into the initializers of an ONNX model.
+// `precis export`: a checkpoint's parameters (and BatchNorm running statistics) back into the
+// initializers of an ONNX model, optionally rewritten for inference.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +25,17 @@ int runExport(int argc, char **argv) {
       cl::value_desc("FILE|DIR"), cl::cat(optionCategory()));
   static cl::opt<std::string> output("o", cl::Required, cl::desc("Output model"),
                                      cl::value_desc("trained.onnx"), cl::cat(optionCategory()));
+  static cl::opt<bool> inference(
+      "inference",
+      cl::desc("Write an inference model: BatchNormalization in inference mode on the trained "
+               "running statistics, Dropout removed, only the values --outputs names (default: "
+               "the graph's outputs) and what they need"),
+      cl::cat(optionCategory()));
+  static cl::list<std::string> outputs(
+      "outputs", cl::CommaSeparated,
+      cl::desc("With --inference: the values the model outputs (e.g. the logits rather than "
+               "the loss)"),
+      cl::value_desc("NAME,..."), cl::cat(optionCategory()));
   parseCommandLine(argc, argv,
                    "precis export: write a checkpoint's parameters into the "
                    "initializers of an ONNX model\n");
@@ -32,13 +44,19 @@ int runExport(int argc, char **argv) {
   std::string path;
   int replaced = 0;
   precis::rt::Status s = precis::rt::readCheckpoint(checkpoint, &arrays, &path);
+  if (!outputs.empty() && !inference) {
+    errs() << tool << ": error: --outputs needs --inference\n";
+    return 1;
+  }
+  precis::InferenceExport options{std::vector<std::string>(outputs.begin(), outputs.end())};
   if (s)
-    s = exportOnnx(model, arrays, output, &replaced);
+    s = exportOnnx(model, arrays, output, &replaced, inference ? &options : nullptr);
   if (!s) {
     errs() << tool << ": error: " << s.message() << "\n";
     return 1;
   }
-  errs() << formatv("{0}: wrote {1}: {2} parameters from {3}\n", tool, output, replaced, path);
+  errs() << formatv("{0}: wrote {1}{2}: {3} parameters from {4}\n", tool, output,
+                    inference ? " (inference)" : "", replaced, path);
   return 0;
 }
 

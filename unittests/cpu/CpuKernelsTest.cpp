@@ -1879,10 +1879,16 @@ TEST_F(CpuKernels, BatchNormTrainingFollowsOnnxAndInferenceUsesRunningStats) {
              bi = random(DType::F32, {C}), rm = random(DType::F32, {C}),
              rv = random(DType::F32, {C}, 0.5, 2);
       const double eps = 1e-3, momentum = 0.8;
-      for (bool training : {true, false}) {
+      // unbiased: PyTorch's running variance, batch_var * n / (n - 1); normalising unchanged.
+      for (auto [training, unbiased] : {std::pair{true, false}, {false, false}, {true, true}}) {
         Tensor y(t, shape), nm(DType::F32, {C}), nv(DType::F32, {C});
         ASSERT_OK(run("batch_norm", {&x, &sc, &bi, &rm, &rv}, {&y, &nm, &nv},
-                      attrs().f("epsilon", eps).f("momentum", momentum).i("training", training)));
+                      attrs()
+                          .f("epsilon", eps)
+                          .f("momentum", momentum)
+                          .i("training", training)
+                          .i("unbiased_running_var", unbiased)));
+        const double bessel = unbiased ? double(N * S) / double(N * S - 1) : 1.0;
         std::vector<double> ref(static_cast<size_t>(x.size())), refM, refV;
         for (int64_t c = 0; c < C; ++c) {
           double mean = rm.get(c), var = rv.get(c);
@@ -1903,7 +1909,8 @@ TEST_F(CpuKernels, BatchNormTrainingFollowsOnnxAndInferenceUsesRunningStats) {
               ref[i] = (x.get(i) - mean) / std::sqrt(var + eps) * sc.get(c) + bi.get(c);
             }
           refM.push_back(training ? momentum * rm.get(c) + (1 - momentum) * mean : rm.get(c));
-          refV.push_back(training ? momentum * rv.get(c) + (1 - momentum) * var : rv.get(c));
+          refV.push_back(training ? momentum * rv.get(c) + (1 - momentum) * var * bessel
+                                  : rv.get(c));
         }
         expectMatches(y, ref, tolFor(Cls::Norm, t), {}, "batch_norm y");
         expectMatches(nm, refM, tolFor(Cls::Norm, DType::F32), {}, "batch_norm running mean");

@@ -152,14 +152,20 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
     the `@gradients` function `precis-autodiff` builds (which stays):
 
     ```
-    @train_step(%params..., %state..., %step, %batch..., %lr)
-        -> (%new_params..., %new_state..., %new_step, %loss)
+    @train_step(%params..., %state..., %bn_stats..., %step, %batch..., %lr)
+        -> (%new_params..., %new_state..., %new_bn_stats..., %new_step, %loss)
     ```
 
     * params: `@gradients`' parameter arguments, in order, each with `precis.param_name`;
     * state: per parameter, in parameter order, `<name>.momentum_buffer` (sgd with
       momentum != 0) or `<name>.exp_avg`, `<name>.exp_avg_sq` (adam, adamw), each f32 and
       shaped like its parameter, with `precis.state_name`; the initial state is zeros;
+    * BatchNorm statistics: the initializers (`precis.parameter`) that a training-mode
+      `precis.batch_norm` reads as running mean and variance, in op order, each named after
+      its initializer, with `precis.role = "batch_norm_stats"` and its value as
+      `precis.initial_value`; the batch_norm's updated statistics are their new values (so
+      `precis export` writes the trained statistics back into the initializers). A
+      batch_norm in inference mode gets a warning: it never updates its statistics;
     * step: `tensor<i64>` with `precis.state_name = "step"`, the number of completed steps
       (0 at the start); the step adds 1 first and hands the new count, cast to f32, to the
       updates, which is how sgd knows its first step (torch initialises the momentum buffer
@@ -170,7 +176,7 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
     * batch: `@gradients`' other arguments with their attributes (`precis.onnx_name`);
     * lr: `tensor<f32>` with `precis.lr`, read at run time;
     * results: new params with `precis.updates = "<name>"`, new state with
-      `precis.updates = "<state name>"`, the new step with `precis.updates = "step"`, the loss
+      `precis.updates = "<state name>"`, the new BatchNorm statistics, the new step with `precis.updates = "step"`, the loss
       with `precis.onnx_name = "loss"`.
 
     With `clip-grad-norm=X` (X > 0) all gradients are first scaled by

@@ -317,6 +317,9 @@ FailureOr<CudaKernel> emitBatchNorm(Kernel &k, BatchNormOp bn) {
   for (unsigned i : {1u, 2u}) {
     std::string run = "(" + acc + ")" + k.load(2 + i, "c");
     std::string stat = i == 1 ? "mean" : "var";
+    // PyTorch's running variance takes the unbiased batch variance.
+    if (i == 2 && bn.getUnbiasedRunningVar() && N * S > 1)
+      stat = "var * (" + acc + ")" + L(N * S) + " / (" + acc + ")" + L(N * S - 1);
     os << k.store(i, "c",
                   bn.getTraining() ? mom + " * " + run + " + (1 - " + mom + ") * " + stat : run);
   }

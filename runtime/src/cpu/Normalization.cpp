@@ -9,7 +9,9 @@
 // *population* (biased) variance normalise the input, and
 //   new_running_mean = momentum * running_mean + (1 - momentum) * batch_mean
 //   new_running_var  = momentum * running_var  + (1 - momentum) * batch_var   (biased too)
-// which is where ONNX differs from PyTorch (PyTorch's running_var uses the unbiased variance).
+// which is where ONNX differs from PyTorch (PyTorch's running_var uses the unbiased variance);
+// the `unbiased_running_var` attribute selects PyTorch's rule (batch_var * n / (n - 1), n the
+// element count per channel, for the running variance only).
 // In inference mode the running statistics normalise and are returned unchanged.
 //
 //===----------------------------------------------------------------------===//
@@ -159,6 +161,9 @@ PRECIS_CPU_KERNEL(batchNormKernel) {
   const bool training = attrs.getInt("training", 0) != 0;
   const double eps = attrs.getFloat("epsilon", 1e-5);
   const double momentum = attrs.getFloat("momentum", 0.9);
+  const double count = static_cast<double>(N * S);
+  const double bessel =
+      attrs.getInt("unbiased_running_var", 0) != 0 && count > 1 ? count / (count - 1) : 1.0;
 
   std::vector<double> mean(static_cast<size_t>(Cn)), var(static_cast<size_t>(Cn));
   auto unsupported = [&] { return unsupportedDtypes("batch_norm", inputs, outputs); };
@@ -170,7 +175,6 @@ PRECIS_CPU_KERNEL(batchNormKernel) {
     const St *px = static_cast<const St *>(x.data);
     St *py = static_cast<St *>(y.data);
     if (training) {
-      const double count = static_cast<double>(N * S);
       parallelFor(ctx, Cn, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(N * S, 1)),
                   [&](int64_t b, int64_t e) {
                     for (int64_t c = b; c < e; ++c) {
@@ -220,7 +224,7 @@ PRECIS_CPU_KERNEL(batchNormKernel) {
     for (int64_t c = 0; c < Cn; ++c) {
       const double rm = loadAsDouble(runMean, c), rv = loadAsDouble(runVar, c);
       const double nm = training ? momentum * rm + (1.0 - momentum) * mean[c] : rm;
-      const double nv = training ? momentum * rv + (1.0 - momentum) * var[c] : rv;
+      const double nv = training ? momentum * rv + (1.0 - momentum) * var[c] * bessel : rv;
       if (outputs.size() > 1)
         storeAsFloat(outputs[1], c, nm);
       if (outputs.size() > 2)

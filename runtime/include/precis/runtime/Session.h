@@ -94,6 +94,7 @@ enum class Role {
   LearningRate,
   Step, ///< the optimizer step counter
   Loss,
+  BatchNormStats, ///< a training-mode BatchNorm's running mean or variance
 };
 
 /// The name and type of a function input or output, or of a parameter.

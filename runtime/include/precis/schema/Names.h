@@ -45,6 +45,9 @@ inline constexpr char kRoleOptimizerState[] = "optimizer_state";
 inline constexpr char kRoleStep[] = "step";
 inline constexpr char kRoleLossScale[] = "loss_scale";
 inline constexpr char kRoleFp8AmaxHistory[] = "fp8_amax_history";
+/// A training-mode BatchNorm's running mean or variance; the state is named after the ONNX
+/// initializer it starts from, so `precis export` writes it back there.
+inline constexpr char kRoleBatchNormStats[] = "batch_norm_stats";
 
 } // namespace precis::names
 

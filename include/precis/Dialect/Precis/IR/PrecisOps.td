@@ -757,8 +757,11 @@ def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdap
     the running statistics are updated:
     `new_mean = momentum * mean + (1 - momentum) * batch_mean` (ONNX convention), likewise the
     variance with the same biased batch variance, as ONNX's BatchNormalization-15 reference
-    does (PyTorch's running variance uses the unbiased one; an importer of PyTorch semantics
-    must rescale). In inference mode the running statistics are used and returned unchanged.
+    does. With `unbiased_running_var` the running variance takes the unbiased batch variance
+    (`batch_var * n / (n - 1)`, n the element count per channel; the biased one when n = 1),
+    as torch.nn.BatchNorm does: the importer sets it for models PyTorch exported, so training
+    them in precis updates the statistics as PyTorch would. In inference mode the running
+    statistics are used and returned unchanged.
     `%y, %m, %v = precis.batch_norm %x, %s, %b, %mean, %var {training = true} : (...) -> (...)`
   }];
   let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$scale,
@@ -766,7 +769,8 @@ def Precis_BatchNormOp : Precis_SensitiveOp<"batch_norm", [Pure, InferTypeOpAdap
                    Precis_FloatTensor:$running_var,
                    DefaultValuedAttr<F32Attr, "1.0e-5f">:$epsilon,
                    DefaultValuedAttr<F32Attr, "0.9f">:$momentum,
-                   DefaultValuedAttr<BoolAttr, "false">:$training);
+                   DefaultValuedAttr<BoolAttr, "false">:$training,
+                   DefaultValuedAttr<BoolAttr, "false">:$unbiased_running_var);
   let results = (outs Precis_FloatTensor:$result, Precis_FloatTensor:$new_running_mean,
                  Precis_FloatTensor:$new_running_var);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
