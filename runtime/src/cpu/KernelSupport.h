@@ -433,6 +433,9 @@ PRECIS_CPU_KERNEL(adamUpdateKernel);
 PRECIS_CPU_KERNEL(allReduceKernel);
 PRECIS_CPU_KERNEL(allGatherKernel);
 PRECIS_CPU_KERNEL(shardKernel);
+// Resize.cpp
+PRECIS_CPU_KERNEL(resizeKernel);
+PRECIS_CPU_KERNEL(resizeGradKernel);
 
 /// Philox4x32-10 (Salmon et al., SC'11; Random123's philox4x32 with 10 rounds): the dropout
 /// RNG, exposed for tests and for the CUDA code generator to mirror.
