@@ -110,6 +110,12 @@ inline std::vector<Case> allCases() {
        {1, 2, 5, 5},
        "  %out = precis.conv2d %p0, %p1 {acc_type = f64, dilations = array<i64: 2, 1>, pads = "
        "array<i64: 1, 0, 0, 2>} : ({p0}, {p1}) -> {out}"},
+      // ConvTranspose: the conv2d input gradient as a forward op (output_padding 1).
+      {"conv2d_grad_input_groups_stride",
+       {{{1, 4, 3, 3}}, {{4, 1, 3, 3}}},
+       {1, 2, 6, 6},
+       "  %out = precis.conv2d_grad_input %p0, %p1 {acc_type = f64, groups = 2 : i64, pads = "
+       "array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : ({p0}, {p1}) -> {out}"},
       // Element-wise.
       binary("add", {3}),
       binary("add", {2, 1}),
@@ -308,6 +314,28 @@ inline std::vector<Case> allCases() {
        {1, 2, 3, 3},
        "  %out = precis.avg_pool2d %p0 {count_include_pad = true, kernel = array<i64: 3, 3>, "
        "pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : ({p0}) -> {out}"},
+      // Resize.
+      {"resize_linear_half_pixel_up",
+       {{{1, 2, 3, 4}}},
+       {1, 2, 5, 7},
+       "  %out = precis.resize %p0 {mode = \"linear\", scales = array<f64: 1.0, 1.0, "
+       "1.6666666666666667, 1.75>} : ({p0}) -> {out}"},
+      {"resize_linear_align_corners_down",
+       {{{1, 1, 5, 6}}},
+       {1, 1, 3, 4},
+       "  %out = precis.resize %p0 {coordinate_transformation_mode = \"align_corners\", mode = "
+       "\"linear\", scales = array<f64: 1.0, 1.0, 0.6, 0.6666666666666666>} : ({p0}) -> {out}"},
+      {"resize_linear_pytorch_half_pixel_last_axis",
+       {{{2, 3, 5}}},
+       {2, 3, 3},
+       "  %out = precis.resize %p0 {coordinate_transformation_mode = \"pytorch_half_pixel\", "
+       "mode = \"linear\", scales = array<f64: 1.0, 1.0, 0.6>} : ({p0}) -> {out}"},
+      {"resize_nearest_asymmetric",
+       {{{1, 2, 3, 3}}},
+       {1, 2, 7, 5},
+       "  %out = precis.resize %p0 {coordinate_transformation_mode = \"asymmetric\", "
+       "nearest_mode = \"round_prefer_ceil\", scales = array<f64: 1.0, 1.0, 2.3333333333333335, "
+       "1.6666666666666667>} : ({p0}) -> {out}"},
       {"batch_norm_training",
        {{{3, 2, 2, 2}}, {{2}}, {{2}}},
        {3, 2, 2, 2},

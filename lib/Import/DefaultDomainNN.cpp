@@ -7,8 +7,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "Importer.h"
+#include "precis/runtime/ResizeTaps.h"
 
 #include <cctype>
+#include <cmath>
 #include <map>
 #include <numeric>
 
@@ -366,6 +368,276 @@ LogicalResult importConv(NodeContext &ctx) {
                               ctx.getLoc(), RankedTensorType::get(shape, x.getElementType()), input,
                               weight, bias, window->strides, window->pads, window->dilations,
                               groups, TypeAttr()));
+}
+
+/// ConvTranspose is the adjoint of a convolution in its input, so it lowers to
+/// conv2d_grad_input with the ConvTranspose weight `[C_in, C_out / group, kH, kW]` as the
+/// convolution's `[O, C / groups, kH, kW]` weight; its gradients are then a conv2d and a
+/// conv2d_grad_weight. A 1-D ConvTranspose runs as a 2-D one with a unit first spatial axis.
+LogicalResult importConvTranspose(NodeContext &ctx) {
+  if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType x = ctx.getInputType(0), w = ctx.getInputType(1);
+  int64_t rank = x.getRank();
+  if (rank != 3 && rank != 4)
+    return ctx.emitUnsupported() << "only 1-D and 2-D ConvTranspose are supported, got input " << x;
+  if (w.getRank() != rank)
+    return ctx.emitError() << "weight " << w << " does not match the rank of input " << x;
+  int64_t spatial = rank - 2;
+  auto attr = [&](StringRef name, int64_t fill, size_t size) -> FailureOr<SmallVector<int64_t>> {
+    SmallVector<int64_t> v = ctx.getInts(name);
+    if (v.empty())
+      v.assign(size, fill);
+    if (v.size() != size)
+      return ctx.emitError() << "expects " << size << " values in '" << name << "', got "
+                             << v.size();
+    return v;
+  };
+  SmallVector<int64_t> kernel(w.getShape().drop_front(2));
+  FailureOr<SmallVector<int64_t>> strides = attr("strides", 1, spatial),
+                                  dilations = attr("dilations", 1, spatial),
+                                  outPad = attr("output_padding", 0, spatial),
+                                  pads = attr("pads", 0, 2 * spatial);
+  if (failed(strides) || failed(dilations) || failed(outPad) || failed(pads))
+    return failure();
+  if (ctx.hasAttr("kernel_shape") && ctx.getInts("kernel_shape") != kernel)
+    return ctx.emitError() << "kernel_shape [" << ctx.getInts("kernel_shape")
+                           << "] differs from the weight " << w;
+  for (int64_t i = 0; i < spatial; ++i)
+    if ((*strides)[i] < 1 || (*dilations)[i] < 1 || (*outPad)[i] < 0)
+      return ctx.emitError() << "strides and dilations must be positive, output_padding "
+                                "non-negative";
+  int64_t groups = ctx.getInt("group", 1);
+  int64_t cIn = x.getDimSize(1);
+  if (groups < 1 || cIn % groups || w.getDimSize(0) != cIn)
+    return ctx.emitError() << "input " << x << " and weight " << w << " do not match for " << groups
+                           << " group(s)";
+  int64_t cOut = w.getDimSize(1) * groups;
+  if (ctx.hasInput(2)) {
+    RankedTensorType b = ctx.getInputType(2);
+    if (b.getRank() != 1 || b.getDimSize(0) != cOut)
+      return ctx.emitError() << "bias must be [" << cOut << "], got " << b;
+  }
+
+  // The output size before padding is removed, then the pads: explicit, or derived from
+  // output_shape (or auto_pad's `input * stride`) as the ONNX specification says.
+  SmallVector<int64_t> full(spatial);
+  for (int64_t i = 0; i < spatial; ++i)
+    full[i] = (*strides)[i] * (x.getDimSize(2 + i) - 1) + (*outPad)[i] +
+              (kernel[i] - 1) * (*dilations)[i] + 1;
+  std::string autoPad = ctx.getString("auto_pad", "NOTSET");
+  SmallVector<int64_t> outShape = ctx.getInts("output_shape");
+  if (outShape.size() == size_t(rank))
+    outShape.erase(outShape.begin(), outShape.begin() + 2);
+  if (!outShape.empty() && outShape.size() != size_t(spatial))
+    return ctx.emitError() << "output_shape [" << outShape << "] does not have " << spatial
+                           << " spatial sizes";
+  if (outShape.empty() && (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"))
+    for (int64_t i = 0; i < spatial; ++i)
+      outShape.push_back(x.getDimSize(2 + i) * (*strides)[i]);
+  bool derived = !outShape.empty();
+  if (derived) {
+    // total / 2 rounds down, as in the reference implementation; an output_shape larger than
+    // the full output makes the trailing pad negative: extra zero rows (plus the bias).
+    for (int64_t i = 0; i < spatial; ++i) {
+      int64_t total = full[i] - outShape[i];
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      bool upper = autoPad == "SAME_UPPER";
+      (*pads)[i] = upper ? half : total - half;
+      (*pads)[i + spatial] = upper ? total - half : half;
+    }
+  } else if (autoPad != "NOTSET" && autoPad != "VALID") {
+    return ctx.emitError() << "auto_pad='" << autoPad << "' is not a valid padding mode";
+  }
+  SmallVector<int64_t> shape = {x.getDimSize(0), cOut};
+  for (int64_t i = 0; i < spatial; ++i) {
+    int64_t &begin = (*pads)[i], &end = (*pads)[i + spatial];
+    if (begin < 0 || (!derived && end < 0))
+      return ctx.emitUnsupported() << "pads [" << *pads << "] must be non-negative";
+    shape.push_back(full[i] - begin - end);
+    if (shape.back() < 1)
+      return ctx.emitError() << "pads [" << *pads << "] leave no output in spatial axis " << i;
+    end = std::max<int64_t>(end, 0);
+    // conv2d_grad_input's result must map back onto the input through the convolution
+    // geometry, which holds while the extra rows (output_padding) are fewer than the stride.
+    int64_t span = shape.back() + begin + end - (kernel[i] - 1) * (*dilations)[i] - 1;
+    if (span < 0 || span / (*strides)[i] + 1 != x.getDimSize(2 + i))
+      return ctx.emitUnsupported()
+             << "an output of " << shape.back() << " in spatial axis " << i
+             << " needs output padding of at least the stride " << (*strides)[i];
+  }
+
+  // Widen a 1-D problem to 2-D with a unit first spatial axis.
+  OpBuilder &b = ctx.getBuilder();
+  Location loc = ctx.getLoc();
+  Type elt = x.getElementType();
+  auto reshape = [&](Value v, ArrayRef<int64_t> to) -> Value {
+    return b.create<ReshapeOp>(loc, RankedTensorType::get(to, elt), v);
+  };
+  Value input = ctx.getInput(0), weight = ctx.getInput(1);
+  SmallVector<int64_t> s2 = *strides, d2 = *dilations, p2 = *pads, shape2 = shape;
+  if (spatial == 1) {
+    input = reshape(input, {x.getDimSize(0), cIn, 1, x.getDimSize(2)});
+    weight = reshape(weight, {w.getDimSize(0), w.getDimSize(1), 1, w.getDimSize(2)});
+    s2 = {1, (*strides)[0]};
+    d2 = {1, (*dilations)[0]};
+    p2 = {0, (*pads)[0], 0, (*pads)[1]};
+    shape2 = {shape[0], shape[1], 1, shape[2]};
+  }
+  Value y = b.create<Conv2DGradInputOp>(loc, RankedTensorType::get(shape2, elt), input, weight, s2,
+                                        p2, d2, groups, TypeAttr());
+  if (spatial == 1)
+    y = reshape(y, shape);
+  if (ctx.hasInput(2)) {
+    SmallVector<int64_t> biasShape(rank - 1, 1);
+    biasShape[0] = cOut;
+    y = b.create<AddOp>(loc, y, reshape(ctx.getInput(2), biasShape));
+  }
+  return ctx.setOutput(0, y);
+}
+
+void checkConvTranspose(const onnx::NodeProto &node, int64_t,
+                        SmallVectorImpl<std::string> &problems) {
+  std::string autoPad = getStringAttribute(node, "auto_pad", "NOTSET");
+  if (autoPad != "NOTSET" && autoPad != "VALID" && autoPad != "SAME_UPPER" &&
+      autoPad != "SAME_LOWER")
+    problems.push_back("auto_pad='" + autoPad + "' is not a valid padding mode");
+  if (const onnx::AttributeProto *kernel = findAttribute(node, "kernel_shape"))
+    if (kernel->ints_size() != 1 && kernel->ints_size() != 2)
+      problems.push_back("only 1-D and 2-D ConvTranspose are supported (kernel_shape has " +
+                         std::to_string(kernel->ints_size()) + " entries)");
+}
+
+//===----------------------------------------------------------------------===//
+// Resize and Upsample.
+//===----------------------------------------------------------------------===//
+
+/// Resize (10 to 19) and Upsample (7 to 9): the scales or sizes must be import-time
+/// constants; they give precis.resize its per-axis scales and the result its static shape.
+/// Before Resize 11 (and for Upsample) the coordinates are asymmetric and nearest truncates.
+LogicalResult importResize(NodeContext &ctx) {
+  if (failed(ctx.requireFloat(0)))
+    return failure();
+  RankedTensorType x = ctx.getInputType(0);
+  int64_t rank = x.getRank();
+  bool legacy = ctx.getOpType() == "Upsample" || ctx.getOpset() < 11;
+  std::string mode = ctx.getString("mode", "nearest");
+  if (mode == "bilinear")
+    mode = "linear";
+  if (mode != "nearest" && mode != "linear")
+    return ctx.emitUnsupported() << "mode='" << mode
+                                 << "' is not supported (only 'nearest' and 'linear')";
+  if (ctx.getInt("antialias", 0) != 0)
+    return ctx.emitUnsupported() << "antialias=1 is not supported";
+  std::string coordinateMode =
+      legacy ? "asymmetric" : ctx.getString("coordinate_transformation_mode", "half_pixel");
+  if (!isResizeCoordinateMode(coordinateMode))
+    return ctx.emitUnsupported() << "coordinate_transformation_mode='" << coordinateMode
+                                 << "' is not supported";
+  std::string nearestMode = legacy ? "legacy" : ctx.getString("nearest_mode", "round_prefer_floor");
+  if (!legacy && (!isResizeNearestMode(nearestMode) || nearestMode == "legacy"))
+    return ctx.emitError() << "nearest_mode='" << nearestMode << "' is not a valid mode";
+
+  // The axes the scales or sizes list (opset 18), all by default.
+  SmallVector<int64_t> axes;
+  for (int64_t a : ctx.getInts("axes")) {
+    FailureOr<int64_t> axis = ctx.normalizeAxis(a, rank, "axis");
+    if (failed(axis))
+      return failure();
+    if (llvm::is_contained(axes, *axis))
+      return ctx.emitError() << "axis " << a << " is repeated in 'axes'";
+    axes.push_back(*axis);
+  }
+  if (axes.empty())
+    for (int64_t a = 0; a < rank; ++a)
+      axes.push_back(a);
+
+  // Scales: Upsample 7's attribute, Upsample 9's and Resize 10's input 1, Resize 11's input 2.
+  // Sizes: Resize 11's input 3. An empty tensor counts as absent.
+  SmallVector<double> given;
+  bool haveScales = false, haveSizes = false;
+  if (ctx.getOpType() == "Upsample" && ctx.getOpset() < 9) {
+    if (const onnx::AttributeProto *attr = findAttribute(ctx.getNode(), "scales"))
+      for (float f : attr->floats())
+        given.push_back(f);
+    haveScales = true;
+  } else {
+    unsigned scalesInput = legacy ? 1 : 2;
+    if (ctx.hasInput(scalesInput)) {
+      FailureOr<const HostTensor *> t = ctx.requireConstant(scalesInput, "scales");
+      if (failed(t))
+        return failure();
+      for (int64_t i = 0; i < (*t)->size(); ++i)
+        given.push_back((*t)->getDouble(i));
+      haveScales = !given.empty();
+    }
+    if (!legacy && !haveScales && ctx.hasInput(3)) {
+      FailureOr<SmallVector<int64_t>> sizes = ctx.requireInts(3, "sizes");
+      if (failed(sizes))
+        return failure();
+      for (int64_t v : *sizes)
+        given.push_back(double(v));
+      haveSizes = !given.empty();
+    }
+  }
+  if (!haveScales && !haveSizes)
+    return ctx.emitError() << "expects one of 'scales' and 'sizes'";
+  if (given.size() != axes.size())
+    return ctx.emitError() << "expects " << axes.size() << " " << (haveScales ? "scales" : "sizes")
+                           << ", got " << given.size();
+
+  SmallVector<double> scales(rank, 1.0);
+  SmallVector<int64_t> shape(x.getShape());
+  std::string policy = ctx.getString("keep_aspect_ratio_policy", "stretch");
+  if (haveSizes && policy != "stretch") {
+    if (policy != "not_larger" && policy != "not_smaller")
+      return ctx.emitError() << "keep_aspect_ratio_policy='" << policy << "' is not valid";
+    double scale = policy == "not_larger" ? HUGE_VAL : 0;
+    for (auto [k, a] : llvm::enumerate(axes)) {
+      double r = given[k] / double(x.getDimSize(a));
+      scale = policy == "not_larger" ? std::min(scale, r) : std::max(scale, r);
+    }
+    for (int64_t a : axes) {
+      scales[a] = scale;
+      shape[a] = int64_t(std::floor(scale * double(x.getDimSize(a)) + 0.5));
+    }
+  } else {
+    for (auto [k, a] : llvm::enumerate(axes)) {
+      if (!(given[k] > 0))
+        return ctx.emitError() << (haveScales ? "scales" : "sizes") << " must be positive, got "
+                               << given[k] << " for axis " << a;
+      if (haveScales) {
+        scales[a] = given[k];
+        shape[a] = int64_t(std::floor(double(x.getDimSize(a)) * given[k]));
+      } else {
+        shape[a] = int64_t(given[k]);
+        scales[a] = given[k] / double(x.getDimSize(a));
+      }
+    }
+  }
+  for (int64_t a = 0; a < rank; ++a)
+    if (shape[a] < 1 || x.getDimSize(a) < 1)
+      return ctx.emitError() << "resizing " << x << " leaves axis " << a << " empty";
+  OpBuilder &b = ctx.getBuilder();
+  return ctx.setOutput(
+      0, b.create<ResizeOp>(ctx.getLoc(), RankedTensorType::get(shape, x.getElementType()),
+                            ctx.getInput(0), b.getDenseF64ArrayAttr(scales), b.getStringAttr(mode),
+                            b.getStringAttr(coordinateMode), b.getStringAttr(nearestMode)));
+}
+
+void checkResize(const onnx::NodeProto &node, int64_t opset,
+                 SmallVectorImpl<std::string> &problems) {
+  std::string mode = getStringAttribute(node, "mode", "nearest");
+  if (mode == "cubic")
+    problems.push_back("mode='cubic' is not supported (only 'nearest' and 'linear')");
+  if (const onnx::AttributeProto *aa = findAttribute(node, "antialias"))
+    if (aa->i() != 0)
+      problems.push_back("antialias=1 is not supported");
+  if (node.op_type() == "Resize" && opset >= 11) {
+    std::string coord = getStringAttribute(node, "coordinate_transformation_mode", "half_pixel");
+    if (!isResizeCoordinateMode(coord))
+      problems.push_back("coordinate_transformation_mode='" + coord + "' is not supported");
+  }
 }
 
 void checkWindowOp(const onnx::NodeProto &node, int64_t, SmallVectorImpl<std::string> &problems) {
@@ -888,6 +1160,12 @@ void populateNeuralNetHandlers(HandlerRegistry &r) {
   r.add("Einsum", 12, kMaxOpset, importEinsum);
   r.add("Gemm", kMinOpset, kMaxOpset, importGemm);
   r.add("Conv", kMinOpset, kMaxOpset, importConv, checkWindowOp);
+  // ConvTranspose 11 only makes kernel_shape and output_shape's semantics precise.
+  r.add("ConvTranspose", kMinOpset, kMaxOpset, importConvTranspose, checkConvTranspose);
+  // Resize 13 adds bf16 and makes roi optional, 18 adds antialias, axes and
+  // keep_aspect_ratio_policy, 19 half_pixel_symmetric; Upsample 9 takes its scales as an input.
+  r.add("Resize", 10, kMaxOpset, importResize, checkResize);
+  r.add("Upsample", kMinOpset, kMaxOpset, importResize, checkResize);
 
   r.add("MaxPool", kMinOpset, kMaxOpset, importMaxPool, checkWindowOp);
   r.add("AveragePool", kMinOpset, kMaxOpset, importAveragePool, checkWindowOp);

@@ -91,8 +91,11 @@ LogicalResult convertAttr(Operation *op, StringRef name, Attribute attr, schema:
     schema::Ints *values = out.mutable_ints(); // set even when empty: [] is a value
     for (int64_t v : ints.asArrayRef())
       values->add_values(v);
-  }
-  else if (auto t = dyn_cast<TypeAttr>(attr))
+  } else if (auto floats = dyn_cast<DenseF64ArrayAttr>(attr)) {
+    schema::Floats *values = out.mutable_floats();
+    for (double v : floats.asArrayRef())
+      values->add_values(v);
+  } else if (auto t = dyn_cast<TypeAttr>(attr))
     out.set_i(toDType(t.getValue()));
   else
     return op->emitError("attribute '") << name << "' has no artifact encoding: " << attr;

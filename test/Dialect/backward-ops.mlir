@@ -40,3 +40,12 @@ func.func @avg_pool_slice_grads(%dy: tensor<1x2x3x3xf32>, %ds: tensor<3x2xbf16>)
   %1 = precis.slice_grad %ds {start = array<i64: 4, 1>, limit = array<i64: -1, 6>, step = array<i64: -2, 3>} : (tensor<3x2xbf16>) -> tensor<5x6xbf16>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func @resize_grad
+func.func @resize_grad(%dy: tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32> {
+  // CHECK: precis.resize_grad %{{.*}} {coordinate_transformation_mode = "align_corners", mode = "linear", scales = array<f64: 1.000000e+00, 1.000000e+00, 2.000000e+00, 1.500000e+00>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32>
+  %0 = precis.resize_grad %dy {mode = "linear", coordinate_transformation_mode = "align_corners", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32>
+  return %0 : tensor<1x3x8x8xf32>
+}

@@ -714,3 +714,43 @@ func.func @all_gather_rank(%a: tensor<2x2xf32>) {
   %0 = precis.all_gather %a : tensor<2x2xf32> -> tensor<8xf32>
   return
 }
+
+// -----
+
+func.func @resize_scales(%x: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{expects 4 scales, got 2}}
+  %0 = precis.resize %x {scales = array<f64: 2.0, 2.0>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @resize_mode(%x: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{mode 'cubic' is not 'nearest' or 'linear'}}
+  %0 = precis.resize %x {mode = "cubic", scales = array<f64: 1.0, 1.0, 2.0, 2.0>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @resize_coordinates(%x: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{unknown coordinate_transformation_mode 'tf_crop_and_resize'}}
+  %0 = precis.resize %x {coordinate_transformation_mode = "tf_crop_and_resize", scales = array<f64: 1.0, 1.0, 2.0, 2.0>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @resize_grad_rank(%dy: tensor<2x8x8xf32>) {
+  // expected-error @+1 {{must have the same rank}}
+  %0 = precis.resize_grad %dy {scales = array<f64: 1.0, 2.0, 2.0>} : (tensor<2x8x8xf32>) -> tensor<1x2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @resize_scale_positive(%x: tensor<4x4xf32>) {
+  // expected-error @+1 {{of axis 1 must be positive}}
+  %0 = precis.resize %x {scales = array<f64: 1.0, 0.0>} : (tensor<4x4xf32>) -> tensor<4x1xf32>
+  return
+}

@@ -182,6 +182,10 @@ func.func @reductions_and_norms(%a: tensor<4x8xf32>, %x: tensor<8x16x32xf32>, %g
   %9 = precis.global_avg_pool %img : (tensor<2x3x5x5xf32>) -> tensor<2x3x1x1xf32>
   // CHECK: precis.global_max_pool
   %10 = precis.global_max_pool %img : (tensor<2x3x5x5xf32>) -> tensor<2x3x1x1xf32>
+  // CHECK: precis.resize %{{.*}} {mode = "linear", scales = array<f64: 1.000000e+00, 1.000000e+00, 2.000000e+00, 1.500000e+00>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x10x7xf32>
+  %11 = precis.resize %img {mode = "linear", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x10x7xf32>
+  // CHECK: precis.resize %{{.*}} {coordinate_transformation_mode = "asymmetric", nearest_mode = "floor", scales = array<f64: 1.000000e+00, 1.000000e+00, 5.000000e-01, 5.000000e-01>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x2x2xf32>
+  %12 = precis.resize %img {coordinate_transformation_mode = "asymmetric", nearest_mode = "floor", scales = array<f64: 1.0, 1.0, 0.5, 0.5>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x2x2xf32>
   return
 }
 

@@ -16,7 +16,8 @@ func.func @forward(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xbf16>, %xb: tenso
         tensor<4xf32>, tensor<f32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x10xf32>,
         tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>,
         tensor<4x8xf32>, tensor<4x8xf32>, tensor<1x8xf32>, tensor<2x4x1x1xf32>,
-        tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>) {
+        tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>,
+        tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>) {
   %c0 = precis.conv2d %xb, %w {pads = array<i64: 1, 1, 1, 1>, groups = 2 : i64} : (tensor<2x4x8x8xbf16>, tensor<6x2x3x3xbf16>) -> tensor<2x6x8x8xbf16>
   %c1 = precis.conv2d_grad_input %dy, %w {pads = array<i64: 1, 1, 1, 1>, groups = 2 : i64} : (tensor<2x6x8x8xbf16>, tensor<6x2x3x3xbf16>) -> tensor<2x4x8x8xbf16>
   %c2 = precis.conv2d_grad_weight %xb, %dy {pads = array<i64: 1, 1, 1, 1>, groups = 2 : i64} : (tensor<2x4x8x8xbf16>, tensor<2x6x8x8xbf16>) -> tensor<6x2x3x3xbf16>
@@ -47,5 +48,9 @@ func.func @forward(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xbf16>, %xb: tenso
   %e1 = precis.compare lt, %f8, %e0 : (tensor<4x8xf8E4M3FN>, tensor<4x8xf8E4M3FN>) -> tensor<4x8xi1>
   %e2 = precis.not %e1 : tensor<4x8xi1>
   %e3 = precis.nll_loss_grad none %b0#1, %lab : (tensor<4xf32>, tensor<4xi64>) -> tensor<4x10xf32>
-  return %c0, %c1, %c2, %p0, %p1, %p2, %p3, %g0, %g1, %s0, %s1, %k0, %k1#0, %k1#1, %b0#0, %b0#1, %b0#2, %l0, %l1, %l2, %l3, %d0, %d1, %o0, %o1#0, %o1#1, %o1#2, %p, %r0, %r1, %r2, %e0, %e2, %e3 : tensor<2x6x8x8xbf16>, tensor<2x4x8x8xbf16>, tensor<6x2x3x3xbf16>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x5x8xf32>, tensor<16x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<8x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<1x8xf32>, tensor<2x4x1x1xf32>, tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>
+  %z0 = precis.resize %xb {mode = "linear", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x4x8x8xbf16>) -> tensor<2x4x16x12xbf16>
+  %z1 = precis.resize_grad %z0 {mode = "linear", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x4x16x12xbf16>) -> tensor<2x4x8x8xbf16>
+  %z2 = precis.resize %x {coordinate_transformation_mode = "align_corners", nearest_mode = "round_prefer_ceil", scales = array<f64: 1.0, 1.0, 0.375, 0.625>} : (tensor<2x4x8x8xf32>) -> tensor<2x4x3x5xf32>
+  %z3 = precis.resize_grad %z2 {coordinate_transformation_mode = "align_corners", nearest_mode = "round_prefer_ceil", scales = array<f64: 1.0, 1.0, 0.375, 0.625>} : (tensor<2x4x3x5xf32>) -> tensor<2x4x8x8xf32>
+  return %c0, %c1, %c2, %p0, %p1, %p2, %p3, %g0, %g1, %s0, %s1, %k0, %k1#0, %k1#1, %b0#0, %b0#1, %b0#2, %l0, %l1, %l2, %l3, %d0, %d1, %o0, %o1#0, %o1#1, %o1#2, %p, %r0, %r1, %r2, %e0, %e2, %e3, %z0, %z1, %z2, %z3 : tensor<2x6x8x8xbf16>, tensor<2x4x8x8xbf16>, tensor<6x2x3x3xbf16>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x5x8xf32>, tensor<16x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<8x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<1x8xf32>, tensor<2x4x1x1xf32>, tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>, tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>
 }

@@ -232,13 +232,21 @@ static Result runTest(const std::string &dir, const std::string &name) {
   std::vector<onnx::TensorProto> inputs = readTensors(dataDir, "input");
   std::vector<onnx::TensorProto> outputs = readTensors(dataDir, "output");
 
-  // Bind integer inputs as initializers; keep the rest as runtime inputs, in order.
-  std::set<std::string> initializers;
+  // Bind integer inputs as initializers, and the float scales and roi of Resize and Upsample
+  // (shape arguments too, which a float initializer cannot carry: precis keeps those as
+  // parameters) as Constant nodes; keep the rest as runtime inputs, in order.
+  std::set<std::string> initializers, shapeArguments;
   for (const onnx::TensorProto &init : model.graph().initializer())
     initializers.insert(init.name());
+  for (const onnx::NodeProto &node : model.graph().node()) {
+    int last = node.op_type() == "Resize" ? 2 : node.op_type() == "Upsample" ? 1 : 0;
+    for (int i = 1; i <= last && i < node.input_size(); ++i)
+      shapeArguments.insert(node.input(i));
+  }
   onnx::GraphProto *graph = model.mutable_graph();
   std::vector<onnx::ValueInfoProto> kept;
   std::vector<onnx::TensorProto> runtimeInputs;
+  std::vector<onnx::NodeProto> boundConstants;
   int dataIndex = 0;
   for (const onnx::ValueInfoProto &input : graph->input()) {
     if (initializers.count(input.name()))
@@ -249,6 +257,20 @@ static Result runTest(const std::string &dir, const std::string &name) {
     }
     onnx::TensorProto data = inputs[dataIndex++];
     retagBfloat16(data, input);
+    if (shapeArguments.count(input.name()) && input.type().has_tensor_type() &&
+        !isIntegerType(input.type().tensor_type().elem_type())) {
+      onnx::NodeProto constant;
+      constant.set_op_type("Constant");
+      constant.set_name(input.name() + "_bound");
+      constant.add_output(input.name());
+      onnx::AttributeProto *value = constant.add_attribute();
+      value->set_name("value");
+      value->set_type(onnx::AttributeProto::TENSOR);
+      data.clear_name();
+      *value->mutable_t() = std::move(data);
+      boundConstants.push_back(std::move(constant));
+      continue;
+    }
     if (input.type().has_tensor_type() && isIntegerType(input.type().tensor_type().elem_type())) {
       data.set_name(input.name());
       *graph->add_initializer() = std::move(data);
@@ -271,6 +293,13 @@ static Result runTest(const std::string &dir, const std::string &name) {
   graph->clear_input();
   for (onnx::ValueInfoProto &input : kept)
     *graph->add_input() = std::move(input);
+  if (!boundConstants.empty()) {
+    for (const onnx::NodeProto &node : graph->node())
+      boundConstants.push_back(node);
+    graph->clear_node();
+    for (onnx::NodeProto &node : boundConstants)
+      *graph->add_node() = std::move(node);
+  }
 
   llvm::SmallString<128> tmp;
   if (llvm::sys::fs::createTemporaryFile("precis-conformance", "onnx", tmp)) {
@@ -389,8 +418,10 @@ static void writeMarkdown(llvm::raw_ostream &os, const std::vector<Result> &resu
                      "inputs and compared with the test's outputs (rtol 1e-3, atol 1e-7; "
                      "integers and booleans exactly).\n\n"
                    : "Every other model must import and verify.\n\n")
-     << "Integer graph inputs (shapes, axes, indices) are bound to their test values at "
-        "import, since precis IR is statically shaped; float and bool inputs stay inputs.\n\n"
+     << "Integer graph inputs (shapes, axes, indices) and the scales and roi inputs of Resize "
+        "and Upsample are bound to their test values at import (as initializers and Constant "
+        "nodes), since precis IR is statically shaped; other float and bool inputs stay "
+        "inputs.\n\n"
      << "| | models |\n| --- | --- |\n"
      << "| total | " << all.total << " |\n"
      << "| supported | " << supported << " |\n"

@@ -107,6 +107,18 @@ std::vector<int64_t> Attrs::getInts(std::string_view name, std::vector<int64_t> 
   return dflt;
 }
 
+std::vector<double> Attrs::getFloats(std::string_view name, std::vector<double> dflt) const {
+  auto it = values_.find(std::string(name));
+  if (it == values_.end())
+    return dflt;
+  const AttrValue &v = it->second;
+  if (v.kind == AttrValue::Kind::Floats)
+    return v.floats;
+  if (v.kind == AttrValue::Kind::Float)
+    return {v.f};
+  return dflt;
+}
+
 std::string Attrs::getString(std::string_view name, std::string dflt) const {
   auto it = values_.find(std::string(name));
   if (it == values_.end() || it->second.kind != AttrValue::Kind::String)
@@ -181,6 +193,8 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"reduce_sum", reduceSumKernel},
       {"relu", reluKernel},
       {"reshape", reshapeKernel},
+      {"resize", resizeKernel},
+      {"resize_grad", resizeGradKernel},
       {"rsqrt", rsqrtKernel},
       {"scaled_matmul", scaledMatmulKernel},
       {"scatter_nd", scatterNdKernel},

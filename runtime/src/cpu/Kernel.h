@@ -49,6 +49,7 @@ public:
   int64_t getInt(std::string_view name, int64_t dflt) const;
   double getFloat(std::string_view name, double dflt) const;
   std::vector<int64_t> getInts(std::string_view name, std::vector<int64_t> dflt) const;
+  std::vector<double> getFloats(std::string_view name, std::vector<double> dflt) const;
   std::string getString(std::string_view name, std::string dflt) const;
 
 private:

@@ -433,6 +433,9 @@ PRECIS_CPU_KERNEL(adamUpdateKernel);
 PRECIS_CPU_KERNEL(allReduceKernel);
 PRECIS_CPU_KERNEL(allGatherKernel);
 PRECIS_CPU_KERNEL(shardKernel);
+// Resize.cpp
+PRECIS_CPU_KERNEL(resizeKernel);
+PRECIS_CPU_KERNEL(resizeGradKernel);
 
 //===----------------------------------------------------------------------===//
 // Convolution gradients: validation and the reference loops (Gradients.cpp).

@@ -223,6 +223,31 @@ LogicalResult Conv2DOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads
   return success();
 }
 
+/// conv2d_grad_input is linear in each operand and the adjoint of conv2d in its input, so
+/// the gradient for `grad` is conv2d of the result gradient, and the one for `weight` is
+/// conv2d_grad_weight with the result gradient as the convolution input.
+LogicalResult Conv2DGradInputOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                                SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value g = gb.castTo(resultGrads[0], tensorType(getGrad()).getElementType());
+  auto attrs = copyAttrs(*this, {"strides", "pads", "dilations", "groups", "acc_type"});
+  grads.push_back(b.create<Conv2DOp>(getLoc(), TypeRange{getGrad().getType()},
+                                     ValueRange{g, getWeight()}, attrs));
+  grads.push_back(b.create<Conv2DGradWeightOp>(getLoc(), TypeRange{getWeight().getType()},
+                                               ValueRange{g, getGrad()}, attrs));
+  return success();
+}
+
+LogicalResult ResizeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value g = gb.castTo(resultGrads[0], tensorType(getInput()).getElementType());
+  grads.push_back(b.create<ResizeGradOp>(
+      getLoc(), TypeRange{getInput().getType()}, ValueRange{g},
+      copyAttrs(*this, {"scales", "mode", "coordinate_transformation_mode", "nearest_mode"})));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Element-wise ops.
 //===----------------------------------------------------------------------===//

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
+#include "precis/runtime/ResizeTaps.h"
 
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Builders.h"
@@ -14,6 +15,8 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::precis;
@@ -226,6 +229,39 @@ LogicalResult Conv2DOp::verify() {
     return emitOpError() << "result shape " << getType() << " does not match the inferred ["
                          << expected << "]";
   return success();
+}
+
+/// resize and resize_grad: `in` is the forward input, `out` the forward result.
+static LogicalResult verifyResize(Operation *op, RankedTensorType in, RankedTensorType out,
+                                  ArrayRef<double> scales, StringRef mode, StringRef coordinateMode,
+                                  StringRef nearestMode) {
+  if (in.getRank() != out.getRank())
+    return op->emitOpError() << "input " << in << " and result " << out
+                             << " must have the same rank";
+  if (scales.size() != size_t(in.getRank()))
+    return op->emitOpError() << "expects " << in.getRank() << " scales, got " << scales.size();
+  for (auto [i, scale] : llvm::enumerate(scales))
+    if (!(scale > 0) || !std::isfinite(scale))
+      return op->emitOpError() << "scale " << scale << " of axis " << i << " must be positive";
+  if (in.getNumElements() == 0 || out.getNumElements() == 0)
+    return op->emitOpError("expects non-empty input and result");
+  if (!::precis::isResizeMode(mode.str()))
+    return op->emitOpError() << "mode '" << mode << "' is not 'nearest' or 'linear'";
+  if (!::precis::isResizeCoordinateMode(coordinateMode.str()))
+    return op->emitOpError() << "unknown coordinate_transformation_mode '" << coordinateMode << "'";
+  if (!::precis::isResizeNearestMode(nearestMode.str()))
+    return op->emitOpError() << "unknown nearest_mode '" << nearestMode << "'";
+  return success();
+}
+
+LogicalResult ResizeOp::verify() {
+  return verifyResize(*this, getInput().getType(), getType(), getScales(), getMode(),
+                      getCoordinateTransformationMode(), getNearestMode());
+}
+
+LogicalResult ResizeGradOp::verify() {
+  return verifyResize(*this, getType(), getGrad().getType(), getScales(), getMode(),
+                      getCoordinateTransformationMode(), getNearestMode());
 }
 
 //===----------------------------------------------------------------------===//

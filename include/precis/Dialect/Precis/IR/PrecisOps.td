@@ -832,6 +832,37 @@ def Precis_GlobalMaxPoolOp : Precis_GlobalPoolOp<"global_max_pool"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Resizing.
+//===----------------------------------------------------------------------===//
+
+def Precis_ResizeOp : Precis_FollowOp<"resize", [Pure, SameOperandsAndResultElementType, Grad]> {
+  let summary = "nearest or (multi)linear resampling of every axis (ONNX Resize)";
+  let description = [{
+    Each axis `a` maps output coordinate `o` to the input coordinate that
+    `coordinate_transformation_mode` defines with `scales[a]` (the resized length the modes
+    divide by is `input_size * scales[a]`), as ONNX Resize does; the result type gives the
+    output sizes. `nearest` reads the input element `nearest_mode` rounds to (`legacy` is
+    Resize 10's and Upsample's rule: truncate when the axis grows, round up when it shrinks);
+    `linear` interpolates between the two neighbours, per axis (bilinear on two axes).
+    Source indices are clamped to the input. The taps are computed by
+    `precis::resizeTaps` (runtime/include/precis/runtime/ResizeTaps.h) on both backends.
+
+    ```mlir
+    %1 = precis.resize %0 {mode = "linear", coordinate_transformation_mode = "half_pixel",
+                           scales = array<f64: 1.0, 1.0, 2.0, 2.0>}
+        : (tensor<1x3x8x8xf32>) -> tensor<1x3x16x16xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, DenseF64ArrayAttr:$scales,
+                   DefaultValuedAttr<StrAttr, "\"nearest\"">:$mode,
+                   DefaultValuedAttr<StrAttr, "\"half_pixel\"">:$coordinate_transformation_mode,
+                   DefaultValuedAttr<StrAttr, "\"round_prefer_floor\"">:$nearest_mode);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Losses.
 //===----------------------------------------------------------------------===//
 
@@ -877,13 +908,15 @@ def Precis_NllLossOp : Precis_SensitiveOp<"nll_loss", [Pure, InferTypeOpAdaptor,
 // named in each summary.
 //===----------------------------------------------------------------------===//
 
-def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input", [NoGradient]> {
+def Precis_Conv2DGradInputOp : Precis_ComputeOp<"conv2d_grad_input", [Grad]> {
   let summary = "gradient of conv2d with respect to its input (a transposed convolution)";
   let description = [{
     `result[n, c, h, w] = sum over (o, i, j) with h = oh * stride - pad_top + i * dilation (and
     likewise w) of grad[n, o, oh, ow] * weight[o, c % (C / groups), i, j]`, for `o` in the
     group of `c`. The result type is the forward input's; the attributes are the forward
-    op's.
+    op's. The importer also lowers ONNX ConvTranspose to it (its `grad` is then the
+    ConvTranspose input and its `weight` the ConvTranspose weight), so it has a gradient
+    rule of its own: conv2d for `grad` and conv2d_grad_weight for `weight`.
 
     ```mlir
     %dx = precis.conv2d_grad_input %dy, %w {pads = array<i64: 1, 1, 1, 1>}
@@ -964,6 +997,28 @@ def Precis_AvgPool2DGradOp : Precis_FollowOp<"avg_pool2d_grad", [NoGradient, Pur
                    DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$pads,
                    DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
                    DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_ResizeGradOp : Precis_FollowOp<"resize_grad", [NoGradient, Pure,
+                                                         SameOperandsAndResultElementType]> {
+  let summary = "gradient of resize: each output gradient added back to the elements it read";
+  let description = [{
+    The result type is the forward input's and the attributes are the forward op's: every
+    input element receives the sum, over the output elements that read it, of their gradient
+    times the interpolation weight they gave it (accumulated in fp32 or wider).
+
+    ```mlir
+    %dx = precis.resize_grad %dy {mode = "linear", scales = array<f64: 1.0, 1.0, 2.0, 2.0>}
+        : (tensor<1x3x16x16xf32>) -> tensor<1x3x8x8xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$grad, DenseF64ArrayAttr:$scales,
+                   DefaultValuedAttr<StrAttr, "\"nearest\"">:$mode,
+                   DefaultValuedAttr<StrAttr, "\"half_pixel\"">:$coordinate_transformation_mode,
+                   DefaultValuedAttr<StrAttr, "\"round_prefer_floor\"">:$nearest_mode);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
