@@ -131,6 +131,7 @@ static void buildTrainingStepStage(OpPassManager &pm, const CompileOptions &opti
   optimizer.eps = train.eps;
   optimizer.zeroStage = train.zeroStage;
   optimizer.worldSize = train.worldSize;
+  optimizer.seed = train.seed;
   pm.addPass(createOptimizerPass(optimizer));
   CompileOptions withTrain = options;
   withTrain.train = train;
@@ -252,6 +253,8 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
   Option<int64_t> worldSize{*this, "world-size",
                             llvm::cl::desc("ranks the optimizer state is sharded across"),
                             llvm::cl::init(1)};
+  Option<uint64_t> seed{*this, "seed", llvm::cl::desc("the seed of training-mode dropout"),
+                        llvm::cl::init(0)};
 
   CompileOptions toCompileOptions() const {
     CompileOptions o = CommonPipelineOptions::toCompileOptions();
@@ -271,6 +274,7 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
     t.gradReduction = gradReduction;
     t.zeroStage = zeroStage;
     t.worldSize = worldSize;
+    t.seed = seed;
     o.train = t;
     return o;
   }

@@ -127,7 +127,8 @@ FailureOr<schema::Value::Role> inputRole(func::FuncOp func, unsigned i) {
         {names::kRoleOptimizerState, schema::Value::OPTIMIZER_STATE},
         {names::kRoleStep, schema::Value::STEP},
         {names::kRoleLossScale, schema::Value::LOSS_SCALE_STATE},
-        {names::kRoleFp8AmaxHistory, schema::Value::FP8_AMAX_HISTORY}};
+        {names::kRoleFp8AmaxHistory, schema::Value::FP8_AMAX_HISTORY},
+        {names::kRoleRng, schema::Value::RNG_STATE}};
     for (auto [name, r] : roles)
       if (role.getValue() == name)
         return r;

@@ -274,7 +274,8 @@ nb::dict tensorInfo(const rt::TensorInfo &info) {
                                 "data",
                                 "learning_rate",
                                 "step",
-                                "loss"};
+                                "loss",
+                                "rng_state"};
   nb::dict d;
   d["name"] = info.name;
   d["dtype"] = std::string(rt::dtypeName(info.dtype));
@@ -367,6 +368,7 @@ precis::CompileOptions toCompileOptions(const CompileArgs &a) {
 precis::ImportOptions toImportOptions(const CompileArgs &a) {
   precis::ImportOptions o;
   o.batchSize = a.batch;
+  o.training = a.train;
   return o;
 }
 

@@ -335,6 +335,7 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
     case Role::OptimizerState:
     case Role::LossScaleState:
     case Role::Fp8AmaxHistory:
+    case Role::RngState:
       // Training state starts where the artifact says (zeros unless it records an initial
       // value, as the loss scale does).
       if (in.role == Role::LossScaleState && in.name == names::kLossScale && isF32Scalar(in))

@@ -78,6 +78,8 @@ struct TrainOptions {
   /// ZeRO stage 1 (with dataParallel): the optimizer state sharded across `worldSize` ranks.
   int64_t zeroStage = 0;
   int64_t worldSize = 1;
+  /// The seed of training-mode dropout's stream (the RNG state starts at (seed, 0)).
+  uint64_t seed = 0;
 };
 
 /// Everything a compilation decides. `train` set: the module gains @gradients and

@@ -94,6 +94,7 @@ enum class Role {
   LearningRate,
   Step, ///< the optimizer step counter
   Loss,
+  RngState, ///< training-mode dropout's (seed, steps drawn)
 };
 
 /// The name and type of a function input or output, or of a parameter.

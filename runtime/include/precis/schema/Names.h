@@ -22,6 +22,8 @@ inline constexpr char kTrainStep[] = "train_step";
 inline constexpr char kLearningRate[] = "lr";
 inline constexpr char kStep[] = "step";
 inline constexpr char kLoss[] = "loss";
+/// The RNG state of training-mode dropout: i64[2] (seed, number of steps drawn).
+inline constexpr char kRng[] = "rng";
 inline constexpr char kLossScale[] = "loss_scale";
 inline constexpr char kLossScaleGrowthTracker[] = "loss_scale.growth_tracker";
 /// Optimizer state is named "<parameter>.<kind>" (torch's state_dict keys); fp8 scaling
@@ -45,6 +47,7 @@ inline constexpr char kRoleOptimizerState[] = "optimizer_state";
 inline constexpr char kRoleStep[] = "step";
 inline constexpr char kRoleLossScale[] = "loss_scale";
 inline constexpr char kRoleFp8AmaxHistory[] = "fp8_amax_history";
+inline constexpr char kRoleRng[] = "rng_state";
 
 } // namespace precis::names
 
