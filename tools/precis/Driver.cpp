@@ -53,7 +53,7 @@ rt::Status openSession(StringRef path, const rt::SessionOptions &options, int64_
   std::set<std::string> needed;
   importOptions.neededInputs = &needed;
   std::vector<char> bytes;
-  for (bool retried = false;; retried = true) {
+  for (;;) {
     std::string diagnostics;
     precis::CompilerContext compiler([&](const std::string &text) { diagnostics += text; });
     mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
@@ -61,9 +61,12 @@ rt::Status openSession(StringRef path, const rt::SessionOptions &options, int64_
       return inputs && std::any_of(inputs->begin(), inputs->end(),
                                    [&](const rt::NamedTensor &t) { return t.name == name; });
     };
-    if (!module && !retried && !needed.empty() &&
-        std::all_of(needed.begin(), needed.end(), given)) {
-      // The import needs these inputs' values: specialise the model on the ones given.
+    // The import needs these inputs' values: specialise the model on the ones given. Each
+    // failing node names its own, so this repeats until the import gets through.
+    if (!module && std::any_of(needed.begin(), needed.end(), given) &&
+        std::all_of(needed.begin(), needed.end(), [&](const std::string &name) {
+          return given(name) || importOptions.bind.count(name);
+        })) {
       for (auto it = inputs->begin(); it != inputs->end();)
         if (needed.count(it->name)) {
           importOptions.bind[it->name] = std::move(it->tensor);
@@ -80,7 +83,7 @@ rt::Status openSession(StringRef path, const rt::SessionOptions &options, int64_
       break;
     std::string hint;
     for (const std::string &name : needed)
-      if (!given(name))
+      if (!given(name) && !importOptions.bind.count(name))
         hint += (hint.empty() ? " (pass the value of input '" : "', '") + name;
     return rt::invalidArgument("cannot compile '" + path.str() + "'" +
                                (hint.empty() ? "" : hint + "', which fixes shapes)"));
