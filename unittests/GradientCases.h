@@ -172,8 +172,9 @@ inline std::vector<Case> allCases() {
       {"dropout_training",
        {{{4, 5}}},
        {4, 5},
-       "  %out, %mask = precis.dropout %p0 {ratio = 0.25 : f32, seed = 7 : i64, training = "
-       "true} : ({p0}) -> ({out}, tensor<4x5xi1>)"},
+       "  %rng = precis.constant dense<[7, 3]> : tensor<2xi64>\n"
+       "  %out, %mask = precis.dropout %p0, %rng {ratio = 0.25 : f32, stream = 1 : i64, training = "
+       "true} : ({p0}, tensor<2xi64>) -> ({out}, tensor<4x5xi1>)"},
       {"dropout_inference",
        {{{4, 5}}},
        {4, 5},

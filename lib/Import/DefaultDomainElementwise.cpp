@@ -283,8 +283,9 @@ LogicalResult importCastLike(NodeContext &ctx) {
 
 LogicalResult importIdentity(NodeContext &ctx) { return ctx.forwardInput(0, 0); }
 
-/// Dropout: identity unless `training_mode` is true (and the ratio non-zero); then
-/// `precis.dropout`. Ratio and training mode must be known at import time.
+/// Dropout: identity unless `training_mode` is true, the ratio non-zero and the import is for
+/// training (ImportOptions::training); then `precis.dropout`. Ratio and training mode must be
+/// known at import time.
 LogicalResult importDropout(NodeContext &ctx) {
   double ratio = 0.5;
   bool training = false;
@@ -298,7 +299,7 @@ LogicalResult importDropout(NodeContext &ctx) {
     FailureOr<const HostTensor *> t = ctx.requireConstant(2, "training_mode");
     if (failed(t))
       return failure();
-    training = (*t)->getInt(0) != 0;
+    training = (*t)->getInt(0) != 0 && ctx.getImportOptions().training;
   }
   if (ratio < 0.0 || ratio >= 1.0)
     return ctx.emitError() << "ratio " << ratio << " is outside [0, 1)";
@@ -316,9 +317,11 @@ LogicalResult importDropout(NodeContext &ctx) {
   if (failed(ctx.requireFloat(0)))
     return failure();
   OpBuilder &b = ctx.getBuilder();
-  return ctx.emit<DropoutOp>(type, maskType, ctx.getInput(0),
+  // The node's `seed` attribute is not read: the stream is the training step's (`--seed`, the
+  // step count and the op's stream number, which precis-optimizer assigns).
+  return ctx.emit<DropoutOp>(type, maskType, ctx.getInput(0), /*rng=*/Value(),
                              b.getF32FloatAttr(static_cast<float>(ratio)), b.getBoolAttr(true),
-                             b.getI64IntegerAttr(ctx.getInt("seed", 0)));
+                             b.getI64IntegerAttr(0));
 }
 
 /// Dropout before opset 12: `ratio` is an attribute and nothing in the graph says whether the

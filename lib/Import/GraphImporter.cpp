@@ -132,6 +132,7 @@ public:
   bool isUsed(StringRef name) const { return usedNames.contains(name); }
   OpBuilder &getBuilder() { return builder; }
   StringRef getProducerName() const { return producerName; }
+  const ImportOptions &getOptions() const { return options; }
 
   /// The SSA value of `binding`, materialising a constant or parameter on first use.
   Value materialize(Binding &binding);
@@ -151,6 +152,13 @@ private:
   Location nodeLoc(const onnx::NodeProto &node, int index);
   LogicalResult bindInputs(SmallVectorImpl<Type> &argTypes, SmallVectorImpl<std::string> &argNames);
   LogicalResult bindInitializers();
+  LogicalResult bindInputValue(const onnx::ValueInfoProto &input,
+                               const ::precis::rt::Tensor &value);
+
+public:
+  void noteNeededInputs(StringRef value);
+
+private:
   LogicalResult importNode(const onnx::NodeProto &node, int index);
   /// Erases what folding at the node left dead (folded ops, and constants materialised only
   /// for them), so that a constant is materialised where it is first used, or never.
@@ -328,9 +336,15 @@ LogicalResult GraphImporter::bindInputs(SmallVectorImpl<Type> &argTypes,
   for (const onnx::TensorProto &init : graph.initializer())
     initializers.insert(init.name());
   bool ok = true;
+  llvm::StringSet<> inputs;
   for (const onnx::ValueInfoProto &input : graph.input()) {
     if (initializers.contains(input.name()))
       continue;
+    inputs.insert(input.name());
+    if (auto bound = options.bind.find(input.name()); bound != options.bind.end()) {
+      ok &= succeeded(bindInputValue(input, bound->second));
+      continue;
+    }
     const onnx::TypeProto_Tensor &tensor = input.type().tensor_type();
     Type elt = convertElementType(tensor.elem_type(), &context);
     if (!tensor.has_shape()) {
@@ -365,7 +379,113 @@ LogicalResult GraphImporter::bindInputs(SmallVectorImpl<Type> &argTypes,
     argTypes.push_back(RankedTensorType::get(shape, elt));
     argNames.push_back(input.name());
   }
+  for (const auto &[name, value] : options.bind)
+    if (!inputs.contains(name)) {
+      std::string names;
+      for (const onnx::ValueInfoProto &input : graph.input())
+        if (!initializers.contains(input.name()))
+          names += (names.empty() ? "'" : ", '") + input.name() + "'";
+      emitError(fileLoc) << "cannot bind '" << name
+                         << "': the model has no graph input of that name"
+                         << (names.empty() ? std::string(" (it has none)")
+                                           : " (its inputs: " + names + ")");
+      ok = false;
+    }
   return success(ok);
+}
+
+/// The ONNX element type of a runtime dtype (0 for none).
+static int32_t onnxElementType(::precis::rt::DType t) {
+  using ::precis::rt::DType;
+  switch (t) {
+  case DType::F32:
+    return onnx::TensorProto::FLOAT;
+  case DType::F64:
+    return onnx::TensorProto::DOUBLE;
+  case DType::F16:
+    return onnx::TensorProto::FLOAT16;
+  case DType::BF16:
+    return onnx::TensorProto::BFLOAT16;
+  case DType::I64:
+    return onnx::TensorProto::INT64;
+  case DType::I32:
+    return onnx::TensorProto::INT32;
+  case DType::I8:
+    return onnx::TensorProto::INT8;
+  case DType::U8:
+    return onnx::TensorProto::UINT8;
+  case DType::Bool:
+    return onnx::TensorProto::BOOL;
+  default:
+    return 0;
+  }
+}
+
+/// Graph input `input` bound to `value` (ImportOptions::bind): a constant, exactly as a
+/// non-float initializer would be, after checking that the value fits the declaration.
+LogicalResult GraphImporter::bindInputValue(const onnx::ValueInfoProto &input,
+                                            const ::precis::rt::Tensor &value) {
+  const onnx::TypeProto_Tensor &tensor = input.type().tensor_type();
+  auto describe = [&] {
+    std::string s = std::string(::precis::rt::dtypeName(value.dtype)) + "[";
+    for (auto [i, d] : llvm::enumerate(value.shape))
+      s += (i ? "," : "") + std::to_string(d);
+    return s + "]";
+  };
+  const int32_t elementType = onnxElementType(value.dtype);
+  if (elementType != tensor.elem_type())
+    return emitError(fileLoc) << "cannot bind graph input '" << input.name() << "' ("
+                              << onnxTypeName(tensor.elem_type()) << ") to a " << describe()
+                              << " value: the element types differ";
+  if (tensor.has_shape()) {
+    bool fits = tensor.shape().dim_size() == static_cast<int>(value.shape.size());
+    for (int d = 0; fits && d < tensor.shape().dim_size(); ++d)
+      fits = !tensor.shape().dim(d).has_dim_value() ||
+             tensor.shape().dim(d).dim_value() == value.shape[d];
+    if (!fits)
+      return emitError(fileLoc) << "cannot bind graph input '" << input.name() << "' to a "
+                                << describe() << " value: its declared shape differs";
+  }
+  onnx::TensorProto proto;
+  proto.set_name(input.name());
+  proto.set_data_type(elementType);
+  for (int64_t d : value.shape)
+    proto.add_dims(d);
+  proto.set_raw_data(value.data.data(), value.data.size());
+  Location loc = NameLoc::get(StringAttr::get(&context, input.name()), fileLoc);
+  FailureOr<DenseElementsAttr> decoded = decodeTensor(proto, loc);
+  if (failed(decoded))
+    return failure();
+  Binding binding(loc);
+  binding.constant = std::make_shared<HostTensor>(HostTensor::fromAttr(*decoded));
+  bind(input.name(), binding);
+  return success();
+}
+
+/// Records in ImportOptions::neededInputs the graph inputs `value` is computed from.
+void GraphImporter::noteNeededInputs(StringRef value) {
+  if (!options.neededInputs)
+    return;
+  llvm::StringMap<const onnx::NodeProto *> producers;
+  for (const onnx::NodeProto &node : graph.node())
+    for (const std::string &out : node.output())
+      producers[out] = &node;
+  llvm::StringSet<> initializers, seen;
+  for (const onnx::TensorProto &init : graph.initializer())
+    initializers.insert(init.name());
+  SmallVector<std::string> work{value.str()};
+  while (!work.empty()) {
+    std::string name = work.pop_back_val();
+    if (name.empty() || !seen.insert(name).second)
+      continue;
+    if (auto it = producers.find(name); it != producers.end()) {
+      for (const std::string &in : it->second->input())
+        work.push_back(in);
+      continue;
+    }
+    if (!initializers.contains(name))
+      options.neededInputs->insert(name);
+  }
 }
 
 /// Float initializers stay parameters (the autodiff pass decides what trains); the others
@@ -576,6 +696,8 @@ StringRef NodeContext::getProducerName() const { return graph.getProducerName();
 
 Binding &NodeContext::binding(unsigned i) const { return *graph.lookup(node.input(i)); }
 
+const ImportOptions &NodeContext::getImportOptions() const { return graph.getOptions(); }
+
 bool NodeContext::hasInput(unsigned i) const {
   return i < static_cast<unsigned>(node.input_size()) && !node.input(i).empty();
 }
@@ -610,8 +732,10 @@ FailureOr<const HostTensor *> NodeContext::requireConstant(unsigned i, StringRef
   if (binding(i).parameter)
     diag << "it is the float initializer '" << binding(i).parameterName
          << "', which precis keeps as a parameter";
-  else
+  else {
     diag << "it depends on graph inputs";
+    graph.noteNeededInputs(node.input(i));
+  }
   return diag << "; precis IR is statically shaped";
 }
 

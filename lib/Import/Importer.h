@@ -144,6 +144,7 @@ public:
   mlir::Location getLoc() const { return loc; }
   mlir::OpBuilder &getBuilder() { return builder; }
   mlir::MLIRContext *getContext() { return builder.getContext(); }
+  const ImportOptions &getImportOptions() const;
 
   /// Inputs. An optional input is absent when missing or named "".
   unsigned getNumInputs() const { return node.input_size(); }

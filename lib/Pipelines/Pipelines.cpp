@@ -143,6 +143,7 @@ static void buildTrainingStepStage(OpPassManager &pm, const CompileOptions &opti
   optimizer.eps = train.eps;
   optimizer.zeroStage = train.zeroStage;
   optimizer.worldSize = train.worldSize;
+  optimizer.seed = train.seed;
   pm.addPass(createOptimizerPass(optimizer));
   CompileOptions withTrain = options;
   withTrain.train = train;
@@ -268,6 +269,8 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
                                 llvm::cl::desc("regex of initializer names to train as well")};
   Option<std::string> frozen{*this, "frozen",
                              llvm::cl::desc("regex of initializer names not to train")};
+  Option<uint64_t> seed{*this, "seed", llvm::cl::desc("the seed of training-mode dropout"),
+                        llvm::cl::init(0)};
 
   CompileOptions toCompileOptions() const {
     CompileOptions o = CommonPipelineOptions::toCompileOptions();
@@ -289,6 +292,7 @@ struct TrainingPipelineOptions : CommonPipelineOptions<TrainingPipelineOptions> 
     t.worldSize = worldSize;
     t.trainable = trainable;
     t.frozen = frozen;
+    t.seed = seed;
     o.train = t;
     return o;
   }

@@ -131,7 +131,8 @@ FailureOr<schema::Value::Role> inputRole(func::FuncOp func, unsigned i) {
         {names::kRoleStep, schema::Value::STEP},
         {names::kRoleLossScale, schema::Value::LOSS_SCALE_STATE},
         {names::kRoleFp8AmaxHistory, schema::Value::FP8_AMAX_HISTORY},
-        {names::kRoleBatchNormStats, schema::Value::BATCH_NORM_STATS}};
+        {names::kRoleBatchNormStats, schema::Value::BATCH_NORM_STATS},
+        {names::kRoleRng, schema::Value::RNG_STATE}};
     for (auto [name, r] : roles)
       if (role.getValue() == name)
         return r;

@@ -200,6 +200,10 @@ LogicalResult LossScalingPass::run() {
     if (!name)
       continue;
     BlockArgument old = stateArgs.lookup(name.getValue());
+    // Dropout's RNG state counts every step: a retried step draws a fresh mask.
+    if (old && fn.getArgAttrOfType<StringAttr>(old.getArgNumber(), kRole) &&
+        fn.getArgAttrOfType<StringAttr>(old.getArgNumber(), kRole).getValue() == names::kRoleRng)
+      continue;
     if (!old || old.getType() != v.getType())
       return fn.emitError("result ")
              << i << " updates '" << name.getValue() << "', which is no argument of the same type";

@@ -213,6 +213,22 @@ LogicalResult OptimizerPass::run() {
   argAttrs.push_back(state(StringAttr::get(ctx, names::kStep), names::kRoleStep));
   resultTypes.push_back(i64Scalar);
   resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, names::kStep)));
+  // Training-mode dropout draws from the RNG state (seed, steps drawn), which starts at
+  // (seed, 0) and counts every step, skipped or not.
+  const bool drawsRandom = llvm::any_of(grads.getBody().front().getOps<DropoutOp>(),
+                                        [](DropoutOp d) { return d.getTraining(); });
+  auto rngType = RankedTensorType::get({2}, IntegerType::get(ctx, 64));
+  if (drawsRandom) {
+    argTypes.push_back(rngType);
+    argAttrs.push_back(DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, kStateName), StringAttr::get(ctx, names::kRng)),
+              NamedAttribute(StringAttr::get(ctx, kRole), StringAttr::get(ctx, names::kRoleRng)),
+              NamedAttribute(StringAttr::get(ctx, kInitialValue),
+                             DenseElementsAttr::get(
+                                 rngType, ArrayRef<int64_t>{static_cast<int64_t>(seed), 0}))}));
+    resultTypes.push_back(rngType);
+    resultAttrs.push_back(named(kUpdates, StringAttr::get(ctx, names::kRng)));
+  }
   for (BlockArgument x : batch) {
     argTypes.push_back(x.getType());
     DictionaryAttr attrs = grads.getArgAttrDict(x.getArgNumber());
@@ -240,7 +256,7 @@ LogicalResult OptimizerPass::run() {
   for (auto [i, p] : llvm::enumerate(params))
     map.map(p, step.getArgument(i));
   for (auto [i, x] : llvm::enumerate(batch))
-    map.map(x, step.getArgument(stepIndex + 1 + i));
+    map.map(x, step.getArgument(stepIndex + 1 + drawsRandom + i));
   OpBuilder b = OpBuilder::atBlockEnd(body);
   auto ret = cast<func::ReturnOp>(grads.getBody().front().getTerminator());
   for (auto [i, stat] : llvm::enumerate(bnStats))
@@ -248,6 +264,14 @@ LogicalResult OptimizerPass::run() {
   for (Operation &op : grads.getBody().front().without_terminator())
     if (!bnStatOps.contains(&op))
       b.clone(op, map);
+  // Every training-mode dropout reads the RNG state and gets its own stream, in program order.
+  Value rng = drawsRandom ? step.getArgument(stepIndex + 1) : Value();
+  uint32_t streams = 0;
+  for (DropoutOp d : body->getOps<DropoutOp>())
+    if (d.getTraining()) {
+      d.getRngMutable().assign(rng);
+      d.setStream(streams++);
+    }
   // The optimizer's own ops (marked `precis.phase = "optimizer"` at the end) follow these.
   Operation *lastCloned = body->empty() ? nullptr : &body->back();
   Location loc = ret.getLoc();
@@ -361,6 +385,10 @@ LogicalResult OptimizerPass::run() {
   for (Value v : bnUpdates)
     results.push_back(map.lookup(v));
   results.push_back(newStep);
+  if (drawsRandom)
+    results.push_back(b.create<AddOp>(
+        loc, rng,
+        b.create<ConstantOp>(loc, DenseElementsAttr::get(rngType, ArrayRef<int64_t>{0, 1}))));
   results.push_back(loss);
   for (Operation &op : llvm::make_range(
            lastCloned ? std::next(lastCloned->getIterator()) : body->begin(), body->end()))

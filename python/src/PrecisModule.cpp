@@ -275,7 +275,8 @@ nb::dict tensorInfo(const rt::TensorInfo &info) {
                                 "learning_rate",
                                 "step",
                                 "loss",
-                                "batch_norm_stats"};
+                                "batch_norm_stats",
+                                "rng_state"};
   nb::dict d;
   d["name"] = info.name;
   d["dtype"] = std::string(rt::dtypeName(info.dtype));
@@ -371,6 +372,7 @@ precis::CompileOptions toCompileOptions(const CompileArgs &a) {
 precis::ImportOptions toImportOptions(const CompileArgs &a) {
   precis::ImportOptions o;
   o.batchSize = a.batch;
+  o.training = a.train;
   return o;
 }
 

@@ -332,10 +332,11 @@ Status Artifact::parse() {
         v.byteSize > static_cast<uint64_t>(INT64_MAX))
       return invalidArtifact(ref + ": byte size of " + typeString(v.dtype, v.shape) + " overflows");
 
-    if (!schema::Value_Role_IsValid(pv.role()) || pv.role() > schema::Value::BATCH_NORM_STATS)
+    if (!schema::Value_Role_IsValid(pv.role()) || pv.role() > schema::Value::RNG_STATE)
       return invalidArtifact(ref + ": unknown role " + std::to_string(pv.role()));
     static_assert(static_cast<int>(Role::Loss) == schema::Value::LOSS &&
                   static_cast<int>(Role::BatchNormStats) == schema::Value::BATCH_NORM_STATS &&
+                  static_cast<int>(Role::RngState) == schema::Value::RNG_STATE &&
                   static_cast<int>(Role::Parameter) == schema::Value::PARAMETER);
     v.role = static_cast<Role>(pv.role());
     if (pv.has_updates())

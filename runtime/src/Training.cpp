@@ -336,6 +336,7 @@ Status TrainingSession::create(std::unique_ptr<Session> session, const std::stri
     case Role::LossScaleState:
     case Role::Fp8AmaxHistory:
     case Role::BatchNormStats:
+    case Role::RngState:
       // Training state starts where the artifact says (zeros unless it records an initial
       // value, as the loss scale and the BatchNorm running statistics do).
       if (in.role == Role::LossScaleState && in.name == names::kLossScale && isF32Scalar(in))

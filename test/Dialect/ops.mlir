@@ -120,8 +120,11 @@ func.func @elementwise(%a: tensor<4x8xf32>, %b: tensor<8xf32>, %s: tensor<f32>, 
   %25 = precis.cast %a : tensor<4x8xf32> to tensor<4x8xbf16>
   // CHECK: precis.cast %{{.*}} : tensor<4x8xf32> to tensor<4x8xf8E4M3FN>
   %26 = precis.cast %a : tensor<4x8xf32> to tensor<4x8xf8E4M3FN>
-  // CHECK: precis.dropout %{{.*}} {ratio = 1.000000e-01 : f32, seed = 7 : i64, training = true} : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
-  %27:2 = precis.dropout %a {ratio = 0.1 : f32, training = true, seed = 7} : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
+  // CHECK: precis.dropout %{{.*}} {ratio = 1.000000e-01 : f32, stream = 7 : i64, training = true} : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
+  %27:2 = precis.dropout %a {ratio = 0.1 : f32, training = true, stream = 7} : (tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
+  // CHECK: precis.dropout %{{.*}}, %{{.*}} {ratio = 1.000000e-01 : f32, training = true} : (tensor<4x8xf32>, tensor<2xi64>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
+  %rng = precis.constant dense<[5, 2]> : tensor<2xi64>
+  %28:2 = precis.dropout %a, %rng {ratio = 0.1 : f32, training = true} : (tensor<4x8xf32>, tensor<2xi64>) -> (tensor<4x8xf32>, tensor<4x8xi1>)
   return
 }
 

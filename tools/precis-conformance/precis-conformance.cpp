@@ -171,6 +171,13 @@ static const char *const kLowPrecisionAttention =
     "the expected outputs round every intermediate (scaled Q and K, scores, softmax) to the "
     "16-bit type; precis accumulates in fp32 and computes the softmax in fp32, and its output is "
     "closer to the float64 result (max and mean error) than the expected one";
+/// Training-mode dropout: the expected outputs hold a mask drawn by NumPy's generator, which
+/// no other implementation reproduces; the runner imports for inference, where dropout is the
+/// identity (precis trains with its own Philox stream, docs/runtime.md).
+static const char kDropoutMask[] =
+    "the expected mask comes from NumPy's generator; imported for inference, dropout is the "
+    "identity";
+
 static const std::map<std::string, std::string> kKnownDifferences = {
     {"test_cast_FLOAT_to_BFLOAT16", kTruncatedBfloat16},
     {"test_castlike_FLOAT_to_BFLOAT16", kTruncatedBfloat16},
@@ -187,6 +194,10 @@ static const std::map<std::string, std::string> kKnownDifferences = {
     {"test_attention_4d_causal_padded_kv_bf16_expanded", kLowPrecisionAttention},
     {"test_attention_4d_padded_kv_bf16", kLowPrecisionAttention},
     {"test_attention_4d_padded_kv_bf16_expanded", kLowPrecisionAttention},
+    {"test_training_dropout", kDropoutMask},
+    {"test_training_dropout_default", kDropoutMask},
+    {"test_training_dropout_default_mask", kDropoutMask},
+    {"test_training_dropout_mask", kDropoutMask},
 };
 
 /// Test models that contradict the generator code their expected outputs come from, with the
@@ -325,7 +336,37 @@ static Result runTest(const std::string &dir, const std::string &name) {
     return success();
   });
   ::precis::ImportFailure failure;
-  OwningOpRef<ModuleOp> module = ::precis::importOnnxFile(context, tmp, {}, &failure);
+  ::precis::ImportOptions importOptions;
+  std::set<std::string> needed;
+  importOptions.neededInputs = &needed;
+  OwningOpRef<ModuleOp> module = ::precis::importOnnxFile(context, tmp, importOptions, &failure);
+  // Other inputs whose values the import needs (Dropout's float ratio and bool training_mode):
+  // specialise the model on the test's values, as precis run does, one failing node at a time.
+  auto pending = [&](const std::string &n) {
+    return std::any_of(runtimeInputs.begin(), runtimeInputs.end(),
+                       [&](const onnx::TensorProto &t) { return t.name() == n; });
+  };
+  while (!module && std::any_of(needed.begin(), needed.end(), pending) &&
+         std::all_of(needed.begin(), needed.end(), [&](const std::string &n) {
+           return pending(n) || importOptions.bind.count(n);
+         })) {
+    bool decoded = true;
+    for (auto it = runtimeInputs.begin(); it != runtimeInputs.end();) {
+      if (!needed.count(it->name())) {
+        ++it;
+        continue;
+      }
+      auto attr = ::precis::onnx_import::decodeTensor(*it, UnknownLoc::get(&context));
+      decoded &= succeeded(attr);
+      if (succeeded(attr))
+        importOptions.bind[it->name()] = toTensor(*attr);
+      it = runtimeInputs.erase(it);
+    }
+    if (!decoded)
+      break;
+    diagnostics.clear();
+    module = ::precis::importOnnxFile(context, tmp, importOptions, &failure);
+  }
   llvm::sys::fs::remove(tmp);
   if (!module) {
     result.outcome = failure == ::precis::ImportFailure::Unsupported ? Outcome::Unsupported
@@ -420,8 +461,10 @@ static void writeMarkdown(llvm::raw_ostream &os, const std::vector<Result> &resu
                    : "Every other model must import and verify.\n\n")
      << "Integer graph inputs (shapes, axes, indices) and the scales and roi inputs of Resize "
         "and Upsample are bound to their test values at import (as initializers and Constant "
-        "nodes), since precis IR is statically shaped; other float and bool inputs stay "
-        "inputs.\n\n"
+        "nodes), since precis IR is statically shaped; a float or bool input whose value the "
+        "import needs (Dropout's ratio and training_mode) is bound too (as `precis run` binds "
+        "it); the other float and bool inputs stay inputs. Models import for inference, so "
+        "training-mode Dropout is the identity.\n\n"
      << "| | models |\n| --- | --- |\n"
      << "| total | " << all.total << " |\n"
      << "| supported | " << supported << " |\n"

@@ -100,9 +100,16 @@ int runBench(int argc, char **argv) {
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
   precis::rt::SessionOptions options = sessionFlags.sessionOptions();
+  // Inputs from the .npz (a model whose shapes depend on some of them is specialised on their
+  // values), or deterministic random ones.
+  std::vector<precis::rt::NamedTensor> named;
+  if (!inputsNpz.empty())
+    if (precis::rt::Status s = precis::rt::readNpz(inputsNpz, &named); !s)
+      return fail(s);
   std::unique_ptr<precis::rt::Session> session;
   const Clock::time_point loadStart = Clock::now();
-  if (precis::rt::Status s = openSession(sessionFlags.model, options, sessionFlags.batch, &session);
+  if (precis::rt::Status s =
+          openSession(sessionFlags.model, options, sessionFlags.batch, &session, &named);
       !s)
     return fail(s);
   const double loadMs = ms(Clock::now() - loadStart);
@@ -111,12 +118,7 @@ int runBench(int argc, char **argv) {
     return fail(
         precis::rt::notFound("the artifact has no function '" + sessionFlags.function + "'"));
 
-  // Inputs from the .npz, or deterministic random ones.
-  std::vector<precis::rt::NamedTensor> named;
-  if (!inputsNpz.empty()) {
-    if (precis::rt::Status s = precis::rt::readNpz(inputsNpz, &named); !s)
-      return fail(s);
-  } else {
+  if (inputsNpz.empty()) {
     for (size_t i = 0; i < info->inputs.size(); ++i)
       named.push_back({info->inputs[i].name, benchInput(info->inputs[i], /*seed=*/i + 1)});
   }

@@ -64,6 +64,12 @@ int runCompile(int argc, char **argv) {
   static cl::opt<bool> train(
       "train", cl::desc("Also compile the training step (@gradients, @train_step) for "
                         "'precis train'; the optimizer flags below are baked in"));
+  static cl::list<std::string> bind(
+      "bind",
+      cl::desc("Specialise the model on the value of a graph input, which becomes a constant "
+               "(one whose value fixes shapes: a Reshape's shape, Slice's starts, axes); "
+               "repeatable"),
+      cl::value_desc("NAME=file.npy"), cl::cat(optionCategory()));
   static OptimizerFlags optimizerFlags;
   static PrecisionFlags precisionFlags;
   mlir::registerAsmPrinterCLOptions();
@@ -72,8 +78,19 @@ int runCompile(int argc, char **argv) {
                    "training with --train)\n");
   const char *tool = "precis compile";
   precis::ImportOptions options;
+  options.training = train;
   if (!batchOption(batch, tool, options) || !targetOption(target, tool))
     return 1;
+  if (!bind.empty() && StringRef(input).ends_with(".mlir")) {
+    errs() << tool << ": error: --bind binds inputs of ONNX models; " << input << " is precis IR\n";
+    return 1;
+  }
+  if (rt::Status s = bindOptions(bind, options); !s) {
+    errs() << tool << ": error: " << s.message() << "\n";
+    return 1;
+  }
+  std::set<std::string> needed;
+  options.neededInputs = &needed;
   CompileOptions compileOptions;
   if (rt::Status s = toCompileOptions(precisionFlags, optimizerFlags, train, &compileOptions); !s) {
     errs() << tool << ": error: " << s.message() << "\n";
@@ -83,8 +100,12 @@ int runCompile(int argc, char **argv) {
 
   CompilerContext compiler;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, input, options);
-  if (!module)
+  if (!module) {
+    for (const std::string &name : needed)
+      errs() << tool << ": note: the value of graph input '" << name
+             << "' is needed at compile time: pass it with --bind " << name << "=file.npy\n";
     return 1;
+  }
   if (target == "cuda" && !StringRef(arch).starts_with("sm_")) {
     errs() << "precis compile: error: --arch expects sm_XX (e.g. sm_90a), got '" << arch << "'\n";
     return 1;

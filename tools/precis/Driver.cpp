@@ -43,19 +43,67 @@ bool batchOption(const cl::opt<int64_t> &batch, StringRef tool, ImportOptions &o
 
 /// A session for `path`: an artifact is loaded as is, a model is compiled in memory first.
 rt::Status openSession(StringRef path, const rt::SessionOptions &options, int64_t batch,
-                       std::unique_ptr<rt::Session> *session) {
+                       std::unique_ptr<rt::Session> *session,
+                       std::vector<rt::NamedTensor> *inputs) {
   if (path.ends_with(".precis"))
     return rt::Session::createFromFile(path.str(), options, session);
-  CompilerContext compiler;
   ImportOptions importOptions;
   if (batch > 0)
     importOptions.batchSize = batch;
-  mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
+  std::set<std::string> needed;
+  importOptions.neededInputs = &needed;
   std::vector<char> bytes;
-  if (!module || !runPipeline(*module, CompileOptions(), "precis") ||
-      failed(buildArtifact(*module, {}, bytes)))
-    return rt::invalidArgument("cannot compile '" + path.str() + "'");
+  for (;;) {
+    std::string diagnostics;
+    precis::CompilerContext compiler([&](const std::string &text) { diagnostics += text; });
+    mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
+    auto given = [&](const std::string &name) {
+      return inputs && std::any_of(inputs->begin(), inputs->end(),
+                                   [&](const rt::NamedTensor &t) { return t.name == name; });
+    };
+    // The import needs these inputs' values: specialise the model on the ones given. Each
+    // failing node names its own, so this repeats until the import gets through.
+    if (!module && std::any_of(needed.begin(), needed.end(), given) &&
+        std::all_of(needed.begin(), needed.end(), [&](const std::string &name) {
+          return given(name) || importOptions.bind.count(name);
+        })) {
+      for (auto it = inputs->begin(); it != inputs->end();)
+        if (needed.count(it->name)) {
+          importOptions.bind[it->name] = std::move(it->tensor);
+          it = inputs->erase(it);
+        } else {
+          ++it;
+        }
+      continue;
+    }
+    const bool ok = module && runPipeline(*module, CompileOptions(), "precis") &&
+                    succeeded(buildArtifact(*module, {}, bytes));
+    errs() << diagnostics;
+    if (ok)
+      break;
+    std::string hint;
+    for (const std::string &name : needed)
+      if (!given(name) && !importOptions.bind.count(name))
+        hint += (hint.empty() ? " (pass the value of input '" : "', '") + name;
+    return rt::invalidArgument("cannot compile '" + path.str() + "'" +
+                               (hint.empty() ? "" : hint + "', which fixes shapes)"));
+  }
   return rt::Session::createFromMemory(bytes.data(), bytes.size(), options, session);
+}
+
+rt::Status bindOptions(const std::vector<std::string> &specs, ImportOptions &options) {
+  for (const std::string &spec : specs) {
+    auto [name, file] = StringRef(spec).split('=');
+    if (name.empty() || file.empty())
+      return rt::invalidArgument("--bind expects NAME=file.npy, got '" + spec + "'");
+    if (options.bind.count(name.str()))
+      return rt::invalidArgument("--bind: input '" + name.str() + "' is bound twice");
+    rt::Tensor value;
+    if (rt::Status s = rt::readNpy(file.str(), &value); !s)
+      return rt::withContext(s, "--bind " + name.str());
+    options.bind[name.str()] = std::move(value);
+  }
+  return rt::Status::ok();
 }
 
 /// Binds `named` tensors to `info`'s inputs, in order: every input must be present (`howToPass`
@@ -102,7 +150,7 @@ bool OptimizerFlags::given() const {
          dataParallel.getNumOccurrences() || bucketMb.getNumOccurrences() ||
          gradReduction.getNumOccurrences() || zeroStage.getNumOccurrences() ||
          worldSize.getNumOccurrences() || trainable.getNumOccurrences() ||
-         frozen.getNumOccurrences();
+         frozen.getNumOccurrences() || seed.getNumOccurrences();
 }
 
 rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {
@@ -151,6 +199,7 @@ rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *ou
   t.worldSize = impliedWorldSize ? impliedWorldSize : worldSize.getValue();
   t.trainable = trainable;
   t.frozen = frozen;
+  t.seed = seed;
   *out = t;
   return rt::Status::ok();
 }

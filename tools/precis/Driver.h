@@ -49,8 +49,15 @@ mlir::OpPrintingFlags irPrintingFlags(bool printData);
 bool batchOption(const llvm::cl::opt<int64_t> &batch, llvm::StringRef tool, ImportOptions &options);
 
 /// A session for `path`: an artifact is loaded as is, a model is compiled in memory first.
+/// When the model's import needs the values of graph inputs (a Reshape's shape, Slice's
+/// starts, ...) and `inputs` holds them, the model is specialised on them (ImportOptions::bind):
+/// they leave `inputs` and the compiled function has no such inputs.
 rt::Status openSession(llvm::StringRef path, const rt::SessionOptions &options, int64_t batch,
-                       std::unique_ptr<rt::Session> *session);
+                       std::unique_ptr<rt::Session> *session,
+                       std::vector<rt::NamedTensor> *inputs = nullptr);
+
+/// Parses `--bind NAME=file.npy` values into `options.bind`.
+rt::Status bindOptions(const std::vector<std::string> &specs, ImportOptions &options);
 
 /// Binds `named` tensors to `info`'s inputs, in order: every input must be present (`howToPass`
 /// says, for a missing one, how to provide it) and every tensor must name an input.
@@ -115,6 +122,10 @@ struct OptimizerFlags {
       cl::desc("Do not train the initializers whose whole name matches REGEX (wins "
                "over --trainable)"),
       cl::value_desc("REGEX"), cl::cat(optionCategory())};
+  cl::opt<uint64_t> seed{"seed",
+                         cl::desc("Seed of training-mode dropout's Philox stream (default 0; "
+                                  "checkpoints carry the stream)"),
+                         cl::init(0), cl::cat(optionCategory())};
 
   /// Set by `precis train` under mpirun, where --data-parallel goes without saying and the
   /// world size is the job's (0 otherwise).

@@ -30,12 +30,25 @@ int runImport(int argc, char **argv) {
       cl::desc("Print the data of parameters and large constants on stdout too (a file "
                "written with -o always has it)"),
       cl::cat(optionCategory()));
+  static cl::opt<bool> train(
+      "train",
+      cl::desc("Import for training: training-mode Dropout draws (default: the "
+               "identity, as inference runs it)"),
+      cl::cat(optionCategory()));
+  static cl::list<std::string> bind(
+      "bind", cl::desc("Specialise the model on the value of a graph input (repeatable)"),
+      cl::value_desc("NAME=file.npy"), cl::cat(optionCategory()));
   mlir::registerAsmPrinterCLOptions();
   parseCommandLine(argc, argv, "precis import: ONNX model to precis IR (func.func @forward)\n");
 
   precis::ImportOptions options;
+  options.training = train;
   if (!batchOption(batch, "precis import", options))
     return 1;
+  if (rt::Status s = bindOptions(bind, options); !s) {
+    errs() << "precis import: error: " << s.message() << "\n";
+    return 1;
+  }
 
   CompilerContext compiler;
   mlir::OwningOpRef<mlir::ModuleOp> module =

@@ -180,6 +180,7 @@ int runReport(int argc, char **argv) {
   parseCommandLine(argc, argv, "precis report: which precision every op runs in, and why\n");
   const char *tool = "precis report";
   precis::ImportOptions options;
+  options.training = train;
   if (!batchOption(batch, tool, options))
     return 1;
   CompileOptions compileOptions;

@@ -49,15 +49,6 @@ int runRun(int argc, char **argv) {
 
   precis::rt::SessionOptions options = sessionFlags.sessionOptions();
   options.checkNumerics = checkNumerics;
-  std::unique_ptr<precis::rt::Session> session;
-  if (precis::rt::Status s = openSession(sessionFlags.model, options, sessionFlags.batch, &session);
-      !s)
-    return fail(s);
-  const precis::rt::FunctionInfo *info = session->findFunction(sessionFlags.function);
-  if (!info)
-    return fail(
-        precis::rt::notFound("the artifact has no function '" + sessionFlags.function + "'"));
-
   // Gather the named inputs from --inputs and --input.
   std::vector<precis::rt::NamedTensor> named;
   if (!inputsNpz.empty())
@@ -72,6 +63,17 @@ int runRun(int argc, char **argv) {
       return fail(s);
     named.push_back(std::move(tensor));
   }
+  // A model is compiled for these inputs: one whose shapes depend on some of them is
+  // specialised on their values.
+  std::unique_ptr<precis::rt::Session> session;
+  if (precis::rt::Status s =
+          openSession(sessionFlags.model, options, sessionFlags.batch, &session, &named);
+      !s)
+    return fail(s);
+  const precis::rt::FunctionInfo *info = session->findFunction(sessionFlags.function);
+  if (!info)
+    return fail(
+        precis::rt::notFound("the artifact has no function '" + sessionFlags.function + "'"));
   std::vector<precis::rt::TensorView> args;
   auto howToPass = [](const std::string &name) {
     return "pass --input " + name + "=file.npy or --inputs file.npz";

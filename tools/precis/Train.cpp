@@ -34,6 +34,7 @@ bool compileTrainStep(StringRef path, int64_t batch, const CompileOptions &optio
                       std::vector<char> *bytes) {
   CompilerContext compiler;
   precis::ImportOptions importOptions;
+  importOptions.training = true;
   if (batch > 0)
     importOptions.batchSize = batch;
   mlir::OwningOpRef<mlir::ModuleOp> module = loadModel(compiler.context, path, importOptions);
@@ -139,8 +140,8 @@ int runTrain(int argc, char **argv) {
   std::unique_ptr<precis::rt::TrainingSession> session;
   if (artifact) {
     if (optimizerFlags.given())
-      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps, --loss-scaling and "
-                   "--data-parallel were fixed when " +
+      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps, --loss-scaling, "
+                   "--data-parallel and --seed were fixed when " +
                    model + " was compiled (precis compile --train); drop them");
     if (precisionFlags.precision.getNumOccurrences() || precisionFlags.rules.getNumOccurrences())
       return usage("--precision and --rules were fixed when " + model +
@@ -224,6 +225,14 @@ int runTrain(int argc, char **argv) {
     if (shuffleSeed.getNumOccurrences() && shuffleSeed != session->shuffleSeed())
       return usage("--shuffle " + std::to_string(shuffleSeed) + " differs from the seed " +
                    std::to_string(session->shuffleSeed()) + " " + path + " was trained with");
+    // Dropout's stream continues from the checkpoint's RNG state (seed, steps drawn).
+    precis::rt::Tensor rng;
+    if (optimizerFlags.seed.getNumOccurrences() && session->getState(names::kRng, &rng) &&
+        rng.dtype == precis::rt::DType::I64 && rng.numElements() == 2 &&
+        static_cast<uint64_t>(rng.as<int64_t>()[0]) != optimizerFlags.seed)
+      return usage("--seed " + std::to_string(optimizerFlags.seed) + " differs from the seed " +
+                   std::to_string(static_cast<uint64_t>(rng.as<int64_t>()[0])) + " " + path +
+                   " was trained with");
     if (lead)
       errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path, session->dataCursor());
   }

@@ -1361,38 +1361,84 @@ TEST_F(CpuKernels, PhiloxKnownAnswers) {
             (A4{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
 }
 
+/// The reference stream of precis.dropout (PrecisOps.td), written out from its definition:
+/// element i of stream `stream` at step `step` under `seed`.
+double referenceUniform(uint64_t seed, uint64_t step, uint32_t stream, int64_t i) {
+  const auto r =
+      cpu::philox4x32_10({static_cast<uint32_t>(i / 4), stream, static_cast<uint32_t>(step),
+                          static_cast<uint32_t>(step >> 32)},
+                         {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+  return static_cast<double>(r[i % 4] >> 8) * 0x1p-24;
+}
+
+TEST_F(CpuKernels, DropoutUniformIsTheDocumentedStream) {
+  // numerics.h's dropout_uniform, which the generated CUDA kernel calls, against the
+  // reference written from the op's description (Philox checked by the known answers above).
+  for (int k = 0; k < 1000; ++k) {
+    const uint64_t seed = rng_(), step = k < 500 ? rng_() % 1000 : rng_();
+    const uint32_t stream = static_cast<uint32_t>(rng_());
+    const int64_t i = static_cast<int64_t>(rng_() % (uint64_t{1} << 34));
+    ASSERT_EQ(static_cast<double>(precis::dropout_uniform(seed, step, stream, i)),
+              referenceUniform(seed, step, stream, i))
+        << seed << " " << step << " " << stream << " " << i;
+  }
+}
+
 TEST_F(CpuKernels, DropoutTrainingFollowsTheDocumentedStream) {
   const int64_t n = 100003;
   const double ratio = 0.3;
-  const int64_t seed = static_cast<int64_t>(rng_() >> 1);
+  const int64_t seed = static_cast<int64_t>(rng_() >> 1), step = 41;
+  const uint32_t stream = 2;
+  Tensor rng(DType::I64, {2});
+  rng.put<int64_t>(0, seed);
+  rng.put<int64_t>(1, step);
+  auto a = [&](int64_t s) { return attrs().f("ratio", ratio).i("training", 1).i("stream", s); };
   for (DType t : {DType::F32, DType::BF16, DType::F64}) {
     Tensor x = random(t, {n}), y(t, {n}), mask(DType::Bool, {n});
-    ASSERT_OK(run("dropout", {&x}, {&y, &mask},
-                  attrs().f("ratio", ratio).i("training", 1).i("seed", seed)));
+    ASSERT_OK(run("dropout", {&x, &rng}, {&y, &mask}, a(stream)));
     const float scale = 1.0f / (1.0f - static_cast<float>(ratio));
     int64_t kept = 0;
     std::vector<double> ref(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
-      const auto r = cpu::philox4x32_10(
-          {static_cast<uint32_t>(i / 4), static_cast<uint32_t>(uint64_t(i / 4) >> 32), 0, 0},
-          {static_cast<uint32_t>(seed), static_cast<uint32_t>(uint64_t(seed) >> 32)});
-      const double u = static_cast<double>(r[i % 4] >> 8) * 0x1p-24;
-      const bool keep = u >= static_cast<float>(ratio);
+      const bool keep = referenceUniform(static_cast<uint64_t>(seed), step, stream, i) >=
+                        static_cast<float>(ratio);
       ASSERT_EQ(mask.get(i), keep ? 1 : 0) << i;
       kept += keep;
       ref[i] = keep ? x.get(i) * scale : 0.0;
     }
     expectMatches(y, ref, tolFor(Cls::Transcendental, t), {}, "dropout");
-    EXPECT_NEAR(static_cast<double>(kept) / n, 1 - ratio, 0.01);
-    // Same seed, other thread count: identical. Another seed: a different mask.
+    // The kept fraction of n Bernoulli(1 - ratio) draws: within 5 standard deviations
+    // (sqrt(ratio (1 - ratio) / n) = 0.00145), which a correct stream misses with
+    // probability < 1e-6.
+    EXPECT_NEAR(static_cast<double>(kept) / n, 1 - ratio, 5 * std::sqrt(ratio * (1 - ratio) / n));
+    // Same state, other thread count: identical. Another stream, step or seed: another mask,
+    // and the masks of two steps agree on about ratio^2 + (1 - ratio)^2 of the elements (they
+    // are independent), not more.
     Tensor y1(t, {n}), m1(DType::Bool, {n}), m2(DType::Bool, {n});
-    ASSERT_OK(run("dropout", {&x}, {&y1, &m1},
-                  attrs().f("ratio", ratio).i("training", 1).i("seed", seed), 1));
+    ASSERT_OK(run("dropout", {&x, &rng}, {&y1, &m1}, a(stream), 1));
     EXPECT_EQ(y1.bytes, y.bytes);
-    ASSERT_OK(run("dropout", {&x}, {&y1, &m2},
-                  attrs().f("ratio", ratio).i("training", 1).i("seed", seed + 1)));
+    ASSERT_OK(run("dropout", {&x, &rng}, {&y1, &m2}, a(stream + 1)));
     EXPECT_NE(m2.bytes, mask.bytes);
+    for (int which = 0; which < 2; ++which) {
+      Tensor other(DType::I64, {2});
+      other.put<int64_t>(0, seed + (which == 0));
+      other.put<int64_t>(1, step + (which == 1));
+      ASSERT_OK(run("dropout", {&x, &other}, {&y1, &m2}, a(stream)));
+      int64_t same = 0;
+      for (int64_t i = 0; i < n; ++i)
+        same += m2.get(i) == mask.get(i);
+      const double p = ratio * ratio + (1 - ratio) * (1 - ratio);
+      EXPECT_NEAR(static_cast<double>(same) / n, p, 5 * std::sqrt(p * (1 - p) / n)) << which;
+    }
   }
+  // Without the RNG state the stream is seed 0, step 0.
+  Tensor x = random(DType::F32, {n}), y(DType::F32, {n}), mask(DType::Bool, {n});
+  ASSERT_OK(run("dropout", {&x}, {&y, &mask}, a(0)));
+  for (int64_t i = 0; i < n; ++i)
+    ASSERT_EQ(mask.get(i), referenceUniform(0, 0, 0, i) >= static_cast<float>(ratio) ? 1 : 0);
+  // A malformed state is an error.
+  Tensor bad(DType::I64, {3});
+  EXPECT_FALSE(run("dropout", {&x, &bad}, {&y, &mask}, a(0)).isOk());
 }
 
 TEST_F(CpuKernels, DropoutInferenceIsIdentity) {

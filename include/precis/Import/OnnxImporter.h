@@ -9,13 +9,18 @@
 #ifndef PRECIS_IMPORT_ONNXIMPORTER_H
 #define PRECIS_IMPORT_ONNXIMPORTER_H
 
+#include "precis/runtime/Tensor.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 
 namespace precis {
 
@@ -24,6 +29,17 @@ struct ImportOptions {
   /// Binds a symbolic (dim_param or unknown) leading dimension of every graph input. precis IR
   /// is statically shaped: any other symbolic dimension is an error.
   std::optional<int64_t> batchSize;
+  /// Import for training: a Dropout whose `training_mode` is true becomes a drawing
+  /// `precis.dropout`. Otherwise it is the identity, as inference (`precis run`) runs it.
+  bool training = false;
+  /// Graph inputs replaced by constants before anything is built, so that what depends on
+  /// them (a Reshape's shape, Slice's starts, `axes`, ...) folds at import: the model is
+  /// specialised on these values (`precis compile --bind NAME=file.npy`). Each must name a
+  /// graph input, with its element type and a shape that fits its declared one.
+  std::map<std::string, precis::rt::Tensor> bind;
+  /// When set, receives the graph inputs an import failed on because it needed their values
+  /// (the inputs `bind` would have to hold for the import to get further).
+  std::set<std::string> *neededInputs = nullptr;
 };
 
 /// How far a failed import got: conformance runs tell a model precis does not support

@@ -84,6 +84,8 @@ struct TrainOptions {
   /// (and wins over `trainable`). Empty: none.
   std::string trainable;
   std::string frozen;
+  /// The seed of training-mode dropout's stream (the RNG state starts at (seed, 0)).
+  uint64_t seed = 0;
 };
 
 /// Everything a compilation decides. `train` set: the module gains @gradients and

@@ -179,6 +179,13 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
       `precis.updates = "<state name>"`, the new BatchNorm statistics, the new step with `precis.updates = "step"`, the loss
       with `precis.onnx_name = "loss"`.
 
+    When `@gradients` has a training-mode `precis.dropout`, an RNG state follows the step:
+    `tensor<2xi64>` named `rng` (`precis.role = "rng_state"`, `precis.initial_value` =
+    `[seed, 0]`); every training-mode dropout takes it as its `rng` operand and gets its own
+    `stream` (0, 1, ... in program order), and the step returns `rng + [0, 1]` with
+    `precis.updates = "rng"` after the new step. The count grows on every step, also on one
+    that loss scaling skips, so no two steps draw the same mask.
+
     With `clip-grad-norm=X` (X > 0) all gradients are first scaled by
     `min(1, X / (total_norm + 1e-6))`, `total_norm` the 2-norm of all gradients together, as
     `torch.nn.utils.clip_grad_norm_` does.
@@ -245,6 +252,8 @@ def OptimizerPass : Pass<"precis-optimizer", "::mlir::ModuleOp"> {
            "1: shard the optimizer state across world-size ranks (ZeRO stage 1)">,
     Option<"worldSize", "world-size", "int64_t", /*default=*/"1",
            "The number of ranks the optimizer state is sharded across (zero-stage=1)">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0",
+           "The seed of training-mode dropout (the RNG state starts at (seed, 0))">,
   ];
   let dependentDialects = ["::mlir::precis::PrecisDialect", "::mlir::func::FuncDialect"];
 }

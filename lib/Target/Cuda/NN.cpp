@@ -274,7 +274,8 @@ FailureOr<CudaKernel> emitNllLossGrad(Kernel &k, NllLossGradOp op) {
   return k.finish("nll_loss_grad", body);
 }
 
-/// Dropout: the CPU backend's Philox-4x32-10 stream, bit for bit.
+/// Dropout: the CPU backend's stream bit for bit, since both call numerics.h's
+/// precis::dropout_uniform (seed and step from the RNG state operand, 0 without one).
 FailureOr<CudaKernel> emitDropout(Kernel &k, DropoutOp op) {
   float ratio = op.getRatio().convertToFloat();
   int64_t n = numel(op.getInput());
@@ -285,22 +286,15 @@ FailureOr<CudaKernel> emitDropout(Kernel &k, DropoutOp op) {
     os << k.store(0, "t", x) << k.store(1, "t", "true");
     return perElement(k, "dropout", n, body);
   }
-  uint64_t seed = static_cast<uint64_t>(op.getSeed());
   bool dropAll = ratio >= 1.0f;
   std::string ct = computeType(elemType(op.getInput()));
-  os << "const unsigned long long g = (unsigned long long)t / 4ULL;\n"
-     << "unsigned c0 = (unsigned)g, c1 = (unsigned)(g >> 32), c2 = 0, c3 = 0;\n"
-     << "unsigned k0 = " << static_cast<uint32_t>(seed)
-     << "u, k1 = " << static_cast<uint32_t>(seed >> 32) << "u;\n"
-     << "for (int round = 0; round < 10; ++round) {\n"
-     << "if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }\n"
-     << "const unsigned long long p0 = 0xD2511F53ull * c0, p1 = 0xCD9E8D57ull * c2;\n"
-     << "const unsigned n0 = (unsigned)(p1 >> 32) ^ c1 ^ k0, n1 = (unsigned)p1;\n"
-     << "const unsigned n2 = (unsigned)(p0 >> 32) ^ c3 ^ k1, n3 = (unsigned)p0;\n"
-     << "c0 = n0; c1 = n1; c2 = n2; c3 = n3;\n}\n"
-     << "const unsigned lane = (unsigned)(t & 3);\n"
-     << "const unsigned w = lane == 0 ? c0 : lane == 1 ? c1 : lane == 2 ? c2 : c3;\n"
-     << "const float u = (float)(w >> 8) * 5.9604644775390625e-08f;\n"
+  if (op.getRng())
+    os << "const unsigned long long seed = (unsigned long long)in1[0], step = (unsigned long "
+          "long)in1[1];\n";
+  else
+    os << "const unsigned long long seed = 0ULL, step = 0ULL;\n";
+  os << "const float u = precis::dropout_uniform(seed, step, " << op.getStream()
+     << "u, (unsigned long long)t);\n"
      << "const bool keep = " << (dropAll ? "false" : "u >= " + floatLiteral(ratio)) << ";\n"
      << "const " << ct << " scale = (" << ct << ")"
      << (dropAll ? std::string("0") : floatLiteral(1.0f / (1.0f - ratio))) << ";\n"

@@ -654,40 +654,42 @@ PRECIS_CPU_KERNEL(whereKernel) {
 //===----------------------------------------------------------------------===//
 
 std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
-  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-  constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) {
-      key[0] += kW0;
-      key[1] += kW1;
-    }
-    const uint64_t p0 = static_cast<uint64_t>(kM0) * ctr[0];
-    const uint64_t p1 = static_cast<uint64_t>(kM1) * ctr[2];
-    ctr = {static_cast<uint32_t>(p1 >> 32) ^ ctr[1] ^ key[0], static_cast<uint32_t>(p1),
-           static_cast<uint32_t>(p0 >> 32) ^ ctr[3] ^ key[1], static_cast<uint32_t>(p0)};
-  }
+  precis::philox4x32_10(ctr.data(), key[0], key[1]);
   return ctr;
 }
 
-/// Training mode keeps element i when u_i >= ratio, where, with g = i / 4 and
-/// w = philox4x32_10({lo32(g), hi32(g), 0, 0}, {lo32(seed), hi32(seed)})[i % 4],
-/// u_i = (w >> 8) * 2^-24 (a float in [0, 1), exact). Kept elements are scaled by
-/// 1 / (1 - ratio) computed in float; ratio >= 1 drops everything. The mask is 1 for kept
-/// elements. Any backend that implements dropout reproduces this stream bit for bit.
+/// Training mode keeps element i when precis::dropout_uniform(seed, step, stream, i) >= ratio
+/// (numerics.h defines the stream; the generated CUDA kernel calls the same function), where
+/// (seed, step) is the optional i64[2] input (the training step's RNG state; absent: 0, 0)
+/// and `stream` the op's attribute. Kept elements are scaled by 1 / (1 - ratio) computed in
+/// float; ratio >= 1 drops everything. The mask is 1 for kept elements.
 PRECIS_CPU_KERNEL(dropoutKernel) {
-  PRECIS_RETURN_IF_ERROR(checkArity("dropout", inputs, outputs, 1, 1, 1));
+  PRECIS_RETURN_IF_ERROR(checkArity("dropout", inputs, outputs, 1, 2, 1));
   const TensorView &in = inputs[0], &out = outputs[0];
   const TensorView *mask = outputs.size() > 1 ? &outputs[1] : nullptr;
   if (in.dtype != out.dtype || (mask && mask->dtype != DType::Bool))
     return unsupportedDtypes("dropout", inputs, outputs);
   if (in.shape != out.shape || (mask && mask->shape != in.shape))
     return badShape("dropout", "result and mask shapes must equal the input shape");
+  uint64_t seed = 0, step = 0;
+  if (inputs.size() > 1) {
+    const TensorView &rng = inputs[1];
+    if (rng.dtype != DType::I64 || rng.numElements() != 2)
+      return badShape("dropout", "the RNG state must be i64[2] (seed, step)");
+    seed = static_cast<uint64_t>(static_cast<const int64_t *>(rng.data)[0]);
+    step = static_cast<uint64_t>(static_cast<const int64_t *>(rng.data)[1]);
+  }
   const float ratio = static_cast<float>(attrs.getFloat("ratio", 0.5));
   const bool training = attrs.getInt("training", 0) != 0;
-  const uint64_t seed = static_cast<uint64_t>(attrs.getInt("seed", 0));
+  const int64_t stream = attrs.getInt("stream", 0);
   if (!(ratio >= 0.0f))
     return invalidArgument("dropout: ratio must be >= 0");
+  if (stream < 0 || stream > int64_t{0xFFFFFFFF})
+    return invalidArgument("dropout: stream must fit 32 bits");
   const int64_t n = in.numElements();
+  if (n > (int64_t{1} << 34))
+    return badShape("dropout",
+                    "more than 2^34 elements (the stream counts groups of 4 in 32 bits)");
   uint8_t *m = mask ? static_cast<uint8_t *>(mask->data) : nullptr;
   auto unsupported = [&] { return unsupportedDtypes("dropout", inputs, outputs); };
   return visitFloat(in.dtype, unsupported, [&](auto tag) {
@@ -710,8 +712,10 @@ PRECIS_CPU_KERNEL(dropoutKernel) {
     // Threads split on multiples of 4 so each Philox block is generated once.
     parallelFor(ctx, (n + 3) / 4, kGrainExpensive / 4, [&](int64_t gb, int64_t ge) {
       for (int64_t g = gb; g < ge; ++g) {
-        const std::array<uint32_t, 4> r = philox4x32_10(
-            {static_cast<uint32_t>(g), static_cast<uint32_t>(uint64_t(g) >> 32), 0, 0}, key);
+        const std::array<uint32_t, 4> r =
+            philox4x32_10({static_cast<uint32_t>(g), static_cast<uint32_t>(stream),
+                           static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32)},
+                          key);
         for (int64_t j = 0; j < 4 && g * 4 + j < n; ++j) {
           const int64_t i = g * 4 + j;
           const float u = static_cast<float>(r[j] >> 8) * 0x1p-24f;

@@ -489,12 +489,14 @@ LogicalResult DropoutOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   Value g = rg[0];
   if (!g)
     g = gb.zeros(getOutput().getType());
-  if (!getTraining()) {
+  if (!getTraining())
     grads.push_back(g);
-    return success();
-  }
-  double scale = 1.0 / (1.0 - getRatio().convertToDouble());
-  grads.push_back(gb.select(getMask(), gb.mul(g, scale), gb.scalar(g, 0.0)));
+  else
+    // The mask the forward drew, so the gradient never draws again.
+    grads.push_back(gb.select(getMask(), gb.mul(g, 1.0 / (1.0 - getRatio().convertToDouble())),
+                              gb.scalar(g, 0.0)));
+  if (getRng())
+    grads.push_back(Value()); // the RNG state is no differentiable input
   return success();
 }
 

@@ -338,6 +338,16 @@ LogicalResult DropoutOp::verify() {
   float ratio = getRatio().convertToFloat();
   if (!(ratio >= 0.0f && ratio < 1.0f))
     return emitOpError() << "expects ratio in [0, 1), got " << ratio;
+  if (Value rng = getRng()) {
+    auto type = cast<RankedTensorType>(rng.getType());
+    if (type.getShape() != ArrayRef<int64_t>{2} || !type.getElementType().isInteger(64))
+      return emitOpError() << "expects the RNG state as tensor<2xi64> (seed, step), got "
+                           << rng.getType();
+  }
+  if (getStream() < 0 || getStream() > int64_t{0xFFFFFFFF})
+    return emitOpError() << "expects a stream in [0, 2^32), got " << getStream();
+  if (getInput().getType().getNumElements() > (int64_t{1} << 34))
+    return emitOpError() << "draws for at most 2^34 elements (groups of 4 counted in 32 bits)";
   return success();
 }
 

@@ -95,6 +95,7 @@ enum class Role {
   Step, ///< the optimizer step counter
   Loss,
   BatchNormStats, ///< a training-mode BatchNorm's running mean or variance
+  RngState, ///< training-mode dropout's (seed, steps drawn)
 };
 
 /// The name and type of a function input or output, or of a parameter.

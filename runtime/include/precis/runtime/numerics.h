@@ -271,6 +271,44 @@ PRECIS_HD inline float round_to_fp8_e5m2(float x) {
   return fp8_e5m2_to_float(float_to_fp8_e5m2(x));
 }
 
+//===----------------------------------------------------------------------===//
+// Dropout's random stream: Philox4x32-10 (Salmon et al., SC'11; Random123's philox4x32 with
+// 10 rounds), counter-based, so every element's draw is a pure function of where it is. The
+// CPU kernel and the generated CUDA kernel both call dropout_uniform.
+//===----------------------------------------------------------------------===//
+
+/// One Philox4x32-10 block: encrypts counter `c` in place under key (k0, k1).
+PRECIS_HD inline void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    const unsigned long long p0 = 0xD2511F53ull * c[0], p1 = 0xCD9E8D57ull * c[2];
+    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1] ^ k0;
+    const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c[3] ^ k1;
+    c[0] = n0;
+    c[1] = static_cast<uint32_t>(p1);
+    c[2] = n2;
+    c[3] = static_cast<uint32_t>(p0);
+  }
+}
+
+/// The uniform draw u in [0, 1) of element `i` of a dropout op: with g = i / 4 (below 2^32),
+///   w = philox4x32_10(counter = {g, stream, lo32(step), hi32(step)},
+///                     key = {lo32(seed), hi32(seed)})[i % 4]
+///   u = (w >> 8) * 2^-24   (24 random bits, exact in float).
+/// `seed` and `step` are the training step's RNG state (`--seed`, and the number of steps taken
+/// before this one); `stream` tells the dropout ops of one model apart. The element is kept
+/// when u >= ratio. docs/training.md states the same definition.
+PRECIS_HD inline float dropout_uniform(unsigned long long seed, unsigned long long step,
+                                       uint32_t stream, unsigned long long i) {
+  uint32_t c[4] = {static_cast<uint32_t>(i >> 2), stream, static_cast<uint32_t>(step),
+                   static_cast<uint32_t>(step >> 32)};
+  philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  return static_cast<float>(c[i & 3] >> 8) * 5.9604644775390625e-08f; // 2^-24
+}
+
 } // namespace precis
 
 #endif // PRECIS_RUNTIME_NUMERICS_H

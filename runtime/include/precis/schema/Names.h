@@ -22,6 +22,8 @@ inline constexpr char kTrainStep[] = "train_step";
 inline constexpr char kLearningRate[] = "lr";
 inline constexpr char kStep[] = "step";
 inline constexpr char kLoss[] = "loss";
+/// The RNG state of training-mode dropout: i64[2] (seed, number of steps drawn).
+inline constexpr char kRng[] = "rng";
 inline constexpr char kLossScale[] = "loss_scale";
 inline constexpr char kLossScaleGrowthTracker[] = "loss_scale.growth_tracker";
 /// Optimizer state is named "<parameter>.<kind>" (torch's state_dict keys); fp8 scaling
@@ -48,6 +50,8 @@ inline constexpr char kRoleFp8AmaxHistory[] = "fp8_amax_history";
 /// A training-mode BatchNorm's running mean or variance; the state is named after the ONNX
 /// initializer it starts from, so `precis export` writes it back there.
 inline constexpr char kRoleBatchNormStats[] = "batch_norm_stats";
+/// Training-mode dropout's random state: i64[2] (seed, steps drawn).
+inline constexpr char kRoleRng[] = "rng_state";
 
 } // namespace precis::names
 

@@ -424,19 +424,35 @@ def Precis_CastOp : Precis_FollowOp<"cast", [Pure, PerElement, SameOperandsAndRe
 }
 
 def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
-  let summary = "dropout with an explicit seed; identity when not training";
+  let summary = "dropout drawing from a counter-based stream; identity when not training";
   let description = [{
     In training mode zeroes each element with probability `ratio` and scales the rest by
-    `1 / (1 - ratio)`; `mask` marks the kept elements. Otherwise `output = input` and the mask is
-    all true.
-    `%1, %mask = precis.dropout %0 {ratio = 0.1 : f32, training = true} : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xi1>)`
+    `1 / (1 - ratio)` (computed in f32); `mask` marks the kept elements. Otherwise
+    `output = input` and the mask is all true.
+
+    The draws are a pure function of where they are, so every backend reproduces them bit for
+    bit. `rng` is the training step's RNG state, `tensor<2xi64>` holding (seed, step) (absent:
+    0, 0); `stream` (< 2^32) tells the dropout ops of one step apart (precis-optimizer numbers
+    them). Element `i` (row-major, fewer than 2^34 elements) draws, with `g = i / 4`,
+
+        w = Philox4x32-10(counter = {g, stream, lo32(step), hi32(step)},
+                          key = {lo32(seed), hi32(seed)})[i % 4]
+        u = (w >> 8) * 2^-24
+
+    and is kept when `u >= ratio` (numerics.h, `precis::dropout_uniform`, is the definition
+    both the CPU and the CUDA backend run). Each step thus draws a fresh mask, and a step
+    resumed from a checkpoint draws the mask the uninterrupted run drew.
+    `%1, %mask = precis.dropout %0, %rng {ratio = 0.1 : f32, training = true, stream = 0 : i64} : (tensor<4xf32>, tensor<2xi64>) -> (tensor<4xf32>, tensor<4xi1>)`
   }];
   let arguments = (ins Precis_FloatTensor:$input,
+                   Optional<Precis_Tensor>:$rng,
                    DefaultValuedAttr<F32Attr, "0.5f">:$ratio,
                    DefaultValuedAttr<BoolAttr, "false">:$training,
-                   DefaultValuedAttr<I64Attr, "0">:$seed);
+                   DefaultValuedAttr<I64Attr, "0">:$stream);
   let results = (outs Precis_FloatTensor:$output, Precis_BoolTensor:$mask);
-  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $input (`,` $rng^)? attr-dict `:` functional-type(operands, results)
+  }];
   let hasVerifier = 1;
 }
 
