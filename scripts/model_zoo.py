@@ -270,7 +270,7 @@ def run_precis(binary: str, args: List[str], timeout: int = 900):
     notes = [l.split(" note: ", 1)[1] for l in lines if " note: " in l]
     if notes:  # "cannot import this model (N problems):" and one note per problem
         err = err.split(":", 1)[1] if err.startswith("/") else err
-        err = err.rstrip(":") + "; first: " + notes[0]
+        err = err.strip().rstrip(":") + "; first: " + notes[0]
     return False, err
 
 
@@ -408,6 +408,7 @@ def run_pair(fam: Family, exporter: str, binary: str, work: str, write_tests: bo
             got = float(np.load(files[0]).reshape(-1)[0])
             try:
                 import onnxruntime as ort
+                ort.set_default_logger_severity(3)  # no constant-folding warnings
                 sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
                 want = float(np.asarray(sess.run(None, first)[0]).reshape(-1)[0])
                 e = rel(got, want)
