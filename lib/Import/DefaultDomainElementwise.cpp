@@ -76,7 +76,7 @@ LogicalResult importMod(NodeContext &ctx) {
   return ctx.emit<ModOp>(lhs.getType(), lhs, rhs, ctx.getBuilder().getBoolAttr(fmod == 1));
 }
 
-/// Max, Min: variadic, applied pairwise left to right.
+/// Max, Min, Sum: variadic, applied pairwise left to right.
 template <typename OpTy> LogicalResult importVariadic(NodeContext &ctx) {
   SmallVector<unsigned> all;
   for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
@@ -348,6 +348,7 @@ void populateElementwiseHandlers(HandlerRegistry &r) {
   r.add("Pow", kMinOpset, kMaxOpset, importPow);
   r.add("Max", kMinOpset, kMaxOpset, importVariadic<MaxOp>);
   r.add("Min", kMinOpset, kMaxOpset, importVariadic<MinOp>);
+  r.add("Sum", 8, kMaxOpset, importVariadic<AddOp>); // multidirectional broadcasting from 8
   r.add("Mod", 10, kMaxOpset, importMod);
   r.add("Clip", kMinOpset, 10, importClipAttributes);
   r.add("Clip", 11, kMaxOpset, importClip);
