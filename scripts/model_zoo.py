@@ -376,8 +376,10 @@ def run_pair(fam: Family, exporter: str, binary: str, work: str, write_tests: bo
         check_initializers(path, model)
     except RuntimeError as e:
         row.error = short(str(e))
-    # precis trains every float initializer today; those that are not parameters (constants the
-    # exporter stored as initializers, buffers) make its run differ from PyTorch's.
+    # Float initializers that are none of the module's parameters or buffers: constants the
+    # exporter stored as initializers. precis does not train them (docs/training.md), but where
+    # the exporter folded a parameter into one (a gathered position embedding, a transposed
+    # tied weight) or merged parameters, the graph no longer trains what PyTorch trains.
     known = {k for k, _ in model.named_parameters()} | {k for k, _ in model.named_buffers()}
     extras = [i.name for i in onnx.load(path).graph.initializer
               if i.data_type == onnx.TensorProto.FLOAT and i.name not in known]
@@ -450,8 +452,9 @@ def run_pair(fam: Family, exporter: str, binary: str, work: str, write_tests: bo
             if not train_ok and len(got) == STEPS:
                 step = next(i for i, (g, w, b) in enumerate(zip(got, reference, bounds))
                             if not rel(g, w) <= b)
-                note = (f" ({len(extras)} float initializers are not parameters, e.g. "
-                        f"{extras[0]}, and precis trains them)" if extras and step > 0 else "")
+                note = (f" ({len(extras)} float initializers are not the module's parameters, "
+                        f"e.g. {extras[0]}: the exporter folded or merged parameters)"
+                        if extras and step > 0 else "")
                 errors.append(f"train: step {step + 1} loss {got[step]:.6g}, "
                               f"PyTorch {reference[step]:.6g}{note}")
             elif not train_ok:
