@@ -774,6 +774,21 @@ template <typename OpTy> LogicalResult importArgReduce(NodeContext &ctx) {
                                          b.getBoolAttr(ctx.getInt("select_last_index", 0) != 0)));
 }
 
+/// Reduction axes resolved against `rank`; a repeated axis is an error.
+FailureOr<SmallVector<int64_t>> normalizeReduceAxes(NodeContext &ctx, ArrayRef<int64_t> axes,
+                                                    int64_t rank) {
+  SmallVector<int64_t> normalized;
+  for (int64_t a : axes) {
+    FailureOr<int64_t> axis = ctx.normalizeAxis(a, rank, "axis");
+    if (failed(axis))
+      return failure();
+    if (llvm::is_contained(normalized, *axis))
+      return ctx.emitError() << "axis " << *axis << " appears twice";
+    normalized.push_back(*axis);
+  }
+  return normalized;
+}
+
 template <typename OpTy, int64_t AxesInputSince> LogicalResult importReduce(NodeContext &ctx) {
   FailureOr<std::optional<SmallVector<int64_t>>> requested =
       ctx.getIntsAttrOrInput("axes", 1, AxesInputSince);
@@ -783,15 +798,10 @@ template <typename OpTy, int64_t AxesInputSince> LogicalResult importReduce(Node
   if (axes.empty() && ctx.getOpset() >= AxesInputSince && ctx.getInt("noop_with_empty_axes", 0))
     return ctx.forwardInput(0, 0);
   RankedTensorType in = ctx.getInputType(0);
-  SmallVector<int64_t> normalized;
-  for (int64_t a : axes) {
-    FailureOr<int64_t> axis = ctx.normalizeAxis(a, in.getRank(), "axis");
-    if (failed(axis))
-      return failure();
-    if (llvm::is_contained(normalized, *axis))
-      return ctx.emitError() << "axis " << *axis << " appears twice";
-    normalized.push_back(*axis);
-  }
+  FailureOr<SmallVector<int64_t>> resolved = normalizeReduceAxes(ctx, axes, in.getRank());
+  if (failed(resolved))
+    return failure();
+  SmallVector<int64_t> normalized = std::move(*resolved);
   bool keepdims = ctx.getInt("keepdims", 1) != 0;
   if (!ctx.allInputsConstant() && failed(ctx.requireNumeric(0)))
     return failure();
@@ -816,15 +826,10 @@ template <CompositeReduce Kind> LogicalResult importCompositeReduce(NodeContext 
   RankedTensorType in = ctx.getInputType(0);
   if (failed(ctx.requireFloat(0)))
     return failure();
-  SmallVector<int64_t> normalized;
-  for (int64_t a : axes) {
-    FailureOr<int64_t> axis = ctx.normalizeAxis(a, in.getRank(), "axis");
-    if (failed(axis))
-      return failure();
-    if (llvm::is_contained(normalized, *axis))
-      return ctx.emitError() << "axis " << *axis << " appears twice";
-    normalized.push_back(*axis);
-  }
+  FailureOr<SmallVector<int64_t>> resolved = normalizeReduceAxes(ctx, axes, in.getRank());
+  if (failed(resolved))
+    return failure();
+  SmallVector<int64_t> normalized = std::move(*resolved);
   // noop_with_empty_axes: the element-wise part without the reduction (the ONNX reference).
   const bool reduce =
       !(normalized.empty() && ctx.getOpset() >= 18 && ctx.getInt("noop_with_empty_axes", 0));
