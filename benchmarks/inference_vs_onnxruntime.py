@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from machine import cpu_model, revision
+
 try:
     import numpy as np
     import onnxruntime as ort
@@ -44,17 +46,6 @@ def int_list(text):
     return values
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def cpu_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")):
     try:
         with open("/proc/cpuinfo") as f:
@@ -65,15 +56,6 @@ def cpu_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")):
     except OSError:
         pass
     return []
-
-
-def precis_revision():
-    try:
-        out = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def time_onnxruntime(model, inputs, threads, warmup, iterations):
@@ -135,7 +117,7 @@ def main():
         f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs"
         f" ({', '.join(cpu_flags()) or 'no AVX2/AVX-512 flags'}), {platform.system()} "
         f"{platform.release()}",
-        f"Versions: precis {precis_revision()}, onnxruntime {ort.__version__}, numpy "
+        f"Versions: precis {revision()}, onnxruntime {ort.__version__}, numpy "
         f"{np.__version__}, Python {platform.python_version()}",
         f"Method: inputs examples/<model>/batch0.npz; {args.warmup} warmup + {args.iterations} "
         f"timed runs per measurement; median over {args.repeats} alternating repeats of each "

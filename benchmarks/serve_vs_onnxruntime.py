@@ -46,6 +46,8 @@ import tempfile
 import threading
 import time
 
+from machine import cpu_model, revision
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -264,25 +266,6 @@ def post(port, model, body):
     if r.status != 200:
         sys.exit(f"serve_vs_onnxruntime.py: {model} answered {r.status}: {data[:300]!r}")
     return json.loads(data)["outputs"]
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def revision():
-    try:
-        return subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main():

@@ -46,6 +46,8 @@ import sys
 import tempfile
 import time
 
+from machine import cpu_model, revision
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("resnet18", "cnn", "gpt2", "bert")
 
@@ -253,23 +255,6 @@ def torch_python(a):
     return out.stdout.strip().splitlines()[-1]
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def precis_revision():
-    out = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
-
-
 def driver(a):
     import numpy as np
     import torch
@@ -285,7 +270,7 @@ def driver(a):
     lines = [
         f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} "
         f"{platform.release()}",
-        f"Versions: precis {precis_revision()}, torch {torch.__version__}, Python "
+        f"Versions: precis {revision()}, torch {torch.__version__}, Python "
         f"{platform.python_version()}",
         f"Method: {a.threads} threads each; {a.warmup} warm-up + {a.steps} timed steps per run; "
         f"median of {a.repeats} alternating runs per side; AdamW; peak RSS from a separate "
