@@ -333,31 +333,29 @@ LogicalResult importAttention(NodeContext &ctx) {
   if (left < -1 || right < -1)
     return ctx.emitError() << "window sizes must be -1 or non-negative, got " << left << " and "
                            << right;
+  Type i64 = ctx.getBuilder().getI64Type();
+  // nonpad_kv_seqlen as [batch, 1, 1, 1]: how many keys each batch row holds.
+  Value nonpad =
+      hasNonpad ? l.reshape(ctx.castTo(ctx.getInput(6), i64), {batch, 1, 1, 1}) : Value();
+  auto maskUnless = [&](Value allowed) { addBias(l.where(allowed, zero, minusInf)); };
   if (causal || left >= 0 || right >= 0) {
     if (hasNonpad) {
-      // Per-batch offset nonpad - qLen: compare d = j - i + qLen against nonpad[b].
-      auto i64 = RankedTensorType::get({1, 1, qLen, kvLen}, ctx.getBuilder().getI64Type());
-      SmallVector<int64_t> d;
-      for (int64_t i = 0; i < qLen; ++i)
-        for (int64_t j = 0; j < kvLen; ++j)
-          d.push_back(j - i + qLen);
-      Value nonpad = l.reshape(ctx.castTo(ctx.getInput(6), ctx.getBuilder().getI64Type()),
-                               {batch, 1, 1, 1});
-      auto maskWhere = [&](Value allowed) { addBias(l.where(allowed, zero, minusInf)); };
-      Value dv = ctx.materialize(HostTensor::fromInts(i64, d));
+      // Per-batch offset nonpad - qLen: each bound compares a constant built from
+      // d = j - i + qLen with nonpad[b].
+      auto shifted = [&](int64_t shift) {
+        SmallVector<int64_t> d;
+        for (int64_t i = 0; i < qLen; ++i)
+          for (int64_t j = 0; j < kvLen; ++j)
+            d.push_back(j - i + qLen + shift);
+        return ctx.materialize(
+            HostTensor::fromInts(RankedTensorType::get({1, 1, qLen, kvLen}, i64), d));
+      };
       if (causal) // j <= i + nonpad - qLen
-        maskWhere(l.compare(CompareKind::LE, dv, nonpad));
-      if (left >= 0) // i + nonpad - qLen - j <= left, i.e. nonpad <= left + (j - i + qLen)
-        maskWhere(l.compare(CompareKind::LE, nonpad,
-                            l.add(dv, ctx.materialize(HostTensor::fromInts(
-                                          RankedTensorType::get({}, i64.getElementType()),
-                                          {left})))));
-      if (right >= 0) // j - i - nonpad + qLen <= right, i.e. (j - i + qLen) - right <= nonpad
-        maskWhere(l.compare(CompareKind::LE,
-                            l.sub(dv, ctx.materialize(HostTensor::fromInts(
-                                          RankedTensorType::get({}, i64.getElementType()),
-                                          {right}))),
-                            nonpad));
+        maskUnless(l.compare(CompareKind::LE, shifted(0), nonpad));
+      if (left >= 0) // i + nonpad - qLen - j <= left
+        maskUnless(l.compare(CompareKind::LE, nonpad, shifted(left)));
+      if (right >= 0) // j - (i + nonpad - qLen) <= right
+        maskUnless(l.compare(CompareKind::LE, shifted(-right), nonpad));
     } else {
       HostTensor allowed(RankedTensorType::get({qLen, kvLen}, elt));
       for (int64_t i = 0; i < qLen; ++i)
@@ -376,10 +374,8 @@ LogicalResult importAttention(NodeContext &ctx) {
     SmallVector<int64_t> cols;
     for (int64_t j = 0; j < kvLen; ++j)
       cols.push_back(j);
-    auto i64 = ctx.getBuilder().getI64Type();
     Value j = ctx.materialize(HostTensor::fromInts(RankedTensorType::get({kvLen}, i64), cols));
-    Value nonpad = l.reshape(ctx.castTo(ctx.getInput(6), i64), {batch, 1, 1, 1});
-    addBias(l.where(l.compare(CompareKind::LT, j, nonpad), zero, minusInf));
+    maskUnless(l.compare(CompareKind::LT, j, nonpad));
     mayMaskRows = true;
   }
 
