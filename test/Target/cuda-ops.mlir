@@ -8,12 +8,14 @@
 
 // Dropout draws through numerics.h's dropout_uniform, the function the CPU kernel's stream is
 // tested against (CpuKernels.DropoutUniformIsTheDocumentedStream): seed and step from the RNG
-// state operand (0, 0 without one) and the op's stream.
+// state operand (0, 0 without one) and the op's stream, at the element's index in the whole
+// data-parallel batch (the kernel's last parameter is the rank).
 // RUN: cat %t/precis_dropout_*.cu | FileCheck %s --check-prefix=DROPOUT
 // DROPOUT-DAG: const unsigned long long seed = (unsigned long long)in1[0], step = (unsigned long long)in1[1];
-// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 3u, (unsigned long long)t);
+// DROPOUT-DAG: const long long rank)
+// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 3u, (unsigned long long)(rank * 32LL + t));
 // DROPOUT-DAG: const unsigned long long seed = 0ULL, step = 0ULL;
-// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 7u, (unsigned long long)t);
+// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 7u, (unsigned long long)(rank * 32LL + t));
 func.func @forward(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xbf16>, %xb: tensor<2x4x8x8xbf16>,
                    %dy: tensor<2x6x8x8xbf16>, %ids: tensor<2x5xi64>, %emb: tensor<16x8xf32>,
                    %s: tensor<4x10xf32>, %lab: tensor<4xi64>, %p: tensor<4x8xf32>,

@@ -256,6 +256,8 @@ CudaKernel Kernel::finish(StringRef kind, const std::string &body) const {
     param(v, false, i);
   for (auto [i, v] : llvm::enumerate(outputs_))
     param(v, true, i);
+  if (takesRank)
+    params += ", const long long rank";
   std::string src;
   llvm::raw_string_ostream os(src);
   os << "// precis generated kernel: " << kind << "\n#include \"precis/runtime/numerics.h\"\n"
@@ -278,6 +280,7 @@ CudaKernel Kernel::finish(StringRef kind, const std::string &body) const {
   kernel.grid = grid;
   kernel.block = block;
   kernel.sharedBytes = 0;
+  kernel.takesRank = takesRank;
   return kernel;
 }
 

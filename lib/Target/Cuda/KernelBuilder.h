@@ -96,6 +96,8 @@ public:
   CudaKernel finish(StringRef kind, const std::string &body) const;
 
   std::array<int64_t, 3> grid = {1, 1, 1}, block = {256, 1, 1};
+  /// The kernel reads `rank`, the process's data-parallel rank (CudaKernel::takesRank).
+  bool takesRank = false;
 
   /// A grid-stride launch over `n` work items with `threads` per block.
   void launchOver(int64_t n, int64_t threads = 256) {

@@ -441,7 +441,9 @@ def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
 
     and is kept when `u >= ratio` (numerics.h, `precis::dropout_uniform`, is the definition
     both the CPU and the CUDA backend run). Each step thus draws a fresh mask, and a step
-    resumed from a checkpoint draws the mask the uninterrupted run drew.
+    resumed from a checkpoint draws the mask the uninterrupted run drew. In a data-parallel
+    job rank `r` draws element `r * n + i` for element `i` (`n` elements per rank), its place
+    in the whole batch when the batch is the leading axis (docs/distributed.md).
     `%1, %mask = precis.dropout %0, %rng {ratio = 0.1 : f32, training = true, stream = 0 : i64} : (tensor<4xf32>, tensor<2xi64>) -> (tensor<4xf32>, tensor<4xi1>)`
   }];
   let arguments = (ins Precis_FloatTensor:$input,
