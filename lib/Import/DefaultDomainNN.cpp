@@ -524,11 +524,15 @@ LogicalResult importResize(NodeContext &ctx) {
   std::string mode = ctx.getString("mode", "nearest");
   if (mode == "bilinear")
     mode = "linear";
-  if (mode != "nearest" && mode != "linear")
-    return ctx.emitUnsupported() << "mode='" << mode
-                                 << "' is not supported (only 'nearest' and 'linear')";
-  if (ctx.getInt("antialias", 0) != 0)
-    return ctx.emitUnsupported() << "antialias=1 is not supported";
+  if (mode != "nearest" && mode != "linear" && (mode != "cubic" || legacy))
+    return ctx.emitError() << "mode='" << mode << "' is not a valid mode"
+                           << (legacy ? " (only 'nearest' and 'linear' before Resize 11)" : "");
+  // Resize 11: cubic_coeff_a, exclude_outside; Resize 18: antialias.
+  double cubicCoeffA = legacy ? -0.75 : ctx.getFloat("cubic_coeff_a", -0.75);
+  bool excludeOutside = !legacy && ctx.getInt("exclude_outside", 0) != 0;
+  bool antialias = !legacy && ctx.getInt("antialias", 0) != 0;
+  if (!std::isfinite(cubicCoeffA))
+    return ctx.emitError() << "cubic_coeff_a=" << cubicCoeffA << " is not finite";
   std::string coordinateMode =
       legacy ? "asymmetric" : ctx.getString("coordinate_transformation_mode", "half_pixel");
   if (!isResizeCoordinateMode(coordinateMode))
@@ -619,20 +623,25 @@ LogicalResult importResize(NodeContext &ctx) {
     if (shape[a] < 1 || x.getDimSize(a) < 1)
       return ctx.emitError() << "resizing " << x << " leaves axis " << a << " empty";
   OpBuilder &b = ctx.getBuilder();
+  SmallVector<NamedAttribute> attrs{b.getNamedAttr("scales", b.getDenseF64ArrayAttr(scales)),
+                                    b.getNamedAttr("mode", b.getStringAttr(mode)),
+                                    b.getNamedAttr("coordinate_transformation_mode",
+                                                   b.getStringAttr(coordinateMode)),
+                                    b.getNamedAttr("nearest_mode", b.getStringAttr(nearestMode))};
+  // The cubic and antialias attributes only where they differ from their defaults.
+  if (cubicCoeffA != -0.75)
+    attrs.push_back(b.getNamedAttr("cubic_coeff_a", b.getF64FloatAttr(cubicCoeffA)));
+  if (excludeOutside)
+    attrs.push_back(b.getNamedAttr("exclude_outside", b.getBoolAttr(true)));
+  if (antialias)
+    attrs.push_back(b.getNamedAttr("antialias", b.getBoolAttr(true)));
   return ctx.setOutput(
-      0, b.create<ResizeOp>(ctx.getLoc(), RankedTensorType::get(shape, x.getElementType()),
-                            ctx.getInput(0), b.getDenseF64ArrayAttr(scales), b.getStringAttr(mode),
-                            b.getStringAttr(coordinateMode), b.getStringAttr(nearestMode)));
+      0, b.create<ResizeOp>(ctx.getLoc(), TypeRange{RankedTensorType::get(shape, x.getElementType())},
+                            ValueRange{ctx.getInput(0)}, attrs));
 }
 
 void checkResize(const onnx::NodeProto &node, int64_t opset,
                  SmallVectorImpl<std::string> &problems) {
-  std::string mode = getStringAttribute(node, "mode", "nearest");
-  if (mode == "cubic")
-    problems.push_back("mode='cubic' is not supported (only 'nearest' and 'linear')");
-  if (const onnx::AttributeProto *aa = findAttribute(node, "antialias"))
-    if (aa->i() != 0)
-      problems.push_back("antialias=1 is not supported");
   if (node.op_type() == "Resize" && opset >= 11) {
     std::string coord = getStringAttribute(node, "coordinate_transformation_mode", "half_pixel");
     if (!isResizeCoordinateMode(coord))

@@ -262,7 +262,7 @@ CudaKernel Kernel::finish(StringRef kind, const std::string &body) const {
   llvm::raw_string_ostream os(src);
   os << "// precis generated kernel: " << kind << "\n#include \"precis/runtime/numerics.h\"\n"
         "#include \"precis/runtime/FastMath.h\"\n"
-     << kPrelude << "\nextern \"C\" __global__ void __launch_bounds__("
+     << kPrelude << globals << "\nextern \"C\" __global__ void __launch_bounds__("
      << block[0] * block[1] * block[2] << ") @NAME@(" << params << ") {\n"
      << body << "}\n";
   CudaKernel kernel;

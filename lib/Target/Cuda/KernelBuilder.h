@@ -96,6 +96,8 @@ public:
   CudaKernel finish(StringRef kind, const std::string &body) const;
 
   std::array<int64_t, 3> grid = {1, 1, 1}, block = {256, 1, 1};
+  /// Declarations placed before the kernel (constant tables).
+  std::string globals;
   /// The kernel reads `rank`, the process's data-parallel rank (CudaKernel::takesRank).
   bool takesRank = false;
 
