@@ -404,9 +404,8 @@ static Value convTranspose3D(OpBuilder &b, Location loc, Value input, Value weig
     starts[axis] = start;
     limits[axis] = limit;
     to[axis] = limit - start;
-    return b.create<SliceOp>(loc, RankedTensorType::get(to, elt), v,
-                             b.getDenseI64ArrayAttr(starts), b.getDenseI64ArrayAttr(limits),
-                             b.getDenseI64ArrayAttr(steps));
+    return b.create<SliceOp>(loc, RankedTensorType::get(to, elt), v, b.getDenseI64ArrayAttr(starts),
+                             b.getDenseI64ArrayAttr(limits), b.getDenseI64ArrayAttr(steps));
   };
   auto zeros = [&](ArrayRef<int64_t> to) -> Value {
     auto t = RankedTensorType::get(to, elt);
@@ -439,9 +438,9 @@ static Value convTranspose3D(OpBuilder &b, Location loc, Value input, Value weig
   for (int64_t k = 0; k < kDepth; ++k) {
     Value kernel = reshape(slice(weight, 2, k, k + 1),
                            {w.getDimSize(0), w.getDimSize(1), w.getDimSize(3), w.getDimSize(4)});
-    Value z = b.create<Conv2DGradInputOp>(
-        loc, RankedTensorType::get({n * depth, cOut, outH, outW}, elt), images, kernel, s2, p2,
-        d2, groups, TypeAttr());
+    Value z =
+        b.create<Conv2DGradInputOp>(loc, RankedTensorType::get({n * depth, cOut, outH, outW}, elt),
+                                    images, kernel, s2, p2, d2, groups, TypeAttr());
     // Input plane d at depth d * stride: each plane followed by stride - 1 planes of zeros.
     z = reshape(z, {n, depth, 1, plane});
     if (stride > 1)
@@ -570,8 +569,8 @@ LogicalResult importConvTranspose(NodeContext &ctx) {
   };
   Value input = ctx.getInput(0), weight = ctx.getInput(1);
   if (spatial == 3) {
-    Value y = convTranspose3D(b, loc, input, weight, *strides, *dilations, *pads, full, shape,
-                              groups);
+    Value y =
+        convTranspose3D(b, loc, input, weight, *strides, *dilations, *pads, full, shape, groups);
     if (ctx.hasInput(2))
       y = b.create<AddOp>(loc, y, reshape(ctx.getInput(2), {cOut, 1, 1, 1}));
     return ctx.setOutput(0, y);
@@ -724,11 +723,11 @@ LogicalResult importResize(NodeContext &ctx) {
     if (shape[a] < 1 || x.getDimSize(a) < 1)
       return ctx.emitError() << "resizing " << x << " leaves axis " << a << " empty";
   OpBuilder &b = ctx.getBuilder();
-  SmallVector<NamedAttribute> attrs{b.getNamedAttr("scales", b.getDenseF64ArrayAttr(scales)),
-                                    b.getNamedAttr("mode", b.getStringAttr(mode)),
-                                    b.getNamedAttr("coordinate_transformation_mode",
-                                                   b.getStringAttr(coordinateMode)),
-                                    b.getNamedAttr("nearest_mode", b.getStringAttr(nearestMode))};
+  SmallVector<NamedAttribute> attrs{
+      b.getNamedAttr("scales", b.getDenseF64ArrayAttr(scales)),
+      b.getNamedAttr("mode", b.getStringAttr(mode)),
+      b.getNamedAttr("coordinate_transformation_mode", b.getStringAttr(coordinateMode)),
+      b.getNamedAttr("nearest_mode", b.getStringAttr(nearestMode))};
   // The cubic and antialias attributes only where they differ from their defaults.
   if (cubicCoeffA != -0.75)
     attrs.push_back(b.getNamedAttr("cubic_coeff_a", b.getF64FloatAttr(cubicCoeffA)));
@@ -737,8 +736,9 @@ LogicalResult importResize(NodeContext &ctx) {
   if (antialias)
     attrs.push_back(b.getNamedAttr("antialias", b.getBoolAttr(true)));
   return ctx.setOutput(
-      0, b.create<ResizeOp>(ctx.getLoc(), TypeRange{RankedTensorType::get(shape, x.getElementType())},
-                            ValueRange{ctx.getInput(0)}, attrs));
+      0,
+      b.create<ResizeOp>(ctx.getLoc(), TypeRange{RankedTensorType::get(shape, x.getElementType())},
+                         ValueRange{ctx.getInput(0)}, attrs));
 }
 
 void checkResize(const onnx::NodeProto &node, int64_t opset,

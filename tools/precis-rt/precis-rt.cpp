@@ -26,8 +26,8 @@
 #include "precis/schema/Names.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -152,10 +152,11 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
     if (!resume.empty()) {
       if (session->getState(precis::names::kRng, &rng).isOk() &&
           static_cast<uint64_t>(rng.as<int64_t>()[0]) != seed)
-        return fail("train", Status(StatusCode::InvalidArgument,
-                                    "--seed " + text + " differs from the seed " +
-                                        std::to_string(static_cast<uint64_t>(rng.as<int64_t>()[0])) +
-                                        " the checkpoint was trained with"));
+        return fail("train",
+                    Status(StatusCode::InvalidArgument,
+                           "--seed " + text + " differs from the seed " +
+                               std::to_string(static_cast<uint64_t>(rng.as<int64_t>()[0])) +
+                               " the checkpoint was trained with"));
     } else if (Status s = session->setDropoutSeed(seed); !s.isOk()) {
       return fail("train", s);
     }

@@ -285,8 +285,8 @@ TEST(CollectiveKernels, DropoutDrawsEachRanksPartOfTheWholeBatch) {
       s = fn(ctx, pin, pout, attrs);
       ASSERT_TRUE(s.isOk()) << s.message();
       for (int64_t i = 0; i < n; ++i) {
-        ASSERT_EQ(mask[i], wholeMask[r * n + i]) << "seed " << seed << " n " << n << " rank " << r
-                                                 << " element " << i;
+        ASSERT_EQ(mask[i], wholeMask[r * n + i])
+            << "seed " << seed << " n " << n << " rank " << r << " element " << i;
         ASSERT_EQ(y[i], wholeOut[r * n + i]) << "seed " << seed << " n " << n << " rank " << r;
       }
       masks.push_back(mask);

@@ -4,10 +4,10 @@
 // here in double from the ONNX Resize reference implementation's formulation (the neighbours
 // of the source coordinate in an edge-padded axis, the left one preferred when the coordinate
 // is an integer; cubic, antialias and exclude_outside with its coefficient functions and its
-// search for the n nearest neighbours), so they share no code with ResizeTaps.h. resize is checked as a gather over
-// the 2^k corners; resize_grad against the scatter form of its adjoint (each output gradient
-// added to the inputs it read), while the kernel gathers. Inputs are drawn fresh each run; the
-// seed is printed with every failure and PRECIS_TEST_SEED=<seed> replays it.
+// search for the n nearest neighbours), so they share no code with ResizeTaps.h. resize is checked
+// as a gather over the 2^k corners; resize_grad against the scatter form of its adjoint (each
+// output gradient added to the inputs it read), while the kernel gathers. Inputs are drawn fresh
+// each run; the seed is printed with every failure and PRECIS_TEST_SEED=<seed> replays it.
 //
 // Tolerance: |got - ref| <= ulp * |ref| + (terms + 1) * u * sum|terms| + w * u * sum|values|,
 // u the compute type's unit roundoff, ulp one ulp (relative) of the output format, `values`
@@ -345,22 +345,62 @@ std::vector<Config> configs() {
       c.push_back({{1, 2, 5, 6}, {1, 2, 8, 4}, {1, 1, 1.6, 4.0 / 6}, "nearest", coord, nearest});
   c.push_back({{1, 2, 3, 4}, {1, 2, 9, 2}, {1, 1, 3, 0.5}, "nearest", "asymmetric", "legacy"});
   // Cubic: up and down, every coordinate mode, another A, exclude_outside.
-  for (std::string coord : {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
-                            "half_pixel_symmetric"})
+  for (std::string coord :
+       {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric"})
     c.push_back({{1, 2, 5, 6}, {1, 2, 8, 4}, {1, 1, 1.6, 4.0 / 6}, "cubic", coord});
-  c.push_back({{1, 1, 6, 5}, {1, 1, 3, 9}, {1, 1, 0.5, 1.8}, "cubic", "half_pixel",
-               "round_prefer_floor", -0.5, true});
-  c.push_back({{2, 7, 3}, {2, 4, 3}, {1, 4.0 / 7, 1}, "cubic", "align_corners",
-               "round_prefer_floor", -0.5, false});
+  c.push_back({{1, 1, 6, 5},
+               {1, 1, 3, 9},
+               {1, 1, 0.5, 1.8},
+               "cubic",
+               "half_pixel",
+               "round_prefer_floor",
+               -0.5,
+               true});
+  c.push_back({{2, 7, 3},
+               {2, 4, 3},
+               {1, 4.0 / 7, 1},
+               "cubic",
+               "align_corners",
+               "round_prefer_floor",
+               -0.5,
+               false});
   // Antialias: linear and cubic, shrinking by factors up to 3 (up to 12 taps) and growing.
-  c.push_back({{1, 2, 9, 8}, {1, 2, 3, 5}, {1, 1, 1.0 / 3, 0.625}, "linear", "half_pixel",
-               "round_prefer_floor", -0.75, false, true});
-  c.push_back({{1, 2, 9, 4}, {1, 2, 4, 7}, {1, 1, 4.0 / 9, 1.75}, "cubic", "half_pixel",
-               "round_prefer_floor", -0.75, false, true});
-  c.push_back({{1, 1, 10, 6}, {1, 1, 4, 4}, {1, 1, 0.4, 4.0 / 6}, "cubic", "pytorch_half_pixel",
-               "round_prefer_floor", -0.5, true, true});
-  c.push_back({{1, 1, 7, 5}, {1, 1, 3, 2}, {1, 1, 3.0 / 7, 0.4}, "linear", "align_corners",
-               "round_prefer_floor", -0.75, true, true});
+  c.push_back({{1, 2, 9, 8},
+               {1, 2, 3, 5},
+               {1, 1, 1.0 / 3, 0.625},
+               "linear",
+               "half_pixel",
+               "round_prefer_floor",
+               -0.75,
+               false,
+               true});
+  c.push_back({{1, 2, 9, 4},
+               {1, 2, 4, 7},
+               {1, 1, 4.0 / 9, 1.75},
+               "cubic",
+               "half_pixel",
+               "round_prefer_floor",
+               -0.75,
+               false,
+               true});
+  c.push_back({{1, 1, 10, 6},
+               {1, 1, 4, 4},
+               {1, 1, 0.4, 4.0 / 6},
+               "cubic",
+               "pytorch_half_pixel",
+               "round_prefer_floor",
+               -0.5,
+               true,
+               true});
+  c.push_back({{1, 1, 7, 5},
+               {1, 1, 3, 2},
+               {1, 1, 3.0 / 7, 0.4},
+               "linear",
+               "align_corners",
+               "round_prefer_floor",
+               -0.75,
+               true,
+               true});
   return c;
 }
 

@@ -260,7 +260,8 @@ CudaKernel Kernel::finish(StringRef kind, const std::string &body) const {
     params += ", const long long rank";
   std::string src;
   llvm::raw_string_ostream os(src);
-  os << "// precis generated kernel: " << kind << "\n#include \"precis/runtime/numerics.h\"\n"
+  os << "// precis generated kernel: " << kind
+     << "\n#include \"precis/runtime/numerics.h\"\n"
         "#include \"precis/runtime/FastMath.h\"\n"
      << kPrelude << globals << "\nextern \"C\" __global__ void __launch_bounds__("
      << block[0] * block[1] * block[2] << ") @NAME@(" << params << ") {\n"

@@ -126,8 +126,8 @@ PRECIS_CPU_KERNEL(resizeKernel) {
           int64_t off = base, rest = corner;
           for (int j = 0; j < k && w != 0; ++j) {
             const ResizeTable &taps = plan.taps[plan.active[j]];
-            const size_t tap = static_cast<size_t>(coord[plan.active[j]] * taps.count +
-                                                   rest % taps.count);
+            const size_t tap =
+                static_cast<size_t>(coord[plan.active[j]] * taps.count + rest % taps.count);
             rest /= taps.count;
             w *= taps.weight[tap];
             off += taps.index[tap] * inStrides[plan.active[j]];

@@ -161,8 +161,9 @@ inline ResizeTable resizeTable(int64_t in, int64_t out, double scale, const Resi
   const double a = f.cubicCoeffA;
   const double s = f.antialias ? std::min(scale, 1.0) : 1.0;
   // The first tap relative to `left`; the taps are symmetric about `left + 1/2`.
-  const int64_t start = f.antialias ? static_cast<int64_t>(std::floor((cubic ? -2.0 : -1.0) / s)) + 1
-                                    : (cubic ? -1 : 0);
+  const int64_t start = f.antialias
+                            ? static_cast<int64_t>(std::floor((cubic ? -2.0 : -1.0) / s)) + 1
+                            : (cubic ? -1 : 0);
   t.count = 2 - 2 * start;
   t.index.resize(static_cast<size_t>(out * t.count));
   t.weight.resize(static_cast<size_t>(out * t.count));
