@@ -337,6 +337,27 @@ inline std::vector<Case> allCases() {
        "  %out = precis.resize %p0 {coordinate_transformation_mode = \"asymmetric\", "
        "nearest_mode = \"round_prefer_ceil\", scales = array<f64: 1.0, 1.0, 2.3333333333333335, "
        "1.6666666666666667>} : ({p0}) -> {out}"},
+      {"resize_cubic_half_pixel",
+       {{{1, 2, 4, 5}}},
+       {1, 2, 7, 3},
+       "  %out = precis.resize %p0 {mode = \"cubic\", scales = array<f64: 1.0, 1.0, 1.75, 0.6>} "
+       ": ({p0}) -> {out}"},
+      {"resize_cubic_exclude_outside_align_corners",
+       {{{1, 1, 5, 4}}},
+       {1, 1, 3, 7},
+       "  %out = precis.resize %p0 {coordinate_transformation_mode = \"align_corners\", "
+       "cubic_coeff_a = -5.000000e-01 : f64, exclude_outside = true, mode = \"cubic\", scales = "
+       "array<f64: 1.0, 1.0, 0.6, 1.75>} : ({p0}) -> {out}"},
+      {"resize_linear_antialias_down",
+       {{{1, 2, 9, 4}}},
+       {1, 2, 3, 5},
+       "  %out = precis.resize %p0 {antialias = true, mode = \"linear\", scales = array<f64: 1.0, "
+       "1.0, 0.3333333333333333, 1.25>} : ({p0}) -> {out}"},
+      {"resize_cubic_antialias_down",
+       {{{1, 1, 8, 6}}},
+       {1, 1, 3, 4},
+       "  %out = precis.resize %p0 {antialias = true, mode = \"cubic\", scales = array<f64: 1.0, "
+       "1.0, 0.375, 0.6666666666666666>} : ({p0}) -> {out}"},
       {"batch_norm_training",
        {{{3, 2, 2, 2}}, {{2}}, {{2}}},
        {3, 2, 2, 2},

@@ -5,7 +5,7 @@
 // of examples/mlp/data.npz: the losses match PyTorch's (examples/mlp/reference_losses.json),
 // and a run resumed from a checkpoint written after step 3 reproduces steps 4 and 5 bit for
 // bit. And the checkpoints of `precis train`, `precis-rt train` and the C API resume in each
-// other.
+// other. And precis_training_session_set_dropout_seed reseeds a precompiled artifact's dropout.
 //
 //===----------------------------------------------------------------------===//
 
@@ -263,6 +263,65 @@ TEST_F(TrainingSessionTest, EveryToolResumesEveryOthersCheckpoints) {
   for (size_t i = 0; i < losses.size(); ++i)
     EXPECT_EQ(bits(losses[i]), bits(expected[i])) << "step " << i + 1;
   EXPECT_TRUE(llvm::sys::fs::exists(b + "/step-00000008.npz"));
+}
+
+// precis_training_session_set_dropout_seed: an artifact compiled with --seed 5 and reseeded
+// to 6 trains as one compiled with --seed 6 does, bit for bit; the same seed reproduces the
+// losses, another seed changes them; a step without dropout has no seed to set.
+TEST_F(TrainingSessionTest, SetDropoutSeed) {
+  const std::string model = PRECIS_EXAMPLES_DIR "/../test/e2e/Inputs/dropout-mlp.onnxtxt";
+  const std::string data = PRECIS_EXAMPLES_DIR "/../test/e2e/Inputs/dropout-data.npz";
+  auto compile = [&](const char *seed) {
+    std::string out = (dir + "/dropout-" + seed + ".precis").str();
+    EXPECT_EQ(runTool(PRECIS_BINARY, {"compile", model, "-o", out, "--train", "--seed", seed}), 0);
+    return out;
+  };
+  const std::string seed5 = compile("5"), seed6 = compile("6");
+  auto losses = [&](const std::string &path, int64_t seed) {
+    precis_training_session_t *ts = nullptr;
+    precis_status_t st = precis_training_session_create_from_file(path.c_str(), nullptr, &ts);
+    EXPECT_EQ(st, nullptr) << precis_status_message(st);
+    std::vector<float> out;
+    if (!ts)
+      return out;
+    if (seed >= 0) {
+      st = precis_training_session_set_dropout_seed(ts, static_cast<uint64_t>(seed));
+      EXPECT_EQ(st, nullptr) << precis_status_message(st);
+    }
+    st = precis_training_session_open_data(ts, data.c_str(), -1);
+    EXPECT_EQ(st, nullptr) << precis_status_message(st);
+    for (int i = 0; i < 4; ++i) {
+      float loss = NAN;
+      st = precis_training_session_step_next(ts, 0.01f, &loss);
+      EXPECT_EQ(st, nullptr) << precis_status_message(st);
+      out.push_back(loss);
+    }
+    precis_training_session_release(ts);
+    return out;
+  };
+  std::vector<float> compiled6 = losses(seed6, -1), reseeded6 = losses(seed5, 6),
+                     again6 = losses(seed5, 6), compiled5 = losses(seed5, -1);
+  ASSERT_EQ(compiled6.size(), 4u);
+  ASSERT_EQ(reseeded6.size(), 4u);
+  ASSERT_EQ(compiled5.size(), 4u);
+  for (size_t i = 0; i < compiled6.size(); ++i) {
+    EXPECT_EQ(bits(reseeded6[i]), bits(compiled6[i])) << "step " << i + 1;
+    EXPECT_EQ(bits(again6[i]), bits(reseeded6[i])) << "step " << i + 1;
+    EXPECT_NE(bits(compiled5[i]), bits(compiled6[i])) << "step " << i + 1;
+  }
+
+  precis_training_session_t *mlp = open();
+  ASSERT_TRUE(mlp);
+  precis_status_t st = precis_training_session_set_dropout_seed(mlp, 1);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(precis_status_code(st), PRECIS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(precis_status_message(st)).find("no dropout seed"), std::string::npos)
+      << precis_status_message(st);
+  precis_status_free(st);
+  st = precis_training_session_set_dropout_seed(nullptr, 1);
+  EXPECT_NE(st, nullptr);
+  precis_status_free(st);
+  precis_training_session_release(mlp);
 }
 
 } // namespace

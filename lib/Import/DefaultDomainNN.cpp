@@ -370,17 +370,110 @@ LogicalResult importConv(NodeContext &ctx) {
                               groups, TypeAttr()));
 }
 
+/// A 3-D ConvTranspose of `input` [N, C_in, D, H, W] with `weight` [C_in, C_out / groups,
+/// kD, kH, kW] to `shape` [N, C_out, D_out, H_out, W_out], as 2-D ones: input depth `d`
+/// and kernel depth `k` add to output depth `d * stride + k * dilation` of the unpadded
+/// output (`full[0]` deep) the 2-D ConvTranspose of input plane `d` with kernel plane `k`
+/// (which crops height and width itself). So per kernel plane, one conv2d_grad_input over all
+/// N * D input planes; its planes are spread `stride` apart (interleaved with zeros) and
+/// shifted down by `k * dilation`; the sum over kernel planes is cropped to the depth pads (or
+/// extended with zeros where output_shape asks for more than the full output). Every piece
+/// (transpose, reshape, slice, concat, add, conv2d_grad_input) has its gradient rule, so the
+/// composition trains.
+static Value convTranspose3D(OpBuilder &b, Location loc, Value input, Value weight,
+                             ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                             ArrayRef<int64_t> pads, ArrayRef<int64_t> full,
+                             ArrayRef<int64_t> shape, int64_t groups) {
+  auto x = cast<RankedTensorType>(input.getType()), w = cast<RankedTensorType>(weight.getType());
+  Type elt = x.getElementType();
+  auto typeOf = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  auto reshape = [&](Value v, ArrayRef<int64_t> to) -> Value {
+    return b.create<ReshapeOp>(loc, RankedTensorType::get(to, elt), v);
+  };
+  auto transpose = [&](Value v, ArrayRef<int64_t> perm) -> Value {
+    SmallVector<int64_t> to;
+    for (int64_t p : perm)
+      to.push_back(typeOf(v).getDimSize(p));
+    return b.create<TransposeOp>(loc, RankedTensorType::get(to, elt), v,
+                                 b.getDenseI64ArrayAttr(perm));
+  };
+  auto slice = [&](Value v, int64_t axis, int64_t start, int64_t limit) -> Value {
+    auto t = typeOf(v);
+    SmallVector<int64_t> starts(t.getRank(), 0), limits(t.getShape()), steps(t.getRank(), 1),
+        to(t.getShape());
+    starts[axis] = start;
+    limits[axis] = limit;
+    to[axis] = limit - start;
+    return b.create<SliceOp>(loc, RankedTensorType::get(to, elt), v, b.getDenseI64ArrayAttr(starts),
+                             b.getDenseI64ArrayAttr(limits), b.getDenseI64ArrayAttr(steps));
+  };
+  auto zeros = [&](ArrayRef<int64_t> to) -> Value {
+    auto t = RankedTensorType::get(to, elt);
+    return b.create<ConstantOp>(loc, DenseElementsAttr::get(t, b.getFloatAttr(elt, 0.0)));
+  };
+  // Joins the non-empty pieces along `axis`.
+  auto concat = [&](ArrayRef<Value> pieces, int64_t axis) -> Value {
+    SmallVector<Value> kept;
+    for (Value v : pieces)
+      if (typeOf(v).getDimSize(axis) > 0)
+        kept.push_back(v);
+    if (kept.size() == 1)
+      return kept.front();
+    SmallVector<int64_t> to(typeOf(kept.front()).getShape());
+    to[axis] = 0;
+    for (Value v : kept)
+      to[axis] += typeOf(v).getDimSize(axis);
+    return b.create<ConcatOp>(loc, RankedTensorType::get(to, elt), kept, axis);
+  };
+  const int64_t n = x.getDimSize(0), cIn = x.getDimSize(1), depth = x.getDimSize(2);
+  const int64_t cOut = shape[1], outH = shape[3], outW = shape[4], plane = cOut * outH * outW;
+  const int64_t stride = strides[0], kDepth = w.getDimSize(2), fullDepth = full[0];
+  // The input as N * D images, depth-major within each sample.
+  Value images = reshape(transpose(input, {0, 2, 1, 3, 4}),
+                         {n * depth, cIn, x.getDimSize(3), x.getDimSize(4)});
+  SmallVector<int64_t> s2 = {strides[1], strides[2]}, d2 = {dilations[1], dilations[2]},
+                       p2 = {pads[1], pads[2], std::max<int64_t>(pads[4], 0),
+                             std::max<int64_t>(pads[5], 0)};
+  Value sum;
+  for (int64_t k = 0; k < kDepth; ++k) {
+    Value kernel = reshape(slice(weight, 2, k, k + 1),
+                           {w.getDimSize(0), w.getDimSize(1), w.getDimSize(3), w.getDimSize(4)});
+    Value z =
+        b.create<Conv2DGradInputOp>(loc, RankedTensorType::get({n * depth, cOut, outH, outW}, elt),
+                                    images, kernel, s2, p2, d2, groups, TypeAttr());
+    // Input plane d at depth d * stride: each plane followed by stride - 1 planes of zeros.
+    z = reshape(z, {n, depth, 1, plane});
+    if (stride > 1)
+      z = concat({z, zeros({n, depth, stride - 1, plane})}, 2);
+    z = reshape(z, {n, depth * stride, plane});
+    const int64_t shift = k * dilations[0];
+    const int64_t kept = std::min(depth * stride, fullDepth - shift);
+    if (kept < depth * stride)
+      z = slice(z, 1, 0, kept);
+    z = concat({zeros({n, shift, plane}), z, zeros({n, fullDepth - shift - kept, plane})}, 1);
+    sum = sum ? b.create<AddOp>(loc, sum, z).getResult() : z;
+  }
+  const int64_t begin = pads[0], outDepth = shape[2];
+  const int64_t end = std::min(fullDepth, begin + outDepth);
+  if (begin > 0 || end < fullDepth)
+    sum = slice(sum, 1, begin, end);
+  sum = concat({sum, zeros({n, begin + outDepth - end, plane})}, 1);
+  return transpose(reshape(sum, {n, outDepth, cOut, outH, outW}), {0, 2, 1, 3, 4});
+}
+
 /// ConvTranspose is the adjoint of a convolution in its input, so it lowers to
 /// conv2d_grad_input with the ConvTranspose weight `[C_in, C_out / group, kH, kW]` as the
 /// convolution's `[O, C / groups, kH, kW]` weight; its gradients are then a conv2d and a
-/// conv2d_grad_weight. A 1-D ConvTranspose runs as a 2-D one with a unit first spatial axis.
+/// conv2d_grad_weight. A 1-D ConvTranspose runs as a 2-D one with a unit first spatial axis;
+/// a 3-D one as a composition of 2-D ones (convTranspose3D).
 LogicalResult importConvTranspose(NodeContext &ctx) {
   if (failed(ctx.requireSameElementType({0, 1, 2})) || failed(ctx.requireFloat(0)))
     return failure();
   RankedTensorType x = ctx.getInputType(0), w = ctx.getInputType(1);
   int64_t rank = x.getRank();
-  if (rank != 3 && rank != 4)
-    return ctx.emitUnsupported() << "only 1-D and 2-D ConvTranspose are supported, got input " << x;
+  if (rank != 3 && rank != 4 && rank != 5)
+    return ctx.emitUnsupported() << "only 1-D, 2-D and 3-D ConvTranspose are supported, got input "
+                                 << x;
   if (w.getRank() != rank)
     return ctx.emitError() << "weight " << w << " does not match the rank of input " << x;
   int64_t spatial = rank - 2;
@@ -475,6 +568,13 @@ LogicalResult importConvTranspose(NodeContext &ctx) {
     return b.create<ReshapeOp>(loc, RankedTensorType::get(to, elt), v);
   };
   Value input = ctx.getInput(0), weight = ctx.getInput(1);
+  if (spatial == 3) {
+    Value y =
+        convTranspose3D(b, loc, input, weight, *strides, *dilations, *pads, full, shape, groups);
+    if (ctx.hasInput(2))
+      y = b.create<AddOp>(loc, y, reshape(ctx.getInput(2), {cOut, 1, 1, 1}));
+    return ctx.setOutput(0, y);
+  }
   SmallVector<int64_t> s2 = *strides, d2 = *dilations, p2 = *pads, shape2 = shape;
   if (spatial == 1) {
     input = reshape(input, {x.getDimSize(0), cIn, 1, x.getDimSize(2)});
@@ -503,8 +603,8 @@ void checkConvTranspose(const onnx::NodeProto &node, int64_t,
       autoPad != "SAME_LOWER")
     problems.push_back("auto_pad='" + autoPad + "' is not a valid padding mode");
   if (const onnx::AttributeProto *kernel = findAttribute(node, "kernel_shape"))
-    if (kernel->ints_size() != 1 && kernel->ints_size() != 2)
-      problems.push_back("only 1-D and 2-D ConvTranspose are supported (kernel_shape has " +
+    if (kernel->ints_size() < 1 || kernel->ints_size() > 3)
+      problems.push_back("only 1-D, 2-D and 3-D ConvTranspose are supported (kernel_shape has " +
                          std::to_string(kernel->ints_size()) + " entries)");
 }
 
@@ -524,11 +624,15 @@ LogicalResult importResize(NodeContext &ctx) {
   std::string mode = ctx.getString("mode", "nearest");
   if (mode == "bilinear")
     mode = "linear";
-  if (mode != "nearest" && mode != "linear")
-    return ctx.emitUnsupported() << "mode='" << mode
-                                 << "' is not supported (only 'nearest' and 'linear')";
-  if (ctx.getInt("antialias", 0) != 0)
-    return ctx.emitUnsupported() << "antialias=1 is not supported";
+  if (mode != "nearest" && mode != "linear" && (mode != "cubic" || legacy))
+    return ctx.emitError() << "mode='" << mode << "' is not a valid mode"
+                           << (legacy ? " (only 'nearest' and 'linear' before Resize 11)" : "");
+  // Resize 11: cubic_coeff_a, exclude_outside; Resize 18: antialias.
+  double cubicCoeffA = legacy ? -0.75 : ctx.getFloat("cubic_coeff_a", -0.75);
+  bool excludeOutside = !legacy && ctx.getInt("exclude_outside", 0) != 0;
+  bool antialias = !legacy && ctx.getInt("antialias", 0) != 0;
+  if (!std::isfinite(cubicCoeffA))
+    return ctx.emitError() << "cubic_coeff_a=" << cubicCoeffA << " is not finite";
   std::string coordinateMode =
       legacy ? "asymmetric" : ctx.getString("coordinate_transformation_mode", "half_pixel");
   if (!isResizeCoordinateMode(coordinateMode))
@@ -619,20 +723,26 @@ LogicalResult importResize(NodeContext &ctx) {
     if (shape[a] < 1 || x.getDimSize(a) < 1)
       return ctx.emitError() << "resizing " << x << " leaves axis " << a << " empty";
   OpBuilder &b = ctx.getBuilder();
+  SmallVector<NamedAttribute> attrs{
+      b.getNamedAttr("scales", b.getDenseF64ArrayAttr(scales)),
+      b.getNamedAttr("mode", b.getStringAttr(mode)),
+      b.getNamedAttr("coordinate_transformation_mode", b.getStringAttr(coordinateMode)),
+      b.getNamedAttr("nearest_mode", b.getStringAttr(nearestMode))};
+  // The cubic and antialias attributes only where they differ from their defaults.
+  if (cubicCoeffA != -0.75)
+    attrs.push_back(b.getNamedAttr("cubic_coeff_a", b.getF64FloatAttr(cubicCoeffA)));
+  if (excludeOutside)
+    attrs.push_back(b.getNamedAttr("exclude_outside", b.getBoolAttr(true)));
+  if (antialias)
+    attrs.push_back(b.getNamedAttr("antialias", b.getBoolAttr(true)));
   return ctx.setOutput(
-      0, b.create<ResizeOp>(ctx.getLoc(), RankedTensorType::get(shape, x.getElementType()),
-                            ctx.getInput(0), b.getDenseF64ArrayAttr(scales), b.getStringAttr(mode),
-                            b.getStringAttr(coordinateMode), b.getStringAttr(nearestMode)));
+      0,
+      b.create<ResizeOp>(ctx.getLoc(), TypeRange{RankedTensorType::get(shape, x.getElementType())},
+                         ValueRange{ctx.getInput(0)}, attrs));
 }
 
 void checkResize(const onnx::NodeProto &node, int64_t opset,
                  SmallVectorImpl<std::string> &problems) {
-  std::string mode = getStringAttribute(node, "mode", "nearest");
-  if (mode == "cubic")
-    problems.push_back("mode='cubic' is not supported (only 'nearest' and 'linear')");
-  if (const onnx::AttributeProto *aa = findAttribute(node, "antialias"))
-    if (aa->i() != 0)
-      problems.push_back("antialias=1 is not supported");
   if (node.op_type() == "Resize" && opset >= 11) {
     std::string coord = getStringAttribute(node, "coordinate_transformation_mode", "half_pixel");
     if (!isResizeCoordinateMode(coord))

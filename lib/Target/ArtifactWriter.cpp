@@ -492,6 +492,11 @@ LogicalResult ArtifactBuilder::lowerForCuda(Operation &op, std::string &kind,
   (*out.mutable_attrs())["shared_bytes"] = std::move(shared);
   setInts("grid", generated->grid);
   setInts("block", generated->block);
+  if (generated->takesRank) {
+    schema::Attr rankArg;
+    rankArg.set_i(1);
+    (*out.mutable_attrs())["rank_arg"] = std::move(rankArg);
+  }
   return success();
 }
 

@@ -487,6 +487,13 @@ precis_status_t precis_training_session_open_data(precis_training_session_t *ses
   return toC(session->session->openData(path, shuffle_seed));
 }
 
+precis_status_t precis_training_session_set_dropout_seed(precis_training_session_t *session,
+                                                         uint64_t seed) {
+  if (!session)
+    return nullArgument("session");
+  return toC(session->session->setDropoutSeed(seed));
+}
+
 precis_status_t precis_training_session_step_next(precis_training_session_t *session, float lr,
                                                   float *out_loss) {
   if (!session)

@@ -547,6 +547,21 @@ Status TrainingSession::setParameter(const std::string &name, const TensorView &
   return notFound("no trained parameter '" + name + "'");
 }
 
+Status TrainingSession::setDropoutSeed(uint64_t seed) {
+  PRECIS_RETURN_IF_ERROR(syncState());
+  for (size_t i = 0; i < state_.size(); ++i)
+    if (carried_[i] && info_->inputs[i].role == Role::RngState) {
+      Tensor &t = state_[i];
+      if (t.dtype != DType::I64 || t.numElements() != 2)
+        return invalidArgument("the RNG state '" + info_->inputs[i].name + "' is " + typeOf(t) +
+                               ", expected i64[2] (seed, steps drawn)");
+      t.as<int64_t>()[0] = static_cast<int64_t>(seed);
+      return carryState();
+    }
+  return invalidArgument("this training step has no dropout seed to set: it draws no random "
+                         "numbers (no training-mode Dropout)");
+}
+
 Status TrainingSession::gatherShares(size_t slot, const std::string &kind,
                                      std::vector<NamedTensor> *out) const {
   const Tensor &mine = state_[slot];

@@ -47,5 +47,7 @@ func.func @avg_pool_slice_grads(%dy: tensor<1x2x3x3xf32>, %ds: tensor<3x2xbf16>)
 func.func @resize_grad(%dy: tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32> {
   // CHECK: precis.resize_grad %{{.*}} {coordinate_transformation_mode = "align_corners", mode = "linear", scales = array<f64: 1.000000e+00, 1.000000e+00, 2.000000e+00, 1.500000e+00>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32>
   %0 = precis.resize_grad %dy {mode = "linear", coordinate_transformation_mode = "align_corners", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32>
+  // CHECK: precis.resize_grad %{{.*}} {antialias = true, mode = "cubic", scales = array<f64: 1.000000e+00, 1.000000e+00, 5.000000e-01, 1.500000e+00>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x32x8xf32>
+  %1 = precis.resize_grad %dy {mode = "cubic", antialias = true, scales = array<f64: 1.0, 1.0, 0.5, 1.5>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x32x8xf32>
   return %0 : tensor<1x3x8x8xf32>
 }

@@ -726,8 +726,8 @@ func.func @resize_scales(%x: tensor<1x2x4x4xf32>) {
 // -----
 
 func.func @resize_mode(%x: tensor<1x2x4x4xf32>) {
-  // expected-error @+1 {{mode 'cubic' is not 'nearest' or 'linear'}}
-  %0 = precis.resize %x {mode = "cubic", scales = array<f64: 1.0, 1.0, 2.0, 2.0>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x8x8xf32>
+  // expected-error @+1 {{mode 'bicubic' is not 'nearest', 'linear' or 'cubic'}}
+  %0 = precis.resize %x {mode = "bicubic", scales = array<f64: 1.0, 1.0, 2.0, 2.0>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x8x8xf32>
   return
 }
 

@@ -189,6 +189,8 @@ func.func @reductions_and_norms(%a: tensor<4x8xf32>, %x: tensor<8x16x32xf32>, %g
   %11 = precis.resize %img {mode = "linear", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x10x7xf32>
   // CHECK: precis.resize %{{.*}} {coordinate_transformation_mode = "asymmetric", nearest_mode = "floor", scales = array<f64: 1.000000e+00, 1.000000e+00, 5.000000e-01, 5.000000e-01>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x2x2xf32>
   %12 = precis.resize %img {coordinate_transformation_mode = "asymmetric", nearest_mode = "floor", scales = array<f64: 1.0, 1.0, 0.5, 0.5>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x2x2xf32>
+  // CHECK: precis.resize %{{.*}} {antialias = true, cubic_coeff_a = -5.000000e-01 : f64, exclude_outside = true, mode = "cubic", scales = array<f64: 1.000000e+00, 1.000000e+00, 4.000000e-01, 1.600000e+00>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x2x8xf32>
+  %13 = precis.resize %img {mode = "cubic", cubic_coeff_a = -0.5 : f64, exclude_outside = true, antialias = true, scales = array<f64: 1.0, 1.0, 0.4, 1.6>} : (tensor<2x3x5x5xf32>) -> tensor<2x3x2x8xf32>
   return
 }
 

@@ -8,12 +8,14 @@
 
 // Dropout draws through numerics.h's dropout_uniform, the function the CPU kernel's stream is
 // tested against (CpuKernels.DropoutUniformIsTheDocumentedStream): seed and step from the RNG
-// state operand (0, 0 without one) and the op's stream.
+// state operand (0, 0 without one) and the op's stream, at the element's index in the whole
+// data-parallel batch (the kernel's last parameter is the rank).
 // RUN: cat %t/precis_dropout_*.cu | FileCheck %s --check-prefix=DROPOUT
 // DROPOUT-DAG: const unsigned long long seed = (unsigned long long)in1[0], step = (unsigned long long)in1[1];
-// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 3u, (unsigned long long)t);
+// DROPOUT-DAG: const long long rank)
+// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 3u, (unsigned long long)(rank * 32LL + t));
 // DROPOUT-DAG: const unsigned long long seed = 0ULL, step = 0ULL;
-// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 7u, (unsigned long long)t);
+// DROPOUT-DAG: const float u = precis::dropout_uniform(seed, step, 7u, (unsigned long long)(rank * 32LL + t));
 func.func @forward(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xbf16>, %xb: tensor<2x4x8x8xbf16>,
                    %dy: tensor<2x6x8x8xbf16>, %ids: tensor<2x5xi64>, %emb: tensor<16x8xf32>,
                    %s: tensor<4x10xf32>, %lab: tensor<4xi64>, %p: tensor<4x8xf32>,
@@ -26,6 +28,7 @@ func.func @forward(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xbf16>, %xb: tenso
         tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>,
         tensor<4x8xf32>, tensor<4x8xf32>, tensor<1x8xf32>, tensor<2x4x1x1xf32>,
         tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>,
+        tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>,
         tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>) {
   %c0 = precis.conv2d %xb, %w {pads = array<i64: 1, 1, 1, 1>, groups = 2 : i64} : (tensor<2x4x8x8xbf16>, tensor<6x2x3x3xbf16>) -> tensor<2x6x8x8xbf16>
   %c1 = precis.conv2d_grad_input %dy, %w {pads = array<i64: 1, 1, 1, 1>, groups = 2 : i64} : (tensor<2x6x8x8xbf16>, tensor<6x2x3x3xbf16>) -> tensor<2x4x8x8xbf16>
@@ -63,5 +66,9 @@ func.func @forward(%x: tensor<2x4x8x8xf32>, %w: tensor<6x2x3x3xbf16>, %xb: tenso
   %z1 = precis.resize_grad %z0 {mode = "linear", scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x4x16x12xbf16>) -> tensor<2x4x8x8xbf16>
   %z2 = precis.resize %x {coordinate_transformation_mode = "align_corners", nearest_mode = "round_prefer_ceil", scales = array<f64: 1.0, 1.0, 0.375, 0.625>} : (tensor<2x4x8x8xf32>) -> tensor<2x4x3x5xf32>
   %z3 = precis.resize_grad %z2 {coordinate_transformation_mode = "align_corners", nearest_mode = "round_prefer_ceil", scales = array<f64: 1.0, 1.0, 0.375, 0.625>} : (tensor<2x4x3x5xf32>) -> tensor<2x4x8x8xf32>
-  return %c0, %c1, %c2, %p0, %p1, %p2, %p3, %g0, %g1, %s0, %s1, %k0, %k1#0, %k1#1, %b0#0, %b0#1, %b0#2, %l0, %l1, %l2, %l3, %d0, %d1, %d2, %d3, %o0, %o1#0, %o1#1, %o1#2, %p, %r0, %r1, %r2, %e0, %e2, %e3, %z0, %z1, %z2, %z3 : tensor<2x6x8x8xbf16>, tensor<2x4x8x8xbf16>, tensor<6x2x3x3xbf16>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x5x8xf32>, tensor<16x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<8x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<1x8xf32>, tensor<2x4x1x1xf32>, tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>, tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>
+  %z4 = precis.resize %xb {mode = "cubic", exclude_outside = true, scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x4x8x8xbf16>) -> tensor<2x4x16x12xbf16>
+  %z5 = precis.resize_grad %z4 {mode = "cubic", exclude_outside = true, scales = array<f64: 1.0, 1.0, 2.0, 1.5>} : (tensor<2x4x16x12xbf16>) -> tensor<2x4x8x8xbf16>
+  %z6 = precis.resize %x {mode = "cubic", antialias = true, scales = array<f64: 1.0, 1.0, 0.375, 0.625>} : (tensor<2x4x8x8xf32>) -> tensor<2x4x3x5xf32>
+  %z7 = precis.resize_grad %z6 {mode = "linear", antialias = true, scales = array<f64: 1.0, 1.0, 0.375, 0.625>} : (tensor<2x4x3x5xf32>) -> tensor<2x4x8x8xf32>
+  return %c0, %c1, %c2, %p0, %p1, %p2, %p3, %g0, %g1, %s0, %s1, %k0, %k1#0, %k1#1, %b0#0, %b0#1, %b0#2, %l0, %l1, %l2, %l3, %d0, %d1, %d2, %d3, %o0, %o1#0, %o1#1, %o1#2, %p, %r0, %r1, %r2, %e0, %e2, %e3, %z0, %z1, %z2, %z3, %z4, %z5, %z6, %z7 : tensor<2x6x8x8xbf16>, tensor<2x4x8x8xbf16>, tensor<6x2x3x3xbf16>, tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>, tensor<2x5x8xf32>, tensor<16x8xf32>, tensor<2x4x4x4xf32>, tensor<2x4x8x8xf32>, tensor<8x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x2x8x8xf32>, tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x10xf32>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xi1>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<1x8xf32>, tensor<2x4x1x1xf32>, tensor<2x4x1x1xf32>, tensor<4x8xf8E4M3FN>, tensor<4x8xi1>, tensor<4x10xf32>, tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>, tensor<2x4x16x12xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x3x5xf32>, tensor<2x4x8x8xf32>
 }

@@ -14,6 +14,13 @@ dimension and random weights (write_model).
       differ in their last bits (the gradient sums' order), and the casts of the weights to
       bf16 round some of them the other way: a chaotic 2^-8 relative jump in single weights,
       which puts the losses 1e-4 to 1.3e-3 apart by step 20 (AdamW, 14 seeds measured).
+  dropout
+      The MLP with training-mode Dropout after its first ReLU. Rank r draws for its rows the
+      mask one process draws for the same rows of the whole batch (the mask is indexed by the
+      element's position in the whole batch), so N=2 ranks of batch B match one process of
+      batch 2B within the parity tolerance (1e-5) at every step, which ranks drawing equal
+      masks would not. The same --seed reproduces the 2-rank log bit for bit; another seed
+      changes every step's loss.
   zero1
       2 ranks with the optimizer state sharded (--zero-stage 1, SGD with momentum and AdamW)
       give the losses of 2 ranks without sharding bit for bit (the update is element-wise,
@@ -82,9 +89,10 @@ def run(cmd, timeout=600, check=True):
 IN, HIDDEN, CLASSES = 32, 64, 10
 
 
-def write_model(path, seed):
+def write_model(path, seed, dropout=None):
     """An MLP classifier (Gemm, ReLU, Gemm, LayerNorm, Gemm, softmax cross-entropy, mean over
-    the batch) as textual ONNX, with a symbolic batch dimension N and random weights."""
+    the batch) as textual ONNX, with a symbolic batch dimension N and random weights; with
+    `dropout`, a training-mode Dropout of that ratio after the first ReLU."""
     rng = np.random.default_rng(seed + 1)
     inits = []
 
@@ -108,7 +116,11 @@ def write_model(path, seed):
         f.write("<" + ",\n ".join(inits) + ">\n{\n")
         f.write("  h1 = Gemm <transB = 1> (x, w1, b1)\n")
         f.write("  r1 = Relu (h1)\n")
-        f.write("  h2 = Gemm <transB = 1> (r1, w2, b2)\n")
+        if dropout is not None:
+            f.write("  ratio = Constant <value = float {%g}> ()\n" % dropout)
+            f.write("  train = Constant <value = bool {1}> ()\n")
+            f.write("  r1d = Dropout (r1, ratio, train)\n")
+        f.write("  h2 = Gemm <transB = 1> (%s, w2, b2)\n" % ("r1" if dropout is None else "r1d"))
         f.write("  n2 = LayerNormalization <axis = -1> (h2, gamma, beta)\n")
         f.write("  r2 = Relu (n2)\n")
         f.write("  z = Gemm <transB = 1> (r2, w3, b3)\n")
@@ -154,6 +166,25 @@ def parity(args, tmp, flags, rtol, seed):
     p = run(mpirun(args, 2) + train_cmd(args, example, data, 8, common + ["--log", two]))
     assert "data-parallel over 2 ranks" in p.stderr, p.stderr
     compare(read_log(one), read_log(two), rtol, " ".join(flags))
+
+
+def dropout(args, tmp, seed):
+    model, data = os.path.join(tmp, "mlp.onnxtxt"), os.path.join(tmp, "data.npz")
+    write_model(model, seed, dropout=0.3)
+    np.savez(data, **dataset(seed))
+    common = ["--optimizer", "adamw", "--lr", "1e-3", "--steps", "10", "--shuffle", "7"]
+    logs = {}
+    for name, ranks, batch, extra in (("one", 1, 16, ["--seed", "3"]), ("two", 2, 8, ["--seed", "3"]),
+                                      ("again", 2, 8, ["--seed", "3"]), ("other", 2, 8, ["--seed", "4"])):
+        out = os.path.join(tmp, name + ".jsonl")
+        run((mpirun(args, ranks) if ranks > 1 else []) +
+            train_cmd(args, model, data, batch, common + extra + ["--log", out]))
+        logs[name] = read_log(out)
+    compare(logs["one"], logs["two"], 1e-5, "dropout 0.3, 2 ranks against one process")
+    losses = {name: [r["loss"] for r in entries] for name, entries in logs.items()}
+    assert losses["again"] == losses["two"], (losses["again"], losses["two"])
+    assert all(a != b for a, b in zip(losses["other"], losses["two"])), (losses["other"], losses["two"])
+    log("dropout: the same seed reproduces the 2-rank log bit for bit; another seed changes every loss")
 
 
 def zero1(args, tmp, seed):
@@ -331,6 +362,8 @@ def main():
             parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3"], 1e-5, seed)
         elif args.case == "parity-bf16":
             parity(args, tmp, ["--optimizer", "adamw", "--lr", "1e-3", "--precision", "bf16"], 2.5e-3, seed)
+        elif args.case == "dropout":
+            dropout(args, tmp, seed)
         elif args.case == "zero1":
             zero1(args, tmp, seed)
         elif args.case == "kill":

@@ -9,6 +9,7 @@
 //   precis-rt run ART --inputs X.npz [--output-dir D] [--device cpu|cuda] [--function F]
 //   precis-rt train ART --data X.npz --steps N --lr LR [--log F.jsonl] [--device cpu|cuda]
 //             [--shuffle SEED] [--checkpoint-dir D] [--checkpoint-every K] [--resume D]
+//             [--seed S] (dropout's Philox seed; default the artifact's, `precis compile --seed`)
 //             [--num-threads T] [--warmup W]
 //                                (prints {"steps":..,"ms_per_step":..} over the steps after W)
 //   precis-rt bench ART [--function F] [--iterations K] [--warmup W] [--device cpu|cuda]
@@ -25,6 +26,7 @@
 #include "precis/schema/Names.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -137,6 +139,28 @@ int trainCommand(const std::string &path, const std::map<std::string, std::strin
       std::fprintf(stderr, "precis-rt train: resuming from %s (step %lld)\n", from.c_str(),
                    static_cast<long long>(session->dataCursor()));
   }
+  // --seed sets dropout's RNG state; a resumed run keeps the checkpoint's, which it must match.
+  if (flags.count("seed")) {
+    const std::string text = get(flags, "seed");
+    char *end = nullptr;
+    errno = 0;
+    const unsigned long long seed = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || *end || text[0] == '-' || errno == ERANGE)
+      return fail("train", Status(StatusCode::InvalidArgument,
+                                  "--seed '" + text + "' is not an integer in [0, 2^64)"));
+    Tensor rng;
+    if (!resume.empty()) {
+      if (session->getState(precis::names::kRng, &rng).isOk() &&
+          static_cast<uint64_t>(rng.as<int64_t>()[0]) != seed)
+        return fail("train",
+                    Status(StatusCode::InvalidArgument,
+                           "--seed " + text + " differs from the seed " +
+                               std::to_string(static_cast<uint64_t>(rng.as<int64_t>()[0])) +
+                               " the checkpoint was trained with"));
+    } else if (Status s = session->setDropoutSeed(seed); !s.isOk()) {
+      return fail("train", s);
+    }
+  }
   const long long shuffle = std::strtoll(get(flags, "shuffle", "-1").c_str(), nullptr, 10);
   if (Status s = session->openData(get(flags, "data"), shuffle); !s.isOk())
     return fail("train", s);
@@ -244,7 +268,7 @@ int main(int argc, char **argv) {
   if (command == "train")
     return parseFlags(argc, argv,
                       {"data", "steps", "lr", "log", "device", "warmup", "shuffle",
-                       "checkpoint-dir", "checkpoint-every", "resume", "num-threads"},
+                       "checkpoint-dir", "checkpoint-every", "resume", "num-threads", "seed"},
                       &flags)
                ? trainCommand(path, flags)
                : 2;

@@ -143,14 +143,16 @@ rt::SessionOptions SessionFlags::sessionOptions() const {
   return options;
 }
 
-bool OptimizerFlags::given() const {
+bool OptimizerFlags::given() const { return stepFlagsGiven() || seed.getNumOccurrences(); }
+
+bool OptimizerFlags::stepFlagsGiven() const {
   return optimizer.getNumOccurrences() || momentum.getNumOccurrences() ||
          weightDecay.getNumOccurrences() || betas.getNumOccurrences() || eps.getNumOccurrences() ||
          lossScaling.getNumOccurrences() || initScale.getNumOccurrences() ||
          dataParallel.getNumOccurrences() || bucketMb.getNumOccurrences() ||
          gradReduction.getNumOccurrences() || zeroStage.getNumOccurrences() ||
          worldSize.getNumOccurrences() || trainable.getNumOccurrences() ||
-         frozen.getNumOccurrences() || seed.getNumOccurrences();
+         frozen.getNumOccurrences();
 }
 
 rt::Status OptimizerFlags::toOptions(PrecisionPolicy precision, TrainOptions *out) const {

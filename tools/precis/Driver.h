@@ -124,7 +124,8 @@ struct OptimizerFlags {
       cl::value_desc("REGEX"), cl::cat(optionCategory())};
   cl::opt<uint64_t> seed{"seed",
                          cl::desc("Seed of training-mode dropout's Philox stream (default 0; "
-                                  "checkpoints carry the stream)"),
+                                  "checkpoints carry the stream; on a --train artifact it "
+                                  "replaces the compiled seed)"),
                          cl::init(0), cl::cat(optionCategory())};
 
   /// Set by `precis train` under mpirun, where --data-parallel goes without saying and the
@@ -134,6 +135,8 @@ struct OptimizerFlags {
 
   /// Whether any of the flags was given.
   bool given() const;
+  /// Whether any flag but --seed (which is training state, not the step's) was given.
+  bool stepFlagsGiven() const;
   /// Checks the flags (combinations that only a command line can get wrong, like --betas
   /// with sgd) and fills `*out`; `precision` decides whether loss scaling is on by default.
   rt::Status toOptions(PrecisionPolicy precision, TrainOptions *out) const;

@@ -139,9 +139,10 @@ int runTrain(int argc, char **argv) {
   sessionOptions.communicator = world;
   std::unique_ptr<precis::rt::TrainingSession> session;
   if (artifact) {
-    if (optimizerFlags.given())
-      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps, --loss-scaling, "
-                   "--data-parallel and --seed were fixed when " +
+    // The seed is training state, not part of the step: --seed reseeds the artifact (below).
+    if (optimizerFlags.stepFlagsGiven())
+      return usage("--optimizer, --momentum, --weight-decay, --betas, --eps, --loss-scaling "
+                   "and --data-parallel were fixed when " +
                    model + " was compiled (precis compile --train); drop them");
     if (precisionFlags.precision.getNumOccurrences() || precisionFlags.rules.getNumOccurrences())
       return usage("--precision and --rules were fixed when " + model +
@@ -235,6 +236,10 @@ int runTrain(int argc, char **argv) {
                    " was trained with");
     if (lead)
       errs() << formatv("{0}: resuming from {1} (step {2})\n", tool, path, session->dataCursor());
+  } else if (artifact && optimizerFlags.seed.getNumOccurrences()) {
+    // A precompiled artifact carries its seed as the RNG state's initial value; --seed replaces it.
+    if (precis::rt::Status s = session->setDropoutSeed(optimizerFlags.seed); !s)
+      return fail(s);
   }
   if (precis::rt::Status s = session->openData(dataPath, shuffleSeed); !s)
     return fail(s);

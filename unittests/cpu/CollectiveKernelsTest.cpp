@@ -4,7 +4,8 @@
 // simulates a world of several ranks inside one process: it holds the other ranks' values of
 // every operand and combines them with the caller's exactly as MPI would (Sum: the ranks'
 // values added in rank order, in the element type; Mean: that sum divided by the rank count;
-// Max). The real MPI communicator is tested across processes in CommunicatorTest.
+// Max). The real MPI communicator is tested across processes in CommunicatorTest. And
+// training-mode dropout, whose mask is indexed by the element's place in the whole batch.
 // Inputs are drawn fresh each run; PRECIS_TEST_SEED=<seed> replays a failure.
 //
 //===----------------------------------------------------------------------===//
@@ -17,7 +18,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
+#include <string>
+#include <vector>
 
 using namespace precis::rt;
 
@@ -239,6 +243,57 @@ TEST(CollectiveKernels, ShardTakesThisRanksShareAndAllGatherJoinsThem) {
   Status s = shard(ctx, in, wrong, Attrs());
   EXPECT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("another number of ranks"), std::string::npos) << s.message();
+}
+
+// Data-parallel dropout: rank r of N draws for its n elements the mask a world of one draws
+// for elements [r n, (r + 1) n) of the whole N n (the whole batch, when the batch leads), for
+// sizes that do and do not split Philox's blocks of four; so the ranks' masks differ.
+TEST(CollectiveKernels, DropoutDrawsEachRanksPartOfTheWholeBatch) {
+  const uint64_t seed = testSeed();
+  std::mt19937_64 rng(seed);
+  KernelFn fn = findCpuKernel("dropout");
+  ASSERT_NE(fn, nullptr);
+  std::map<std::string, AttrValue> m;
+  m["ratio"].kind = AttrValue::Kind::Float;
+  m["ratio"].f = 0.4;
+  m["training"].i = 1;
+  m["stream"].i = 3;
+  const Attrs attrs(std::move(m));
+  int64_t state[2] = {static_cast<int64_t>(rng() >> 1), 17};
+  for (int64_t n : {int64_t{4096}, int64_t{1001}, int64_t{3}}) {
+    const int size = 3;
+    std::vector<float> whole(static_cast<size_t>(size * n)), wholeOut(whole.size());
+    std::vector<uint8_t> wholeMask(whole.size());
+    for (float &x : whole)
+      x = static_cast<float>(rng() % 1000) / 100.0f + 1.0f;
+    KernelContext one;
+    one.numThreads = 2;
+    std::vector<TensorView> in{{whole.data(), DType::F32, {size * n}}, {state, DType::I64, {2}}},
+        out{{wholeOut.data(), DType::F32, {size * n}}, {wholeMask.data(), DType::Bool, {size * n}}};
+    Status s = fn(one, in, out, attrs);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    std::vector<std::vector<uint8_t>> masks;
+    for (int r = 0; r < size; ++r) {
+      SimulatedWorld world(r, size);
+      KernelContext ctx;
+      ctx.numThreads = 2;
+      ctx.communicator = &world;
+      std::vector<float> part(whole.begin() + r * n, whole.begin() + (r + 1) * n), y(n);
+      std::vector<uint8_t> mask(n);
+      std::vector<TensorView> pin{{part.data(), DType::F32, {n}}, {state, DType::I64, {2}}},
+          pout{{y.data(), DType::F32, {n}}, {mask.data(), DType::Bool, {n}}};
+      s = fn(ctx, pin, pout, attrs);
+      ASSERT_TRUE(s.isOk()) << s.message();
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(mask[i], wholeMask[r * n + i])
+            << "seed " << seed << " n " << n << " rank " << r << " element " << i;
+        ASSERT_EQ(y[i], wholeOut[r * n + i]) << "seed " << seed << " n " << n << " rank " << r;
+      }
+      masks.push_back(mask);
+    }
+    if (n >= 1000)
+      EXPECT_NE(masks[0], masks[1]) << "seed " << seed;
+  }
 }
 
 } // namespace

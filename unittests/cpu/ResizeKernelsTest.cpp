@@ -3,13 +3,19 @@
 // The resize kernels on random inputs, in f64, f32, f16 and bf16, against references written
 // here in double from the ONNX Resize reference implementation's formulation (the neighbours
 // of the source coordinate in an edge-padded axis, the left one preferred when the coordinate
-// is an integer), so they share no code with ResizeTaps.h. resize is checked as a gather over
-// the 2^k corners; resize_grad against the scatter form of its adjoint (each output gradient
-// added to the inputs it read), while the kernel gathers. Inputs are drawn fresh each run; the
-// seed is printed with every failure and PRECIS_TEST_SEED=<seed> replays it.
+// is an integer; cubic, antialias and exclude_outside with its coefficient functions and its
+// search for the n nearest neighbours), so they share no code with ResizeTaps.h. resize is checked
+// as a gather over the 2^k corners; resize_grad against the scatter form of its adjoint (each
+// output gradient added to the inputs it read), while the kernel gathers. Inputs are drawn fresh
+// each run; the seed is printed with every failure and PRECIS_TEST_SEED=<seed> replays it.
 //
-// Tolerance: |got - ref| <= ulp * |ref| + (terms + 1) * u * sum|terms|, u the compute type's
-// unit roundoff, ulp one ulp (relative) of the output format.
+// Tolerance: |got - ref| <= ulp * |ref| + (terms + 1) * u * sum|terms| + w * u * sum|values|,
+// u the compute type's unit roundoff, ulp one ulp (relative) of the output format, `values`
+// the inputs the terms weight, and w = 0 for nearest and linear (exact weights: the same few
+// operations here and in the kernel) or 16 for cubic and antialias, whose weights the kernel
+// and the reference each compute in double by equivalent but different formulas (Horner or
+// expanded, normalised once or twice), each good to a few roundings of the sum of the axis's
+// weights rather than of itself; this matters only in f64.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -85,11 +92,13 @@ double outputUlp(DType d) {
 }
 
 struct Ref {
-  double value = 0, magnitude = 0;
+  double value = 0, magnitude = 0, values = 0;
   int64_t terms = 0;
-  void add(double t) {
+  /// Term `t`, the weighted `v`.
+  void add(double t, double v) {
     value += t;
     magnitude += std::fabs(t);
+    values += std::fabs(v);
     ++terms;
   }
 };
@@ -99,6 +108,11 @@ struct Config {
   std::vector<int64_t> in, out;
   std::vector<double> scales;
   std::string mode = "nearest", coord = "half_pixel", nearest = "round_prefer_floor";
+  double cubicA = -0.75;
+  bool excludeOutside = false, antialias = false;
+
+  /// The tolerance's allowance for the weights (see the file comment).
+  int weightRoundings() const { return mode == "cubic" || antialias ? 16 : 0; }
 
   Attrs attrs() const {
     std::map<std::string, AttrValue> m;
@@ -106,6 +120,17 @@ struct Config {
     s.kind = AttrValue::Kind::Floats;
     s.floats = scales;
     m["scales"] = s;
+    AttrValue a;
+    a.kind = AttrValue::Kind::Float;
+    a.f = cubicA;
+    m["cubic_coeff_a"] = a;
+    for (auto [name, v] : {std::pair<std::string, bool>{"exclude_outside", excludeOutside},
+                           {"antialias", antialias}}) {
+      AttrValue b;
+      b.kind = AttrValue::Kind::Int;
+      b.i = v;
+      m[name] = b;
+    }
     for (auto [name, v] : {std::pair<std::string, std::string>{"mode", mode},
                            {"coordinate_transformation_mode", coord},
                            {"nearest_mode", nearest}}) {
@@ -135,9 +160,79 @@ struct Config {
     return xr / s; // asymmetric
   }
 
+  /// Cubic and antialiased coefficients, as onnx.reference's Resize computes them: the
+  /// coefficient function of the ratio, then the n nearest indices of the axis padded by
+  /// ceil(n / 2) edge elements on both sides (ties to the lower index), then exclude_outside.
+  std::vector<std::pair<int64_t, double>> filterCoefficients(int64_t a, int64_t x) const {
+    const double xo = original(a, x);
+    const double ratio = xo == std::floor(xo) ? 1.0 : xo - std::floor(xo);
+    const double A = cubicA;
+    std::vector<double> c;
+    if (mode == "cubic" && !antialias) {
+      c = {((A * (ratio + 1) - 5 * A) * (ratio + 1) + 8 * A) * (ratio + 1) - 4 * A,
+           ((A + 2) * ratio - (A + 3)) * ratio * ratio + 1,
+           ((A + 2) * (1 - ratio) - (A + 3)) * (1 - ratio) * (1 - ratio) + 1,
+           ((A * ((1 - ratio) + 1) - 5 * A) * ((1 - ratio) + 1) + 8 * A) * ((1 - ratio) + 1) -
+               4 * A};
+    } else if (mode == "cubic") {
+      const double s = std::min(scales[a], 1.0);
+      auto coeff = [&](double v) {
+        v = std::fabs(v);
+        if (v <= 1)
+          return (A + 2) * v * v * v - (A + 3) * v * v + 1;
+        if (v < 2)
+          return A * v * v * v - 5 * A * v * v + 8 * A * v - 4 * A;
+        return 0.0;
+      };
+      const int64_t start = int64_t(std::floor(-2 / s)) + 1, end = 2 - start;
+      for (int64_t i = start; i < end; ++i)
+        c.push_back(coeff(s * (double(i) - ratio)));
+    } else { // linear antialias
+      const double s = std::min(scales[a], 1.0);
+      const int64_t start = int64_t(std::floor(-1 / s)) + 1, footprint = 2 - 2 * start;
+      for (int64_t i = start; i < start + footprint; ++i)
+        c.push_back(std::min(std::max(1 - std::fabs((double(i) - ratio) * s), 0.0), 1.0));
+    }
+    if (antialias) {
+      double sum = 0;
+      for (double v : c)
+        sum += v;
+      for (double &v : c)
+        v /= sum;
+    }
+    const int64_t n = int64_t(c.size()), pad = (n + 1) / 2, padded = in[a] + 2 * pad;
+    std::vector<int64_t> idx(static_cast<size_t>(padded));
+    for (int64_t i = 0; i < padded; ++i)
+      idx[i] = i;
+    const double xp = xo + double(pad);
+    std::stable_sort(idx.begin(), idx.end(), [&](int64_t p, int64_t q) {
+      return std::fabs(xp - double(p)) < std::fabs(xp - double(q));
+    });
+    idx.resize(static_cast<size_t>(n));
+    std::sort(idx.begin(), idx.end());
+    if (excludeOutside) {
+      double sum = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t i = idx[k] - pad;
+        if (i < 0 || i >= in[a])
+          c[k] = 0;
+        sum += c[k];
+      }
+      for (double &v : c)
+        v /= sum;
+    }
+    std::vector<std::pair<int64_t, double>> r;
+    for (int64_t k = 0; k < n; ++k)
+      if (c[k] != 0)
+        r.push_back({std::min(std::max<int64_t>(idx[k] - pad, 0), in[a] - 1), c[k]});
+    return r;
+  }
+
   /// The (input index, coefficient) pairs output coordinate `x` of axis `a` reads, as the ONNX
-  /// reference computes them: two neighbours of an edge-padded axis.
+  /// reference computes them: two neighbours of an edge-padded axis (or filterCoefficients).
   std::vector<std::pair<int64_t, double>> coefficients(int64_t a, int64_t x) const {
+    if (mode == "cubic" || (mode == "linear" && antialias))
+      return filterCoefficients(a, x);
     const double xo = original(a, x);
     const double fl = std::floor(xo);
     const bool integral = xo == fl;
@@ -217,7 +312,7 @@ std::vector<double> uniform(std::mt19937_64 &rng, int64_t n) {
 }
 
 void run(const char *kind, Buffer &in, Buffer &out, const Attrs &attrs, const std::vector<Ref> &ref,
-         int threads) {
+         int threads, int weightRoundings) {
   KernelFn fn = findCpuKernel(kind);
   ASSERT_NE(fn, nullptr) << kind;
   std::vector<TensorView> inputs{in.view()}, outputs{out.view()};
@@ -228,7 +323,8 @@ void run(const char *kind, Buffer &in, Buffer &out, const Attrs &attrs, const st
   for (size_t i = 0; i < ref.size(); ++i) {
     const double got = load(out, static_cast<int64_t>(i));
     const double tol = outputUlp(out.dtype) * std::fabs(ref[i].value) +
-                       (ref[i].terms + 1) * unitRoundoff(out.dtype) * ref[i].magnitude;
+                       (ref[i].terms + 1) * unitRoundoff(out.dtype) * ref[i].magnitude +
+                       weightRoundings * unitRoundoff(out.dtype) * ref[i].values;
     EXPECT_LE(std::fabs(got - ref[i].value), tol)
         << kind << " " << dtypeName(out.dtype) << " [" << i << "]: got " << got << ", want "
         << ref[i].value;
@@ -248,6 +344,63 @@ std::vector<Config> configs() {
                               "pytorch_half_pixel", "half_pixel_symmetric"})
       c.push_back({{1, 2, 5, 6}, {1, 2, 8, 4}, {1, 1, 1.6, 4.0 / 6}, "nearest", coord, nearest});
   c.push_back({{1, 2, 3, 4}, {1, 2, 9, 2}, {1, 1, 3, 0.5}, "nearest", "asymmetric", "legacy"});
+  // Cubic: up and down, every coordinate mode, another A, exclude_outside.
+  for (std::string coord :
+       {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric"})
+    c.push_back({{1, 2, 5, 6}, {1, 2, 8, 4}, {1, 1, 1.6, 4.0 / 6}, "cubic", coord});
+  c.push_back({{1, 1, 6, 5},
+               {1, 1, 3, 9},
+               {1, 1, 0.5, 1.8},
+               "cubic",
+               "half_pixel",
+               "round_prefer_floor",
+               -0.5,
+               true});
+  c.push_back({{2, 7, 3},
+               {2, 4, 3},
+               {1, 4.0 / 7, 1},
+               "cubic",
+               "align_corners",
+               "round_prefer_floor",
+               -0.5,
+               false});
+  // Antialias: linear and cubic, shrinking by factors up to 3 (up to 12 taps) and growing.
+  c.push_back({{1, 2, 9, 8},
+               {1, 2, 3, 5},
+               {1, 1, 1.0 / 3, 0.625},
+               "linear",
+               "half_pixel",
+               "round_prefer_floor",
+               -0.75,
+               false,
+               true});
+  c.push_back({{1, 2, 9, 4},
+               {1, 2, 4, 7},
+               {1, 1, 4.0 / 9, 1.75},
+               "cubic",
+               "half_pixel",
+               "round_prefer_floor",
+               -0.75,
+               false,
+               true});
+  c.push_back({{1, 1, 10, 6},
+               {1, 1, 4, 4},
+               {1, 1, 0.4, 4.0 / 6},
+               "cubic",
+               "pytorch_half_pixel",
+               "round_prefer_floor",
+               -0.5,
+               true,
+               true});
+  c.push_back({{1, 1, 7, 5},
+               {1, 1, 3, 2},
+               {1, 1, 3.0 / 7, 0.4},
+               "linear",
+               "align_corners",
+               "round_prefer_floor",
+               -0.75,
+               true,
+               true});
   return c;
 }
 
@@ -265,14 +418,15 @@ TEST_P(ResizeKernels, ResizeMatchesTheOnnxFormulation) {
   SCOPED_TRACE(trace());
   const DType dt = GetParam();
   for (const Config &c : configs()) {
-    SCOPED_TRACE(c.mode + " " + c.coord + " " + c.nearest);
+    SCOPED_TRACE(c.mode + " " + c.coord + " " + c.nearest + " a=" + std::to_string(c.cubicA) +
+                 (c.excludeOutside ? " exclude_outside" : "") + (c.antialias ? " antialias" : ""));
     auto xv = uniform(rng_, count(c.in));
     Buffer X = floatBuffer(dt, c.in, xv);
     std::vector<Ref> ref(static_cast<size_t>(count(c.out)));
-    c.forEachTerm([&](int64_t o, int64_t i, double w) { ref[o].add(w * xv[i]); });
+    c.forEachTerm([&](int64_t o, int64_t i, double w) { ref[o].add(w * xv[i], xv[i]); });
     for (int threads : {1, 3}) {
       Buffer Y{dt, c.out, std::vector<uint8_t>(count(c.out) * dtypeSize(dt))};
-      run("resize", X, Y, c.attrs(), ref, threads);
+      run("resize", X, Y, c.attrs(), ref, threads, c.weightRoundings());
     }
   }
 }
@@ -281,14 +435,15 @@ TEST_P(ResizeKernels, ResizeGradIsTheScatterOfTheWeights) {
   SCOPED_TRACE(trace());
   const DType dt = GetParam();
   for (const Config &c : configs()) {
-    SCOPED_TRACE(c.mode + " " + c.coord + " " + c.nearest);
+    SCOPED_TRACE(c.mode + " " + c.coord + " " + c.nearest + " a=" + std::to_string(c.cubicA) +
+                 (c.excludeOutside ? " exclude_outside" : "") + (c.antialias ? " antialias" : ""));
     auto gv = uniform(rng_, count(c.out));
     Buffer G = floatBuffer(dt, c.out, gv);
     std::vector<Ref> ref(static_cast<size_t>(count(c.in)));
-    c.forEachTerm([&](int64_t o, int64_t i, double w) { ref[i].add(w * gv[o]); });
+    c.forEachTerm([&](int64_t o, int64_t i, double w) { ref[i].add(w * gv[o], gv[o]); });
     for (int threads : {1, 3}) {
       Buffer DX{dt, c.in, std::vector<uint8_t>(count(c.in) * dtypeSize(dt))};
-      run("resize_grad", G, DX, c.attrs(), ref, threads);
+      run("resize_grad", G, DX, c.attrs(), ref, threads, c.weightRoundings());
     }
   }
 }
@@ -304,10 +459,10 @@ TEST(ResizeKernelsErrors, BadAttributesAreStatusErrors) {
   EXPECT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("one scale per axis"), std::string::npos) << s.message();
   c.scales = {1, 1, 2, 2};
-  c.mode = "cubic";
+  c.mode = "bicubic";
   s = findCpuKernel("resize")(ctx, inputs, outputs, c.attrs());
   EXPECT_FALSE(s.isOk());
-  EXPECT_NE(s.message().find("cubic"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("bicubic"), std::string::npos) << s.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, ResizeKernels,

@@ -33,6 +33,9 @@ struct CudaKernel {
   std::string source; ///< CUDA C++, including numerics.h
   std::array<int64_t, 3> grid = {1, 1, 1}, block = {1, 1, 1};
   int64_t sharedBytes = 0;
+  /// Whether the kernel takes this process's data-parallel rank as a last parameter
+  /// (`const long long rank`, 0 in a world of one); the artifact records it as `rank_arg`.
+  bool takesRank = false;
   std::string ptx, cubin; ///< filled by compileCudaKernel
 };
 

@@ -256,11 +256,14 @@ CudaKernel Kernel::finish(StringRef kind, const std::string &body) const {
     param(v, false, i);
   for (auto [i, v] : llvm::enumerate(outputs_))
     param(v, true, i);
+  if (takesRank)
+    params += ", const long long rank";
   std::string src;
   llvm::raw_string_ostream os(src);
-  os << "// precis generated kernel: " << kind << "\n#include \"precis/runtime/numerics.h\"\n"
+  os << "// precis generated kernel: " << kind
+     << "\n#include \"precis/runtime/numerics.h\"\n"
         "#include \"precis/runtime/FastMath.h\"\n"
-     << kPrelude << "\nextern \"C\" __global__ void __launch_bounds__("
+     << kPrelude << globals << "\nextern \"C\" __global__ void __launch_bounds__("
      << block[0] * block[1] * block[2] << ") @NAME@(" << params << ") {\n"
      << body << "}\n";
   CudaKernel kernel;
@@ -278,6 +281,7 @@ CudaKernel Kernel::finish(StringRef kind, const std::string &body) const {
   kernel.grid = grid;
   kernel.block = block;
   kernel.sharedBytes = 0;
+  kernel.takesRank = takesRank;
   return kernel;
 }
 

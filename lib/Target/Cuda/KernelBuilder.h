@@ -96,6 +96,10 @@ public:
   CudaKernel finish(StringRef kind, const std::string &body) const;
 
   std::array<int64_t, 3> grid = {1, 1, 1}, block = {256, 1, 1};
+  /// Declarations placed before the kernel (constant tables).
+  std::string globals;
+  /// The kernel reads `rank`, the process's data-parallel rank (CudaKernel::takesRank).
+  bool takesRank = false;
 
   /// A grid-stride launch over `n` work items with `threads` per block.
   void launchOver(int64_t n, int64_t threads = 256) {

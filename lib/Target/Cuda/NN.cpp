@@ -275,7 +275,8 @@ FailureOr<CudaKernel> emitNllLossGrad(Kernel &k, NllLossGradOp op) {
 }
 
 /// Dropout: the CPU backend's stream bit for bit, since both call numerics.h's
-/// precis::dropout_uniform (seed and step from the RNG state operand, 0 without one).
+/// precis::dropout_uniform (seed and step from the RNG state operand, 0 without one), with
+/// element t of rank r drawing element r * n + t of the whole data-parallel batch.
 FailureOr<CudaKernel> emitDropout(Kernel &k, DropoutOp op) {
   float ratio = op.getRatio().convertToFloat();
   int64_t n = numel(op.getInput());
@@ -293,8 +294,9 @@ FailureOr<CudaKernel> emitDropout(Kernel &k, DropoutOp op) {
           "long)in1[1];\n";
   else
     os << "const unsigned long long seed = 0ULL, step = 0ULL;\n";
+  k.takesRank = true;
   os << "const float u = precis::dropout_uniform(seed, step, " << op.getStream()
-     << "u, (unsigned long long)t);\n"
+     << "u, (unsigned long long)(rank * " << L(n) << " + t));\n"
      << "const bool keep = " << (dropAll ? "false" : "u >= " + floatLiteral(ratio)) << ";\n"
      << "const " << ct << " scale = (" << ct << ")"
      << (dropAll ? std::string("0") : floatLiteral(1.0f / (1.0f - ratio))) << ";\n"

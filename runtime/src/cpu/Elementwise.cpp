@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cpu/KernelSupport.h"
+#include "precis/runtime/Communicator.h"
 #include "precis/runtime/FastMath.h"
 
 #include <atomic>
@@ -662,7 +663,10 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> ctr, std::array<ui
 /// (numerics.h defines the stream; the generated CUDA kernel calls the same function), where
 /// (seed, step) is the optional i64[2] input (the training step's RNG state; absent: 0, 0)
 /// and `stream` the op's attribute. Kept elements are scaled by 1 / (1 - ratio) computed in
-/// float; ratio >= 1 drops everything. The mask is 1 for kept elements.
+/// float; ratio >= 1 drops everything. The mask is 1 for kept elements. In a data-parallel
+/// job rank r draws for element i the number of element r * n + i (n = the element count):
+/// the element of the whole batch it holds when the leading axis is the batch, so ranks draw
+/// distinct masks and N ranks of batch B draw those one process of batch N * B would.
 PRECIS_CPU_KERNEL(dropoutKernel) {
   PRECIS_RETURN_IF_ERROR(checkArity("dropout", inputs, outputs, 1, 2, 1));
   const TensorView &in = inputs[0], &out = outputs[0];
@@ -687,9 +691,12 @@ PRECIS_CPU_KERNEL(dropoutKernel) {
   if (stream < 0 || stream > int64_t{0xFFFFFFFF})
     return invalidArgument("dropout: stream must fit 32 bits");
   const int64_t n = in.numElements();
-  if (n > (int64_t{1} << 34))
-    return badShape("dropout",
-                    "more than 2^34 elements (the stream counts groups of 4 in 32 bits)");
+  const int64_t rank = ctx.communicator ? ctx.communicator->rank() : 0;
+  const int64_t first = rank * n; // this rank's first element of the whole batch
+  if (n > (int64_t{1} << 34) || first > (int64_t{1} << 34) - n)
+    return badShape("dropout", "more than 2^34 elements" +
+                                   std::string(rank ? " over the data-parallel ranks" : "") +
+                                   " (the stream counts groups of 4 in 32 bits)");
   uint8_t *m = mask ? static_cast<uint8_t *>(mask->data) : nullptr;
   auto unsupported = [&] { return unsupportedDtypes("dropout", inputs, outputs); };
   return visitFloat(in.dtype, unsupported, [&](auto tag) {
@@ -709,15 +716,18 @@ PRECIS_CPU_KERNEL(dropoutKernel) {
     const C scale = dropAll ? C(0) : static_cast<C>(1.0f / (1.0f - ratio));
     const std::array<uint32_t, 2> key = {static_cast<uint32_t>(seed),
                                          static_cast<uint32_t>(seed >> 32)};
-    // Threads split on multiples of 4 so each Philox block is generated once.
-    parallelFor(ctx, (n + 3) / 4, kGrainExpensive / 4, [&](int64_t gb, int64_t ge) {
-      for (int64_t g = gb; g < ge; ++g) {
+    // Threads split on Philox blocks (4 elements of the whole batch) so each is generated once.
+    const int64_t firstBlock = first / 4, blocks = (first + n + 3) / 4 - firstBlock;
+    parallelFor(ctx, blocks, kGrainExpensive / 4, [&](int64_t gb, int64_t ge) {
+      for (int64_t g = firstBlock + gb; g < firstBlock + ge; ++g) {
         const std::array<uint32_t, 4> r =
             philox4x32_10({static_cast<uint32_t>(g), static_cast<uint32_t>(stream),
                            static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32)},
                           key);
-        for (int64_t j = 0; j < 4 && g * 4 + j < n; ++j) {
-          const int64_t i = g * 4 + j;
+        for (int64_t j = 0; j < 4; ++j) {
+          const int64_t i = g * 4 + j - first;
+          if (i < 0 || i >= n)
+            continue;
           const float u = static_cast<float>(r[j] >> 8) * 0x1p-24f;
           const bool keep = !dropAll && u >= ratio;
           po[i] = T::E::store(keep ? T::E::load(pi[i]) * scale : C(0));

@@ -1,7 +1,8 @@
 //===- Resize.cpp - resize and resize_grad ---------------------------------===//
 //
-// precis.resize reads, for every output element, the product over its axes of the one or two
-// taps precis::resizeTaps (ResizeTaps.h, shared with the CUDA emitter) gives each coordinate.
+// precis.resize reads, for every output element, the product over its axes of the taps
+// precis::resizeTable (ResizeTaps.h, shared with the CUDA emitter) gives each coordinate: one
+// (nearest), two (linear), four (cubic) or more (antialias).
 // resize_grad is its adjoint written as a gather: every input element sums the output
 // gradients that read it, weighted as they read it, in a fixed order (no scatter, no atomics,
 // so the result does not depend on the thread count). Sums accumulate in the compute type.
@@ -11,6 +12,7 @@
 #include "cpu/KernelSupport.h"
 #include "precis/runtime/ResizeTaps.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -20,7 +22,7 @@ namespace {
 /// The per-axis taps of a resize from `in` to `out`, and the axes whose taps are not the
 /// identity (only those are looped over).
 struct ResizePlan {
-  std::vector<std::vector<ResizeTap>> taps;
+  std::vector<ResizeTable> taps;
   std::vector<int> active;
 };
 
@@ -32,21 +34,26 @@ Status resizePlan(const char *kind, const std::vector<int64_t> &in, const std::v
   std::vector<double> scales = attrs.getFloats("scales", {});
   if (scales.size() != in.size())
     return badShape(kind, "expects one scale per axis");
-  const std::string mode = attrs.getString("mode", "nearest"),
-                    coord = attrs.getString("coordinate_transformation_mode", "half_pixel"),
-                    nearest = attrs.getString("nearest_mode", "round_prefer_floor");
-  if (!isResizeMode(mode) || !isResizeCoordinateMode(coord) || !isResizeNearestMode(nearest))
-    return badShape(kind, "unknown mode '" + mode + "', '" + coord + "' or '" + nearest + "'");
+  ResizeFilter f;
+  f.mode = attrs.getString("mode", "nearest");
+  f.coordinateMode = attrs.getString("coordinate_transformation_mode", "half_pixel");
+  f.nearestMode = attrs.getString("nearest_mode", "round_prefer_floor");
+  f.cubicCoeffA = attrs.getFloat("cubic_coeff_a", -0.75);
+  f.excludeOutside = attrs.getInt("exclude_outside", 0) != 0;
+  f.antialias = attrs.getInt("antialias", 0) != 0;
+  if (!isResizeMode(f.mode) || !isResizeCoordinateMode(f.coordinateMode) ||
+      !isResizeNearestMode(f.nearestMode))
+    return badShape(kind, "unknown mode '" + f.mode + "', '" + f.coordinateMode + "' or '" +
+                              f.nearestMode + "'");
+  if (!std::isfinite(f.cubicCoeffA))
+    return badShape(kind, "cubic_coeff_a must be finite");
   plan.taps.clear();
   plan.active.clear();
   for (size_t a = 0; a < in.size(); ++a) {
     if (in[a] < 1 || out[a] < 1 || !(scales[a] > 0))
       return badShape(kind, "empty axis or non-positive scale");
-    plan.taps.push_back(resizeTaps(in[a], out[a], scales[a], mode, coord, nearest));
-    bool identity = in[a] == out[a];
-    for (int64_t o = 0; identity && o < out[a]; ++o)
-      identity = plan.taps[a][o].lo == o && plan.taps[a][o].weight == 0;
-    if (!identity)
+    plan.taps.push_back(resizeTable(in[a], out[a], scales[a], f));
+    if (!isIdentityTable(plan.taps[a], in[a], out[a]))
       plan.active.push_back(static_cast<int>(a));
   }
   return Status::ok();
@@ -59,17 +66,14 @@ struct Readers {
   std::vector<std::pair<int64_t, double>> entries;
 };
 
-Readers readersOf(const std::vector<ResizeTap> &taps, int64_t in) {
+Readers readersOf(const ResizeTable &taps, int64_t in, int64_t out) {
   std::vector<std::vector<std::pair<int64_t, double>>> lists(static_cast<size_t>(in));
-  for (int64_t o = 0; o < static_cast<int64_t>(taps.size()); ++o) {
-    const ResizeTap &t = taps[o];
-    if (t.weight == 0) {
-      lists[t.lo].push_back({o, 1.0});
-      continue;
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t c = 0; c < taps.count; ++c) {
+      const size_t k = static_cast<size_t>(o * taps.count + c);
+      if (taps.weight[k] != 0)
+        lists[taps.index[k]].push_back({o, taps.weight[k]});
     }
-    lists[t.lo].push_back({o, 1 - t.weight});
-    lists[t.hi].push_back({o, t.weight});
-  }
   Readers r;
   r.begin.push_back(0);
   for (auto &l : lists) {
@@ -92,6 +96,9 @@ PRECIS_CPU_KERNEL(resizeKernel) {
   const std::vector<int64_t> inStrides = contiguousStrides(X.shape);
   const int64_t total = product(out.shape, 0, out.shape.size());
   const int k = static_cast<int>(plan.active.size());
+  int64_t corners = 1;
+  for (int a : plan.active)
+    corners *= plan.taps[a].count;
   auto unsupported = [&] { return unsupportedDtypes("resize", inputs, outputs); };
   return visitFloat(out.dtype, unsupported, [&](auto tag) {
     using T = decltype(tag);
@@ -111,17 +118,19 @@ PRECIS_CPU_KERNEL(resizeKernel) {
           base += coord[a] * inStrides[a];
         for (int j = 0; j < k; ++j)
           base -= coord[plan.active[j]] * inStrides[plan.active[j]];
-        // Sum over the 2^k corners of the active axes; zero weights are skipped.
+        // Sum over the corners of the active axes' taps (digit j of `corner`, the first axis
+        // fastest, picks the tap on active axis j); zero weights are skipped.
         C acc = 0;
-        for (int corner = 0; corner < (1 << k); ++corner) {
+        for (int64_t corner = 0; corner < corners; ++corner) {
           double w = 1;
-          int64_t off = base;
+          int64_t off = base, rest = corner;
           for (int j = 0; j < k && w != 0; ++j) {
-            const int a = plan.active[j];
-            const ResizeTap &tap = plan.taps[a][coord[a]];
-            const bool high = (corner >> j) & 1;
-            w *= high ? tap.weight : 1 - tap.weight;
-            off += (high ? tap.hi : tap.lo) * inStrides[a];
+            const ResizeTable &taps = plan.taps[plan.active[j]];
+            const size_t tap =
+                static_cast<size_t>(coord[plan.active[j]] * taps.count + rest % taps.count);
+            rest /= taps.count;
+            w *= taps.weight[tap];
+            off += taps.index[tap] * inStrides[plan.active[j]];
           }
           if (w != 0)
             acc += static_cast<C>(w) * E::load(x[off]);
@@ -144,7 +153,7 @@ PRECIS_CPU_KERNEL(resizeGradKernel) {
   const int k = static_cast<int>(plan.active.size());
   std::vector<Readers> readers;
   for (int a : plan.active)
-    readers.push_back(readersOf(plan.taps[a], out.shape[a]));
+    readers.push_back(readersOf(plan.taps[a], out.shape[a], G.shape[a]));
   const std::vector<int64_t> gStrides = contiguousStrides(G.shape);
   const int64_t total = product(out.shape, 0, out.shape.size());
   auto unsupported = [&] { return unsupportedDtypes("resize_grad", inputs, outputs); };

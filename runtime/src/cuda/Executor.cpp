@@ -145,6 +145,7 @@ struct KernelLaunch {
   unsigned sharedBytes = 0;
   std::vector<CUdeviceptr> pointers; // inputs then outputs
   uint32_t sizes[3] = {0, 0, 0};     // the transpose kernel's batch, rows, cols
+  long long rank = 0;                // the last parameter of a kernel with `rank_arg`
   std::vector<void *> params;        // into pointers (then sizes)
 };
 
@@ -435,6 +436,11 @@ Status CudaExecutor::bindOp(const OpDesc &od, DeviceOp *op) {
   launch->pointers.insert(launch->pointers.end(), out.begin(), out.end());
   for (CUdeviceptr &p : launch->pointers)
     launch->params.push_back(&p);
+  // Dropout draws by the element's index in the whole data-parallel batch, so it takes the rank.
+  if (od.attrs.getInt("rank_arg", 0)) {
+    launch->rank = communicator_ ? communicator_->rank() : 0;
+    launch->params.push_back(&launch->rank);
+  }
   op->launches.push_back(std::move(launch));
   return Status::ok();
 }

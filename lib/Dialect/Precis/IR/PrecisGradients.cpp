@@ -244,7 +244,8 @@ LogicalResult ResizeOp::buildGradients(OpBuilder &b, ArrayRef<Value> resultGrads
   Value g = gb.castTo(resultGrads[0], tensorType(getInput()).getElementType());
   grads.push_back(b.create<ResizeGradOp>(
       getLoc(), TypeRange{getInput().getType()}, ValueRange{g},
-      copyAttrs(*this, {"scales", "mode", "coordinate_transformation_mode", "nearest_mode"})));
+      copyAttrs(*this, {"scales", "mode", "coordinate_transformation_mode", "nearest_mode",
+                        "cubic_coeff_a", "exclude_outside", "antialias"})));
   return success();
 }
 

@@ -234,7 +234,7 @@ LogicalResult Conv2DOp::verify() {
 /// resize and resize_grad: `in` is the forward input, `out` the forward result.
 static LogicalResult verifyResize(Operation *op, RankedTensorType in, RankedTensorType out,
                                   ArrayRef<double> scales, StringRef mode, StringRef coordinateMode,
-                                  StringRef nearestMode) {
+                                  StringRef nearestMode, double cubicCoeffA) {
   if (in.getRank() != out.getRank())
     return op->emitOpError() << "input " << in << " and result " << out
                              << " must have the same rank";
@@ -246,7 +246,9 @@ static LogicalResult verifyResize(Operation *op, RankedTensorType in, RankedTens
   if (in.getNumElements() == 0 || out.getNumElements() == 0)
     return op->emitOpError("expects non-empty input and result");
   if (!::precis::isResizeMode(mode.str()))
-    return op->emitOpError() << "mode '" << mode << "' is not 'nearest' or 'linear'";
+    return op->emitOpError() << "mode '" << mode << "' is not 'nearest', 'linear' or 'cubic'";
+  if (!std::isfinite(cubicCoeffA))
+    return op->emitOpError() << "cubic_coeff_a " << cubicCoeffA << " must be finite";
   if (!::precis::isResizeCoordinateMode(coordinateMode.str()))
     return op->emitOpError() << "unknown coordinate_transformation_mode '" << coordinateMode << "'";
   if (!::precis::isResizeNearestMode(nearestMode.str()))
@@ -256,12 +258,14 @@ static LogicalResult verifyResize(Operation *op, RankedTensorType in, RankedTens
 
 LogicalResult ResizeOp::verify() {
   return verifyResize(*this, getInput().getType(), getType(), getScales(), getMode(),
-                      getCoordinateTransformationMode(), getNearestMode());
+                      getCoordinateTransformationMode(), getNearestMode(),
+                      getCubicCoeffA().convertToDouble());
 }
 
 LogicalResult ResizeGradOp::verify() {
   return verifyResize(*this, getType(), getGrad().getType(), getScales(), getMode(),
-                      getCoordinateTransformationMode(), getNearestMode());
+                      getCoordinateTransformationMode(), getNearestMode(),
+                      getCubicCoeffA().convertToDouble());
 }
 
 //===----------------------------------------------------------------------===//

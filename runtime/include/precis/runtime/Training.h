@@ -162,6 +162,12 @@ public:
   Status getState(const std::string &name, Tensor *out) const;
   /// Overwrites parameter `name` with `value` (same dtype and shape).
   Status setParameter(const std::string &name, const TensorView &value);
+  /// Sets the seed of training-mode dropout's Philox stream (the RNG_STATE input, [seed,
+  /// steps drawn]; docs/runtime.md, "Dropout's random stream"): element 0 becomes `seed`, the
+  /// count of steps drawn is kept (0 before the first step), so a fresh session draws the
+  /// masks `precis train --seed` would. InvalidArgument when the step draws no random numbers
+  /// (no training-mode dropout). In a data-parallel job every rank must set the same seed.
+  Status setDropoutSeed(uint64_t seed);
 
   /// Writes every carried array under its `train_step` input name, then "data_cursor" and
   /// "shuffle_seed" (i64[1]), as `dir`/step-<dataCursor()>.npz (writeCheckpoint). In a

@@ -300,7 +300,8 @@ PRECIS_HD inline void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1) {
 ///   u = (w >> 8) * 2^-24   (24 random bits, exact in float).
 /// `seed` and `step` are the training step's RNG state (`--seed`, and the number of steps taken
 /// before this one); `stream` tells the dropout ops of one model apart. The element is kept
-/// when u >= ratio. docs/training.md states the same definition.
+/// when u >= ratio. In a data-parallel job `i` is the element's index in the whole batch
+/// (rank * n + local index). docs/runtime.md states the same definition.
 PRECIS_HD inline float dropout_uniform(unsigned long long seed, unsigned long long step,
                                        uint32_t stream, unsigned long long i) {
   uint32_t c[4] = {static_cast<uint32_t>(i >> 2), stream, static_cast<uint32_t>(step),

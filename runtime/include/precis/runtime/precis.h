@@ -272,6 +272,12 @@ precis_status_t precis_training_session_get_parameter(const precis_training_sess
 precis_status_t precis_training_session_set_parameter(precis_training_session_t *session,
                                                       const char *name,
                                                       const precis_tensor_t *value);
+/* Sets the seed of training-mode dropout's Philox stream (the RNG_STATE training state,
+ * [seed, steps drawn]: the seed becomes `seed`, the count of steps drawn is kept), as
+ * `precis train --seed` does at compile time. InvalidArgument when the training step has no
+ * training-mode dropout. Every rank of a data-parallel job must set the same seed. */
+precis_status_t precis_training_session_set_dropout_seed(precis_training_session_t *session,
+                                                         uint64_t seed);
 /* Writes parameters, optimizer state, step, data cursor and shuffle seed to
  * `dir`/step-<data cursor, 8 digits>.npz, atomically and with a checksum (created if missing):
  * the checkpoint format of `precis train`, which every tool resumes. */

@@ -441,7 +441,9 @@ def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
 
     and is kept when `u >= ratio` (numerics.h, `precis::dropout_uniform`, is the definition
     both the CPU and the CUDA backend run). Each step thus draws a fresh mask, and a step
-    resumed from a checkpoint draws the mask the uninterrupted run drew.
+    resumed from a checkpoint draws the mask the uninterrupted run drew. In a data-parallel
+    job rank `r` draws element `r * n + i` for element `i` (`n` elements per rank), its place
+    in the whole batch when the batch is the leading axis (docs/distributed.md).
     `%1, %mask = precis.dropout %0, %rng {ratio = 0.1 : f32, training = true, stream = 0 : i64} : (tensor<4xf32>, tensor<2xi64>) -> (tensor<4xf32>, tensor<4xi1>)`
   }];
   let arguments = (ins Precis_FloatTensor:$input,
@@ -852,16 +854,19 @@ def Precis_GlobalMaxPoolOp : Precis_GlobalPoolOp<"global_max_pool"> {
 //===----------------------------------------------------------------------===//
 
 def Precis_ResizeOp : Precis_FollowOp<"resize", [Pure, SameOperandsAndResultElementType, Grad]> {
-  let summary = "nearest or (multi)linear resampling of every axis (ONNX Resize)";
+  let summary = "nearest, (multi)linear or cubic resampling of every axis (ONNX Resize)";
   let description = [{
     Each axis `a` maps output coordinate `o` to the input coordinate that
     `coordinate_transformation_mode` defines with `scales[a]` (the resized length the modes
     divide by is `input_size * scales[a]`), as ONNX Resize does; the result type gives the
     output sizes. `nearest` reads the input element `nearest_mode` rounds to (`legacy` is
     Resize 10's and Upsample's rule: truncate when the axis grows, round up when it shrinks);
-    `linear` interpolates between the two neighbours, per axis (bilinear on two axes).
-    Source indices are clamped to the input. The taps are computed by
-    `precis::resizeTaps` (runtime/include/precis/runtime/ResizeTaps.h) on both backends.
+    `linear` interpolates between the two neighbours, per axis (bilinear on two axes);
+    `cubic` weights the four nearest with Keys' cubic kernel of parameter `cubic_coeff_a`.
+    `antialias` (linear and cubic) widens the filter by `1 / scale` on the axes that shrink,
+    as ONNX Resize 18 does. Source indices are clamped to the input; with `exclude_outside`
+    taps outside it get weight 0 and the others are renormalised. The taps are computed by
+    `precis::resizeTable` (runtime/include/precis/runtime/ResizeTaps.h) on both backends.
 
     ```mlir
     %1 = precis.resize %0 {mode = "linear", coordinate_transformation_mode = "half_pixel",
@@ -872,7 +877,10 @@ def Precis_ResizeOp : Precis_FollowOp<"resize", [Pure, SameOperandsAndResultElem
   let arguments = (ins Precis_FloatTensor:$input, DenseF64ArrayAttr:$scales,
                    DefaultValuedAttr<StrAttr, "\"nearest\"">:$mode,
                    DefaultValuedAttr<StrAttr, "\"half_pixel\"">:$coordinate_transformation_mode,
-                   DefaultValuedAttr<StrAttr, "\"round_prefer_floor\"">:$nearest_mode);
+                   DefaultValuedAttr<StrAttr, "\"round_prefer_floor\"">:$nearest_mode,
+                   DefaultValuedAttr<F64Attr, "-0.75">:$cubic_coeff_a,
+                   DefaultValuedAttr<BoolAttr, "false">:$exclude_outside,
+                   DefaultValuedAttr<BoolAttr, "false">:$antialias);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -1034,7 +1042,10 @@ def Precis_ResizeGradOp : Precis_FollowOp<"resize_grad", [NoGradient, Pure,
   let arguments = (ins Precis_FloatTensor:$grad, DenseF64ArrayAttr:$scales,
                    DefaultValuedAttr<StrAttr, "\"nearest\"">:$mode,
                    DefaultValuedAttr<StrAttr, "\"half_pixel\"">:$coordinate_transformation_mode,
-                   DefaultValuedAttr<StrAttr, "\"round_prefer_floor\"">:$nearest_mode);
+                   DefaultValuedAttr<StrAttr, "\"round_prefer_floor\"">:$nearest_mode,
+                   DefaultValuedAttr<F64Attr, "-0.75">:$cubic_coeff_a,
+                   DefaultValuedAttr<BoolAttr, "false">:$exclude_outside,
+                   DefaultValuedAttr<BoolAttr, "false">:$antialias);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
