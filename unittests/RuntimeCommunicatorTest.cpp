@@ -137,6 +137,46 @@ TEST(RuntimeMpi, AllReduceI64) {
 }
 TEST(RuntimeMpi, AllReduceU8Max) { checkAllReduce<uint8_t>(Reduction::Max, 1000); }
 
+TEST(RuntimeMpi, StartedAllReducesMatchAllReduce) {
+  // Several all-reduces started back to back (they run on the communicator's thread while
+  // this one goes on), a synchronous one after them (ordered behind them), and the waits in
+  // reverse order: every buffer ends with the bits a synchronous allReduce gives.
+  Communicator &c = world();
+  const size_t counts[] = {1000, 1, 300000, 7};
+  std::vector<std::vector<float>> started, expected;
+  for (size_t count : counts) {
+    std::vector<float> v(count);
+    for (size_t i = 0; i < count; ++i)
+      v[i] = contribution<float>(c.rank(), i) * 0.37f;
+    std::vector<float> copy = v;
+    ASSERT_TRUE(c.allReduce(copy.data(), count, DType::F32, Reduction::Mean).isOk());
+    started.push_back(std::move(v));
+    expected.push_back(std::move(copy));
+  }
+  std::vector<uint64_t> tickets;
+  for (std::vector<float> &v : started) {
+    uint64_t ticket = 0;
+    ASSERT_TRUE(
+        c.startAllReduce(v.data(), v.size(), DType::F32, Reduction::Mean, nullptr, &ticket).isOk());
+    tickets.push_back(ticket);
+  }
+  double x = c.rank() + 1.0;
+  ASSERT_TRUE(c.allReduce(&x, 1, DType::F64, Reduction::Sum).isOk());
+  EXPECT_EQ(x, c.size() * (c.size() + 1) / 2.0);
+  for (size_t k = tickets.size(); k-- > 0;) {
+    ASSERT_TRUE(c.wait(tickets[k]).isOk());
+    ASSERT_EQ(std::memcmp(started[k].data(), expected[k].data(), started[k].size() * 4), 0)
+        << "all-reduce " << k;
+  }
+  // Errors found before starting come back at once, and nothing starts.
+  uint64_t ticket = 0;
+  int32_t i32 = 1;
+  EXPECT_EQ(c.startAllReduce(&i32, 1, DType::I32, Reduction::Mean, nullptr, &ticket).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(c.wait(tickets.back() + 1).code(), StatusCode::InvalidArgument);
+  EXPECT_TRUE(c.barrier().isOk());
+}
+
 TEST(RuntimeMpi, AllReduceBoolMaxIsLogicalOr) {
   Communicator &c = world();
   const int n = c.size();
