@@ -335,6 +335,8 @@ struct TestDriver {
   int (*cuCtxPushCurrent)(void *) = nullptr;
   int (*cuCtxPopCurrent)(void **) = nullptr;
   int (*cuStreamSynchronize)(void *) = nullptr;
+  int (*cuStreamCreate)(void **, unsigned) = nullptr;
+  int (*cuStreamDestroy)(void *) = nullptr;
   int (*cuMemAlloc)(Ptr *, size_t) = nullptr;
   int (*cuMemFree)(Ptr) = nullptr;
   int (*cuMemcpyHtoD)(Ptr, const void *, size_t) = nullptr;
@@ -353,9 +355,10 @@ struct TestDriver {
            get(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2") &&
            get(cuCtxPushCurrent, "cuCtxPushCurrent_v2") &&
            get(cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
-           get(cuStreamSynchronize, "cuStreamSynchronize") && get(cuMemAlloc, "cuMemAlloc_v2") &&
-           get(cuMemFree, "cuMemFree_v2") && get(cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
-           get(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+           get(cuStreamSynchronize, "cuStreamSynchronize") &&
+           get(cuStreamCreate, "cuStreamCreate") && get(cuStreamDestroy, "cuStreamDestroy_v2") &&
+           get(cuMemAlloc, "cuMemAlloc_v2") && get(cuMemFree, "cuMemFree_v2") &&
+           get(cuMemcpyHtoD, "cuMemcpyHtoD_v2") && get(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
   }
 };
 
@@ -483,6 +486,45 @@ TEST(RuntimeNccl, CollectivesOnTheDevice) {
   ASSERT_EQ(d.cuStreamSynchronize(nullptr), 0);
   ASSERT_EQ(d.cuMemcpyDtoH(mine.data(), buf, count * sizeof(float)), 0);
   EXPECT_EQ(mine[0], root + 0.5f);
+
+  // A started all-reduce runs on the communicator's own stream; waiting for it orders the
+  // caller's stream (an event on a GPU), and the result is the synchronous one.
+  void *stream = nullptr;
+  ASSERT_EQ(d.cuStreamCreate(&stream, 0), 0);
+  std::vector<float> host(count), sync(count);
+  for (size_t i = 0; i < count; ++i)
+    host[i] = contribution<float>(c.rank(), i);
+  ASSERT_EQ(d.cuMemcpyHtoD(buf, host.data(), count * sizeof(float)), 0);
+  ASSERT_TRUE(
+      nccl->allReduce(reinterpret_cast<void *>(buf), count, DType::F32, Reduction::Sum, stream)
+          .isOk());
+  ASSERT_EQ(d.cuStreamSynchronize(stream), 0);
+  ASSERT_EQ(d.cuMemcpyDtoH(sync.data(), buf, count * sizeof(float)), 0);
+  ASSERT_EQ(d.cuMemcpyHtoD(buf, host.data(), count * sizeof(float)), 0);
+  uint64_t ticket = 0;
+  ASSERT_TRUE(nccl->startAllReduce(reinterpret_cast<void *>(buf), count, DType::F32, Reduction::Sum,
+                                   stream, &ticket)
+                  .isOk());
+  if (fake) {
+    EXPECT_STREQ(fake->what, "allreduce");
+    EXPECT_NE(fake->stream, stream);
+    EXPECT_NE(fake->stream, nullptr);
+  }
+  using Counter = long long (*)();
+  Counter eventWaits = nullptr;
+  if (void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD))
+    eventWaits = reinterpret_cast<Counter>(dlsym(lib, "precis_fake_cuda_event_waits"));
+  const long long waitsBefore = eventWaits ? eventWaits() : 0;
+  ASSERT_TRUE(nccl->wait(ticket, stream).isOk());
+  if (eventWaits) {
+    EXPECT_EQ(eventWaits(), waitsBefore + 1);
+  }
+  ASSERT_EQ(d.cuStreamSynchronize(stream), 0);
+  ASSERT_EQ(d.cuMemcpyDtoH(host.data(), buf, count * sizeof(float)), 0);
+  EXPECT_EQ(host, sync);
+  EXPECT_TRUE(nccl->wait(ticket, stream).isOk()); // already finished: nothing to do
+  EXPECT_EQ(nccl->wait(ticket + 1, stream).code(), StatusCode::InvalidArgument);
+  d.cuStreamDestroy(stream);
   EXPECT_TRUE(nccl->barrier().isOk());
   d.cuMemFree(buf);
   d.cuMemFree(gathered);

@@ -245,35 +245,8 @@ Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_
   }
 
   // Where each all_reduce's results are first read (see the file comment).
-  waitBefore_.resize(functions.size());
-  for (size_t f = 0; f < functions.size(); ++f) {
-    const FunctionDesc &fd = functions[f];
-    waitBefore_[f].assign(fd.ops.size(), fd.ops.size());
-    for (size_t k = 0; k < fd.ops.size(); ++k) {
-      if (fd.ops[k].kind != "all_reduce")
-        continue;
-      const std::vector<uint32_t> &results = fd.ops[k].outputs;
-      auto isResult = [&](uint32_t v) {
-        return std::find(results.begin(), results.end(), v) != results.end();
-      };
-      size_t &at = waitBefore_[f][k];
-      for (size_t j = k + 1; j < fd.ops.size() && at == fd.ops.size(); ++j)
-        if (std::any_of(fd.ops[j].inputs.begin(), fd.ops[j].inputs.end(), isResult))
-          at = j;
-      // A result nobody reads may have its memory planned for the next op's values: wait at
-      // once.
-      for (uint32_t v : results) {
-        const bool read =
-            std::any_of(fd.ops.begin() + k + 1, fd.ops.end(),
-                        [&](const OpDesc &o) {
-                          return std::find(o.inputs.begin(), o.inputs.end(), v) != o.inputs.end();
-                        }) ||
-            std::find(fd.outputs.begin(), fd.outputs.end(), v) != fd.outputs.end();
-        if (!read)
-          at = k + 1;
-      }
-    }
-  }
+  for (const FunctionDesc &fd : functions)
+    waitBefore_.push_back(allReduceWaitPoints(fd));
   overlapCollectives_ =
       context_.communicator && context_.communicator->size() > 1 && !options.checkNumerics;
 
