@@ -313,14 +313,16 @@ private:
 /// gradient buckets and an optimizer that reads both:
 ///   g0 = add(x, w);  r0 = all_reduce(g0)   (bucket 0)
 ///   g1 = add(x, x);  r1 = all_reduce(g1)   (bucket 1, computed while bucket 0 is reduced)
+///   t = add(w, w)                          (the rest of the backward pass)
 ///   u = add(r0, r1)                        (the first reader of either)
+/// -> (u, t)
 std::string twoBucketArtifact() {
   schema::Manifest m;
   m.set_target("cpu");
-  m.set_arena_size(320);
+  m.set_arena_size(384);
   addValue(m, DType::F32, {4}, "x")->set_input(0);
   addValue(m, DType::F32, {4}, "w")->set_input(1);
-  for (uint64_t i = 0; i < 5; ++i)
+  for (uint64_t i = 0; i < 6; ++i)
     addValue(m, DType::F32, {4})->set_arena_offset(64 * i);
   schema::Function *f = m.add_functions();
   f->set_name("step");
@@ -330,7 +332,9 @@ std::string twoBucketArtifact() {
   (*addOp(*f, "all_reduce", {2}, {3}, "AllReduce_0")->mutable_attrs())["reduction"].set_i(0);
   addOp(*f, "add", {0, 0}, {4}, "Add_g1");
   (*addOp(*f, "all_reduce", {4}, {5}, "AllReduce_1")->mutable_attrs())["reduction"].set_i(0);
-  addOp(*f, "add", {3, 5}, {6}, "Add_u");
+  addOp(*f, "add", {1, 1}, {6}, "Add_t");
+  addOp(*f, "add", {3, 5}, {7}, "Add_u");
+  f->add_outputs(7);
   f->add_outputs(6);
   return serialize(m, {});
 }
@@ -367,6 +371,34 @@ TEST(RuntimeCollectives, AllReduceOverlapsTheOpsAfterIt) {
                                                  bucket0, bucket1, "wait 3", "wait 4"};
     EXPECT_EQ(comm->log, expected);
   }
+}
+
+TEST(RuntimeCollectives, AllReduceReadByTheNextOpRunsInsideIt) {
+  // Nothing runs between such an all-reduce and its reader: it is not handed to the
+  // communicator's thread (the last bucket, or the only one).
+  schema::Manifest m;
+  m.set_target("cpu");
+  m.set_arena_size(192);
+  addValue(m, DType::F32, {4}, "x")->set_input(0);
+  for (uint64_t i = 0; i < 3; ++i)
+    addValue(m, DType::F32, {4})->set_arena_offset(64 * i);
+  schema::Function *f = m.add_functions();
+  f->set_name("step");
+  f->add_inputs(0);
+  addOp(*f, "add", {0, 0}, {1}, "Add_g");
+  (*addOp(*f, "all_reduce", {1}, {2}, "AllReduce_0")->mutable_attrs())["reduction"].set_i(0);
+  addOp(*f, "add", {2, 2}, {3}, "Add_u");
+  f->add_outputs(3);
+  auto comm = std::make_shared<DeferredWorld>();
+  SessionOptions options;
+  options.communicator = comm;
+  auto s = load(serialize(m, {}), options);
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  Status st = s->run("step", {f32Tensor({4}, {1, 2, 3, 4})}, &out);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_EQ(floats(out[0]), std::vector<float>({10, 18, 26, 34})); // 2 (2x + (2x + 1))
+  EXPECT_EQ(comm->log, std::vector<std::string>{"allReduce"});
 }
 
 TEST(RuntimeCollectives, AFailedWaitNamesTheAllReduce) {

@@ -16,8 +16,9 @@
 // (Communicator::startAllReduce, KernelContext::started) and the run goes on with the ops
 // after it; it waits for them right before the first op that reads one of the all_reduce's
 // results (found at creation from the op order), or at the end of the function for results
-// only the caller reads. The data-parallel pass places each gradient bucket's all_reduce
-// right after the bucket's last gradient and the optimizer reads them all, so a bucket's
+// only the caller reads (an all_reduce whose results the very next op reads runs to the end
+// inside the op: nothing could overlap it). The data-parallel pass places each gradient bucket's
+// all_reduce right after the bucket's last gradient and the optimizer reads them all, so a bucket's
 // communication overlaps the rest of the backward pass. The results are those of a
 // synchronous all-reduce: the same calls, and no op touches their memory before the wait (the
 // planner keeps a value's memory to itself until its last reader). Under checkNumerics, whose
@@ -368,8 +369,6 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
   KernelContext context = context_;
   rs.started.clear();
   rs.inFlight.clear();
-  if (overlapCollectives_)
-    context.started = &rs.started;
   // Finishes the collectives in flight that must be done before op `end` runs (every one for
   // SIZE_MAX); the first failure, naming the all_reduce that started it.
   auto finishBefore = [&](size_t end) {
@@ -413,6 +412,10 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
       view.inputs[i].data = valueData[op.desc->inputs[i]];
     for (size_t i = 0; i < view.outputs.size(); ++i)
       view.outputs[i].data = valueData[op.desc->outputs[i]];
+    // Started only when an op runs between the start and the wait: otherwise there is nothing
+    // to overlap, and the hand-over to the communicator's thread would only cost.
+    context.started =
+        overlapCollectives_ && waitBefore_[f][index] > index + 1 ? &rs.started : nullptr;
     status = op.fn(context, view.inputs, view.outputs, op.desc->attrs);
     for (uint64_t ticket : rs.started)
       rs.inFlight.push_back({waitBefore_[f][index], index, ticket});
