@@ -11,8 +11,14 @@ time), plus the bytes each step all-reduces. The 1-rank run executes the same ar
 collectives are identities in a world of one, so the difference is the communication and the
 contention of N processes for the machine's cores and memory bandwidth.
 
-    data_parallel_scaling.py --build build [--ranks 2] [--rounds 3] [--steps 30]
-        [--layers 4] [--d 128] [--heads 4] [--seq 64] [--vocab 1024] [--batch 4]
+--bucket-mb sets the gradient bucket size of the compile (default: the compiler's, 4 MiB);
+smaller buckets give the runtime all-reduces to overlap with the rest of the backward pass.
+--baseline-build times a second build's precis-rt (on the first build's artifact) in the same
+rounds, alternated with the first, so that a change is measured under the same load.
+
+    data_parallel_scaling.py --build build [--baseline-build DIR] [--ranks 2] [--rounds 3]
+        [--steps 30] [--bucket-mb MB] [--layers 4] [--d 128] [--heads 4] [--seq 64]
+        [--vocab 1024] [--batch 4]
 """
 import argparse
 import json
@@ -39,6 +45,8 @@ def env():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--baseline-build", default=None)
+    ap.add_argument("--bucket-mb", type=float, default=None)
     ap.add_argument("--mpiexec", default="mpiexec")
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
@@ -52,7 +60,8 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     a = ap.parse_args()
     precis = os.path.join(a.build, "bin", "precis")
-    rt = os.path.join(a.build, "bin", "precis-rt")
+    builds = [("build", a.build)] + ([("baseline", a.baseline_build)] if a.baseline_build else [])
+    bucket = ["--bucket-mb", str(a.bucket_mb)] if a.bucket_mb is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "gpt.onnxtxt")
         subprocess.run([sys.executable, os.path.join(ROOT, "test", "pictures", "gpt2_onnxtxt.py"), model,
@@ -60,33 +69,39 @@ def main():
                         "--seq", str(a.seq), "--vocab", str(a.vocab), "--batch", str(a.batch)], check=True)
         art = os.path.join(tmp, "gpt.precis")
         subprocess.run([precis, "compile", model, "--train", "--optimizer", "adamw", "--data-parallel",
-                        "-o", art], check=True)
+                        "-o", art] + bucket, check=True)
         rng = np.random.default_rng(0)
         rows = a.batch * a.ranks * (a.steps + a.warmup)
         data = os.path.join(tmp, "data.npz")
         np.savez(data, idx=rng.integers(0, a.vocab, (rows, a.seq)), targets=rng.integers(0, a.vocab, (rows, a.seq)))
         params = 0
-        report = subprocess.run([precis, "report", model, "--train", "--optimizer", "adamw", "--data-parallel"],
-                                capture_output=True, text=True)
+        report = subprocess.run([precis, "report", model, "--train", "--optimizer", "adamw", "--data-parallel"]
+                                + bucket, capture_output=True, text=True)
         for line in report.stdout.splitlines():
             if line.startswith("collectives:"):
                 print(line)
-        train = [rt, "train", art, "--data", data, "--steps", str(a.steps + a.warmup), "--lr", "1e-4",
-                 "--warmup", str(a.warmup), "--num-threads", "1"]
-        times = {1: [], a.ranks: []}
+        args = ["train", art, "--data", data, "--steps", str(a.steps + a.warmup), "--lr", "1e-4",
+                "--warmup", str(a.warmup), "--num-threads", "1"]
+        times = {(b, n): [] for b, _ in builds for n in (1, a.ranks)}
         for r in range(a.rounds):
-            for n in (1, a.ranks):
-                cmd = ([a.mpiexec, "--oversubscribe", "--bind-to", "none", "-np", str(n)] if n > 1 else []) + train
-                out = subprocess.run(cmd, env=env(), capture_output=True, text=True, check=True).stdout
-                ms = json.loads(out.strip().splitlines()[-1])["ms_per_step"]
-                times[n].append(ms)
-                print(f"round {r + 1}: {n} rank(s): {ms:.2f} ms/step", flush=True)
-        t1, tn = statistics.median(times[1]), statistics.median(times[a.ranks])
+            for b, path in builds:
+                for n in (1, a.ranks):
+                    rt = os.path.join(path, "bin", "precis-rt")
+                    cmd = ([a.mpiexec, "--oversubscribe", "--bind-to", "none", "-np", str(n)] if n > 1 else []) + [rt] + args
+                    out = subprocess.run(cmd, env=env(), capture_output=True, text=True, check=True).stdout
+                    ms = json.loads(out.strip().splitlines()[-1])["ms_per_step"]
+                    times[(b, n)].append(ms)
+                    print(f"round {r + 1}: {b}: {n} rank(s): {ms:.2f} ms/step", flush=True)
         print()
-        print(f"| ranks | per-rank batch | ms/step (median of {a.rounds}) | samples/s | efficiency T(1)/T(N) |")
-        print("| --- | --- | --- | --- | --- |")
-        for n, t in ((1, t1), (a.ranks, tn)):
-            print(f"| {n} | {a.batch} | {t:.2f} | {n * a.batch * 1000 / t:.1f} | {t1 / t:.2f} |")
+        label = "build | " if len(builds) > 1 else ""
+        print(f"| {label}ranks | per-rank batch | ms/step (median of {a.rounds}) | samples/s | efficiency T(1)/T(N) |")
+        print("|" + " --- |" * (5 + (len(builds) > 1)))
+        for b, _ in builds:
+            t1 = statistics.median(times[(b, 1)])
+            for n in (1, a.ranks):
+                t = statistics.median(times[(b, n)])
+                name = f"{b} | " if len(builds) > 1 else ""
+                print(f"| {name}{n} | {a.batch} | {t:.2f} | {n * a.batch * 1000 / t:.1f} | {t1 / t:.2f} |")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ struct FakeGraph {
 };
 
 long long graphLaunches = 0;
+long long eventWaits = 0; // cuStreamWaitEvent calls
 
 /// Runs `w` now, or records it when `stream` is capturing.
 void submit(CUstream stream, Work w) {
@@ -102,6 +103,9 @@ const std::map<std::string, HostKernel> kKernels = {
 extern "C" {
 
 long long precis_fake_cuda_graph_launches() { return graphLaunches; }
+/// cuStreamWaitEvent calls so far: the NCCL test checks with it that a started all-reduce's
+/// wait orders the caller's stream.
+long long precis_fake_cuda_event_waits() { return eventWaits; }
 
 //===----------------------------------------------------------------------===//
 // Driver API
@@ -223,6 +227,23 @@ CUresult CUDAAPI cuStreamDestroy(CUstream s) {
   return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+// Streams run their work at once, so an event has always happened: recording and waiting for
+// one orders nothing that is not ordered already.
+CUresult CUDAAPI cuEventCreate(CUevent *e, unsigned int) {
+  *e = reinterpret_cast<CUevent>(new char);
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuEventRecord(CUevent e, CUstream) {
+  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+CUresult CUDAAPI cuEventDestroy(CUevent e) {
+  delete reinterpret_cast<char *>(e);
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuStreamWaitEvent(CUstream, CUevent e, unsigned int) {
+  ++eventWaits;
+  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
 CUresult CUDAAPI cuStreamBeginCapture(CUstream s, CUstreamCaptureMode) {
   auto *fs = reinterpret_cast<FakeStream *>(s);
   if (!fs || fs->capturing)

@@ -137,6 +137,46 @@ TEST(RuntimeMpi, AllReduceI64) {
 }
 TEST(RuntimeMpi, AllReduceU8Max) { checkAllReduce<uint8_t>(Reduction::Max, 1000); }
 
+TEST(RuntimeMpi, StartedAllReducesMatchAllReduce) {
+  // Several all-reduces started back to back (they run on the communicator's thread while
+  // this one goes on), a synchronous one after them (ordered behind them), and the waits in
+  // reverse order: every buffer ends with the bits a synchronous allReduce gives.
+  Communicator &c = world();
+  const size_t counts[] = {1000, 1, 300000, 7};
+  std::vector<std::vector<float>> started, expected;
+  for (size_t count : counts) {
+    std::vector<float> v(count);
+    for (size_t i = 0; i < count; ++i)
+      v[i] = contribution<float>(c.rank(), i) * 0.37f;
+    std::vector<float> copy = v;
+    ASSERT_TRUE(c.allReduce(copy.data(), count, DType::F32, Reduction::Mean).isOk());
+    started.push_back(std::move(v));
+    expected.push_back(std::move(copy));
+  }
+  std::vector<uint64_t> tickets;
+  for (std::vector<float> &v : started) {
+    uint64_t ticket = 0;
+    ASSERT_TRUE(
+        c.startAllReduce(v.data(), v.size(), DType::F32, Reduction::Mean, nullptr, &ticket).isOk());
+    tickets.push_back(ticket);
+  }
+  double x = c.rank() + 1.0;
+  ASSERT_TRUE(c.allReduce(&x, 1, DType::F64, Reduction::Sum).isOk());
+  EXPECT_EQ(x, c.size() * (c.size() + 1) / 2.0);
+  for (size_t k = tickets.size(); k-- > 0;) {
+    ASSERT_TRUE(c.wait(tickets[k]).isOk());
+    ASSERT_EQ(std::memcmp(started[k].data(), expected[k].data(), started[k].size() * 4), 0)
+        << "all-reduce " << k;
+  }
+  // Errors found before starting come back at once, and nothing starts.
+  uint64_t ticket = 0;
+  int32_t i32 = 1;
+  EXPECT_EQ(c.startAllReduce(&i32, 1, DType::I32, Reduction::Mean, nullptr, &ticket).code(),
+            StatusCode::InvalidArgument);
+  EXPECT_EQ(c.wait(tickets.back() + 1).code(), StatusCode::InvalidArgument);
+  EXPECT_TRUE(c.barrier().isOk());
+}
+
 TEST(RuntimeMpi, AllReduceBoolMaxIsLogicalOr) {
   Communicator &c = world();
   const int n = c.size();
@@ -295,6 +335,8 @@ struct TestDriver {
   int (*cuCtxPushCurrent)(void *) = nullptr;
   int (*cuCtxPopCurrent)(void **) = nullptr;
   int (*cuStreamSynchronize)(void *) = nullptr;
+  int (*cuStreamCreate)(void **, unsigned) = nullptr;
+  int (*cuStreamDestroy)(void *) = nullptr;
   int (*cuMemAlloc)(Ptr *, size_t) = nullptr;
   int (*cuMemFree)(Ptr) = nullptr;
   int (*cuMemcpyHtoD)(Ptr, const void *, size_t) = nullptr;
@@ -313,9 +355,10 @@ struct TestDriver {
            get(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2") &&
            get(cuCtxPushCurrent, "cuCtxPushCurrent_v2") &&
            get(cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
-           get(cuStreamSynchronize, "cuStreamSynchronize") && get(cuMemAlloc, "cuMemAlloc_v2") &&
-           get(cuMemFree, "cuMemFree_v2") && get(cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
-           get(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+           get(cuStreamSynchronize, "cuStreamSynchronize") &&
+           get(cuStreamCreate, "cuStreamCreate") && get(cuStreamDestroy, "cuStreamDestroy_v2") &&
+           get(cuMemAlloc, "cuMemAlloc_v2") && get(cuMemFree, "cuMemFree_v2") &&
+           get(cuMemcpyHtoD, "cuMemcpyHtoD_v2") && get(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
   }
 };
 
@@ -443,6 +486,45 @@ TEST(RuntimeNccl, CollectivesOnTheDevice) {
   ASSERT_EQ(d.cuStreamSynchronize(nullptr), 0);
   ASSERT_EQ(d.cuMemcpyDtoH(mine.data(), buf, count * sizeof(float)), 0);
   EXPECT_EQ(mine[0], root + 0.5f);
+
+  // A started all-reduce runs on the communicator's own stream; waiting for it orders the
+  // caller's stream (an event on a GPU), and the result is the synchronous one.
+  void *stream = nullptr;
+  ASSERT_EQ(d.cuStreamCreate(&stream, 0), 0);
+  std::vector<float> host(count), sync(count);
+  for (size_t i = 0; i < count; ++i)
+    host[i] = contribution<float>(c.rank(), i);
+  ASSERT_EQ(d.cuMemcpyHtoD(buf, host.data(), count * sizeof(float)), 0);
+  ASSERT_TRUE(
+      nccl->allReduce(reinterpret_cast<void *>(buf), count, DType::F32, Reduction::Sum, stream)
+          .isOk());
+  ASSERT_EQ(d.cuStreamSynchronize(stream), 0);
+  ASSERT_EQ(d.cuMemcpyDtoH(sync.data(), buf, count * sizeof(float)), 0);
+  ASSERT_EQ(d.cuMemcpyHtoD(buf, host.data(), count * sizeof(float)), 0);
+  uint64_t ticket = 0;
+  ASSERT_TRUE(nccl->startAllReduce(reinterpret_cast<void *>(buf), count, DType::F32, Reduction::Sum,
+                                   stream, &ticket)
+                  .isOk());
+  if (fake) {
+    EXPECT_STREQ(fake->what, "allreduce");
+    EXPECT_NE(fake->stream, stream);
+    EXPECT_NE(fake->stream, nullptr);
+  }
+  using Counter = long long (*)();
+  Counter eventWaits = nullptr;
+  if (void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD))
+    eventWaits = reinterpret_cast<Counter>(dlsym(lib, "precis_fake_cuda_event_waits"));
+  const long long waitsBefore = eventWaits ? eventWaits() : 0;
+  ASSERT_TRUE(nccl->wait(ticket, stream).isOk());
+  if (eventWaits) {
+    EXPECT_EQ(eventWaits(), waitsBefore + 1);
+  }
+  ASSERT_EQ(d.cuStreamSynchronize(stream), 0);
+  ASSERT_EQ(d.cuMemcpyDtoH(host.data(), buf, count * sizeof(float)), 0);
+  EXPECT_EQ(host, sync);
+  EXPECT_TRUE(nccl->wait(ticket, stream).isOk()); // already finished: nothing to do
+  EXPECT_EQ(nccl->wait(ticket + 1, stream).code(), StatusCode::InvalidArgument);
+  d.cuStreamDestroy(stream);
   EXPECT_TRUE(nccl->barrier().isOk());
   d.cuMemFree(buf);
   d.cuMemFree(gathered);

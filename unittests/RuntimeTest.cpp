@@ -8,6 +8,7 @@
 
 #include "RuntimeTestUtil.h"
 
+#include "precis/runtime/Communicator.h"
 #include "precis/runtime/Session.h"
 
 #include <gtest/gtest.h>
@@ -245,6 +246,176 @@ TEST(RuntimeSession, KernelFailureNamesTheOp) {
   Status st = s->run("forward", {f32Tensor({2, 4}, kX)}, &out);
   EXPECT_FALSE(st.isOk());
   EXPECT_EQ(st.message().rfind("op 0 'add' (node \"Add_7\"): ", 0), 0u) << st.message();
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives overlapping computation
+//===----------------------------------------------------------------------===//
+
+/// Rank 0 of a world of two whose started all-reduces finish only when waited for, and which
+/// records every call: "start <values at the start>", "wait <ticket>" and "allReduce". As in
+/// TestCommunicator.h the other rank holds this rank's values plus one, so a sum is 2 v + 1.
+/// Combining at the wait, not at the start, also checks that nothing reads a result early.
+class DeferredWorld final : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  const char *backend() const override { return "deferred"; }
+  bool deviceMemory() const override { return false; }
+  Status allReduce(void *data, size_t count, DType, Reduction, void *) override {
+    log.push_back("allReduce");
+    combine(static_cast<float *>(data), count);
+    return Status::ok();
+  }
+  Status startAllReduce(void *data, size_t count, DType dtype, Reduction op, void *,
+                        uint64_t *ticket) override {
+    if (dtype != DType::F32 || op != Reduction::Sum)
+      return invalidArgument("DeferredWorld: f32 sums only");
+    std::string entry = "start";
+    for (size_t i = 0; i < count; ++i)
+      entry += " " + std::to_string(static_cast<const float *>(data)[i]).substr(0, 4);
+    log.push_back(entry);
+    started.push_back({static_cast<float *>(data), count});
+    *ticket = started.size();
+    return Status::ok();
+  }
+  Status wait(uint64_t ticket, void *) override {
+    log.push_back("wait " + std::to_string(ticket));
+    if (!failWait.empty())
+      return internalError(failWait);
+    // Tickets finish in order: this one and every earlier one not finished yet.
+    for (; finished < ticket; ++finished)
+      combine(started[finished].first, started[finished].second);
+    return Status::ok();
+  }
+  Status allGather(const void *, void *, size_t, DType, void *) override {
+    return unimplemented("DeferredWorld: allGather");
+  }
+  Status broadcast(void *, size_t, int, void *) override {
+    return unimplemented("DeferredWorld: broadcast");
+  }
+  Status barrier() override { return Status::ok(); }
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+  std::vector<std::string> log;
+  std::string failWait; ///< when set, every wait fails with this message
+
+private:
+  static void combine(float *v, size_t count) {
+    for (size_t i = 0; i < count; ++i)
+      v[i] = v[i] + (v[i] + 1);
+  }
+  std::vector<std::pair<float *, size_t>> started;
+  uint64_t finished = 0;
+};
+
+/// step(x f32[4], w f32[4]) -> u, the shape of a data-parallel backward pass with two
+/// gradient buckets and an optimizer that reads both:
+///   g0 = add(x, w);  r0 = all_reduce(g0)   (bucket 0)
+///   g1 = add(x, x);  r1 = all_reduce(g1)   (bucket 1, computed while bucket 0 is reduced)
+///   t = add(w, w)                          (the rest of the backward pass)
+///   u = add(r0, r1)                        (the first reader of either)
+/// -> (u, t)
+std::string twoBucketArtifact() {
+  schema::Manifest m;
+  m.set_target("cpu");
+  m.set_arena_size(384);
+  addValue(m, DType::F32, {4}, "x")->set_input(0);
+  addValue(m, DType::F32, {4}, "w")->set_input(1);
+  for (uint64_t i = 0; i < 6; ++i)
+    addValue(m, DType::F32, {4})->set_arena_offset(64 * i);
+  schema::Function *f = m.add_functions();
+  f->set_name("step");
+  f->add_inputs(0);
+  f->add_inputs(1);
+  addOp(*f, "add", {0, 1}, {2}, "Add_g0");
+  (*addOp(*f, "all_reduce", {2}, {3}, "AllReduce_0")->mutable_attrs())["reduction"].set_i(0);
+  addOp(*f, "add", {0, 0}, {4}, "Add_g1");
+  (*addOp(*f, "all_reduce", {4}, {5}, "AllReduce_1")->mutable_attrs())["reduction"].set_i(0);
+  addOp(*f, "add", {1, 1}, {6}, "Add_t");
+  addOp(*f, "add", {3, 5}, {7}, "Add_u");
+  f->add_outputs(7);
+  f->add_outputs(6);
+  return serialize(m, {});
+}
+
+TEST(RuntimeCollectives, AllReduceOverlapsTheOpsAfterIt) {
+  const std::string bytes = twoBucketArtifact();
+  const std::vector<float> x = {1, 2, 3, 4}, w = {0.5f, 0.5f, 0.5f, 0.5f};
+  std::vector<float> want(4);
+  for (int i = 0; i < 4; ++i) {
+    const float g0 = x[i] + w[i], g1 = x[i] + x[i];
+    want[i] = (g0 + (g0 + 1)) + (g1 + (g1 + 1));
+  }
+  for (bool checkNumerics : {false, true}) {
+    SCOPED_TRACE(checkNumerics ? "check-numerics" : "default");
+    auto comm = std::make_shared<DeferredWorld>();
+    SessionOptions options;
+    options.communicator = comm;
+    options.checkNumerics = checkNumerics;
+    auto s = load(bytes, options);
+    ASSERT_TRUE(s);
+    for (int step = 0; step < 2; ++step) {
+      std::vector<Tensor> out;
+      Status st = s->run("step", {f32Tensor({4}, x), f32Tensor({4}, w)}, &out);
+      ASSERT_TRUE(st.isOk()) << st.message();
+      EXPECT_EQ(floats(out[0]), want);
+    }
+    // Bucket 1 is computed (its values at its start are 2x) and started before bucket 0 is
+    // waited for, and both are waited for right before their reader. Under check-numerics,
+    // which scans each result right after its op, every all-reduce finishes inside its op.
+    const std::string bucket0 = "start 1.50 2.50 3.50 4.50", bucket1 = "start 2.00 4.00 6.00 8.00";
+    const std::vector<std::string> expected =
+        checkNumerics ? std::vector<std::string>(4, "allReduce")
+                      : std::vector<std::string>{bucket0, bucket1, "wait 1", "wait 2", // step 0
+                                                 bucket0, bucket1, "wait 3", "wait 4"};
+    EXPECT_EQ(comm->log, expected);
+  }
+}
+
+TEST(RuntimeCollectives, AllReduceReadByTheNextOpRunsInsideIt) {
+  // Nothing runs between such an all-reduce and its reader: it is not handed to the
+  // communicator's thread (the last bucket, or the only one).
+  schema::Manifest m;
+  m.set_target("cpu");
+  m.set_arena_size(192);
+  addValue(m, DType::F32, {4}, "x")->set_input(0);
+  for (uint64_t i = 0; i < 3; ++i)
+    addValue(m, DType::F32, {4})->set_arena_offset(64 * i);
+  schema::Function *f = m.add_functions();
+  f->set_name("step");
+  f->add_inputs(0);
+  addOp(*f, "add", {0, 0}, {1}, "Add_g");
+  (*addOp(*f, "all_reduce", {1}, {2}, "AllReduce_0")->mutable_attrs())["reduction"].set_i(0);
+  addOp(*f, "add", {2, 2}, {3}, "Add_u");
+  f->add_outputs(3);
+  auto comm = std::make_shared<DeferredWorld>();
+  SessionOptions options;
+  options.communicator = comm;
+  auto s = load(serialize(m, {}), options);
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  Status st = s->run("step", {f32Tensor({4}, {1, 2, 3, 4})}, &out);
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_EQ(floats(out[0]), std::vector<float>({10, 18, 26, 34})); // 2 (2x + (2x + 1))
+  EXPECT_EQ(comm->log, std::vector<std::string>{"allReduce"});
+}
+
+TEST(RuntimeCollectives, AFailedWaitNamesTheAllReduce) {
+  auto comm = std::make_shared<DeferredWorld>();
+  comm->failWait = "the peer went away";
+  SessionOptions options;
+  options.communicator = comm;
+  auto s = load(twoBucketArtifact(), options);
+  ASSERT_TRUE(s);
+  std::vector<Tensor> out;
+  Status st = s->run("step", {f32Tensor({4}, {1, 2, 3, 4}), f32Tensor({4}, {1, 2, 3, 4})}, &out);
+  EXPECT_EQ(st.code(), StatusCode::Internal);
+  EXPECT_NE(st.message().find("op 1 'all_reduce' (node \"AllReduce_0\")"), std::string::npos)
+      << st.message();
+  EXPECT_NE(st.message().find("the peer went away"), std::string::npos) << st.message();
+  // Every started all-reduce was waited for before the run gave its memory back.
+  EXPECT_EQ(comm->log.back(), "wait 2");
 }
 
 TEST(RuntimeSession, Parameters) {

@@ -15,6 +15,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -584,6 +585,31 @@ Status Artifact::parse() {
     }
   }
   return Status::ok();
+}
+
+std::vector<size_t> allReduceWaitPoints(const FunctionDesc &fd) {
+  const size_t n = fd.ops.size();
+  std::vector<size_t> at(n);
+  for (size_t k = 0; k < n; ++k) {
+    at[k] = k + 1;
+    if (fd.ops[k].kind != "all_reduce")
+      continue;
+    auto reads = [](const OpDesc &op, uint32_t v) {
+      return std::find(op.inputs.begin(), op.inputs.end(), v) != op.inputs.end();
+    };
+    size_t wait = n;
+    bool unread = false;
+    for (uint32_t v : fd.ops[k].outputs) {
+      size_t first = k + 1;
+      while (first < n && !reads(fd.ops[first], v))
+        ++first;
+      wait = std::min(wait, first);
+      unread |=
+          first == n && std::find(fd.outputs.begin(), fd.outputs.end(), v) == fd.outputs.end();
+    }
+    at[k] = unread ? k + 1 : wait;
+  }
+  return at;
 }
 
 } // namespace precis::rt

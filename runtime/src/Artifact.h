@@ -88,6 +88,13 @@ struct FunctionDesc {
   std::vector<OpDesc> ops;
 };
 
+/// Where the results of each all_reduce op of `fd` must be complete when an executor lets the
+/// op's communication overlap the ops after it: the index of the first later op that reads one
+/// of them, fd.ops.size() when only the function's caller does, or the next op's index when
+/// one of them is never read (the planner may give its memory to the next op's values).
+/// Entries of other ops are unused (their own index + 1).
+std::vector<size_t> allReduceWaitPoints(const FunctionDesc &fd);
+
 /// A loaded, validated artifact. Immutable after load.
 class Artifact {
 public:

@@ -107,8 +107,12 @@ int runTrain(int argc, char **argv) {
       errs() << tool << ": error: " << status.message() << "\n";
       return 1;
     }
-    errs() << tool << ": rank " << world->rank() << " of " << world->size()
-           << ": error: " << status.message() << "\n";
+    // One write: errs() is unbuffered, and Open MPI forwards each write of a rank on its own,
+    // so pieces written one by one may come out split by the MPI_Abort banner.
+    const std::string line = std::string(tool) + ": rank " + std::to_string(world->rank()) +
+                             " of " + std::to_string(world->size()) +
+                             ": error: " + status.message() + "\n";
+    errs() << line;
     errs().flush();
     world->abort(1); // ends every rank; does not return
     return 1;

@@ -3,7 +3,10 @@
 // The collectives of a data-parallel training step (docs/distributed.md). all_reduce copies
 // its operands to its results and combines the results in place through the session's
 // communicator (KernelContext::communicator), one call per operand, in operand order: every
-// rank runs the same op with the same operands, so the calls match up across ranks. shard
+// rank runs the same op with the same operands, so the calls match up across ranks. Given
+// KernelContext::started (the executor's runs), it only starts the all-reduces and hands their
+// tickets to the executor, which waits for them before the first reader of the results, so
+// the step computes on while the ranks communicate. shard
 // takes this rank's share of a flat tensor and all_gather joins the shares (ZeRO stage 1).
 // Without a communicator (a world of one) all_reduce and all_gather are copies and shard
 // takes share 0 of 1.
@@ -40,8 +43,16 @@ PRECIS_CPU_KERNEL(allReduceKernel) {
       return invalidArgument("all_reduce: the CPU backend needs a host-memory communicator "
                              "(MPI), not " +
                              std::string(comm->backend()));
-    Status s =
-        comm->allReduce(out.data, static_cast<size_t>(out.numElements()), out.dtype, reduction);
+    const auto count = static_cast<size_t>(out.numElements());
+    Status s;
+    if (ctx.started) {
+      uint64_t ticket = 0;
+      s = comm->startAllReduce(out.data, count, out.dtype, reduction, nullptr, &ticket);
+      if (s.isOk())
+        ctx.started->push_back(ticket);
+    } else {
+      s = comm->allReduce(out.data, count, out.dtype, reduction);
+    }
     if (!s)
       return Status(s.code(), "all_reduce of operand " + std::to_string(i) + " on rank " +
                                   std::to_string(comm->rank()) + " of " +

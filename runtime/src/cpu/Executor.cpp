@@ -12,6 +12,18 @@
 // reuse, so the pool grows to the number of runs that overlapped and no further. Every state's
 // kernel operand views are built when it is made, so a run only refreshes their data pointers.
 //
+// Collectives: in a world of several ranks, an all_reduce op only starts its all-reduces
+// (Communicator::startAllReduce, KernelContext::started) and the run goes on with the ops
+// after it; it waits for them right before the first op that reads one of the all_reduce's
+// results (found at creation from the op order), or at the end of the function for results
+// only the caller reads (an all_reduce whose results the very next op reads runs to the end
+// inside the op: nothing could overlap it). The data-parallel pass places each gradient bucket's
+// all_reduce right after the bucket's last gradient and the optimizer reads them all, so a bucket's
+// communication overlaps the rest of the backward pass. The results are those of a
+// synchronous all-reduce: the same calls, and no op touches their memory before the wait (the
+// planner keeps a value's memory to itself until its last reader). Under checkNumerics, whose
+// scan reads every result right after its op, the all-reduces finish inside the op.
+//
 //===----------------------------------------------------------------------===//
 
 #include "cpu/Executor.h"
@@ -59,6 +71,14 @@ struct RunState {
   std::vector<std::vector<GroupThreads>> groups; // per function, per element-wise group
   std::vector<AlignedBuffer> scratch;            // per thread, for the groups
   std::vector<uint8_t *> scratchPointers;
+  /// Collectives in flight: the tickets an all_reduce op just started (KernelContext::started)
+  /// and, moved from there, each with the op index to wait before and the op that started it.
+  std::vector<uint64_t> started;
+  struct InFlight {
+    size_t waitBefore, op;
+    uint64_t ticket;
+  };
+  std::vector<InFlight> inFlight;
 
   RunState() = default;
   RunState(const RunState &) = delete;
@@ -187,7 +207,11 @@ private:
   std::vector<uint32_t> blobValues_;                  // indices of the blob values
   std::vector<std::vector<BoundOp>> ops_;             // per function
   std::vector<std::vector<ElementwiseGroup>> groups_; // per function, in op order
-  uint64_t scratchBytes_ = 0;                         // per thread, for the groups
+  /// Per function, per op: for an all_reduce, the index of the first op that reads one of its
+  /// results (the op count when only the function's caller does); unused for other ops.
+  std::vector<std::vector<size_t>> waitBefore_;
+  bool overlapCollectives_ = false; // several ranks, and no check-numerics
+  uint64_t scratchBytes_ = 0;       // per thread, for the groups
 
   std::mutex poolMutex_;
   std::vector<std::unique_ptr<RunState>> pool_; // idle states
@@ -220,6 +244,12 @@ Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_
       ops_[f].push_back(std::move(op));
     }
   }
+
+  // Where each all_reduce's results are first read (see the file comment).
+  for (const FunctionDesc &fd : functions)
+    waitBefore_.push_back(allReduceWaitPoints(fd));
+  overlapCollectives_ =
+      context_.communicator && context_.communicator->size() > 1 && !options.checkNumerics;
 
   const auto &values = artifact_.values();
   blobData_.assign(values.size(), nullptr);
@@ -336,10 +366,32 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
   const std::vector<BoundOp> &ops = ops_[f];
   std::vector<OpViews> &views = rs.ops[f];
   const std::vector<ElementwiseGroup> &groups = groups_[f];
+  KernelContext context = context_;
+  rs.started.clear();
+  rs.inFlight.clear();
+  // Finishes the collectives in flight that must be done before op `end` runs (every one for
+  // SIZE_MAX); the first failure, naming the all_reduce that started it.
+  auto finishBefore = [&](size_t end) {
+    Status first;
+    size_t kept = 0;
+    for (const RunState::InFlight &c : rs.inFlight) {
+      if (c.waitBefore >= end) {
+        rs.inFlight[kept++] = c;
+        continue;
+      }
+      Status s = context.communicator->wait(c.ticket);
+      if (!s.isOk() && first.isOk())
+        first = withContext(s, ops[c.op].ref);
+    }
+    rs.inFlight.resize(kept);
+    return first;
+  };
   size_t nextGroup = 0;
   for (size_t k = 0; k < ops.size();) {
     if (nextGroup < groups.size() && groups[nextGroup].firstOp == k) {
       const ElementwiseGroup &g = groups[nextGroup];
+      if (!rs.inFlight.empty() && !(status = finishBefore(k + g.ops.size())).isOk())
+        break;
       GroupThreads &threads = rs.groups[f][nextGroup++];
       size_t failed = 0;
       status = runElementwiseGroup(g, threads, context_.numThreads, valueData, rs.scratchPointers,
@@ -351,19 +403,35 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
       k += g.ops.size();
       continue;
     }
+    if (!rs.inFlight.empty() && !(status = finishBefore(k + 1)).isOk())
+      break;
     OpViews &view = views[k];
+    const size_t index = k;
     const BoundOp &op = ops[k++];
     for (size_t i = 0; i < view.inputs.size(); ++i)
       view.inputs[i].data = valueData[op.desc->inputs[i]];
     for (size_t i = 0; i < view.outputs.size(); ++i)
       view.outputs[i].data = valueData[op.desc->outputs[i]];
-    status = op.fn(context_, view.inputs, view.outputs, op.desc->attrs);
+    // Started only when an op runs between the start and the wait: otherwise there is nothing
+    // to overlap, and the hand-over to the communicator's thread would only cost.
+    context.started =
+        overlapCollectives_ && waitBefore_[f][index] > index + 1 ? &rs.started : nullptr;
+    status = op.fn(context, view.inputs, view.outputs, op.desc->attrs);
+    for (uint64_t ticket : rs.started)
+      rs.inFlight.push_back({waitBefore_[f][index], index, ticket});
+    rs.started.clear();
     if (!status.isOk()) {
       status = withContext(status, op.ref);
       break;
     }
     if (checkNumerics_ && !(status = checkFinite(fd.name, op, view)).isOk())
       break;
+  }
+  // Nothing may still write into the arena once the run ends, failed or not.
+  if (!rs.inFlight.empty()) {
+    Status s = finishBefore(SIZE_MAX);
+    if (status.isOk())
+      status = s;
   }
   if (status.isOk()) {
     // Into the caller's tensors: storage of the right size is reused, so a caller that runs a

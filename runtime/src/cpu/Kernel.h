@@ -64,6 +64,10 @@ struct KernelContext {
   /// The processes the session's collectives run across (SessionOptions::communicator);
   /// null for a world of one.
   Communicator *communicator = nullptr;
+  /// Where all_reduce leaves the tickets of the all-reduces it starts
+  /// (Communicator::startAllReduce) for the executor, which waits for them before the first op
+  /// that reads their results. Null: all_reduce finishes its all-reduces before it returns.
+  std::vector<uint64_t> *started = nullptr;
 };
 
 using KernelFn = Status (*)(const KernelContext &ctx, const std::vector<TensorView> &inputs,

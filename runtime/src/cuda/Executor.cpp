@@ -19,7 +19,11 @@
 // all_reduce: without a communicator, or in a world of one, the results are the operands (a
 // device-to-device copy on the stream). A device-memory communicator (NCCL) combines each
 // result in place on the executor's stream, one call per operand in operand order (the
-// Communicator interface has no group calls). A host-memory communicator (MPI) is staged: the
+// Communicator interface has no group calls), started with startAllReduce: the communicator
+// reduces on a stream of its own, and the executor's stream waits for it (an event, not the
+// host) right before the first op that reads the results (allReduceWaitPoints), so the
+// communication overlaps the rest of the backward pass as on the CPU backend. A host-memory
+// communicator (MPI) is staged: the
 // stream is synchronised, the operands are copied into one host buffer (allocated at creation,
 // large enough for the largest all_reduce), combined there, and copied to the results on the
 // stream.
@@ -138,7 +142,6 @@ $L__BB0_3:
 
 uint64_t alignUp(uint64_t n) { return (n + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign; }
 
-
 struct KernelLaunch {
   CUfunction function = nullptr;
   unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
@@ -184,6 +187,8 @@ struct DeviceFunction {
   /// Whether an op is a collective (all_reduce, shard, all_gather): the function then runs op
   /// by op on every call.
   bool collective = false;
+  /// Per op: for an all_reduce, the op before which its results must be complete.
+  std::vector<size_t> waitBefore;
   CUgraphExec graph = nullptr; // captured after the first run (never when collective)
   /// (output value, input value) pairs copied on the device after each run (carryOutputs),
   /// and per input position whether the next run skips its upload.
@@ -235,7 +240,8 @@ private:
                           const std::vector<TensorView> &outTypes, DeviceOp *op);
   Status bindAllReduce(const OpDesc &od, const std::vector<CUdeviceptr> &in,
                        const std::vector<CUdeviceptr> &out, DeviceOp *op);
-  Status runAllReduce(const AllReduce &c);
+  /// `started`: where a device-memory communicator's started all-reduces leave their tickets.
+  Status runAllReduce(const AllReduce &c, std::vector<uint64_t> *started);
   Status bindShare(const OpDesc &od, const std::vector<CUdeviceptr> &in,
                    const std::vector<CUdeviceptr> &out, DeviceOp *op);
   Status runShare(const Share &c);
@@ -349,6 +355,7 @@ Status CudaExecutor::init(const std::vector<uint8_t *> &blobData) {
       functions_[f].collective |= op.allReduce != nullptr || op.share != nullptr;
       functions_[f].ops.push_back(std::move(op));
     }
+    functions_[f].waitBefore = allReduceWaitPoints(fd);
   }
   return Status::ok();
 }
@@ -532,7 +539,7 @@ Status CudaExecutor::bindAllReduce(const OpDesc &od, const std::vector<CUdevicep
 
 /// Runs an all_reduce on the stream (see the file comment). Called eagerly only: a function
 /// with an all_reduce is never captured.
-Status CudaExecutor::runAllReduce(const AllReduce &c) {
+Status CudaExecutor::runAllReduce(const AllReduce &c, std::vector<uint64_t> *started) {
   const Driver &d = *d_;
   Communicator *comm = communicator_.get();
   const bool alone = !comm || comm->size() == 1;
@@ -549,8 +556,11 @@ Status CudaExecutor::runAllReduce(const AllReduce &c) {
         PRECIS_CU(d, cuMemcpyDtoDAsync, o.out, o.in, o.bytes, stream_);
       if (alone || !o.count)
         continue;
-      Status s =
-          comm->allReduce(reinterpret_cast<void *>(o.out), o.count, o.dtype, c.reduction, stream_);
+      uint64_t ticket = 0;
+      Status s = comm->startAllReduce(reinterpret_cast<void *>(o.out), o.count, o.dtype,
+                                      c.reduction, stream_, &ticket);
+      if (s.isOk())
+        started->push_back(ticket);
       if (!s.isOk())
         return located(s, i);
     }
@@ -658,8 +668,35 @@ Status CudaExecutor::runShare(const Share &c) {
 /// Enqueues every op of `f` on the stream. Eagerly (not capturing), each op's launch error is
 /// returned with the op named.
 Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
-  for (DeviceOp &op : f.ops) {
+  // Started all-reduces: (op to wait before, ticket, op that started it).
+  struct InFlight {
+    size_t waitBefore;
+    uint64_t ticket;
+    size_t op;
+  };
+  std::vector<InFlight> inFlight;
+  std::vector<uint64_t> started;
+  // Orders the stream behind the all-reduces op `end` needs (every one for SIZE_MAX).
+  auto finishBefore = [&](size_t end) {
+    Status first;
+    size_t kept = 0;
+    for (const InFlight &c : inFlight) {
+      if (c.waitBefore >= end) {
+        inFlight[kept++] = c;
+        continue;
+      }
+      Status s = communicator_->wait(c.ticket, stream_);
+      if (!s.isOk() && first.isOk())
+        first = withContext(s, f.ops[c.op].ref);
+    }
+    inFlight.resize(kept);
+    return first;
+  };
+  for (size_t k = 0; k < f.ops.size(); ++k) {
+    DeviceOp &op = f.ops[k];
     Status s;
+    if (!inFlight.empty())
+      PRECIS_RETURN_IF_ERROR(finishBefore(k + 1));
     for (const auto &l : op.launches)
       if (s.isOk())
         s = check(*d_,
@@ -669,14 +706,22 @@ Status CudaExecutor::enqueue(DeviceFunction &f, bool eager) {
                   "cuLaunchKernel");
     if (s.isOk() && op.gemm)
       s = op.gemm->enqueue(stream_);
-    if (s.isOk() && op.allReduce)
-      s = runAllReduce(*op.allReduce);
+    if (s.isOk() && op.allReduce) {
+      s = runAllReduce(*op.allReduce, &started);
+      for (uint64_t ticket : started)
+        inFlight.push_back({f.waitBefore[k], ticket, k});
+      started.clear();
+    }
     if (s.isOk() && op.share)
       s = runShare(*op.share);
-    if (!s.isOk())
+    if (!s.isOk()) {
+      // The stream must not run on (or the run end) with a started all-reduce unordered.
+      if (!inFlight.empty())
+        (void)finishBefore(SIZE_MAX);
       return eager ? withContext(s, op.ref) : s;
+    }
   }
-  return Status::ok();
+  return inFlight.empty() ? Status::ok() : finishBefore(SIZE_MAX);
 }
 
 Status CudaExecutor::runFetching(size_t function, const std::vector<TensorView> &inputs,

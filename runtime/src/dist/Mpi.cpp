@@ -5,6 +5,15 @@
 // finalised at exit only in that case. The duplicate reports errors (MPI_ERRORS_RETURN), which
 // become Status values with MPI's own text.
 //
+// An all-reduce started with startAllReduce runs on the communicator's own thread, which makes
+// the same blocking MPI_Allreduce call allReduce makes (so the result is the same bits, and
+// the transport progresses while the caller computes: Open MPI's non-blocking collectives
+// progress only inside MPI calls of their process, and Open MPI 4 offers no asynchronous
+// progress thread for the shared-memory transport). Started all-reduces run one after another
+// in the order they were started; every other call waits until they have finished before it
+// calls MPI, so only one thread is ever inside MPI with this communicator, as
+// MPI_THREAD_SERIALIZED requires. The thread starts with the first startAllReduce.
+//
 // Built without MPI (PRECIS_WITH_MPI=OFF, or no MPI found), createMpiCommunicator is
 // Unavailable and mpiAvailable() is false.
 //
@@ -20,8 +29,11 @@
 
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
+#include <thread>
 #include <unistd.h>
 
 // The C API only: the deprecated C++ bindings would need libmpi_cxx.
@@ -132,6 +144,16 @@ class MpiCommunicator final : public Communicator {
 public:
   MpiCommunicator(MPI_Comm comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
   ~MpiCommunicator() override {
+    if (thread_.joinable()) {
+      // The other ranks take part in every started all-reduce: finish them before stopping.
+      (void)wait(issued_, nullptr);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+      }
+      wake_.notify_all();
+      thread_.join();
+    }
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized)
@@ -145,6 +167,112 @@ public:
 
   Status allReduce(void *data, size_t count, DType dtype, Reduction op, void *) override {
     PRECIS_RETURN_IF_ERROR(dist::checkAllReduce(count, data, dtype, op));
+    PRECIS_RETURN_IF_ERROR(finishStarted());
+    return reduce(data, count, dtype, op);
+  }
+
+  Status startAllReduce(void *data, size_t count, DType dtype, Reduction op, void *,
+                        uint64_t *ticket) override {
+    PRECIS_RETURN_IF_ERROR(dist::checkAllReduce(count, data, dtype, op));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!thread_.joinable())
+        thread_ = std::thread([this] { serve(); });
+      queue_.push_back({data, count, dtype, op});
+      *ticket = ++issued_;
+    }
+    wake_.notify_all();
+    return Status::ok();
+  }
+
+  Status wait(uint64_t ticket, void *) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (ticket > issued_)
+      return invalidArgument("wait: no all-reduce numbered " + std::to_string(ticket) +
+                             " was started");
+    done_.wait(lock, [&] { return finished_ >= ticket; });
+    return error_;
+  }
+
+  Status allGather(const void *send, void *recv, size_t count, DType dtype, void *) override {
+    PRECIS_RETURN_IF_ERROR(dist::checkAllGather(count, send, recv, dtype));
+    PRECIS_RETURN_IF_ERROR(finishStarted());
+    return gather(send, recv, count, dtype);
+  }
+
+  Status broadcast(void *data, size_t bytes, int root, void *) override {
+    if (root < 0 || root >= size_)
+      return invalidArgument("broadcast: root " + std::to_string(root) + " is not a rank of " +
+                             std::to_string(size_));
+    if (bytes && !data)
+      return invalidArgument("broadcast: null buffer for " + std::to_string(bytes) + " bytes");
+    PRECIS_RETURN_IF_ERROR(finishStarted());
+    for (size_t done = 0; done < bytes;) {
+      const size_t n = std::min<size_t>(bytes - done, INT_MAX);
+      PRECIS_MPI(MPI_Bcast, static_cast<char *>(data) + done, static_cast<int>(n), MPI_BYTE, root,
+                 comm_);
+      done += n;
+    }
+    return Status::ok();
+  }
+
+  Status barrier() override {
+    PRECIS_RETURN_IF_ERROR(finishStarted());
+    PRECIS_MPI(MPI_Barrier, comm_);
+    return Status::ok();
+  }
+
+  [[noreturn]] void abort(int code) override {
+    // Not ordered behind started all-reduces: a rank that cannot go on must not wait for
+    // ranks that may never come.
+    MPI_Abort(comm_, code);
+    // MPI_Abort should not return; if it does, this process still ends.
+    _exit(code);
+  }
+
+private:
+  /// An all-reduce startAllReduce queued for the communicator's thread.
+  struct Started {
+    void *data;
+    size_t count;
+    DType dtype;
+    Reduction op;
+  };
+
+  /// Waits for every started all-reduce (before a call of this thread enters MPI).
+  Status finishStarted() {
+    uint64_t last;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      last = issued_;
+    }
+    return last ? wait(last, nullptr) : Status::ok();
+  }
+
+  /// The communicator's thread: runs the started all-reduces in order until told to stop.
+  void serve() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty())
+        return; // stop_, with nothing left to do
+      const Started job = queue_.front();
+      queue_.pop_front();
+      // After a failure the job is broken (the ranks no longer agree on what runs): the
+      // remaining all-reduces only finish, with the first error.
+      const bool failed = !error_.isOk();
+      lock.unlock();
+      Status s = failed ? Status::ok() : reduce(job.data, job.count, job.dtype, job.op);
+      lock.lock();
+      if (!s.isOk())
+        error_ = s;
+      ++finished_;
+      done_.notify_all();
+    }
+  }
+
+  /// The blocking all-reduce (arguments checked).
+  Status reduce(void *data, size_t count, DType dtype, Reduction op) {
     MPI_Datatype type = mpiType(dtype);
     MPI_Op mpiOp = op == Reduction::Max ? MPI_MAX : MPI_SUM;
     const size_t elem = dtypeSize(dtype);
@@ -163,8 +291,8 @@ public:
     return Status::ok();
   }
 
-  Status allGather(const void *send, void *recv, size_t count, DType dtype, void *) override {
-    PRECIS_RETURN_IF_ERROR(dist::checkAllGather(count, send, recv, dtype));
+  /// The blocking all-gather (arguments checked).
+  Status gather(const void *send, void *recv, size_t count, DType dtype) {
     const size_t elem = dtypeSize(dtype);
     // Bytes when they fit an int, else whole elements; beyond that one call cannot say it.
     const size_t bytes = count * elem;
@@ -186,35 +314,19 @@ public:
     return s;
   }
 
-  Status broadcast(void *data, size_t bytes, int root, void *) override {
-    if (root < 0 || root >= size_)
-      return invalidArgument("broadcast: root " + std::to_string(root) + " is not a rank of " +
-                             std::to_string(size_));
-    if (bytes && !data)
-      return invalidArgument("broadcast: null buffer for " + std::to_string(bytes) + " bytes");
-    for (size_t done = 0; done < bytes;) {
-      const size_t n = std::min<size_t>(bytes - done, INT_MAX);
-      PRECIS_MPI(MPI_Bcast, static_cast<char *>(data) + done, static_cast<int>(n), MPI_BYTE, root,
-                 comm_);
-      done += n;
-    }
-    return Status::ok();
-  }
-
-  Status barrier() override {
-    PRECIS_MPI(MPI_Barrier, comm_);
-    return Status::ok();
-  }
-
-  [[noreturn]] void abort(int code) override {
-    MPI_Abort(comm_, code);
-    // MPI_Abort should not return; if it does, this process still ends.
-    _exit(code);
-  }
-
-private:
   MPI_Comm comm_;
   int rank_, size_;
+
+  // Started all-reduces (see the file comment), guarded by mutex_.
+  std::mutex mutex_;
+  std::condition_variable wake_; // the thread: a job queued, or stop_
+  std::condition_variable done_; // waiters: finished_ moved on
+  std::deque<Started> queue_;
+  uint64_t issued_ = 0;   // all-reduces started so far (the last ticket)
+  uint64_t finished_ = 0; // all-reduces finished, in ticket order
+  Status error_;          // the first failure of a started all-reduce
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 } // namespace

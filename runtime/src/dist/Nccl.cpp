@@ -10,6 +10,14 @@
 // runs in, and makes it current around every NCCL call. Rank 0's ncclUniqueId reaches the
 // other ranks over the bootstrap communicator.
 //
+// Started all-reduces (startAllReduce) run on a communication stream of the communicator's
+// own, so that they overlap the kernels the caller enqueues after them on its stream: an event
+// recorded on the caller's stream makes the communication stream wait for the data, NCCL
+// reduces on the communication stream, and an event recorded after it is what wait(ticket,
+// stream) makes the caller's stream wait for, without blocking the host. Every other
+// collective first orders its stream behind the started ones, so the ranks' NCCL calls run in
+// the order they were made, on every rank.
+//
 //===----------------------------------------------------------------------===//
 
 #include "precis/runtime/Communicator.h"
@@ -19,6 +27,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <dlfcn.h>
 #include <mutex>
 #include <string>
@@ -164,9 +173,18 @@ public:
                    int rank, int size)
       : api_(api), d_(d), device_(device), context_(context), rank_(rank), size_(size) {}
   ~NcclCommunicator() override {
-    if (comm_) {
+    if (comm_ || commStream_) {
       ScopedContext scope(d_, context_);
-      api_.ncclCommDestroy(comm_);
+      if (commStream_)
+        d_.cuStreamSynchronize(commStream_);
+      for (const auto &started : started_)
+        d_.cuEventDestroy(started.second);
+      for (CUevent e : idleEvents_)
+        d_.cuEventDestroy(e);
+      if (commStream_)
+        d_.cuStreamDestroy(commStream_);
+      if (comm_)
+        api_.ncclCommDestroy(comm_);
     }
     d_.cuDevicePrimaryCtxRelease(device_);
   }
@@ -185,14 +203,66 @@ public:
 
   Status allReduce(void *data, size_t count, DType dtype, Reduction op, void *stream) override {
     PRECIS_RETURN_IF_ERROR(dist::checkAllReduce(count, data, dtype, op));
-    const nccl::RedOp ncclOp = op == Reduction::Sum   ? nccl::Sum
-                               : op == Reduction::Max ? nccl::Max
-                                                      : nccl::Avg;
     ScopedContext scope(d_, context_);
     PRECIS_RETURN_IF_ERROR(scope.status());
-    PRECIS_NCCL(api_, ncclAllReduce, data, data, count, ncclType(dtype), ncclOp, comm_,
+    PRECIS_RETURN_IF_ERROR(behindStarted(stream));
+    PRECIS_NCCL(api_, ncclAllReduce, data, data, count, ncclType(dtype), ncclOp(op), comm_,
                 static_cast<CUstream>(stream));
     return Status::ok();
+  }
+
+  Status startAllReduce(void *data, size_t count, DType dtype, Reduction op, void *stream,
+                        uint64_t *ticket) override {
+    PRECIS_RETURN_IF_ERROR(dist::checkAllReduce(count, data, dtype, op));
+    ScopedContext scope(d_, context_);
+    PRECIS_RETURN_IF_ERROR(scope.status());
+    if (!commStream_)
+      PRECIS_CU(d_, cuStreamCreate, &commStream_, CU_STREAM_NON_BLOCKING);
+    // The data is ready once the caller's stream has reached this point.
+    CUevent ready = nullptr, done = nullptr;
+    PRECIS_RETURN_IF_ERROR(takeEvent(&ready));
+    Status s =
+        cuda::check(d_, d_.cuEventRecord(ready, static_cast<CUstream>(stream)), "cuEventRecord");
+    if (s.isOk())
+      s = cuda::check(d_, d_.cuStreamWaitEvent(commStream_, ready, 0), "cuStreamWaitEvent");
+    idleEvents_.push_back(ready); // the wait above took the event's state: free to record again
+    PRECIS_RETURN_IF_ERROR(s);
+    PRECIS_NCCL(api_, ncclAllReduce, data, data, count, ncclType(dtype), ncclOp(op), comm_,
+                commStream_);
+    PRECIS_RETURN_IF_ERROR(takeEvent(&done));
+    s = cuda::check(d_, d_.cuEventRecord(done, commStream_), "cuEventRecord");
+    if (!s.isOk()) {
+      idleEvents_.push_back(done);
+      return s;
+    }
+    started_.emplace_back(++issued_, done);
+    *ticket = issued_;
+    return Status::ok();
+  }
+
+  Status wait(uint64_t ticket, void *stream) override {
+    if (ticket > issued_)
+      return invalidArgument("wait: no all-reduce numbered " + std::to_string(ticket) +
+                             " was started");
+    // The communication stream runs in order: the newest started all-reduce up to `ticket`
+    // covers the ones before it. None left: an earlier wait covered this one.
+    CUevent last = nullptr;
+    while (!started_.empty() && started_.front().first <= ticket) {
+      if (last)
+        idleEvents_.push_back(last);
+      last = started_.front().second;
+      started_.pop_front();
+    }
+    if (!last)
+      return Status::ok();
+    ScopedContext scope(d_, context_);
+    PRECIS_RETURN_IF_ERROR(scope.status());
+    Status s = stream
+                   ? cuda::check(d_, d_.cuStreamWaitEvent(static_cast<CUstream>(stream), last, 0),
+                                 "cuStreamWaitEvent")
+                   : cuda::check(d_, d_.cuStreamSynchronize(commStream_), "cuStreamSynchronize");
+    idleEvents_.push_back(last);
+    return s;
   }
 
   Status allGather(const void *send, void *recv, size_t count, DType dtype, void *stream) override {
@@ -200,6 +270,7 @@ public:
     const size_t elem = dtypeSize(dtype);
     ScopedContext scope(d_, context_);
     PRECIS_RETURN_IF_ERROR(scope.status());
+    PRECIS_RETURN_IF_ERROR(behindStarted(stream));
     PRECIS_NCCL(api_, ncclAllGather, send, recv, count * elem, nccl::Uint8, comm_,
                 static_cast<CUstream>(stream));
     return Status::ok();
@@ -213,6 +284,7 @@ public:
       return invalidArgument("broadcast: null buffer for " + std::to_string(bytes) + " bytes");
     ScopedContext scope(d_, context_);
     PRECIS_RETURN_IF_ERROR(scope.status());
+    PRECIS_RETURN_IF_ERROR(behindStarted(stream));
     PRECIS_NCCL(api_, ncclBroadcast, data, data, bytes, nccl::Uint8, root, comm_,
                 static_cast<CUstream>(stream));
     return Status::ok();
@@ -222,6 +294,7 @@ public:
     // An all-reduce of one value on the device, waited for: every rank has reached it.
     ScopedContext scope(d_, context_);
     PRECIS_RETURN_IF_ERROR(scope.status());
+    PRECIS_RETURN_IF_ERROR(behindStarted(nullptr));
     CUdeviceptr one = 0;
     PRECIS_CU(d_, cuMemAlloc, &one, sizeof(int32_t));
     Status s = cuda::check(d_, d_.cuMemsetD8(one, 0, sizeof(int32_t)), "cuMemsetD8");
@@ -247,12 +320,37 @@ public:
   }
 
 private:
+  static nccl::RedOp ncclOp(Reduction op) {
+    return op == Reduction::Sum ? nccl::Sum : op == Reduction::Max ? nccl::Max : nccl::Avg;
+  }
+
+  /// An event to record: an idle one, or a new one (no timing).
+  Status takeEvent(CUevent *e) {
+    if (!idleEvents_.empty()) {
+      *e = idleEvents_.back();
+      idleEvents_.pop_back();
+      return Status::ok();
+    }
+    PRECIS_CU(d_, cuEventCreate, e, CU_EVENT_DISABLE_TIMING);
+    return Status::ok();
+  }
+
+  /// Orders `stream` behind every started all-reduce (the context is current).
+  Status behindStarted(void *stream) {
+    return started_.empty() ? Status::ok() : wait(started_.back().first, stream);
+  }
+
   const nccl::Api &api_;
   const cuda::Driver &d_;
   CUdevice device_;
   CUcontext context_;
   nccl::Comm comm_ = nullptr;
   int rank_, size_;
+  // Started all-reduces (see the file comment).
+  CUstream commStream_ = nullptr;                    // made by the first startAllReduce
+  std::deque<std::pair<uint64_t, CUevent>> started_; // ticket, recorded after its NCCL call
+  std::vector<CUevent> idleEvents_;
+  uint64_t issued_ = 0;
 };
 
 } // namespace

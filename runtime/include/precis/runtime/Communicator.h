@@ -11,6 +11,8 @@
 //
 // Every rank must call the same collectives in the same order with the same counts and types
 // (a compiled step does, by construction). Calls are not thread-safe: one thread at a time.
+// A started all-reduce (startAllReduce) may progress on a thread of the communicator's own
+// while the caller computes; the calls themselves still come from one thread at a time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +23,7 @@
 #include "precis/runtime/Tensor.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -47,6 +50,27 @@ public:
   /// CUDA stream for device memory (ignored for host memory).
   virtual Status allReduce(void *data, size_t count, DType dtype, Reduction op,
                            void *stream = nullptr) = 0;
+  /// Starts allReduce(data, count, dtype, op, stream) and may return before it has finished,
+  /// so that the caller computes while the ranks communicate: the `count` elements at `data`
+  /// must be neither read nor written until wait(*ticket) has returned. The result is the one
+  /// allReduce would give, bit for bit, and collectives called afterwards on this communicator
+  /// (started or not) stay in order behind it on every rank. Errors found before starting are
+  /// returned here; errors of the collective itself by wait. By default the all-reduce runs
+  /// here, to the end, and wait has nothing left to do.
+  virtual Status startAllReduce(void *data, size_t count, DType dtype, Reduction op, void *stream,
+                                uint64_t *ticket) {
+    *ticket = 0;
+    return allReduce(data, count, dtype, op, stream);
+  }
+  /// Finishes the collective startAllReduce numbered `ticket`, and with it every collective
+  /// started before it, and returns its status. For host memory it returns once the bytes are
+  /// combined. For device memory (`stream` a CUDA stream) it orders the work enqueued on
+  /// `stream` after the collective, without blocking the host.
+  virtual Status wait(uint64_t ticket, void *stream = nullptr) {
+    (void)ticket;
+    (void)stream;
+    return Status::ok();
+  }
   /// Rank r's `count` elements at `send` land at `recv` + r * count elements on every rank
   /// (`recv` holds size() * count elements).
   virtual Status allGather(const void *send, void *recv, size_t count, DType dtype,
