@@ -3,10 +3,12 @@
 // Hugging Face decoders (Llama, Mistral, Qwen, GPT-NeoX, Phi) apply rotary position
 // embeddings as arithmetic: `x * cos + rotate_half(x) * sin`, rotate_half(x) being
 // `concat(-x2, x1)` of the two halves of the last dimension (slices, or a split), with cos
-// and sin one value per channel broadcast over the heads. This pass replaces each with one
-// `precis.rotary` with per-channel caches (the same arithmetic, so the same values): one
-// follow op and one kernel instead of two slices, a negation, a concat and three
-// element-wise ops, and a backward pass that is the op again instead of their gradients.
+// and sin one value per channel broadcast over the heads; GPT-J rotates even and odd channels
+// instead (rotate_every_two: the pair interleaved back by a stack and a flatten). This pass
+// replaces each with one `precis.rotary` (interleaved for GPT-J) with per-channel caches (the
+// same arithmetic, so the same values): one follow op and one kernel instead of two slices, a
+// negation, a concat and three element-wise ops, and a backward pass that is the op again
+// instead of their gradients.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,20 +48,19 @@ Value matchNegation(Value n) {
   return nullptr;
 }
 
-/// The input of a slice taking channels [start, limit) of the last dimension and everything
-/// of the others, or null.
-Value matchLastDimSlice(Value v, int64_t start, int64_t limit) {
+/// The input of a slice taking `count` channels of the last dimension from `start` on, every
+/// `step`-th, and everything of the other dimensions, or null.
+Value matchLastDimSlice(Value v, int64_t start, int64_t count, int64_t step = 1) {
   auto slice = v.getDefiningOp<SliceOp>();
-  if (!slice)
+  if (!slice || tensorType(slice.getResult()).getShape().back() != count)
     return nullptr;
   ArrayRef<int64_t> in = tensorType(slice.getInput()).getShape();
   const size_t last = in.size() - 1;
-  for (size_t d = 0; d < in.size(); ++d) {
-    const int64_t wantStart = d == last ? start : 0, wantLimit = d == last ? limit : in[d];
-    if (slice.getStart()[d] != wantStart || slice.getLimit()[d] != wantLimit ||
-        slice.getStep()[d] != 1)
+  for (size_t d = 0; d < last; ++d)
+    if (slice.getStart()[d] != 0 || slice.getLimit()[d] != in[d] || slice.getStep()[d] != 1)
       return nullptr;
-  }
+  if (slice.getStart()[last] != start || slice.getStep()[last] != step)
+    return nullptr;
   return slice.getInput();
 }
 
@@ -87,10 +88,43 @@ Value matchRotateHalf(Value r) {
     x = split.getInput();
   } else {
     x = matchLastDimSlice(x1, 0, half);
-    if (!x || matchLastDimSlice(x2, half, width) != x)
+    if (!x || matchLastDimSlice(x2, half, half) != x)
       return nullptr;
   }
   return x.getType() == r.getType() ? x : Value();
+}
+
+/// GPT-J's rotate_every_two, `stack((-x2, x1), -1).flatten(-2)` with x1 and x2 the even and
+/// odd channels of x: a reshape of the concat, along a new last axis, of the two reshaped to
+/// [..., half, 1]. Returns x.
+Value matchRotateEveryTwo(Value r) {
+  auto flatten = r.getDefiningOp<ReshapeOp>();
+  auto type = tensorType(r);
+  if (!flatten || type.getRank() < 1 || type.getShape().back() % 2 != 0)
+    return nullptr;
+  const int64_t rank = type.getRank(), half = type.getShape().back() / 2;
+  auto concat = flatten.getInput().getDefiningOp<ConcatOp>();
+  if (!concat || concat.getInputs().size() != 2)
+    return nullptr;
+  int64_t axis = static_cast<int64_t>(concat.getAxis());
+  if ((axis < 0 ? axis + rank + 1 : axis) != rank)
+    return nullptr;
+  SmallVector<int64_t> pairs(type.getShape().drop_back());
+  pairs.append({half, 2});
+  if (tensorType(concat.getResult()).getShape() != ArrayRef<int64_t>(pairs))
+    return nullptr;
+  auto unstacked = [&](Value v) -> Value {
+    auto reshape = v.getDefiningOp<ReshapeOp>();
+    return reshape ? reshape.getInput() : Value();
+  };
+  Value negated = unstacked(concat.getInputs()[0]), x1 = unstacked(concat.getInputs()[1]);
+  Value x2 = negated ? matchNegation(negated) : Value();
+  if (!x1 || !x2)
+    return nullptr;
+  Value x = matchLastDimSlice(x1, 0, half, 2);
+  if (!x || matchLastDimSlice(x2, 1, half, 2) != x || x.getType() != r.getType())
+    return nullptr;
+  return x;
 }
 
 struct RotaryPattern : OpRewritePattern<AddOp> {
@@ -108,6 +142,9 @@ struct RotaryPattern : OpRewritePattern<AddOp> {
       for (auto [r, sin] : {std::pair(rotated.getLhs(), rotated.getRhs()),
                             std::pair(rotated.getRhs(), rotated.getLhs())}) {
         Value x = matchRotateHalf(r);
+        const bool interleaved = !x;
+        if (interleaved)
+          x = matchRotateEveryTwo(r);
         if (!x || x.getType() != type)
           continue;
         Value cos = direct.getLhs() == x   ? direct.getRhs()
@@ -125,7 +162,8 @@ struct RotaryPattern : OpRewritePattern<AddOp> {
           continue;
         Location loc = rewriter.getFusedLoc(
             {add.getLoc(), direct.getLoc(), rotated.getLoc(), r.getDefiningOp()->getLoc()});
-        Value y = rewriter.create<RotaryOp>(loc, type, x, cos, sin, rewriter.getBoolAttr(false),
+        Value y = rewriter.create<RotaryOp>(loc, type, x, cos, sin,
+                                            rewriter.getBoolAttr(interleaved),
                                             rewriter.getI64IntegerAttr(0));
         rewriter.replaceOp(add, y);
         return success();

@@ -62,3 +62,24 @@ func.func @not_rotary(%x: tensor<4x8xf32>, %z: tensor<4x8xf32>, %cos: tensor<4x8
   %8 = precis.add %xc, %rc : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   return %6, %7, %8 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// GPT-J's rotate_every_two: the even and odd channels (stride-2 slices), the odd ones negated,
+// stacked on a new last axis and flattened back; an interleaved rotary.
+// CHECK-LABEL: func.func @gptj
+// CHECK-NEXT: %[[Y:.*]] = precis.rotary %arg0, %arg1, %arg2 {interleaved = true} : (tensor<2x8x4x8xf32>, tensor<1x8x1x8xf32>, tensor<1x8x1x8xf32>) -> tensor<2x8x4x8xf32>
+// CHECK-NEXT: return %[[Y]]
+func.func @gptj(%x: tensor<2x8x4x8xf32>, %cos: tensor<1x8x1x8xf32>, %sin: tensor<1x8x1x8xf32>) -> tensor<2x8x4x8xf32> {
+  %0 = precis.slice %x {limit = array<i64: 2, 8, 4, 8>, start = array<i64: 0, 0, 0, 0>, step = array<i64: 1, 1, 1, 2>} : (tensor<2x8x4x8xf32>) -> tensor<2x8x4x4xf32>
+  %1 = precis.slice %x {limit = array<i64: 2, 8, 4, 8>, start = array<i64: 0, 0, 0, 1>, step = array<i64: 1, 1, 1, 2>} : (tensor<2x8x4x8xf32>) -> tensor<2x8x4x4xf32>
+  %2 = precis.neg %1 : tensor<2x8x4x4xf32>
+  %3 = precis.reshape %2 : tensor<2x8x4x4xf32> to tensor<2x8x4x4x1xf32>
+  %4 = precis.reshape %0 : tensor<2x8x4x4xf32> to tensor<2x8x4x4x1xf32>
+  %5 = precis.concat %3, %4 {axis = 4 : i64} : (tensor<2x8x4x4x1xf32>, tensor<2x8x4x4x1xf32>) -> tensor<2x8x4x4x2xf32>
+  %6 = precis.reshape %5 : tensor<2x8x4x4x2xf32> to tensor<2x8x4x8xf32>
+  %7 = precis.mul %x, %cos : (tensor<2x8x4x8xf32>, tensor<1x8x1x8xf32>) -> tensor<2x8x4x8xf32>
+  %8 = precis.mul %6, %sin : (tensor<2x8x4x8xf32>, tensor<1x8x1x8xf32>) -> tensor<2x8x4x8xf32>
+  %9 = precis.add %7, %8 : (tensor<2x8x4x8xf32>, tensor<2x8x4x8xf32>) -> tensor<2x8x4x8xf32>
+  return %9 : tensor<2x8x4x8xf32>
+}

@@ -86,8 +86,10 @@ def RecognizeRotaryPass : Pass<"precis-recognize-rotary", "::mlir::func::FuncOp"
     Hugging Face decoders (Llama, Mistral, Qwen, GPT-NeoX, Phi) apply rotary position
     embeddings as `x * cos + rotate_half(x) * sin`, with `rotate_half(x) = concat(-x2, x1)`
     over the halves of the last dimension (two slices or a split; the negation as `neg` or a
-    product with -1), and cos and sin one value per channel broadcasting to x. This pass
-    replaces each with one `precis.rotary` with those per-channel caches, which computes the
+    product with -1), and cos and sin one value per channel broadcasting to x; GPT-J's
+    rotate_every_two, `stack((-x2, x1), -1).flatten(-2)` over the even and odd channels, is
+    recognised too (an interleaved `precis.rotary`). This pass replaces each with one
+    `precis.rotary` with those per-channel caches, which computes the
     same products and sum: one follow op and kernel instead of seven ops, and a gradient that
     is the op again. The operands of the product and the sum may come in either order; the
     slices, negation and concat stay where they have other users.
