@@ -152,6 +152,26 @@ inline std::vector<Case> allCases() {
        {{{2, 3, 4}}},
        {2, 3, 4},
        "  %out = precis.trilu %p0 {upper = false, k = 1 : i64} : {p0}"},
+      // rotary: per-pair caches broadcast over the heads, per-channel caches with a partial
+      // rotation, interleaved pairs.
+      {"rotary_per_pair",
+       {{{2, 3, 4, 6}}, {{2, 1, 4, 3}}, {{2, 1, 4, 3}}},
+       {2, 3, 4, 6},
+       "  %out = precis.rotary %p0, %p1, %p2 : ({p0}, {p1}, {p2}) -> {out}"},
+      {"rotary_per_channel_partial",
+       {{{2, 3, 8}}, {{3, 4}}, {{3, 4}}},
+       {2, 3, 8},
+       "  %out = precis.rotary %p0, %p1, %p2 {rotary_dim = 4 : i64} : ({p0}, {p1}, {p2}) -> "
+       "{out}"},
+      {"rotary_interleaved",
+       {{{3, 8}}, {{3, 3}}, {{3, 3}}},
+       {3, 8},
+       "  %out = precis.rotary %p0, %p1, %p2 {interleaved = true, rotary_dim = 6 : i64} : ({p0}, "
+       "{p1}, {p2}) -> {out}"},
+      {"rotary_interleaved_per_channel",
+       {{{2, 3, 6}}, {{3, 6}}, {{3, 6}}},
+       {2, 3, 6},
+       "  %out = precis.rotary %p0, %p1, %p2 {interleaved = true} : ({p0}, {p1}, {p2}) -> {out}"},
       {"cumsum_exclusive_reverse",
        {{{2, 3, 4}}},
        {2, 3, 4},

@@ -4,7 +4,10 @@
 // Range always produce import-time values; Reshape, Squeeze, Unsqueeze, Expand, Slice, Split
 // and Tile need their shape-like inputs known at import time (after folding) and become
 // static precis ops; Transpose, Concat and Gather fold when their inputs are known and are
-// emitted otherwise. Together they remove PyTorch's shape arithmetic at import.
+// emitted otherwise. Together they remove PyTorch's shape arithmetic at import. Sequences
+// (SplitToSequence, SequenceConstruct, SequenceAt, SequenceLength, ConcatFromSequence) are
+// resolved at import into the tensors they hold, where their splits and positions are known
+// there; anything else about them is refused at the node.
 //
 //===----------------------------------------------------------------------===//
 
@@ -394,6 +397,136 @@ LogicalResult importSplit(NodeContext &ctx) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Sequences, resolved at import.
+//===----------------------------------------------------------------------===//
+
+/// SplitToSequence: the pieces of a Split, as a sequence. `split` must be known at import: a
+/// scalar chunk size (the last chunk may be smaller) or a list of sizes; without it, pieces of
+/// one, the split axis dropped unless `keepdims`.
+LogicalResult importSplitToSequence(NodeContext &ctx) {
+  RankedTensorType in = ctx.getInputType(0);
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.getInt("axis", 0), in.getRank(), "axis");
+  if (failed(axis))
+    return failure();
+  const int64_t extent = in.getDimSize(*axis);
+  SmallVector<int64_t> sizes;
+  bool squeeze = false;
+  if (ctx.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> split = ctx.requireInts(1, "split");
+    if (failed(split))
+      return failure();
+    if (ctx.getInputType(1).getRank() == 0) {
+      const int64_t chunk = split->front();
+      if (chunk <= 0)
+        return ctx.emitError() << "a scalar split must be positive, got " << chunk;
+      for (int64_t left = extent; left > 0; left -= chunk)
+        sizes.push_back(std::min(left, chunk));
+    } else {
+      sizes = *split;
+      if (std::accumulate(sizes.begin(), sizes.end(), int64_t(0)) != extent ||
+          llvm::any_of(sizes, [](int64_t s) { return s < 0; }))
+        return ctx.emitError() << "split sizes [" << sizes << "] do not add up to dimension "
+                               << *axis << " of size " << extent;
+    }
+  } else {
+    sizes.assign(extent, 1);
+    squeeze = ctx.getInt("keepdims", 1) == 0;
+  }
+  SmallVector<Value> pieces;
+  if (sizes.size() == 1) {
+    pieces.push_back(ctx.getInput(0));
+  } else if (!sizes.empty()) {
+    SmallVector<Type> types;
+    for (int64_t size : sizes) {
+      SmallVector<int64_t> shape(in.getShape());
+      shape[*axis] = size;
+      types.push_back(in.clone(shape));
+    }
+    llvm::append_range(pieces, ctx.getBuilder()
+                                   .create<SplitOp>(ctx.getLoc(), types, ctx.getInput(0),
+                                                    static_cast<uint64_t>(*axis))
+                                   .getResults());
+  }
+  if (squeeze) {
+    SmallVector<int64_t> shape(in.getShape());
+    shape.erase(shape.begin() + *axis);
+    for (Value &piece : pieces)
+      piece = ctx.reshape(piece, shape);
+  }
+  return ctx.setSequenceOutput(0, pieces);
+}
+
+/// SequenceConstruct: the inputs as a sequence.
+LogicalResult importSequenceConstruct(NodeContext &ctx) {
+  SmallVector<unsigned> all;
+  SmallVector<Value> elements;
+  for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
+    all.push_back(i);
+  if (failed(ctx.requireSameElementType(all)))
+    return failure();
+  for (unsigned i = 0; i < ctx.getNumInputs(); ++i)
+    elements.push_back(ctx.getInput(i));
+  return ctx.setSequenceOutput(0, elements);
+}
+
+/// SequenceAt: the element at a `position` known at import (negative counts from the end).
+LogicalResult importSequenceAt(NodeContext &ctx) {
+  const std::vector<Binding> &sequence = *ctx.getSequence(0);
+  FailureOr<SmallVector<int64_t>> position = ctx.requireInts(1, "position");
+  if (failed(position))
+    return failure();
+  const int64_t n = static_cast<int64_t>(sequence.size());
+  int64_t at = position->front();
+  if (position->size() != 1 || at < -n || at >= n)
+    return ctx.emitError() << "position " << at << " is outside a sequence of " << n << " elements";
+  return ctx.setOutputElement(0, sequence[at < 0 ? at + n : at]);
+}
+
+/// SequenceLength: the element count, an int64 scalar known at import.
+LogicalResult importSequenceLength(NodeContext &ctx) {
+  const int64_t n = static_cast<int64_t>(ctx.getSequence(0)->size());
+  return ctx.setOutput(
+      0, HostTensor::fromInts(RankedTensorType::get({}, ctx.getBuilder().getI64Type()), {n}));
+}
+
+/// ConcatFromSequence: the elements concatenated along `axis`, or stacked along a new one
+/// with `new_axis`.
+LogicalResult importConcatFromSequence(NodeContext &ctx) {
+  std::vector<Binding> sequence = *ctx.getSequence(0);
+  if (sequence.empty())
+    return ctx.emitError() << "cannot concatenate an empty sequence";
+  if (!ctx.hasAttr("axis"))
+    return ctx.emitError() << "the axis attribute is required";
+  const bool stack = ctx.getInt("new_axis", 0) != 0;
+  RankedTensorType first = sequence.front().getType();
+  FailureOr<int64_t> axis =
+      ctx.normalizeAxis(ctx.getInt("axis", 0), first.getRank() + (stack ? 1 : 0), "axis");
+  if (failed(axis))
+    return failure();
+  SmallVector<Value> inputs;
+  for (Binding &element : sequence) {
+    RankedTensorType t = element.getType();
+    bool ok = t.getRank() == first.getRank() && t.getElementType() == first.getElementType();
+    for (int64_t d = 0; ok && d < t.getRank(); ++d)
+      ok = (!stack && d == *axis) || t.getDimSize(d) == first.getDimSize(d);
+    if (!ok)
+      return ctx.emitError() << "sequence elements " << first << " and " << t
+                             << " do not concatenate along axis " << *axis;
+    Value v = ctx.getValue(element);
+    if (stack) {
+      SmallVector<int64_t> shape(t.getShape());
+      shape.insert(shape.begin() + *axis, 1);
+      v = ctx.reshape(v, shape);
+    }
+    inputs.push_back(v);
+  }
+  if (inputs.size() == 1)
+    return ctx.setOutput(0, inputs.front());
+  return ctx.emit<ConcatOp>(cast<RankedTensorType>(inputs.front().getType()), inputs,
+                            ctx.getBuilder().getI64IntegerAttr(*axis));
+}
+
 /// Slice: ONNX's starts/ends/axes/steps (attributes without steps before opset 10, inputs
 /// from 10), clamped and normalised to one non-negative (start, limit, step) per dimension as
 /// `precis.slice` takes them.
@@ -770,6 +903,11 @@ void populateShapeHandlers(HandlerRegistry &r) {
   r.add("Transpose", kMinOpset, kMaxOpset, importTranspose);
   r.add("Concat", kMinOpset, kMaxOpset, importConcat);
   r.add("Split", kMinOpset, kMaxOpset, importSplit, checkSplit);
+  r.add("SplitToSequence", 11, kMaxOpset, importSplitToSequence);
+  r.add("SequenceConstruct", 11, kMaxOpset, importSequenceConstruct);
+  r.add("SequenceAt", 11, kMaxOpset, importSequenceAt);
+  r.add("SequenceLength", 11, kMaxOpset, importSequenceLength);
+  r.add("ConcatFromSequence", 11, kMaxOpset, importConcatFromSequence);
   r.add("Slice", kMinOpset, kMaxOpset, importSlice);
   r.add("Pad", kMinOpset, kMaxOpset, importPad);
   r.add("Trilu", 14, kMaxOpset, importTrilu);

@@ -1,10 +1,11 @@
 //===- DefaultDomainTransformer.cpp - RMSNormalization, RotaryEmbedding, Attention -===//
 //
 // The transformer building blocks ONNX added at opset 23: RMSNormalization becomes one
-// `precis.layer_norm {rms}` (a sensitive op: computed in fp32 under every policy);
-// RotaryEmbedding and Attention are lowered to the precis ops their definitions are written in
-// (slices, element-wise arithmetic, matmuls, softmax), which the precision passes and fusion
-// already understand: the two matmuls of attention are compute ops, its softmax sensitive.
+// `precis.layer_norm {rms}` (a sensitive op: computed in fp32 under every policy),
+// RotaryEmbedding one `precis.rotary` on the caches its position ids select; Attention is
+// lowered to the precis ops its definition is written in (matmuls, element-wise arithmetic,
+// softmax), which the precision passes and fusion already understand: the two matmuls are
+// compute ops, the softmax sensitive.
 //
 //===----------------------------------------------------------------------===//
 
@@ -136,7 +137,8 @@ LogicalResult importRMSNormalization(NodeContext &ctx) {
 /// with `num_heads`; the caches are [max_pos, rot/2] indexed by `position_ids` [batch, seq],
 /// or already [batch, seq, rot/2] without them. The first `rotary_embedding_dim` channels of
 /// each head rotate as pairs (x1, x2) — the two halves, or even and odd channels when
-/// `interleaved` — into (x1 cos - x2 sin, x1 sin + x2 cos); the rest pass through.
+/// `interleaved` — into (x1 cos - x2 sin, x1 sin + x2 cos); the rest pass through: one
+/// `precis.rotary` with per-pair caches.
 LogicalResult importRotaryEmbedding(NodeContext &ctx) {
   if (failed(ctx.requireFloat(0)) || failed(ctx.requireSameElementType({0, 1, 2})))
     return failure();
@@ -185,9 +187,7 @@ LogicalResult importRotaryEmbedding(NodeContext &ctx) {
   Lowering l(ctx);
   // 4-D inputs rotate in place ([batch, heads, seq, head_size], the caches broadcast over the
   // heads); 3-D ones as [batch, seq, heads, head_size].
-  Value x = rank == 4 ? ctx.getInput(0)
-                      : l.reshape(ctx.getInput(0), {batch, seq, heads, headSize});
-  ArrayRef<int64_t> dims = typeOf(x).getShape();
+  Value x = rank == 4 ? ctx.getInput(0) : l.reshape(ctx.getInput(0), {batch, seq, heads, headSize});
   SmallVector<int64_t> cacheShape =
       rank == 4 ? SmallVector<int64_t>{batch, 1, seq, half} : SmallVector<int64_t>{batch, seq, 1, half};
   Value cos = ctx.getInput(1), sin = ctx.getInput(2);
@@ -197,20 +197,9 @@ LogicalResult importRotaryEmbedding(NodeContext &ctx) {
   }
   cos = l.reshape(cos, cacheShape);
   sin = l.reshape(sin, cacheShape);
-  Value xr = rot == headSize ? x : l.slice(x, 3, 0, rot);
-  Value x1 = interleaved ? l.slice(xr, 3, 0, rot, 2) : l.slice(xr, 3, 0, half);
-  Value x2 = interleaved ? l.slice(xr, 3, 1, rot, 2) : l.slice(xr, 3, half, rot);
-  Value real = l.sub(l.mul(cos, x1), l.mul(sin, x2));
-  Value imag = l.add(l.mul(sin, x1), l.mul(cos, x2));
-  Value rotated;
-  if (interleaved) {
-    real = l.reshape(real, {dims[0], dims[1], dims[2], half, 1});
-    imag = l.reshape(imag, {dims[0], dims[1], dims[2], half, 1});
-    rotated = l.reshape(l.concat({real, imag}, 4), {dims[0], dims[1], dims[2], rot});
-  } else {
-    rotated = l.concat({real, imag}, 3);
-  }
-  Value y = rot == headSize ? rotated : l.concat({rotated, l.slice(x, 3, rot, headSize)}, 3);
+  OpBuilder &b = ctx.getBuilder();
+  Value y = b.create<RotaryOp>(ctx.getLoc(), x.getType(), x, cos, sin, b.getBoolAttr(interleaved),
+                               b.getI64IntegerAttr(rot == headSize ? 0 : rot));
   return ctx.setOutput(0, l.reshape(y, in.getShape()));
 }
 

@@ -5,7 +5,8 @@
 // on the host and never emitted unless an emitted op needs it), or a float initializer that
 // becomes a `precis.parameter` on first use. Constants and parameters are materialised at the
 // top of the function; parameters end up in initializer order. Parameters and large constants
-// keep their data in `dense_resource` blobs (storeElements).
+// keep their data in `dense_resource` blobs (storeElements). An ONNX sequence is resolved at
+// import: a list of element bindings that only the sequence ops read.
 //
 //===----------------------------------------------------------------------===//
 
@@ -281,9 +282,13 @@ void GraphImporter::eraseFoldedOps(const onnx::NodeProto &node) {
   };
   for (Binding *binding : nodeMaterialized)
     reset(binding);
-  for (const std::string &output : node.output())
-    if (!output.empty())
-      reset(lookup(output));
+  for (const std::string &output : node.output()) {
+    Binding *binding = output.empty() ? nullptr : lookup(output);
+    reset(binding);
+    if (binding && binding->sequence)
+      for (Binding &element : *binding->sequence)
+        reset(&element);
+  }
   for (Operation *op : llvm::reverse(nodeConstants)) {
     if (!dead.contains(op))
       continue;
@@ -511,6 +516,10 @@ LogicalResult GraphImporter::bindInitializers() {
   return success();
 }
 
+/// The default-domain ops whose input 0 may be a sequence resolved at import.
+constexpr StringLiteral kSequenceConsumers[] = {"SequenceAt", "SequenceLength",
+                                                "ConcatFromSequence", "Identity"};
+
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node, int index) {
   Location loc = nodeLoc(node, index);
   for (const std::string &input : node.input())
@@ -518,6 +527,24 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node, int index) 
       return emitError(loc) << node.op_type() << ": input '" << input
                             << "' is not a graph input, an initializer or the output of an "
                                "earlier node";
+  // Sequences exist only at import: they flow into the ops that resolve them, and only there.
+  for (auto [i, input] : llvm::enumerate(node.input())) {
+    if (input.empty())
+      continue;
+    const bool takesSequence = i == 0 && lookupDomain(node.domain()) == Domain::Default &&
+                               llvm::is_contained(kSequenceConsumers, node.op_type());
+    const bool isSequence = lookup(input)->sequence != nullptr;
+    if (isSequence && !takesSequence)
+      return markUnsupported(),
+             emitError(loc) << node.op_type() << ": input '" << input
+                            << "' is a sequence; precis resolves sequences at import and takes "
+                               "them only into SequenceAt, SequenceLength, ConcatFromSequence "
+                               "and Identity";
+    if (!isSequence && takesSequence && node.op_type() != "Identity")
+      return markUnsupported(), emitError(loc) << node.op_type() << ": input '" << input
+                                               << "' is not a sequence precis could resolve at "
+                                                  "import (SplitToSequence, SequenceConstruct)";
+  }
   // Validation checked every node's domain and op against the registry.
   Domain domain = *lookupDomain(node.domain());
   int64_t opset = opsets.get(domain);
@@ -842,6 +869,38 @@ LogicalResult NodeContext::setOutput(unsigned i, FailureOr<HostTensor> value) {
   if (failed(value))
     return failure();
   return setOutput(i, std::move(*value));
+}
+
+const std::vector<Binding> *NodeContext::getSequence(unsigned i) const {
+  return hasInput(i) ? binding(i).sequence.get() : nullptr;
+}
+
+LogicalResult NodeContext::setSequenceOutput(unsigned i, ArrayRef<Value> elements) {
+  if (i >= static_cast<unsigned>(node.output_size()) || node.output(i).empty())
+    return success();
+  auto sequence = std::make_shared<std::vector<Binding>>();
+  for (Value value : elements) {
+    value = graph.fold(value);
+    Binding element(loc);
+    std::optional<HostTensor> constant;
+    if (Attribute attr = graph.constantValue(value))
+      constant = HostTensor::fromConstant(attr);
+    if (constant)
+      element.constant = std::make_shared<HostTensor>(std::move(*constant));
+    else
+      element.value = value;
+    sequence->push_back(std::move(element));
+  }
+  Binding binding(loc);
+  binding.sequence = std::move(sequence);
+  graph.bind(node.output(i), binding);
+  return success();
+}
+
+LogicalResult NodeContext::setOutputElement(unsigned i, const Binding &element) {
+  if (i < static_cast<unsigned>(node.output_size()) && !node.output(i).empty())
+    graph.bind(node.output(i), element);
+  return success();
 }
 
 LogicalResult NodeContext::forwardInput(unsigned i, unsigned j) {

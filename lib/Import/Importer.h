@@ -123,6 +123,10 @@ struct Binding {
   std::string parameterName;
   /// Location of the op that materialises a constant or parameter.
   mlir::Location loc;
+  /// Set for an ONNX sequence, which precis resolves at import (SplitToSequence,
+  /// SequenceConstruct): its elements, in order. Such a binding has no tensor of its own and
+  /// feeds only the sequence ops (SequenceAt, SequenceLength, ConcatFromSequence, Identity).
+  std::shared_ptr<std::vector<Binding>> sequence;
 
   explicit Binding(mlir::Location loc) : loc(loc) {}
   mlir::RankedTensorType getType() const;
@@ -192,6 +196,13 @@ public:
   mlir::LogicalResult setOutput(unsigned i, mlir::FailureOr<HostTensor> value);
   /// Output `i` is input `j` unchanged (Identity, inference-mode Dropout).
   mlir::LogicalResult forwardInput(unsigned i, unsigned j);
+
+  /// Sequences, resolved at import: input `i`'s elements (null when it is a tensor); output
+  /// `i` as the sequence of `elements` (each bound as `setOutput` binds a value); output `i`
+  /// as the element `element` of an input sequence.
+  const std::vector<Binding> *getSequence(unsigned i) const;
+  mlir::LogicalResult setSequenceOutput(unsigned i, llvm::ArrayRef<mlir::Value> elements);
+  mlir::LogicalResult setOutputElement(unsigned i, const Binding &element);
 
   /// Attributes, with ONNX defaults when absent.
   bool hasAttr(llvm::StringRef name) const;

@@ -754,3 +754,35 @@ func.func @resize_scale_positive(%x: tensor<4x4xf32>) {
   %0 = precis.resize %x {scales = array<f64: 1.0, 0.0>} : (tensor<4x4xf32>) -> tensor<4x1xf32>
   return
 }
+
+// -----
+
+func.func @rotary_dim_odd(%x: tensor<2x8xf32>, %c: tensor<2x3xf32>) {
+  // expected-error @+1 {{rotary_dim 7 must be even and at most the last dimension 8}}
+  %0 = precis.rotary %x, %c, %c {rotary_dim = 7 : i64} : (tensor<2x8xf32>, tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @rotary_cache_width(%x: tensor<2x8xf32>, %c: tensor<2x3xf32>) {
+  // expected-error @+1 {{caches 'tensor<2x3xf32>' must end in 4 (per pair) or 8 (per channel)}}
+  %0 = precis.rotary %x, %c, %c : (tensor<2x8xf32>, tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @rotary_cache_broadcast(%x: tensor<2x8xf32>, %c: tensor<3x4xf32>) {
+  // expected-error @+1 {{caches 'tensor<3x4xf32>' do not broadcast to [2, 4]}}
+  %0 = precis.rotary %x, %c, %c : (tensor<2x8xf32>, tensor<3x4xf32>, tensor<3x4xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @rotary_caches_differ(%x: tensor<2x8xf32>, %c: tensor<2x4xf32>, %s: tensor<1x4xf32>) {
+  // expected-error @+1 {{cos 'tensor<2x4xf32>' and sin 'tensor<1x4xf32>' differ}}
+  %0 = precis.rotary %x, %c, %s : (tensor<2x8xf32>, tensor<2x4xf32>, tensor<1x4xf32>) -> tensor<2x8xf32>
+  return
+}

@@ -257,3 +257,16 @@ func.func @scaled_matmul(%a: tensor<16x32xf8E4M3FN>, %b: tensor<64x32xf8E4M3FN>,
   %0 = precis.scaled_matmul %a, %b, %sa, %sb {transpose_rhs = true, acc_type = f32} : (tensor<16x32xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<f32>, tensor<f32>) -> tensor<16x64xbf16>
   return %0 : tensor<16x64xbf16>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @rotary
+func.func @rotary(%x: tensor<2x4x8x16xf32>, %c: tensor<2x1x8x8xf32>, %s: tensor<2x1x8x8xf32>,
+                  %xb: tensor<2x8x16xbf16>, %cb: tensor<8x4xbf16>, %sb: tensor<8x4xbf16>)
+    -> (tensor<2x4x8x16xf32>, tensor<2x8x16xbf16>) {
+  // CHECK: precis.rotary %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x4x8x16xf32>, tensor<2x1x8x8xf32>, tensor<2x1x8x8xf32>) -> tensor<2x4x8x16xf32>
+  %0 = precis.rotary %x, %c, %s : (tensor<2x4x8x16xf32>, tensor<2x1x8x8xf32>, tensor<2x1x8x8xf32>) -> tensor<2x4x8x16xf32>
+  // CHECK: precis.rotary %{{.*}}, %{{.*}}, %{{.*}} {interleaved = true, rotary_dim = 8 : i64} : (tensor<2x8x16xbf16>, tensor<8x4xbf16>, tensor<8x4xbf16>) -> tensor<2x8x16xbf16>
+  %1 = precis.rotary %xb, %cb, %sb {interleaved = true, rotary_dim = 8 : i64} : (tensor<2x8x16xbf16>, tensor<8x4xbf16>, tensor<8x4xbf16>) -> tensor<2x8x16xbf16>
+  return %0, %1 : tensor<2x4x8x16xf32>, tensor<2x8x16xbf16>
+}

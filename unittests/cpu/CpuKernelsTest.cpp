@@ -1917,6 +1917,55 @@ TEST_F(CpuKernels, LayerNorm) {
     }
 }
 
+// rotary: half-split and interleaved pairs, per-pair and per-channel caches, partial rotation,
+// broadcast caches. Each result is x1 c - x2 s (or x2 c + x1 s) rounded once: the allowed
+// error is the two products' and the difference's rounding, 2^-24 (2^-53 for f64) times
+// |x1 c| + |x2 s| each, plus one output ulp.
+TEST_F(CpuKernels, Rotary) {
+  struct Case {
+    std::vector<int64_t> shape, cacheShape;
+    int64_t rotaryDim;
+    bool interleaved;
+  };
+  const Case cases[] = {{{2, 3, 4, 8}, {2, 1, 4, 4}, 0, false},  // per pair, over heads
+                        {{2, 3, 4, 8}, {2, 1, 4, 8}, 0, false},  // per channel (HF)
+                        {{2, 3, 4, 8}, {4, 4}, 0, true},         // interleaved, per pair
+                        {{2, 4, 3, 10}, {2, 4, 1, 6}, 6, false}, // partial, per channel
+                        {{2, 4, 3, 10}, {2, 4, 1, 3}, 6, true},  // partial, interleaved
+                        {{5, 16}, {5, 16}, 0, true}};            // interleaved, per channel
+  for (DType t : {DType::F32, DType::F64, DType::BF16, DType::F16})
+    for (const Case &c : cases) {
+      Tensor x = random(t, c.shape), cs = random(t, c.cacheShape, -1, 1),
+             sn = random(t, c.cacheShape, -1, 1), y(t, c.shape);
+      ASSERT_OK(run("rotary", {&x, &cs, &sn}, {&y},
+                    attrs().i("rotary_dim", c.rotaryDim).i("interleaved", c.interleaved)));
+      const int64_t width = c.shape.back(), rot = c.rotaryDim ? c.rotaryDim : width;
+      const int64_t half = rot / 2, cw = c.cacheShape.back();
+      std::vector<double> ref(static_cast<size_t>(x.size())), bound(ref.size(), 0.0);
+      const double unit = t == DType::F64 ? 0x1p-53 : 0x1p-24;
+      for (int64_t i = 0; i < x.size(); ++i) {
+        std::vector<int64_t> idx = unravel(i, c.shape);
+        const int64_t j = idx.back();
+        if (j >= rot) {
+          ref[i] = x.get(i);
+          continue;
+        }
+        // Position within the pair and the partner channel.
+        const bool first = c.interleaved ? j % 2 == 0 : j < half;
+        const int64_t pair = c.interleaved ? j / 2 : j % half;
+        const int64_t partner =
+            c.interleaved ? (first ? j + 1 : j - 1) : (first ? j + half : j - half);
+        idx.back() = cw == half ? pair : j;
+        const int64_t cOff = bcastOffset(idx, c.cacheShape);
+        const double xj = x.get(i), xp = x.get(i - j + partner);
+        const double cv = cs.get(cOff), sv = sn.get(cOff);
+        ref[i] = first ? xj * cv - xp * sv : xj * cv + xp * sv;
+        bound[i] = 2 * unit * (std::fabs(xj * cv) + std::fabs(xp * sv));
+      }
+      expectMatches(y, ref, tolFor(Cls::Arith, t), bound, "rotary");
+    }
+}
+
 TEST_F(CpuKernels, BatchNormTrainingFollowsOnnxAndInferenceUsesRunningStats) {
   for (DType t : {DType::F32, DType::F64, DType::BF16})
     for (const std::vector<int64_t> &shape : {std::vector<int64_t>{3, 4, 5, 6}, {8, 4}}) {

@@ -80,6 +80,41 @@ def RecognizeRmsNormPass : Pass<"precis-recognize-rms-norm", "::mlir::func::Func
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
 
+def RecognizeRotaryPass : Pass<"precis-recognize-rotary", "::mlir::func::FuncOp"> {
+  let summary = "Replace written-out rotary embeddings with precis.rotary";
+  let description = [{
+    Hugging Face decoders (Llama, Mistral, Qwen, GPT-NeoX, Phi) apply rotary position
+    embeddings as `x * cos + rotate_half(x) * sin`, with `rotate_half(x) = concat(-x2, x1)`
+    over the halves of the last dimension (two slices or a split; the negation as `neg` or a
+    product with -1), and cos and sin one value per channel broadcasting to x; GPT-J's
+    rotate_every_two, `stack((-x2, x1), -1).flatten(-2)` over the even and odd channels, is
+    recognised too (an interleaved `precis.rotary`). This pass replaces each with one
+    `precis.rotary` with those per-channel caches, which computes the
+    same products and sum: one follow op and kernel instead of seven ops, and a gradient that
+    is the op again. The operands of the product and the sum may come in either order; the
+    slices, negation and concat stay where they have other users.
+
+    Before:
+
+    ```mlir
+    %0 = precis.slice %x {limit = array<i64: 2, 4, 8, 8>, start = array<i64: 0, 0, 0, 0>, step = array<i64: 1, 1, 1, 1>} : (tensor<2x4x8x16xf32>) -> tensor<2x4x8x8xf32>
+    %1 = precis.slice %x {limit = array<i64: 2, 4, 8, 16>, start = array<i64: 0, 0, 0, 8>, step = array<i64: 1, 1, 1, 1>} : (tensor<2x4x8x16xf32>) -> tensor<2x4x8x8xf32>
+    %2 = precis.neg %1 : tensor<2x4x8x8xf32>
+    %3 = precis.concat %2, %0 {axis = 3 : i64} : (tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>) -> tensor<2x4x8x16xf32>
+    %4 = precis.mul %x, %cos : (tensor<2x4x8x16xf32>, tensor<2x1x8x16xf32>) -> tensor<2x4x8x16xf32>
+    %5 = precis.mul %3, %sin : (tensor<2x4x8x16xf32>, tensor<2x1x8x16xf32>) -> tensor<2x4x8x16xf32>
+    %6 = precis.add %4, %5 : (tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %6 = precis.rotary %x, %cos, %sin : (tensor<2x4x8x16xf32>, tensor<2x1x8x16xf32>, tensor<2x1x8x16xf32>) -> tensor<2x4x8x16xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
 def AutodiffPass : Pass<"precis-autodiff", "::mlir::ModuleOp"> {
   let summary = "Build @gradients (loss and parameter gradients) from @forward";
   let description = [{

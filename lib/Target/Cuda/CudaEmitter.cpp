@@ -155,6 +155,7 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
             ConcatOp, SplitOp>([&](Operation *o) { return emitDataMovement(k, o); })
       .Case<ResizeOp, ResizeGradOp>([&](Operation *o) { return emitResize(k, o); })
       .Case<DropoutOp>([&](DropoutOp o) { return emitDropout(k, o); })
+      .Case<RotaryOp>([&](RotaryOp o) { return emitRotary(k, o); })
       .Case<AllFiniteOp>([&](Operation *o) { return emitAllFinite(k, o); })
       .Case<SgdUpdateOp, AdamUpdateOp>([&](Operation *o) { return emitOptimizer(k, o); })
       .Default([&](Operation *o) -> FailureOr<CudaKernel> {

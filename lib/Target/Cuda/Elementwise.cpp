@@ -1,9 +1,9 @@
 //===- Elementwise.cpp - element-wise CUDA kernels ------------------------===//
 //
 // Element-wise expressions (one per PerElement / IndexedCopy op, the CPU backend's arithmetic
-// and FastMath.h functions) and the kernels of element-wise groups: a grid-stride loop, one
+// and FastMath.h functions), the kernels of element-wise groups (a grid-stride loop, one
 // element per thread, or a vector of 4 / 8 elements through 16-byte loads and stores when no
-// operand broadcasts.
+// operand broadcasts) and rotary embedding.
 //
 //===----------------------------------------------------------------------===//
 
@@ -259,6 +259,39 @@ FailureOr<CudaKernel> emitElementwiseKernel(Kernel &k, ArrayRef<Operation *> ops
        << " + base, y" << o << ");\n";
   os << "}\n";
   return k.finish("elementwise", body);
+}
+
+/// precis.rotary: one thread per result element. A rotated channel finds its pair partner
+/// and its cache entry (the pair's, or its own for per-channel caches, broadcast over the
+/// leading dimensions) and computes x1 c - x2 s or x2 c + x1 s in the compute type, as the
+/// CPU kernel does (NVRTC runs with --fmad=false: no contraction there either).
+FailureOr<CudaKernel> emitRotary(Kernel &k, RotaryOp op) {
+  ArrayRef<int64_t> shape = shapeOf(op.getInput()), cache = shapeOf(op.getCos());
+  const int64_t width = shape.back(), rot = op.getRotatedChannels(), half = rot / 2;
+  const int64_t cacheWidth = cache.back();
+  SmallVector<int64_t> target(shape.drop_back());
+  target.push_back(cacheWidth);
+  std::string ct = computeType(elemType(op.getInput()));
+  std::string body;
+  llvm::raw_string_ostream os(body);
+  os << "const long long j = t % " << L(width) << ", row = t / " << L(width) << ";\n"
+     << "if (j >= " << L(rot) << ") {\n"
+     << k.store(0, "t", k.load(0, "t")) << "} else {\n";
+  if (op.getInterleaved())
+    os << "const bool first = j % 2 == 0;\n"
+       << "const long long pair = j / 2, partner = first ? j + 1 : j - 1;\n";
+  else
+    os << "const bool first = j < " << L(half) << ";\n"
+       << "const long long pair = first ? j : j - " << L(half) << ", partner = first ? j + "
+       << L(half) << " : j - " << L(half) << ";\n";
+  std::string cacheIndex =
+      "(row * " + L(cacheWidth) + " + " + (cacheWidth == half ? "pair" : "j") + ")";
+  os << "const long long ci = " << broadcastIndex(cache, target, cacheIndex) << ";\n"
+     << "const " << ct << " xj = " << k.load(0, "t") << ", xp = " << k.load(0, "t - j + partner")
+     << ";\n"
+     << "const " << ct << " c = " << k.load(1, "ci") << ", s = " << k.load(2, "ci") << ";\n"
+     << k.store(0, "t", "first ? xj * c - xp * s : xj * c + xp * s") << "}\n";
+  return perElement(k, "rotary", numel(op.getResult()), body);
 }
 
 } // namespace precis::cuda

@@ -135,6 +135,7 @@ SmallVector<int64_t> attrInts(Operation *op, StringRef name, ArrayRef<int64_t> d
 LogicalResult emitElementwise(const Kernel &k, ArrayRef<Operation *> ops, StringRef idx,
                               llvm::DenseMap<Value, std::string> &names, raw_ostream &os);
 FailureOr<CudaKernel> emitElementwiseKernel(Kernel &k, ArrayRef<Operation *> ops);
+FailureOr<CudaKernel> emitRotary(Kernel &k, RotaryOp op);
 
 // Reductions.cpp
 /// First dimension of the trailing run `op` reduces or normalises over, or -1.

@@ -1,6 +1,7 @@
 //===- Elementwise.cpp - element-wise CPU kernels --------------------------===//
 //
-// Binary arithmetic with NumPy broadcasting, unary math, compare / not / where, and dropout.
+// Binary arithmetic with NumPy broadcasting, unary math, compare / not / where, dropout, and
+// rotary embedding (pairs of channels rotated by cached angles).
 // Every element is read with an exact decode to its compute type (float for the narrow
 // formats, double for f64, the integer itself for i32 / i64), computed, and written back
 // rounded to nearest even (numerics.h). exp, tanh, sigmoid, erf and gelu compute float with
@@ -734,6 +735,86 @@ PRECIS_CPU_KERNEL(dropoutKernel) {
           if (m)
             m[i] = keep ? 1 : 0;
         }
+      }
+    });
+    return Status::ok();
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Rotary embedding.
+//===----------------------------------------------------------------------===//
+
+/// precis.rotary: each row of the last dimension rotates its first `rot` channels as pairs
+/// (x1, x2) (halves, or even/odd when interleaved) by the cached angles of that row, in the
+/// compute type, each result rounded once; the other channels are copied.
+PRECIS_CPU_KERNEL(rotaryKernel) {
+  PRECIS_RETURN_IF_ERROR(checkArity("rotary", inputs, outputs, 3, 3, 1));
+  const TensorView &x = inputs[0], &cosT = inputs[1], &sinT = inputs[2], &out = outputs[0];
+  if (x.dtype != out.dtype || cosT.dtype != x.dtype || sinT.dtype != x.dtype)
+    return unsupportedDtypes("rotary", inputs, outputs);
+  if (x.rank() < 1 || out.shape != x.shape)
+    return badShape("rotary", "needs a rank >= 1 input and a result of its shape, got " +
+                                  shapeString(x.shape) + " -> " + shapeString(out.shape));
+  const int64_t width = x.shape.back();
+  int64_t rot = attrs.getInt("rotary_dim", 0);
+  if (rot == 0)
+    rot = width;
+  if (rot < 0 || rot > width || rot % 2 != 0)
+    return badShape("rotary", "rotary_dim " + std::to_string(rot) +
+                                  " must be even and at most the last dimension " +
+                                  std::to_string(width));
+  const int64_t half = rot / 2;
+  const bool interleaved = attrs.getInt("interleaved", 0) != 0;
+  if (cosT.shape != sinT.shape || cosT.rank() < 1 || cosT.rank() > x.rank() ||
+      (cosT.shape.back() != half && cosT.shape.back() != rot))
+    return badShape("rotary", "caches " + shapeString(cosT.shape) + " and " +
+                                  shapeString(sinT.shape) + " must be equal and end in " +
+                                  std::to_string(half) + " or " + std::to_string(rot));
+  const int64_t cacheWidth = cosT.shape.back();
+  const bool perPair = cacheWidth == half;
+  std::vector<int64_t> target(x.shape.begin(), x.shape.end() - 1), strides;
+  target.push_back(cacheWidth);
+  if (!broadcastStrides(cosT.shape, target, strides))
+    return badShape("rotary", "caches " + shapeString(cosT.shape) + " do not broadcast to " +
+                                  shapeString(target));
+  const std::vector<int64_t> rowShape(x.shape.begin(), x.shape.end() - 1);
+  const int64_t rows = product(rowShape, 0, rowShape.size());
+  auto unsupported = [&] { return unsupportedDtypes("rotary", inputs, outputs); };
+  return visitFloat(x.dtype, unsupported, [&](auto tag) {
+    using T = decltype(tag);
+    using S = typename T::S;
+    using C = typename T::C;
+    using E = typename T::E;
+    const S *px = static_cast<const S *>(x.data);
+    const S *pc = static_cast<const S *>(cosT.data);
+    const S *ps = static_cast<const S *>(sinT.data);
+    S *py = static_cast<S *>(out.data);
+    if (width == 0)
+      return Status::ok();
+    parallelFor(ctx, rows, std::max<int64_t>(1, kGrainCheap / width), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        // The row's offset in the caches: its coordinates under the broadcast strides.
+        int64_t cacheRow = 0;
+        for (int64_t d = static_cast<int64_t>(rowShape.size()) - 1, rest = r; d >= 0; --d) {
+          cacheRow += (rest % rowShape[d]) * strides[d];
+          rest /= rowShape[d];
+        }
+        const int64_t step = strides.back();
+        const S *xr = px + r * width;
+        S *yr = py + r * width;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t a = interleaved ? 2 * i : i, o = interleaved ? 2 * i + 1 : i + half;
+          const int64_t ca = cacheRow + (perPair ? i : a) * step;
+          const int64_t co = cacheRow + (perPair ? i : o) * step;
+          const C x1 = E::load(xr[a]), x2 = E::load(xr[o]);
+          const C c1 = E::load(pc[ca]), s1 = E::load(ps[ca]);
+          const C c2 = E::load(pc[co]), s2 = E::load(ps[co]);
+          const C p1 = x1 * c1, q1 = x2 * s1, p2 = x2 * c2, q2 = x1 * s2;
+          yr[a] = E::store(p1 - q1);
+          yr[o] = E::store(p2 + q2);
+        }
+        std::copy(xr + rot, xr + width, yr + rot);
       }
     });
     return Status::ok();

@@ -195,6 +195,7 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"reshape", reshapeKernel},
       {"resize", resizeKernel},
       {"resize_grad", resizeGradKernel},
+      {"rotary", rotaryKernel},
       {"rsqrt", rsqrtKernel},
       {"scaled_matmul", scaledMatmulKernel},
       {"scatter_nd", scatterNdKernel},

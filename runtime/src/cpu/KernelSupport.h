@@ -382,6 +382,7 @@ PRECIS_CPU_KERNEL(compareKernel);
 PRECIS_CPU_KERNEL(notKernel);
 PRECIS_CPU_KERNEL(whereKernel);
 PRECIS_CPU_KERNEL(dropoutKernel);
+PRECIS_CPU_KERNEL(rotaryKernel);
 // Cast.cpp
 PRECIS_CPU_KERNEL(castKernel);
 // DataMovement.cpp

@@ -586,6 +586,69 @@ LogicalResult TriluOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
   grads.push_back(b.create<TriluOp>(getLoc(), rg[0].getType(), rg[0], getUpperAttr(), getKAttr()));
   return success();
 }
+/// Rotary embedding is linear in each operand. Per-pair caches: the input's gradient is the
+/// rotation by the opposite angles (the op with -sin); the caches' gradients sum g * x
+/// (cos) and g * rotate(x) (sin) over each pair, rotate(x) = (-x2, x1) being the op with cos
+/// 0 and sin 1. Per-channel caches (y = x cos + rotate(x) sin on the rotated channels): the
+/// same products unsummed, and x's gradient g cos + rotate^T(g sin) = g cos - rotate(g sin).
+LogicalResult RotaryOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                       SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value x = getInput(), cos = getCos(), sin = getSin();
+  Value g = gb.castTo(rg[0], tensorType(x).getElementType());
+  const int64_t rank = tensorType(x).getRank(), width = tensorType(x).getShape().back();
+  const int64_t rot = getRotatedChannels(), half = rot / 2;
+  const bool perPair = tensorType(cos).getShape().back() == half;
+  Location loc = getLoc();
+  auto lastSlice = [&](Value v, int64_t start, int64_t limit, int64_t step) -> Value {
+    auto t = tensorType(v);
+    if (start == 0 && limit == t.getShape().back() && step == 1)
+      return v;
+    SmallVector<int64_t> starts(rank, 0), limits(t.getShape()), steps(rank, 1);
+    starts.back() = start, limits.back() = limit, steps.back() = step;
+    return b.create<SliceOp>(loc, v, b.getDenseI64ArrayAttr(starts), b.getDenseI64ArrayAttr(limits),
+                             b.getDenseI64ArrayAttr(steps));
+  };
+  // The rotated channels, and the sum over each pair of them.
+  auto rotated = [&](Value v) { return lastSlice(v, 0, rot, 1); };
+  auto pairSum = [&](Value v) {
+    return getInterleaved() ? gb.add(lastSlice(v, 0, rot, 2), lastSlice(v, 1, rot, 2))
+                            : gb.add(lastSlice(v, 0, half, 1), lastSlice(v, half, rot, 1));
+  };
+  // (-x2, x1) on rotated channels only (v is `rot` wide).
+  auto rotate = [&](Value v) -> Value {
+    auto caches = RankedTensorType::get({half}, tensorType(v).getElementType());
+    Value zero = gb.zeros(caches);
+    Value one = b.create<ConstantOp>(
+        loc, DenseElementsAttr::get(caches, b.getFloatAttr(caches.getElementType(), 1.0)));
+    return b.create<RotaryOp>(loc, v.getType(), v, zero, one, getInterleavedAttr(),
+                              b.getI64IntegerAttr(0));
+  };
+  Value dx;
+  if (isDifferentiableOperand(0)) {
+    if (perPair) {
+      dx = b.create<RotaryOp>(loc, x.getType(), g, cos, gb.neg(sin), getInterleavedAttr(),
+                              getRotaryDimAttr());
+    } else {
+      Value gr = rotated(g);
+      dx = gb.sub(gb.mul(gr, cos), rotate(gb.mul(gr, sin)));
+      if (rot < width)
+        dx = b.create<ConcatOp>(loc, ValueRange{dx, lastSlice(g, rot, width, 1)},
+                                b.getI64IntegerAttr(rank - 1));
+    }
+  }
+  grads.push_back(dx);
+  for (auto [operand, isSin] : {std::pair(cos, false), std::pair(sin, true)}) {
+    if (!isDifferentiableOperand(grads.size())) {
+      grads.push_back(Value());
+      continue;
+    }
+    Value xr = rotated(x);
+    Value prod = gb.mul(rotated(g), isSin ? rotate(xr) : xr);
+    grads.push_back(gb.reduceTo(perPair ? pairSum(prod) : prod, operand.getType()));
+  }
+  return success();
+}
 /// Each input element feeds the results after it (before it when reversed): the cumulative
 /// sum of the gradient in the other direction, exclusive alike.
 LogicalResult CumSumOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,

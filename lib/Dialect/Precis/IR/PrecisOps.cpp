@@ -512,6 +512,32 @@ LogicalResult PadOp::verify() {
   return success();
 }
 
+LogicalResult RotaryOp::verify() {
+  auto in = getInput().getType();
+  if (in.getRank() < 1 || getType() != in)
+    return emitOpError() << "needs a result of the input's type " << in << ", got " << getType();
+  const int64_t width = in.getShape().back();
+  const int64_t rot = static_cast<int64_t>(getRotaryDim());
+  if (rot < 0 || rot > width || rot % 2 != 0 || (rot == 0 && width % 2 != 0))
+    return emitOpError() << "rotary_dim " << rot << " must be even and at most the last dimension "
+                         << width << " (0: all of it, then even)";
+  const int64_t rotated = getRotatedChannels(), half = rotated / 2;
+  auto cos = getCos().getType();
+  if (cos != getSin().getType())
+    return emitOpError() << "cos " << cos << " and sin " << getSin().getType() << " differ";
+  if (cos.getRank() < 1 || cos.getRank() > in.getRank() ||
+      (cos.getShape().back() != half && cos.getShape().back() != rotated))
+    return emitOpError() << "caches " << cos << " must end in " << half << " (per pair) or "
+                         << rotated << " (per channel) and have at most the input's rank";
+  SmallVector<int64_t> target(in.getShape().drop_back()), out;
+  target.push_back(cos.getShape().back());
+  if (!OpTrait::util::getBroadcastedShape(cos.getShape(), target, out) ||
+      ArrayRef<int64_t>(out) != ArrayRef<int64_t>(target))
+    return emitOpError() << "caches " << cos << " do not broadcast to ["
+                         << ArrayRef<int64_t>(target) << "]";
+  return success();
+}
+
 LogicalResult TriluOp::verify() {
   if (getInput().getType().getRank() < 2)
     return emitOpError() << "needs a rank >= 2 operand, got " << getInput().getType();

@@ -458,6 +458,40 @@ def Precis_DropoutOp : Precis_FollowOp<"dropout", [InferTypeOpAdaptor, Grad]> {
   let hasVerifier = 1;
 }
 
+def Precis_RotaryOp : Precis_FollowOp<"rotary", [Pure, SameOperandsAndResultElementType, Grad]> {
+  let summary = "rotary position embedding of the last dimension (RoPE)";
+  let description = [{
+    Rotates channel pairs of the last dimension of `input` by the angles whose cosines and
+    sines `cos` and `sin` hold; the channels from `rotary_dim` on (0: the whole dimension)
+    pass through. A pair is (x1, x2) = (x[i], x[i + rotary_dim / 2]) for i < rotary_dim / 2,
+    or (x[2i], x[2i + 1]) when `interleaved` (GPT-J). With caches `rotary_dim / 2` wide, one
+    angle per pair (ONNX `RotaryEmbedding`):
+    `(y1, y2) = (x1 cos[i] - x2 sin[i], x1 sin[i] + x2 cos[i])`.
+    With caches `rotary_dim` wide, one value per channel, the op is
+    `x * cos + rotate(x) * sin` over the rotated channels, rotate(x) giving -x2 at x1's place
+    and x1 at x2's: Hugging Face's `x * cos + rotate_half(x) * sin`, whose caches are the
+    per-pair angles written twice. The caches broadcast (NumPy style) to the input's shape
+    with the last dimension replaced by their width. The backward rotation, by the opposite
+    angles, is the op again with `-sin` (per-pair caches).
+    `%y = precis.rotary %x, %cos, %sin : (tensor<2x4x8x16xf32>, tensor<2x1x8x8xf32>, tensor<2x1x8x8xf32>) -> tensor<2x4x8x16xf32>`
+    `%y = precis.rotary %x, %cos, %sin {interleaved = true, rotary_dim = 8 : i64} : (tensor<2x8x16xf32>, tensor<8x4xf32>, tensor<8x4xf32>) -> tensor<2x8x16xf32>`
+  }];
+  let arguments = (ins Precis_FloatTensor:$input, Precis_FloatTensor:$cos,
+                   Precis_FloatTensor:$sin,
+                   DefaultValuedAttr<BoolAttr, "false">:$interleaved,
+                   DefaultValuedAttr<I64Attr, "0">:$rotary_dim);
+  let results = (outs Precis_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $cos `,` $sin attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The rotated channels: `rotary_dim`, or the whole last dimension when it is 0.
+    int64_t getRotatedChannels() {
+      int64_t rot = static_cast<int64_t>(getRotaryDim());
+      return rot ? rot : getInput().getType().getShape().back();
+    }
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Data movement.
 //===----------------------------------------------------------------------===//
