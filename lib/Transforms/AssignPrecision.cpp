@@ -551,6 +551,13 @@ bool AssignPrecisionPass::everyUseReads(Value v, Type low) {
     DecisionAttr d = getDecision(user);
     if (!d || user->hasTrait<OpTrait::IsTerminator>())
       return false;
+    // A cast in the model names its operand's type after the operand's own decision, which
+    // here assumes the storage being checked; only a cast to `low` itself rounds the same.
+    if (isa<CastOp>(user)) {
+      if (elementType(user->getResult(0)) != low)
+        return false;
+      continue;
+    }
     unsigned floatIndex = 0;
     for (unsigned i = 0; i < use.getOperandNumber(); ++i)
       floatIndex += isFloatTensor(user->getOperand(i));
@@ -563,8 +570,9 @@ bool AssignPrecisionPass::everyUseReads(Value v, Type low) {
 /// Compute precision is not storage precision (docs/design.md decision 14). Under bf16 a
 /// sensitive op computes in fp32, but when every use of its result reads it in bf16 (a bf16
 /// GEMM, an element-wise op that then runs in bf16, such as the ReLU after a batch norm or
-/// the backward's `x > 0` mask) the result is stored as bf16: the only fp32 copy is the
-/// kernel's own, and the values the backward pass keeps are half the size.
+/// the backward's `x > 0` mask) the result is stored as bf16: it is cast once, right after
+/// the op, so its fp32 form lives only until then and what the backward pass keeps of it is
+/// half the size.
 ///
 /// Whether a use reads bf16 depends on the decisions of follow ops, which depend on what is
 /// stored, so the set is the greatest fixed point: start from every result of a sensitive

@@ -54,3 +54,18 @@ func.func @mixed_readers(%x: tensor<4x8xf32>, %g: tensor<8xf32> {precis.param_na
   %o = precis.matmul %p, %w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
   return %a, %o : tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// A cast in the model to another type reads the norm's fp32 result: it stays fp32. A cast to
+// bf16 rounds as storing would.
+// CHECK-LABEL: func.func @model_casts
+// CHECK: precis.layer_norm {{.*}}#precis.decision<sensitive f32 -> f32, "sensitive-class op (layer_norm): fp32">
+// CHECK: precis.softmax {{.*}}stored as bf16: every consumer reads it in bf16 (cast)
+func.func @model_casts(%x: tensor<4x8xf32>, %g: tensor<8xf32> {precis.param_name = "g"}) -> (tensor<4x8xf16>, tensor<4x8xbf16>) {
+  %n = precis.layer_norm %x, %g : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %h = precis.cast %n : tensor<4x8xf32> to tensor<4x8xf16>
+  %p = precis.softmax %x : tensor<4x8xf32>
+  %b = precis.cast %p : tensor<4x8xf32> to tensor<4x8xbf16>
+  return %h, %b : tensor<4x8xf16>, tensor<4x8xbf16>
+}

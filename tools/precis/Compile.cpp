@@ -137,8 +137,8 @@ int runCompile(int argc, char **argv) {
   std::string perFunction;
   if (stats.functionArenaBytes.size() > 1)
     for (const auto &[name, bytes] : stats.functionArenaBytes)
-      perFunction += formatv("{0}{1} {2} KiB", perFunction.empty() ? "; " : ", ", name,
-                             bytes / 1024);
+      perFunction +=
+          formatv("{0}{1} {2} KiB", perFunction.empty() ? "; " : ", ", name, bytes / 1024);
   errs() << formatv("precis compile: wrote {0}: {1} ops, parameters {2} KiB, activations "
                     "{3} KiB (planned from {4} KiB{5})\n",
                     output, stats.numOps, stats.blobBytes / 1024, stats.arenaBytes / 1024,
