@@ -568,7 +568,8 @@ bool AssignPrecisionPass::everyUseReads(Value v, Type low) {
 }
 
 /// Compute precision is not storage precision (docs/design.md decision 14). Under bf16 a
-/// sensitive op computes in fp32, but when every use of its result reads it in bf16 (a bf16
+/// sensitive op of the forward pass computes in fp32, but when every use of its result
+/// reads it in bf16 (a bf16
 /// GEMM, an element-wise op that then runs in bf16, such as the ReLU after a batch norm or
 /// the backward's `x > 0` mask) the result is stored as bf16: it is cast once, right after
 /// the op, so its fp32 form lives only until then and what the backward pass keeps of it is
@@ -588,7 +589,10 @@ void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
   Type low = type("bf16");
   for (Operation &op : fn.getBody().front().without_terminator()) {
     DecisionAttr d = getDecision(&op);
-    if (!d || d.getRule() != DecisionRule::Sensitive || !d.getOut() || !d.getOut().isF32())
+    // Forward activations only: a reduction in the backward pass (a bias gradient) is read
+    // by the optimizer, and rounding it would change the update, not the memory kept.
+    if (!d || d.getRule() != DecisionRule::Sensitive || !d.getOut() || !d.getOut().isF32() ||
+        op.hasAttr(kPhase))
       continue;
     for (Value r : op.getResults())
       if (isFloatTensor(r) && !weightLike.contains(r) && !r.use_empty())

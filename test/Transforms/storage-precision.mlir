@@ -69,3 +69,17 @@ func.func @model_casts(%x: tensor<4x8xf32>, %g: tensor<8xf32> {precis.param_name
   %b = precis.cast %p : tensor<4x8xf32> to tensor<4x8xbf16>
   return %h, %b : tensor<4x8xf16>, tensor<4x8xbf16>
 }
+
+// -----
+
+// Storage applies to forward activations: a backward reduction (a bias gradient) read by an
+// op that would follow it into bf16 stays fp32.
+// CHECK-LABEL: func.func @backward_reduction
+// CHECK: precis.reduce_sum {{.*}}#precis.decision<sensitive f32 -> f32, "sensitive-class op (reduce_sum): fp32">
+// CHECK: precis.reshape {{.*}}#precis.decision<follow f32 -> f32
+func.func @backward_reduction(%dy: tensor<4x8xf32>, %w: tensor<8x8xf32> {precis.param_name = "w"}) -> tensor<8xf32> {
+  %g = precis.matmul %dy, %w {precis.phase = "backward"} : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %s = precis.reduce_sum %g {axes = array<i64: 0>, precis.phase = "backward"} : (tensor<4x8xf32>) -> tensor<1x8xf32>
+  %r = precis.reshape %s {precis.phase = "backward"} : tensor<1x8xf32> to tensor<8xf32>
+  return %r : tensor<8xf32>
+}
