@@ -228,6 +228,7 @@ private:
   std::vector<std::string> blobs_;
   uint64_t blobBytes_ = 0;
   uint64_t arenaPeak_ = 0, unplanned_ = 0;
+  std::vector<std::pair<std::string, uint64_t>> functionPeaks_;
   size_t numOps_ = 0;
   /// Blob-backed values are shared across functions, keyed by their defining op.
   llvm::DenseMap<Operation *, uint32_t> blobValues_;
@@ -447,6 +448,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
     ++numOps_;
   }
   arenaPeak_ = std::max(arenaPeak_, plan.peak());
+  functionPeaks_.emplace_back(func.getSymName().str(), plan.peak());
   unplanned_ += plan.unplanned();
   return success();
 }
@@ -567,6 +569,7 @@ LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
   if (stats) {
     stats->arenaBytes = arenaPeak_;
     stats->unplannedBytes = unplanned_;
+    stats->functionArenaBytes = functionPeaks_;
     stats->blobBytes = blobBytes_;
     stats->numOps = numOps_;
   }

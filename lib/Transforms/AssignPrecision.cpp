@@ -29,6 +29,8 @@
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -37,6 +39,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
+#include <set>
 
 namespace mlir::precis {
 #define GEN_PASS_DEF_ASSIGNPRECISIONPASS
@@ -63,7 +66,6 @@ struct Evidence {
   double amax = 0;
   llvm::StringMap<double> error;
 };
-
 
 Type elementType(Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); }
 
@@ -93,8 +95,7 @@ std::string fmt(double v) {
   return buf;
 }
 
-struct AssignPrecisionPass
-    : mlir::precis::impl::AssignPrecisionPassBase<AssignPrecisionPass> {
+struct AssignPrecisionPass : mlir::precis::impl::AssignPrecisionPassBase<AssignPrecisionPass> {
   using AssignPrecisionPassBase::AssignPrecisionPassBase;
 
   void runOnOperation() override;
@@ -103,6 +104,10 @@ private:
   LogicalResult loadRules();
   LogicalResult loadCalibration();
   void assignFunction(func::FuncOp fn);
+  /// One walk over `fn`'s ops in order: decides each and records it on the op.
+  void decideAll(func::FuncOp fn);
+  /// True if every use of `v` reads it as `low` (the operand type its user's decision names).
+  bool everyUseReads(Value v, Type low);
   Decision decide(Operation *op);
   Decision decideCompute(Operation *op, StringRef low);
   Decision decideFollow(Operation *op, StringRef low);
@@ -115,7 +120,7 @@ private:
   /// The rules' glob texts: a GlobPattern refers to its text, which must outlive it (the JSON
   /// document it was read from does not).
   llvm::StringSet<> globTexts;
-  llvm::StringMap<Evidence> evidence; // keyed by "node|op"
+  llvm::StringMap<Evidence> evidence;           // keyed by "node|op"
   llvm::StringMap<double> initializerMagnitude; // @forward's parameters, by name
   /// Values that are constants, parameters or computed from those alone.
   llvm::DenseSet<Value> weightLike;
@@ -123,6 +128,9 @@ private:
   llvm::DenseSet<Value> gradient;
   /// The precision each float value has after the pass.
   DenseMap<Value, Type> decided;
+  /// Results of sensitive ops computed in fp32 and stored in the low precision, because
+  /// every use reads them in it.
+  llvm::SetVector<Value> storedLow;
 };
 
 LogicalResult AssignPrecisionPass::loadRules() {
@@ -141,7 +149,8 @@ LogicalResult AssignPrecisionPass::loadRules() {
     list = obj->getArray("rules");
   if (!list)
     return module.emitError("rules file '")
-           << rules << "': expected {\"rules\": [{\"op\": ..., \"node\": ..., \"precision\": ...}]}";
+           << rules
+           << "': expected {\"rules\": [{\"op\": ..., \"node\": ..., \"precision\": ...}]}";
   for (auto [i, entry] : llvm::enumerate(*list)) {
     const llvm::json::Object *obj = entry.getAsObject();
     auto fail = [&](const Twine &what) {
@@ -498,7 +507,7 @@ Decision AssignPrecisionPass::decide(Operation *op) {
   llvm_unreachable("unknown precision class");
 }
 
-void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
+void AssignPrecisionPass::decideAll(func::FuncOp fn) {
   weightLike.clear();
   gradient.clear();
   decided.clear();
@@ -528,9 +537,98 @@ void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
         weightLike.insert(r);
       if (grad)
         gradient.insert(r);
-      if (out)
+      if (storedLow.contains(r))
+        decided[r] = type("bf16");
+      else if (out)
         decided[r] = out;
     }
+  }
+}
+
+bool AssignPrecisionPass::everyUseReads(Value v, Type low) {
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    DecisionAttr d = getDecision(user);
+    if (!d || user->hasTrait<OpTrait::IsTerminator>())
+      return false;
+    // A cast in the model names its operand's type after the operand's own decision, which
+    // here assumes the storage being checked; only a cast to `low` itself rounds the same.
+    if (isa<CastOp>(user)) {
+      if (elementType(user->getResult(0)) != low)
+        return false;
+      continue;
+    }
+    unsigned floatIndex = 0;
+    for (unsigned i = 0; i < use.getOperandNumber(); ++i)
+      floatIndex += isFloatTensor(user->getOperand(i));
+    if (d.getOperandType(floatIndex) != low)
+      return false;
+  }
+  return true;
+}
+
+/// Compute precision is not storage precision (docs/design.md decision 14). Under bf16 a
+/// sensitive op of the forward pass computes in fp32, but when every use of its result
+/// reads it in bf16 (a bf16
+/// GEMM, an element-wise op that then runs in bf16, such as the ReLU after a batch norm or
+/// the backward's `x > 0` mask) the result is stored as bf16: it is cast once, right after
+/// the op, so its fp32 form lives only until then and what the backward pass keeps of it is
+/// half the size.
+///
+/// Whether a use reads bf16 depends on the decisions of follow ops, which depend on what is
+/// stored, so the set is the greatest fixed point: start from every result of a sensitive
+/// op, decide the function assuming those are stored as bf16, drop the results that some use
+/// still reads in fp32, and repeat until none is dropped. A result that a GEMM reads in bf16
+/// anyway is rounded exactly where it was before; one that feeds element-wise ops moves
+/// their rounding ahead of them, as bf16 autocast does.
+void AssignPrecisionPass::assignFunction(func::FuncOp fn) {
+  storedLow.clear();
+  decideAll(fn);
+  if (precision != PrecisionPolicy::BF16)
+    return;
+  Type low = type("bf16");
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    DecisionAttr d = getDecision(&op);
+    // Forward activations only: a reduction in the backward pass (a bias gradient) is read
+    // by the optimizer, and rounding it would change the update, not the memory kept.
+    if (!d || d.getRule() != DecisionRule::Sensitive || !d.getOut() || !d.getOut().isF32() ||
+        op.hasAttr(kPhase))
+      continue;
+    for (Value r : op.getResults())
+      if (isFloatTensor(r) && !weightLike.contains(r) && !r.use_empty())
+        storedLow.insert(r);
+  }
+  if (storedLow.empty())
+    return;
+  while (true) {
+    decideAll(fn);
+    SmallVector<Value> drop;
+    for (Value v : storedLow)
+      if (!everyUseReads(v, low))
+        drop.push_back(v);
+    if (drop.empty())
+      break;
+    for (Value v : drop)
+      storedLow.remove(v);
+  }
+
+  // The reason says so on the producer; precis-insert-casts then casts the result once,
+  // right after it, for every use.
+  for (Value v : storedLow) {
+    Operation *op = v.getDefiningOp();
+    DecisionAttr d = getDecision(op);
+    std::set<StringRef> readers;
+    for (Operation *user : v.getUsers())
+      readers.insert(user->getName().stripDialect());
+    std::string what = op->getNumResults() > 1
+                           ? llvm::formatv("result {0}", cast<OpResult>(v).getResultNumber()).str()
+                           : "result";
+    std::string reason = llvm::formatv("{0}; {1} stored as bf16: every consumer reads it in bf16 "
+                                       "({2})",
+                                       d.getReason(), what, llvm::join(readers, ", "))
+                             .str();
+    op->setAttr(kDecisionAttr, DecisionAttr::get(&getContext(), d.getRule(), d.getRuleIndex(),
+                                                 d.getIn(), d.getOut(), d.getAcc(), reason));
   }
 }
 

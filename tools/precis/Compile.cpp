@@ -132,10 +132,17 @@ int runCompile(int argc, char **argv) {
   precis::ArtifactStats stats;
   if (failed(precis::writeArtifactFile(*module, artifactOptions, output, &stats)))
     return 1;
+  // With several functions (a training step also holds @forward and @gradients), each one's
+  // own peak: @gradients' is the forward and backward pass without the optimizer's state.
+  std::string perFunction;
+  if (stats.functionArenaBytes.size() > 1)
+    for (const auto &[name, bytes] : stats.functionArenaBytes)
+      perFunction +=
+          formatv("{0}{1} {2} KiB", perFunction.empty() ? "; " : ", ", name, bytes / 1024);
   errs() << formatv("precis compile: wrote {0}: {1} ops, parameters {2} KiB, activations "
-                    "{3} KiB (planned from {4} KiB)\n",
+                    "{3} KiB (planned from {4} KiB{5})\n",
                     output, stats.numOps, stats.blobBytes / 1024, stats.arenaBytes / 1024,
-                    stats.unplannedBytes / 1024);
+                    stats.unplannedBytes / 1024, perFunction);
   return 0;
 }
 

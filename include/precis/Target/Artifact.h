@@ -38,6 +38,8 @@ struct ArtifactOptions {
 struct ArtifactStats {
   uint64_t arenaBytes = 0;      ///< planned peak activation memory
   uint64_t unplannedBytes = 0;  ///< sum of all activations without reuse
+  /// Each function's own planned peak, in the artifact's order (the arena is their maximum).
+  std::vector<std::pair<std::string, uint64_t>> functionArenaBytes;
   uint64_t blobBytes = 0;       ///< parameters and constants
   size_t numOps = 0;
 };
