@@ -270,20 +270,18 @@ static bool isI64Scalar(const TensorInfo &info) {
 
 Status TrainingSession::createFromFile(const std::string &path, const SessionOptions &options,
                                        std::unique_ptr<TrainingSession> *out) {
-  SessionOptions opts = options;
-  opts.copyParameters = true;
+  // train_step takes the parameters as inputs from state_ (copied out in create()), so the
+  // session's own copy stays where it was loaded (options.copyParameters, if asked for).
   std::unique_ptr<Session> session;
-  PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, opts, &session));
+  PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, options, &session));
   return create(std::move(session), path, options.communicator, out);
 }
 
 Status TrainingSession::createFromMemory(const void *data, size_t size,
                                          const SessionOptions &options,
                                          std::unique_ptr<TrainingSession> *out) {
-  SessionOptions opts = options;
-  opts.copyParameters = true;
   std::unique_ptr<Session> session;
-  PRECIS_RETURN_IF_ERROR(Session::createFromMemory(data, size, opts, &session));
+  PRECIS_RETURN_IF_ERROR(Session::createFromMemory(data, size, options, &session));
   return create(std::move(session), "the artifact", options.communicator, out);
 }
 
