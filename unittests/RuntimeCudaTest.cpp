@@ -270,7 +270,8 @@ TEST(RuntimeCuda, BackendFollowsTheTarget) {
 }
 
 TEST(RuntimeCuda, CarryOutputsChecksItsArguments) {
-  // On the CPU backend carryOutputs only checks (the caller's inputs are always read).
+  // The checks every backend shares (the CPU backend's writing of carried outputs into the
+  // caller's inputs: RuntimeTest.cpp, RuntimeCarriedState).
   std::unique_ptr<Session> s;
   ASSERT_TRUE(createSession(makeMlpArtifact(), "", &s).isOk());
   EXPECT_EQ(s->carryOutputs("forward", {{0, 0}}).code(), StatusCode::Ok); // y f32[2,4] -> x

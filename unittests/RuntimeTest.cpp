@@ -201,6 +201,130 @@ TEST(RuntimeSession, OutputsMayBeInputsAndParameters) {
 }
 
 //===----------------------------------------------------------------------===//
+// Carried state
+//===----------------------------------------------------------------------===//
+
+/// step(p: f32[4], g: f32[4], count: f32[1], lr: f32[1]) -> (new_p = sgd_update(p, g, count,
+/// lr), r = relu(new_p)), plus, with `readOldAfter`, a third output relu(p) computed after the
+/// update. new_p is at arena offset 0.
+std::string makeSgdArtifact(bool readOldAfter) {
+  schema::Manifest m;
+  m.set_target("cpu");
+  m.set_arena_size(192);
+  addValue(m, DType::F32, {4}, "p")->set_input(0);
+  addValue(m, DType::F32, {4}, "g")->set_input(1);
+  addValue(m, DType::F32, {1}, "count")->set_input(2);
+  addValue(m, DType::F32, {1}, "lr")->set_input(3);
+  addValue(m, DType::F32, {4}, "new_p")->set_arena_offset(0);
+  addValue(m, DType::F32, {4}, "r")->set_arena_offset(64);
+  addValue(m, DType::F32, {4}, "old")->set_arena_offset(128);
+  schema::Function *f = m.add_functions();
+  f->set_name("step");
+  for (uint32_t i = 0; i < 4; ++i)
+    f->add_inputs(i);
+  addOp(*f, "sgd_update", {0, 1, 2, 3}, {4});
+  addOp(*f, "relu", {4}, {5});
+  f->add_outputs(4);
+  f->add_outputs(5);
+  if (readOldAfter) {
+    addOp(*f, "relu", {0}, {6});
+    f->add_outputs(6);
+  }
+  return serialize(m, {});
+}
+
+const std::vector<float> kP = {1, 1, 1, 1}, kG = {1, 2, 3, 4};
+const std::vector<float> kNewP = {0.5f, 0, -0.5f, -1}; // p - 0.5 g
+
+TEST(RuntimeCarriedState, WithoutCarriesInputsAreOnlyRead) {
+  auto s = load(makeSgdArtifact(false));
+  ASSERT_TRUE(s);
+  Tensor p = f32Tensor({4}, kP), g = f32Tensor({4}, kG);
+  Tensor count = f32Tensor({1}, {1}), lr = f32Tensor({1}, {0.5f});
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("step", {p.view(), g.view(), count.view(), lr.view()}, &out).isOk());
+  EXPECT_EQ(floats(p), kP);
+  EXPECT_EQ(floats(out[0]), kNewP);
+  EXPECT_EQ(floats(out[1]), (std::vector<float>{0.5f, 0, 0, 0}));
+}
+
+TEST(RuntimeCarriedState, UpdatesTheCallersInputInPlace) {
+  // A training loop's runs: the carried output lands in the caller's input, is not copied
+  // out unless fetched, and the output vector's storage is reused from run to run.
+  auto s = load(makeSgdArtifact(false));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->carryOutputs("step", {{0, 0}}).isOk());
+  Tensor p = f32Tensor({4}, kP), g = f32Tensor({4}, kG);
+  Tensor count = f32Tensor({1}, {1}), lr = f32Tensor({1}, {0.5f});
+  const std::vector<TensorView> args = {p.view(), g.view(), count.view(), lr.view()};
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("step", args, &out, {false, true}).isOk());
+  EXPECT_EQ(floats(p), kNewP);
+  EXPECT_TRUE(out[0].data.empty());
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{4}));
+  EXPECT_EQ(floats(out[1]), (std::vector<float>{0.5f, 0, 0, 0}));
+  const uint8_t *r = out[1].data.data(), *pData = p.data.data();
+  ASSERT_TRUE(s->run("step", args, &out, {false, true}).isOk());
+  EXPECT_EQ(floats(p), (std::vector<float>{0, -1, -2, -3}));
+  EXPECT_EQ(out[1].data.data(), r);
+  EXPECT_EQ(p.data.data(), pData);
+  EXPECT_TRUE(out[0].data.empty());
+  // Fetched (or with no fetch list) a carried output comes back too.
+  ASSERT_TRUE(s->run("step", args, &out).isOk());
+  EXPECT_EQ(floats(p), (std::vector<float>{-0.5f, -2, -3.5f, -5}));
+  EXPECT_EQ(floats(out[0]), floats(p));
+}
+
+TEST(RuntimeCarriedState, AnInputReadAfterItsUpdateKeepsItsOldValueThere) {
+  // relu(p) runs after the update: it must see the old p, so the update cannot be in place;
+  // the caller's p still holds the new value after the run.
+  auto s = load(makeSgdArtifact(true));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->carryOutputs("step", {{0, 0}}).isOk());
+  Tensor p = f32Tensor({4}, {1, -1, 2, -2}), g = f32Tensor({4}, kG);
+  Tensor count = f32Tensor({1}, {1}), lr = f32Tensor({1}, {0.5f});
+  std::vector<Tensor> out;
+  ASSERT_TRUE(
+      s->run("step", {p.view(), g.view(), count.view(), lr.view()}, &out, {false, true, true})
+          .isOk());
+  EXPECT_EQ(floats(out[2]), (std::vector<float>{1, 0, 2, 0}));
+  EXPECT_EQ(floats(p), (std::vector<float>{0.5f, -2, 0.5f, -4}));
+  EXPECT_TRUE(out[0].data.empty());
+}
+
+TEST(RuntimeCarriedState, CarriedInputsThatSwap) {
+  // Outputs that are the inputs themselves, carried crosswise: both read before either is
+  // overwritten.
+  schema::Manifest m;
+  m.set_target("cpu");
+  addValue(m, DType::F32, {2}, "a")->set_input(0);
+  addValue(m, DType::F32, {2}, "b")->set_input(1);
+  schema::Function *f = m.add_functions();
+  f->set_name("swap");
+  f->add_inputs(0);
+  f->add_inputs(1);
+  f->add_outputs(1);
+  f->add_outputs(0);
+  auto s = load(serialize(m, {}));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->carryOutputs("swap", {{0, 0}, {1, 1}}).isOk());
+  Tensor a = f32Tensor({2}, {1, 2}), b = f32Tensor({2}, {3, 4});
+  std::vector<Tensor> out;
+  ASSERT_TRUE(s->run("swap", {a.view(), b.view()}, &out, {false, false}).isOk());
+  EXPECT_EQ(floats(a), (std::vector<float>{3, 4}));
+  EXPECT_EQ(floats(b), (std::vector<float>{1, 2}));
+  EXPECT_TRUE(out[0].data.empty());
+  EXPECT_TRUE(out[1].data.empty());
+}
+
+TEST(RuntimeCarriedState, AnInputCarriedIntoTwiceIsAnError) {
+  auto s = load(makeSgdArtifact(true));
+  ASSERT_TRUE(s);
+  EXPECT_STATUS(s->carryOutputs("step", {{0, 0}, {2, 0}}), InvalidArgument,
+                "input 'p' is carried into more than once");
+}
+
+//===----------------------------------------------------------------------===//
 // Caller errors
 //===----------------------------------------------------------------------===//
 

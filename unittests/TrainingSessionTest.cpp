@@ -22,8 +22,10 @@
 #include "llvm/Support/Program.h"
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
 
 namespace {
 
@@ -36,7 +38,8 @@ protected:
     artifact = (dir + "/mlp.precis").str();
     std::string error;
     llvm::StringRef args[] = {PRECIS_BINARY, "compile", PRECIS_EXAMPLES_DIR "/mlp/model.onnx",
-                              "-o", artifact, "--train", "--optimizer", "adamw"};
+                              "-o",          artifact,  "--train",
+                              "--optimizer", "adamw"};
     ASSERT_EQ(llvm::sys::ExecuteAndWait(PRECIS_BINARY, args, std::nullopt, {}, 0, 0, &error), 0)
         << error;
   }
@@ -54,10 +57,9 @@ protected:
   /// returns their losses.
   std::vector<float> train(precis_training_session_t *ts, int first, int last) {
     precis::rt::Dataset data;
-    Status s = precis::rt::Dataset::open(PRECIS_EXAMPLES_DIR "/mlp/data.npz",
-                                         {{"x", precis::rt::DType::F32, {8, 32}},
-                                          {"y", precis::rt::DType::I64, {8}}},
-                                         &data);
+    Status s = precis::rt::Dataset::open(
+        PRECIS_EXAMPLES_DIR "/mlp/data.npz",
+        {{"x", precis::rt::DType::F32, {8, 32}}, {"y", precis::rt::DType::I64, {8}}}, &data);
     EXPECT_TRUE(s.isOk()) << s.message();
     std::vector<float> losses;
     for (int step = first; step <= last; ++step) {
@@ -199,6 +201,45 @@ TEST_F(TrainingSessionTest, TrainingNeedsRoles) {
   EXPECT_EQ(s.code(), precis::rt::StatusCode::InvalidArgument);
   EXPECT_NE(s.message().find("has no training role"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("compile it again"), std::string::npos) << s.message();
+}
+
+// The compiler places each optimizer update of a parameter or its state after every other
+// activation of the arena (the CPU runtime computes those in the caller's state, so that end
+// of the arena stays untouched in a training loop).
+TEST_F(TrainingSessionTest, OptimizerUpdatesArePlannedLast) {
+  auto buffer = llvm::MemoryBuffer::getFile(artifact);
+  ASSERT_TRUE(bool(buffer));
+  precis::schema::Manifest m;
+  (void)precis::rt::testing::rewriteManifest((*buffer)->getBuffer().str(),
+                                             [&](precis::schema::Manifest &in) { m = in; });
+  auto bytes = [&](const precis::schema::Value &v) {
+    precis::rt::TensorView t{
+        nullptr, static_cast<precis::rt::DType>(v.type().dtype()),
+        std::vector<int64_t>(v.type().shape().begin(), v.type().shape().end())};
+    return static_cast<uint64_t>(t.byteSize());
+  };
+  std::set<uint32_t> updates;
+  for (const precis::schema::Function &f : m.functions()) {
+    if (f.name() != "train_step")
+      continue;
+    for (const precis::schema::Op &op : f.ops())
+      if (op.kind() == "adam_update")
+        for (uint32_t out : op.outputs())
+          if (std::count(f.outputs().begin(), f.outputs().end(), out))
+            updates.insert(out);
+  }
+  ASSERT_EQ(updates.size(), 18u); // the MLP's 6 parameters, each with 2 moments
+  uint64_t othersEnd = 0, updatesBegin = UINT64_MAX;
+  for (int i = 0; i < m.values_size(); ++i) {
+    const precis::schema::Value &v = m.values(i);
+    if (!v.has_arena_offset())
+      continue;
+    if (updates.count(static_cast<uint32_t>(i)))
+      updatesBegin = std::min(updatesBegin, v.arena_offset());
+    else
+      othersEnd = std::max(othersEnd, v.arena_offset() + bytes(v));
+  }
+  EXPECT_GE(updatesBegin, othersEnd);
 }
 
 // One training loop, one checkpoint format: a run handed from `precis train` to `precis-rt

@@ -364,7 +364,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
   }
 
   Block &body = func.getBody().front();
-  BufferPlan plan(func);
+  BufferPlan plan(func, /*planInPlaceUpdates=*/!cuda_);
   for (Operation &op : body) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(ret.getOperands())) {

@@ -8,9 +8,11 @@
 
 #include "precis/Dialect/Precis/IR/PrecisOps.h"
 #include "precis/Target/Artifact.h"
+#include "precis/Transforms/AttrNames.h"
 #include "precis/schema/ArtifactFormat.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <map>
 
@@ -48,8 +50,46 @@ private:
 
 } // namespace
 
-BufferPlan::BufferPlan(Operation *op) {
-  Block &body = cast<func::FuncOp>(op).getBody().front();
+/// The results of `func` that an optimizer update computes in the memory of the argument it
+/// updates (see BufferPlan.h): returned once as the new value of an argument (precis.updates)
+/// that is neither returned itself nor used after the update.
+static llvm::DenseSet<Value> inPlaceUpdates(func::FuncOp func) {
+  llvm::DenseSet<Value> inPlace;
+  Block &body = func.getBody().front();
+  auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
+  if (!ret)
+    return inPlace;
+  llvm::DenseMap<Operation *, size_t> order;
+  for (Operation &op : body)
+    order[&op] = order.size();
+  llvm::DenseSet<Value> returned(ret.getOperands().begin(), ret.getOperands().end());
+  for (auto [i, result] : llvm::enumerate(ret.getOperands())) {
+    auto updated = func.getResultAttrOfType<StringAttr>(i, mlir::precis::kUpdates);
+    Operation *def = result.getDefiningOp();
+    if (!updated || !def || !isa<mlir::precis::AdamUpdateOp, mlir::precis::SgdUpdateOp>(def) ||
+        def->getBlock() != &body)
+      continue;
+    for (BlockArgument arg : func.getArguments()) {
+      auto param = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), mlir::precis::kParamName);
+      auto state = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), mlir::precis::kStateName);
+      if ((param != updated && state != updated) || returned.contains(arg))
+        continue;
+      bool usedAfter = llvm::any_of(arg.getUsers(), [&](Operation *user) {
+        return user->getBlock() != &body || order.lookup(user) > order.lookup(def);
+      });
+      if (!usedAfter)
+        inPlace.insert(result);
+    }
+  }
+  return inPlace;
+}
+
+BufferPlan::BufferPlan(Operation *op, bool planInPlaceUpdates) {
+  auto func = cast<func::FuncOp>(op);
+  Block &body = func.getBody().front();
+  llvm::DenseSet<Value> inPlace;
+  if (planInPlaceUpdates)
+    inPlace = inPlaceUpdates(func);
 
   // Last use of every value, in op order; returned values live to the end.
   llvm::DenseMap<Value, size_t> lastUse;
@@ -63,7 +103,8 @@ BufferPlan::BufferPlan(Operation *op) {
     ++index;
   }
 
-  ArenaPlanner planner;
+  ArenaPlanner planner, updates; // `updates`: the in-place results, after the activations
+  SmallVector<Value> placedAfter;
   llvm::DenseMap<size_t, SmallVector<Value>> dyingAt;
   index = 0;
   for (Operation &op : body) {
@@ -73,6 +114,12 @@ BufferPlan::BufferPlan(Operation *op) {
       for (Value result : op.getResults()) {
         auto type = dyn_cast<RankedTensorType>(result.getType());
         uint64_t size = type ? artifactByteSize(type) : 0;
+        if (inPlace.contains(result)) { // returned: lives to the end
+          offsets_[result] = updates.allocate(size);
+          placedAfter.push_back(result);
+          unplanned_ += alignUp(std::max<uint64_t>(size, 1));
+          continue;
+        }
         offsets_[result] = planner.allocate(size);
         unplanned_ += alignUp(std::max<uint64_t>(size, 1));
         size_t last = lastUse.lookup(result);
@@ -85,7 +132,9 @@ BufferPlan::BufferPlan(Operation *op) {
       planner.release(offsets_.lookup(dead));
     ++index;
   }
-  peak_ = planner.peak();
+  for (Value v : placedAfter)
+    offsets_[v] += planner.peak();
+  peak_ = planner.peak() + updates.peak();
 }
 
 std::optional<uint64_t> BufferPlan::offset(Value v) const {

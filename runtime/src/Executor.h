@@ -30,9 +30,9 @@ public:
   /// success only; a backend may reuse the storage of tensors already there).
   virtual Status run(size_t function, const std::vector<TensorView> &inputs,
                      std::vector<Tensor> *outputs) = 0;
-  /// As run(), but an executor that keeps results apart from the host (a device) copies back
-  /// only the outputs `fetch` marks (one flag per output, checked) and leaves the others
-  /// without data; by default every output comes back.
+  /// As run(), but of the carried outputs (carryOutputs) only those `fetch` marks (one flag
+  /// per output, checked) come back, the others without data; by default every output comes
+  /// back.
   virtual Status runFetching(size_t function, const std::vector<TensorView> &inputs,
                              std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
     return run(function, inputs, outputs);
@@ -44,8 +44,8 @@ public:
     return unimplemented("this backend keeps no inputs: they are the caller's memory");
   }
   /// From the next run of `function` on, output carries[k].first becomes input
-  /// carries[k].second of the following run (indices and types already checked). See
-  /// Session::carryOutputs.
+  /// carries[k].second of the following run (indices, types, and that no input is carried
+  /// into twice, already checked). See Session::carryOutputs.
   virtual Status carryOutputs(size_t function,
                               const std::vector<std::pair<size_t, size_t>> &carries) = 0;
   /// Blob-backed value `value` (a parameter the session replaced) now has the bytes at `data`,

@@ -122,8 +122,7 @@ Status createSession(std::unique_ptr<Artifact> artifact, const SessionOptions &o
     for (uint32_t idx : fd.outputs)
       info.outputs.push_back(infoOf(values[idx]));
     for (const OpDesc &op : fd.ops)
-      info.collectives +=
-          op.kind == "all_reduce" || op.kind == "all_gather" || op.kind == "shard";
+      info.collectives += op.kind == "all_reduce" || op.kind == "all_gather" || op.kind == "shard";
     s.functions.push_back(std::move(info));
   }
 
@@ -275,6 +274,7 @@ Status Session::carryOutputs(std::string_view function,
   const FunctionInfo *info = findFunction(function);
   if (!info)
     return notFound("no function " + singleQuoted(std::string(function)));
+  std::vector<bool> carriedInto(info->inputs.size(), false);
   for (const auto &[output, input] : carries) {
     if (output >= info->outputs.size() || input >= info->inputs.size())
       return invalidArgument("function " + singleQuoted(info->name) + " has no output " +
@@ -285,6 +285,10 @@ Status Session::carryOutputs(std::string_view function,
                              singleQuoted(from.name) + " is " + typeString(from.dtype, from.shape) +
                              ", input " + singleQuoted(to.name) + " is " +
                              typeString(to.dtype, to.shape));
+    if (carriedInto[input])
+      return invalidArgument("function " + singleQuoted(info->name) + ": input " +
+                             singleQuoted(to.name) + " is carried into more than once");
+    carriedInto[input] = true;
   }
   return impl_->executor->carryOutputs(static_cast<size_t>(info - impl_->functions.data()),
                                        carries);

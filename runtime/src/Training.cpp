@@ -270,20 +270,18 @@ static bool isI64Scalar(const TensorInfo &info) {
 
 Status TrainingSession::createFromFile(const std::string &path, const SessionOptions &options,
                                        std::unique_ptr<TrainingSession> *out) {
-  SessionOptions opts = options;
-  opts.copyParameters = true;
+  // train_step takes the parameters as inputs from state_ (copied out in create()), so the
+  // session's own copy stays where it was loaded (options.copyParameters, if asked for).
   std::unique_ptr<Session> session;
-  PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, opts, &session));
+  PRECIS_RETURN_IF_ERROR(Session::createFromFile(path, options, &session));
   return create(std::move(session), path, options.communicator, out);
 }
 
 Status TrainingSession::createFromMemory(const void *data, size_t size,
                                          const SessionOptions &options,
                                          std::unique_ptr<TrainingSession> *out) {
-  SessionOptions opts = options;
-  opts.copyParameters = true;
   std::unique_ptr<Session> session;
-  PRECIS_RETURN_IF_ERROR(Session::createFromMemory(data, size, opts, &session));
+  PRECIS_RETURN_IF_ERROR(Session::createFromMemory(data, size, options, &session));
   return create(std::move(session), "the artifact", options.communicator, out);
 }
 
@@ -487,13 +485,15 @@ Status TrainingSession::step(const std::vector<TensorView> &batch, float lr, flo
     args[batchSlots_[b]] = batch[b];
   *lr_.as<float>() = lr;
   args[lrSlot_] = lr_.view();
-  // The outputs land in the buffers the state had before the previous step (swapped below),
-  // so a step allocates nothing the size of the model.
+  // The state is carried (carryState): the CPU backend updates state_ where it lies, a
+  // device keeps it; either way only the fetched outputs come back, so a step allocates
+  // nothing the size of the model.
   std::vector<Tensor> &outputs = outputs_;
   PRECIS_RETURN_IF_ERROR(session_->run(names::kTrainStep, args, &outputs, fetch_));
-  for (size_t o = 0; o < outputs.size(); ++o)
-    if (o != lossOutput_ && (!session_->onDevice() || fetch_[o]))
-      std::swap(state_[outputSlot_[o]], outputs[o]);
+  if (session_->onDevice())
+    for (size_t o = 0; o < outputs.size(); ++o)
+      if (o != lossOutput_ && fetch_[o])
+        std::swap(state_[outputSlot_[o]], outputs[o]);
   stale_ = session_->onDevice();
   ++dataCursor_;
   if (loss)

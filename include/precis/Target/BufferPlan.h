@@ -7,6 +7,13 @@
 // block arguments are the caller's memory. Functions run one at a time, so the artifact's
 // arena is the largest peak over its functions.
 //
+// With planInPlaceUpdates (the CPU target), a result that an optimizer update (adam_update,
+// sgd_update) computes as the new value of an argument, which nothing reads after the update,
+// goes after all the other values instead of among them: the CPU runtime writes such results
+// into the memory of the argument they update when the caller carries the state (a training
+// loop), and that end of the arena, never touched then, costs no memory. A caller that does
+// not carry the state gets its results there.
+//
 // An analysis: constructed from the function (or by `getAnalysis<BufferPlan>()`), read by the
 // artifact writer, which places each planned value at its offset.
 //
@@ -27,7 +34,7 @@ class BufferPlan {
 public:
   /// Plans `func` (a func.func with one block); sizes are the runtime's (artifactByteSize),
   /// each rounded up to the arena's 64-byte alignment.
-  explicit BufferPlan(mlir::Operation *func);
+  explicit BufferPlan(mlir::Operation *func, bool planInPlaceUpdates = false);
 
   /// The arena offset of `v`, a result of one of the function's top-level ops that is neither
   /// a parameter nor a constant; nullopt for any other value.

@@ -24,6 +24,13 @@
 // planner keeps a value's memory to itself until its last reader). Under checkNumerics, whose
 // scan reads every result right after its op, the all-reduces finish inside the op.
 //
+// Carried state (carryOutputs): a carried output is written into the caller's memory of the
+// input it carries to, so a training step updates its state where it lies. Where the op that
+// computes the output reads every element before writing it (the optimizer updates) and no
+// later op reads the input, the op writes there directly and the output's arena slot is never
+// touched; any other carried output is copied there after the last op. Either way a run then
+// copies a carried output back to the caller only when fetched.
+//
 //===----------------------------------------------------------------------===//
 
 #include "cpu/Executor.h"
@@ -36,6 +43,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -179,9 +187,10 @@ public:
   Status init(const SessionOptions &options, const std::vector<uint8_t *> &blobData);
   Status run(size_t function, const std::vector<TensorView> &inputs,
              std::vector<Tensor> *outputs) override;
-  Status carryOutputs(size_t, const std::vector<std::pair<size_t, size_t>> &) override {
-    return Status::ok();
-  }
+  Status runFetching(size_t function, const std::vector<TensorView> &inputs,
+                     std::vector<Tensor> *outputs, const std::vector<bool> &fetch) override;
+  Status carryOutputs(size_t function,
+                      const std::vector<std::pair<size_t, size_t>> &carries) override;
   Status updateBlob(uint32_t value, const void *data) override {
     // Blobs are only read: the const_cast just fits them into RunState::valueData.
     blobData_[value] = const_cast<uint8_t *>(static_cast<const uint8_t *>(data));
@@ -196,6 +205,15 @@ private:
   Status acquire(std::unique_ptr<RunState> *out);
   /// Returns `state` to the pool (or frees it when the pool is full).
   void release(std::unique_ptr<RunState> state);
+  /// run() and runFetching(); `fetch` null: every output.
+  Status runImpl(size_t function, const std::vector<TensorView> &inputs,
+                 std::vector<Tensor> *outputs, const std::vector<bool> *fetch);
+
+  /// How one function's outputs reach the caller (see the file comment).
+  struct Carry {
+    size_t output = 0, input = 0;
+    bool inPlace = false; ///< the producing op writes into the input's memory
+  };
 
   const Artifact &artifact_;
   KernelContext context_;
@@ -212,6 +230,8 @@ private:
   std::vector<std::vector<size_t>> waitBefore_;
   bool overlapCollectives_ = false; // several ranks, and no check-numerics
   uint64_t scratchBytes_ = 0;       // per thread, for the groups
+
+  std::vector<std::vector<Carry>> carries_; // per function, set by carryOutputs
 
   std::mutex poolMutex_;
   std::vector<std::unique_ptr<RunState>> pool_; // idle states
@@ -259,6 +279,7 @@ Status CpuExecutor::init(const SessionOptions &options, const std::vector<uint8_
       blobValues_.push_back(i);
     }
 
+  carries_.resize(functions.size());
   groups_.resize(functions.size());
   if (options.fuseElementwise && !options.checkNumerics) {
     for (size_t f = 0; f < functions.size(); ++f) {
@@ -350,8 +371,57 @@ void CpuExecutor::release(std::unique_ptr<RunState> state) {
   // The pool is full: `state` is freed here, outside the lock.
 }
 
+/// Kernels that read every element of their inputs before writing that element of their
+/// outputs (all of one shape), so an output may share memory with an input it updates.
+bool updatesElementsInPlace(const std::string &kind) {
+  return kind == "adam_update" || kind == "sgd_update";
+}
+
+Status CpuExecutor::carryOutputs(size_t f, const std::vector<std::pair<size_t, size_t>> &carries) {
+  const FunctionDesc &fd = artifact_.functions()[f];
+  const auto &values = artifact_.values();
+  // The op that writes each value, and the last op that reads each value.
+  std::vector<size_t> producer(values.size(), SIZE_MAX), lastRead(values.size(), SIZE_MAX);
+  for (size_t k = 0; k < fd.ops.size(); ++k) {
+    for (uint32_t v : fd.ops[k].inputs)
+      lastRead[v] = k;
+    for (uint32_t v : fd.ops[k].outputs)
+      producer[v] = k;
+  }
+  std::vector<bool> returned(values.size(), false), aliased(values.size(), false);
+  for (uint32_t v : fd.outputs)
+    returned[v] = true;
+  std::vector<Carry> plan;
+  for (const auto &[output, input] : carries) {
+    Carry c{output, input, false};
+    const uint32_t out = fd.outputs[output], in = fd.inputs[input];
+    const size_t k = producer[out];
+    // In place only when nothing can see the difference: the input's old value is not read
+    // after the op that computes the new one (nor returned), and the output is computed by
+    // an element-wise update and aliased once.
+    c.inPlace = values[out].storage == Storage::Arena && k != SIZE_MAX &&
+                updatesElementsInPlace(fd.ops[k].kind) && !aliased[out] && !returned[in] &&
+                (lastRead[in] == SIZE_MAX || lastRead[in] <= k);
+    if (c.inPlace)
+      aliased[out] = true;
+    plan.push_back(c);
+  }
+  carries_[f] = std::move(plan);
+  return Status::ok();
+}
+
 Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
                         std::vector<Tensor> *outputs) {
+  return runImpl(f, inputs, outputs, nullptr);
+}
+
+Status CpuExecutor::runFetching(size_t f, const std::vector<TensorView> &inputs,
+                                std::vector<Tensor> *outputs, const std::vector<bool> &fetch) {
+  return runImpl(f, inputs, outputs, &fetch);
+}
+
+Status CpuExecutor::runImpl(size_t f, const std::vector<TensorView> &inputs,
+                            std::vector<Tensor> *outputs, const std::vector<bool> *fetch) {
   std::unique_ptr<RunState> state;
   PRECIS_RETURN_IF_ERROR(acquire(&state));
   RunState &rs = *state;
@@ -362,6 +432,10 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
     valueData[idx] = blobData_[idx];
   for (size_t p = 0; p < inputs.size(); ++p)
     valueData[fd.inputs[p]] = static_cast<uint8_t *>(inputs[p].data);
+  const std::vector<Carry> &carries = carries_[f];
+  for (const Carry &c : carries)
+    if (c.inPlace)
+      valueData[fd.outputs[c.output]] = static_cast<uint8_t *>(inputs[c.input].data);
   Status status;
   const std::vector<BoundOp> &ops = ops_[f];
   std::vector<OpViews> &views = rs.ops[f];
@@ -435,22 +509,55 @@ Status CpuExecutor::run(size_t f, const std::vector<TensorView> &inputs,
   }
   if (status.isOk()) {
     // Into the caller's tensors: storage of the right size is reused, so a caller that runs a
-    // function again with the same vector (a training loop) allocates and zeroes nothing.
+    // function again with the same vector allocates and zeroes nothing. A carried output that
+    // is not fetched comes back without data (its value is in the caller's input).
+    std::vector<bool> carried(fd.outputs.size(), false);
+    for (const Carry &c : carries)
+      carried[c.output] = true;
     outputs->resize(fd.outputs.size());
     for (size_t p = 0; p < fd.outputs.size(); ++p) {
       const ValueDesc &v = values[fd.outputs[p]];
       Tensor &t = (*outputs)[p];
       t.dtype = v.dtype;
       t.shape = v.shape;
+      // A carried output whose value is an input must be read before the copies below
+      // overwrite that input; so is every fetched output.
+      const bool wanted =
+          !carried[p] || !fetch || fetch->empty() || (*fetch)[p] || v.storage == Storage::Input;
+      if (!wanted) {
+        std::vector<uint8_t>().swap(t.data);
+        continue;
+      }
       if (t.data.size() != v.byteSize)
         t.data.resize(v.byteSize);
       if (v.byteSize)
         std::memcpy(t.data.data(), valueData[fd.outputs[p]], v.byteSize);
     }
+    for (const Carry &c : carries) {
+      const ValueDesc &v = values[fd.outputs[c.output]];
+      if (c.inPlace || !v.byteSize)
+        continue;
+      const uint8_t *from = v.storage == Storage::Input ? (*outputs)[c.output].data.data()
+                                                        : valueData[fd.outputs[c.output]];
+      std::memmove(inputs[c.input].data, from, v.byteSize);
+    }
+    for (const Carry &c : carries) {
+      Tensor &t = (*outputs)[c.output];
+      if (fetch && !fetch->empty() && !(*fetch)[c.output] && !t.data.empty())
+        std::vector<uint8_t>().swap(t.data);
+    }
   }
   // Unbind the caller's memory: nothing may point at it after the call.
   for (uint32_t idx : fd.inputs)
     valueData[idx] = nullptr;
+  for (const Carry &c : carries)
+    if (c.inPlace) {
+      const ValueDesc &v = values[fd.outputs[c.output]];
+      valueData[fd.outputs[c.output]] = rs.arena + v.offset;
+    }
+  for (OpViews &view : views)
+    for (TensorView &t : view.outputs)
+      t.data = nullptr;
   for (OpViews &view : views)
     for (TensorView &t : view.inputs)
       t.data = nullptr;

@@ -33,8 +33,10 @@ struct SessionOptions;
 namespace precis::rt::cpu {
 
 /// The run-time side of a "cpu" artifact (see precis::rt::Executor for the contract). Runs
-/// read every input from the caller, so carryOutputs has nothing to do; updateBlob points the
-/// value at the new bytes.
+/// read every input from the caller; after carryOutputs they also write the carried outputs
+/// into the caller's memory of the inputs they carry to (in place where the update allows it,
+/// so that the output never takes arena memory), and return those only when fetched.
+/// updateBlob points the value at the new bytes.
 class Executor : public rt::Executor {
 public:
   /// Binds `artifact` (validated; it outlives the executor) to the CPU kernels, with the

@@ -95,7 +95,7 @@ enum class Role {
   Step, ///< the optimizer step counter
   Loss,
   BatchNormStats, ///< a training-mode BatchNorm's running mean or variance
-  RngState, ///< training-mode dropout's (seed, steps drawn)
+  RngState,       ///< training-mode dropout's (seed, steps drawn)
 };
 
 /// The name and type of a function input or output, or of a parameter.
@@ -147,9 +147,10 @@ public:
              std::vector<Tensor> *outputs);
   Status run(std::string_view function, const std::vector<Tensor> &inputs,
              std::vector<Tensor> *outputs);
-  /// As run(), but a device backend copies back only the outputs `fetch` marks (one flag per
-  /// output; empty: all) and leaves the others without data, so state kept on the device by
-  /// carryOutputs need not cross to the host every run. The CPU backend returns all outputs.
+  /// As run(), but only the outputs `fetch` marks (one flag per output; empty: all) among those
+  /// carried (carryOutputs) come back; the other carried outputs come back without data, so
+  /// carried state need not cross to the host (a device) or be copied (the CPU) every run.
+  /// Outputs that are not carried always come back.
   Status run(std::string_view function, const std::vector<TensorView> &inputs,
              std::vector<Tensor> *outputs, const std::vector<bool> &fetch);
 
@@ -157,9 +158,13 @@ public:
   /// state on the cuda backend): after every run of `function`, output carries[k].first
   /// becomes input carries[k].second of the next run without a round trip through the host,
   /// and the caller's data for those inputs is ignored — except by the first run after this
-  /// call, so call it again after changing the state on the host. Outputs are still returned.
-  /// InvalidArgument for indices out of range or types that differ. The CPU backend always
-  /// reads the caller's inputs (which then hold the same values), so there it only checks.
+  /// call, so call it again after changing the state on the host. Outputs are still returned
+  /// (unless a fetching run() leaves them out). InvalidArgument for indices out of range,
+  /// types that differ, or an input carried into twice. The CPU backend always reads the
+  /// caller's inputs and, instead, writes every carried output into the caller's memory of
+  /// its input (which must be writable and belong to no other input): the state is updated
+  /// where it lies, in place where the op computing it allows (an optimizer update), so the
+  /// new state takes no memory of its own.
   Status carryOutputs(std::string_view function,
                       const std::vector<std::pair<size_t, size_t>> &carries);
 

@@ -196,14 +196,15 @@ private:
   std::unique_ptr<Session> session_;
   std::shared_ptr<Communicator> communicator_;
   const FunctionInfo *info_ = nullptr;
-  /// Per train_step input; empty for batch inputs and lr. On a device the state lives in
-  /// device memory between steps and this copy is refreshed only when read (syncState).
+  /// Per train_step input; empty for batch inputs and lr. The CPU backend updates it in place
+  /// every step (carryOutputs); on a device the state lives in device memory between steps
+  /// and this copy is refreshed only when read (syncState).
   mutable std::vector<Tensor> state_;
-  std::vector<Tensor> outputs_; ///< train_step's outputs: last step's state buffers, reused
+  std::vector<Tensor> outputs_; ///< train_step's outputs: only the fetched ones have data
   mutable bool stale_ = false;
-  std::vector<bool> fetch_; ///< per output: copied to the host every step on a device
-  std::vector<bool> carried_;      ///< per train_step input: parameter or training state
-  std::vector<size_t> batchSlots_; ///< train_step input index of each batch input
+  std::vector<bool> fetch_;            ///< per output: copied to the host every step on a device
+  std::vector<bool> carried_;          ///< per train_step input: parameter or training state
+  std::vector<size_t> batchSlots_;     ///< train_step input index of each batch input
   std::vector<std::string> shareKind_; ///< per input: the kind of a ZeRO-1 share, else empty
   std::vector<size_t> paramSlots_;     ///< the parameter inputs, in order
   std::vector<TensorInfo> batchInfos_;
