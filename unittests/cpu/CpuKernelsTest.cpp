@@ -25,6 +25,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace precis;
 using namespace precis::rt;
@@ -2408,6 +2409,64 @@ TEST_F(CpuKernels, Conv2dGroupsStridesPadsDilations) {
   Tensor X = random(DType::F32, {1, 3, 5, 5}), Wt = random(DType::F32, {4, 2, 3, 3}),
          Y(DType::F32, {1, 4, 3, 3});
   EXPECT_EQ(run("conv2d", {&X, &Wt}, {&Y}).code(), StatusCode::InvalidArgument); // C mismatch
+}
+
+// The oneDNN kernels keep each created primitive, its memory objects and a stream per thread
+// across calls, pointing them at every call's buffers: repeated calls on fresh buffers, and
+// calls from several threads at once, must give the first call's bits.
+TEST_F(CpuKernels, OneDnnKernelsReuseStateAcrossBuffersAndThreads) {
+  struct Call {
+    const char *kind;
+    std::vector<Tensor> ins;
+    Tensor out;
+    Attrs attrs;
+  };
+  std::vector<Call> calls;
+  calls.push_back(
+      {"gemm",
+       {random(DType::F32, {5, 7}), random(DType::F32, {9, 7}), random(DType::F32, {9})},
+       Tensor(DType::F32, {5, 9}),
+       attrs().i("transpose_b", 1).f("alpha", 0.5)});
+  calls.push_back({"matmul",
+                   {random(DType::F32, {3, 4, 6}), random(DType::F32, {6, 8})},
+                   Tensor(DType::F32, {3, 4, 8}),
+                   Attrs()});
+  calls.push_back({"conv2d",
+                   {random(DType::F32, {2, 3, 8, 8}), random(DType::F32, {5, 3, 3, 3}),
+                    random(DType::F32, {5})},
+                   Tensor(DType::F32, {2, 5, 8, 8}),
+                   attrs().ints("pads", {1, 1, 1, 1})});
+  // One call on fresh copies of the inputs; its result, or the failure.
+  auto once = [](const Call &c, Tensor *out) {
+    std::vector<Tensor> ins = c.ins;
+    std::vector<Tensor *> ptrs;
+    for (Tensor &t : ins)
+      ptrs.push_back(&t);
+    *out = Tensor(c.out.dtype, c.out.shape);
+    return run(c.kind, ptrs, {out}, c.attrs);
+  };
+  for (Call &c : calls)
+    ASSERT_OK(once(c, &c.out));
+  for (const Call &c : calls)
+    for (int i = 0; i < 3; ++i) {
+      Tensor y;
+      ASSERT_OK(once(c, &y));
+      EXPECT_EQ(y.bytes, c.out.bytes) << c.kind << ", call " << i + 2;
+    }
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i)
+        for (const Call &c : calls) {
+          Tensor y;
+          if (!once(c, &y).isOk() || y.bytes != c.out.bytes)
+            ++mismatches[t];
+        }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 } // namespace
