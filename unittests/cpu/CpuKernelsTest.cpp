@@ -2048,6 +2048,65 @@ TEST_F(CpuKernels, MaxAndAvgPool2d) {
             StatusCode::InvalidArgument); // ceil_mode gives 4 x 4
 }
 
+// max_pool2d walks output rows a window column at a time; it must give, bit for bit, what a
+// loop over each output's own window (i, then j) with the kernel's NaN-propagating select
+// gives, ties between -0 and +0 and NaN included.
+TEST_F(CpuKernels, MaxPool2dMatchesPerWindowLoopBitForBit) {
+  struct Case {
+    int64_t H, W, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+    bool ceil;
+  };
+  const Case cases[] = {
+      {16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false}, // ResNet's stem pool
+      {7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},    // ceil, partial last window
+      {9, 9, 3, 3, 2, 1, 2, 1, 2, 1, 2, 2, false},   // dilation, asymmetric strides
+      {6, 6, 3, 2, 1, 2, 1, 0, 2, 1, 1, 1, false},   // asymmetric pads
+      {5, 5, 2, 2, 3, 3, 0, 0, 0, 0, 1, 1, false},   // stride larger than the kernel
+  };
+  const double nonFinite[] = {NAN, -INFINITY, INFINITY};
+  for (DType t : {DType::F32, DType::BF16, DType::F64})
+    for (const Case &c : cases) {
+      const int64_t OH = pooledSize(c.H, c.kh, c.sh, c.pt, c.pb, c.dh, c.ceil);
+      const int64_t OW = pooledSize(c.W, c.kw, c.sw, c.pl, c.pr, c.dw, c.ceil);
+      Tensor x = random(t, {2, 3, c.H, c.W}, -2, 2), y(t, {2, 3, OH, OW});
+      // Many exact ties, signed zeros and a few NaNs and infinities.
+      for (int64_t i = 0; i < x.size(); ++i) {
+        const int64_t r = uniformInt(0, 19);
+        if (r < 4)
+          x.set(i, r % 2 ? -0.0 : 0.0);
+        else if (r < 7)
+          x.set(i, 1.5);
+        else if (r == 7)
+          x.set(i, nonFinite[uniformInt(0, 2)]);
+      }
+      ASSERT_OK(run("max_pool2d", {&x}, {&y},
+                    attrs()
+                        .ints("kernel", {c.kh, c.kw})
+                        .ints("strides", {c.sh, c.sw})
+                        .ints("pads", {c.pt, c.pl, c.pb, c.pr})
+                        .ints("dilations", {c.dh, c.dw})
+                        .i("ceil_mode", c.ceil)));
+      Tensor ref(t, {2, 3, OH, OW});
+      for (int64_t p = 0; p < 6; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            double m = -INFINITY;
+            for (int64_t i = 0; i < c.kh; ++i)
+              for (int64_t j = 0; j < c.kw; ++j) {
+                const int64_t h = oh * c.sh - c.pt + i * c.dh;
+                const int64_t w = ow * c.sw - c.pl + j * c.dw;
+                if (h < 0 || h >= c.H || w < 0 || w >= c.W)
+                  continue;
+                const double v = x.get((p * c.H + h) * c.W + w);
+                m = (v > m || v != v) && m == m ? v : m;
+              }
+            ref.set((p * OH + oh) * OW + ow, m);
+          }
+      EXPECT_EQ(y.bytes, ref.bytes)
+          << dtypeName(t) << " " << c.H << "x" << c.W << " kernel " << c.kh << "x" << c.kw;
+    }
+}
+
 //===----------------------------------------------------------------------===//
 // Losses.
 //===----------------------------------------------------------------------===//
