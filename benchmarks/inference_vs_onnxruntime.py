@@ -52,8 +52,8 @@ from machine import cpu_model, revision
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("mlp", "cnn", "gpt", "resnet18", "gpt2")
 # (warmup, timed iterations) per model: about a second or more of timed calls on each side.
-ITERATIONS = {"mlp": (50, 1000), "cnn": (50, 1000), "gpt": (50, 1000), "resnet18": (3, 20),
-              "gpt2": (2, 6)}
+ITERATIONS = {"mlp": (50, 1000), "cnn": (50, 1000), "gpt": (50, 1000), "resnet18": (2, 10),
+              "gpt2": (1, 3)}
 
 
 def fail(message):
@@ -284,6 +284,7 @@ def driver(a):
         fail(f"no {precis} (build precis or pass --build)")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     me = [sys.executable, os.path.abspath(__file__)]
+    load_start = os.getloadavg()[0]
     _, base_rss = measured([sys.executable, "-c", "import numpy, onnxruntime"], env)
     lines = [
         f"Machine: {cpu_model()}, {os.cpu_count()} logical CPUs"
@@ -342,6 +343,9 @@ def driver(a):
                          f"| {p / o:.2f} | {rss['ort']:.0f} | {rss['precis']:.0f} |")
     if tmp_holder:
         tmp_holder.cleanup()
+    # The machine may be shared: other processes' load is part of what was measured.
+    lines.insert(3, f"Load average (1 min): {load_start:.1f} at the start, "
+                    f"{os.getloadavg()[0]:.1f} at the end.")
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if a.output:
