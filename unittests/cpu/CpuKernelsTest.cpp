@@ -2470,6 +2470,24 @@ TEST_F(CpuKernels, Conv2dGroupsStridesPadsDilations) {
   EXPECT_EQ(run("conv2d", {&X, &Wt}, {&Y}).code(), StatusCode::InvalidArgument); // C mismatch
 }
 
+// Products below 2^16 multiply-adds with K <= 512 run on one thread whatever the budget; that
+// is only sound because oneDNN splits no sum over K across threads at such sizes, so one and
+// several threads give the same bits. Checked here on both sides of the threshold.
+TEST_F(CpuKernels, SmallMatmulsGiveTheSameBitsOnOneAndSeveralThreads) {
+  const int64_t shapes[][3] = {{8, 32, 64},  {8, 64, 10}, {1, 512, 64}, {16, 64, 63},
+                               {64, 64, 64}, {8, 512, 64}, {128, 512, 96}};
+  for (const auto &mkn : shapes) {
+    const int64_t M = mkn[0], K = mkn[1], N = mkn[2];
+    Tensor A = random(DType::F32, {M, K}), B = random(DType::F32, {K, N});
+    Tensor Y1(DType::F32, {M, N}), Y2(DType::F32, {M, N}), Y4(DType::F32, {M, N});
+    ASSERT_OK(run("matmul", {&A, &B}, {&Y1}, Attrs(), 1));
+    ASSERT_OK(run("matmul", {&A, &B}, {&Y2}, Attrs(), 2));
+    ASSERT_OK(run("matmul", {&A, &B}, {&Y4}, Attrs(), 4));
+    EXPECT_EQ(Y1.bytes, Y2.bytes) << M << "x" << K << "x" << N;
+    EXPECT_EQ(Y1.bytes, Y4.bytes) << M << "x" << K << "x" << N;
+  }
+}
+
 // The oneDNN kernels keep each created primitive, its memory objects and a stream per thread
 // across calls, pointing them at every call's buffers: repeated calls on fresh buffers, and
 // calls from several threads at once, must give the first call's bits.

@@ -441,10 +441,23 @@ struct MatmulProblem {
 Status createMatmul(const Key &key, const MatmulProblem &pr, dnnl_data_type_t dt,
                     PrimitivePtr &prim);
 
+/// Matrix products with fewer multiply-adds than this, and a contraction no longer than
+/// kSerialMatmulMaxK, run on one thread.
+constexpr int64_t kSerialMatmulMacs = 1 << 16;
+constexpr int64_t kSerialMatmulMaxK = 512;
+
 /// Runs one oneDNN matmul: A and B of type `dt`, f32 dst (contiguous).
 Status onednnMatmul(const KernelContext &ctx, const MatmulProblem &pr, dnnl_data_type_t dt,
                     const void *a, const void *b, float *dst) {
-  const int nt = threadBudget(ctx);
+  // Tiny products run on one thread: opening an OpenMP region and meeting the second thread at
+  // oneDNN's barrier costs microseconds, more than the product (the mlp example's 8x32x64
+  // layers). K stays short, so oneDNN splits no sum across threads at these sizes and the
+  // result is the same as on two threads (tested).
+  const int64_t K = pr.aDims[pr.nd - 1];
+  int64_t macs = K;
+  for (int i = 0; i < pr.nd; ++i)
+    macs *= pr.cDims[i];
+  const int nt = macs < kSerialMatmulMacs && K <= kSerialMatmulMaxK ? 1 : threadBudget(ctx);
   Key key("matmul");
   key.add(dt)
       .add(nt)
