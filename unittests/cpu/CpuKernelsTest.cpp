@@ -25,6 +25,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace precis;
 using namespace precis::rt;
@@ -2096,6 +2097,65 @@ TEST_F(CpuKernels, MaxAndAvgPool2d) {
             StatusCode::InvalidArgument); // ceil_mode gives 4 x 4
 }
 
+// max_pool2d walks output rows a window column at a time; it must give, bit for bit, what a
+// loop over each output's own window (i, then j) with the kernel's NaN-propagating select
+// gives, ties between -0 and +0 and NaN included.
+TEST_F(CpuKernels, MaxPool2dMatchesPerWindowLoopBitForBit) {
+  struct Case {
+    int64_t H, W, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+    bool ceil;
+  };
+  const Case cases[] = {
+      {16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false}, // ResNet's stem pool
+      {7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},    // ceil, partial last window
+      {9, 9, 3, 3, 2, 1, 2, 1, 2, 1, 2, 2, false},   // dilation, asymmetric strides
+      {6, 6, 3, 2, 1, 2, 1, 0, 2, 1, 1, 1, false},   // asymmetric pads
+      {5, 5, 2, 2, 3, 3, 0, 0, 0, 0, 1, 1, false},   // stride larger than the kernel
+  };
+  const double nonFinite[] = {NAN, -INFINITY, INFINITY};
+  for (DType t : {DType::F32, DType::BF16, DType::F64})
+    for (const Case &c : cases) {
+      const int64_t OH = pooledSize(c.H, c.kh, c.sh, c.pt, c.pb, c.dh, c.ceil);
+      const int64_t OW = pooledSize(c.W, c.kw, c.sw, c.pl, c.pr, c.dw, c.ceil);
+      Tensor x = random(t, {2, 3, c.H, c.W}, -2, 2), y(t, {2, 3, OH, OW});
+      // Many exact ties, signed zeros and a few NaNs and infinities.
+      for (int64_t i = 0; i < x.size(); ++i) {
+        const int64_t r = uniformInt(0, 19);
+        if (r < 4)
+          x.set(i, r % 2 ? -0.0 : 0.0);
+        else if (r < 7)
+          x.set(i, 1.5);
+        else if (r == 7)
+          x.set(i, nonFinite[uniformInt(0, 2)]);
+      }
+      ASSERT_OK(run("max_pool2d", {&x}, {&y},
+                    attrs()
+                        .ints("kernel", {c.kh, c.kw})
+                        .ints("strides", {c.sh, c.sw})
+                        .ints("pads", {c.pt, c.pl, c.pb, c.pr})
+                        .ints("dilations", {c.dh, c.dw})
+                        .i("ceil_mode", c.ceil)));
+      Tensor ref(t, {2, 3, OH, OW});
+      for (int64_t p = 0; p < 6; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            double m = -INFINITY;
+            for (int64_t i = 0; i < c.kh; ++i)
+              for (int64_t j = 0; j < c.kw; ++j) {
+                const int64_t h = oh * c.sh - c.pt + i * c.dh;
+                const int64_t w = ow * c.sw - c.pl + j * c.dw;
+                if (h < 0 || h >= c.H || w < 0 || w >= c.W)
+                  continue;
+                const double v = x.get((p * c.H + h) * c.W + w);
+                m = (v > m || v != v) && m == m ? v : m;
+              }
+            ref.set((p * OH + oh) * OW + ow, m);
+          }
+      EXPECT_EQ(y.bytes, ref.bytes)
+          << dtypeName(t) << " " << c.H << "x" << c.W << " kernel " << c.kh << "x" << c.kw;
+    }
+}
+
 //===----------------------------------------------------------------------===//
 // Losses.
 //===----------------------------------------------------------------------===//
@@ -2457,6 +2517,82 @@ TEST_F(CpuKernels, Conv2dGroupsStridesPadsDilations) {
   Tensor X = random(DType::F32, {1, 3, 5, 5}), Wt = random(DType::F32, {4, 2, 3, 3}),
          Y(DType::F32, {1, 4, 3, 3});
   EXPECT_EQ(run("conv2d", {&X, &Wt}, {&Y}).code(), StatusCode::InvalidArgument); // C mismatch
+}
+
+// Products below 2^16 multiply-adds with K <= 512 run on one thread whatever the budget; that
+// is only sound because oneDNN splits no sum over K across threads at such sizes, so one and
+// several threads give the same bits. Checked here on both sides of the threshold.
+TEST_F(CpuKernels, SmallMatmulsGiveTheSameBitsOnOneAndSeveralThreads) {
+  const int64_t shapes[][3] = {{8, 32, 64},  {8, 64, 10}, {1, 512, 64}, {16, 64, 63},
+                               {64, 64, 64}, {8, 512, 64}, {128, 512, 96}};
+  for (const auto &mkn : shapes) {
+    const int64_t M = mkn[0], K = mkn[1], N = mkn[2];
+    Tensor A = random(DType::F32, {M, K}), B = random(DType::F32, {K, N});
+    Tensor Y1(DType::F32, {M, N}), Y2(DType::F32, {M, N}), Y4(DType::F32, {M, N});
+    ASSERT_OK(run("matmul", {&A, &B}, {&Y1}, Attrs(), 1));
+    ASSERT_OK(run("matmul", {&A, &B}, {&Y2}, Attrs(), 2));
+    ASSERT_OK(run("matmul", {&A, &B}, {&Y4}, Attrs(), 4));
+    EXPECT_EQ(Y1.bytes, Y2.bytes) << M << "x" << K << "x" << N;
+    EXPECT_EQ(Y1.bytes, Y4.bytes) << M << "x" << K << "x" << N;
+  }
+}
+
+// The oneDNN kernels keep each created primitive, its memory objects and a stream per thread
+// across calls, pointing them at every call's buffers: repeated calls on fresh buffers, and
+// calls from several threads at once, must give the first call's bits.
+TEST_F(CpuKernels, OneDnnKernelsReuseStateAcrossBuffersAndThreads) {
+  struct Call {
+    const char *kind;
+    std::vector<Tensor> ins;
+    Tensor out;
+    Attrs attrs;
+  };
+  std::vector<Call> calls;
+  calls.push_back(
+      {"gemm",
+       {random(DType::F32, {5, 7}), random(DType::F32, {9, 7}), random(DType::F32, {9})},
+       Tensor(DType::F32, {5, 9}),
+       attrs().i("transpose_b", 1).f("alpha", 0.5)});
+  calls.push_back({"matmul",
+                   {random(DType::F32, {3, 4, 6}), random(DType::F32, {6, 8})},
+                   Tensor(DType::F32, {3, 4, 8}),
+                   Attrs()});
+  calls.push_back({"conv2d",
+                   {random(DType::F32, {2, 3, 8, 8}), random(DType::F32, {5, 3, 3, 3}),
+                    random(DType::F32, {5})},
+                   Tensor(DType::F32, {2, 5, 8, 8}),
+                   attrs().ints("pads", {1, 1, 1, 1})});
+  // One call on fresh copies of the inputs; its result, or the failure.
+  auto once = [](const Call &c, Tensor *out) {
+    std::vector<Tensor> ins = c.ins;
+    std::vector<Tensor *> ptrs;
+    for (Tensor &t : ins)
+      ptrs.push_back(&t);
+    *out = Tensor(c.out.dtype, c.out.shape);
+    return run(c.kind, ptrs, {out}, c.attrs);
+  };
+  for (Call &c : calls)
+    ASSERT_OK(once(c, &c.out));
+  for (const Call &c : calls)
+    for (int i = 0; i < 3; ++i) {
+      Tensor y;
+      ASSERT_OK(once(c, &y));
+      EXPECT_EQ(y.bytes, c.out.bytes) << c.kind << ", call " << i + 2;
+    }
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i)
+        for (const Call &c : calls) {
+          Tensor y;
+          if (!once(c, &y).isOk() || y.bytes != c.out.bytes)
+            ++mismatches[t];
+        }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 } // namespace

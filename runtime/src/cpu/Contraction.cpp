@@ -32,7 +32,10 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include <algorithm>
+#include <cassert>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,6 +64,22 @@ Status dnnlError(const char *what, dnnl_status_t st) {
                        std::to_string(static_cast<int>(st)));
 }
 
+/// oneDNN memory objects for one execution of a primitive, in argument order; their data
+/// handles are set per call.
+struct MemorySet {
+  int n = 0;
+  int ids[5];
+  dnnl_memory_t mems[5] = {};
+  MemorySet() = default;
+  MemorySet(const MemorySet &) = delete;
+  MemorySet &operator=(const MemorySet &) = delete;
+  ~MemorySet() {
+    for (dnnl_memory_t m : mems)
+      if (m)
+        dnnl_memory_destroy(m);
+  }
+};
+
 struct Primitive {
   dnnl_primitive_desc_t pd = nullptr;
   dnnl_primitive_t prim = nullptr;
@@ -71,6 +90,27 @@ struct Primitive {
   Primitive() = default;
   Primitive(const Primitive &) = delete;
   Primitive &operator=(const Primitive &) = delete;
+  /// A set of memory objects not in use by another call, or null when there is none.
+  std::unique_ptr<MemorySet> takeMemorySet() const {
+    std::lock_guard<std::mutex> lock(poolMu_);
+    if (pool_.empty())
+      return nullptr;
+    std::unique_ptr<MemorySet> set = std::move(pool_.back());
+    pool_.pop_back();
+    return set;
+  }
+  void returnMemorySet(std::unique_ptr<MemorySet> set) const {
+    std::lock_guard<std::mutex> lock(poolMu_);
+    pool_.push_back(std::move(set));
+  }
+
+private:
+  // Sets are created by calls that found the pool empty, so there are at most as many as
+  // calls that ever ran this primitive at once.
+  mutable std::mutex poolMu_;
+  mutable std::vector<std::unique_ptr<MemorySet>> pool_;
+
+public:
   ~Primitive() {
     if (prim)
       dnnl_primitive_destroy(prim);
@@ -201,10 +241,42 @@ Status getPrimitive(const Key &key, const void *opDesc, PrimitivePtr &out,
   return Status::ok();
 }
 
-/// Executes `p` with (argument id, buffer) pairs; memory descriptors come from the primitive.
-Status execute(const Primitive &p, const std::vector<std::pair<int, const void *>> &args) {
-  std::vector<dnnl_exec_arg_t> execArgs;
-  std::vector<dnnl_memory_t> mems;
+/// A oneDNN stream on the CPU engine, owned by one thread and destroyed with it.
+struct ThreadStream {
+  dnnl_stream_t stream = nullptr;
+  dnnl_status_t get() {
+    return stream ? dnnl_success
+                  : dnnl_stream_create(&stream, cpuEngine(), dnnl_stream_default_flags);
+  }
+  ~ThreadStream() {
+    if (stream)
+      dnnl_stream_destroy(stream);
+  }
+};
+
+/// The (argument id, buffer) pairs of one execution: at most src, weights, bias, dst and the
+/// scratchpad, kept on the stack.
+struct ExecArgs {
+  static constexpr int kMax = 5;
+  int n = 0;
+  int ids[kMax];
+  const void *ptrs[kMax];
+  ExecArgs() = default;
+  ExecArgs(std::initializer_list<std::pair<int, const void *>> list) {
+    for (const auto &[id, ptr] : list)
+      add(id, ptr);
+  }
+  void add(int id, const void *ptr) {
+    assert(n < kMax && "too many oneDNN arguments");
+    ids[n] = id;
+    ptrs[n++] = ptr;
+  }
+};
+
+/// Executes `p` with `args`; memory descriptors come from the primitive. The memory objects
+/// come from the primitive's pool (created on first use, pointed at this call's buffers), so
+/// a call allocates nothing once the pool holds a set for each concurrent caller.
+Status execute(const Primitive &p, ExecArgs args) {
   // One grow-only scratchpad per calling thread: a kernel call runs to completion on its
   // thread, and reusing the buffer saves an allocation (and its page faults) per call.
   thread_local std::unique_ptr<char[]> scratchpad;
@@ -213,45 +285,41 @@ Status execute(const Primitive &p, const std::vector<std::pair<int, const void *
     scratchpad.reset(new char[p.scratchpadBytes]);
     scratchpadCapacity = p.scratchpadBytes;
   }
-  auto cleanup = [&] {
-    for (dnnl_memory_t m : mems)
-      dnnl_memory_destroy(m);
-  };
-  auto addArg = [&](int id, const void *ptr) -> dnnl_status_t {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, id);
-    if (!md)
-      return dnnl_invalid_arguments;
-    dnnl_memory_t m = nullptr;
-    dnnl_status_t st = dnnl_memory_create(&m, md, cpuEngine(), const_cast<void *>(ptr));
+  if (p.scratchpadBytes)
+    args.add(DNNL_ARG_SCRATCHPAD, scratchpad.get());
+  std::unique_ptr<MemorySet> set = p.takeMemorySet();
+  if (!set || set->n != args.n || !std::equal(args.ids, args.ids + args.n, set->ids)) {
+    set = std::make_unique<MemorySet>();
+    for (int i = 0; i < args.n; ++i) {
+      const dnnl_memory_desc_t *md =
+          dnnl_primitive_desc_query_md(p.pd, dnnl_query_exec_arg_md, args.ids[i]);
+      if (!md)
+        return dnnlError("memory_create", dnnl_invalid_arguments);
+      dnnl_status_t st = dnnl_memory_create(&set->mems[i], md, cpuEngine(), DNNL_MEMORY_NONE);
+      if (st != dnnl_success)
+        return dnnlError("memory_create", st);
+      set->ids[i] = args.ids[i];
+      set->n = i + 1;
+    }
+  }
+  dnnl_exec_arg_t execArgs[ExecArgs::kMax];
+  for (int i = 0; i < args.n; ++i) {
+    dnnl_status_t st = dnnl_memory_set_data_handle(set->mems[i], const_cast<void *>(args.ptrs[i]));
     if (st != dnnl_success)
-      return st;
-    mems.push_back(m);
-    execArgs.push_back({id, m});
-    return dnnl_success;
-  };
-  for (const auto &[id, ptr] : args) {
-    dnnl_status_t st = addArg(id, ptr);
-    if (st != dnnl_success) {
-      cleanup();
-      return dnnlError("memory_create", st);
-    }
+      return dnnlError("memory_set_data_handle", st);
+    execArgs[i] = {args.ids[i], set->mems[i]};
   }
-  if (p.scratchpadBytes) {
-    dnnl_status_t st = addArg(DNNL_ARG_SCRATCHPAD, scratchpad.get());
-    if (st != dnnl_success) {
-      cleanup();
-      return dnnlError("memory_create (scratchpad)", st);
-    }
-  }
-  dnnl_stream_t stream = nullptr;
-  dnnl_status_t st = dnnl_stream_create(&stream, cpuEngine(), dnnl_stream_default_flags);
+  // One stream per calling thread, created on its first call: a CPU stream holds no state
+  // between executions that are each waited for, and creating one costs microseconds, which
+  // show in models whose ops take a few.
+  thread_local ThreadStream stream;
+  dnnl_status_t st = stream.get();
   if (st == dnnl_success) {
-    st = dnnl_primitive_execute(p.prim, stream, static_cast<int>(execArgs.size()), execArgs.data());
+    st = dnnl_primitive_execute(p.prim, stream.stream, args.n, execArgs);
     if (st == dnnl_success)
-      st = dnnl_stream_wait(stream);
-    dnnl_stream_destroy(stream);
+      st = dnnl_stream_wait(stream.stream);
   }
-  cleanup();
+  p.returnMemorySet(std::move(set));
   return st == dnnl_success ? Status::ok() : dnnlError("primitive_execute", st);
 }
 
@@ -370,10 +438,26 @@ struct MatmulProblem {
   int64_t cDims[DNNL_MAX_NDIMS];
 };
 
+Status createMatmul(const Key &key, const MatmulProblem &pr, dnnl_data_type_t dt,
+                    PrimitivePtr &prim);
+
+/// Matrix products with fewer multiply-adds than this, and a contraction no longer than
+/// kSerialMatmulMaxK, run on one thread.
+constexpr int64_t kSerialMatmulMacs = 1 << 16;
+constexpr int64_t kSerialMatmulMaxK = 512;
+
 /// Runs one oneDNN matmul: A and B of type `dt`, f32 dst (contiguous).
 Status onednnMatmul(const KernelContext &ctx, const MatmulProblem &pr, dnnl_data_type_t dt,
                     const void *a, const void *b, float *dst) {
-  const int nt = threadBudget(ctx);
+  // Tiny products run on one thread: opening an OpenMP region and meeting the second thread at
+  // oneDNN's barrier costs microseconds, more than the product (the mlp example's 8x32x64
+  // layers). K stays short, so oneDNN splits no sum across threads at these sizes and the
+  // result is the same as on two threads (tested).
+  const int64_t K = pr.aDims[pr.nd - 1];
+  int64_t macs = K;
+  for (int i = 0; i < pr.nd; ++i)
+    macs *= pr.cDims[i];
+  const int nt = macs < kSerialMatmulMacs && K <= kSerialMatmulMaxK ? 1 : threadBudget(ctx);
   Key key("matmul");
   key.add(dt)
       .add(nt)
@@ -383,7 +467,16 @@ Status onednnMatmul(const KernelContext &ctx, const MatmulProblem &pr, dnnl_data
       .add(pr.bStrides, pr.nd)
       .add(pr.cDims, pr.nd);
   ScopedOmpThreads threads(nt);
-  PrimitivePtr prim;
+  // Descriptors only on a cache miss: building them costs as much as a small product.
+  PrimitivePtr prim = primitiveCache().find(key.str());
+  if (!prim)
+    PRECIS_RETURN_IF_ERROR(createMatmul(key, pr, dt, prim));
+  return execute(*prim, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}});
+}
+
+/// Creates (or finds) the primitive of `onednnMatmul`'s problem.
+Status createMatmul(const Key &key, const MatmulProblem &pr, dnnl_data_type_t dt,
+                    PrimitivePtr &prim) {
   dnnl_memory_desc_t amd, bmd, cmd;
   dnnl_dims_t ad, as, bd, bs, cd, cs;
   for (int i = 0; i < pr.nd; ++i) {
@@ -403,8 +496,7 @@ Status onednnMatmul(const KernelContext &ctx, const MatmulProblem &pr, dnnl_data
   dnnl_matmul_desc_t desc;
   if (dnnl_matmul_desc_init(&desc, &amd, &bmd, nullptr, &cmd) != dnnl_success)
     return unimplemented("oneDNN rejects the matmul descriptor");
-  PRECIS_RETURN_IF_ERROR(getPrimitive(key, &desc, prim));
-  return execute(*prim, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}});
+  return getPrimitive(key, &desc, prim);
 }
 
 /// The logical [M, K] view of a row-major operand stored as [.., M, K] (or [.., K, M] when
@@ -701,10 +793,20 @@ PRECIS_CPU_KERNEL(gemmKernel) {
           res[i] = a * acc[i];
       return;
     }
-    std::vector<Acc> c(static_cast<size_t>(Cm->numElements()));
-    for (size_t i = 0; i < c.size(); ++i)
-      c[i] = Cm->dtype == DType::F64 ? static_cast<Acc>(static_cast<const double *>(Cm->data)[i])
-                                     : static_cast<Acc>(loadAsFloat(*Cm, static_cast<int64_t>(i)));
+    // An f32 C of an f32 result is read in place; anything else is converted once.
+    std::vector<Acc> converted;
+    const Acc *c = nullptr;
+    if constexpr (std::is_same_v<Acc, float>)
+      if (Cm->dtype == DType::F32)
+        c = static_cast<const float *>(Cm->data);
+    if (!c) {
+      converted.resize(static_cast<size_t>(Cm->numElements()));
+      for (size_t i = 0; i < converted.size(); ++i)
+        converted[i] = Cm->dtype == DType::F64
+                           ? static_cast<Acc>(static_cast<const double *>(Cm->data)[i])
+                           : static_cast<Acc>(loadAsFloat(*Cm, static_cast<int64_t>(i)));
+      c = converted.data();
+    }
     parallelFor(ctx, s.M, std::max<int64_t>(1, kGrainCheap / s.N), [&](int64_t rb, int64_t re) {
       for (int64_t i = rb; i < re; ++i)
         for (int64_t j = 0; j < s.N; ++j)
@@ -745,20 +847,9 @@ struct ConvGeometry {
 /// (x, dy).
 enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
-/// Runs one convolution primitive on plain layouts (NCHW activations, OIHW weights, GOIHW when
-/// grouped; oneDNN reorders internally where its kernels want blocked ones). `a` and `b` are the
-/// pass's two operands in `dt` (forward: x, w; backward data: dy, w; backward weights: x, dy);
-/// the result `dst` is f32.
-Status onednnConv(const KernelContext &ctx, ConvPass pass, const ConvGeometry &g,
-                  dnnl_data_type_t dt, const void *a, const void *b, const float *bias,
-                  float *dst) {
-  static const char *const kNames[] = {"conv2d", "conv2d_backward_data", "conv2d_backward_weights"};
-  const int nt = threadBudget(ctx);
-  Key key(kNames[static_cast<int>(pass)]);
-  const int64_t k[] = {dt,  nt,   g.N,  g.C,  g.H,  g.W,  g.O,  g.KH, g.KW, g.OH,           g.OW,
-                       g.G, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.pb, g.pr, bias != nullptr};
-  key.add(k, static_cast<int>(sizeof k / sizeof k[0]));
-  ScopedOmpThreads threads(nt);
+/// Creates (or finds) the primitive of `onednnConv`'s problem.
+Status createConv(const Key &key, ConvPass pass, const ConvGeometry &g, dnnl_data_type_t dt,
+                  bool hasBias, PrimitivePtr &prim) {
   // Each pass reads two of (x, w, y) in dt and writes the third in f32.
   const dnnl_data_type_t xdt = pass == ConvPass::BackwardData ? dnnl_f32 : dt;
   const dnnl_data_type_t wdt = pass == ConvPass::BackwardWeights ? dnnl_f32 : dt;
@@ -786,8 +877,8 @@ Status onednnConv(const KernelContext &ctx, ConvPass pass, const ConvGeometry &g
   dnnl_status_t st = dnnl_success;
   if (pass == ConvPass::Forward) {
     st = dnnl_dilated_convolution_forward_desc_init(
-        &desc, dnnl_forward_inference, dnnl_convolution_direct, &xmd, &wmd, bias ? &bmd : nullptr,
-        &ymd, strides, dilates, padL, padR);
+        &desc, dnnl_forward_inference, dnnl_convolution_direct, &xmd, &wmd,
+        hasBias ? &bmd : nullptr, &ymd, strides, dilates, padL, padR);
   } else {
     st = dnnl_dilated_convolution_forward_desc_init(&hint, dnnl_forward_training,
                                                     dnnl_convolution_direct, &hxmd, &hwmd, nullptr,
@@ -801,15 +892,33 @@ Status onednnConv(const KernelContext &ctx, ConvPass pass, const ConvGeometry &g
   }
   if (st != dnnl_success)
     return unimplemented("oneDNN rejects the convolution descriptor");
-  PrimitivePtr prim;
-  PRECIS_RETURN_IF_ERROR(
-      getPrimitive(key, &desc, prim, pass == ConvPass::Forward ? nullptr : &hint));
-  std::vector<std::pair<int, const void *>> args;
+  return getPrimitive(key, &desc, prim, pass == ConvPass::Forward ? nullptr : &hint);
+}
+
+/// Runs one convolution primitive on plain layouts (NCHW activations, OIHW weights, GOIHW when
+/// grouped; oneDNN reorders internally where its kernels want blocked ones). `a` and `b` are the
+/// pass's two operands in `dt` (forward: x, w; backward data: dy, w; backward weights: x, dy);
+/// the result `dst` is f32.
+Status onednnConv(const KernelContext &ctx, ConvPass pass, const ConvGeometry &g,
+                  dnnl_data_type_t dt, const void *a, const void *b, const float *bias,
+                  float *dst) {
+  static const char *const kNames[] = {"conv2d", "conv2d_backward_data", "conv2d_backward_weights"};
+  const int nt = threadBudget(ctx);
+  Key key(kNames[static_cast<int>(pass)]);
+  const int64_t k[] = {dt,  nt,   g.N,  g.C,  g.H,  g.W,  g.O,  g.KH, g.KW, g.OH,           g.OW,
+                       g.G, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.pb, g.pr, bias != nullptr};
+  key.add(k, static_cast<int>(sizeof k / sizeof k[0]));
+  ScopedOmpThreads threads(nt);
+  // Descriptors only on a cache miss.
+  PrimitivePtr prim = primitiveCache().find(key.str());
+  if (!prim)
+    PRECIS_RETURN_IF_ERROR(createConv(key, pass, g, dt, bias != nullptr, prim));
+  ExecArgs args;
   switch (pass) {
   case ConvPass::Forward:
     args = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}};
     if (bias)
-      args.push_back({DNNL_ARG_BIAS, bias});
+      args.add(DNNL_ARG_BIAS, bias);
     break;
   case ConvPass::BackwardData:
     args = {{DNNL_ARG_DIFF_DST, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DIFF_SRC, dst}};

@@ -13,7 +13,11 @@
 
 #include "cpu/KernelSupport.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
 
 namespace precis::rt::cpu {
 namespace {
@@ -59,6 +63,21 @@ Status poolGeometry(const char *kind, const TensorView &in, const TensorView &ou
   return Status::ok();
 }
 
+/// The output columns [lo, hi) whose window column j reads inside the input: 0 <= ow * sw -
+/// pl + j * dw < W.
+std::pair<int64_t, int64_t> validColumns(const PoolGeometry &g, int64_t j) {
+  const int64_t off = g.pl - j * g.dw; // w = ow * sw - off
+  int64_t lo = off > 0 ? (off + g.sw - 1) / g.sw : 0;
+  int64_t hi = g.W - 1 + off >= 0 ? (g.W - 1 + off) / g.sw + 1 : 0;
+  lo = std::min(lo, g.OW);
+  hi = std::max(lo, std::min(hi, g.OW));
+  return {lo, hi};
+}
+
+/// Row by row: for each window position (i, j), in the order i then j, every output column of
+/// the row is updated at once, so the inner loop has no bounds checks. Each output sees the
+/// same values in the same order as a loop over its own window would, so ties (-0 against +0)
+/// and NaN resolve the same way: the first NaN wins and stays, otherwise the first maximum.
 template <typename T>
 void maxPoolLoop(const KernelContext &ctx, const PoolGeometry &g, const TensorView &in,
                  const TensorView &out) {
@@ -67,29 +86,35 @@ void maxPoolLoop(const KernelContext &ctx, const PoolGeometry &g, const TensorVi
   using E = typename T::E;
   const S *px = static_cast<const S *>(in.data);
   S *po = static_cast<S *>(out.data);
+  std::vector<std::pair<int64_t, int64_t>> cols(static_cast<size_t>(g.kw));
+  for (int64_t j = 0; j < g.kw; ++j)
+    cols[j] = validColumns(g, j);
   const int64_t work = g.OH * g.OW * g.kh * g.kw;
   parallelFor(ctx, g.N * g.C, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(work, 1)),
               [&](int64_t b, int64_t e) {
+                std::vector<C> row(static_cast<size_t>(g.OW));
                 for (int64_t plane = b; plane < e; ++plane) {
                   const S *x = px + plane * g.H * g.W;
                   S *y = po + plane * g.OH * g.OW;
-                  for (int64_t oh = 0; oh < g.OH; ++oh)
-                    for (int64_t ow = 0; ow < g.OW; ++ow) {
-                      C m = -std::numeric_limits<C>::infinity();
-                      for (int64_t i = 0; i < g.kh; ++i) {
-                        const int64_t h = oh * g.sh - g.pt + i * g.dh;
-                        if (h < 0 || h >= g.H)
-                          continue;
-                        for (int64_t j = 0; j < g.kw; ++j) {
-                          const int64_t w = ow * g.sw - g.pl + j * g.dw;
-                          if (w < 0 || w >= g.W)
-                            continue;
-                          const C v = E::load(x[h * g.W + w]);
-                          m = (v > m || v != v) && m == m ? v : m;
+                  for (int64_t oh = 0; oh < g.OH; ++oh) {
+                    std::fill(row.begin(), row.end(), -std::numeric_limits<C>::infinity());
+                    C *m = row.data();
+                    for (int64_t i = 0; i < g.kh; ++i) {
+                      const int64_t h = oh * g.sh - g.pt + i * g.dh;
+                      if (h < 0 || h >= g.H)
+                        continue;
+                      for (int64_t j = 0; j < g.kw; ++j) {
+                        const int64_t base = h * g.W + j * g.dw - g.pl;
+                        const int64_t lo = cols[j].first, hi = cols[j].second;
+                        for (int64_t ow = lo; ow < hi; ++ow) {
+                          const C v = E::load(x[base + ow * g.sw]);
+                          m[ow] = (v > m[ow] || v != v) && m[ow] == m[ow] ? v : m[ow];
                         }
                       }
-                      y[oh * g.OW + ow] = E::store(m);
                     }
+                    for (int64_t ow = 0; ow < g.OW; ++ow)
+                      y[oh * g.OW + ow] = E::store(m[ow]);
+                  }
                 }
               });
 }
