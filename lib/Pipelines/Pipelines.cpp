@@ -75,6 +75,7 @@ bool lossScalingEnabled(const CompileOptions &options) {
 void buildCleanupPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createRecognizeGeluPass());
   pm.addNestedPass<func::FuncOp>(createRecognizeRmsNormPass());
+  pm.addNestedPass<func::FuncOp>(createRecognizeAttentionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

@@ -754,3 +754,35 @@ func.func @resize_scale_positive(%x: tensor<4x4xf32>) {
   %0 = precis.resize %x {scales = array<f64: 1.0, 0.0>} : (tensor<4x4xf32>) -> tensor<4x1xf32>
   return
 }
+
+// -----
+
+func.func @attention_heads(%q: tensor<1x3x4x8xf32>, %k: tensor<1x2x4x8xf32>) {
+  // expected-error @+1 {{query heads 3 are not a multiple of the key/value heads 2}}
+  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : (tensor<1x3x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x3x4x8xf32>, tensor<1x3x4xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_head_size(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x6xf32>) {
+  // expected-error @+1 {{query head size 8 differs from the key's 6}}
+  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32>) -> (tensor<1x2x4x6xf32>, tensor<1x2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_mask(%q: tensor<1x2x4x8xf32>, %m: tensor<3x4xf32>) {
+  // expected-error @+1 {{mask 'tensor<3x4xf32>' does not broadcast to [1, 2, 4, 4]}}
+  %0:2 = precis.attention %q, %q, %q, %m {scale = 1.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<3x4xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_result(%q: tensor<1x2x4x8xf32>) {
+  // expected-error @+1 {{logsumexp 'tensor<1x2xf32>' is not [1, 2, 4]}}
+  %0:2 = precis.attention %q, %q, %q {scale = 1.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2xf32>)
+  return
+}

@@ -22,12 +22,18 @@
 
 #include "cpu/KernelSupport.h"
 
+#include "precis/runtime/FastMath.h"
+
 #include <cmath>
 
 namespace precis::rt::cpu {
 namespace {
 
 constexpr int64_t kBlock = 64;
+
+/// exp in the compute type: FastMath's vectorizable fastExp for float (1 ulp), libm for double.
+inline float expC(float x) { return fastExp(x); }
+inline double expC(double x) { return std::exp(x); }
 
 /// The float tensor decoded to the compute type C.
 template <typename C> std::vector<C> decode(const TensorView &t) {
@@ -179,14 +185,16 @@ PRECIS_CPU_KERNEL(attentionKernel) {
                       if (bm == -inf)
                         continue; // every key of the block is masked
                       if (bm > m) {
-                        const C corr = m == -inf ? C(0) : std::exp(m - bm);
+                        const C corr = m == -inf ? C(0) : expC(m - bm);
                         l *= corr;
                         for (int64_t c = 0; c < d.Dv; ++c)
                           acc[c] *= corr;
                         m = bm;
                       }
+                      for (int64_t j = 0; j < n; ++j)
+                        s[j] = expC(s[j] - m);
                       for (int64_t j = 0; j < n; ++j) {
-                        const C p = std::exp(s[j] - m);
+                        const C p = s[j];
                         l += p;
                         const C *vr = vh + (j0 + j) * d.Dv;
                         for (int64_t c = 0; c < d.Dv; ++c)
@@ -269,7 +277,7 @@ PRECIS_CPU_KERNEL(attentionGradKernel) {
                 const int64_t n = std::min(kBlock, jEnd - j0);
                 blockScores(d, qr, kt, mrow, ms, j0, n, s.data());
                 for (int64_t j = 0; j < n; ++j)
-                  s[j] = std::exp(s[j] - lr); // probabilities
+                  s[j] = expC(s[j] - lr); // probabilities
                 for (int64_t j = 0; j < n; ++j)
                   dp[j] = 0;
                 for (int64_t c = 0; c < d.Dv; ++c) {
