@@ -402,7 +402,7 @@ LogicalResult importAttention(NodeContext &ctx) {
         operands,
         ArrayRef<NamedAttribute>{b.getNamedAttr("scale", b.getF32FloatAttr(scale)),
                                  b.getNamedAttr("is_causal", b.getBoolAttr(opCausal))});
-    Value out = att.getResult();
+    Value out = att.getOut();
     if (rank == 3)
       out = l.reshape(l.transpose(out, {0, 2, 1, 3}), {batch, qLen, qHeads * vHeadSize});
     return ctx.setOutput(0, out);

@@ -250,7 +250,7 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
         operands,
         ArrayRef<NamedAttribute>{rewriter.getNamedAttr("scale", rewriter.getF32FloatAttr(m->scale)),
                                  rewriter.getNamedAttr("is_causal", rewriter.getBoolAttr(false))});
-    rewriter.replaceOp(root, att.getResult());
+    rewriter.replaceOp(root, att.getOut());
     return success();
   }
 };

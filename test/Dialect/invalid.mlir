@@ -759,7 +759,7 @@ func.func @resize_scale_positive(%x: tensor<4x4xf32>) {
 
 func.func @attention_heads(%q: tensor<1x3x4x8xf32>, %k: tensor<1x2x4x8xf32>) {
   // expected-error @+1 {{query heads 3 are not a multiple of the key/value heads 2}}
-  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : (tensor<1x3x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x3x4x8xf32>, tensor<1x3x4xf32>)
+  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : tensor<1x3x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32> -> tensor<1x3x4x8xf32>, tensor<1x3x4xf32>
   return
 }
 
@@ -767,7 +767,7 @@ func.func @attention_heads(%q: tensor<1x3x4x8xf32>, %k: tensor<1x2x4x8xf32>) {
 
 func.func @attention_head_size(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x6xf32>) {
   // expected-error @+1 {{query head size 8 differs from the key's 6}}
-  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32>) -> (tensor<1x2x4x6xf32>, tensor<1x2x4xf32>)
+  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : tensor<1x2x4x8xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32> -> tensor<1x2x4x6xf32>, tensor<1x2x4xf32>
   return
 }
 
@@ -775,7 +775,7 @@ func.func @attention_head_size(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x6xf32>)
 
 func.func @attention_mask(%q: tensor<1x2x4x8xf32>, %m: tensor<3x4xf32>) {
   // expected-error @+1 {{mask 'tensor<3x4xf32>' does not broadcast to [1, 2, 4, 4]}}
-  %0:2 = precis.attention %q, %q, %q, %m {scale = 1.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<3x4xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2x4xf32>)
+  %0:2 = precis.attention %q, %q, %q, %m {scale = 1.0 : f32} : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<3x4xf32> -> tensor<1x2x4x8xf32>, tensor<1x2x4xf32>
   return
 }
 
@@ -783,6 +783,6 @@ func.func @attention_mask(%q: tensor<1x2x4x8xf32>, %m: tensor<3x4xf32>) {
 
 func.func @attention_result(%q: tensor<1x2x4x8xf32>) {
   // expected-error @+1 {{logsumexp 'tensor<1x2xf32>' is not [1, 2, 4]}}
-  %0:2 = precis.attention %q, %q, %q {scale = 1.0 : f32} : (tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xf32>, tensor<1x2xf32>)
+  %0:2 = precis.attention %q, %q, %q {scale = 1.0 : f32} : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32> -> tensor<1x2x4x8xf32>, tensor<1x2xf32>
   return
 }

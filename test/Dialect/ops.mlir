@@ -261,9 +261,9 @@ func.func @scaled_matmul(%a: tensor<16x32xf8E4M3FN>, %b: tensor<64x32xf8E4M3FN>,
 // CHECK-LABEL: func @attention
 func.func @attention(%q: tensor<2x8x16x64xbf16>, %k: tensor<2x2x16x64xbf16>, %v: tensor<2x2x16x32xbf16>,
                      %m: tensor<2x1x1x16xf32>) {
-  // CHECK: precis.attention %{{.*}}, %{{.*}}, %{{.*}} {is_causal = true, scale = 1.250000e-01 : f32} : (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>) -> (tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>)
-  %0, %1 = precis.attention %q, %k, %v {scale = 0.125 : f32, is_causal = true} : (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>) -> (tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>)
-  // CHECK: precis.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {acc_type = f32, scale = 1.250000e-01 : f32} : (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>, tensor<2x1x1x16xf32>)
-  %2, %3 = precis.attention %q, %k, %v, %m {scale = 0.125 : f32, acc_type = f32} : (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>, tensor<2x1x1x16xf32>) -> (tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>)
+  // CHECK: precis.attention %{{.*}}, %{{.*}}, %{{.*}} {is_causal = true, scale = 1.250000e-01 : f32} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16> -> tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>
+  %0, %1 = precis.attention %q, %k, %v {scale = 0.125 : f32, is_causal = true} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16> -> tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>
+  // CHECK: precis.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {acc_type = f32, scale = 1.250000e-01 : f32} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>, tensor<2x1x1x16xf32>
+  %2, %3 = precis.attention %q, %k, %v, %m {scale = 0.125 : f32, acc_type = f32} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>, tensor<2x1x1x16xf32> -> tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>
   return
 }

@@ -13,9 +13,9 @@ func.func @forward(%q: tensor<2x4x8x16xbf16>, %k: tensor<2x2x8x16xbf16>, %v: ten
                    %kf: tensor<1x2x7x4xf32>)
     -> (tensor<2x4x8x8xbf16>, tensor<2x4x8x16xbf16>, tensor<2x2x8x16xbf16>, tensor<2x2x8x8xbf16>,
         tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x4xf32>) {
-  %o, %lse = precis.attention %q, %k, %v, %m {scale = 0.25 : f32, is_causal = true} : (tensor<2x4x8x16xbf16>, tensor<2x2x8x16xbf16>, tensor<2x2x8x8xbf16>, tensor<2x1x1x8xf32>) -> (tensor<2x4x8x8xbf16>, tensor<2x4x8xf32>)
+  %o, %lse = precis.attention %q, %k, %v, %m {scale = 0.25 : f32, is_causal = true} : tensor<2x4x8x16xbf16>, tensor<2x2x8x16xbf16>, tensor<2x2x8x8xbf16>, tensor<2x1x1x8xf32> -> tensor<2x4x8x8xbf16>, tensor<2x4x8xf32>
   %dq, %dk, %dv = precis.attention_grad %q, %k, %v, %o, %lse, %do, %m {scale = 0.25 : f32, is_causal = true} : (tensor<2x4x8x16xbf16>, tensor<2x2x8x16xbf16>, tensor<2x2x8x8xbf16>, tensor<2x4x8x8xbf16>, tensor<2x4x8xf32>, tensor<2x4x8x8xbf16>, tensor<2x1x1x8xf32>) -> (tensor<2x4x8x16xbf16>, tensor<2x2x8x16xbf16>, tensor<2x2x8x8xbf16>)
-  %of, %lf = precis.attention %qf, %kf, %kf {scale = 0.5 : f32} : (tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x4xf32>) -> (tensor<1x2x5x4xf32>, tensor<1x2x5xf32>)
+  %of, %lf = precis.attention %qf, %kf, %kf {scale = 0.5 : f32} : tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x4xf32> -> tensor<1x2x5x4xf32>, tensor<1x2x5xf32>
   %dqf, %dkf, %dvf = precis.attention_grad %qf, %kf, %kf, %of, %lf, %of {scale = 0.5 : f32} : (tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5xf32>, tensor<1x2x5x4xf32>) -> (tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x4xf32>)
   return %o, %dq, %dk, %dv, %dqf, %dkf, %dvf : tensor<2x4x8x8xbf16>, tensor<2x4x8x16xbf16>, tensor<2x2x8x16xbf16>, tensor<2x2x8x8xbf16>, tensor<1x2x5x4xf32>, tensor<1x2x7x4xf32>, tensor<1x2x7x4xf32>
 }

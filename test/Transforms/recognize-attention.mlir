@@ -3,7 +3,7 @@
 // torch.onnx (TorchScript) decomposing scaled_dot_product_attention: sqrt(scale) on Q and on
 // K^T (a transpose), the additive mask, softmax, the product with V.
 // CHECK-LABEL: func.func @sdpa_split_scale
-// CHECK-NEXT: %[[O:.*]], %{{.*}} = precis.attention %arg0, %arg1, %arg2, %arg3 {scale = 0.124999993 : f32} : (tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x1x16x16xf32>) -> (tensor<2x4x16x64xf32>, tensor<2x4x16xf32>)
+// CHECK-NEXT: %[[O:.*]], %{{.*}} = precis.attention %arg0, %arg1, %arg2, %arg3 {scale = 0.124999993 : f32} : tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x4x16x64xf32>, tensor<2x1x16x16xf32> -> tensor<2x4x16x64xf32>, tensor<2x4x16xf32>
 // CHECK-NEXT: return %[[O]]
 func.func @sdpa_split_scale(%q: tensor<2x4x16x64xf32>, %k: tensor<2x4x16x64xf32>, %v: tensor<2x4x16x64xf32>, %m: tensor<2x1x16x16xf32>) -> tensor<2x4x16x64xf32> {
   %s = precis.constant dense<0.353553385> : tensor<f32>

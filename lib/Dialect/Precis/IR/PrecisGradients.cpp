@@ -1001,9 +1001,9 @@ bool AttentionOp::isDifferentiableOperand(unsigned index) { return index < 3; }
 LogicalResult AttentionOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
                                           SmallVectorImpl<Value> &grads) {
   GradBuilder gb{b, getLoc()};
-  Value g = rg[0] ? gb.castTo(rg[0], tensorType(getResult()).getElementType())
-                  : gb.zeros(getResult().getType());
-  SmallVector<Value> operands{getQuery(), getKey(), getValue(), getResult(), getLogsumexp(), g};
+  Value g = rg[0] ? gb.castTo(rg[0], tensorType(getOut()).getElementType())
+                  : gb.zeros(getOut().getType());
+  SmallVector<Value> operands{getQuery(), getKey(), getValue(), getOut(), getLse(), g};
   if (Value mask = getMask())
     operands.push_back(mask);
   auto grad = b.create<AttentionGradOp>(

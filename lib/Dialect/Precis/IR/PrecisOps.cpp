@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -1080,8 +1081,8 @@ static LogicalResult verifyAttentionShapes(Operation *op, Value q, Value k, Valu
 }
 
 LogicalResult AttentionOp::verify() {
-  return verifyAttentionShapes(*this, getQuery(), getKey(), getValue(), getMask(), getResult(),
-                               getLogsumexp());
+  return verifyAttentionShapes(*this, getQuery(), getKey(), getValue(), getMask(), getOut(),
+                               getLse());
 }
 
 LogicalResult AttentionGradOp::verify() {
@@ -1113,8 +1114,22 @@ bool mlir::precis::isReachedByParameter(Value v) {
       continue;
     }
     Operation *def = x.getDefiningOp();
-    if (isa<ParameterOp>(def))
-      return true;
+    if (auto param = dyn_cast<ParameterOp>(def)) {
+      // An initializer the exporter records as a constant or a buffer (the dynamo exporter's
+      // folded masks and scales) does not train (precis-autodiff's rule) unless --trainable
+      // names it.
+      auto module = param->getParentOfType<ModuleOp>();
+      auto records = module ? module->getAttrOfType<ArrayAttr>("precis.initializers") : nullptr;
+      bool constant = false;
+      if (records)
+        for (auto entry : records.getAsRange<DictionaryAttr>())
+          if (auto name = entry.getAs<StringAttr>("name"); name && name == param.getNameAttr())
+            if (auto kind = entry.getAs<StringAttr>("exporter"))
+              constant = kind.getValue() == "constant" || kind.getValue() == "buffer";
+      if (!constant)
+        return true;
+      continue;
+    }
     work.append(def->operand_begin(), def->operand_end());
   }
   return false;

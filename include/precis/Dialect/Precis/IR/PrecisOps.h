@@ -79,7 +79,7 @@ inline bool isFloatTensor(Value v) {
 /// decision: attention's logsumexp (the backward recomputes probabilities from it).
 inline bool isFp32Result(Value v) {
   auto att = dyn_cast_or_null<AttentionOp>(v.getDefiningOp());
-  return att && v == att.getLogsumexp();
+  return att && v == att.getLse();
 }
 
 /// True if a parameter (a `precis.parameter`, or a function argument carrying

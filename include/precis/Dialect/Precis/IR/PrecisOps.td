@@ -126,7 +126,7 @@ def Precis_AttentionOp : Precis_ComputeOp<"attention", [GradSomeOperands]> {
     upper-left diagonal, as ONNX Attention and PyTorch's `is_causal` define it). A query row
     whose keys are all masked gets a zero result.
 
-    The result is `[B, H, Sq, Dv]`; `logsumexp` `[B, H, Sq]` (f32, or f64 when the op is
+    The result `out` is `[B, H, Sq, Dv]`; `lse` `[B, H, Sq]` (f32, or f64 when the op is
     built on f64 operands; the precision policy never narrows it) is the log of each
     row's softmax denominator, which the backward op (`attention_grad`) uses to recompute the
     probabilities without storing them. Kernels never materialise more than one block of
@@ -134,9 +134,9 @@ def Precis_AttentionOp : Precis_ComputeOp<"attention", [GradSomeOperands]> {
     fp32 (`acc_type`), whatever the operand precision.
 
     ```mlir
-    %o, %lse = precis.attention %q, %k, %v {scale = 0.125 : f32, is_causal = true}
-        : (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x64xbf16>)
-        -> (tensor<2x8x16x64xbf16>, tensor<2x8x16xf32>)
+    %out, %lse = precis.attention %q, %k, %v {is_causal = true, scale = 0.125 : f32}
+        : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x64xbf16>
+        -> tensor<2x8x16x64xbf16>, tensor<2x8x16xf32>
     ```
   }];
   let arguments = (ins Precis_FloatTensor:$query, Precis_FloatTensor:$key,
@@ -144,8 +144,11 @@ def Precis_AttentionOp : Precis_ComputeOp<"attention", [GradSomeOperands]> {
                    F32Attr:$scale,
                    DefaultValuedAttr<BoolAttr, "false">:$is_causal,
                    OptionalAttr<TypeAttr>:$acc_type);
-  let results = (outs Precis_FloatTensor:$result, TensorOf<[F32, F64]>:$logsumexp);
-  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let results = (outs Precis_FloatTensor:$out, TensorOf<[F32, F64]>:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`,` $mask^)? attr-dict `:` type($query) `,` type($key) `,`
+    type($value) (`,` type($mask)^)? `->` type($out) `,` type($lse)
+  }];
   let hasVerifier = 1;
 }
 
