@@ -378,6 +378,18 @@ inline std::vector<Case> allCases() {
        {1, 1, 3, 4},
        "  %out = precis.resize %p0 {antialias = true, mode = \"cubic\", scales = array<f64: 1.0, "
        "1.0, 0.375, 0.6666666666666666>} : ({p0}) -> {out}"},
+      // Attention: grouped query heads (2 per key/value head), a constant additive mask.
+      {"attention_grouped_mask",
+       {{{1, 2, 3, 4}}, {{1, 1, 5, 4}}, {{1, 1, 5, 3}}},
+       {1, 2, 3, 3},
+       "  %mask = precis.constant dense<[[0.0, -1.0, 0.5, 0.0, -0.25]]> : tensor<1x5xf64>\n"
+       "  %out, %lse = precis.attention %p0, %p1, %p2, %mask {scale = 0.5 : f32} : {p0}, {p1}, "
+       "{p2}, tensor<1x5xf64> -> {out}, tensor<1x2x3xf64>"},
+      {"attention_causal",
+       {{{2, 2, 4, 3}}, {{2, 2, 4, 3}}, {{2, 2, 4, 2}}},
+       {2, 2, 4, 2},
+       "  %out, %lse = precis.attention %p0, %p1, %p2 {scale = 0.7 : f32, is_causal = true} : "
+       "{p0}, {p1}, {p2} -> {out}, tensor<2x2x4xf64>"},
       {"batch_norm_training",
        {{{3, 2, 2, 2}}, {{2}}, {{2}}},
        {3, 2, 2, 2},

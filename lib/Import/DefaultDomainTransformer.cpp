@@ -322,12 +322,19 @@ LogicalResult importAttention(NodeContext &ctx) {
   if (left < -1 || right < -1)
     return ctx.emitError() << "window sizes must be -1 or non-negative, got " << left << " and "
                            << right;
+  // precis.attention takes the cases without a softcap or a qk_matmul_output: a causal mask
+  // with no past, window or padding is its is_causal; anything else masked goes in as the
+  // additive bias, unless a parameter reaches it (the op's mask takes no gradient).
+  const float softcap = ctx.getFloat("softcap", 0.0f);
+  const bool fused = softcap <= 0.0f && !ctx.isOutputUsed(3) &&
+                     !(hasMask && isReachedByParameter(ctx.getInput(3)));
+  const bool opCausal = fused && causal && pastLen == 0 && !hasNonpad && left < 0 && right < 0;
   Type i64 = ctx.getBuilder().getI64Type();
   // nonpad_kv_seqlen as [batch, 1, 1, 1]: how many keys each batch row holds.
   Value nonpad =
       hasNonpad ? l.reshape(ctx.castTo(ctx.getInput(6), i64), {batch, 1, 1, 1}) : Value();
   auto maskUnless = [&](Value allowed) { addBias(l.where(allowed, zero, minusInf)); };
-  if (causal || left >= 0 || right >= 0) {
+  if ((causal && !opCausal) || left >= 0 || right >= 0) {
     if (hasNonpad) {
       // Per-batch offset nonpad - qLen: each bound compares a constant built from
       // d = j - i + qLen with nonpad[b].
@@ -368,9 +375,29 @@ LogicalResult importAttention(NodeContext &ctx) {
     mayMaskRows = true;
   }
 
-  // Scores per key/value head group: Q [b, kv, g, q, d] x K [b, kv, 1, kv_len, d].
   float scaleAttr = ctx.getFloat("scale", 0.0f);
   const double scale = scaleAttr != 0.0f ? scaleAttr : 1.0 / std::sqrt(double(headSize));
+  if (fused) {
+    OpBuilder &b = ctx.getBuilder();
+    auto qt4 = typeOf(q);
+    SmallVector<Value> operands{q, k, v};
+    if (bias)
+      operands.push_back(bias);
+    auto att = b.create<AttentionOp>(
+        ctx.getLoc(),
+        TypeRange{qt4.clone({batch, qHeads, qLen, vHeadSize}),
+                  RankedTensorType::get({batch, qHeads, qLen},
+                                        elt.isF64() ? b.getF64Type() : b.getF32Type())},
+        operands,
+        ArrayRef<NamedAttribute>{b.getNamedAttr("scale", b.getF32FloatAttr(scale)),
+                                 b.getNamedAttr("is_causal", b.getBoolAttr(opCausal))});
+    Value out = att.getOut();
+    if (rank == 3)
+      out = l.reshape(l.transpose(out, {0, 2, 1, 3}), {batch, qLen, qHeads * vHeadSize});
+    return ctx.setOutput(0, out);
+  }
+
+  // Scores per key/value head group: Q [b, kv, g, q, d] x K [b, kv, 1, kv_len, d].
   Value qg = l.reshape(q, {batch, kvHeads, group, qLen, headSize});
   Value kg = l.reshape(k, {batch, kvHeads, 1, kvLen, headSize});
   Value vg = l.reshape(v, {batch, kvHeads, 1, kvLen, vHeadSize});
@@ -379,7 +406,7 @@ LogicalResult importAttention(NodeContext &ctx) {
   // The values qk_matmul_output_mode 0, 1, 2 and 3 select.
   Value stages[4];
   stages[0] = scores;
-  if (float softcap = ctx.getFloat("softcap", 0.0f); softcap > 0.0f) {
+  if (softcap > 0.0f) {
     Value cap = l.scalar(softcap, elt);
     scores = l.mul(l.tanh(l.div(scores, cap)), cap);
   }

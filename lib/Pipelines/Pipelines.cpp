@@ -76,6 +76,7 @@ void buildCleanupPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createRecognizeGeluPass());
   pm.addNestedPass<func::FuncOp>(createRecognizeRmsNormPass());
   pm.addNestedPass<func::FuncOp>(createRecognizeRotaryPass());
+  pm.addNestedPass<func::FuncOp>(createRecognizeAttentionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

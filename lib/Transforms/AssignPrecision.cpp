@@ -300,9 +300,26 @@ Decision AssignPrecisionPass::decideCompute(Operation *op, StringRef low) {
       d.reason = *problem + ": kept in fp32";
       return d;
     }
+  // Attention runs its two GEMMs on tensor cores but no fp8 path exists for it; its softmax,
+  // the additive mask and logsumexp stay in fp32 (scores never leave the kernel).
+  const bool attention = isa<AttentionOp, AttentionGradOp>(op);
+  if (attention && low == "fp8")
+    low = "bf16";
   if (low != "fp8") {
     d.setAll(type(low));
     d.reason = ("compute-class op: " + low + " operands, fp32 accumulation").str();
+    if (attention) {
+      // Float operands in order: q, k, v, mask (attention); q, k, v, result, logsumexp,
+      // grad, mask (attention_grad).
+      Type f32 = type("fp32"), lo = type(low);
+      d.in = isa<AttentionOp>(op) ? SmallVector<Type>{lo, lo, lo, f32}
+                                  : SmallVector<Type>{lo, lo, lo, lo, f32, lo, f32};
+      d.reason = ("attention: " + low +
+                  " GEMM operands, fp32 scores, softmax and accumulation (the softmax "
+                  "exponentiates score differences, which " +
+                  low + " would round to a few digits), fp32 mask and logsumexp")
+                     .str();
+    }
     return d;
   }
 
@@ -539,7 +556,7 @@ void AssignPrecisionPass::decideAll(func::FuncOp fn) {
         gradient.insert(r);
       if (storedLow.contains(r))
         decided[r] = type("bf16");
-      else if (out)
+      else if (out && !isFp32Result(r))
         decided[r] = out;
     }
   }

@@ -107,7 +107,7 @@ LogicalResult InsertCastsPass::rewrite(func::FuncOp fn) {
     }
     if (Type out = d.getOut())
       for (Value r : op->getResults())
-        if (isFloatTensor(r))
+        if (isFloatTensor(r) && !isFp32Result(r))
           r.setType(withElementType(r, out));
     bool fp32In = d.getIn().size() == 1 && d.getIn()[0].isF32();
     if (d.getAcc() && !fp32In &&

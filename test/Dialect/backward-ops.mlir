@@ -51,3 +51,14 @@ func.func @resize_grad(%dy: tensor<1x3x16x12xf32>) -> tensor<1x3x8x8xf32> {
   %1 = precis.resize_grad %dy {mode = "cubic", antialias = true, scales = array<f64: 1.0, 1.0, 0.5, 1.5>} : (tensor<1x3x16x12xf32>) -> tensor<1x3x32x8xf32>
   return %0 : tensor<1x3x8x8xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func @attention_grad
+func.func @attention_grad(%q: tensor<2x4x8x16xf32>, %k: tensor<2x2x8x16xf32>, %v: tensor<2x2x8x16xf32>,
+                          %o: tensor<2x4x8x16xf32>, %lse: tensor<2x4x8xf32>, %do: tensor<2x4x8x16xf32>,
+                          %m: tensor<8x8xf32>) {
+  // CHECK: precis.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {is_causal = true, scale = 2.500000e-01 : f32}
+  %0:3 = precis.attention_grad %q, %k, %v, %o, %lse, %do, %m {scale = 0.25 : f32, is_causal = true} : (tensor<2x4x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8xf32>, tensor<2x4x8x16xf32>, tensor<8x8xf32>) -> (tensor<2x4x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x2x8x16xf32>)
+  return
+}

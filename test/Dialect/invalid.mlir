@@ -765,9 +765,25 @@ func.func @rotary_dim_odd(%x: tensor<2x8xf32>, %c: tensor<2x3xf32>) {
 
 // -----
 
+func.func @attention_heads(%q: tensor<1x3x4x8xf32>, %k: tensor<1x2x4x8xf32>) {
+  // expected-error @+1 {{query heads 3 are not a multiple of the key/value heads 2}}
+  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : tensor<1x3x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32> -> tensor<1x3x4x8xf32>, tensor<1x3x4xf32>
+  return
+}
+
+// -----
+
 func.func @rotary_cache_width(%x: tensor<2x8xf32>, %c: tensor<2x3xf32>) {
   // expected-error @+1 {{caches 'tensor<2x3xf32>' must end in 4 (per pair) or 8 (per channel)}}
   %0 = precis.rotary %x, %c, %c : (tensor<2x8xf32>, tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_head_size(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x6xf32>) {
+  // expected-error @+1 {{query head size 8 differs from the key's 6}}
+  %0:2 = precis.attention %q, %k, %k {scale = 1.0 : f32} : tensor<1x2x4x8xf32>, tensor<1x2x4x6xf32>, tensor<1x2x4x6xf32> -> tensor<1x2x4x6xf32>, tensor<1x2x4xf32>
   return
 }
 
@@ -781,8 +797,24 @@ func.func @rotary_cache_broadcast(%x: tensor<2x8xf32>, %c: tensor<3x4xf32>) {
 
 // -----
 
+func.func @attention_mask(%q: tensor<1x2x4x8xf32>, %m: tensor<3x4xf32>) {
+  // expected-error @+1 {{mask 'tensor<3x4xf32>' does not broadcast to [1, 2, 4, 4]}}
+  %0:2 = precis.attention %q, %q, %q, %m {scale = 1.0 : f32} : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<3x4xf32> -> tensor<1x2x4x8xf32>, tensor<1x2x4xf32>
+  return
+}
+
+// -----
+
 func.func @rotary_caches_differ(%x: tensor<2x8xf32>, %c: tensor<2x4xf32>, %s: tensor<1x4xf32>) {
   // expected-error @+1 {{cos 'tensor<2x4xf32>' and sin 'tensor<1x4xf32>' differ}}
   %0 = precis.rotary %x, %c, %s : (tensor<2x8xf32>, tensor<2x4xf32>, tensor<1x4xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_result(%q: tensor<1x2x4x8xf32>) {
+  // expected-error @+1 {{logsumexp 'tensor<1x2xf32>' is not [1, 2, 4]}}
+  %0:2 = precis.attention %q, %q, %q {scale = 1.0 : f32} : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32> -> tensor<1x2x4x8xf32>, tensor<1x2xf32>
   return
 }

@@ -270,3 +270,15 @@ func.func @rotary(%x: tensor<2x4x8x16xf32>, %c: tensor<2x1x8x8xf32>, %s: tensor<
   %1 = precis.rotary %xb, %cb, %sb {interleaved = true, rotary_dim = 8 : i64} : (tensor<2x8x16xbf16>, tensor<8x4xbf16>, tensor<8x4xbf16>) -> tensor<2x8x16xbf16>
   return %0, %1 : tensor<2x4x8x16xf32>, tensor<2x8x16xbf16>
 }
+
+// -----
+
+// CHECK-LABEL: func @attention
+func.func @attention(%q: tensor<2x8x16x64xbf16>, %k: tensor<2x2x16x64xbf16>, %v: tensor<2x2x16x32xbf16>,
+                     %m: tensor<2x1x1x16xf32>) {
+  // CHECK: precis.attention %{{.*}}, %{{.*}}, %{{.*}} {is_causal = true, scale = 1.250000e-01 : f32} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16> -> tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>
+  %0, %1 = precis.attention %q, %k, %v {scale = 0.125 : f32, is_causal = true} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16> -> tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>
+  // CHECK: precis.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {acc_type = f32, scale = 1.250000e-01 : f32} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>, tensor<2x1x1x16xf32>
+  %2, %3 = precis.attention %q, %k, %v, %m {scale = 0.125 : f32, acc_type = f32} : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x32xbf16>, tensor<2x1x1x16xf32> -> tensor<2x8x16x32xbf16>, tensor<2x8x16xf32>
+  return
+}

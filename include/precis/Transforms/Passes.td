@@ -43,6 +43,23 @@ def RecognizeGeluPass : Pass<"precis-recognize-gelu", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::precis::PrecisDialect"];
 }
 
+def RecognizeAttentionPass : Pass<"precis-recognize-attention", "::mlir::func::FuncOp"> {
+  let summary = "Replace written-out softmax(Q K^T * scale + mask) V with precis.attention";
+  let description = [{
+    Exporters write scaled dot-product attention as `matmul(softmax(matmul(Q, K^T) * scale +
+    mask), V)`: the scale as a `mul` or a `div` after the matmul, or split over Q and K (torch's
+    decomposition multiplies both by `sqrt(scale)`); K^T as a `transpose` of the last two
+    dimensions or `transpose_rhs`; the mask added, or selected with `where` and a fill of
+    -inf or a huge negative number (masked_fill). Same-type casts around the softmax are
+    looked through. Each chain becomes one `precis.attention` (rank-4 Q, K, V with query heads
+    a multiple of key/value heads), so the precision passes see its GEMMs and its fp32 softmax
+    as one op and the kernels never store the scores. A match requires every intermediate
+    value to have no other user, and a mask that no parameter reaches (the op's mask takes no
+    gradient); a `where` mask becomes the additive `where(cond, fill, 0)`.
+  }];
+  let dependentDialects = ["::mlir::precis::PrecisDialect"];
+}
+
 def RecognizeRmsNormPass : Pass<"precis-recognize-rms-norm", "::mlir::func::FuncOp"> {
   let summary = "Replace written-out RMSNorm formulas with precis.layer_norm {rms}";
   let description = [{

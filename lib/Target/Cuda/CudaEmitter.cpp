@@ -153,6 +153,7 @@ FailureOr<CudaKernel> emitCudaKernel(Operation *op) {
       .Case<GatherOp, GatherGradOp, GatherElementsOp, GatherElementsGradOp, GatherNDOp, ScatterNDOp,
             SliceOp, SliceGradOp, PadOp, TriluOp, CumSumOp, ArgMaxOp, ArgMinOp, TopKOp, TransposeOp,
             ConcatOp, SplitOp>([&](Operation *o) { return emitDataMovement(k, o); })
+      .Case<AttentionOp, AttentionGradOp>([&](Operation *o) { return emitAttention(k, o); })
       .Case<ResizeOp, ResizeGradOp>([&](Operation *o) { return emitResize(k, o); })
       .Case<DropoutOp>([&](DropoutOp o) { return emitDropout(k, o); })
       .Case<RotaryOp>([&](RotaryOp o) { return emitRotary(k, o); })

@@ -157,6 +157,9 @@ FailureOr<CudaKernel> emitAllFinite(Kernel &k, Operation *op);
 // DataMovement.cpp
 FailureOr<CudaKernel> emitDataMovement(Kernel &k, Operation *op);
 
+// Attention.cpp
+FailureOr<CudaKernel> emitAttention(Kernel &k, Operation *op);
+
 // Resize.cpp
 FailureOr<CudaKernel> emitResize(Kernel &k, Operation *op);
 

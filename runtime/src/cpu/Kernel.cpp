@@ -143,6 +143,8 @@ KernelFn findCpuKernel(std::string_view kind) {
       {"all_reduce", allReduceKernel},
       {"argmax", argmaxKernel},
       {"argmin", argminKernel},
+      {"attention", attentionKernel},
+      {"attention_grad", attentionGradKernel},
       {"avg_pool2d", avgPool2dKernel},
       {"avg_pool2d_grad", avgPool2dGradKernel},
       {"batch_norm", batchNormKernel},

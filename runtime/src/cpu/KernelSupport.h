@@ -413,6 +413,8 @@ PRECIS_CPU_KERNEL(globalAvgPoolKernel);
 PRECIS_CPU_KERNEL(globalMaxPoolKernel);
 // Normalization.cpp
 PRECIS_CPU_KERNEL(layerNormKernel);
+PRECIS_CPU_KERNEL(attentionKernel);
+PRECIS_CPU_KERNEL(attentionGradKernel);
 PRECIS_CPU_KERNEL(batchNormKernel);
 // Pooling.cpp
 PRECIS_CPU_KERNEL(maxPool2dKernel);

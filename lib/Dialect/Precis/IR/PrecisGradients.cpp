@@ -1054,3 +1054,27 @@ LogicalResult SliceGradOp::verify() {
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Attention.
+//===----------------------------------------------------------------------===//
+
+/// The additive mask takes no gradient: the importer and precis-recognize-attention only
+/// give the op a mask that no parameter reaches.
+bool AttentionOp::isDifferentiableOperand(unsigned index) { return index < 3; }
+LogicalResult AttentionOp::buildGradients(OpBuilder &b, ArrayRef<Value> rg,
+                                          SmallVectorImpl<Value> &grads) {
+  GradBuilder gb{b, getLoc()};
+  Value g = rg[0] ? gb.castTo(rg[0], tensorType(getOut()).getElementType())
+                  : gb.zeros(getOut().getType());
+  SmallVector<Value> operands{getQuery(), getKey(), getValue(), getOut(), getLse(), g};
+  if (Value mask = getMask())
+    operands.push_back(mask);
+  auto grad = b.create<AttentionGradOp>(
+      getLoc(), TypeRange{getQuery().getType(), getKey().getType(), getValue().getType()}, operands,
+      copyAttrs(*this, {"scale", "is_causal", "acc_type"}));
+  grads.append(grad->result_begin(), grad->result_end());
+  if (getMask())
+    grads.push_back(Value());
+  return success();
+}

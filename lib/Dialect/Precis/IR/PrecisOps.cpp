@@ -10,10 +10,13 @@
 
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
@@ -1064,3 +1067,100 @@ int64_t mlir::precis::getTrailingRowAxis(Operation *op) {
 
 #define GET_OP_CLASSES
 #include "precis/Dialect/Precis/IR/PrecisOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Attention.
+//===----------------------------------------------------------------------===//
+
+/// The shape rules attention and attention_grad share: Q [B,H,Sq,D], K [B,Hkv,Skv,D],
+/// V [B,Hkv,Skv,Dv], H a multiple of Hkv, a mask broadcasting to [B,H,Sq,Skv], the
+/// logsumexp [B,H,Sq] and the result [B,H,Sq,Dv].
+static LogicalResult verifyAttentionShapes(Operation *op, Value q, Value k, Value v, Value mask,
+                                           Value out, Value lse) {
+  auto qs = tensorType(q).getShape(), ks = tensorType(k).getShape(), vs = tensorType(v).getShape();
+  if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4)
+    return op->emitOpError() << "query, key and value must have rank 4, got " << q.getType() << ", "
+                             << k.getType() << ", " << v.getType();
+  if (ks[0] != qs[0] || vs[0] != qs[0])
+    return op->emitOpError() << "batch sizes differ: query " << qs[0] << ", key " << ks[0]
+                             << ", value " << vs[0];
+  if (ks[3] != qs[3])
+    return op->emitOpError() << "query head size " << qs[3] << " differs from the key's " << ks[3];
+  if (vs[1] != ks[1] || vs[2] != ks[2])
+    return op->emitOpError() << "key " << k.getType() << " and value " << v.getType()
+                             << " differ in heads or sequence length";
+  if (ks[1] == 0 || qs[1] % ks[1] != 0)
+    return op->emitOpError() << "query heads " << qs[1] << " are not a multiple of the "
+                             << "key/value heads " << ks[1];
+  SmallVector<int64_t> scores{qs[0], qs[1], qs[2], ks[2]};
+  if (mask) {
+    SmallVector<int64_t> b;
+    if (!OpTrait::util::getBroadcastedShape(tensorType(mask).getShape(), scores, b) ||
+        ArrayRef<int64_t>(b) != ArrayRef<int64_t>(scores))
+      return op->emitOpError() << "mask " << mask.getType() << " does not broadcast to ["
+                               << ArrayRef<int64_t>(scores) << "]";
+  }
+  SmallVector<int64_t> outShape{qs[0], qs[1], qs[2], vs[3]};
+  if (tensorType(out).getShape() != ArrayRef<int64_t>(outShape))
+    return op->emitOpError() << "result " << out.getType() << " is not ["
+                             << ArrayRef<int64_t>(outShape) << "]";
+  if (tensorType(lse).getShape() != qs.take_front(3))
+    return op->emitOpError() << "logsumexp " << lse.getType() << " is not [" << qs.take_front(3)
+                             << "]";
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  return verifyAttentionShapes(*this, getQuery(), getKey(), getValue(), getMask(), getOut(),
+                               getLse());
+}
+
+LogicalResult AttentionGradOp::verify() {
+  if (failed(verifyAttentionShapes(*this, getQuery(), getKey(), getValue(), getMask(), getResult(),
+                                   getLogsumexp())))
+    return failure();
+  if (tensorType(getGrad()).getShape() != tensorType(getResult()).getShape())
+    return emitOpError() << "grad " << getGrad().getType() << " differs in shape from the result "
+                         << getResult().getType();
+  for (auto [g, x] : llvm::zip(getResults(), ValueRange{getQuery(), getKey(), getValue()}))
+    if (tensorType(g).getShape() != tensorType(x).getShape())
+      return emitOpError() << "gradient " << g.getType() << " differs in shape from its operand "
+                           << x.getType();
+  return success();
+}
+
+bool mlir::precis::isReachedByParameter(Value v) {
+  SmallVector<Value> work{v};
+  llvm::DenseSet<Value> seen;
+  while (!work.empty()) {
+    Value x = work.pop_back_val();
+    if (!seen.insert(x).second || !isFloatTensor(x))
+      continue;
+    if (auto arg = dyn_cast<BlockArgument>(x)) {
+      auto fn = dyn_cast_or_null<FunctionOpInterface>(arg.getOwner()->getParentOp());
+      if (fn && arg.getOwner()->isEntryBlock() &&
+          fn.getArgAttr(arg.getArgNumber(), "precis.param_name"))
+        return true;
+      continue;
+    }
+    Operation *def = x.getDefiningOp();
+    if (auto param = dyn_cast<ParameterOp>(def)) {
+      // An initializer the exporter records as a constant or a buffer (the dynamo exporter's
+      // folded masks and scales) does not train (precis-autodiff's rule) unless --trainable
+      // names it.
+      auto module = param->getParentOfType<ModuleOp>();
+      auto records = module ? module->getAttrOfType<ArrayAttr>("precis.initializers") : nullptr;
+      bool constant = false;
+      if (records)
+        for (auto entry : records.getAsRange<DictionaryAttr>())
+          if (auto name = entry.getAs<StringAttr>("name"); name && name == param.getNameAttr())
+            if (auto kind = entry.getAs<StringAttr>("exporter"))
+              constant = kind.getValue() == "constant" || kind.getValue() == "buffer";
+      if (!constant)
+        return true;
+      continue;
+    }
+    work.append(def->operand_begin(), def->operand_end());
+  }
+  return false;
+}

@@ -75,6 +75,18 @@ inline bool isFloatTensor(Value v) {
   return t && isa<FloatType>(t.getElementType());
 }
 
+/// True for a float result whose precision is fixed at fp32 whatever the op's precision
+/// decision: attention's logsumexp (the backward recomputes probabilities from it).
+inline bool isFp32Result(Value v) {
+  auto att = dyn_cast_or_null<AttentionOp>(v.getDefiningOp());
+  return att && v == att.getLse();
+}
+
+/// True if a parameter (a `precis.parameter`, or a function argument carrying
+/// `precis.param_name`) reaches `v` through float computations: such a value may need a
+/// gradient, so it cannot become an operand that takes none (attention's mask).
+bool isReachedByParameter(Value v);
+
 /// For an op that reduces or normalises over a trailing run of dimensions [first, rank) of
 /// its first operand — softmax and log-softmax over the last axis, layer_norm, reduce_* over
 /// trailing axes (all of them when `axes` is empty: 0), the global pools (2) — returns first;

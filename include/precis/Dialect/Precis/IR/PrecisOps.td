@@ -115,6 +115,43 @@ def Precis_ScaledMatmulOp : Precis_ComputeOp<"scaled_matmul", [NoGradient]> {
   let hasVerifier = 1;
 }
 
+def Precis_AttentionOp : Precis_ComputeOp<"attention", [GradSomeOperands]> {
+  let summary = "scaled dot-product attention, computed block-wise (flash-style)";
+  let description = [{
+    `result = softmax(scale * Q K^T + mask) V` per batch and head, with `query`
+    `[B, H, Sq, D]`, `key` `[B, Hkv, Skv, D]` and `value` `[B, Hkv, Skv, Dv]`; `H` is a
+    multiple of `Hkv` and query head `h` reads key/value head `h / (H / Hkv)` (grouped-query
+    attention). The optional additive `mask` broadcasts to `[B, H, Sq, Skv]` (`-inf` entries
+    mask a key out). With `is_causal`, key `j` is masked for query `i` when `j > i` (the
+    upper-left diagonal, as ONNX Attention and PyTorch's `is_causal` define it). A query row
+    whose keys are all masked gets a zero result.
+
+    The result `out` is `[B, H, Sq, Dv]`; `lse` `[B, H, Sq]` (f32, or f64 when the op is
+    built on f64 operands; the precision policy never narrows it) is the log of each
+    row's softmax denominator, which the backward op (`attention_grad`) uses to recompute the
+    probabilities without storing them. Kernels never materialise more than one block of
+    scores: the softmax is computed online over blocks of keys, scores and accumulators in
+    fp32 (`acc_type`), whatever the operand precision.
+
+    ```mlir
+    %out, %lse = precis.attention %q, %k, %v {is_causal = true, scale = 0.125 : f32}
+        : tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x64xbf16>
+        -> tensor<2x8x16x64xbf16>, tensor<2x8x16xf32>
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$query, Precis_FloatTensor:$key,
+                   Precis_FloatTensor:$value, Optional<Precis_FloatTensor>:$mask,
+                   F32Attr:$scale,
+                   DefaultValuedAttr<BoolAttr, "false">:$is_causal,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$out, TensorOf<[F32, F64]>:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`,` $mask^)? attr-dict `:` type($query) `,` type($key) `,`
+    type($value) (`,` type($mask)^)? `->` type($out) `,` type($lse)
+  }];
+  let hasVerifier = 1;
+}
+
 def Precis_Conv2DOp : Precis_ComputeOp<"conv2d", [Grad]> {
   let summary = "2-D convolution, NCHW input, OIHW weight";
   let description = [{
@@ -1012,6 +1049,36 @@ def Precis_Conv2DGradWeightOp : Precis_ComputeOp<"conv2d_grad_weight", [NoGradie
                    OptionalAttr<TypeAttr>:$acc_type);
   let results = (outs Precis_FloatTensor:$result);
   let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Precis_AttentionGradOp : Precis_ComputeOp<"attention_grad", [NoGradient]> {
+  let summary = "gradients of attention with respect to query, key and value";
+  let description = [{
+    Given the forward operands, the forward `result` and `logsumexp`, and `grad` (the
+    gradient of the result), computes `dQ`, `dK`, `dV` with the forward op's attributes:
+    `P = exp(scale * Q K^T + mask - logsumexp)` recomputed block by block,
+    `dV = P^T dO`, `dS = P * (dO V^T - rowsum(dO * O))`, `dQ = scale * dS K`,
+    `dK = scale * dS^T Q` (summed over the query heads sharing a key/value head). The mask
+    takes no gradient. The result types are the forward operands'.
+
+    ```mlir
+    %dq, %dk, %dv = precis.attention_grad %q, %k, %v, %o, %lse, %do {scale = 0.125 : f32}
+        : (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x64xbf16>,
+           tensor<2x8x16x64xbf16>, tensor<2x8x16xf32>, tensor<2x8x16x64xbf16>)
+        -> (tensor<2x8x16x64xbf16>, tensor<2x2x16x64xbf16>, tensor<2x2x16x64xbf16>)
+    ```
+  }];
+  let arguments = (ins Precis_FloatTensor:$query, Precis_FloatTensor:$key,
+                   Precis_FloatTensor:$value, Precis_FloatTensor:$result,
+                   TensorOf<[F32, F64]>:$logsumexp, Precis_FloatTensor:$grad,
+                   Optional<Precis_FloatTensor>:$mask,
+                   F32Attr:$scale,
+                   DefaultValuedAttr<BoolAttr, "false">:$is_causal,
+                   OptionalAttr<TypeAttr>:$acc_type);
+  let results = (outs Precis_FloatTensor:$grad_query, Precis_FloatTensor:$grad_key,
+                 Precis_FloatTensor:$grad_value);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
