@@ -229,6 +229,7 @@ private:
   uint64_t blobBytes_ = 0;
   uint64_t arenaPeak_ = 0, unplanned_ = 0;
   std::vector<std::pair<std::string, uint64_t>> functionPeaks_;
+  std::vector<uint64_t> functionInPlace_;
   size_t numOps_ = 0;
   /// Blob-backed values are shared across functions, keyed by their defining op.
   llvm::DenseMap<Operation *, uint32_t> blobValues_;
@@ -449,6 +450,7 @@ LogicalResult ArtifactBuilder::addFunction(func::FuncOp func) {
   }
   arenaPeak_ = std::max(arenaPeak_, plan.peak());
   functionPeaks_.emplace_back(func.getSymName().str(), plan.peak());
+  functionInPlace_.push_back(plan.inPlaceUpdateBytes());
   unplanned_ += plan.unplanned();
   return success();
 }
@@ -570,6 +572,7 @@ LogicalResult ArtifactBuilder::finish(ModuleOp module, std::vector<char> &bytes,
     stats->arenaBytes = arenaPeak_;
     stats->unplannedBytes = unplanned_;
     stats->functionArenaBytes = functionPeaks_;
+    stats->functionInPlaceBytes = functionInPlace_;
     stats->blobBytes = blobBytes_;
     stats->numOps = numOps_;
   }

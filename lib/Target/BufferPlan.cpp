@@ -135,6 +135,7 @@ BufferPlan::BufferPlan(Operation *op, bool planInPlaceUpdates) {
   for (Value v : placedAfter)
     offsets_[v] += planner.peak();
   peak_ = planner.peak() + updates.peak();
+  inPlace_ = updates.peak();
 }
 
 std::optional<uint64_t> BufferPlan::offset(Value v) const {

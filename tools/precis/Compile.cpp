@@ -133,12 +133,19 @@ int runCompile(int argc, char **argv) {
   if (failed(precis::writeArtifactFile(*module, artifactOptions, output, &stats)))
     return 1;
   // With several functions (a training step also holds @forward and @gradients), each one's
-  // own peak: @gradients' is the forward and backward pass without the optimizer's state.
+  // own peak: @gradients' is the forward and backward pass without the optimizer's state. Of
+  // a training step's, the optimizer updates a training loop writes in place into its state.
   std::string perFunction;
   if (stats.functionArenaBytes.size() > 1)
-    for (const auto &[name, bytes] : stats.functionArenaBytes)
-      perFunction +=
-          formatv("{0}{1} {2} KiB", perFunction.empty() ? "; " : ", ", name, bytes / 1024);
+    for (auto [i, entry] : llvm::enumerate(stats.functionArenaBytes)) {
+      perFunction += formatv("{0}{1} {2} KiB", perFunction.empty() ? "; " : ", ", entry.first,
+                             entry.second / 1024);
+      uint64_t inPlace =
+          i < stats.functionInPlaceBytes.size() ? stats.functionInPlaceBytes[i] : 0;
+      if (inPlace)
+        perFunction += formatv(" of which {0} KiB in-place updates a training loop never touches",
+                               inPlace / 1024);
+    }
   errs() << formatv("precis compile: wrote {0}: {1} ops, parameters {2} KiB, activations "
                     "{3} KiB (planned from {4} KiB{5})\n",
                     output, stats.numOps, stats.blobBytes / 1024, stats.arenaBytes / 1024,

@@ -40,6 +40,9 @@ struct ArtifactStats {
   uint64_t unplannedBytes = 0;  ///< sum of all activations without reuse
   /// Each function's own planned peak, in the artifact's order (the arena is their maximum).
   std::vector<std::pair<std::string, uint64_t>> functionArenaBytes;
+  /// Of each function's peak (same order), the bytes of optimizer updates a training loop
+  /// writes in place into its state, which it then never touches (BufferPlan::inPlaceUpdateBytes).
+  std::vector<uint64_t> functionInPlaceBytes;
   uint64_t blobBytes = 0;       ///< parameters and constants
   size_t numOps = 0;
 };

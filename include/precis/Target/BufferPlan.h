@@ -43,10 +43,13 @@ public:
   uint64_t peak() const { return peak_; }
   /// Bytes the activations would take without reuse, for reports.
   uint64_t unplanned() const { return unplanned_; }
+  /// Bytes of the peak that are in-place optimizer updates placed after the other values
+  /// (planInPlaceUpdates): a training loop that carries its state never touches them.
+  uint64_t inPlaceUpdateBytes() const { return inPlace_; }
 
 private:
   llvm::DenseMap<mlir::Value, uint64_t> offsets_;
-  uint64_t peak_ = 0, unplanned_ = 0;
+  uint64_t peak_ = 0, unplanned_ = 0, inPlace_ = 0;
 };
 
 } // namespace precis
