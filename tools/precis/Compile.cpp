@@ -140,8 +140,7 @@ int runCompile(int argc, char **argv) {
     for (auto [i, entry] : llvm::enumerate(stats.functionArenaBytes)) {
       perFunction += formatv("{0}{1} {2} KiB", perFunction.empty() ? "; " : ", ", entry.first,
                              entry.second / 1024);
-      uint64_t inPlace =
-          i < stats.functionInPlaceBytes.size() ? stats.functionInPlaceBytes[i] : 0;
+      uint64_t inPlace = i < stats.functionInPlaceBytes.size() ? stats.functionInPlaceBytes[i] : 0;
       if (inPlace)
         perFunction += formatv(" of which {0} KiB in-place updates a training loop never touches",
                                inPlace / 1024);
