@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "precis/Transforms/Passes.h"
+#include "precis/Transforms/Patterns.h"
 
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Matchers.h"
@@ -29,20 +30,6 @@ using namespace mlir;
 using namespace mlir::precis;
 
 namespace {
-
-/// The value of a float splat constant or of a one-element `precis.parameter`.
-std::optional<double> splatValue(Value v) {
-  Attribute attr;
-  if (auto param = v.getDefiningOp<ParameterOp>())
-    attr = param.getValue();
-  else if (!matchPattern(v, m_Constant(&attr)))
-    return std::nullopt;
-  auto dense = dyn_cast<DenseElementsAttr>(attr);
-  if (!dense || !isa<FloatType>(dense.getElementType()) ||
-      !(dense.isSplat() || dense.getNumElements() == 1))
-    return std::nullopt;
-  return (*dense.getValues<APFloat>().begin()).convertToDouble();
-}
 
 Value skipNoopCasts(Value v) {
   while (auto cast = v.getDefiningOp<CastOp>()) {

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "precis/Transforms/Passes.h"
+#include "precis/Transforms/Patterns.h"
 
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Matchers.h"
@@ -27,21 +28,6 @@ using namespace mlir;
 using namespace mlir::precis;
 
 namespace {
-
-/// The value of a float splat constant, or of a one-element `precis.parameter` (the dynamo
-/// exporter stores an exponent or an epsilon as an initializer).
-std::optional<double> splatValue(Value v) {
-  Attribute attr;
-  if (auto param = v.getDefiningOp<ParameterOp>())
-    attr = param.getValue();
-  else if (!matchPattern(v, m_Constant(&attr)))
-    return std::nullopt;
-  auto dense = dyn_cast<DenseElementsAttr>(attr);
-  if (!dense || !isa<FloatType>(dense.getElementType()) ||
-      !(dense.isSplat() || dense.getNumElements() == 1))
-    return std::nullopt;
-  return (*dense.getValues<APFloat>().begin()).convertToDouble();
-}
 
 bool isSplatNear(Value v, double expected) {
   std::optional<double> value = splatValue(v);
