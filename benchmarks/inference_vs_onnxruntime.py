@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 
-from machine import cpu_model, revision
+from machine import cpu_model, load_module, measured, revision, torch_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("mlp", "cnn", "gpt", "resnet18", "gpt2")
@@ -86,16 +86,6 @@ def cpu_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")):
 # Models (torch is imported lazily: the driver may run before the environment exists, and the
 # onnxruntime worker never imports it).
 # ---------------------------------------------------------------------------------------------
-
-
-def load_module(path, name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(name, batch, quick):
@@ -237,44 +227,6 @@ def ort_worker(a):
 # The driver.
 # ---------------------------------------------------------------------------------------------
 
-# Runs a command from a small launcher and prints its stdout, then its peak RSS (KiB, wait4's
-# rusage) on the last line: Linux keeps a process's high-water mark across fork and exec, so a
-# child forked straight from this (torch-sized) process would report at least this one's RSS.
-MEASURE = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-out = proc.stdout.read()
-err = proc.stderr.read()
-_, status, usage = os.wait4(proc.pid, 0)
-code = os.waitstatus_to_exitcode(status)
-if code:
-    sys.stderr.write(err.decode(errors="replace")[-4000:])
-    sys.exit(code)
-sys.stdout.write(out.decode(errors="replace"))
-print(usage.ru_maxrss)
-"""
-
-
-def measured(cmd, env=None):
-    """(stdout of cmd without its last line, peak RSS in MiB); exits if cmd fails."""
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", MEASURE] + cmd, capture_output=True,
-                          text=True, env=env)
-    if proc.returncode != 0:
-        fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    lines = proc.stdout.strip().splitlines()
-    return "\n".join(lines[:-1]), int(lines[-1]) / 1024.0  # Linux reports KiB
-
-
-def torch_python(a):
-    if a.python:
-        return a.python
-    out = subprocess.run([os.path.join(ROOT, "scripts", "torch-env.sh")], capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        fail(f"scripts/torch-env.sh failed:\n{out.stderr[-4000:]}")
-    return out.stdout.strip().splitlines()[-1]
-
-
 def driver(a):
     import numpy as np
     import onnxruntime as ort
@@ -388,7 +340,7 @@ def main():
         import torch  # noqa: F401
         import torchvision  # noqa: F401
     except ImportError:
-        python = torch_python(a)
+        python = torch_python(a.python)
         if os.path.abspath(python) == os.path.abspath(sys.executable):
             fail(f"{python} cannot import torch, torchvision and onnxruntime")
         os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])

@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 
-from machine import cpu_model, revision
+from machine import cpu_model, load_module, measured, revision, torch_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("resnet18", "cnn", "gpt2", "bert")
@@ -59,16 +59,6 @@ def fail(message):
 # ---------------------------------------------------------------------------------------------
 # Models (imported lazily: the driver may run before the environment exists).
 # ---------------------------------------------------------------------------------------------
-
-
-def load_module(path, name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(name, quick, batches=1):
@@ -220,39 +210,9 @@ def run_child(cmd, env=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-# Measures one process's peak RSS from a small launcher: Linux keeps a process's high-water mark
-# across fork and exec, so a child forked straight from this (torch-sized) process would report
-# at least this process's RSS.
-MEASURE = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-err = proc.stderr.read()
-_, status, usage = os.wait4(proc.pid, 0)
-code = os.waitstatus_to_exitcode(status)
-if code:
-    sys.stderr.write(err.decode(errors="replace")[-4000:])
-    sys.exit(code)
-print(usage.ru_maxrss)
-"""
-
-
 def peak_rss_mib(cmd, env=None):
-    """Peak resident set size (MiB) of one run of cmd, from wait4's rusage."""
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", MEASURE] + cmd, capture_output=True,
-                          text=True, env=env)
-    if proc.returncode != 0:
-        fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return int(proc.stdout.strip()) / 1024.0  # Linux reports KiB
-
-
-def torch_python(a):
-    if a.python:
-        return a.python
-    out = subprocess.run([os.path.join(ROOT, "scripts", "torch-env.sh")], capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        fail(f"scripts/torch-env.sh failed:\n{out.stderr[-4000:]}")
-    return out.stdout.strip().splitlines()[-1]
+    """Peak resident set size (MiB) of one run of cmd."""
+    return measured(cmd, env)[1]
 
 
 def driver(a):
@@ -370,7 +330,7 @@ def main():
         import torch  # noqa: F401
         import torchvision  # noqa: F401
     except ImportError:
-        python = torch_python(a)
+        python = torch_python(a.python)
         if os.path.abspath(python) == os.path.abspath(sys.executable):
             fail(f"{python} cannot import torch and torchvision")
         os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
