@@ -129,7 +129,10 @@ public:
   Status step(float lr, float *loss);
   /// Runs one step on `batch` (one view per batchInputs() entry, borrowed for the call) with
   /// learning rate `lr`; on success the state advances and `*loss` (if not null) is the loss
-  /// of this batch before the update. On error the state is unchanged.
+  /// of this batch before the update. An error found before the step runs (a batch of the
+  /// wrong shape or type) leaves the state unchanged; an error inside the run (a kernel's, or a
+  /// non-finite value under checkNumerics) may leave it partly updated, since the CPU backend
+  /// updates the state where it lies: load the last checkpoint to go on.
   Status step(const std::vector<TensorView> &batch, float lr, float *loss);
   /// Optimizer steps taken so far, the `step` state (restored by loadCheckpoint); with loss
   /// scaling, a step skipped for non-finite gradients does not count, as in torch.

@@ -243,7 +243,10 @@ void precis_training_session_release(precis_training_session_t *session);
 /* Runs one training step with learning rate `lr` on `num_inputs` batch inputs, `inputs[i]`
  * named `names[i]` (every batch input of train_step exactly once, in any order; borrowed for
  * the call and only read). On success the state advances and `*out_loss` (may be NULL) is the
- * loss of the batch before the update; on error the state is unchanged. */
+ * loss of the batch before the update. An error found before the step runs (a missing or
+ * mismatched input) leaves the state unchanged; an error inside the run (a kernel's, or a
+ * non-finite value under check-numerics) may leave it partly updated, since the CPU backend
+ * updates the state where it lies: load the last checkpoint to go on. */
 precis_status_t precis_training_session_step(precis_training_session_t *session,
                                              const char *const *names,
                                              const precis_tensor_t *inputs, size_t num_inputs,
