@@ -55,14 +55,6 @@ struct AttentionMatch {
   SmallVector<Operation *> ops;
 };
 
-template <typename OpTy> OpTy singleUseDef(Value v, AttentionMatch &m) {
-  auto op = v.getDefiningOp<OpTy>();
-  if (!op || !v.hasOneUse())
-    return nullptr;
-  m.ops.push_back(op);
-  return op;
-}
-
 /// `x * c`, `c * x` or `x / c` with c a splat: x, and the factor in `factor`.
 Value matchScaled(Value v, AttentionMatch &m, double &factor) {
   if (auto mul = v.getDefiningOp<MulOp>(); mul && v.hasOneUse()) {
@@ -109,7 +101,7 @@ std::optional<AttentionMatch> matchAttention(MatmulOp root) {
     return std::nullopt;
   m.v = root.getRhs();
   Value probs = skipNoopCasts(root.getLhs());
-  auto softmax = singleUseDef<SoftmaxOp>(probs, m);
+  auto softmax = singleUseDef<SoftmaxOp>(probs, m.ops);
   const int64_t axis = softmax ? static_cast<int64_t>(softmax.getAxis()) : 0;
   if (!softmax || (axis != -1 && axis != 3) || typeOf(probs).getRank() != 4)
     return std::nullopt;

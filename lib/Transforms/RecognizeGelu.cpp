@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "precis/Transforms/Passes.h"
+#include "precis/Transforms/Patterns.h"
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -47,21 +48,11 @@ bool isSplatNear(Value v, double expected) {
   return std::abs(value - expected) <= kRelativeTolerance * std::abs(expected);
 }
 
-/// The op defining `v` as an `OpTy`, provided `v` has no other user (intermediate values of the
-/// pattern must die with it); null otherwise.
-template <typename OpTy> OpTy singleUseDef(Value v, GeluMatch &match) {
-  auto op = v.getDefiningOp<OpTy>();
-  if (!op || !v.hasOneUse())
-    return nullptr;
-  match.ops.push_back(op);
-  return op;
-}
-
 /// If `v` is a single-use binary `OpTy` with one operand a splat near `constant`, returns the
 /// other operand. `commutative` also accepts the constant on the left.
 template <typename OpTy>
 Value operandBesideConstant(Value v, double constant, bool commutative, GeluMatch &match) {
-  auto op = singleUseDef<OpTy>(v, match);
+  auto op = singleUseDef<OpTy>(v, match.ops);
   if (!op)
     return nullptr;
   if (isSplatNear(op.getRhs(), constant))
@@ -95,13 +86,13 @@ Value matchErfArgument(Value v, GeluMatch &match) {
 
 /// `x^3` written as `pow(x, 3)`, `x * (x * x)` or `(x * x) * x`: true if it is the cube of `x`.
 bool isCubeOf(Value v, Value x, GeluMatch &match) {
-  if (auto pow = singleUseDef<PowOp>(v, match))
+  if (auto pow = singleUseDef<PowOp>(v, match.ops))
     return pow.getLhs() == x && isSplatNear(pow.getRhs(), 3.0);
-  auto mul = singleUseDef<MulOp>(v, match);
+  auto mul = singleUseDef<MulOp>(v, match.ops);
   if (!mul)
     return false;
   auto isSquare = [&](Value s) {
-    auto sq = singleUseDef<MulOp>(s, match);
+    auto sq = singleUseDef<MulOp>(s, match.ops);
     return sq && sq.getLhs() == x && sq.getRhs() == x;
   };
   return (mul.getLhs() == x && isSquare(mul.getRhs())) ||
@@ -113,7 +104,7 @@ Value matchTanhArgument(Value v, GeluMatch &match) {
   Value sum = operandBesideConstant<MulOp>(v, std::sqrt(2.0 / M_PI), /*commutative=*/true, match);
   if (!sum)
     return nullptr;
-  auto add = singleUseDef<AddOp>(sum, match);
+  auto add = singleUseDef<AddOp>(sum, match.ops);
   if (!add)
     return nullptr;
   for (auto [x, scaledCube] :
@@ -133,11 +124,11 @@ Value matchOnePlusActivation(Value v, GeluMatch &match) {
   Value activation = operandBesideConstant<AddOp>(v, 1.0, /*commutative=*/true, match);
   if (!activation)
     return nullptr;
-  if (auto erf = singleUseDef<ErfOp>(activation, match)) {
+  if (auto erf = singleUseDef<ErfOp>(activation, match.ops)) {
     match.approximation = GeluApproximation::None;
     return matchErfArgument(erf.getInput(), match);
   }
-  if (auto tanh = singleUseDef<TanhOp>(activation, match)) {
+  if (auto tanh = singleUseDef<TanhOp>(activation, match.ops)) {
     match.approximation = GeluApproximation::Tanh;
     return matchTanhArgument(tanh.getInput(), match);
   }

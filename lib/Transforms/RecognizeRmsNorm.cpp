@@ -54,19 +54,11 @@ struct RmsMatch {
   SmallVector<Operation *> ops;
 };
 
-template <typename OpTy> OpTy singleUseDef(Value v, RmsMatch &match) {
-  auto op = v.getDefiningOp<OpTy>();
-  if (!op || !v.hasOneUse())
-    return nullptr;
-  match.ops.push_back(op);
-  return op;
-}
-
 /// `x * x` or `pow(x, 2)`: returns x.
 Value matchSquare(Value v, RmsMatch &match) {
-  if (auto pow = singleUseDef<PowOp>(v, match))
+  if (auto pow = singleUseDef<PowOp>(v, match.ops))
     return isSplatNear(pow.getRhs(), 2.0) ? skipNoopCasts(pow.getLhs()) : Value();
-  if (auto mul = singleUseDef<MulOp>(v, match))
+  if (auto mul = singleUseDef<MulOp>(v, match.ops))
     return skipNoopCasts(mul.getLhs()) == skipNoopCasts(mul.getRhs()) ? skipNoopCasts(mul.getLhs())
                                                                       : Value();
   return nullptr;
@@ -74,14 +66,14 @@ Value matchSquare(Value v, RmsMatch &match) {
 
 /// `reduce_mean(x^2, trailing axes, keepdims) + eps` (either order): fills x, axis, epsilon.
 bool matchMeanSquarePlusEps(Value v, RmsMatch &match) {
-  auto add = singleUseDef<AddOp>(v, match);
+  auto add = singleUseDef<AddOp>(v, match.ops);
   if (!add)
     return false;
-  for (auto [mean, eps] : {std::pair(add.getLhs(), add.getRhs()),
-                           std::pair(add.getRhs(), add.getLhs())}) {
+  for (auto [mean, eps] :
+       {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
     std::optional<double> epsilon = splatValue(eps);
     RmsMatch attempt = match;
-    auto reduce = singleUseDef<ReduceMeanOp>(mean, attempt);
+    auto reduce = singleUseDef<ReduceMeanOp>(mean, attempt.ops);
     if (!epsilon || *epsilon < 0 || !reduce || !reduce.getKeepdims())
       continue;
     Value x = matchSquare(reduce.getInput(), attempt);
@@ -106,14 +98,14 @@ bool matchMeanSquarePlusEps(Value v, RmsMatch &match) {
 
 /// `rsqrt(s)`, `reciprocal(sqrt(s))` or `1 / sqrt(s)` with s = mean(x^2) + eps.
 bool matchInverseRms(Value v, RmsMatch &match) {
-  if (auto rsqrt = singleUseDef<RsqrtOp>(v, match))
+  if (auto rsqrt = singleUseDef<RsqrtOp>(v, match.ops))
     return matchMeanSquarePlusEps(rsqrt.getInput(), match);
   Value root;
-  if (auto rec = singleUseDef<ReciprocalOp>(v, match))
+  if (auto rec = singleUseDef<ReciprocalOp>(v, match.ops))
     root = rec.getInput();
-  else if (auto div = singleUseDef<DivOp>(v, match); div && isSplatNear(div.getLhs(), 1.0))
+  else if (auto div = singleUseDef<DivOp>(v, match.ops); div && isSplatNear(div.getLhs(), 1.0))
     root = div.getRhs();
-  auto sqrt = root ? singleUseDef<SqrtOp>(root, match) : nullptr;
+  auto sqrt = root ? singleUseDef<SqrtOp>(root, match.ops) : nullptr;
   return sqrt && matchMeanSquarePlusEps(sqrt.getInput(), match);
 }
 
@@ -122,14 +114,14 @@ std::optional<RmsMatch> matchRmsNorm(Operation *root) {
   RmsMatch match;
   match.ops.push_back(root);
   if (auto mul = dyn_cast<MulOp>(root)) {
-    for (auto [x, inv] : {std::pair(mul.getLhs(), mul.getRhs()),
-                          std::pair(mul.getRhs(), mul.getLhs())}) {
+    for (auto [x, inv] :
+         {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
       RmsMatch attempt = match;
       if (matchInverseRms(inv, attempt) && attempt.x == skipNoopCasts(x))
         return attempt;
     }
   } else if (auto div = dyn_cast<DivOp>(root)) {
-    auto sqrt = singleUseDef<SqrtOp>(div.getRhs(), match);
+    auto sqrt = singleUseDef<SqrtOp>(div.getRhs(), match.ops);
     if (sqrt && matchMeanSquarePlusEps(sqrt.getInput(), match) &&
         match.x == skipNoopCasts(div.getLhs()))
       return match;
@@ -181,8 +173,7 @@ template <typename RootOp> struct RmsNormPattern : OpRewritePattern<RootOp> {
   }
 };
 
-struct RecognizeRmsNormPass
-    : mlir::precis::impl::RecognizeRmsNormPassBase<RecognizeRmsNormPass> {
+struct RecognizeRmsNormPass : mlir::precis::impl::RecognizeRmsNormPassBase<RecognizeRmsNormPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<RmsNormPattern<MulOp>, RmsNormPattern<DivOp>>(&getContext());

@@ -12,6 +12,7 @@
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
+#include "llvm/ADT/SmallVector.h"
 
 #include <optional>
 
@@ -30,6 +31,16 @@ inline std::optional<double> splatValue(Value v) {
       !(dense.isSplat() || dense.getNumElements() == 1))
     return std::nullopt;
   return (*dense.getValues<APFloat>().begin()).convertToDouble();
+}
+
+/// The op of type OpTy defining `v` when `v` has no other use, recorded in `matched` (the ops
+/// a recognised pattern replaces); null otherwise.
+template <typename OpTy> OpTy singleUseDef(Value v, llvm::SmallVectorImpl<Operation *> &matched) {
+  auto op = v.getDefiningOp<OpTy>();
+  if (!op || !v.hasOneUse())
+    return nullptr;
+  matched.push_back(op);
+  return op;
 }
 
 } // namespace mlir::precis
