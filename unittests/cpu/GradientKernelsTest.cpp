@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelTestUtil.h"
 #include "cpu/Kernel.h"
 #include "cpu/KernelSupport.h"
 
@@ -33,52 +34,9 @@
 
 using namespace precis;
 using namespace precis::rt;
+using namespace precis::rt::testing;
 
 namespace {
-
-uint64_t testSeed() {
-  if (const char *env = std::getenv("PRECIS_TEST_SEED"))
-    return std::strtoull(env, nullptr, 10);
-  return std::random_device{}();
-}
-
-/// A tensor of `dtype` holding `values` (rounded to the format; `values` is updated to the
-/// stored numbers so references see exactly what the kernel sees).
-struct Buffer {
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
-  TensorView view() { return {bytes.data(), dtype, shape}; }
-};
-
-int64_t count(const std::vector<int64_t> &shape) {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
-}
-
-Buffer floatBuffer(DType dtype, std::vector<int64_t> shape, std::vector<double> &values) {
-  Buffer b{dtype, shape, std::vector<uint8_t>(values.size() * dtypeSize(dtype))};
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::F64) {
-      std::memcpy(b.bytes.data() + 8 * i, &values[i], 8);
-    } else if (dtype == DType::F32) {
-      float f = static_cast<float>(values[i]);
-      values[i] = f;
-      std::memcpy(b.bytes.data() + 4 * i, &f, 4);
-    } else if (dtype == DType::F16) {
-      uint16_t h = float_to_fp16(static_cast<float>(values[i]));
-      values[i] = fp16_to_float(h);
-      std::memcpy(b.bytes.data() + 2 * i, &h, 2);
-    } else {
-      uint16_t h = float_to_bf16(static_cast<float>(values[i]));
-      values[i] = bf16_to_float(h);
-      std::memcpy(b.bytes.data() + 2 * i, &h, 2);
-    }
-  }
-  return b;
-}
 
 Buffer indexBuffer(std::vector<int64_t> shape, const std::vector<int64_t> &values) {
   Buffer b{DType::I64, shape, std::vector<uint8_t>(values.size() * 8)};

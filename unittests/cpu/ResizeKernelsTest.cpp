@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelTestUtil.h"
 #include "cpu/Kernel.h"
 
 #include "precis/runtime/numerics.h"
@@ -34,48 +35,9 @@
 
 using namespace precis;
 using namespace precis::rt;
+using namespace precis::rt::testing;
 
 namespace {
-
-uint64_t testSeed() {
-  if (const char *env = std::getenv("PRECIS_TEST_SEED"))
-    return std::strtoull(env, nullptr, 10);
-  return std::random_device{}();
-}
-
-int64_t count(const std::vector<int64_t> &shape) {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
-}
-
-struct Buffer {
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
-  TensorView view() { return {bytes.data(), dtype, shape}; }
-};
-
-/// A tensor of `dtype` holding `values`, which are updated to the stored (rounded) numbers.
-Buffer floatBuffer(DType dtype, std::vector<int64_t> shape, std::vector<double> &values) {
-  Buffer b{dtype, shape, std::vector<uint8_t>(values.size() * dtypeSize(dtype))};
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::F64) {
-      std::memcpy(b.bytes.data() + 8 * i, &values[i], 8);
-    } else if (dtype == DType::F32) {
-      float f = static_cast<float>(values[i]);
-      values[i] = f;
-      std::memcpy(b.bytes.data() + 4 * i, &f, 4);
-    } else {
-      const float f = static_cast<float>(values[i]);
-      uint16_t h = dtype == DType::F16 ? float_to_fp16(f) : float_to_bf16(f);
-      values[i] = dtype == DType::F16 ? fp16_to_float(h) : bf16_to_float(h);
-      std::memcpy(b.bytes.data() + 2 * i, &h, 2);
-    }
-  }
-  return b;
-}
 
 double load(const Buffer &b, int64_t i) {
   if (b.dtype == DType::F64)
